@@ -1,0 +1,54 @@
+//! Procedural macros of [`signal-slot`](https://docs.rs/signal-slot).
+//!
+//! This crate is an implementation detail: use the macros through the
+//! re-exports of the `signal-slot` crate. The pipeline follows the usual
+//! shape of a derive crate: [`ast`] parses the user's item into a small model,
+//! checking it and collecting every error with its span, and [`expand`]
+//! generates the code. All logic that can live in the runtime crate does; the
+//! generated code only wires the user's types to it.
+
+mod ast;
+mod expand;
+
+use proc_macro::TokenStream;
+use quote::ToTokens;
+
+/// Turns a struct into an event loop object, and an `impl` block of it into
+/// its signals and slots.
+///
+/// See the documentation of `signal_slot::event_loop_object` for the full
+/// description; this crate is not meant to be used directly.
+#[proc_macro_attribute]
+pub fn event_loop_object(args: TokenStream, input: TokenStream) -> TokenStream {
+    let args = proc_macro2::TokenStream::from(args);
+    let input = proc_macro2::TokenStream::from(input);
+    let output = match syn::parse2::<syn::Item>(input) {
+        Ok(syn::Item::Struct(item)) => match ast::ObjectStruct::parse(args, item) {
+            Ok(object) => expand::object_struct(&object),
+            Err((errors, item)) => with_errors(errors, item),
+        },
+        Ok(syn::Item::Impl(item)) => match ast::ObjectImpl::parse(args, item) {
+            Ok(object) => expand::object_impl(&object),
+            // The sanitized item keeps the user's methods (without the
+            // signal declarations, which are not valid Rust on their own), so
+            // that the only errors shown are ours.
+            Err((errors, sanitized)) => with_errors(errors, sanitized),
+        },
+        Ok(other) => {
+            let error = syn::Error::new_spanned(
+                ast::item_head(&other),
+                "#[event_loop_object] applies to a struct (the object) and to one inherent \
+                 `impl` block of it (its signals and slots)",
+            );
+            with_errors(error, other)
+        }
+        Err(error) => error.to_compile_error(),
+    };
+    output.into()
+}
+
+fn with_errors(errors: syn::Error, item: impl ToTokens) -> proc_macro2::TokenStream {
+    let mut tokens = errors.to_compile_error();
+    item.to_tokens(&mut tokens);
+    tokens
+}

@@ -1,0 +1,278 @@
+//! The connections of a signal, and fan-out on emission.
+//!
+//! Each signal of each object has a [`ConnectionList`] behind an `ArcSwap`:
+//! emitting loads it without a lock (any thread may emit), and the rare
+//! changes (connect, disconnect, broadcast) copy it, edit the copy and swap
+//! it in under one process-wide writer lock. The list groups receivers by
+//! loop, so that one emission is one message per receiving loop.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use arc_swap::ArcSwap;
+
+use crate::object::{Home, ObjectShared};
+use crate::payload::ErasedArgs;
+use crate::transport::{DropReason, Envelope, LoopPeer, SignalEnvelope};
+
+/// A slot of an object on the receiving loop.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ReceiverRef {
+    pub(crate) object: Arc<str>,
+    pub(crate) slot: u16,
+}
+
+/// The receivers of a signal on one loop.
+#[derive(Clone)]
+pub(crate) struct Destination {
+    pub(crate) peer: Arc<LoopPeer>,
+    pub(crate) receivers: Arc<[ReceiverRef]>,
+    /// The signal is also broadcast to the loop's subscribers.
+    pub(crate) broadcast: bool,
+}
+
+/// How a connection delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Delivery {
+    /// Every emission reaches every fan-out receiver (the default).
+    FanOut,
+    /// Every emission reaches exactly one of the balanced receivers of the
+    /// signal, in turn, skipping receivers whose inbox is full or gone: a
+    /// work queue.
+    Balanced,
+}
+
+/// The connections of one signal: an immutable snapshot.
+#[derive(Default, Clone)]
+pub(crate) struct ConnectionList {
+    pub(crate) fan_out: Vec<Destination>,
+    /// One entry per receiver, each a one-element destination.
+    pub(crate) balanced: Vec<Destination>,
+}
+
+/// The connections of one signal of one object.
+#[derive(Default)]
+pub(crate) struct SignalConnections {
+    list: ArcSwap<ConnectionList>,
+    next_balanced: AtomicUsize,
+}
+
+/// A change to a signal's connections.
+pub(crate) enum Change {
+    Connect(ReceiverRef, Delivery),
+    Disconnect(ReceiverRef),
+    Broadcast(bool),
+}
+
+/// Serializes writers, so that no change is lost between load and store.
+/// Also held across `fork`, so that a child never inherits a half-made
+/// change.
+static WRITERS: Mutex<()> = Mutex::new(());
+
+pub(crate) fn writers() -> MutexGuard<'static, ()> {
+    WRITERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl SignalConnections {
+    /// Applies `change` for receivers on `peer`. Returns false if it changed
+    /// nothing (already connected, not connected, already broadcast).
+    pub(crate) fn apply(&self, peer: &Arc<LoopPeer>, change: Change) -> bool {
+        let _guard = writers();
+        let mut list = ConnectionList::clone(&self.list.load());
+        let changed = match change {
+            Change::Connect(receiver, Delivery::FanOut) => {
+                edit_destination(&mut list.fan_out, peer, |receivers, _| {
+                    if receivers.contains(&receiver) {
+                        false
+                    } else {
+                        receivers.push(receiver);
+                        true
+                    }
+                })
+            }
+            Change::Connect(receiver, Delivery::Balanced) => {
+                let exists = list.balanced.iter().any(|destination| {
+                    Arc::ptr_eq(&destination.peer, peer) && destination.receivers[0] == receiver
+                });
+                if !exists {
+                    list.balanced.push(Destination {
+                        peer: peer.clone(),
+                        receivers: Arc::from([receiver]),
+                        broadcast: false,
+                    });
+                }
+                !exists
+            }
+            Change::Disconnect(receiver) => {
+                let before = list.balanced.len();
+                list.balanced.retain(|destination| {
+                    !(Arc::ptr_eq(&destination.peer, peer) && destination.receivers[0] == receiver)
+                });
+                let from_balanced = list.balanced.len() != before;
+                let from_fan_out = edit_destination(&mut list.fan_out, peer, |receivers, _| {
+                    let before = receivers.len();
+                    receivers.retain(|existing| *existing != receiver);
+                    receivers.len() != before
+                });
+                from_balanced || from_fan_out
+            }
+            Change::Broadcast(on) => {
+                edit_destination(&mut list.fan_out, peer, |_, broadcast| {
+                    let changed = *broadcast != on;
+                    *broadcast = on;
+                    changed
+                })
+            }
+        };
+        if changed {
+            self.list.store(Arc::new(list));
+        }
+        changed
+    }
+
+    /// The number of receivers (fan-out slots, balanced slots, broadcast
+    /// loops).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        let list = self.list.load();
+        list.fan_out
+            .iter()
+            .map(|destination| destination.receivers.len() + usize::from(destination.broadcast))
+            .sum::<usize>()
+            + list.balanced.len()
+    }
+}
+
+/// Edits the receivers of `peer`'s destination, creating it if needed and
+/// removing it if it ends up empty.
+fn edit_destination(
+    destinations: &mut Vec<Destination>,
+    peer: &Arc<LoopPeer>,
+    edit: impl FnOnce(&mut Vec<ReceiverRef>, &mut bool) -> bool,
+) -> bool {
+    let position = destinations
+        .iter()
+        .position(|destination| Arc::ptr_eq(&destination.peer, peer));
+    let (mut receivers, mut broadcast) = match position {
+        Some(index) => (
+            destinations[index].receivers.to_vec(),
+            destinations[index].broadcast,
+        ),
+        None => (Vec::new(), false),
+    };
+    let changed = edit(&mut receivers, &mut broadcast);
+    let destination = Destination {
+        peer: peer.clone(),
+        receivers: receivers.into(),
+        broadcast,
+    };
+    let empty = destination.receivers.is_empty() && !destination.broadcast;
+    match (position, empty) {
+        (Some(index), true) => {
+            destinations.remove(index);
+        }
+        (Some(index), false) => destinations[index] = destination,
+        (None, false) => destinations.push(destination),
+        (None, true) => {}
+    }
+    changed
+}
+
+/// Emits a batch of signal `index` of `emitter` to all its connections.
+///
+/// The hot path: one lock-free load of the connection list, one boxed batch
+/// per receiving loop (moved to the last, cloned for the others), one queue
+/// push per receiving loop.
+///
+/// `make_args` boxes the arguments; it is not called when nothing is
+/// connected.
+pub(crate) fn emit(
+    emitter: &Arc<ObjectShared>,
+    index: u16,
+    make_args: impl FnOnce() -> Box<dyn ErasedArgs>,
+) {
+    if let Home::Loop(peer) = &emitter.home
+        && peer.is_remote()
+    {
+        // The connections live with the object, in its own process.
+        peer.forward_emit(emitter, index, make_args());
+        return;
+    }
+    let Some(connections) = emitter.signals.get(usize::from(index)) else {
+        return;
+    };
+    let signal = emitter.signal_names[usize::from(index)];
+    let list = connections.list.load();
+    let fan_out = list.fan_out.len();
+    let balanced = !list.balanced.is_empty();
+    let total = fan_out + usize::from(balanced);
+    if total == 0 {
+        return;
+    }
+    let mut args = Some(make_args());
+    let mut take_args = |position: usize| -> Box<dyn ErasedArgs> {
+        if position + 1 == total {
+            args.take().expect("the last destination takes the arguments once")
+        } else {
+            args.as_ref()
+                .expect("arguments are kept until the last destination")
+                .clone_box()
+        }
+    };
+    for (position, destination) in list.fan_out.iter().enumerate() {
+        let envelope = SignalEnvelope {
+            emitter: Some(emitter.clone()),
+            signal,
+            receivers: destination.receivers.clone(),
+            broadcast: destination.broadcast,
+            args: take_args(position),
+        };
+        if let Err((envelope, reason)) = destination.peer.deliver(envelope) {
+            destination.peer.record_drop(&envelope, reason);
+        }
+    }
+    if balanced {
+        let envelope = SignalEnvelope {
+            emitter: Some(emitter.clone()),
+            signal,
+            receivers: list.balanced[0].receivers.clone(),
+            broadcast: false,
+            args: take_args(fan_out),
+        };
+        deliver_balanced(connections, &list.balanced, envelope);
+    }
+}
+
+/// Delivers to one balanced receiver, trying each in turn from the next one.
+fn deliver_balanced(
+    connections: &SignalConnections,
+    receivers: &[Destination],
+    mut envelope: SignalEnvelope,
+) {
+    let start = connections.next_balanced.fetch_add(1, Ordering::Relaxed);
+    let mut last_failure = None;
+    for offset in 0..receivers.len() {
+        let destination = &receivers[(start + offset) % receivers.len()];
+        envelope.receivers = destination.receivers.clone();
+        match destination.peer.deliver(envelope) {
+            Ok(()) => return,
+            Err((returned, reason)) => {
+                envelope = returned;
+                last_failure = Some((destination, reason));
+            }
+        }
+    }
+    if let Some((destination, reason)) = last_failure {
+        destination.peer.record_drop(&envelope, reason);
+    }
+}
+
+/// The outcome of a delivery attempt that failed.
+pub(crate) type DeliveryError = (SignalEnvelope, DropReason);
+
+/// Wraps a signal envelope for the queue.
+impl From<SignalEnvelope> for Envelope {
+    fn from(envelope: SignalEnvelope) -> Self {
+        Envelope::Signal(envelope)
+    }
+}

@@ -1,0 +1,189 @@
+//! Error types. Every message names the loop, object, signal or process
+//! involved.
+
+use std::fmt;
+
+/// An error from an operation on loops, objects, connections or processes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An object id is already taken on that loop.
+    #[error("an object with id `{id}` already lives on event loop `{loop_name}`")]
+    DuplicateObjectId {
+        /// The loop.
+        loop_name: String,
+        /// The id that is taken.
+        id: String,
+    },
+    /// A loop name is already taken in this process.
+    #[error("an event loop named `{0}` already exists in this process")]
+    DuplicateLoopName(String),
+    /// An id or name is empty or otherwise unusable.
+    #[error("invalid {what} `{value}`: {why}")]
+    InvalidName {
+        /// "object id", "loop name" or "process name".
+        what: &'static str,
+        /// The rejected value.
+        value: String,
+        /// Why it was rejected.
+        why: &'static str,
+    },
+    /// The loop has ended: nothing can be attached to it any more.
+    #[error("event loop `{0}` has ended")]
+    LoopEnded(String),
+    /// The object is not (or no longer) attached to its loop.
+    #[error("object `{id}` is not attached to event loop `{loop_name}`")]
+    ObjectNotFound {
+        /// The loop.
+        loop_name: String,
+        /// The object id.
+        id: String,
+    },
+    /// No loop of that name is known in this process.
+    #[error("no event loop named `{0}` is known in this process")]
+    UnknownLoop(String),
+    /// Objects cannot be moved into a process that already runs.
+    #[error(
+        "cannot attach `{id}` to event loop `{loop_name}`: the loop runs in another process; \
+         create the object there, in the process's init function or in a slot"
+    )]
+    RemoteLoop {
+        /// The loop.
+        loop_name: String,
+        /// The object id.
+        id: String,
+    },
+    /// A slot was passed to an object it does not belong to.
+    #[error("the slot `{slot}` belongs to object `{owner}`, not to `{object}`")]
+    ForeignSlot {
+        /// The slot's name.
+        slot: &'static str,
+        /// The object that owns the slot.
+        owner: String,
+        /// The object that was asked to use it.
+        object: String,
+    },
+    /// The thread or process was already started.
+    #[error("`{0}` was already started")]
+    AlreadyStarted(String),
+    /// The thread or process was never started.
+    #[error("`{0}` was not started")]
+    NotStarted(String),
+    /// The operation is not available on this platform.
+    #[error("{0} is not supported on this platform")]
+    Unsupported(&'static str),
+    /// A child process could not be started or controlled.
+    #[error("process `{process}`: {message}")]
+    Process {
+        /// The process's name.
+        process: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An operating system error.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Checks a user-given name: non-empty, printable, of a sane length.
+pub(crate) fn check_name(what: &'static str, value: &str) -> Result<(), Error> {
+    let why = if value.is_empty() {
+        "it is empty"
+    } else if value.len() > 256 {
+        "it is longer than 256 bytes"
+    } else if value.chars().any(char::is_control) {
+        "it contains control characters"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidName {
+        what,
+        value: value.to_owned(),
+        why,
+    })
+}
+
+/// Why a slot call failed.
+///
+/// Reported through `tracing` with the loop, object, slot and emitter named,
+/// and, for a panic, recorded in the loop's [`ExitStatus`](crate::ExitStatus).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SlotError {
+    /// The payload does not have the slot's argument types.
+    PayloadMismatch {
+        /// The slot's argument types.
+        expected: &'static str,
+        /// What the signal carried.
+        found: &'static str,
+    },
+    /// The payload came from another process and could not be decoded.
+    Decode(String),
+    /// The message names a slot index the object does not have.
+    NoSuchSlot {
+        /// The object's type.
+        object_type: &'static str,
+        /// The index.
+        slot: u16,
+    },
+    /// The slot returned an error.
+    Returned(String),
+}
+
+impl fmt::Display for SlotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SlotError::PayloadMismatch { expected, found } => {
+                write!(f, "the slot takes `{expected}` but the signal carried `{found}`")
+            }
+            SlotError::Decode(message) => write!(f, "cannot decode the payload: {message}"),
+            SlotError::NoSuchSlot { object_type, slot } => {
+                write!(f, "`{object_type}` has no slot #{slot}")
+            }
+            SlotError::Returned(message) => write!(f, "the slot returned an error: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for SlotError {}
+
+impl SlotError {
+    #[doc(hidden)]
+    pub fn no_such_slot<T: crate::__private::ObjectStruct>(slot: u16) -> Self {
+        SlotError::NoSuchSlot {
+            object_type: T::TYPE_NAME,
+            slot,
+        }
+    }
+}
+
+/// A payload could not be encoded for another process.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot encode the payload: {0}")]
+pub struct EncodeError(pub(crate) String);
+
+/// A payload or frame from another process could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DecodeError(pub(crate) String);
+
+impl From<DecodeError> for SlotError {
+    fn from(error: DecodeError) -> Self {
+        SlotError::Decode(error.0)
+    }
+}

@@ -1,0 +1,775 @@
+//! The event loop: an inbox, the objects living on it, their timers.
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use crate::connection::ReceiverRef;
+use crate::context::{Context, Sender};
+use crate::error::{Error, SlotError, check_name};
+use crate::object::{
+    ErasedObject, EventLoopObject, Handle, Home, ObjectCell, ObjectHandle,
+    TypedHandle,
+};
+use crate::payload::Payload;
+use crate::registry::registry;
+use crate::signal::{Signal, Slot};
+use crate::status::{ExitStatus, PanicPolicy, SlotFailure};
+use crate::timer::{TightLoopHandle, Timers};
+use crate::transport::{
+    Control, DEFAULT_INBOX_CAPACITY, DropReason, Envelope, LoopPeer, Route, SignalEnvelope, inbox,
+};
+use crate::{interrupt, serial};
+
+/// The loop's own object: its `stop` slot and `start`/`terminate` signals.
+/// Its id is the loop's name.
+#[crate::event_loop_object]
+pub(crate) struct LoopObject;
+
+#[crate::event_loop_object]
+impl LoopObject {
+    /// Emitted right before the loop starts handling messages.
+    #[signal]
+    fn start();
+
+    /// Emitted when the loop ends.
+    #[signal]
+    fn terminate();
+
+    /// Stops the loop gracefully.
+    #[slot]
+    fn stop(&mut self, ctx: &mut Context<Self>) {
+        ctx.state().request_stop(StopCause::Requested);
+    }
+}
+
+/// A handle to an event loop: attach objects, stop it, connect to its
+/// `start` and `terminate` signals. Cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct LoopHandle {
+    peer: Arc<LoopPeer>,
+    object: Handle<LoopObject>,
+}
+
+impl LoopHandle {
+    pub(crate) fn from_peer(peer: Arc<LoopPeer>) -> LoopHandle {
+        let shared = peer.loop_object.get().and_then(std::sync::Weak::upgrade);
+        let object = match shared {
+            Some(shared) => ObjectHandle { shared },
+            // The loop is gone from this process: a handle that still names
+            // it, whose signals reach nobody.
+            None => ObjectHandle::for_type::<LoopObject>(
+                peer.name_arc().clone(),
+                Home::Loop(peer.clone()),
+            ),
+        };
+        LoopHandle {
+            peer,
+            object: TypedHandle::from_object_handle(object),
+        }
+    }
+
+    pub(crate) fn peer(&self) -> &Arc<LoopPeer> {
+        &self.peer
+    }
+
+    /// The loop's name, unique in the process.
+    pub fn name(&self) -> &str {
+        self.peer.name()
+    }
+
+    /// Attaches `object` to the loop with a default unique id
+    /// (`TypeName#N`).
+    ///
+    /// # Errors
+    ///
+    /// As for [`add_with_id`](Self::add_with_id).
+    pub fn add<T: EventLoopObject>(&self, object: T) -> Result<Handle<T>, Error> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = loop {
+            let id = format!("{}#{}", T::TYPE_NAME, NEXT.fetch_add(1, Ordering::Relaxed));
+            // Taken only if a user chose such an id by hand.
+            if !self.peer.has_id(&id) {
+                break id;
+            }
+        };
+        self.add_with_id(id, object)
+    }
+
+    /// Attaches `object` to the loop under `id`, and returns its handle.
+    /// The object moves to the loop; from then on it is reached through
+    /// its signals and slots.
+    ///
+    /// ```
+    /// use signal_slot::{EventLoop, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Counter { count: u64 }
+    ///
+    /// #[event_loop_object]
+    /// impl Counter {}
+    ///
+    /// let main = EventLoop::new("add_with_id_example")?;
+    /// let counter = main.add_with_id("counter", Counter { count: 0 })?;
+    /// assert_eq!(counter.id(), "counter");
+    /// assert!(main.add_with_id("counter", Counter { count: 1 }).is_err());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DuplicateObjectId`] if the id is taken on this loop,
+    /// [`Error::InvalidName`] if it is empty, [`Error::LoopEnded`] if the
+    /// loop has ended, [`Error::RemoteLoop`] if it runs in another process.
+    pub fn add_with_id<T: EventLoopObject>(
+        &self,
+        id: impl Into<String>,
+        object: T,
+    ) -> Result<Handle<T>, Error> {
+        let id: Arc<str> = id.into().into();
+        check_name("object id", &id)?;
+        if self.peer.is_remote() {
+            return Err(Error::RemoteLoop {
+                loop_name: self.name().to_owned(),
+                id: id.to_string(),
+            });
+        }
+        if self.peer.is_gone() {
+            return Err(Error::LoopEnded(self.name().to_owned()));
+        }
+        self.peer.reserve_id(&id)?;
+        let raw = ObjectHandle::for_type::<T>(id.clone(), Home::Loop(self.peer.clone()));
+        registry().add_object(&raw);
+        let handle = <T::Handle as TypedHandle>::from_object_handle(raw);
+        let cell = ObjectCell {
+            object,
+            handle: handle.clone(),
+        };
+        if let Err(error) = self
+            .peer
+            .send_control(Envelope::Control(Control::Attach(Box::new(cell))))
+        {
+            self.peer.release_id(&id);
+            registry().remove_object(self.peer.name_arc(), &id);
+            return Err(error);
+        }
+        Ok(handle)
+    }
+
+    /// Stops the loop gracefully: every message queued before this call is
+    /// still delivered, then the loop emits `terminate` and ends. Stopping a
+    /// loop that has ended does nothing.
+    pub fn stop(&self) {
+        // A loop that has ended is stopped already.
+        let _ = self.stop_slot().invoke(());
+    }
+
+    /// The loop's `stop` as a slot, to connect signals to (a timer's
+    /// `timeout`, another loop's `terminate`..).
+    pub fn stop_slot(&self) -> Slot<'_, ()> {
+        self.object.stop()
+    }
+
+    /// Emitted right before the loop starts handling messages.
+    pub fn start_signal(&self) -> Signal<'_, ()> {
+        *self.object.start()
+    }
+
+    /// Emitted when the loop ends.
+    pub fn terminate_signal(&self) -> Signal<'_, ()> {
+        *self.object.terminate()
+    }
+
+    /// The number of signals destined to this loop that this process
+    /// dropped: inbox full, loop ended, or arrived after the stop.
+    pub fn dropped_signals(&self) -> u64 {
+        self.peer.dropped()
+    }
+
+    /// True once the loop has ended.
+    pub fn has_ended(&self) -> bool {
+        self.peer.is_gone()
+    }
+}
+
+impl std::fmt::Debug for LoopHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LoopHandle").field(&self.name()).finish()
+    }
+}
+
+/// Options of a new loop; see [`EventLoop::builder`].
+#[derive(Debug, Clone)]
+pub struct EventLoopBuilder {
+    name: String,
+    capacity: usize,
+    panic_policy: PanicPolicy,
+    catch_interrupt: bool,
+}
+
+impl EventLoopBuilder {
+    /// The inbox's capacity in messages (default 100,000). Signals beyond
+    /// it are dropped and counted, never blocking the emitter.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+
+    /// What to do when a slot panics (default: end the loop).
+    pub fn panic_policy(mut self, policy: PanicPolicy) -> Self {
+        self.panic_policy = policy;
+        self
+    }
+
+    /// Whether Ctrl-C ends `exec` with [`ExitStatus::Interrupted`]
+    /// (default: yes).
+    pub fn catch_interrupt(mut self, catch: bool) -> Self {
+        self.catch_interrupt = catch;
+        self
+    }
+
+    /// Creates the loop.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DuplicateLoopName`] if a loop of that name exists in this
+    /// process, [`Error::InvalidName`] if the name is empty.
+    pub fn build(self) -> Result<EventLoop, Error> {
+        check_name("loop name", &self.name)?;
+        let name: Arc<str> = self.name.into();
+        let (sender, receiver) = inbox(self.capacity);
+        let peer = LoopPeer::new(name.clone(), Route::Local(sender));
+        registry().add_loop(peer.clone())?;
+        peer.reserve_id(&name)?;
+        let raw = ObjectHandle::for_type::<LoopObject>(name.clone(), Home::Loop(peer.clone()));
+        let _ = peer.loop_object.set(Arc::downgrade(&raw.shared));
+        registry().add_object(&raw);
+        let object: Handle<LoopObject> = TypedHandle::from_object_handle(raw);
+        let handle = LoopHandle {
+            peer,
+            object: object.clone(),
+        };
+        let mut objects: HashMap<Arc<str>, Box<dyn ErasedObject>> = HashMap::new();
+        objects.insert(
+            name,
+            Box::new(ObjectCell {
+                object: LoopObject,
+                handle: object,
+            }),
+        );
+        Ok(EventLoop {
+            state: LoopState {
+                handle: handle.clone(),
+                stop: None,
+                timers: Timers::default(),
+                tight_loops: BTreeMap::new(),
+                subscribers: HashMap::new(),
+                first_failure: None,
+                panic_policy: self.panic_policy,
+            },
+            handle,
+            objects,
+            detached: HashSet::new(),
+            inbox: receiver,
+            catch_interrupt: self.catch_interrupt,
+            phase: Phase::NotStarted,
+        })
+    }
+}
+
+/// Why the loop is ending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopCause {
+    Requested,
+    Interrupted,
+    SlotFailed,
+}
+
+/// What slots may change of their loop, through their [`Context`].
+pub(crate) struct LoopState {
+    handle: LoopHandle,
+    stop: Option<StopCause>,
+    pub(crate) timers: Timers,
+    pub(crate) tight_loops: BTreeMap<Arc<str>, TightLoopHandle>,
+    subscribers: HashMap<Arc<str>, Arc<[ReceiverRef]>>,
+    first_failure: Option<SlotFailure>,
+    panic_policy: PanicPolicy,
+}
+
+impl LoopState {
+    pub(crate) fn handle(&self) -> &LoopHandle {
+        &self.handle
+    }
+
+    pub(crate) fn request_stop(&mut self, cause: StopCause) {
+        self.stop.get_or_insert(cause);
+    }
+
+    /// True once a failure must cut the current message short.
+    fn aborted(&self) -> bool {
+        self.stop == Some(StopCause::SlotFailed)
+    }
+}
+
+/// The outcome of one iteration.
+pub(crate) enum Step {
+    Ended(ExitStatus),
+    Worked,
+    Idle,
+}
+
+enum Phase {
+    NotStarted,
+    Running,
+    Ended(ExitStatus),
+}
+
+/// The most messages handled in one iteration before timers get a look.
+const BUDGET: usize = 1024;
+
+/// An event loop: an endless loop that owns a thread, an inbox of signals
+/// for the objects living on it, and their timers.
+///
+/// Create it, attach objects ([`LoopHandle::add_with_id`] through `Deref`),
+/// connect their signals, then [`exec`](Self::exec) it on this thread, or
+/// hand it to an [`EventLoopThread`](crate::EventLoopThread) or
+/// [`EventLoopProcess`](crate::EventLoopProcess).
+///
+/// ```
+/// use std::time::Duration;
+/// use signal_slot::{EventLoop, ExitStatus, Timer};
+///
+/// let main = EventLoop::new("exec_example")?;
+/// let timer = Timer::single_shot(&main, Duration::from_millis(10))?;
+/// timer.timeout().connect(main.stop_slot())?;
+/// timer.start();
+/// let mut main = main;
+/// assert_eq!(main.exec(), ExitStatus::Normal);
+/// # Ok::<(), signal_slot::Error>(())
+/// ```
+pub struct EventLoop {
+    handle: LoopHandle,
+    state: LoopState,
+    objects: HashMap<Arc<str>, Box<dyn ErasedObject>>,
+    /// Ids detached from this loop: signals to them are dropped quietly.
+    detached: HashSet<Arc<str>>,
+    inbox: Receiver<Envelope>,
+    catch_interrupt: bool,
+    phase: Phase,
+}
+
+impl std::ops::Deref for EventLoop {
+    type Target = LoopHandle;
+
+    fn deref(&self) -> &LoopHandle {
+        &self.handle
+    }
+}
+
+impl EventLoop {
+    /// Creates a loop with default options.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DuplicateLoopName`] if a loop of that name exists in this
+    /// process.
+    pub fn new(name: impl Into<String>) -> Result<EventLoop, Error> {
+        Self::builder(name).build()
+    }
+
+    /// Options for a new loop.
+    pub fn builder(name: impl Into<String>) -> EventLoopBuilder {
+        EventLoopBuilder {
+            name: name.into(),
+            capacity: DEFAULT_INBOX_CAPACITY,
+            panic_policy: PanicPolicy::default(),
+            catch_interrupt: true,
+        }
+    }
+
+    /// A handle to the loop, for other threads.
+    pub fn handle(&self) -> LoopHandle {
+        self.handle.clone()
+    }
+
+    /// Runs the loop on this thread until it is stopped, and returns how it
+    /// ended. Emits `start` first and `terminate` last. Calling it again
+    /// after the loop ended returns the same status at once.
+    pub fn exec(&mut self) -> ExitStatus {
+        let _interrupt = self.catch_interrupt.then(interrupt::arm);
+        loop {
+            if let Some(status) = self.iterate(true) {
+                return status;
+            }
+        }
+    }
+
+    /// Runs one iteration without blocking: due timers, the messages queued
+    /// now (up to a budget), tight loops. For embedding the loop in a
+    /// foreign loop. Returns the exit status once the loop has ended.
+    pub fn process_events(&mut self) -> Option<ExitStatus> {
+        self.iterate(false)
+    }
+
+    /// True while the loop has started and not ended.
+    pub fn is_running(&self) -> bool {
+        matches!(self.phase, Phase::Running)
+    }
+
+    pub(crate) fn iterate(&mut self, block: bool) -> Option<ExitStatus> {
+        match self.step(block) {
+            Step::Ended(status) => Some(status),
+            Step::Worked | Step::Idle => None,
+        }
+    }
+
+    /// One iteration; blocks (if `block`) only when it found nothing to do.
+    pub(crate) fn step(&mut self, block: bool) -> Step {
+        match &self.phase {
+            Phase::Ended(status) => return Step::Ended(status.clone()),
+            Phase::NotStarted => {
+                self.phase = Phase::Running;
+                self.handle.object.start().emit();
+            }
+            Phase::Running => {}
+        }
+        if self.catch_interrupt && interrupt::interrupted() {
+            self.state.request_stop(StopCause::Interrupted);
+        }
+        let mut worked = self.fire_timers();
+        worked |= self.drain(BUDGET);
+        if self.state.stop.is_none() {
+            worked |= self.run_tight_loops();
+            worked |= serial::drive_guests();
+        }
+        if self.state.stop.is_some() {
+            return Step::Ended(self.finish());
+        }
+        if worked {
+            return Step::Worked;
+        }
+        if block {
+            self.wait();
+        }
+        Step::Idle
+    }
+
+    /// Blocks until a message arrives or the next timer is due.
+    fn wait(&mut self) {
+        let mut deadline = self.state.timers.next_deadline();
+        if let Some(guest) = serial::guests_deadline() {
+            deadline = Some(deadline.map_or(guest, |own| own.min(guest)));
+        }
+        if self.catch_interrupt {
+            let poll = Instant::now() + interrupt::POLL;
+            deadline = Some(deadline.map_or(poll, |own| own.min(poll)));
+        }
+        let received = match deadline {
+            Some(deadline) => self.inbox.recv_deadline(deadline),
+            // The peer holds a sender for as long as the loop exists.
+            None => self
+                .inbox
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        if let Ok(envelope) = received {
+            self.handle_envelope(envelope);
+        }
+    }
+
+    fn drain(&mut self, budget: usize) -> bool {
+        let mut handled = 0;
+        while handled < budget && self.state.stop.is_none() {
+            let Ok(envelope) = self.inbox.try_recv() else {
+                break;
+            };
+            self.handle_envelope(envelope);
+            handled += 1;
+        }
+        handled > 0
+    }
+
+    fn handle_envelope(&mut self, envelope: Envelope) {
+        match envelope {
+            Envelope::Signal(signal) => self.dispatch_signal(signal),
+            Envelope::Control(control) => self.apply_control(control),
+        }
+    }
+
+    fn apply_control(&mut self, control: Control) {
+        match control {
+            Control::Attach(object) => {
+                let id = object.handle().shared.id.clone();
+                self.detached.remove(&id);
+                self.objects.insert(id, object);
+            }
+            Control::Detach { id } => {
+                if self.objects.remove(&id).is_some() {
+                    self.state.timers.remove(&id);
+                    self.state.tight_loops.remove(&id);
+                    for receivers in self.state.subscribers.values_mut() {
+                        if receivers.iter().any(|receiver| receiver.object == id) {
+                            *receivers = receivers
+                                .iter()
+                                .filter(|receiver| receiver.object != id)
+                                .cloned()
+                                .collect();
+                        }
+                    }
+                    self.handle.peer.release_id(&id);
+                    registry().remove_object(self.handle.peer.name_arc(), &id);
+                    self.detached.insert(id);
+                }
+            }
+            Control::Subscribe {
+                signal,
+                object,
+                slot,
+                subscribe,
+            } => {
+                let receiver = ReceiverRef { object, slot };
+                let current = self.state.subscribers.get(&signal);
+                let mut receivers: Vec<ReceiverRef> =
+                    current.map(|list| list.to_vec()).unwrap_or_default();
+                let present = receivers.contains(&receiver);
+                match (subscribe, present) {
+                    (true, false) => receivers.push(receiver),
+                    (false, true) => receivers.retain(|existing| *existing != receiver),
+                    (true, true) => return,
+                    (false, false) => {
+                        tracing::warn!(
+                            event_loop = self.name(),
+                            object = %receiver.object,
+                            signal = %signal,
+                            "unsubscribe: `{}` is not subscribed to `{signal}`",
+                            receiver.object
+                        );
+                        return;
+                    }
+                }
+                if receivers.is_empty() {
+                    self.state.subscribers.remove(&signal);
+                } else {
+                    self.state.subscribers.insert(signal, receivers.into());
+                }
+            }
+        }
+    }
+
+    fn dispatch_signal(&mut self, envelope: SignalEnvelope) {
+        let SignalEnvelope {
+            emitter,
+            signal,
+            receivers,
+            broadcast,
+            mut args,
+        } = envelope;
+        let subscribers = if broadcast {
+            self.state.subscribers.get(signal).cloned()
+        } else {
+            None
+        };
+        let subscribers: &[ReceiverRef] = subscribers.as_deref().unwrap_or_default();
+        let sender = emitter.as_ref().map(|emitter| Sender {
+            id: &emitter.id,
+            loop_name: match &emitter.home {
+                Home::Loop(peer) => Some(peer.name()),
+                Home::Process => None,
+            },
+        });
+        let total = receivers.len() + subscribers.len();
+        for index in 0..args.len() {
+            for (position, receiver) in receivers.iter().chain(subscribers).enumerate() {
+                let payload = Payload::Local {
+                    args: &mut *args,
+                    index,
+                    take: position + 1 == total,
+                };
+                self.call(receiver, sender, signal, payload);
+                if self.state.aborted() {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn call(
+        &mut self,
+        receiver: &ReceiverRef,
+        sender: Option<Sender<'_>>,
+        signal: &str,
+        payload: Payload<'_>,
+    ) {
+        let Some(object) = self.objects.get_mut(&receiver.object) else {
+            if !self.detached.contains(&receiver.object) {
+                self.handle.peer.record_drops(1, DropReason::Gone, || {
+                    format!(
+                        "signal `{signal}` from `{}` to the missing object `{}`",
+                        sender.map_or("<direct invocation>", |sender| sender.id),
+                        receiver.object
+                    )
+                });
+            }
+            return;
+        };
+        let state = &mut self.state;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            object.dispatch(state, sender, receiver.slot, payload)
+        }));
+        let slot_name = || object.handle().slot_name(receiver.slot);
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                let level_is_error = !matches!(error, SlotError::Returned(_));
+                if level_is_error {
+                    tracing::error!(
+                        event_loop = self.handle.name(),
+                        object = %receiver.object,
+                        slot = slot_name(),
+                        signal,
+                        emitter = sender.map(|sender| sender.id),
+                        "signal `{signal}` from `{}` not delivered to `{}.{}` on event loop `{}`: {error}",
+                        sender.map_or("<direct invocation>", |sender| sender.id),
+                        receiver.object,
+                        slot_name(),
+                        self.handle.name(),
+                    );
+                } else {
+                    tracing::warn!(
+                        event_loop = self.handle.name(),
+                        object = %receiver.object,
+                        slot = slot_name(),
+                        signal,
+                        emitter = sender.map(|sender| sender.id),
+                        "slot `{}.{}` on event loop `{}`: {error}",
+                        receiver.object,
+                        slot_name(),
+                        self.handle.name(),
+                    );
+                }
+            }
+            Err(panic) => {
+                let failure = SlotFailure {
+                    event_loop: self.handle.name().to_owned(),
+                    object: receiver.object.to_string(),
+                    slot: slot_name().to_owned(),
+                    signal: signal.to_owned(),
+                    emitter: sender.map(|sender| sender.id.to_owned()),
+                    message: panic_message(panic.as_ref()),
+                };
+                tracing::error!(
+                    event_loop = %failure.event_loop,
+                    object = %failure.object,
+                    slot = %failure.slot,
+                    signal = %failure.signal,
+                    emitter = failure.emitter.as_deref(),
+                    "{failure}"
+                );
+                self.state.first_failure.get_or_insert(failure);
+                if self.state.panic_policy == PanicPolicy::StopLoop {
+                    self.state.request_stop(StopCause::SlotFailed);
+                }
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) -> bool {
+        let due = self.state.timers.take_due(Instant::now());
+        let fired = !due.is_empty();
+        for timer in due {
+            timer.timeout().emit();
+        }
+        fired
+    }
+
+    fn run_tight_loops(&mut self) -> bool {
+        if self.state.tight_loops.is_empty() {
+            return false;
+        }
+        for tight_loop in self.state.tight_loops.values() {
+            tight_loop.iteration().emit();
+        }
+        true
+    }
+
+    /// Emits `terminate`, delivers it to this loop's own objects, and drops
+    /// (counting) what was queued after the stop.
+    fn finish(&mut self) -> ExitStatus {
+        let status = match (self.state.stop, self.state.first_failure.clone()) {
+            (Some(StopCause::Interrupted), None) => ExitStatus::Interrupted,
+            (_, Some(failure)) => ExitStatus::SlotFailed(failure),
+            _ => ExitStatus::Normal,
+        };
+        self.handle.object.terminate().emit();
+        let loop_object = self.handle.object.shared.clone();
+        self.state.stop = None;
+        while let Ok(envelope) = self.inbox.try_recv() {
+            match envelope {
+                Envelope::Signal(signal)
+                    if signal
+                        .emitter
+                        .as_ref()
+                        .is_some_and(|emitter| Arc::ptr_eq(emitter, &loop_object))
+                        && signal.signal == LoopObject::SIGNALS[1] =>
+                {
+                    self.dispatch_signal(signal);
+                }
+                Envelope::Signal(signal) => {
+                    self.handle.peer.record_drop(&signal, DropReason::AfterStop);
+                }
+                Envelope::Control(_) => {}
+            }
+        }
+        self.end(status.clone());
+        status
+    }
+
+    /// Marks the loop as ended and releases what it holds.
+    fn end(&mut self, status: ExitStatus) {
+        self.phase = Phase::Ended(status);
+        self.handle.peer.set_gone();
+        // Whatever raced in before the route closed.
+        while let Ok(envelope) = self.inbox.try_recv() {
+            if let Envelope::Signal(signal) = envelope {
+                self.handle.peer.record_drop(&signal, DropReason::AfterStop);
+            }
+        }
+        self.state.timers = Timers::default();
+        self.state.tight_loops.clear();
+        self.objects.clear();
+    }
+
+    /// The deadline of the loop's next timer, for a host that drives it.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.state.timers.next_deadline()
+    }
+
+    /// True if the loop has messages waiting or tight loops running.
+    pub(crate) fn has_work(&self) -> bool {
+        !self.inbox.is_empty() || !self.state.tight_loops.is_empty()
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        if !matches!(self.phase, Phase::Ended(_)) {
+            self.end(ExitStatus::Normal);
+        }
+        registry().remove_loop(&self.handle.peer);
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "<a panic payload that is not a string>".to_owned()
+    }
+}

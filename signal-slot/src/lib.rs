@@ -1,0 +1,173 @@
+//! Qt-like event loops, signals and slots for communication across threads
+//! and processes, with signatures checked at compile time.
+//!
+//! An application is a set of [`EventLoop`]s, each occupying a thread or a
+//! process. Its logic lives in *objects* on those loops: plain structs
+//! annotated with [`#[event_loop_object]`](event_loop_object). Objects
+//! declare typed *signals* and *slots*; connecting a signal to a slot of a
+//! different signature does not compile. Emitting a signal queues one
+//! message per receiving loop, whatever runs where: the same loop, another
+//! thread, or another process.
+//!
+//! ```
+//! use std::time::Duration;
+//! use signal_slot::{Context, EventLoop, EventLoopThread, Timer, event_loop_object};
+//!
+//! #[event_loop_object]
+//! struct Ping { rounds: u32 }
+//!
+//! #[event_loop_object]
+//! impl Ping {
+//!     #[signal]
+//!     fn ping(round: u32);
+//!
+//!     #[slot]
+//!     fn on_pong(&mut self, ctx: &mut Context<Self>, round: u32) {
+//!         self.rounds = round;
+//!         if round < 3 {
+//!             ctx.ping().emit(round + 1);
+//!         } else {
+//!             ctx.stop_loop();
+//!         }
+//!     }
+//! }
+//!
+//! #[event_loop_object]
+//! struct Pong;
+//!
+//! #[event_loop_object]
+//! impl Pong {
+//!     #[signal]
+//!     fn pong(round: u32);
+//!
+//!     #[slot]
+//!     fn on_ping(&mut self, ctx: &mut Context<Self>, round: u32) {
+//!         ctx.pong().emit(round);
+//!     }
+//! }
+//!
+//! let mut main = EventLoop::new("doc_main")?;
+//! let mut worker = EventLoopThread::new("doc_worker")?;
+//! let ping = main.add_with_id("ping", Ping { rounds: 0 })?;
+//! let pong = worker.add_with_id("pong", Pong)?;
+//! ping.ping().connect(pong.on_ping())?;
+//! pong.pong().connect(ping.on_pong())?;
+//! // The worker stops when the main loop ends.
+//! main.terminate_signal().connect(worker.stop_slot())?;
+//!
+//! worker.start()?;
+//! ping.ping().emit(1);
+//! main.exec();
+//! worker.join()?;
+//! # Ok::<(), signal_slot::Error>(())
+//! ```
+//!
+//! # Concepts
+//!
+//! | concept | type |
+//! |---|---|
+//! | a loop on this thread | [`EventLoop`], reached from anywhere through a [`LoopHandle`] |
+//! | a loop on its own thread | [`EventLoopThread`] |
+//! | a loop in a child process | [`EventLoopProcess`] |
+//! | an object on a loop | a struct with `#[event_loop_object]`, reached through its [`Handle`] |
+//! | a signal, a slot | [`Signal`], [`Slot`], from the handle's generated methods |
+//! | a slot's view of its loop | [`Context`] |
+//! | broadcast to a loop's subscribers | [`Signal::broadcast_on`], [`ObjectHandle::subscribe`] |
+//! | a work queue | [`Signal::connect_balanced`] |
+//! | time | [`Timer`], [`TightLoop`] |
+//!
+//! # Delivery
+//!
+//! - Every emission reaches every connected slot: one message per receiving
+//!   loop, which the loop hands to each receiver on it.
+//! - Emissions of one emitter from one thread arrive at a loop in emission
+//!   order.
+//! - Connecting the same signal to the same slot twice delivers once.
+//! - Emitting never blocks and never fails. When a receiver's inbox is full
+//!   or its loop is gone, the signal is dropped for that receiver, the drop is
+//!   counted ([`LoopHandle::dropped_signals`]) and reported through `tracing`
+//!   at most once a second per loop.
+//! - Inside a process, arguments are moved (or cloned, for all but the last
+//!   receiver) and never serialized. Between processes they travel as
+//!   MessagePack.
+//! - A panicking slot is caught and reported with its loop, object, slot and
+//!   emitter; the loop ends with [`ExitStatus::SlotFailed`] unless its
+//!   [`PanicPolicy`] says to keep going.
+//!
+//! # Serial mode
+//!
+//! [`EventLoopThread::serial`] (and the process equivalent) runs a loop on the
+//! thread that starts it instead of a thread of its own, driven by the loop
+//! that runs there. Everything then happens on one thread, in a deterministic
+//! order: for tests and debugging.
+//!
+//! # Logging
+//!
+//! The library logs through [`tracing`]; install any subscriber to see it.
+//! It prints nothing itself.
+
+#![warn(missing_docs)]
+
+extern crate self as signal_slot;
+
+#[doc(hidden)]
+pub mod codec;
+mod connection;
+mod context;
+mod error;
+mod event_loop;
+mod interrupt;
+mod object;
+mod payload;
+mod registry;
+mod serial;
+mod signal;
+mod status;
+mod thread;
+mod timer;
+mod transport;
+
+pub use connection::Delivery;
+pub use context::{Context, Sender};
+pub use error::{DecodeError, EncodeError, Error, SlotError};
+pub use event_loop::{EventLoop, EventLoopBuilder, LoopHandle};
+pub use object::{EventLoopObject, Handle, ObjectHandle};
+pub use signal::{ConnectTo, Signal, SignalArg, Slot, SlotReturn};
+pub use status::{ExitStatus, PanicPolicy, SlotFailure};
+pub use thread::EventLoopThread;
+pub use timer::{TightLoop, Timer};
+pub use transport::DEFAULT_INBOX_CAPACITY;
+
+pub use signal_slot_macros::event_loop_object;
+
+/// What generated code uses. Not part of the API: no semver guarantees.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::codec;
+    pub use crate::error::{DecodeError, EncodeError, SlotError};
+    pub use crate::object::{ObjectStruct, TypedHandle};
+    pub use crate::payload::{ErasedArgs, Payload};
+    pub use crate::signal::SlotReturn;
+
+    use crate::object::ObjectHandle;
+    use crate::payload::EncodeFn;
+    use crate::signal::{Signal, SignalArg, Slot};
+
+    /// A signal accessor's value.
+    pub fn signal<'a, A>(
+        handle: &'a ObjectHandle,
+        index: u16,
+        name: &'static str,
+        encode: EncodeFn<A>,
+    ) -> Signal<'a, A> {
+        crate::signal::new_signal(handle, index, name, encode)
+    }
+
+    /// A slot accessor's value.
+    pub fn slot<A>(handle: &ObjectHandle, index: u16, encode: EncodeFn<A>) -> Slot<'_, A> {
+        crate::signal::new_slot(handle, index, encode)
+    }
+
+    /// Fails to compile, at the argument's type, if it cannot travel.
+    pub fn assert_arg<T: SignalArg>() {}
+}

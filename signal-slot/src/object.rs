@@ -1,0 +1,287 @@
+//! Event loop objects: the trait the macro implements, and their handles.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::connection::SignalConnections;
+use crate::context::Context;
+use crate::error::{Error, SlotError};
+use crate::event_loop::LoopHandle;
+use crate::payload::Payload;
+use crate::signal::Slot;
+use crate::transport::{Control, Envelope, LoopPeer};
+
+/// An object that lives on an event loop: its slots are called there, one
+/// message at a time.
+///
+/// Implemented by `#[event_loop_object]` on an `impl` block; never by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event loop object",
+    note = "put #[event_loop_object] on the struct `{Self}` and on one `impl` block of it"
+)]
+pub trait EventLoopObject: ObjectStruct + Send + 'static {
+    /// The names of the object's signals, by index.
+    #[doc(hidden)]
+    const SIGNALS: &'static [&'static str];
+    /// The names of the object's slots, by index.
+    #[doc(hidden)]
+    const SLOTS: &'static [&'static str];
+
+    /// Calls slot `slot` with `payload`.
+    #[doc(hidden)]
+    fn dispatch(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        slot: u16,
+        payload: Payload<'_>,
+    ) -> Result<(), SlotError>;
+}
+
+/// Links an object type to its generated handle type. Implemented by
+/// `#[event_loop_object]` on the struct.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event loop object",
+    note = "put #[event_loop_object] on the struct `{Self}` and on one `impl` block of it"
+)]
+pub trait ObjectStruct: Sized {
+    /// The generated handle type, `{Name}Handle`.
+    type Handle: TypedHandle<Object = Self>;
+    /// The struct's name, for messages.
+    const TYPE_NAME: &'static str;
+}
+
+/// A generated typed handle. Implemented by `#[event_loop_object]`.
+#[doc(hidden)]
+pub trait TypedHandle: Clone + Send + Sync + 'static {
+    /// The object type.
+    type Object;
+    /// Wraps an untyped handle.
+    fn from_object_handle(handle: ObjectHandle) -> Self;
+    /// The untyped handle.
+    fn object_handle(&self) -> &ObjectHandle;
+}
+
+/// The typed handle of an object of type `T`: `Handle<A>` is the generated
+/// `AHandle`, with a method for each signal and slot of `A`.
+pub type Handle<T> = <T as ObjectStruct>::Handle;
+
+/// Where an object lives, seen from this process.
+pub(crate) enum Home {
+    /// On an event loop (in this process or another).
+    Loop(Arc<LoopPeer>),
+    /// In this process, on no loop: it emits signals but has no slots
+    /// (for example the monitor of a child process).
+    Process,
+}
+
+/// What every handle to one object shares in one process.
+pub(crate) struct ObjectShared {
+    pub(crate) id: Arc<str>,
+    pub(crate) type_name: &'static str,
+    pub(crate) home: Home,
+    pub(crate) signal_names: &'static [&'static str],
+    pub(crate) slot_names: &'static [&'static str],
+    /// The connections of each signal, by index.
+    pub(crate) signals: Box<[SignalConnections]>,
+}
+
+/// An untyped handle to an object on an event loop. Typed handles
+/// ([`Handle<T>`]) dereference to it.
+///
+/// Cheap to clone, `Send` and `Sync`.
+#[derive(Clone)]
+pub struct ObjectHandle {
+    pub(crate) shared: Arc<ObjectShared>,
+}
+
+impl ObjectHandle {
+    pub(crate) fn new(
+        id: Arc<str>,
+        type_name: &'static str,
+        home: Home,
+        signal_names: &'static [&'static str],
+        slot_names: &'static [&'static str],
+    ) -> Self {
+        ObjectHandle {
+            shared: Arc::new(ObjectShared {
+                id,
+                type_name,
+                home,
+                signal_names,
+                slot_names,
+                signals: signal_names
+                    .iter()
+                    .map(|_| SignalConnections::default())
+                    .collect(),
+            }),
+        }
+    }
+
+    pub(crate) fn for_type<T: EventLoopObject>(id: Arc<str>, home: Home) -> Self {
+        Self::new(id, T::TYPE_NAME, home, T::SIGNALS, T::SLOTS)
+    }
+
+    /// The object's id, unique on its loop.
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// The name of the loop the object lives on, or `None` for an object
+    /// that lives in a process without a loop (such as a process monitor).
+    pub fn loop_name(&self) -> Option<&str> {
+        match &self.shared.home {
+            Home::Loop(peer) => Some(peer.name()),
+            Home::Process => None,
+        }
+    }
+
+    /// The name of the object's type.
+    pub fn type_name(&self) -> &'static str {
+        self.shared.type_name
+    }
+
+    pub(crate) fn peer(&self) -> Option<&Arc<LoopPeer>> {
+        match &self.shared.home {
+            Home::Loop(peer) => Some(peer),
+            Home::Process => None,
+        }
+    }
+
+    fn loop_label(&self) -> String {
+        self.loop_name().unwrap_or("<no loop>").to_owned()
+    }
+
+    /// Detaches the object from its loop. Signals that reach it afterwards
+    /// are dropped quietly, and its id can be reused.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LoopEnded`] if the loop has ended already.
+    pub fn detach(&self) -> Result<(), Error> {
+        let peer = self.peer().ok_or_else(|| Error::ObjectNotFound {
+            loop_name: self.loop_label(),
+            id: self.id().to_owned(),
+        })?;
+        peer.send_control(Envelope::Control(Control::Detach {
+            id: self.shared.id.clone(),
+        }))
+    }
+
+    /// Subscribes `slot` (a slot of this object) to the broadcasts of
+    /// `signal` on this object's loop: any signal of that name that an
+    /// emitter broadcasts on the loop (see
+    /// [`Signal::broadcast_on`](crate::Signal::broadcast_on)) reaches it,
+    /// whoever the emitter.
+    ///
+    /// The argument types are checked when a broadcast arrives: a mismatch
+    /// is reported as an error naming the subscriber.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ForeignSlot`] if `slot` belongs to another object,
+    /// [`Error::LoopEnded`] if the loop has ended.
+    pub fn subscribe<A>(&self, signal: &str, slot: Slot<'_, A>) -> Result<(), Error> {
+        self.subscription(signal, slot, true)
+    }
+
+    /// Undoes [`subscribe`](Self::subscribe). Unsubscribing what is not
+    /// subscribed logs a warning.
+    ///
+    /// # Errors
+    ///
+    /// As for [`subscribe`](Self::subscribe).
+    pub fn unsubscribe<A>(&self, signal: &str, slot: Slot<'_, A>) -> Result<(), Error> {
+        self.subscription(signal, slot, false)
+    }
+
+    fn subscription<A>(&self, signal: &str, slot: Slot<'_, A>, on: bool) -> Result<(), Error> {
+        if !Arc::ptr_eq(&slot.target().shared, &self.shared) {
+            return Err(Error::ForeignSlot {
+                slot: slot.name(),
+                owner: slot.target().id().to_owned(),
+                object: self.id().to_owned(),
+            });
+        }
+        let peer = self.peer().ok_or_else(|| Error::ObjectNotFound {
+            loop_name: self.loop_label(),
+            id: self.id().to_owned(),
+        })?;
+        peer.send_control(Envelope::Control(Control::Subscribe {
+            signal: signal.into(),
+            object: self.shared.id.clone(),
+            slot: slot.index(),
+            subscribe: on,
+        }))
+    }
+
+    /// The handle of the loop the object lives on.
+    pub fn event_loop(&self) -> Option<LoopHandle> {
+        self.peer().map(|peer| LoopHandle::from_peer(peer.clone()))
+    }
+
+    pub(crate) fn slot_name(&self, slot: u16) -> &'static str {
+        self.shared
+            .slot_names
+            .get(usize::from(slot))
+            .copied()
+            .unwrap_or("<unknown slot>")
+    }
+}
+
+impl fmt::Debug for ObjectHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}({:?} on {:?})",
+            self.shared.type_name,
+            self.id(),
+            self.loop_name().unwrap_or("<no loop>")
+        )
+    }
+}
+
+impl PartialEq for ObjectHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+            || (self.id() == other.id() && self.loop_name() == other.loop_name())
+    }
+}
+
+impl Eq for ObjectHandle {}
+
+/// An object together with its handle, as the loop stores it.
+pub(crate) struct ObjectCell<T: EventLoopObject> {
+    pub(crate) object: T,
+    pub(crate) handle: T::Handle,
+}
+
+/// The loop's view of an object: type-erased dispatch.
+pub(crate) trait ErasedObject: Send {
+    fn dispatch(
+        &mut self,
+        state: &mut crate::event_loop::LoopState,
+        sender: Option<crate::context::Sender<'_>>,
+        slot: u16,
+        payload: Payload<'_>,
+    ) -> Result<(), SlotError>;
+
+    fn handle(&self) -> &ObjectHandle;
+}
+
+impl<T: EventLoopObject> ErasedObject for ObjectCell<T> {
+    fn dispatch(
+        &mut self,
+        state: &mut crate::event_loop::LoopState,
+        sender: Option<crate::context::Sender<'_>>,
+        slot: u16,
+        payload: Payload<'_>,
+    ) -> Result<(), SlotError> {
+        let mut ctx = Context::new(&self.handle, state, sender);
+        self.object.dispatch(&mut ctx, slot, payload)
+    }
+
+    fn handle(&self) -> &ObjectHandle {
+        self.handle.object_handle()
+    }
+}

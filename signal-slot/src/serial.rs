@@ -1,0 +1,109 @@
+//! Serial mode: loops that run on the thread that started them, driven by
+//! that thread's loop, in a fixed order. Deterministic, for tests and
+//! debugging.
+//!
+//! A serial [`EventLoopThread`](crate::EventLoopThread) or
+//! [`EventLoopProcess`](crate::EventLoopProcess) does not get a thread or a
+//! process: `start()` hands its loop to the calling thread, where every
+//! iteration of the loop that runs there (its `exec` or `process_events`)
+//! also runs one iteration of each guest, in the order they were started.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::event_loop::{EventLoop, Step};
+use crate::status::ExitStatus;
+
+/// Where a guest's exit status lands when it ends.
+pub(crate) type GuestResult = Arc<Mutex<Option<ExitStatus>>>;
+
+struct Guest {
+    event_loop: EventLoop,
+    result: GuestResult,
+}
+
+thread_local! {
+    static GUESTS: RefCell<Vec<Guest>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Makes `event_loop` a guest of the calling thread.
+pub(crate) fn add_guest(event_loop: EventLoop) -> GuestResult {
+    let result = GuestResult::default();
+    GUESTS.with(|guests| {
+        guests.borrow_mut().push(Guest {
+            event_loop,
+            result: result.clone(),
+        });
+    });
+    result
+}
+
+/// Runs one iteration of every guest of this thread. Returns true if any
+/// did something.
+pub(crate) fn drive_guests() -> bool {
+    // Taken out, so that a guest's slot can start further guests.
+    let mut guests = GUESTS.with(|guests| std::mem::take(&mut *guests.borrow_mut()));
+    if guests.is_empty() {
+        return false;
+    }
+    let mut worked = false;
+    guests.retain_mut(|guest| match guest.event_loop.step(false) {
+        Step::Ended(status) => {
+            *guest.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
+            worked = true;
+            false
+        }
+        Step::Worked => {
+            worked = true;
+            true
+        }
+        Step::Idle => true,
+    });
+    GUESTS.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        guests.append(&mut slot);
+        *slot = guests;
+    });
+    worked
+}
+
+/// When a guest of this thread next needs to run: now if one has messages
+/// waiting, else its next timer.
+pub(crate) fn guests_deadline() -> Option<Instant> {
+    GUESTS.with(|guests| {
+        guests
+            .borrow()
+            .iter()
+            .map(|guest| {
+                if guest.event_loop.has_work() {
+                    Some(Instant::now())
+                } else {
+                    guest.event_loop.next_deadline()
+                }
+            })
+            .min()
+            .flatten()
+    })
+}
+
+/// Drives this thread's guests until `result` is set (a serial `join`).
+/// Gives up at `deadline`.
+pub(crate) fn run_until(result: &GuestResult, deadline: Option<Instant>) -> Option<ExitStatus> {
+    loop {
+        if let Some(status) = result.lock().unwrap_or_else(PoisonError::into_inner).clone() {
+            return Some(status);
+        }
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return None;
+        }
+        if !drive_guests() {
+            // Nothing to do until a timer is due, or a message comes from
+            // another thread (which serial mode does not expect).
+            let wake = Instant::now() + Duration::from_millis(1);
+            let wake = guests_deadline().map_or(wake, |due| due.min(wake));
+            let wake = deadline.map_or(wake, |deadline| deadline.min(wake));
+            std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+        }
+    }
+}

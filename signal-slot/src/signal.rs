@@ -1,0 +1,371 @@
+//! Typed signals and slots.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::connection::{self, Change, Delivery, ReceiverRef};
+use crate::error::Error;
+use crate::event_loop::LoopHandle;
+use crate::object::ObjectHandle;
+use crate::payload::{ArgsBatch, EncodeFn};
+use crate::transport::{Envelope, LoopPeer, SignalEnvelope};
+
+/// What a signal or slot argument must be: owned, cloneable (for fan-out
+/// inside a process), sendable across threads, and serializable (for other
+/// processes).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a signal or slot argument",
+    label = "this type is not `Clone + Send + Serialize + DeserializeOwned + 'static`",
+    note = "arguments are moved or cloned to other threads and encoded as MessagePack for \
+            other processes, so they need `Clone`, `Send`, `Serialize` and `Deserialize`"
+)]
+pub trait SignalArg: Clone + Send + Serialize + DeserializeOwned + 'static {}
+
+impl<T: Clone + Send + Serialize + DeserializeOwned + 'static> SignalArg for T {}
+
+/// A signal of an object, with argument tuple `A`.
+///
+/// Obtained from a handle (`a.signal_a()`) or a slot's context
+/// (`ctx.signal_a()`); the generated per-signal type dereferences to it and
+/// adds `emit` with the declared parameters.
+pub struct Signal<'a, A> {
+    emitter: &'a ObjectHandle,
+    index: u16,
+    name: &'static str,
+    encode: EncodeFn<A>,
+}
+
+/// A slot of an object, taking argument tuple `A`: what a signal of the
+/// same argument types connects to.
+pub struct Slot<'a, A> {
+    target: &'a ObjectHandle,
+    index: u16,
+    encode: EncodeFn<A>,
+    _args: PhantomData<fn(A)>,
+}
+
+impl<A> Clone for Slot<'_, A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A> Copy for Slot<'_, A> {}
+
+/// A slot that a signal carrying `A` can connect to: a [`Slot`] of the same
+/// argument types.
+#[diagnostic::on_unimplemented(
+    message = "the slot `{Self}` cannot receive a signal carrying `{A}`",
+    label = "the slot's parameters must be `{A}`",
+    note = "a signal connects to slots that take the same argument types in the same order"
+)]
+pub trait ConnectTo<A> {
+    #[doc(hidden)]
+    fn target(&self) -> (&ObjectHandle, u16);
+}
+
+impl<A> ConnectTo<A> for Slot<'_, A> {
+    fn target(&self) -> (&ObjectHandle, u16) {
+        (self.target, self.index)
+    }
+}
+
+impl<A> ConnectTo<A> for &Slot<'_, A> {
+    fn target(&self) -> (&ObjectHandle, u16) {
+        (self.target, self.index)
+    }
+}
+
+pub(crate) fn new_signal<'a, A>(
+    emitter: &'a ObjectHandle,
+    index: u16,
+    name: &'static str,
+    encode: EncodeFn<A>,
+) -> Signal<'a, A> {
+    Signal {
+        emitter,
+        index,
+        name,
+        encode,
+    }
+}
+
+pub(crate) fn new_slot<A>(target: &ObjectHandle, index: u16, encode: EncodeFn<A>) -> Slot<'_, A> {
+    Slot {
+        target,
+        index,
+        encode,
+        _args: PhantomData,
+    }
+}
+
+impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
+    /// The signal's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The object that emits it.
+    pub fn emitter(&self) -> &'a ObjectHandle {
+        self.emitter
+    }
+
+    /// Emits the signal with its arguments as one tuple.
+    ///
+    /// Every connected slot receives it: one message per receiving loop,
+    /// in emission order per emitter. Never blocks and never fails: a
+    /// receiver whose inbox is full (or whose loop is gone) misses it, and
+    /// the drop is counted on that loop and logged.
+    pub fn emit_tuple(&self, args: A) {
+        let encode = self.encode;
+        connection::emit(&self.emitter.shared, self.index, move || {
+            ArgsBatch::one(args, encode)
+        });
+    }
+
+    /// Emits the signal once per item of `batch`, in order, as one message
+    /// per receiving loop (and one transport operation per receiving
+    /// process). A balanced connection receives the batch as a unit.
+    pub fn emit_many<I: IntoIterator<Item = A>>(&self, batch: I) {
+        let items: Vec<A> = batch.into_iter().collect();
+        if items.is_empty() {
+            return;
+        }
+        let encode = self.encode;
+        connection::emit(&self.emitter.shared, self.index, move || {
+            ArgsBatch::many(items, encode)
+        });
+    }
+
+    /// Connects the signal to `slot`: every emission reaches it.
+    ///
+    /// Connecting the same slot twice delivers once. The slot may live on
+    /// any loop, in this process or another; the connection takes effect at
+    /// once for emissions from this process, and in order with later
+    /// messages for an emitter in another process.
+    ///
+    /// A slot of other argument types does not compile:
+    ///
+    /// ```compile_fail
+    /// # use signal_slot::{EventLoop, event_loop_object};
+    /// # #[event_loop_object] struct A;
+    /// # #[event_loop_object] impl A { #[signal] fn ping(n: u64); }
+    /// # #[event_loop_object] struct B;
+    /// # #[event_loop_object] impl B { #[slot] fn on_text(&mut self, text: String) {} }
+    /// # let main = EventLoop::new("compile_fail_main").unwrap();
+    /// # let a = main.add(A).unwrap();
+    /// # let b = main.add(B).unwrap();
+    /// a.ping().connect(b.on_text())?; // error: the slot cannot receive a `(u64,)`
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ObjectNotFound`] if the slot's object is not attached to its
+    /// loop (checked when that loop runs in this process),
+    /// [`Error::LoopEnded`] if the emitter's process cannot be reached.
+    pub fn connect<S: ConnectTo<A>>(&self, slot: S) -> Result<(), Error> {
+        let (target, index) = slot.target();
+        self.connect_with(target, index, Delivery::FanOut)
+    }
+
+    /// Connects the signal to `slot` as one of its balanced receivers:
+    /// every emission reaches exactly one balanced receiver, in turn
+    /// (skipping receivers whose inbox is full), besides all fan-out
+    /// receivers. A work queue across loops, threads and processes.
+    ///
+    /// # Errors
+    ///
+    /// As for [`connect`](Self::connect).
+    pub fn connect_balanced<S: ConnectTo<A>>(&self, slot: S) -> Result<(), Error> {
+        let (target, index) = slot.target();
+        self.connect_with(target, index, Delivery::Balanced)
+    }
+
+    fn connect_with(&self, target: &ObjectHandle, slot: u16, delivery: Delivery) -> Result<(), Error> {
+        let peer = receiving_peer(target)?;
+        if peer.is_gone() {
+            return Err(Error::LoopEnded(peer.name().to_owned()));
+        }
+        if !peer.is_remote() && !peer.has_id(target.id()) {
+            return Err(Error::ObjectNotFound {
+                loop_name: peer.name().to_owned(),
+                id: target.id().to_owned(),
+            });
+        }
+        let receiver = ReceiverRef {
+            object: target.shared.id.clone(),
+            slot,
+        };
+        if !self.change(peer, Change::Connect(receiver, delivery))? {
+            tracing::debug!(
+                signal = self.name,
+                emitter = self.emitter.id(),
+                receiver = target.id(),
+                slot = target.slot_name(slot),
+                "already connected; the connection delivers once"
+            );
+        }
+        Ok(())
+    }
+
+    /// Disconnects `slot` (fan-out or balanced). Disconnecting a slot that is
+    /// not connected logs a warning and is not an error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LoopEnded`] if the emitter's process cannot be reached.
+    pub fn disconnect<S: ConnectTo<A>>(&self, slot: S) -> Result<(), Error> {
+        let (target, index) = slot.target();
+        let peer = receiving_peer(target)?;
+        let receiver = ReceiverRef {
+            object: target.shared.id.clone(),
+            slot: index,
+        };
+        if !self.change(peer, Change::Disconnect(receiver))? {
+            tracing::warn!(
+                signal = self.name,
+                emitter = self.emitter.id(),
+                receiver = target.id(),
+                slot = target.slot_name(index),
+                "disconnect: the signal `{}` of `{}` is not connected to `{}.{}`",
+                self.name,
+                self.emitter.id(),
+                target.id(),
+                target.slot_name(index),
+            );
+        }
+        Ok(())
+    }
+
+    /// Broadcasts the signal on `event_loop`: every emission reaches every
+    /// object on that loop that subscribed to a signal of this name (see
+    /// [`ObjectHandle::subscribe`]), whoever they are.
+    ///
+    /// # Errors
+    ///
+    /// As for [`connect`](Self::connect).
+    pub fn broadcast_on(&self, event_loop: &LoopHandle) -> Result<(), Error> {
+        self.change(event_loop.peer(), Change::Broadcast(true))?;
+        Ok(())
+    }
+
+    /// Stops broadcasting the signal on `event_loop`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`connect`](Self::connect).
+    pub fn stop_broadcast_on(&self, event_loop: &LoopHandle) -> Result<(), Error> {
+        if !self.change(event_loop.peer(), Change::Broadcast(false))? {
+            tracing::warn!(
+                signal = self.name,
+                emitter = self.emitter.id(),
+                event_loop = event_loop.name(),
+                "the signal is not broadcast on that loop"
+            );
+        }
+        Ok(())
+    }
+
+    fn change(&self, peer: &Arc<LoopPeer>, change: Change) -> Result<bool, Error> {
+        let connections = &self.emitter.shared.signals[usize::from(self.index)];
+        Ok(connections.apply(peer, change))
+    }
+}
+
+fn receiving_peer(target: &ObjectHandle) -> Result<&Arc<LoopPeer>, Error> {
+    target.peer().ok_or_else(|| Error::ObjectNotFound {
+        loop_name: "<no loop>".to_owned(),
+        id: target.id().to_owned(),
+    })
+}
+
+impl<'a, A> Slot<'a, A> {
+    /// The slot's name.
+    pub fn name(&self) -> &'static str {
+        self.target.slot_name(self.index)
+    }
+
+    /// The object the slot belongs to.
+    pub fn target(&self) -> &'a ObjectHandle {
+        self.target
+    }
+
+    pub(crate) fn index(&self) -> u16 {
+        self.index
+    }
+}
+
+impl<A: Clone + Send + 'static> Slot<'_, A> {
+    /// Calls the slot on its loop with `args`, queued like a signal with no
+    /// emitter (the slot's context reports no sender).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LoopEnded`] if the slot's loop has ended.
+    pub fn invoke(&self, args: A) -> Result<(), Error> {
+        let peer = receiving_peer(self.target)?;
+        let envelope = SignalEnvelope {
+            emitter: None,
+            signal: "<invoke>",
+            receivers: Arc::from([ReceiverRef {
+                object: self.target.shared.id.clone(),
+                slot: self.index,
+            }]),
+            broadcast: false,
+            args: ArgsBatch::one(args, self.encode),
+        };
+        peer.send_control(Envelope::Signal(envelope))
+    }
+}
+
+impl<A> std::fmt::Debug for Slot<'_, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Slot({}.{})",
+            self.target.id(),
+            self.target.slot_name(self.index)
+        )
+    }
+}
+
+impl<A> std::fmt::Debug for Signal<'_, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signal({}.{})", self.emitter.id(), self.name)
+    }
+}
+
+impl<A> Clone for Signal<'_, A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A> Copy for Signal<'_, A> {}
+
+/// What a slot may return: `()`, or `Result<(), E>` where an `Err` is
+/// reported (naming the loop, object, slot and emitter) and the loop goes on.
+#[diagnostic::on_unimplemented(
+    message = "a slot returns `()` or `Result<(), E>` with `E: Display`, not `{Self}`",
+    label = "unsupported slot return type"
+)]
+pub trait SlotReturn {
+    #[doc(hidden)]
+    fn into_slot_result(self) -> Result<(), crate::error::SlotError>;
+}
+
+impl SlotReturn for () {
+    fn into_slot_result(self) -> Result<(), crate::error::SlotError> {
+        Ok(())
+    }
+}
+
+impl<E: std::fmt::Display> SlotReturn for Result<(), E> {
+    fn into_slot_result(self) -> Result<(), crate::error::SlotError> {
+        self.map_err(|error| crate::error::SlotError::Returned(error.to_string()))
+    }
+}

@@ -1,0 +1,88 @@
+//! How a loop ended.
+
+use std::fmt;
+
+/// How an event loop ended: returned by [`EventLoop::exec`](crate::EventLoop::exec)
+/// and by the `join` of threads and processes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExitStatus {
+    /// Stopped by `stop()` (or its slot), everything queued before the stop
+    /// delivered.
+    Normal,
+    /// Stopped by Ctrl-C (SIGINT).
+    Interrupted,
+    /// A slot panicked. With [`PanicPolicy::StopLoop`] (the default) the loop
+    /// ended right after it; with [`PanicPolicy::KeepGoing`] it went on, and
+    /// this reports the first failure.
+    SlotFailed(SlotFailure),
+}
+
+impl ExitStatus {
+    /// True for [`ExitStatus::Normal`].
+    pub fn is_normal(&self) -> bool {
+        matches!(self, ExitStatus::Normal)
+    }
+
+    /// The process exit code that stands for this status: 0 normal,
+    /// 130 interrupted (as a shell reports SIGINT), 70 slot failed.
+    pub fn code(&self) -> i32 {
+        match self {
+            ExitStatus::Normal => 0,
+            ExitStatus::Interrupted => 130,
+            ExitStatus::SlotFailed(_) => 70,
+        }
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitStatus::Normal => f.write_str("stopped normally"),
+            ExitStatus::Interrupted => f.write_str("interrupted"),
+            ExitStatus::SlotFailed(failure) => write!(f, "{failure}"),
+        }
+    }
+}
+
+/// A slot that panicked: where, on what, and the panic message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotFailure {
+    /// The loop the slot ran on.
+    pub event_loop: String,
+    /// The id of the slot's object.
+    pub object: String,
+    /// The slot's name.
+    pub slot: String,
+    /// The signal being delivered (`<invoke>` for a direct invocation).
+    pub signal: String,
+    /// The emitter's id, if the slot was called for a signal.
+    pub emitter: Option<String>,
+    /// The panic message.
+    pub message: String,
+}
+
+impl fmt::Display for SlotFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "slot `{}.{}` panicked on event loop `{}` handling signal `{}`",
+            self.object, self.slot, self.event_loop, self.signal
+        )?;
+        if let Some(emitter) = &self.emitter {
+            write!(f, " from `{emitter}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// What a loop does when a slot panics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PanicPolicy {
+    /// End the loop right after the failing message (the default): its
+    /// objects may be in an inconsistent state.
+    #[default]
+    StopLoop,
+    /// Report the panic and go on with the next message.
+    KeepGoing,
+}

@@ -1,0 +1,336 @@
+//! How messages reach a loop: its inbox inside the process, an outbox to
+//! another process, and the accounting of what could not be delivered.
+//!
+//! A [`LoopPeer`] is this process's view of one loop, wherever it runs. Its
+//! route says how to reach it: the loop's queue when it runs in this
+//! process, an outbox that writes to its process otherwise, or nothing once
+//! it has ended. Dispatch code never sees the difference.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::connection::{DeliveryError, ReceiverRef};
+use crate::error::Error;
+use crate::object::{ErasedObject, ObjectShared};
+use crate::payload::ErasedArgs;
+
+/// The default capacity of an inbox, in messages (an `emit_many` batch is
+/// one message).
+pub const DEFAULT_INBOX_CAPACITY: usize = 100_000;
+
+/// One emission (or batch) of a signal, for the receivers on one loop.
+pub(crate) struct SignalEnvelope {
+    /// `None` when a slot is invoked directly.
+    pub(crate) emitter: Option<Arc<ObjectShared>>,
+    pub(crate) signal: &'static str,
+    pub(crate) receivers: Arc<[ReceiverRef]>,
+    pub(crate) broadcast: bool,
+    pub(crate) args: Box<dyn ErasedArgs>,
+}
+
+/// A change to the objects of a loop, applied in order with the signals.
+pub(crate) enum Control {
+    Attach(Box<dyn ErasedObject>),
+    Detach {
+        id: Arc<str>,
+    },
+    Subscribe {
+        signal: Arc<str>,
+        object: Arc<str>,
+        slot: u16,
+        subscribe: bool,
+    },
+}
+
+/// A message in a loop's queue.
+pub(crate) enum Envelope {
+    Signal(SignalEnvelope),
+    Control(Control),
+}
+
+/// Why a signal was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DropReason {
+    /// The receiving loop's inbox is full.
+    Full,
+    /// The receiving loop has ended, or its process is gone.
+    Gone,
+    /// The loop was stopping and the signal came after the stop.
+    AfterStop,
+}
+
+impl DropReason {
+    fn describe(self) -> &'static str {
+        match self {
+            DropReason::Full => "its inbox is full",
+            DropReason::Gone => "it has ended or its process is gone",
+            DropReason::AfterStop => "it stopped before the signal was handled",
+        }
+    }
+}
+
+/// The sending side of a loop's queue inside this process.
+#[derive(Clone)]
+pub(crate) struct InboxSender {
+    tx: Sender<Envelope>,
+    capacity: usize,
+}
+
+/// Creates a loop's queue. It is unbounded so that control messages (attach,
+/// stop) are never lost, and signals respect `capacity` by a length check.
+pub(crate) fn inbox(capacity: usize) -> (InboxSender, Receiver<Envelope>) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    (InboxSender { tx, capacity }, rx)
+}
+
+/// How this process reaches a loop.
+pub(crate) enum Route {
+    /// The loop runs (or will run) in this process.
+    Local(InboxSender),
+    /// The loop has ended; nothing reaches it any more.
+    Gone,
+}
+
+/// This process's view of one event loop, wherever it runs.
+pub(crate) struct LoopPeer {
+    name: Arc<str>,
+    route: ArcSwap<Route>,
+    /// Object ids on the loop (authoritative while the loop is local).
+    ids: Mutex<HashSet<Arc<str>>>,
+    /// The loop's own object (its `stop` slot, `start` and `terminate`
+    /// signals), held weakly to avoid a cycle through its home.
+    pub(crate) loop_object: OnceLock<Weak<ObjectShared>>,
+    dropped: AtomicU64,
+    drop_log: RateLimit,
+}
+
+impl LoopPeer {
+    pub(crate) fn new(name: Arc<str>, route: Route) -> Arc<Self> {
+        Arc::new(LoopPeer {
+            name,
+            route: ArcSwap::from_pointee(route),
+            ids: Mutex::default(),
+            loop_object: OnceLock::new(),
+            dropped: AtomicU64::new(0),
+            drop_log: RateLimit::new(Duration::from_secs(1)),
+        })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn name_arc(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// True if the loop runs in another process.
+    pub(crate) fn is_remote(&self) -> bool {
+        false
+    }
+
+    /// True if the loop has ended.
+    pub(crate) fn is_gone(&self) -> bool {
+        matches!(**self.route.load(), Route::Gone)
+    }
+
+    /// Marks the loop as ended: later deliveries are dropped and counted.
+    pub(crate) fn set_gone(&self) {
+        self.route.store(Arc::new(Route::Gone));
+    }
+
+    /// Delivers a signal, unless the inbox is full or the loop is gone.
+    /// Never blocks.
+    pub(crate) fn deliver(&self, envelope: SignalEnvelope) -> Result<(), DeliveryError> {
+        match &**self.route.load() {
+            Route::Local(inbox) => {
+                if inbox.tx.len() >= inbox.capacity {
+                    return Err((envelope, DropReason::Full));
+                }
+                inbox.tx.send(Envelope::Signal(envelope)).map_err(|error| {
+                    let Envelope::Signal(envelope) = error.into_inner() else {
+                        unreachable!("a signal was sent")
+                    };
+                    (envelope, DropReason::Gone)
+                })
+            }
+            Route::Gone => Err((envelope, DropReason::Gone)),
+        }
+    }
+
+    /// Queues a control message (or a slot invocation) regardless of the
+    /// inbox's capacity, so that it is never lost while the loop runs.
+    pub(crate) fn send_control(&self, envelope: Envelope) -> Result<(), Error> {
+        match &**self.route.load() {
+            Route::Local(inbox) => inbox
+                .tx
+                .send(envelope)
+                .map_err(|_| Error::LoopEnded(self.name.to_string())),
+            Route::Gone => Err(Error::LoopEnded(self.name.to_string())),
+        }
+    }
+
+    /// Forwards an emission to the process where its emitter lives.
+    pub(crate) fn forward_emit(
+        &self,
+        _emitter: &Arc<ObjectShared>,
+        _index: u16,
+        _args: Box<dyn ErasedArgs>,
+    ) {
+        unreachable!("no loop of this process is remote")
+    }
+
+    /// Reserves an object id on the loop.
+    pub(crate) fn reserve_id(&self, id: &Arc<str>) -> Result<(), Error> {
+        let mut ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        if !ids.insert(id.clone()) {
+            return Err(Error::DuplicateObjectId {
+                loop_name: self.name.to_string(),
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Frees an object id (after its object was detached).
+    pub(crate) fn release_id(&self, id: &str) {
+        self.ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+    }
+
+    /// True if an object with that id is attached to the loop.
+    pub(crate) fn has_id(&self, id: &str) -> bool {
+        self.ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(id)
+    }
+
+    /// The number of signals destined to this loop that this process dropped.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Counts a dropped signal and reports it, at most once a second per loop.
+    pub(crate) fn record_drop(&self, envelope: &SignalEnvelope, reason: DropReason) {
+        let count = envelope.args.len() as u64;
+        self.record_drops(count, reason, || {
+            let emitter = envelope
+                .emitter
+                .as_ref()
+                .map_or("<direct invocation>", |emitter| &emitter.id);
+            let mut receivers = String::new();
+            for (index, receiver) in envelope.receivers.iter().enumerate() {
+                if index > 0 {
+                    receivers.push_str(", ");
+                }
+                let _ = write!(receivers, "`{}`", receiver.object);
+            }
+            if envelope.broadcast {
+                if !receivers.is_empty() {
+                    receivers.push_str(", ");
+                }
+                receivers.push_str("the loop's subscribers");
+            }
+            format!(
+                "signal `{}` from `{emitter}` to {receivers}",
+                envelope.signal
+            )
+        });
+    }
+
+    /// Counts `count` dropped signals; `describe` names them for the log.
+    pub(crate) fn record_drops(
+        &self,
+        count: u64,
+        reason: DropReason,
+        describe: impl FnOnce() -> String,
+    ) {
+        self.dropped.fetch_add(count, Ordering::Relaxed);
+        if let Some(suppressed) = self.drop_log.allow() {
+            tracing::error!(
+                event_loop = %self.name,
+                dropped_total = self.dropped(),
+                "dropped {} on event loop `{}`: {} ({suppressed} more drops not reported \
+                 since the last report)",
+                describe(),
+                self.name,
+                reason.describe(),
+            );
+        } else {
+            self.drop_log.suppress();
+        }
+    }
+
+    pub(crate) fn route(&self) -> arc_swap::Guard<Arc<Route>> {
+        self.route.load()
+    }
+}
+
+/// Lets one report through per period and counts the others.
+pub(crate) struct RateLimit {
+    period_ns: u64,
+    next_ns: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+static CLOCK_START: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+impl RateLimit {
+    pub(crate) fn new(period: Duration) -> Self {
+        RateLimit {
+            period_ns: u64::try_from(period.as_nanos()).unwrap_or(u64::MAX),
+            next_ns: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// Returns `Some(number suppressed since the last report)` if a report
+    /// may go out now.
+    pub(crate) fn allow(&self) -> Option<u64> {
+        let now = u64::try_from(CLOCK_START.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let next = self.next_ns.load(Ordering::Relaxed);
+        if now < next {
+            return None;
+        }
+        self.next_ns
+            .compare_exchange(
+                next,
+                now.saturating_add(self.period_ns),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .ok()
+            .map(|_| self.suppressed.swap(0, Ordering::Relaxed))
+    }
+
+    pub(crate) fn suppress(&self) {
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_lets_one_report_through_per_period() {
+        let limit = RateLimit::new(Duration::from_secs(3600));
+        assert_eq!(limit.allow(), Some(0));
+        assert_eq!(limit.allow(), None);
+        limit.suppress();
+        limit.suppress();
+        assert_eq!(limit.suppressed.load(Ordering::Relaxed), 2);
+        let limit = RateLimit::new(Duration::ZERO);
+        assert_eq!(limit.allow(), Some(0));
+        assert_eq!(limit.allow(), Some(0));
+    }
+}

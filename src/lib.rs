@@ -1,0 +1,1 @@
+//! Examples and behaviour tests of the signal-slot workspace; see `README.md`.
