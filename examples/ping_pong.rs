@@ -44,7 +44,11 @@ impl B {
 
     #[slot]
     fn on_signal_a(&mut self, ctx: &mut Context<Self>, msg: String, other_data: i32) {
-        println!("{} {} received signal_a: {msg} {other_data}", now(), ctx.id());
+        println!(
+            "{} {} received signal_a: {msg} {other_data}",
+            now(),
+            ctx.id()
+        );
         std::thread::sleep(self.pause);
         ctx.signal_b().emit("hello from B".to_owned());
     }
@@ -92,7 +96,11 @@ fn run_time() -> Result<Duration, String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--seconds" => seconds = args.next(),
-            other => return Err(format!("unknown argument `{other}`; usage: ping_pong [--seconds N]")),
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}`; usage: ping_pong [--seconds N]"
+                ));
+            }
         }
     }
     let seconds: f64 = match seconds {

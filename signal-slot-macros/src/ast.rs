@@ -30,6 +30,10 @@ const RESERVED: &[&str] = &[
     "to_owned",
 ];
 
+/// A rejected item: all its errors, and the item to emit beside them so that
+/// no other error cascades from its absence.
+pub(crate) type Rejected<T> = Box<(syn::Error, T)>;
+
 /// Collects errors, combining them into one `syn::Error`.
 #[derive(Default)]
 struct Errors(Option<syn::Error>);
@@ -82,7 +86,7 @@ pub(crate) struct ObjectStruct {
 }
 
 impl ObjectStruct {
-    pub fn parse(args: TokenStream, item: ItemStruct) -> Result<Self, (syn::Error, ItemStruct)> {
+    pub fn parse(args: TokenStream, item: ItemStruct) -> Result<Self, Rejected<ItemStruct>> {
         let mut errors = Errors::default();
         if !args.is_empty() {
             errors.spanned(&args, "#[event_loop_object] takes no arguments");
@@ -96,7 +100,7 @@ impl ObjectStruct {
         }
         match errors.finish() {
             Ok(()) => Ok(ObjectStruct { item }),
-            Err(error) => Err((error, item)),
+            Err(error) => Err(Box::new((error, item))),
         }
     }
 
@@ -197,7 +201,7 @@ fn take_marker(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Marker {
 }
 
 impl ObjectImpl {
-    pub fn parse(args: TokenStream, mut item: ItemImpl) -> Result<Self, (syn::Error, ItemImpl)> {
+    pub fn parse(args: TokenStream, mut item: ItemImpl) -> Result<Self, Rejected<ItemImpl>> {
         let mut errors = Errors::default();
         if !args.is_empty() {
             errors.spanned(&args, "#[event_loop_object] takes no arguments");
@@ -240,10 +244,11 @@ impl ObjectImpl {
                     }
                     Marker::None => kept.push(ImplItem::Fn(function)),
                 },
-                ImplItem::Verbatim(tokens) => match syn::parse2::<syn::TraitItemFn>(tokens.clone())
-                {
-                    Ok(mut function) if function.default.is_none() => {
-                        match take_marker(&mut function.attrs, &mut errors) {
+                // `fn name(..);` is not valid in an impl block, so syn keeps
+                // it verbatim; it has the shape of a foreign function.
+                ImplItem::Verbatim(tokens) => {
+                    match syn::parse2::<syn::ForeignItemFn>(tokens.clone()) {
+                        Ok(mut function) => match take_marker(&mut function.attrs, &mut errors) {
                             Marker::Signal => {
                                 if let Some(signal) = parse_signal(function, &mut errors) {
                                     signals.push(signal);
@@ -257,10 +262,10 @@ impl ObjectImpl {
                                 &function.sig,
                                 "a method without a body: mark signal declarations with #[signal]",
                             ),
-                        }
+                        },
+                        _ => kept.push(ImplItem::Verbatim(tokens)),
                     }
-                    _ => kept.push(ImplItem::Verbatim(tokens)),
-                },
+                }
                 other => kept.push(other),
             }
         }
@@ -288,7 +293,7 @@ impl ObjectImpl {
                     slots,
                 })
             }
-            (Err(error), _) => Err((error, item)),
+            (Err(error), _) => Err(Box::new((error, item))),
             (Ok(()), None) => unreachable!("a missing self path is reported as an error"),
         }
     }
@@ -361,7 +366,7 @@ fn check_signature_basics(sig: &Signature, what: &str, errors: &mut Errors) {
     }
 }
 
-fn parse_signal(function: syn::TraitItemFn, errors: &mut Errors) -> Option<SignalDecl> {
+fn parse_signal(function: syn::ForeignItemFn, errors: &mut Errors) -> Option<SignalDecl> {
     let sig = &function.sig;
     let before = errors.0.is_some();
     check_signature_basics(sig, "signal", errors);
@@ -380,7 +385,10 @@ fn parse_signal(function: syn::TraitItemFn, errors: &mut Errors) -> Option<Signa
         if attr.path().is_ident("doc") {
             docs.push(attr);
         } else {
-            errors.spanned(&attr, "only doc comments are allowed on a signal declaration");
+            errors.spanned(
+                &attr,
+                "only doc comments are allowed on a signal declaration",
+            );
         }
     }
     let args = parse_args(sig.inputs.iter(), "signal", errors);

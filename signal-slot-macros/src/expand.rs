@@ -73,7 +73,14 @@ fn arg_types(args: &[Arg]) -> TokenStream {
 fn encoder(args: &[Arg]) -> TokenStream {
     let tuple = arg_types(args);
     let count = args.len() as u32;
-    let fields = (0..args.len()).map(syn::Index::from);
+    // Spanned on each type, so that a type lacking `Serialize` is reported
+    // at the user's declaration, not at the attribute.
+    let writes = args.iter().enumerate().map(|(index, arg)| {
+        let field = syn::Index::from(index);
+        quote_spanned!(arg.ty.span()=>
+            (&::signal_slot::__private::codec::Arg(&args.#field)).encode_arg(buf)?;
+        )
+    });
     quote! {
         |args: &#tuple, buf: &mut ::std::vec::Vec<u8>|
             -> ::core::result::Result<(), ::signal_slot::__private::EncodeError>
@@ -81,7 +88,7 @@ fn encoder(args: &[Arg]) -> TokenStream {
             #[allow(unused_imports)]
             use ::signal_slot::__private::codec::{EncodeBytes as _, EncodeSerde as _};
             ::signal_slot::__private::codec::write_array_len(buf, #count)?;
-            #( (&::signal_slot::__private::codec::Arg(&args.#fields)).encode_arg(buf)?; )*
+            #(#writes)*
             let _ = args;
             ::core::result::Result::Ok(())
         }
@@ -92,7 +99,11 @@ fn encoder(args: &[Arg]) -> TokenStream {
 fn decoder(args: &[Arg]) -> TokenStream {
     let tuple = arg_types(args);
     let count = args.len() as u32;
-    let types = args.iter().map(|arg| &arg.ty);
+    let reads = args.iter().map(|Arg { ty, .. }| {
+        quote_spanned!(ty.span()=>
+            (&::signal_slot::__private::codec::DecodeAs::<#ty>::new()).decode_arg(bytes)?,
+        )
+    });
     quote! {
         |bytes: &mut &[u8]|
             -> ::core::result::Result<#tuple, ::signal_slot::__private::DecodeError>
@@ -101,7 +112,7 @@ fn decoder(args: &[Arg]) -> TokenStream {
             use ::signal_slot::__private::codec::{DecodeBytes as _, DecodeSerde as _};
             ::signal_slot::__private::codec::read_array_len(bytes, #count)?;
             ::core::result::Result::Ok((
-                #( (&::signal_slot::__private::codec::DecodeAs::<#types>::new()).decode_arg(bytes)?, )*
+                #(#reads)*
             ))
         }
     }
@@ -144,7 +155,10 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
         let struct_ident = signal_struct_ident(self_ident, ident);
         let tuple = arg_types(&signal.args);
         let encode = encoder(&signal.args);
-        let params = signal.args.iter().map(|Arg { ident, ty }| quote!(#ident: #ty));
+        let params = signal
+            .args
+            .iter()
+            .map(|Arg { ident, ty }| quote!(#ident: #ty));
         let names = signal.args.iter().map(|arg| &arg.ident);
         let struct_doc = format!(
             "The signal `{name}` of a [`{self_ident}`]. Dereferences to \
@@ -205,7 +219,9 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
             <#self_ty>::#ident(self, #context #(#locals),*)
         };
         let into_result = match &slot.output {
-            syn::ReturnType::Default => quote!(::signal_slot::__private::SlotReturn::into_slot_result(#call)),
+            syn::ReturnType::Default => {
+                quote!(::signal_slot::__private::SlotReturn::into_slot_result(#call))
+            }
             syn::ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
                 ::signal_slot::__private::SlotReturn::into_slot_result(#call)
             },

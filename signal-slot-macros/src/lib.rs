@@ -2,8 +2,8 @@
 //!
 //! This crate is an implementation detail: use the macros through the
 //! re-exports of the `signal-slot` crate. The pipeline follows the usual
-//! shape of a derive crate: [`ast`] parses the user's item into a small model,
-//! checking it and collecting every error with its span, and [`expand`]
+//! shape of a derive crate: `ast` parses the user's item into a small model,
+//! checking it and collecting every error with its span, and `expand`
 //! generates the code. All logic that can live in the runtime crate does; the
 //! generated code only wires the user's types to it.
 
@@ -25,14 +25,14 @@ pub fn event_loop_object(args: TokenStream, input: TokenStream) -> TokenStream {
     let output = match syn::parse2::<syn::Item>(input) {
         Ok(syn::Item::Struct(item)) => match ast::ObjectStruct::parse(args, item) {
             Ok(object) => expand::object_struct(&object),
-            Err((errors, item)) => with_errors(errors, item),
+            Err(rejected) => with_errors(rejected.0, rejected.1),
         },
         Ok(syn::Item::Impl(item)) => match ast::ObjectImpl::parse(args, item) {
             Ok(object) => expand::object_impl(&object),
             // The sanitized item keeps the user's methods (without the
             // signal declarations, which are not valid Rust on their own), so
             // that the only errors shown are ours.
-            Err((errors, sanitized)) => with_errors(errors, sanitized),
+            Err(rejected) => with_errors(rejected.0, rejected.1),
         },
         Ok(other) => {
             let error = syn::Error::new_spanned(

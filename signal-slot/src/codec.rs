@@ -97,7 +97,7 @@ impl DecodeBytes for DecodeAs<Vec<u8>> {
             *bytes = rest;
             return Ok(value.to_vec());
         }
-        (&DecodeAs::<Vec<u8>>::new()).decode_serde(bytes)
+        DecodeAs::<Vec<u8>>::new().decode_serde(bytes)
     }
 }
 
@@ -126,16 +126,20 @@ impl<T: DeserializeOwned> DecodeAs<T> {
 }
 
 #[cfg(test)]
+// The borrows select the specialized impls, as in generated code.
+#[allow(clippy::needless_borrow)]
 mod tests {
+    use super::*;
     #[allow(unused_imports)]
     use super::{DecodeBytes as _, DecodeSerde as _, EncodeBytes as _, EncodeSerde as _};
-    use super::*;
 
     fn roundtrip_bytes(value: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
         let mut buf = Vec::new();
         (&Arg(&value)).encode_arg(&mut buf).unwrap();
         let mut slice = &buf[..];
-        let decoded = (&DecodeAs::<Vec<u8>>::new()).decode_arg(&mut slice).unwrap();
+        let decoded = (&DecodeAs::<Vec<u8>>::new())
+            .decode_arg(&mut slice)
+            .unwrap();
         assert!(slice.is_empty());
         (buf, decoded)
     }
@@ -163,7 +167,9 @@ mod tests {
         (&Arg(&"hi".to_owned())).encode_arg(&mut buf).unwrap();
         let mut slice = &buf[..];
         // An array of small integers decodes as bytes too.
-        let bytes = (&DecodeAs::<Vec<u8>>::new()).decode_arg(&mut slice).unwrap();
+        let bytes = (&DecodeAs::<Vec<u8>>::new())
+            .decode_arg(&mut slice)
+            .unwrap();
         let text: String = (&DecodeAs::<String>::new()).decode_arg(&mut slice).unwrap();
         assert_eq!((bytes, text.as_str()), (vec![1, 2], "hi"));
     }

@@ -116,30 +116,16 @@ impl SignalConnections {
                 });
                 from_balanced || from_fan_out
             }
-            Change::Broadcast(on) => {
-                edit_destination(&mut list.fan_out, peer, |_, broadcast| {
-                    let changed = *broadcast != on;
-                    *broadcast = on;
-                    changed
-                })
-            }
+            Change::Broadcast(on) => edit_destination(&mut list.fan_out, peer, |_, broadcast| {
+                let changed = *broadcast != on;
+                *broadcast = on;
+                changed
+            }),
         };
         if changed {
             self.list.store(Arc::new(list));
         }
         changed
-    }
-
-    /// The number of receivers (fan-out slots, balanced slots, broadcast
-    /// loops).
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        let list = self.list.load();
-        list.fan_out
-            .iter()
-            .map(|destination| destination.receivers.len() + usize::from(destination.broadcast))
-            .sum::<usize>()
-            + list.balanced.len()
     }
 }
 
@@ -212,7 +198,8 @@ pub(crate) fn emit(
     let mut args = Some(make_args());
     let mut take_args = |position: usize| -> Box<dyn ErasedArgs> {
         if position + 1 == total {
-            args.take().expect("the last destination takes the arguments once")
+            args.take()
+                .expect("the last destination takes the arguments once")
         } else {
             args.as_ref()
                 .expect("arguments are kept until the last destination")

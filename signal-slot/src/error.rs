@@ -149,7 +149,10 @@ impl fmt::Display for SlotError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SlotError::PayloadMismatch { expected, found } => {
-                write!(f, "the slot takes `{expected}` but the signal carried `{found}`")
+                write!(
+                    f,
+                    "the slot takes `{expected}` but the signal carried `{found}`"
+                )
             }
             SlotError::Decode(message) => write!(f, "cannot decode the payload: {message}"),
             SlotError::NoSuchSlot { object_type, slot } => {

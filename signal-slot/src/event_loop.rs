@@ -13,8 +13,7 @@ use crate::connection::ReceiverRef;
 use crate::context::{Context, Sender};
 use crate::error::{Error, SlotError, check_name};
 use crate::object::{
-    ErasedObject, EventLoopObject, Handle, Home, ObjectCell, ObjectHandle,
-    TypedHandle,
+    ErasedObject, EventLoopObject, Handle, Home, ObjectCell, ObjectHandle, TypedHandle,
 };
 use crate::payload::Payload;
 use crate::registry::registry;
@@ -338,7 +337,7 @@ const BUDGET: usize = 1024;
 /// Create it, attach objects ([`LoopHandle::add_with_id`] through `Deref`),
 /// connect their signals, then [`exec`](Self::exec) it on this thread, or
 /// hand it to an [`EventLoopThread`](crate::EventLoopThread) or
-/// [`EventLoopProcess`](crate::EventLoopProcess).
+/// `EventLoopProcess`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -583,7 +582,7 @@ impl EventLoop {
             },
         });
         let total = receivers.len() + subscribers.len();
-        for index in 0..args.len() {
+        for index in 0..args.count() {
             for (position, receiver) in receivers.iter().chain(subscribers).enumerate() {
                 let payload = Payload::Local {
                     args: &mut *args,

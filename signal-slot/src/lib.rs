@@ -68,7 +68,7 @@
 //! |---|---|
 //! | a loop on this thread | [`EventLoop`], reached from anywhere through a [`LoopHandle`] |
 //! | a loop on its own thread | [`EventLoopThread`] |
-//! | a loop in a child process | [`EventLoopProcess`] |
+//! | a loop in a child process | `EventLoopProcess` |
 //! | an object on a loop | a struct with `#[event_loop_object]`, reached through its [`Handle`] |
 //! | a signal, a slot | [`Signal`], [`Slot`], from the handle's generated methods |
 //! | a slot's view of its loop | [`Context`] |

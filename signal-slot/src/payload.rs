@@ -21,7 +21,7 @@ pub type DecodeFn<A> = fn(&mut &[u8]) -> Result<A, crate::error::DecodeError>;
 #[doc(hidden)]
 pub trait ErasedArgs: Send {
     /// The number of emissions in the batch.
-    fn len(&self) -> usize;
+    fn count(&self) -> usize;
     /// The argument tuple's type, for error messages.
     fn type_name(&self) -> &'static str;
     /// For downcasting to the concrete batch.
@@ -72,7 +72,7 @@ impl<A> ArgsBatch<A> {
 }
 
 impl<A: Clone + Send + 'static> ErasedArgs for ArgsBatch<A> {
-    fn len(&self) -> usize {
+    fn count(&self) -> usize {
         match &self.items {
             Items::One(_) => 1,
             Items::Many(items) => items.len(),
@@ -117,6 +117,7 @@ impl<A: Clone + Send + 'static> ErasedArgs for ArgsBatch<A> {
     }
 }
 
+#[allow(dead_code)] // constructed by the process transport
 /// A batch that arrived as MessagePack and is passed on as such (a signal
 /// emitted in one process on behalf of an object that lives in another).
 pub(crate) struct EncodedBatch {
@@ -124,7 +125,7 @@ pub(crate) struct EncodedBatch {
 }
 
 impl ErasedArgs for EncodedBatch {
-    fn len(&self) -> usize {
+    fn count(&self) -> usize {
         self.items.len()
     }
 

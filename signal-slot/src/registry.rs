@@ -56,6 +56,7 @@ impl Registry {
         self.objects.remove(&(loop_name.clone(), id.clone()));
     }
 
+    #[allow(dead_code)] // used by the process transport
     pub(crate) fn find_object(&self, loop_name: &str, id: &str) -> Option<ObjectHandle> {
         let key: (Arc<str>, Arc<str>) = (loop_name.into(), id.into());
         self.objects

@@ -3,7 +3,7 @@
 //! debugging.
 //!
 //! A serial [`EventLoopThread`](crate::EventLoopThread) or
-//! [`EventLoopProcess`](crate::EventLoopProcess) does not get a thread or a
+//! `EventLoopProcess` does not get a thread or a
 //! process: `start()` hands its loop to the calling thread, where every
 //! iteration of the loop that runs there (its `exec` or `process_events`)
 //! also runs one iteration of each guest, in the order they were started.
@@ -91,7 +91,11 @@ pub(crate) fn guests_deadline() -> Option<Instant> {
 /// Gives up at `deadline`.
 pub(crate) fn run_until(result: &GuestResult, deadline: Option<Instant>) -> Option<ExitStatus> {
     loop {
-        if let Some(status) = result.lock().unwrap_or_else(PoisonError::into_inner).clone() {
+        if let Some(status) = result
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
             return Some(status);
         }
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {

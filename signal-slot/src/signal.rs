@@ -185,7 +185,12 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         self.connect_with(target, index, Delivery::Balanced)
     }
 
-    fn connect_with(&self, target: &ObjectHandle, slot: u16, delivery: Delivery) -> Result<(), Error> {
+    fn connect_with(
+        &self,
+        target: &ObjectHandle,
+        slot: u16,
+        delivery: Delivery,
+    ) -> Result<(), Error> {
         let peer = receiving_peer(target)?;
         if peer.is_gone() {
             return Err(Error::LoopEnded(peer.name().to_owned()));

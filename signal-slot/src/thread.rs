@@ -13,7 +13,7 @@ use crate::signal::Slot;
 use crate::status::ExitStatus;
 
 enum State {
-    Ready(EventLoop),
+    Ready(Box<EventLoop>),
     Running {
         thread: JoinHandle<ExitStatus>,
         done: crossbeam_channel::Receiver<()>,
@@ -63,7 +63,7 @@ impl EventLoopThread {
         EventLoopThread {
             handle: event_loop.handle(),
             serial: false,
-            state: State::Ready(event_loop),
+            state: State::Ready(Box::new(event_loop)),
         }
     }
 
@@ -96,7 +96,7 @@ impl EventLoopThread {
         };
         if self.serial {
             self.state = State::Serial {
-                result: serial::add_guest(event_loop),
+                result: serial::add_guest(*event_loop),
                 host: std::thread::current().id(),
             };
             return Ok(());
@@ -116,7 +116,10 @@ impl EventLoopThread {
                 Ok(())
             }
             Err(source) => Err(Error::io(
-                format!("cannot start a thread for event loop `{}`", self.handle.name()),
+                format!(
+                    "cannot start a thread for event loop `{}`",
+                    self.handle.name()
+                ),
                 source,
             )),
         }
@@ -151,9 +154,8 @@ impl EventLoopThread {
     ///
     /// [`Error::NotStarted`] if it was never started.
     pub fn join(&mut self) -> Result<ExitStatus, Error> {
-        self.join_deadline(None).map(|status| {
-            status.expect("a join without a deadline returns a status")
-        })
+        self.join_deadline(None)
+            .map(|status| status.expect("a join without a deadline returns a status"))
     }
 
     /// Waits at most `timeout` for the loop to end: `Ok(None)` if it is

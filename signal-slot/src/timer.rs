@@ -90,7 +90,11 @@ impl Timer {
         Self::create(event_loop, delay, true)
     }
 
-    fn create(event_loop: &LoopHandle, interval: Duration, single_shot: bool) -> Result<Timer, Error> {
+    fn create(
+        event_loop: &LoopHandle,
+        interval: Duration,
+        single_shot: bool,
+    ) -> Result<Timer, Error> {
         let handle = event_loop.add(TimerObject {
             interval,
             single_shot,
@@ -329,9 +333,15 @@ mod tests {
         assert_eq!(next_deadline(start, period, start), start + period);
         // 35 ms late: skip to 40 ms, not 10 ms after now.
         let late = start + Duration::from_millis(35);
-        assert_eq!(next_deadline(start, period, late), start + Duration::from_millis(40));
+        assert_eq!(
+            next_deadline(start, period, late),
+            start + Duration::from_millis(40)
+        );
         // Exactly on a grid point: the one after it.
         let on_point = start + Duration::from_millis(20);
-        assert_eq!(next_deadline(start, period, on_point), start + Duration::from_millis(30));
+        assert_eq!(
+            next_deadline(start, period, on_point),
+            start + Duration::from_millis(30)
+        );
     }
 }

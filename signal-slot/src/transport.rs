@@ -221,7 +221,7 @@ impl LoopPeer {
 
     /// Counts a dropped signal and reports it, at most once a second per loop.
     pub(crate) fn record_drop(&self, envelope: &SignalEnvelope, reason: DropReason) {
-        let count = envelope.args.len() as u64;
+        let count = envelope.args.count() as u64;
         self.record_drops(count, reason, || {
             let emitter = envelope
                 .emitter
@@ -268,10 +268,6 @@ impl LoopPeer {
         } else {
             self.drop_log.suppress();
         }
-    }
-
-    pub(crate) fn route(&self) -> arc_swap::Guard<Arc<Route>> {
-        self.route.load()
     }
 }
 

@@ -1,0 +1,150 @@
+//! Objects and helpers shared by the behaviour tests.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use signal_slot::{Context, event_loop_object};
+
+/// A shared log of what slots saw, in order.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    pub fn push(&self, entry: impl Into<String>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(entry.into());
+    }
+
+    pub fn entries(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+/// Emits values, texts and bare events.
+#[event_loop_object]
+pub struct Emitter;
+
+#[event_loop_object]
+impl Emitter {
+    #[signal]
+    pub fn value(value: u64);
+
+    #[signal]
+    pub fn text(text: String);
+
+    #[signal]
+    pub fn event();
+
+    /// Emits `value(n)` for n in `0..count`.
+    #[slot]
+    pub fn emit_values(&mut self, ctx: &mut Context<Self>, count: u64) {
+        for n in 0..count {
+            ctx.value().emit(n);
+        }
+    }
+
+    /// Emits `event()`.
+    #[slot]
+    pub fn emit_event(&mut self, ctx: &mut Context<Self>) {
+        ctx.event().emit();
+    }
+}
+
+/// Records what reaches it; stops its loop after `stop_after` values.
+#[event_loop_object]
+pub struct Recorder {
+    pub log: Log,
+    pub stop_after: Option<usize>,
+    pub seen: usize,
+}
+
+impl Recorder {
+    pub fn new(log: &Log) -> Self {
+        Recorder {
+            log: log.clone(),
+            stop_after: None,
+            seen: 0,
+        }
+    }
+
+    pub fn stopping_after(log: &Log, count: usize) -> Self {
+        Recorder {
+            stop_after: Some(count),
+            ..Recorder::new(log)
+        }
+    }
+
+    fn count(&mut self, ctx: &Context<Self>) {
+        self.seen += 1;
+        if self.stop_after == Some(self.seen) {
+            ctx.stop_loop();
+        }
+    }
+}
+
+#[event_loop_object]
+impl Recorder {
+    #[slot]
+    pub fn on_value(&mut self, ctx: &mut Context<Self>, value: u64) {
+        self.log.push(format!("{}:{value}", ctx.id()));
+        self.count(ctx);
+    }
+
+    #[slot]
+    pub fn on_value_again(&mut self, ctx: &mut Context<Self>, value: u64) {
+        self.log.push(format!("{}:again:{value}", ctx.id()));
+        self.count(ctx);
+    }
+
+    #[slot]
+    pub fn on_text(&mut self, ctx: &mut Context<Self>, text: String) {
+        self.log.push(format!("{}:{text}", ctx.id()));
+        self.count(ctx);
+    }
+
+    #[slot]
+    pub fn on_event(&mut self, ctx: &mut Context<Self>) {
+        let from = ctx.sender().map_or("-", |sender| sender.id()).to_owned();
+        self.log.push(format!("{}:event from {from}", ctx.id()));
+        self.count(ctx);
+    }
+}
+
+/// Captures what the library logs on this thread while `f` runs.
+pub fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let result = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8_lossy(&buffer.0.lock().unwrap_or_else(PoisonError::into_inner))
+        .into_owned();
+    (result, text)
+}

@@ -1,0 +1,15 @@
+use signal_slot::event_loop_object;
+
+#[event_loop_object]
+struct A;
+
+#[event_loop_object]
+impl A {
+    #[signal]
+    fn changed(value: u32);
+
+    #[signal]
+    fn changed(value: u64);
+}
+
+fn main() {}
