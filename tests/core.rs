@@ -861,3 +861,60 @@ fn signals_to_a_missing_object_are_reported() {
         other => panic!("expected ObjectNotFound, got {other:?}"),
     }
 }
+
+#[test]
+fn unsubscribe_stops_broadcasts_and_warns_when_not_subscribed() {
+    let log = Log::default();
+    let mut main = EventLoop::new("unsubscribe_main").unwrap();
+    let emitter = main.add_with_id("emitter", Emitter).unwrap();
+    let listener = main.add_with_id("listener", Recorder::new(&log)).unwrap();
+    emitter.value().broadcast_on(&main).unwrap();
+    listener.subscribe("value", listener.on_value()).unwrap();
+    emitter.value().emit(1);
+    listener.unsubscribe("value", listener.on_value()).unwrap();
+    emitter.value().emit(2);
+    listener.unsubscribe("value", listener.on_value()).unwrap();
+    emitter.event().connect(main.stop_slot()).unwrap();
+    emitter.event().emit();
+    let (_, logs) = capture_logs(|| main.exec());
+    assert_eq!(log.entries(), ["listener:1"]);
+    assert!(
+        logs.contains("`listener` is not subscribed to `value`"),
+        "{logs}"
+    );
+}
+
+/// Starts a timer from a slot, and stops its loop from another.
+#[event_loop_object]
+struct SelfTimed {
+    log: Log,
+}
+
+#[event_loop_object]
+impl SelfTimed {
+    #[slot]
+    fn on_start(&mut self, ctx: &mut Context<Self>) {
+        let timer = Timer::single_shot(ctx.event_loop(), Duration::from_millis(5)).unwrap();
+        timer.timeout().connect(ctx.on_timeout()).unwrap();
+        timer.start();
+        self.log.push(format!("{} armed a timer", ctx.id()));
+    }
+
+    #[slot]
+    fn on_timeout(&mut self, ctx: &mut Context<Self>) {
+        self.log.push("timeout");
+        ctx.stop_loop();
+    }
+}
+
+#[test]
+fn a_slot_can_start_timers_and_stop_its_loop() {
+    let log = Log::default();
+    let mut main = EventLoop::new("self_timed_main").unwrap();
+    let object = main
+        .add_with_id("timed", SelfTimed { log: log.clone() })
+        .unwrap();
+    main.start_signal().connect(object.on_start()).unwrap();
+    assert_eq!(main.exec(), ExitStatus::Normal);
+    assert_eq!(log.entries(), ["timed armed a timer", "timeout"]);
+}

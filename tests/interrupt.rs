@@ -1,0 +1,49 @@
+//! Ctrl-C ends running loops with `ExitStatus::Interrupted`. Its own test
+//! binary: SIGINT reaches the whole process.
+#![cfg(unix)]
+
+mod common;
+
+use common::{Log, Recorder};
+use signal_slot::{Context, EventLoop, EventLoopThread, ExitStatus, event_loop_object};
+
+/// Sends SIGINT to this process when its slot runs.
+#[event_loop_object]
+struct Interrupter;
+
+#[event_loop_object]
+impl Interrupter {
+    #[slot]
+    fn interrupt(&mut self, _ctx: &mut Context<Self>) {
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &std::process::id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+}
+
+#[test]
+fn ctrl_c_interrupts_every_running_loop() {
+    let log = Log::default();
+    let mut main = EventLoop::new("interrupt_main").unwrap();
+    let mut worker = EventLoopThread::new("interrupt_worker").unwrap();
+    let interrupter = main.add(Interrupter).unwrap();
+    let observer = main.add_with_id("observer", Recorder::new(&log)).unwrap();
+    worker
+        .terminate_signal()
+        .connect(observer.on_event())
+        .unwrap();
+    worker.start().unwrap();
+    main.start_signal()
+        .connect(interrupter.interrupt())
+        .unwrap();
+    assert_eq!(main.exec(), ExitStatus::Interrupted);
+    assert_eq!(worker.join().unwrap(), ExitStatus::Interrupted);
+    assert_eq!(ExitStatus::Interrupted.code(), 130);
+
+    // Once no loop runs, the next loop starts afresh.
+    let mut again = EventLoop::new("interrupt_again").unwrap();
+    again.start_signal().connect(again.stop_slot()).unwrap();
+    assert_eq!(again.exec(), ExitStatus::Normal);
+}
