@@ -1,8 +1,8 @@
 //! The `signal-slot-mp` README example, in Rust.
 //!
-//! Object `a` lives on the main loop, object `b` on a loop of its own; they
-//! bounce two signals back and forth, each slot pausing for a second, until
-//! a single-shot timer stops both loops after ten seconds.
+//! Object `a` lives on the main loop, object `b` on a loop in a child
+//! process; they bounce two signals back and forth, each slot pausing for a
+//! second, until a single-shot timer stops both loops after ten seconds.
 //!
 //! ```text
 //! cargo run --example ping_pong                 # the original's 10 seconds
@@ -11,7 +11,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use signal_slot::{Context, EventLoop, EventLoopThread, Timer, event_loop_object};
+use signal_slot::{Context, EventLoop, EventLoopProcess, Timer, event_loop_object};
 
 // Objects declare signals and slots (any method marked #[slot] is one).
 #[event_loop_object]
@@ -62,9 +62,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut main_event_loop = EventLoop::new("main_loop")?;
     let a = main_event_loop.add_with_id("object: a", A { pause })?;
 
-    // A background thread with a loop of its own, and object `b` on it.
-    let mut bg_thread = EventLoopThread::new("background_thread")?;
-    let b = bg_thread.add_with_id("object: b", B { pause })?;
+    // A background process with a loop of its own, and object `b` that
+    // lives on that loop.
+    let mut bg_process = EventLoopProcess::new("background_process")?;
+    let b = bg_process.add_with_id("object: b", B { pause })?;
 
     // Connect signals to slots: a signature mismatch would not compile.
     a.signal_a().connect(b.on_signal_a())?;
@@ -77,14 +78,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stop_timer = Timer::single_shot(&main_event_loop, run_for)?;
     stop_timer.start();
     stop_timer.timeout().connect(main_event_loop.stop_slot())?;
-    stop_timer.timeout().connect(bg_thread.stop_slot())?;
+    // Also stops the event loop of the background process.
+    stop_timer.timeout().connect(bg_process.stop_slot())?;
 
-    // Start the background loop, then run the main loop until the timer fires.
-    bg_thread.start()?;
+    // Start the background process, then the main event loop.
+    bg_process.start()?;
     main_event_loop.exec();
 
-    // The main loop has stopped: wait for the background loop to finish.
-    bg_thread.join()?;
+    // The main loop has stopped: wait for the background process to finish.
+    bg_process.join()?;
     println!("{} Done!", now());
     Ok(())
 }

@@ -58,6 +58,7 @@ pub(crate) struct SignalConnections {
 }
 
 /// A change to a signal's connections.
+#[derive(Clone)]
 pub(crate) enum Change {
     Connect(ReceiverRef, Delivery),
     Disconnect(ReceiverRef),

@@ -9,20 +9,22 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use crate::connection::ReceiverRef;
+use crate::connection::{Change, Delivery, ReceiverRef};
 use crate::context::{Context, Sender};
 use crate::error::{Error, SlotError, check_name};
 use crate::object::{
     ErasedObject, EventLoopObject, Handle, Home, ObjectCell, ObjectHandle, TypedHandle,
 };
-use crate::payload::Payload;
+use crate::payload::{EncodedBatch, Payload};
 use crate::registry::registry;
 use crate::signal::{Signal, Slot};
 use crate::status::{ExitStatus, PanicPolicy, SlotFailure};
 use crate::timer::{TightLoopHandle, Timers};
 use crate::transport::{
-    Control, DEFAULT_INBOX_CAPACITY, DropReason, Envelope, LoopPeer, Route, SignalEnvelope, inbox,
+    Control, DEFAULT_INBOX_CAPACITY, DropReason, Envelope, InboxSender, LoopPeer, Route,
+    SignalEnvelope, inbox,
 };
+use crate::wire::{self, Frame};
 use crate::{interrupt, serial};
 
 /// The loop's own object: its `stop` slot and `start`/`terminate` signals.
@@ -160,6 +162,36 @@ impl LoopHandle {
         Ok(handle)
     }
 
+    /// A handle to the object `id` on this loop, typed as `T`.
+    ///
+    /// For objects created where no handle was kept (in a child's init
+    /// function, say): on a loop of another process the handle is made from
+    /// the name alone, and a wrong type shows when a message reaches it (as
+    /// an error naming the slot), never as undefined behaviour.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ObjectNotFound`] if the loop runs in this process and has no
+    /// such object of type `T`.
+    pub fn object<T: EventLoopObject>(&self, id: &str) -> Result<Handle<T>, Error> {
+        let mut registry = registry();
+        let found = registry
+            .find_object(self.name(), id)
+            .filter(|handle| handle.type_name() == T::TYPE_NAME);
+        if let Some(found) = found {
+            return Ok(TypedHandle::from_object_handle(found));
+        }
+        if !self.peer.is_remote() {
+            return Err(Error::ObjectNotFound {
+                loop_name: self.name().to_owned(),
+                id: id.to_owned(),
+            });
+        }
+        let handle = ObjectHandle::for_type::<T>(id.into(), Home::Loop(self.peer.clone()));
+        registry.add_object(&handle);
+        Ok(TypedHandle::from_object_handle(handle))
+    }
+
     /// Stops the loop gracefully: every message queued before this call is
     /// still delivered, then the loop emits `terminate` and ends. Stopping a
     /// loop that has ended does nothing.
@@ -242,8 +274,12 @@ impl EventLoopBuilder {
         check_name("loop name", &self.name)?;
         let name: Arc<str> = self.name.into();
         let (sender, receiver) = inbox(self.capacity);
-        let peer = LoopPeer::new(name.clone(), Route::Local(sender));
-        registry().add_loop(peer.clone())?;
+        let peer = LoopPeer::new(name.clone(), Route::Local(sender.clone()));
+        {
+            let mut registry = registry();
+            registry.add_loop(peer.clone())?;
+            crate::process::open_inbox(&registry, &peer);
+        }
         peer.reserve_id(&name)?;
         let raw = ObjectHandle::for_type::<LoopObject>(name.clone(), Home::Loop(peer.clone()));
         let _ = peer.loop_object.set(Arc::downgrade(&raw.shared));
@@ -275,6 +311,7 @@ impl EventLoopBuilder {
             objects,
             detached: HashSet::new(),
             inbox: receiver,
+            sender,
             catch_interrupt: self.catch_interrupt,
             phase: Phase::NotStarted,
         })
@@ -358,6 +395,8 @@ pub struct EventLoop {
     /// Ids detached from this loop: signals to them are dropped quietly.
     detached: HashSet<Arc<str>>,
     inbox: Receiver<Envelope>,
+    /// A sender into `inbox`, for the reader of other processes' packets.
+    sender: InboxSender,
     catch_interrupt: bool,
     phase: Phase,
 }
@@ -497,6 +536,210 @@ impl EventLoop {
         match envelope {
             Envelope::Signal(signal) => self.dispatch_signal(signal),
             Envelope::Control(control) => self.apply_control(control),
+            Envelope::Packet(packet) => self.dispatch_packet(&packet),
+        }
+    }
+
+    /// Handles the frames of a packet from another process, in order.
+    fn dispatch_packet(&mut self, packet: &[u8]) {
+        let mut frames = wire::Reader::new(packet);
+        while let Some(frame) = frames.next() {
+            match frame {
+                Ok(frame) => self.apply_frame(frame),
+                Err(error) => {
+                    tracing::error!(
+                        event_loop = self.handle.name(),
+                        %error,
+                        "event loop `{}`: a packet from another process cannot be decoded \
+                         ({error}); the rest of the packet is dropped",
+                        self.handle.name(),
+                    );
+                    return;
+                }
+            }
+            if self.state.stop.is_some() {
+                // What came after the stop (or a failure) in this packet.
+                let rest: u64 = frames
+                    .map_while(Result::ok)
+                    .map(|frame| match frame {
+                        Frame::Signal { payloads, .. } => payloads.len() as u64,
+                        _ => 0,
+                    })
+                    .sum();
+                if rest > 0 {
+                    self.handle
+                        .peer
+                        .record_drops(rest, DropReason::AfterStop, || {
+                            format!("{rest} signals from another process")
+                        });
+                }
+                return;
+            }
+        }
+    }
+
+    fn apply_frame(&mut self, frame: Frame<'_>) {
+        match frame {
+            Frame::Signal {
+                emitter_loop,
+                emitter,
+                signal,
+                receivers,
+                broadcast,
+                payloads,
+            } => {
+                let subscribers = if broadcast {
+                    self.state.subscribers.get(signal).cloned()
+                } else {
+                    None
+                };
+                let subscribers: &[ReceiverRef] = subscribers.as_deref().unwrap_or_default();
+                let sender = emitter.map(|id| Sender {
+                    id,
+                    loop_name: emitter_loop,
+                });
+                let targets = receivers
+                    .iter()
+                    .copied()
+                    .chain(subscribers.iter().map(|r| (&*r.object, r.slot)));
+                let targets: Vec<(&str, u16)> = targets.collect();
+                for payload in payloads {
+                    for &(object, slot) in &targets {
+                        self.call(object, slot, sender, signal, Payload::Encoded(payload));
+                        if self.state.aborted() {
+                            return;
+                        }
+                    }
+                }
+            }
+            Frame::EmitRequest {
+                emitter,
+                signal,
+                payloads,
+            } => {
+                let Some(shared) = self.local_object(emitter, "emit") else {
+                    return;
+                };
+                let items = payloads.iter().map(|payload| payload.to_vec()).collect();
+                crate::connection::emit(&shared, signal, || Box::new(EncodedBatch { items }));
+            }
+            Frame::Connect {
+                emitter,
+                signal,
+                receiver_loop,
+                receiver,
+                slot,
+                balanced,
+            } => {
+                let delivery = if balanced {
+                    Delivery::Balanced
+                } else {
+                    Delivery::FanOut
+                };
+                let receiver = ReceiverRef {
+                    object: receiver.into(),
+                    slot,
+                };
+                self.apply_remote_change(
+                    emitter,
+                    signal,
+                    receiver_loop,
+                    Change::Connect(receiver, delivery),
+                );
+            }
+            Frame::Disconnect {
+                emitter,
+                signal,
+                receiver_loop,
+                receiver,
+                slot,
+            } => {
+                let receiver = ReceiverRef {
+                    object: receiver.into(),
+                    slot,
+                };
+                self.apply_remote_change(
+                    emitter,
+                    signal,
+                    receiver_loop,
+                    Change::Disconnect(receiver),
+                );
+            }
+            Frame::Broadcast {
+                emitter,
+                signal,
+                event_loop,
+                on,
+            } => self.apply_remote_change(emitter, signal, event_loop, Change::Broadcast(on)),
+            Frame::Detach { object } => self.apply_control(Control::Detach { id: object.into() }),
+            Frame::Subscribe {
+                signal,
+                object,
+                slot,
+                on,
+            } => self.apply_control(Control::Subscribe {
+                signal: signal.into(),
+                object: object.into(),
+                slot,
+                subscribe: on,
+            }),
+            // Handled by the reader thread.
+            Frame::Routes | Frame::Shutdown => {}
+        }
+    }
+
+    /// An object of this loop, named by another process.
+    fn local_object(&self, id: &str, what: &str) -> Option<Arc<crate::object::ObjectShared>> {
+        let found = self
+            .objects
+            .get(id)
+            .map(|object| object.handle().shared.clone());
+        if found.is_none() {
+            tracing::warn!(
+                event_loop = self.handle.name(),
+                object = id,
+                "event loop `{}`: cannot {what} on behalf of `{id}`: no such object here",
+                self.handle.name(),
+            );
+        }
+        found
+    }
+
+    /// A connection change requested by another process for an emitter of
+    /// this loop.
+    fn apply_remote_change(&self, emitter: &str, signal: u16, receiver_loop: &str, change: Change) {
+        let Some(shared) = self.local_object(emitter, "change a connection") else {
+            return;
+        };
+        let Some(connections) = shared.signals.get(usize::from(signal)) else {
+            tracing::error!(
+                event_loop = self.handle.name(),
+                "`{emitter}` has no signal #{signal}: connection request ignored"
+            );
+            return;
+        };
+        let peer = registry().loops.get(receiver_loop).cloned();
+        let Some(peer) = peer else {
+            tracing::error!(
+                event_loop = self.handle.name(),
+                "cannot connect `{emitter}` to event loop `{receiver_loop}`: it is not known in \
+                 this process"
+            );
+            return;
+        };
+        if let (false, Change::Disconnect(receiver)) =
+            (connections.apply(&peer, change.clone()), &change)
+        {
+            tracing::warn!(
+                event_loop = self.handle.name(),
+                "disconnect: the signal `{}` of `{emitter}` is not connected to `{}`",
+                shared
+                    .signal_names
+                    .get(usize::from(signal))
+                    .copied()
+                    .unwrap_or("<unknown>"),
+                receiver.object,
+            );
         }
     }
 
@@ -589,7 +832,7 @@ impl EventLoop {
                     index,
                     take: position + 1 == total,
                 };
-                self.call(receiver, sender, signal, payload);
+                self.call(&receiver.object, receiver.slot, sender, signal, payload);
                 if self.state.aborted() {
                     return;
                 }
@@ -599,18 +842,19 @@ impl EventLoop {
 
     fn call(
         &mut self,
-        receiver: &ReceiverRef,
+        object_id: &str,
+        slot: u16,
         sender: Option<Sender<'_>>,
         signal: &str,
         payload: Payload<'_>,
     ) {
-        let Some(object) = self.objects.get_mut(&receiver.object) else {
-            if !self.detached.contains(&receiver.object) {
+        let Some(object) = self.objects.get_mut(object_id) else {
+            if !self.detached.contains(object_id) {
                 self.handle.peer.record_drops(1, DropReason::Gone, || {
                     format!(
                         "signal `{signal}` from `{}` to the missing object `{}`",
                         sender.map_or("<direct invocation>", |sender| sender.id),
-                        receiver.object
+                        object_id
                     )
                 });
             }
@@ -618,9 +862,9 @@ impl EventLoop {
         };
         let state = &mut self.state;
         let result = catch_unwind(AssertUnwindSafe(|| {
-            object.dispatch(state, sender, receiver.slot, payload)
+            object.dispatch(state, sender, slot, payload)
         }));
-        let slot_name = || object.handle().slot_name(receiver.slot);
+        let slot_name = || object.handle().slot_name(slot);
         match result {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
@@ -628,25 +872,25 @@ impl EventLoop {
                 if level_is_error {
                     tracing::error!(
                         event_loop = self.handle.name(),
-                        object = %receiver.object,
+                        object = object_id,
                         slot = slot_name(),
                         signal,
                         emitter = sender.map(|sender| sender.id),
                         "signal `{signal}` from `{}` not delivered to `{}.{}` on event loop `{}`: {error}",
                         sender.map_or("<direct invocation>", |sender| sender.id),
-                        receiver.object,
+                        object_id,
                         slot_name(),
                         self.handle.name(),
                     );
                 } else {
                     tracing::warn!(
                         event_loop = self.handle.name(),
-                        object = %receiver.object,
+                        object = object_id,
                         slot = slot_name(),
                         signal,
                         emitter = sender.map(|sender| sender.id),
                         "slot `{}.{}` on event loop `{}`: {error}",
-                        receiver.object,
+                        object_id,
                         slot_name(),
                         self.handle.name(),
                     );
@@ -655,7 +899,7 @@ impl EventLoop {
             Err(panic) => {
                 let failure = SlotFailure {
                     event_loop: self.handle.name().to_owned(),
-                    object: receiver.object.to_string(),
+                    object: object_id.to_owned(),
                     slot: slot_name().to_owned(),
                     signal: signal.to_owned(),
                     emitter: sender.map(|sender| sender.id.to_owned()),
@@ -721,11 +965,23 @@ impl EventLoop {
                 Envelope::Signal(signal) => {
                     self.handle.peer.record_drop(&signal, DropReason::AfterStop);
                 }
+                Envelope::Packet(packet) => self.drop_packet(&packet),
                 Envelope::Control(_) => {}
             }
         }
         self.end(status.clone());
         status
+    }
+
+    fn drop_packet(&self, packet: &[u8]) {
+        let count = wire::count_signals(packet);
+        if count > 0 {
+            self.handle
+                .peer
+                .record_drops(count, DropReason::AfterStop, || {
+                    format!("{count} signals from another process")
+                });
+        }
     }
 
     /// Marks the loop as ended and releases what it holds.
@@ -734,8 +990,12 @@ impl EventLoop {
         self.handle.peer.set_gone();
         // Whatever raced in before the route closed.
         while let Ok(envelope) = self.inbox.try_recv() {
-            if let Envelope::Signal(signal) = envelope {
-                self.handle.peer.record_drop(&signal, DropReason::AfterStop);
+            match envelope {
+                Envelope::Signal(signal) => {
+                    self.handle.peer.record_drop(&signal, DropReason::AfterStop);
+                }
+                Envelope::Packet(packet) => self.drop_packet(&packet),
+                Envelope::Control(_) => {}
             }
         }
         self.state.timers = Timers::default();
@@ -746,6 +1006,16 @@ impl EventLoop {
     /// The deadline of the loop's next timer, for a host that drives it.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.state.timers.next_deadline()
+    }
+
+    /// The capacity of the loop's inbox.
+    pub(crate) fn inbox_capacity(&self) -> usize {
+        self.sender.capacity()
+    }
+
+    /// A sender into the loop's inbox.
+    pub(crate) fn inbox_sender(&self) -> InboxSender {
+        self.sender.clone()
     }
 
     /// True if the loop has messages waiting or tight loops running.
@@ -759,11 +1029,15 @@ impl Drop for EventLoop {
         if !matches!(self.phase, Phase::Ended(_)) {
             self.end(ExitStatus::Normal);
         }
+        // Stops the reader of other processes' packets, if it has one.
+        if let Some(address) = self.handle.peer.address() {
+            let _ = address.send(&wire::control_packet(&Frame::Shutdown));
+        }
         registry().remove_loop(&self.handle.peer);
     }
 }
 
-fn panic_message(panic: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
     if let Some(message) = panic.downcast_ref::<&str>() {
         (*message).to_owned()
     } else if let Some(message) = panic.downcast_ref::<String>() {

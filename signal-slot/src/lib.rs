@@ -68,7 +68,7 @@
 //! |---|---|
 //! | a loop on this thread | [`EventLoop`], reached from anywhere through a [`LoopHandle`] |
 //! | a loop on its own thread | [`EventLoopThread`] |
-//! | a loop in a child process | `EventLoopProcess` |
+//! | a loop in a child process | [`EventLoopProcess`] |
 //! | an object on a loop | a struct with `#[event_loop_object]`, reached through its [`Handle`] |
 //! | a signal, a slot | [`Signal`], [`Slot`], from the handle's generated methods |
 //! | a slot's view of its loop | [`Context`] |
@@ -119,6 +119,8 @@ mod event_loop;
 mod interrupt;
 mod object;
 mod payload;
+mod platform;
+mod process;
 mod registry;
 mod serial;
 mod signal;
@@ -126,12 +128,14 @@ mod status;
 mod thread;
 mod timer;
 mod transport;
+mod wire;
 
 pub use connection::Delivery;
 pub use context::{Context, Sender};
 pub use error::{DecodeError, EncodeError, Error, SlotError};
 pub use event_loop::{EventLoop, EventLoopBuilder, LoopHandle};
 pub use object::{EventLoopObject, Handle, ObjectHandle};
+pub use process::{EventLoopProcess, ProcessExit};
 pub use signal::{ConnectTo, Signal, SignalArg, Slot, SlotReturn};
 pub use status::{ExitStatus, PanicPolicy, SlotFailure};
 pub use thread::EventLoopThread;

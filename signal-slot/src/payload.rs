@@ -117,7 +117,6 @@ impl<A: Clone + Send + 'static> ErasedArgs for ArgsBatch<A> {
     }
 }
 
-#[allow(dead_code)] // constructed by the process transport
 /// A batch that arrived as MessagePack and is passed on as such (a signal
 /// emitted in one process on behalf of an object that lives in another).
 pub(crate) struct EncodedBatch {

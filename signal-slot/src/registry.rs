@@ -15,6 +15,7 @@ use crate::transport::LoopPeer;
 pub(crate) struct Registry {
     pub(crate) loops: HashMap<Arc<str>, Arc<LoopPeer>>,
     pub(crate) objects: HashMap<(Arc<str>, Arc<str>), Weak<ObjectShared>>,
+    pub(crate) processes: crate::process::ProcessTable,
 }
 
 static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Mutex::default);
@@ -56,7 +57,6 @@ impl Registry {
         self.objects.remove(&(loop_name.clone(), id.clone()));
     }
 
-    #[allow(dead_code)] // used by the process transport
     pub(crate) fn find_object(&self, loop_name: &str, id: &str) -> Option<ObjectHandle> {
         let key: (Arc<str>, Arc<str>) = (loop_name.into(), id.into());
         self.objects

@@ -12,6 +12,7 @@ use crate::event_loop::LoopHandle;
 use crate::object::ObjectHandle;
 use crate::payload::{ArgsBatch, EncodeFn};
 use crate::transport::{Envelope, LoopPeer, SignalEnvelope};
+use crate::wire::{self, Frame};
 
 /// What a signal or slot argument must be: owned, cloneable (for fan-out
 /// inside a process), sendable across threads, and serializable (for other
@@ -275,7 +276,40 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         Ok(())
     }
 
+    /// Applies `change` where the emitter's connections live: here, or in
+    /// the process of its loop (where the change is applied in order with
+    /// what that process receives; it reports "not connected" itself).
     fn change(&self, peer: &Arc<LoopPeer>, change: Change) -> Result<bool, Error> {
+        if let Some(home) = self.emitter.peer()
+            && home.is_remote()
+        {
+            let (emitter, signal, receiver_loop) = (self.emitter.id(), self.index, peer.name());
+            let frame = match &change {
+                Change::Connect(receiver, delivery) => Frame::Connect {
+                    emitter,
+                    signal,
+                    receiver_loop,
+                    receiver: &receiver.object,
+                    slot: receiver.slot,
+                    balanced: *delivery == Delivery::Balanced,
+                },
+                Change::Disconnect(receiver) => Frame::Disconnect {
+                    emitter,
+                    signal,
+                    receiver_loop,
+                    receiver: &receiver.object,
+                    slot: receiver.slot,
+                },
+                Change::Broadcast(on) => Frame::Broadcast {
+                    emitter,
+                    signal,
+                    event_loop: receiver_loop,
+                    on: *on,
+                },
+            };
+            home.send_frames(wire::control_packet(&frame))?;
+            return Ok(true);
+        }
         let connections = &self.emitter.shared.signals[usize::from(self.index)];
         Ok(connections.apply(peer, change))
     }

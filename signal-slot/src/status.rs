@@ -2,9 +2,11 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// How an event loop ended: returned by [`EventLoop::exec`](crate::EventLoop::exec)
 /// and by the `join` of threads and processes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum ExitStatus {
     /// Stopped by `stop()` (or its slot), everything queued before the stop
@@ -16,6 +18,9 @@ pub enum ExitStatus {
     /// ended right after it; with [`PanicPolicy::KeepGoing`] it went on, and
     /// this reports the first failure.
     SlotFailed(SlotFailure),
+    /// The init function of an [`EventLoopProcess`](crate::EventLoopProcess)
+    /// failed (panicked) before the loop started.
+    InitFailed(String),
 }
 
 impl ExitStatus {
@@ -25,12 +30,14 @@ impl ExitStatus {
     }
 
     /// The process exit code that stands for this status: 0 normal,
-    /// 130 interrupted (as a shell reports SIGINT), 70 slot failed.
+    /// 130 interrupted (as a shell reports SIGINT), 70 slot failed, 71 init
+    /// failed.
     pub fn code(&self) -> i32 {
         match self {
             ExitStatus::Normal => 0,
             ExitStatus::Interrupted => 130,
             ExitStatus::SlotFailed(_) => 70,
+            ExitStatus::InitFailed(_) => 71,
         }
     }
 }
@@ -41,12 +48,13 @@ impl fmt::Display for ExitStatus {
             ExitStatus::Normal => f.write_str("stopped normally"),
             ExitStatus::Interrupted => f.write_str("interrupted"),
             ExitStatus::SlotFailed(failure) => write!(f, "{failure}"),
+            ExitStatus::InitFailed(message) => write!(f, "the init function failed: {message}"),
         }
     }
 }
 
 /// A slot that panicked: where, on what, and the panic message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlotFailure {
     /// The loop the slot ran on.
     pub event_loop: String,

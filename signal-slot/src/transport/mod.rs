@@ -6,6 +6,12 @@
 //! process, an outbox that writes to its process otherwise, or nothing once
 //! it has ended. Dispatch code never sees the difference.
 
+mod outbox;
+mod reader;
+
+pub(crate) use outbox::{OutItem, Outbox};
+pub(crate) use reader::{RouteUpdate, spawn as spawn_reader};
+
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,11 +20,13 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, Sender};
+use ipc_channel::ipc::IpcBytesSender;
 
 use crate::connection::{DeliveryError, ReceiverRef};
 use crate::error::Error;
 use crate::object::{ErasedObject, ObjectShared};
 use crate::payload::ErasedArgs;
+use crate::wire::{self, Frame};
 
 /// The default capacity of an inbox, in messages (an `emit_many` batch is
 /// one message).
@@ -52,6 +60,8 @@ pub(crate) enum Control {
 pub(crate) enum Envelope {
     Signal(SignalEnvelope),
     Control(Control),
+    /// Frames from another process, decoded by the loop.
+    Packet(Vec<u8>),
 }
 
 /// Why a signal was dropped.
@@ -63,6 +73,8 @@ pub(crate) enum DropReason {
     Gone,
     /// The loop was stopping and the signal came after the stop.
     AfterStop,
+    /// The arguments could not be encoded for another process.
+    Encode,
 }
 
 impl DropReason {
@@ -71,6 +83,7 @@ impl DropReason {
             DropReason::Full => "its inbox is full",
             DropReason::Gone => "it has ended or its process is gone",
             DropReason::AfterStop => "it stopped before the signal was handled",
+            DropReason::Encode => "the signal could not be encoded for its process",
         }
     }
 }
@@ -80,6 +93,22 @@ impl DropReason {
 pub(crate) struct InboxSender {
     tx: Sender<Envelope>,
     capacity: usize,
+}
+
+impl InboxSender {
+    pub(crate) fn is_full(&self) -> bool {
+        self.tx.len() >= self.capacity
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Queues regardless of capacity; returns the envelope if the loop's
+    /// queue is gone.
+    pub(crate) fn send(&self, envelope: Envelope) -> Result<(), Envelope> {
+        self.tx.send(envelope).map_err(|error| error.into_inner())
+    }
 }
 
 /// Creates a loop's queue. It is unbounded so that control messages (attach,
@@ -93,6 +122,8 @@ pub(crate) fn inbox(capacity: usize) -> (InboxSender, Receiver<Envelope>) {
 pub(crate) enum Route {
     /// The loop runs (or will run) in this process.
     Local(InboxSender),
+    /// The loop runs in another process.
+    Remote(Outbox),
     /// The loop has ended; nothing reaches it any more.
     Gone,
 }
@@ -100,6 +131,9 @@ pub(crate) enum Route {
 /// This process's view of one event loop, wherever it runs.
 pub(crate) struct LoopPeer {
     name: Arc<str>,
+    this: Weak<LoopPeer>,
+    /// Where other processes reach the loop, once it can be reached.
+    address: OnceLock<IpcBytesSender>,
     route: ArcSwap<Route>,
     /// Object ids on the loop (authoritative while the loop is local).
     ids: Mutex<HashSet<Arc<str>>>,
@@ -112,8 +146,10 @@ pub(crate) struct LoopPeer {
 
 impl LoopPeer {
     pub(crate) fn new(name: Arc<str>, route: Route) -> Arc<Self> {
-        Arc::new(LoopPeer {
+        Arc::new_cyclic(|this| LoopPeer {
             name,
+            this: this.clone(),
+            address: OnceLock::new(),
             route: ArcSwap::from_pointee(route),
             ids: Mutex::default(),
             loop_object: OnceLock::new(),
@@ -130,9 +166,47 @@ impl LoopPeer {
         &self.name
     }
 
+    pub(crate) fn weak(&self) -> Weak<LoopPeer> {
+        self.this.clone()
+    }
+
     /// True if the loop runs in another process.
     pub(crate) fn is_remote(&self) -> bool {
-        false
+        matches!(**self.route.load(), Route::Remote(_))
+    }
+
+    /// Where other processes reach the loop, if they can.
+    pub(crate) fn address(&self) -> Option<&IpcBytesSender> {
+        self.address.get()
+    }
+
+    /// Records where other processes reach the loop. Returns false if it was
+    /// known already.
+    pub(crate) fn set_address(&self, address: IpcBytesSender) -> bool {
+        self.address.set(address).is_ok()
+    }
+
+    /// The loop's queue, while it runs in this process.
+    pub(crate) fn local_inbox(&self) -> Option<InboxSender> {
+        match &**self.route.load() {
+            Route::Local(inbox) => Some(inbox.clone()),
+            _ => None,
+        }
+    }
+
+    /// The outbox to the loop, while it runs in another process.
+    pub(crate) fn outbox(&self) -> Option<Outbox> {
+        match &**self.route.load() {
+            Route::Remote(outbox) => Some(outbox.clone()),
+            _ => None,
+        }
+    }
+
+    /// Replaces the route. Returns the old one, which the caller drops or,
+    /// in a child that has just been forked, leaks: the old route may hold
+    /// queues whose other ends were in threads that do not exist here.
+    pub(crate) fn set_route(&self, route: Route) -> Arc<Route> {
+        self.route.swap(Arc::new(route))
     }
 
     /// True if the loop has ended.
@@ -160,6 +234,7 @@ impl LoopPeer {
                     (envelope, DropReason::Gone)
                 })
             }
+            Route::Remote(outbox) => outbox.push_signal(self, envelope),
             Route::Gone => Err((envelope, DropReason::Gone)),
         }
     }
@@ -172,18 +247,88 @@ impl LoopPeer {
                 .tx
                 .send(envelope)
                 .map_err(|_| Error::LoopEnded(self.name.to_string())),
+            Route::Remote(outbox) => {
+                let item = match envelope {
+                    Envelope::Signal(signal) => OutItem::Signal(signal),
+                    Envelope::Packet(packet) => OutItem::Packet(packet),
+                    Envelope::Control(Control::Detach { id }) => {
+                        OutItem::Packet(wire::control_packet(&Frame::Detach { object: &id }))
+                    }
+                    Envelope::Control(Control::Subscribe {
+                        signal,
+                        object,
+                        slot,
+                        subscribe,
+                    }) => OutItem::Packet(wire::control_packet(&Frame::Subscribe {
+                        signal: &signal,
+                        object: &object,
+                        slot,
+                        on: subscribe,
+                    })),
+                    Envelope::Control(Control::Attach(object)) => {
+                        return Err(Error::RemoteLoop {
+                            loop_name: self.name.to_string(),
+                            id: object.handle().id().to_owned(),
+                        });
+                    }
+                };
+                outbox
+                    .push(self, item)
+                    .map_err(|_| Error::LoopEnded(self.name.to_string()))
+            }
             Route::Gone => Err(Error::LoopEnded(self.name.to_string())),
         }
     }
 
-    /// Forwards an emission to the process where its emitter lives.
+    /// Sends encoded control frames to the loop, in order with its signals.
+    pub(crate) fn send_frames(&self, packet: Vec<u8>) -> Result<(), Error> {
+        match &**self.route.load() {
+            Route::Local(inbox) => inbox
+                .send(Envelope::Packet(packet))
+                .map_err(|_| Error::LoopEnded(self.name.to_string())),
+            Route::Remote(outbox) => outbox
+                .push(self, OutItem::Packet(packet))
+                .map_err(|_| Error::LoopEnded(self.name.to_string())),
+            Route::Gone => Err(Error::LoopEnded(self.name.to_string())),
+        }
+    }
+
+    /// Forwards an emission to the process where its emitter lives, which
+    /// holds its connections.
     pub(crate) fn forward_emit(
         &self,
-        _emitter: &Arc<ObjectShared>,
-        _index: u16,
-        _args: Box<dyn ErasedArgs>,
+        emitter: &Arc<ObjectShared>,
+        index: u16,
+        args: Box<dyn ErasedArgs>,
     ) {
-        unreachable!("no loop of this process is remote")
+        let count = args.count() as u64;
+        let signal = emitter
+            .signal_names
+            .get(usize::from(index))
+            .copied()
+            .unwrap_or("<unknown>");
+        let describe = || {
+            format!(
+                "signal `{signal}` from `{}` (emitted here on its behalf)",
+                emitter.id
+            )
+        };
+        match &**self.route.load() {
+            Route::Remote(outbox) if outbox.is_full() => {
+                self.record_drops(count, DropReason::Full, describe);
+            }
+            Route::Remote(outbox) => {
+                let item = OutItem::EmitRequest {
+                    emitter: emitter.clone(),
+                    signal: index,
+                    args,
+                };
+                if outbox.push(self, item).is_err() {
+                    self.record_drops(count, DropReason::Gone, describe);
+                }
+            }
+            _ => self.record_drops(count, DropReason::Gone, describe),
+        }
     }
 
     /// Reserves an object id on the loop.
@@ -255,18 +400,23 @@ impl LoopPeer {
         describe: impl FnOnce() -> String,
     ) {
         self.dropped.fetch_add(count, Ordering::Relaxed);
-        if let Some(suppressed) = self.drop_log.allow() {
-            tracing::error!(
-                event_loop = %self.name,
-                dropped_total = self.dropped(),
-                "dropped {} on event loop `{}`: {} ({suppressed} more drops not reported \
-                 since the last report)",
-                describe(),
-                self.name,
-                reason.describe(),
-            );
-        } else {
+        let Some(suppressed) = self.drop_log.allow() else {
             self.drop_log.suppress();
+            return;
+        };
+        let message = format!(
+            "dropped {} on event loop `{}`: {} ({suppressed} more drops not reported since \
+             the last report)",
+            describe(),
+            self.name,
+            reason.describe(),
+        );
+        let total = self.dropped();
+        if reason == DropReason::AfterStop {
+            // Signals racing a stop are expected at shutdown.
+            tracing::debug!(event_loop = %self.name, dropped_total = total, "{message}");
+        } else {
+            tracing::error!(event_loop = %self.name, dropped_total = total, "{message}");
         }
     }
 }

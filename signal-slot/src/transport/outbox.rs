@@ -1,0 +1,302 @@
+//! The outbox to a loop in another process: a queue drained by a writer
+//! thread.
+//!
+//! Emitters push into a queue and return at once; the writer encodes what
+//! it finds into one packet (so a burst of emissions becomes one transport
+//! operation) and sends it. Sending may block (the receiver is slow, or
+//! stopped), but only the writer waits: the queue fills, and emitters drop
+//! and count. When the receiving process is gone, the send fails, and the
+//! writer marks the loop gone, counts what it held, and ends.
+//!
+//! The writer starts with the first message, so that an outbox inherited
+//! through `fork` is never mistaken for one with a running writer.
+
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use ipc_channel::ipc::IpcBytesSender;
+
+use super::{DropReason, LoopPeer, SignalEnvelope};
+use crate::error::EncodeError;
+use crate::object::{Home, ObjectShared};
+use crate::payload::ErasedArgs;
+use crate::wire::Writer;
+
+/// A packet stops growing past this size, below the size that the transport
+/// must split into fragments.
+const PACKET_LIMIT: usize = 128 * 1024;
+
+/// What an outbox carries.
+pub(crate) enum OutItem {
+    /// A signal for receivers on the loop (or a direct invocation).
+    Signal(SignalEnvelope),
+    /// An emission on behalf of an object that lives on the loop.
+    EmitRequest {
+        emitter: Arc<ObjectShared>,
+        signal: u16,
+        args: Box<dyn ErasedArgs>,
+    },
+    /// Frames encoded by the caller (connections, detach, subscribe).
+    Packet(Vec<u8>),
+    /// Answered once everything queued before it was sent.
+    Flush(Sender<()>),
+}
+
+impl OutItem {
+    /// The number of signals the item carries.
+    fn signals(&self) -> u64 {
+        match self {
+            OutItem::Signal(envelope) => envelope.args.count() as u64,
+            OutItem::EmitRequest { args, .. } => args.count() as u64,
+            OutItem::Packet(packet) => crate::wire::count_signals(packet),
+            OutItem::Flush(_) => 0,
+        }
+    }
+}
+
+struct Shared {
+    tx: Sender<OutItem>,
+    /// Taken by the writer when it starts.
+    rx: Mutex<Option<Receiver<OutItem>>>,
+    writer: OnceLock<()>,
+    sender: IpcBytesSender,
+    capacity: usize,
+}
+
+/// The sending side of a loop in another process. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Outbox {
+    shared: Arc<Shared>,
+}
+
+impl Outbox {
+    pub(crate) fn new(sender: IpcBytesSender, capacity: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Outbox {
+            shared: Arc::new(Shared {
+                tx,
+                rx: Mutex::new(Some(rx)),
+                writer: OnceLock::new(),
+                sender,
+                capacity,
+            }),
+        }
+    }
+
+    /// Queues a signal unless the queue is full. Never blocks.
+    pub(crate) fn push_signal(
+        &self,
+        peer: &LoopPeer,
+        envelope: SignalEnvelope,
+    ) -> Result<(), (SignalEnvelope, DropReason)> {
+        if self.shared.tx.len() >= self.shared.capacity {
+            return Err((envelope, DropReason::Full));
+        }
+        self.push(peer, OutItem::Signal(envelope))
+            .map_err(|item| match item {
+                OutItem::Signal(envelope) => (envelope, DropReason::Gone),
+                _ => unreachable!("a signal was pushed"),
+            })
+    }
+
+    /// Queues a message whatever the queue's length (control messages are
+    /// never dropped for a full queue). Returns the item if the writer is
+    /// gone.
+    pub(crate) fn push(&self, peer: &LoopPeer, item: OutItem) -> Result<(), OutItem> {
+        self.start_writer(peer);
+        self.shared
+            .tx
+            .send(item)
+            .map_err(|error| error.into_inner())
+    }
+
+    /// True if the queue is at capacity.
+    pub(crate) fn is_full(&self) -> bool {
+        self.shared.tx.len() >= self.shared.capacity
+    }
+
+    /// Waits until everything queued so far was handed to the transport, or
+    /// `deadline` passes. Returns false on timeout.
+    pub(crate) fn flush(&self, peer: &LoopPeer, deadline: Instant) -> bool {
+        if self.shared.writer.get().is_none() {
+            return true;
+        }
+        let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
+        if self.push(peer, OutItem::Flush(ack_tx)).is_err() {
+            return true;
+        }
+        ack_rx.recv_deadline(deadline).is_ok()
+    }
+
+    fn start_writer(&self, peer: &LoopPeer) {
+        self.shared.writer.get_or_init(|| {
+            let rx = self
+                .shared
+                .rx
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            let Some(rx) = rx else { return };
+            let sender = self.shared.sender.clone();
+            let peer = peer.weak();
+            let name = format!(
+                "outbox:{}",
+                peer.upgrade()
+                    .map_or_else(String::new, |p| p.name().to_owned())
+            );
+            let spawned = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || write_loop(&rx, &sender, &peer));
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start an outbox writer thread");
+            }
+        });
+    }
+}
+
+/// Encodes one item into the packet. Returns the number of signals it
+/// added; an item that cannot be encoded is reported, counted as dropped and
+/// left out.
+fn encode(item: &OutItem, buf: &mut Vec<u8>, peer: &Weak<LoopPeer>) -> u64 {
+    let result = match item {
+        OutItem::Signal(envelope) => {
+            let receivers: Vec<(&str, u16)> = envelope
+                .receivers
+                .iter()
+                .map(|receiver| (&*receiver.object, receiver.slot))
+                .collect();
+            let (emitter_loop, emitter) = match &envelope.emitter {
+                Some(emitter) => (home_name(emitter), Some(&*emitter.id)),
+                None => (None, None),
+            };
+            Writer::new(buf).signal(
+                emitter_loop,
+                emitter,
+                envelope.signal,
+                &receivers,
+                envelope.broadcast,
+                envelope.args.count(),
+                |index, buf| envelope.args.encode_item(index, buf),
+            )
+        }
+        OutItem::EmitRequest {
+            emitter,
+            signal,
+            args,
+        } => Writer::new(buf).emit_request(&emitter.id, *signal, args.count(), |index, buf| {
+            args.encode_item(index, buf)
+        }),
+        OutItem::Packet(packet) => {
+            buf.extend_from_slice(packet);
+            Ok(())
+        }
+        OutItem::Flush(_) => return 0,
+    };
+    match result {
+        Ok(()) => item.signals(),
+        Err(error) => {
+            report_encode_error(item, &error, peer);
+            0
+        }
+    }
+}
+
+fn home_name(object: &ObjectShared) -> Option<&str> {
+    match &object.home {
+        Home::Loop(peer) => Some(peer.name()),
+        Home::Process => None,
+    }
+}
+
+fn report_encode_error(item: &OutItem, error: &EncodeError, peer: &Weak<LoopPeer>) {
+    let (emitter, signal) = match item {
+        OutItem::Signal(envelope) => (
+            envelope
+                .emitter
+                .as_ref()
+                .map_or("<direct invocation>".to_owned(), |emitter| {
+                    emitter.id.to_string()
+                }),
+            envelope.signal,
+        ),
+        OutItem::EmitRequest {
+            emitter, signal, ..
+        } => (
+            emitter.id.to_string(),
+            emitter
+                .signal_names
+                .get(usize::from(*signal))
+                .copied()
+                .unwrap_or("<unknown>"),
+        ),
+        OutItem::Packet(_) | OutItem::Flush(_) => ("<control>".to_owned(), "<control>"),
+    };
+    if let Some(peer) = peer.upgrade() {
+        peer.record_drops(item.signals(), DropReason::Encode, || {
+            format!("signal `{signal}` from `{emitter}` ({error})")
+        });
+    }
+}
+
+fn write_loop(rx: &Receiver<OutItem>, sender: &IpcBytesSender, peer: &Weak<LoopPeer>) {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut flushes = Vec::new();
+    while let Ok(first) = rx.recv() {
+        buf.clear();
+        let mut signals = 0;
+        let mut item = Some(first);
+        while let Some(current) = item.take() {
+            signals += encode(&current, &mut buf, peer);
+            if let OutItem::Flush(ack) = current {
+                flushes.push(ack);
+            }
+            if buf.len() < PACKET_LIMIT {
+                item = rx.try_recv().ok();
+            }
+        }
+        if !buf.is_empty()
+            && let Err(error) = sender.send(&buf)
+        {
+            receiver_gone(rx, signals, &error, peer);
+            for ack in flushes.drain(..) {
+                let _ = ack.send(());
+            }
+            return;
+        }
+        for ack in flushes.drain(..) {
+            let _ = ack.send(());
+        }
+    }
+}
+
+/// The receiving process is gone: mark its loop, count what was lost, and
+/// drain the queue (counting) so that emitters fail fast from now on.
+fn receiver_gone(
+    rx: &Receiver<OutItem>,
+    in_packet: u64,
+    error: &std::io::Error,
+    peer: &Weak<LoopPeer>,
+) {
+    let Some(peer) = peer.upgrade() else { return };
+    peer.set_gone();
+    let mut lost = in_packet;
+    while let Ok(item) = rx.try_recv() {
+        lost += item.signals();
+        if let OutItem::Flush(ack) = item {
+            let _ = ack.send(());
+        }
+    }
+    if lost > 0 {
+        peer.record_drops(lost, DropReason::Gone, || {
+            format!("{lost} queued signals ({error})")
+        });
+    } else {
+        tracing::warn!(
+            event_loop = peer.name(),
+            %error,
+            "event loop `{}` cannot be reached any more: its process is gone",
+            peer.name()
+        );
+    }
+}

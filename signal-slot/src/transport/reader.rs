@@ -1,0 +1,84 @@
+//! The reader of a loop's inbox from other processes.
+//!
+//! A thread blocks on the loop's transport channel and moves each packet
+//! into the loop's queue, where the loop decodes and dispatches it in order
+//! with everything else. Decoding stays on the loop's thread; the reader
+//! only waits, so a loop never has two things to block on.
+//!
+//! When the loop's queue is full the reader waits for room: the transport
+//! channel then fills, and senders in other processes drop and count
+//! instead of this process buffering without bound.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use ipc_channel::ipc::{IpcBytesReceiver, IpcReceiver};
+
+use super::{DropReason, Envelope, InboxSender, LoopPeer};
+use crate::wire::{self, Frame};
+
+/// Route updates for a child process: loops it can now reach, by name.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct RouteUpdate {
+    pub(crate) routes: Vec<(String, ipc_channel::ipc::IpcBytesSender)>,
+}
+
+/// How long the reader waits between looks at a full queue.
+const FULL_QUEUE_POLL: Duration = Duration::from_micros(200);
+
+/// Starts the reader of `peer`'s loop.
+pub(crate) fn spawn(
+    peer: &LoopPeer,
+    inbox: InboxSender,
+    data: IpcBytesReceiver,
+    control: Option<IpcReceiver<RouteUpdate>>,
+) -> std::io::Result<()> {
+    let peer = peer.weak();
+    let name = peer
+        .upgrade()
+        .map_or_else(String::new, |peer| format!("inbox:{}", peer.name()));
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || read_loop(&peer, &inbox, &data, control.as_ref()))
+        .map(|_| ())
+}
+
+fn read_loop(
+    peer: &Weak<LoopPeer>,
+    inbox: &InboxSender,
+    data: &IpcBytesReceiver,
+    control: Option<&IpcReceiver<RouteUpdate>>,
+) {
+    // Ends when every sender is gone, or on a shutdown frame.
+    while let Ok(packet) = data.recv() {
+        match wire::Reader::new(&packet).next() {
+            Some(Ok(Frame::Shutdown)) => return,
+            Some(Ok(Frame::Routes)) => {
+                if let Some(control) = control {
+                    match control.recv() {
+                        Ok(update) => crate::process::apply_route_update(update),
+                        Err(error) => {
+                            tracing::error!(%error, "cannot read a route update");
+                        }
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+        while inbox.is_full() && peer.upgrade().is_some_and(|peer| !peer.is_gone()) {
+            std::thread::sleep(FULL_QUEUE_POLL);
+        }
+        if let Err(envelope) = inbox.send(Envelope::Packet(packet)) {
+            // The loop has ended: what keeps coming is counted as dropped.
+            if let (Some(peer), Envelope::Packet(packet)) = (peer.upgrade(), envelope) {
+                let count = wire::count_signals(&packet);
+                if count > 0 {
+                    peer.record_drops(count, DropReason::AfterStop, || {
+                        format!("{count} signals from another process")
+                    });
+                }
+            }
+        }
+    }
+}
