@@ -161,8 +161,8 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
             .map(|Arg { ident, ty }| quote!(#ident: #ty));
         let names = signal.args.iter().map(|arg| &arg.ident);
         let struct_doc = format!(
-            "The signal `{name}` of a [`{self_ident}`]. Dereferences to \
-             [`Signal`](::signal_slot::Signal) for `connect`, `emit_many` and the rest."
+            "The signal `{name}` of a [`{self_ident}`]: `emit` it, `connect` it to slots \
+             of the same argument types. See [`Signal`](::signal_slot::Signal)."
         );
         let accessor_doc = if docs.is_empty() {
             let doc = format!("The signal `{name}`.");
@@ -185,12 +185,7 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
             #[doc = #struct_doc]
             pub struct #struct_ident<'a>(::signal_slot::Signal<'a, #tuple>);
 
-            impl<'a> ::core::ops::Deref for #struct_ident<'a> {
-                type Target = ::signal_slot::Signal<'a, #tuple>;
-                fn deref(&self) -> &::signal_slot::Signal<'a, #tuple> {
-                    &self.0
-                }
-            }
+            ::signal_slot::__signal_methods!(#struct_ident, #tuple);
 
             impl #struct_ident<'_> {
                 /// Emits the signal to every connected slot. Never blocks: a

@@ -208,12 +208,12 @@ impl LoopHandle {
 
     /// Emitted right before the loop starts handling messages.
     pub fn start_signal(&self) -> Signal<'_, ()> {
-        *self.object.start()
+        self.object.start().signal()
     }
 
     /// Emitted when the loop ends.
     pub fn terminate_signal(&self) -> Signal<'_, ()> {
-        *self.object.terminate()
+        self.object.terminate().signal()
     }
 
     /// The number of signals destined to this loop that this process
@@ -241,6 +241,9 @@ pub struct EventLoopBuilder {
     capacity: usize,
     panic_policy: PanicPolicy,
     catch_interrupt: bool,
+    /// Whether the loop gets a channel from other processes in this one
+    /// (not for the loop of an `EventLoopProcess`, which gets its own).
+    reachable_here: bool,
 }
 
 impl EventLoopBuilder {
@@ -264,6 +267,13 @@ impl EventLoopBuilder {
         self
     }
 
+    /// For the loop of a child process: reached through the channel the
+    /// process creates, never through one in this process.
+    pub(crate) fn for_child_process(mut self) -> Self {
+        self.reachable_here = false;
+        self
+    }
+
     /// Creates the loop.
     ///
     /// # Errors
@@ -278,7 +288,9 @@ impl EventLoopBuilder {
         {
             let mut registry = registry();
             registry.add_loop(peer.clone())?;
-            crate::process::open_inbox(&registry, &peer);
+            if self.reachable_here {
+                crate::process::open_inbox(&registry, &peer);
+            }
         }
         peer.reserve_id(&name)?;
         let raw = ObjectHandle::for_type::<LoopObject>(name.clone(), Home::Loop(peer.clone()));
@@ -427,6 +439,7 @@ impl EventLoop {
             capacity: DEFAULT_INBOX_CAPACITY,
             panic_policy: PanicPolicy::default(),
             catch_interrupt: true,
+            reachable_here: true,
         }
     }
 

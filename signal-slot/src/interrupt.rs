@@ -73,6 +73,13 @@ impl Drop for Guard {
     }
 }
 
+/// Initializes this module's lazy globals (see
+/// `transport::initialize_globals`).
+pub(crate) fn initialize_globals() {
+    LazyLock::force(&INTERRUPTED);
+    LazyLock::force(&IDLE);
+}
+
 /// True once Ctrl-C was pressed while loops run.
 pub(crate) fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)

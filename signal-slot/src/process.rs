@@ -213,15 +213,18 @@ impl EventLoopProcess {
     /// As for [`EventLoop::new`], and [`Error::Io`] if the transport
     /// channels cannot be created.
     pub fn new(name: impl Into<String>) -> Result<Self, Error> {
-        Self::with_loop(EventLoop::new(name)?)
+        Self::with_options(EventLoop::builder(name))
     }
 
-    /// A process for `event_loop` (built with the options you need).
+    /// A process whose loop has the options of `options` (capacity, panic
+    /// policy..); the loop is named after the builder's name.
     ///
     /// # Errors
     ///
+    /// As for [`EventLoopBuilder::build`](crate::EventLoopBuilder::build), and
     /// [`Error::Io`] if the transport channels cannot be created.
-    pub fn with_loop(event_loop: EventLoop) -> Result<Self, Error> {
+    pub fn with_options(options: crate::EventLoopBuilder) -> Result<Self, Error> {
+        let event_loop = options.for_child_process().build()?;
         let handle = event_loop.handle();
         let name: Arc<str> = handle.name().into();
         let monitor = ObjectHandle::for_type::<ProcessMonitor>(
@@ -314,7 +317,7 @@ impl EventLoopProcess {
 
     /// Emitted in the parent when the child ends, with how it ended.
     pub fn finished(&self) -> Signal<'_, (ProcessExit,)> {
-        *self.monitor.finished()
+        self.monitor.finished().signal()
     }
 
     /// Starts the child process; the loop runs there until stopped.
@@ -384,6 +387,7 @@ impl EventLoopProcess {
             );
         };
         let report_tx = report_tx.clone();
+        initialize_globals();
         // Every lock the child will take, held across the fork.
         let writers = crate::connection::writers();
         let mut registry = registry();
@@ -723,10 +727,21 @@ fn activate(registry: &mut Registry) {
     if registry.processes.active || registry.processes.child_of.is_some() {
         return;
     }
+    // Before any thread of ours could be initializing them.
+    initialize_globals();
     registry.processes.active = true;
     let peers: Vec<Arc<LoopPeer>> = registry.loops.values().cloned().collect();
     for peer in peers {
         open_inbox(registry, &peer);
+    }
+}
+
+/// Initializes the lazy globals the child will use, so that none is half
+/// initialized (and locked forever) in the child.
+fn initialize_globals() {
+    crate::interrupt::initialize_globals();
+    if let Err(error) = crate::transport::initialize_globals() {
+        tracing::warn!(%error, "cannot prepare the transport for child processes");
     }
 }
 

@@ -120,7 +120,7 @@ impl Timer {
 
     /// Emitted when the timer fires.
     pub fn timeout(&self) -> Signal<'_, ()> {
-        *self.handle.timeout()
+        self.handle.timeout().signal()
     }
 
     /// [`start`](Self::start) as a slot.
@@ -296,7 +296,7 @@ impl TightLoop {
 
     /// Emitted on every loop iteration while running.
     pub fn iteration(&self) -> Signal<'_, ()> {
-        *self.handle.iteration()
+        self.handle.iteration().signal()
     }
 
     /// Resumes emitting `iteration`.

@@ -430,6 +430,19 @@ pub(crate) struct RateLimit {
 
 static CLOCK_START: LazyLock<Instant> = LazyLock::new(Instant::now);
 
+/// Initializes the lazy globals of the transport (this crate's and the ipc
+/// library's), so that no thread is in the middle of initializing one when
+/// the process forks: in the child, such a global would stay locked.
+pub(crate) fn initialize_globals() -> std::io::Result<()> {
+    LazyLock::force(&CLOCK_START);
+    // The ipc library sizes its messages from a lazily read socket option,
+    // first read by a send or a receive.
+    let (tx, rx) = ipc_channel::ipc::bytes_channel()?;
+    tx.send(&[0])?;
+    rx.recv().map_err(std::io::Error::other)?;
+    Ok(())
+}
+
 impl RateLimit {
     pub(crate) fn new(period: Duration) -> Self {
         RateLimit {
