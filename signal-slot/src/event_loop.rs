@@ -188,7 +188,9 @@ impl LoopHandle {
             });
         }
         let handle = ObjectHandle::for_type::<T>(id.into(), Home::Loop(self.peer.clone()));
-        registry.add_object(&handle);
+        if registry.find_object(self.name(), id).is_none() {
+            registry.add_object(&handle);
+        }
         Ok(TypedHandle::from_object_handle(handle))
     }
 
@@ -732,6 +734,14 @@ impl EventLoop {
             return;
         };
         let peer = registry().loops.get(receiver_loop).cloned();
+        tracing::debug!(
+            event_loop = self.handle.name(),
+            emitter,
+            signal,
+            receiver_loop,
+            known = peer.is_some(),
+            "connection change requested by another process"
+        );
         let Some(peer) = peer else {
             tracing::error!(
                 event_loop = self.handle.name(),

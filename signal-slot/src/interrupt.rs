@@ -30,6 +30,12 @@ static HOOKS: Mutex<Hooks> = Mutex::new(Hooks {
     loops: 0,
 });
 
+/// Held across `fork`, so that a child never inherits the hooks' lock held
+/// by a thread that is not there.
+pub(crate) fn hold() -> impl Sized {
+    HOOKS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Makes SIGINT interrupt loops while alive.
 pub(crate) struct Guard(());
 

@@ -388,9 +388,14 @@ impl EventLoopProcess {
         };
         let report_tx = report_tx.clone();
         initialize_globals();
-        // Every lock the child will take, held across the fork.
+        // Every lock of the library that the child may take, held across the
+        // fork (in this order everywhere), so that none is inherited locked
+        // by a thread that does not exist there.
         let writers = crate::connection::writers();
         let mut registry = registry();
+        let hooks = crate::interrupt::hold();
+        let ids_of = peer.clone();
+        let ids = ids_of.hold_ids();
         if registry.processes.child_of.is_some() {
             drop(registry);
             return fail(
@@ -413,6 +418,14 @@ impl EventLoopProcess {
             address.clone(),
             event_loop.inbox_capacity(),
         )));
+        // A thread that took the old route just before the switch may still
+        // be queueing into the loop's queue: wait until it is done, so that
+        // the child inherits whole messages and none lands here after the
+        // fork. (Swapping the route turned every reader's hold on it into a
+        // reference count.)
+        while Arc::strong_count(&local) > 1 {
+            std::thread::yield_now();
+        }
         let parent = std::process::id();
         match platform::fork() {
             Err(source) => {
@@ -421,8 +434,7 @@ impl EventLoopProcess {
                     .processes
                     .pending
                     .insert(self.name.clone(), pending);
-                drop(registry);
-                drop(writers);
+                drop((ids, hooks, registry, writers));
                 drop(local);
                 fail(
                     &mut self.state,
@@ -440,7 +452,7 @@ impl EventLoopProcess {
                     peer,
                     pending,
                     registry,
-                    writers,
+                    held: Box::new((ids, hooks, writers)),
                     init,
                     report: report_tx,
                     parent,
@@ -454,8 +466,7 @@ impl EventLoopProcess {
                     data: address,
                     control,
                 });
-                drop(registry);
-                drop(writers);
+                drop((ids, hooks, registry, writers));
                 drop(local);
                 // The loop and its objects live in the child now: the
                 // parent's copies are neither run nor dropped.
@@ -794,6 +805,7 @@ fn distribute_route(registry: &Registry, name: &Arc<str>, address: &IpcBytesSend
 pub(crate) fn apply_route_update(update: RouteUpdate) {
     let mut registry = registry();
     for (name, address) in update.routes {
+        tracing::debug!(route = %name, "route update");
         let name: Arc<str> = name.into();
         let outbox = Route::Remote(Outbox::new(address.clone(), DEFAULT_INBOX_CAPACITY));
         match registry.loops.get(&name) {
@@ -811,12 +823,19 @@ pub(crate) fn apply_route_update(update: RouteUpdate) {
     }
 }
 
+/// Anything held until dropped (lock guards).
+trait Held {}
+
+impl<T> Held for T {}
+
 struct ChildStart<'a> {
     event_loop: EventLoop,
     peer: Arc<LoopPeer>,
     pending: PendingChannels,
     registry: std::sync::MutexGuard<'a, Registry>,
-    writers: std::sync::MutexGuard<'a, ()>,
+    /// The other locks held across the fork, released once the child has
+    /// rebuilt its state.
+    held: Box<dyn Held + 'a>,
     init: Option<InitFn>,
     report: IpcSender<ExitStatus>,
     parent: u32,
@@ -829,7 +848,7 @@ fn child_main(start: ChildStart<'_>) -> ! {
         peer,
         pending,
         mut registry,
-        writers,
+        held,
         init,
         report,
         parent,
@@ -837,7 +856,7 @@ fn child_main(start: ChildStart<'_>) -> ! {
     platform::die_with_parent(parent);
     become_child(&mut registry, &peer, &event_loop);
     drop(registry);
-    drop(writers);
+    drop(held);
     let reader = spawn_reader(
         &peer,
         event_loop.inbox_sender(),

@@ -2,31 +2,59 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use signal_slot::{Context, event_loop_object};
 
 /// A shared log of what slots saw, in order.
 #[derive(Clone, Default)]
-pub struct Log(Arc<Mutex<Vec<String>>>);
+pub struct Log(Arc<Shared>);
+
+#[derive(Default)]
+pub struct Shared {
+    entries: Mutex<Vec<String>>,
+    changed: Condvar,
+}
 
 impl Log {
-    pub fn push(&self, entry: impl Into<String>) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
         self.0
+            .entries
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(entry.into());
+    }
+
+    pub fn push(&self, entry: impl Into<String>) {
+        self.lock().push(entry.into());
+        self.0.changed.notify_all();
     }
 
     pub fn entries(&self) -> Vec<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.lock().clone()
     }
 
     pub fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.lock().len()
+    }
+
+    /// Waits until the log holds `count` entries; false after `timeout`.
+    pub fn wait_for(&self, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut entries = self.lock();
+        while entries.len() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            entries = self
+                .0
+                .changed
+                .wait_timeout(entries, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
     }
 }
 

@@ -343,6 +343,11 @@ impl LoopPeer {
         Ok(())
     }
 
+    /// Holds the loop's id set (across `fork`).
+    pub(crate) fn hold_ids(&self) -> impl Sized + '_ {
+        self.ids.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Frees an object id (after its object was detached).
     pub(crate) fn release_id(&self, id: &str) {
         self.ids
