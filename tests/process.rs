@@ -577,7 +577,10 @@ fn a_killed_receiver_is_reported_and_costs_nothing() {
         }
     });
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(victim.dropped_signals() - before, 10_000);
+    // All 10,000 count; so may, a moment late, those of the 100 sent before
+    // the kill that its outbox still held when it found the process gone.
+    let dropped = victim.dropped_signals() - before;
+    assert!((10_000..=10_100).contains(&dropped), "{dropped} dropped");
     // Reported at most once a second per loop: here, or just before (when
     // the outbox found the process gone) in the shared log.
     let report = "on event loop `killed_victim`: it has ended or its process is gone";

@@ -390,7 +390,9 @@ impl EventLoopProcess {
         initialize_globals();
         // Every lock of the library that the child may take, held across the
         // fork (in this order everywhere), so that none is inherited locked
-        // by a thread that does not exist there.
+        // by a thread that does not exist there; and the library's own
+        // threads kept between tasks.
+        let gate = platform::quiesce();
         let writers = crate::connection::writers();
         let mut registry = registry();
         let hooks = crate::interrupt::hold();
@@ -434,7 +436,7 @@ impl EventLoopProcess {
                     .processes
                     .pending
                     .insert(self.name.clone(), pending);
-                drop((ids, hooks, registry, writers));
+                drop((ids, hooks, registry, writers, gate));
                 drop(local);
                 fail(
                     &mut self.state,
@@ -452,7 +454,7 @@ impl EventLoopProcess {
                     peer,
                     pending,
                     registry,
-                    held: Box::new((ids, hooks, writers)),
+                    held: Box::new((ids, hooks, writers, gate)),
                     init,
                     report: report_tx,
                     parent,
@@ -466,7 +468,7 @@ impl EventLoopProcess {
                     data: address,
                     control,
                 });
-                drop((ids, hooks, registry, writers));
+                drop((ids, hooks, registry, writers, gate));
                 drop(local);
                 // The loop and its objects live in the child now: the
                 // parent's copies are neither run nor dropped.
@@ -493,6 +495,7 @@ impl EventLoopProcess {
             .name(format!("wait:{name}"))
             .spawn(move || {
                 let raw = platform::wait(pid);
+                let _working = platform::working();
                 let status = report.try_recv().ok();
                 let result = match raw {
                     Ok(RawExit::Code(code)) => ProcessExit::Exited { code, status },

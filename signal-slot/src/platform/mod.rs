@@ -16,6 +16,24 @@ mod other;
 #[cfg(not(unix))]
 pub(crate) use other::*;
 
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Keeps `fork` out while the library's background threads (inbox readers,
+/// outbox writers, process monitors) do anything but wait: a child then never
+/// inherits a lock (of the allocator, the logger, the library) that one of
+/// them held in the middle of its work.
+static FORK_GATE: RwLock<()> = RwLock::new(());
+
+/// Held by a background thread while it works (not while it blocks on I/O).
+pub(crate) fn working() -> RwLockReadGuard<'static, ()> {
+    FORK_GATE.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Held across `fork`.
+pub(crate) fn quiesce() -> RwLockWriteGuard<'static, ()> {
+    FORK_GATE.write().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// How a child process ended, as the operating system reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RawExit {

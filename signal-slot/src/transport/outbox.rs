@@ -243,6 +243,7 @@ fn write_loop(rx: &Receiver<OutItem>, sender: &IpcBytesSender, peer: &Weak<LoopP
     let mut buf = Vec::with_capacity(16 * 1024);
     let mut flushes = Vec::new();
     while let Ok(first) = rx.recv() {
+        let working = crate::platform::working();
         buf.clear();
         let mut signals = 0;
         let mut item = Some(first);
@@ -255,9 +256,12 @@ fn write_loop(rx: &Receiver<OutItem>, sender: &IpcBytesSender, peer: &Weak<LoopP
                 item = rx.try_recv().ok();
             }
         }
+        // Sending may block on a slow receiver: that is waiting.
+        drop(working);
         if !buf.is_empty()
             && let Err(error) = sender.send(&buf)
         {
+            let _working = crate::platform::working();
             receiver_gone(rx, signals, &error, peer);
             for ack in flushes.drain(..) {
                 let _ = ack.send(());

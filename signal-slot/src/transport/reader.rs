@@ -51,6 +51,7 @@ fn read_loop(
 ) {
     // Ends when every sender is gone, or on a shutdown frame.
     while let Ok(packet) = data.recv() {
+        let _working = crate::platform::working();
         match wire::Reader::new(&packet).next() {
             Some(Ok(Frame::Shutdown)) => return,
             Some(Ok(Frame::Routes)) => {
@@ -66,8 +67,12 @@ fn read_loop(
             }
             _ => {}
         }
-        while inbox.is_full() && peer.upgrade().is_some_and(|peer| !peer.is_gone()) {
-            std::thread::sleep(FULL_QUEUE_POLL);
+        if inbox.is_full() {
+            // Waiting for room is waiting, not working.
+            drop(_working);
+            while inbox.is_full() && peer.upgrade().is_some_and(|peer| !peer.is_gone()) {
+                std::thread::sleep(FULL_QUEUE_POLL);
+            }
         }
         if let Err(envelope) = inbox.send(Envelope::Packet(packet)) {
             // The loop has ended: what keeps coming is counted as dropped.
