@@ -4,7 +4,9 @@
 //! emitting loads it without a lock (any thread may emit), and the rare
 //! changes (connect, disconnect, broadcast) copy it, edit the copy and swap
 //! it in under one process-wide writer lock. The list groups receivers by
-//! loop, so that one emission is one message per receiving loop.
+//! loop, so that one emission is one message per receiving loop, and keeps
+//! for each loop a ready-made [`Header`]: an emission costs one reference
+//! count on it, whatever it names.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -12,8 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use arc_swap::ArcSwap;
 
 use crate::object::{Home, ObjectShared};
-use crate::payload::ErasedArgs;
-use crate::transport::{DropReason, Envelope, LoopPeer, SignalEnvelope};
+use crate::payload::Args;
+use crate::transport::{DropReason, LoopPeer, SignalEnvelope};
 
 /// A slot of an object on the receiving loop.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -22,13 +24,43 @@ pub(crate) struct ReceiverRef {
     pub(crate) slot: u16,
 }
 
+/// Who emitted a signal, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EmitterName {
+    pub(crate) id: Arc<str>,
+    /// `None` for an emitter on no loop (a process monitor).
+    pub(crate) loop_name: Option<Arc<str>>,
+}
+
+impl EmitterName {
+    pub(crate) fn of(object: &ObjectShared) -> Self {
+        EmitterName {
+            id: object.id.clone(),
+            loop_name: match &object.home {
+                Home::Loop(peer) => Some(peer.name_arc().clone()),
+                Home::Process => None,
+            },
+        }
+    }
+}
+
+/// What every emission of one signal to one loop carries besides its
+/// arguments.
+#[derive(Debug)]
+pub(crate) struct Header {
+    /// `None` for a direct invocation of a slot.
+    pub(crate) emitter: Option<EmitterName>,
+    pub(crate) signal: &'static str,
+    pub(crate) receivers: Box<[ReceiverRef]>,
+    /// The signal is also broadcast to the loop's subscribers.
+    pub(crate) broadcast: bool,
+}
+
 /// The receivers of a signal on one loop.
 #[derive(Clone)]
 pub(crate) struct Destination {
     pub(crate) peer: Arc<LoopPeer>,
-    pub(crate) receivers: Arc<[ReceiverRef]>,
-    /// The signal is also broadcast to the loop's subscribers.
-    pub(crate) broadcast: bool,
+    pub(crate) header: Arc<Header>,
 }
 
 /// How a connection delivers.
@@ -46,7 +78,7 @@ pub enum Delivery {
 #[derive(Default, Clone)]
 pub(crate) struct ConnectionList {
     pub(crate) fan_out: Vec<Destination>,
-    /// One entry per receiver, each a one-element destination.
+    /// One entry per receiver, each a one-receiver destination.
     pub(crate) balanced: Vec<Destination>,
 }
 
@@ -74,60 +106,77 @@ pub(crate) fn writers() -> MutexGuard<'static, ()> {
     WRITERS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl SignalConnections {
-    /// Applies `change` for receivers on `peer`. Returns false if it changed
-    /// nothing (already connected, not connected, already broadcast).
-    pub(crate) fn apply(&self, peer: &Arc<LoopPeer>, change: Change) -> bool {
-        let _guard = writers();
-        let mut list = ConnectionList::clone(&self.list.load());
-        let changed = match change {
-            Change::Connect(receiver, Delivery::FanOut) => {
-                edit_destination(&mut list.fan_out, peer, |receivers, _| {
-                    if receivers.contains(&receiver) {
-                        false
-                    } else {
-                        receivers.push(receiver);
-                        true
-                    }
-                })
-            }
-            Change::Connect(receiver, Delivery::Balanced) => {
-                let exists = list.balanced.iter().any(|destination| {
-                    Arc::ptr_eq(&destination.peer, peer) && destination.receivers[0] == receiver
-                });
-                if !exists {
-                    list.balanced.push(Destination {
-                        peer: peer.clone(),
-                        receivers: Arc::from([receiver]),
-                        broadcast: false,
-                    });
+/// Applies `change` to signal `signal` of `emitter`, for receivers on
+/// `peer`. Returns false if it changed nothing (already connected, not
+/// connected, already broadcast).
+pub(crate) fn apply(
+    emitter: &ObjectShared,
+    signal: u16,
+    peer: &Arc<LoopPeer>,
+    change: Change,
+) -> bool {
+    let Some(connections) = emitter.signals.get(usize::from(signal)) else {
+        return false;
+    };
+    let header = |receivers: Vec<ReceiverRef>, broadcast: bool| {
+        Arc::new(Header {
+            emitter: Some(EmitterName::of(emitter)),
+            signal: emitter.signal_names[usize::from(signal)],
+            receivers: receivers.into(),
+            broadcast,
+        })
+    };
+    let _guard = writers();
+    let mut list = ConnectionList::clone(&connections.list.load());
+    let changed = match change {
+        Change::Connect(receiver, Delivery::FanOut) => {
+            edit_destination(&mut list.fan_out, peer, header, |receivers, _| {
+                if receivers.contains(&receiver) {
+                    false
+                } else {
+                    receivers.push(receiver);
+                    true
                 }
-                !exists
-            }
-            Change::Disconnect(receiver) => {
-                let before = list.balanced.len();
-                list.balanced.retain(|destination| {
-                    !(Arc::ptr_eq(&destination.peer, peer) && destination.receivers[0] == receiver)
+            })
+        }
+        Change::Connect(receiver, Delivery::Balanced) => {
+            let exists = list.balanced.iter().any(|destination| {
+                Arc::ptr_eq(&destination.peer, peer) && destination.header.receivers[0] == receiver
+            });
+            if !exists {
+                list.balanced.push(Destination {
+                    peer: peer.clone(),
+                    header: header(vec![receiver], false),
                 });
-                let from_balanced = list.balanced.len() != before;
-                let from_fan_out = edit_destination(&mut list.fan_out, peer, |receivers, _| {
-                    let before = receivers.len();
-                    receivers.retain(|existing| *existing != receiver);
-                    receivers.len() != before
-                });
-                from_balanced || from_fan_out
             }
-            Change::Broadcast(on) => edit_destination(&mut list.fan_out, peer, |_, broadcast| {
+            !exists
+        }
+        Change::Disconnect(receiver) => {
+            let before = list.balanced.len();
+            list.balanced.retain(|destination| {
+                !(Arc::ptr_eq(&destination.peer, peer)
+                    && destination.header.receivers[0] == receiver)
+            });
+            let from_balanced = list.balanced.len() != before;
+            let from_fan_out = edit_destination(&mut list.fan_out, peer, header, |receivers, _| {
+                let before = receivers.len();
+                receivers.retain(|existing| *existing != receiver);
+                receivers.len() != before
+            });
+            from_balanced || from_fan_out
+        }
+        Change::Broadcast(on) => {
+            edit_destination(&mut list.fan_out, peer, header, |_, broadcast| {
                 let changed = *broadcast != on;
                 *broadcast = on;
                 changed
-            }),
-        };
-        if changed {
-            self.list.store(Arc::new(list));
+            })
         }
-        changed
+    };
+    if changed {
+        connections.list.store(Arc::new(list));
     }
+    changed
 }
 
 /// Edits the receivers of `peer`'s destination, creating it if needed and
@@ -135,6 +184,7 @@ impl SignalConnections {
 fn edit_destination(
     destinations: &mut Vec<Destination>,
     peer: &Arc<LoopPeer>,
+    header: impl FnOnce(Vec<ReceiverRef>, bool) -> Arc<Header>,
     edit: impl FnOnce(&mut Vec<ReceiverRef>, &mut bool) -> bool,
 ) -> bool {
     let position = destinations
@@ -142,18 +192,20 @@ fn edit_destination(
         .position(|destination| Arc::ptr_eq(&destination.peer, peer));
     let (mut receivers, mut broadcast) = match position {
         Some(index) => (
-            destinations[index].receivers.to_vec(),
-            destinations[index].broadcast,
+            destinations[index].header.receivers.to_vec(),
+            destinations[index].header.broadcast,
         ),
         None => (Vec::new(), false),
     };
     let changed = edit(&mut receivers, &mut broadcast);
+    if !changed {
+        return false;
+    }
+    let empty = receivers.is_empty() && !broadcast;
     let destination = Destination {
         peer: peer.clone(),
-        receivers: receivers.into(),
-        broadcast,
+        header: header(receivers, broadcast),
     };
-    let empty = destination.receivers.is_empty() && !destination.broadcast;
     match (position, empty) {
         (Some(index), true) => {
             destinations.remove(index);
@@ -162,22 +214,18 @@ fn edit_destination(
         (None, false) => destinations.push(destination),
         (None, true) => {}
     }
-    changed
+    true
 }
 
 /// Emits a batch of signal `index` of `emitter` to all its connections.
 ///
 /// The hot path: one lock-free load of the connection list, one boxed batch
-/// per receiving loop (moved to the last, cloned for the others), one queue
-/// push per receiving loop.
+/// per receiving loop (moved to the last, cloned for the others), one
+/// reference count and one queue push per receiving loop.
 ///
 /// `make_args` boxes the arguments; it is not called when nothing is
 /// connected.
-pub(crate) fn emit(
-    emitter: &Arc<ObjectShared>,
-    index: u16,
-    make_args: impl FnOnce() -> Box<dyn ErasedArgs>,
-) {
+pub(crate) fn emit(emitter: &Arc<ObjectShared>, index: u16, make_args: impl FnOnce() -> Args) {
     if let Home::Loop(peer) = &emitter.home
         && peer.is_remote()
     {
@@ -188,7 +236,6 @@ pub(crate) fn emit(
     let Some(connections) = emitter.signals.get(usize::from(index)) else {
         return;
     };
-    let signal = emitter.signal_names[usize::from(index)];
     let list = connections.list.load();
     let fan_out = list.fan_out.len();
     let balanced = !list.balanced.is_empty();
@@ -197,22 +244,19 @@ pub(crate) fn emit(
         return;
     }
     let mut args = Some(make_args());
-    let mut take_args = |position: usize| -> Box<dyn ErasedArgs> {
+    let mut take_args = |position: usize| -> Args {
         if position + 1 == total {
             args.take()
                 .expect("the last destination takes the arguments once")
         } else {
             args.as_ref()
                 .expect("arguments are kept until the last destination")
-                .clone_box()
+                .clone_args()
         }
     };
     for (position, destination) in list.fan_out.iter().enumerate() {
         let envelope = SignalEnvelope {
-            emitter: Some(emitter.clone()),
-            signal,
-            receivers: destination.receivers.clone(),
-            broadcast: destination.broadcast,
+            header: destination.header.clone(),
             args: take_args(position),
         };
         if let Err((envelope, reason)) = destination.peer.deliver(envelope) {
@@ -221,10 +265,7 @@ pub(crate) fn emit(
     }
     if balanced {
         let envelope = SignalEnvelope {
-            emitter: Some(emitter.clone()),
-            signal,
-            receivers: list.balanced[0].receivers.clone(),
-            broadcast: false,
+            header: list.balanced[0].header.clone(),
             args: take_args(fan_out),
         };
         deliver_balanced(connections, &list.balanced, envelope);
@@ -241,7 +282,7 @@ fn deliver_balanced(
     let mut last_failure = None;
     for offset in 0..receivers.len() {
         let destination = &receivers[(start + offset) % receivers.len()];
-        envelope.receivers = destination.receivers.clone();
+        envelope.header = destination.header.clone();
         match destination.peer.deliver(envelope) {
             Ok(()) => return,
             Err((returned, reason)) => {
@@ -257,10 +298,3 @@ fn deliver_balanced(
 
 /// The outcome of a delivery attempt that failed.
 pub(crate) type DeliveryError = (SignalEnvelope, DropReason);
-
-/// Wraps a signal envelope for the queue.
-impl From<SignalEnvelope> for Envelope {
-    fn from(envelope: SignalEnvelope) -> Self {
-        Envelope::Signal(envelope)
-    }
-}

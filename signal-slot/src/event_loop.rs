@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use rustc_hash::FxHashMap;
 
 use crate::connection::{Change, Delivery, ReceiverRef};
 use crate::context::{Context, Sender};
@@ -15,7 +16,7 @@ use crate::error::{Error, SlotError, check_name};
 use crate::object::{
     ErasedObject, EventLoopObject, Handle, Home, ObjectCell, ObjectHandle, TypedHandle,
 };
-use crate::payload::{EncodedBatch, Payload};
+use crate::payload::{Args, Payload};
 use crate::registry::registry;
 use crate::signal::{Signal, Slot};
 use crate::status::{ExitStatus, PanicPolicy, SlotFailure};
@@ -303,7 +304,7 @@ impl EventLoopBuilder {
             peer,
             object: object.clone(),
         };
-        let mut objects: HashMap<Arc<str>, Box<dyn ErasedObject>> = HashMap::new();
+        let mut objects: FxHashMap<Arc<str>, Box<dyn ErasedObject>> = FxHashMap::default();
         objects.insert(
             name,
             Box::new(ObjectCell {
@@ -405,7 +406,7 @@ const BUDGET: usize = 1024;
 pub struct EventLoop {
     handle: LoopHandle,
     state: LoopState,
-    objects: HashMap<Arc<str>, Box<dyn ErasedObject>>,
+    objects: FxHashMap<Arc<str>, Box<dyn ErasedObject>>,
     /// Ids detached from this loop: signals to them are dropped quietly.
     detached: HashSet<Arc<str>>,
     inbox: Receiver<Envelope>,
@@ -636,7 +637,7 @@ impl EventLoop {
                     return;
                 };
                 let items = payloads.iter().map(|payload| payload.to_vec()).collect();
-                crate::connection::emit(&shared, signal, || Box::new(EncodedBatch { items }));
+                crate::connection::emit(&shared, signal, || Args::encoded(items));
             }
             Frame::Connect {
                 emitter,
@@ -726,13 +727,13 @@ impl EventLoop {
         let Some(shared) = self.local_object(emitter, "change a connection") else {
             return;
         };
-        let Some(connections) = shared.signals.get(usize::from(signal)) else {
+        if shared.signals.get(usize::from(signal)).is_none() {
             tracing::error!(
                 event_loop = self.handle.name(),
                 "`{emitter}` has no signal #{signal}: connection request ignored"
             );
             return;
-        };
+        }
         let peer = registry().loops.get(receiver_loop).cloned();
         tracing::debug!(
             event_loop = self.handle.name(),
@@ -750,9 +751,10 @@ impl EventLoop {
             );
             return;
         };
-        if let (false, Change::Disconnect(receiver)) =
-            (connections.apply(&peer, change.clone()), &change)
-        {
+        if let (false, Change::Disconnect(receiver)) = (
+            crate::connection::apply(&shared, signal, &peer, change.clone()),
+            &change,
+        ) {
             tracing::warn!(
                 event_loop = self.handle.name(),
                 "disconnect: the signal `{}` of `{emitter}` is not connected to `{}`",
@@ -827,31 +829,52 @@ impl EventLoop {
     }
 
     fn dispatch_signal(&mut self, envelope: SignalEnvelope) {
-        let SignalEnvelope {
-            emitter,
-            signal,
-            receivers,
-            broadcast,
-            mut args,
-        } = envelope;
-        let subscribers = if broadcast {
+        let SignalEnvelope { header, mut args } = envelope;
+        let signal = header.signal;
+        let receivers = &header.receivers;
+        let subscribers = if header.broadcast {
             self.state.subscribers.get(signal).cloned()
         } else {
             None
         };
         let subscribers: &[ReceiverRef] = subscribers.as_deref().unwrap_or_default();
-        let sender = emitter.as_ref().map(|emitter| Sender {
+        let sender = header.emitter.as_ref().map(|emitter| Sender {
             id: &emitter.id,
-            loop_name: match &emitter.home {
-                Home::Loop(peer) => Some(peer.name()),
-                Home::Process => None,
-            },
+            loop_name: emitter.loop_name.as_deref(),
         });
         let total = receivers.len() + subscribers.len();
+        if let ([receiver], []) = (&receivers[..], subscribers) {
+            // One receiver (the common case): find it once for the batch.
+            let Some(object) = self.objects.get_mut(&*receiver.object) else {
+                self.missing(&receiver.object, sender, signal);
+                return;
+            };
+            for index in 0..args.count() {
+                let payload = Payload::Local {
+                    args: &mut args,
+                    index,
+                    take: true,
+                };
+                Self::run_slot(
+                    object,
+                    &mut self.state,
+                    &self.handle,
+                    &receiver.object,
+                    receiver.slot,
+                    sender,
+                    signal,
+                    payload,
+                );
+                if self.state.aborted() {
+                    return;
+                }
+            }
+            return;
+        }
         for index in 0..args.count() {
             for (position, receiver) in receivers.iter().chain(subscribers).enumerate() {
                 let payload = Payload::Local {
-                    args: &mut *args,
+                    args: &mut args,
                     index,
                     take: position + 1 == total,
                 };
@@ -872,18 +895,46 @@ impl EventLoop {
         payload: Payload<'_>,
     ) {
         let Some(object) = self.objects.get_mut(object_id) else {
-            if !self.detached.contains(object_id) {
-                self.handle.peer.record_drops(1, DropReason::Gone, || {
-                    format!(
-                        "signal `{signal}` from `{}` to the missing object `{}`",
-                        sender.map_or("<direct invocation>", |sender| sender.id),
-                        object_id
-                    )
-                });
-            }
+            self.missing(object_id, sender, signal);
             return;
         };
-        let state = &mut self.state;
+        Self::run_slot(
+            object,
+            &mut self.state,
+            &self.handle,
+            object_id,
+            slot,
+            sender,
+            signal,
+            payload,
+        );
+    }
+
+    /// Reports a message for an object that is not on this loop (quietly if
+    /// it was detached).
+    fn missing(&self, object_id: &str, sender: Option<Sender<'_>>, signal: &str) {
+        if !self.detached.contains(object_id) {
+            self.handle.peer.record_drops(1, DropReason::Gone, || {
+                format!(
+                    "signal `{signal}` from `{}` to the missing object `{object_id}`",
+                    sender.map_or("<direct invocation>", |sender| sender.id),
+                )
+            });
+        }
+    }
+
+    /// Calls one slot, containing a panic and reporting failures.
+    #[allow(clippy::too_many_arguments)]
+    fn run_slot(
+        object: &mut Box<dyn ErasedObject>,
+        state: &mut LoopState,
+        handle: &LoopHandle,
+        object_id: &str,
+        slot: u16,
+        sender: Option<Sender<'_>>,
+        signal: &str,
+        payload: Payload<'_>,
+    ) {
         let result = catch_unwind(AssertUnwindSafe(|| {
             object.dispatch(state, sender, slot, payload)
         }));
@@ -894,7 +945,7 @@ impl EventLoop {
                 let level_is_error = !matches!(error, SlotError::Returned(_));
                 if level_is_error {
                     tracing::error!(
-                        event_loop = self.handle.name(),
+                        event_loop = handle.name(),
                         object = object_id,
                         slot = slot_name(),
                         signal,
@@ -903,11 +954,11 @@ impl EventLoop {
                         sender.map_or("<direct invocation>", |sender| sender.id),
                         object_id,
                         slot_name(),
-                        self.handle.name(),
+                        handle.name(),
                     );
                 } else {
                     tracing::warn!(
-                        event_loop = self.handle.name(),
+                        event_loop = handle.name(),
                         object = object_id,
                         slot = slot_name(),
                         signal,
@@ -915,13 +966,13 @@ impl EventLoop {
                         "slot `{}.{}` on event loop `{}`: {error}",
                         object_id,
                         slot_name(),
-                        self.handle.name(),
+                        handle.name(),
                     );
                 }
             }
             Err(panic) => {
                 let failure = SlotFailure {
-                    event_loop: self.handle.name().to_owned(),
+                    event_loop: handle.name().to_owned(),
                     object: object_id.to_owned(),
                     slot: slot_name().to_owned(),
                     signal: signal.to_owned(),
@@ -936,9 +987,9 @@ impl EventLoop {
                     emitter = failure.emitter.as_deref(),
                     "{failure}"
                 );
-                self.state.first_failure.get_or_insert(failure);
-                if self.state.panic_policy == PanicPolicy::StopLoop {
-                    self.state.request_stop(StopCause::SlotFailed);
+                state.first_failure.get_or_insert(failure);
+                if state.panic_policy == PanicPolicy::StopLoop {
+                    state.request_stop(StopCause::SlotFailed);
                 }
             }
         }
@@ -972,16 +1023,13 @@ impl EventLoop {
             _ => ExitStatus::Normal,
         };
         self.handle.object.terminate().emit();
-        let loop_object = self.handle.object.shared.clone();
+        let own = crate::connection::EmitterName::of(&self.handle.object.shared);
         self.state.stop = None;
         while let Ok(envelope) = self.inbox.try_recv() {
             match envelope {
                 Envelope::Signal(signal)
-                    if signal
-                        .emitter
-                        .as_ref()
-                        .is_some_and(|emitter| Arc::ptr_eq(emitter, &loop_object))
-                        && signal.signal == LoopObject::SIGNALS[1] =>
+                    if signal.header.emitter.as_ref() == Some(&own)
+                        && signal.header.signal == LoopObject::SIGNALS[1] =>
                 {
                     self.dispatch_signal(signal);
                 }

@@ -107,6 +107,7 @@
 //! It prints nothing itself.
 
 #![warn(missing_docs)]
+#![deny(unsafe_code)]
 
 extern crate self as signal_slot;
 
@@ -119,16 +120,19 @@ mod event_loop;
 mod interrupt;
 mod object;
 mod payload;
-mod platform;
 mod process;
 mod registry;
 mod serial;
 mod signal;
 mod status;
+#[allow(unsafe_code)]
+mod sys;
 mod thread;
 mod timer;
 mod transport;
 mod wire;
+
+use sys::platform;
 
 pub use connection::Delivery;
 pub use context::{Context, Sender};

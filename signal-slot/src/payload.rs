@@ -1,13 +1,15 @@
 //! Signal payloads on their way to slots.
 //!
-//! Inside a process a payload is the argument tuple itself, boxed once per
-//! receiving loop and moved to the last slot that takes it (cloned for the
-//! others). From another process it is MessagePack bytes, decoded by each
-//! slot into its argument types. `emit_many` moves a whole batch in one box.
+//! Inside a process a payload is the argument tuple itself, moved to the
+//! last slot that takes it (cloned for the others): a small tuple travels
+//! inline in the queued message, a large one (or an `emit_many` batch) in
+//! one box. From another process it is MessagePack bytes, decoded by each
+//! slot into its argument types.
 
 use std::any::{Any, type_name};
 
 use crate::error::{EncodeError, SlotError};
+use crate::sys::inline::InlineArgs;
 
 /// Encodes one argument tuple as MessagePack (generated per signal).
 pub type EncodeFn<A> = fn(&A, &mut Vec<u8>) -> Result<(), EncodeError>;
@@ -45,19 +47,68 @@ enum Items<A> {
     Many(Vec<Option<A>>),
 }
 
-impl<A: Clone + Send + 'static> ArgsBatch<A> {
-    pub(crate) fn one(args: A, encode: EncodeFn<A>) -> Box<dyn ErasedArgs> {
-        Box::new(ArgsBatch {
-            items: Items::One(Some(args)),
-            encode,
-        })
+/// The arguments of one emission or one batch, as queued for one loop.
+///
+/// Public only because [`Payload`] is used by generated code; not part of the
+/// API.
+#[doc(hidden)]
+pub enum Args {
+    /// One emission of a small tuple, stored inline; `None` once taken.
+    Inline(Option<InlineArgs>),
+    /// A batch, a large tuple, or MessagePack bytes.
+    Boxed(Box<dyn ErasedArgs>),
+}
+
+impl Args {
+    /// One emission: inline if it fits, boxed otherwise.
+    pub(crate) fn one<A: Clone + Send + 'static>(args: A, encode: EncodeFn<A>) -> Args {
+        match InlineArgs::new(args, encode) {
+            Ok(inline) => Args::Inline(Some(inline)),
+            Err((args, encode)) => Args::Boxed(Box::new(ArgsBatch {
+                items: Items::One(Some(args)),
+                encode,
+            })),
+        }
     }
 
-    pub(crate) fn many(args: Vec<A>, encode: EncodeFn<A>) -> Box<dyn ErasedArgs> {
-        Box::new(ArgsBatch {
+    /// A batch of emissions, in one box.
+    pub(crate) fn many<A: Clone + Send + 'static>(args: Vec<A>, encode: EncodeFn<A>) -> Args {
+        Args::Boxed(Box::new(ArgsBatch {
             items: Items::Many(args.into_iter().map(Some).collect()),
             encode,
-        })
+        }))
+    }
+
+    /// Bytes from another process, passed on as they are.
+    pub(crate) fn encoded(items: Vec<Vec<u8>>) -> Args {
+        Args::Boxed(Box::new(EncodedBatch { items }))
+    }
+
+    /// The number of emissions.
+    pub(crate) fn count(&self) -> usize {
+        match self {
+            Args::Inline(_) => 1,
+            Args::Boxed(batch) => batch.count(),
+        }
+    }
+
+    /// A copy for another receiving loop.
+    pub(crate) fn clone_args(&self) -> Args {
+        match self {
+            Args::Inline(inline) => Args::Inline(inline.clone()),
+            Args::Boxed(batch) => Args::Boxed(batch.clone_box()),
+        }
+    }
+
+    /// Appends emission `index` as MessagePack.
+    pub(crate) fn encode_item(&self, index: usize, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+        match self {
+            Args::Inline(Some(inline)) if index == 0 => inline.encode(buf),
+            Args::Inline(_) => Err(EncodeError(format!(
+                "emission {index} was already delivered"
+            ))),
+            Args::Boxed(batch) => batch.encode_item(index, buf),
+        }
     }
 }
 
@@ -119,7 +170,7 @@ impl<A: Clone + Send + 'static> ErasedArgs for ArgsBatch<A> {
 
 /// A batch that arrived as MessagePack and is passed on as such (a signal
 /// emitted in one process on behalf of an object that lives in another).
-pub(crate) struct EncodedBatch {
+struct EncodedBatch {
     pub(crate) items: Vec<Vec<u8>>,
 }
 
@@ -162,7 +213,7 @@ impl ErasedArgs for EncodedBatch {
 pub enum Payload<'a> {
     #[doc(hidden)]
     Local {
-        args: &'a mut dyn ErasedArgs,
+        args: &'a mut Args,
         index: usize,
         /// The last receiver moves the arguments; the others clone them.
         take: bool,
@@ -180,7 +231,37 @@ impl Payload<'_> {
     /// [`SlotError::Decode`] if bytes from another process do not decode.
     pub fn take<A: Clone + 'static>(self, decode: DecodeFn<A>) -> Result<A, SlotError> {
         match self {
-            Payload::Local { args, index, take } => {
+            Payload::Local {
+                args: Args::Inline(slot),
+                take,
+                ..
+            } => {
+                let inline = slot.as_ref().ok_or_else(|| {
+                    SlotError::Decode("the emission was already delivered".to_owned())
+                })?;
+                if !inline.is::<A>() {
+                    return Err(SlotError::PayloadMismatch {
+                        expected: type_name::<A>(),
+                        found: inline.type_name(),
+                    });
+                }
+                let value = if take {
+                    slot.take().and_then(|inline| inline.take::<A>().ok())
+                } else {
+                    inline.get::<A>().cloned()
+                };
+                value.ok_or_else(|| {
+                    SlotError::Decode("the emission was already delivered".to_owned())
+                })
+            }
+            Payload::Local {
+                args: Args::Boxed(args),
+                index,
+                take,
+            } => {
+                if let Some(bytes) = args.encoded_item(index) {
+                    return Payload::Encoded(bytes).take(decode);
+                }
                 let found = args.type_name();
                 let mismatch = SlotError::PayloadMismatch {
                     expected: type_name::<A>(),

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::connection::{self, Change, Delivery, ReceiverRef};
+use crate::connection::{self, Change, Delivery, Header, ReceiverRef};
 use crate::error::Error;
 use crate::event_loop::LoopHandle;
 use crate::object::ObjectHandle;
-use crate::payload::{ArgsBatch, EncodeFn};
+use crate::payload::{Args, EncodeFn};
 use crate::transport::{Envelope, LoopPeer, SignalEnvelope};
 use crate::wire::{self, Frame};
 
@@ -123,7 +123,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     pub fn emit_tuple(&self, args: A) {
         let encode = self.encode;
         connection::emit(&self.emitter.shared, self.index, move || {
-            ArgsBatch::one(args, encode)
+            Args::one(args, encode)
         });
     }
 
@@ -137,7 +137,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         }
         let encode = self.encode;
         connection::emit(&self.emitter.shared, self.index, move || {
-            ArgsBatch::many(items, encode)
+            Args::many(items, encode)
         });
     }
 
@@ -310,8 +310,12 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
             home.send_frames(wire::control_packet(&frame))?;
             return Ok(true);
         }
-        let connections = &self.emitter.shared.signals[usize::from(self.index)];
-        Ok(connections.apply(peer, change))
+        Ok(connection::apply(
+            &self.emitter.shared,
+            self.index,
+            peer,
+            change,
+        ))
     }
 }
 
@@ -348,14 +352,16 @@ impl<A: Clone + Send + 'static> Slot<'_, A> {
     pub fn invoke(&self, args: A) -> Result<(), Error> {
         let peer = receiving_peer(self.target)?;
         let envelope = SignalEnvelope {
-            emitter: None,
-            signal: "<invoke>",
-            receivers: Arc::from([ReceiverRef {
-                object: self.target.shared.id.clone(),
-                slot: self.index,
-            }]),
-            broadcast: false,
-            args: ArgsBatch::one(args, self.encode),
+            header: Arc::new(Header {
+                emitter: None,
+                signal: "<invoke>",
+                receivers: Box::new([ReceiverRef {
+                    object: self.target.shared.id.clone(),
+                    slot: self.index,
+                }]),
+                broadcast: false,
+            }),
+            args: Args::one(args, self.encode),
         };
         peer.send_control(Envelope::Signal(envelope))
     }

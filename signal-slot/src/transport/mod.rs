@@ -14,7 +14,7 @@ pub(crate) use reader::{RouteUpdate, spawn as spawn_reader};
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -22,10 +22,10 @@ use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, Sender};
 use ipc_channel::ipc::IpcBytesSender;
 
-use crate::connection::{DeliveryError, ReceiverRef};
+use crate::connection::{DeliveryError, Header};
 use crate::error::Error;
 use crate::object::{ErasedObject, ObjectShared};
-use crate::payload::ErasedArgs;
+use crate::payload::Args;
 use crate::wire::{self, Frame};
 
 /// The default capacity of an inbox, in messages (an `emit_many` batch is
@@ -34,12 +34,8 @@ pub const DEFAULT_INBOX_CAPACITY: usize = 100_000;
 
 /// One emission (or batch) of a signal, for the receivers on one loop.
 pub(crate) struct SignalEnvelope {
-    /// `None` when a slot is invoked directly.
-    pub(crate) emitter: Option<Arc<ObjectShared>>,
-    pub(crate) signal: &'static str,
-    pub(crate) receivers: Arc<[ReceiverRef]>,
-    pub(crate) broadcast: bool,
-    pub(crate) args: Box<dyn ErasedArgs>,
+    pub(crate) header: Arc<Header>,
+    pub(crate) args: Args,
 }
 
 /// A change to the objects of a loop, applied in order with the signals.
@@ -134,6 +130,8 @@ pub(crate) struct LoopPeer {
     this: Weak<LoopPeer>,
     /// Where other processes reach the loop, once it can be reached.
     address: OnceLock<IpcBytesSender>,
+    /// Whether the route is `Remote`, for the emit path (one load less).
+    remote: AtomicBool,
     route: ArcSwap<Route>,
     /// Object ids on the loop (authoritative while the loop is local).
     ids: Mutex<HashSet<Arc<str>>>,
@@ -150,6 +148,7 @@ impl LoopPeer {
             name,
             this: this.clone(),
             address: OnceLock::new(),
+            remote: AtomicBool::new(matches!(route, Route::Remote(_))),
             route: ArcSwap::from_pointee(route),
             ids: Mutex::default(),
             loop_object: OnceLock::new(),
@@ -172,7 +171,7 @@ impl LoopPeer {
 
     /// True if the loop runs in another process.
     pub(crate) fn is_remote(&self) -> bool {
-        matches!(**self.route.load(), Route::Remote(_))
+        self.remote.load(Ordering::Acquire)
     }
 
     /// Where other processes reach the loop, if they can.
@@ -206,6 +205,8 @@ impl LoopPeer {
     /// in a child that has just been forked, leaks: the old route may hold
     /// queues whose other ends were in threads that do not exist here.
     pub(crate) fn set_route(&self, route: Route) -> Arc<Route> {
+        self.remote
+            .store(matches!(route, Route::Remote(_)), Ordering::Release);
         self.route.swap(Arc::new(route))
     }
 
@@ -216,6 +217,7 @@ impl LoopPeer {
 
     /// Marks the loop as ended: later deliveries are dropped and counted.
     pub(crate) fn set_gone(&self) {
+        self.remote.store(false, Ordering::Release);
         self.route.store(Arc::new(Route::Gone));
     }
 
@@ -295,12 +297,7 @@ impl LoopPeer {
 
     /// Forwards an emission to the process where its emitter lives, which
     /// holds its connections.
-    pub(crate) fn forward_emit(
-        &self,
-        emitter: &Arc<ObjectShared>,
-        index: u16,
-        args: Box<dyn ErasedArgs>,
-    ) {
+    pub(crate) fn forward_emit(&self, emitter: &Arc<ObjectShared>, index: u16, args: Args) {
         let count = args.count() as u64;
         let signal = emitter
             .signal_names
@@ -373,27 +370,25 @@ impl LoopPeer {
     pub(crate) fn record_drop(&self, envelope: &SignalEnvelope, reason: DropReason) {
         let count = envelope.args.count() as u64;
         self.record_drops(count, reason, || {
-            let emitter = envelope
+            let header = &envelope.header;
+            let emitter = header
                 .emitter
                 .as_ref()
                 .map_or("<direct invocation>", |emitter| &emitter.id);
             let mut receivers = String::new();
-            for (index, receiver) in envelope.receivers.iter().enumerate() {
+            for (index, receiver) in header.receivers.iter().enumerate() {
                 if index > 0 {
                     receivers.push_str(", ");
                 }
                 let _ = write!(receivers, "`{}`", receiver.object);
             }
-            if envelope.broadcast {
+            if header.broadcast {
                 if !receivers.is_empty() {
                     receivers.push_str(", ");
                 }
                 receivers.push_str("the loop's subscribers");
             }
-            format!(
-                "signal `{}` from `{emitter}` to {receivers}",
-                envelope.signal
-            )
+            format!("signal `{}` from `{emitter}` to {receivers}", header.signal)
         });
     }
 

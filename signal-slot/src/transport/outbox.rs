@@ -19,8 +19,8 @@ use ipc_channel::ipc::IpcBytesSender;
 
 use super::{DropReason, LoopPeer, SignalEnvelope};
 use crate::error::EncodeError;
-use crate::object::{Home, ObjectShared};
-use crate::payload::ErasedArgs;
+use crate::object::ObjectShared;
+use crate::payload::Args;
 use crate::wire::Writer;
 
 /// A packet stops growing past this size, below the size that the transport
@@ -35,7 +35,7 @@ pub(crate) enum OutItem {
     EmitRequest {
         emitter: Arc<ObjectShared>,
         signal: u16,
-        args: Box<dyn ErasedArgs>,
+        args: Args,
     },
     /// Frames encoded by the caller (connections, detach, subscribe).
     Packet(Vec<u8>),
@@ -161,21 +161,22 @@ impl Outbox {
 fn encode(item: &OutItem, buf: &mut Vec<u8>, peer: &Weak<LoopPeer>) -> u64 {
     let result = match item {
         OutItem::Signal(envelope) => {
-            let receivers: Vec<(&str, u16)> = envelope
+            let header = &envelope.header;
+            let receivers: Vec<(&str, u16)> = header
                 .receivers
                 .iter()
                 .map(|receiver| (&*receiver.object, receiver.slot))
                 .collect();
-            let (emitter_loop, emitter) = match &envelope.emitter {
-                Some(emitter) => (home_name(emitter), Some(&*emitter.id)),
+            let (emitter_loop, emitter) = match &header.emitter {
+                Some(emitter) => (emitter.loop_name.as_deref(), Some(&*emitter.id)),
                 None => (None, None),
             };
             Writer::new(buf).signal(
                 emitter_loop,
                 emitter,
-                envelope.signal,
+                header.signal,
                 &receivers,
-                envelope.broadcast,
+                header.broadcast,
                 envelope.args.count(),
                 |index, buf| envelope.args.encode_item(index, buf),
             )
@@ -202,23 +203,17 @@ fn encode(item: &OutItem, buf: &mut Vec<u8>, peer: &Weak<LoopPeer>) -> u64 {
     }
 }
 
-fn home_name(object: &ObjectShared) -> Option<&str> {
-    match &object.home {
-        Home::Loop(peer) => Some(peer.name()),
-        Home::Process => None,
-    }
-}
-
 fn report_encode_error(item: &OutItem, error: &EncodeError, peer: &Weak<LoopPeer>) {
     let (emitter, signal) = match item {
         OutItem::Signal(envelope) => (
             envelope
+                .header
                 .emitter
                 .as_ref()
                 .map_or("<direct invocation>".to_owned(), |emitter| {
                     emitter.id.to_string()
                 }),
-            envelope.signal,
+            envelope.header.signal,
         ),
         OutItem::EmitRequest {
             emitter, signal, ..
