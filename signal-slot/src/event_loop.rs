@@ -470,6 +470,11 @@ impl EventLoop {
         self.iterate(false)
     }
 
+    /// The number of messages waiting in the loop's inbox.
+    pub fn pending_messages(&self) -> usize {
+        self.inbox.len()
+    }
+
     /// True while the loop has started and not ended.
     pub fn is_running(&self) -> bool {
         matches!(self.phase, Phase::Running)

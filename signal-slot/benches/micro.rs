@@ -1,0 +1,132 @@
+//! Micro-benchmarks of the hot paths: `cargo bench -p signal-slot`.
+//!
+//! - `emit/N`: one `emit` with N receivers on one loop (the queue is drained
+//!   between samples, untimed).
+//! - `dispatch/N`: handing one queued signal to N slots.
+//! - `wire/encode` and `wire/decode`: the MessagePack envelope of a signal
+//!   with one receiver and a small payload, as sent between processes.
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use signal_slot::{EventLoop, event_loop_object};
+
+#[event_loop_object]
+struct Emitter;
+
+#[event_loop_object]
+impl Emitter {
+    #[signal]
+    fn value(value: u64);
+}
+
+#[event_loop_object]
+struct Receiver {
+    sum: u64,
+}
+
+#[event_loop_object]
+impl Receiver {
+    #[slot]
+    fn on_value(&mut self, value: u64) {
+        self.sum = self.sum.wrapping_add(value);
+    }
+}
+
+const BATCH: u64 = 1_000;
+
+/// A loop with `receivers` receivers of an emitter on another loop.
+fn setup(name: &str, receivers: usize) -> (EventLoop, EventLoop, EmitterHandle) {
+    let emitters = EventLoop::new(format!("{name}_emitters")).expect("loop");
+    let mut receiving = EventLoop::builder(format!("{name}_receivers"))
+        .capacity(10 * BATCH as usize)
+        .catch_interrupt(false)
+        .build()
+        .expect("loop");
+    let emitter = emitters.add(Emitter).expect("emitter");
+    for _ in 0..receivers {
+        let receiver = receiving.add(Receiver { sum: 0 }).expect("receiver");
+        emitter
+            .value()
+            .connect(receiver.on_value())
+            .expect("connect");
+    }
+    // Attach everything.
+    receiving.process_events();
+    (emitters, receiving, emitter)
+}
+
+fn drain(event_loop: &mut EventLoop) {
+    while event_loop.pending_messages() > 0 {
+        event_loop.process_events();
+    }
+}
+
+fn emit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("emit");
+    for receivers in [0, 1, 8] {
+        let (_emitters, mut receiving, emitter) = setup(&format!("emit{receivers}"), receivers);
+        group.bench_function(format!("{receivers}"), |b| {
+            b.iter_custom(|iterations| {
+                let mut timed = Duration::ZERO;
+                let mut left = iterations;
+                while left > 0 {
+                    let count = left.min(BATCH);
+                    let started = Instant::now();
+                    for value in 0..count {
+                        emitter.value().emit(value);
+                    }
+                    timed += started.elapsed();
+                    drain(&mut receiving);
+                    left -= count;
+                }
+                timed
+            });
+        });
+    }
+    group.finish();
+}
+
+fn dispatch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("dispatch");
+    for receivers in [1, 8] {
+        let (_emitters, mut receiving, emitter) = setup(&format!("dispatch{receivers}"), receivers);
+        group.bench_function(format!("{receivers}"), |b| {
+            b.iter_custom(|iterations| {
+                let mut timed = Duration::ZERO;
+                let mut left = iterations;
+                while left > 0 {
+                    let count = left.min(BATCH);
+                    for value in 0..count {
+                        emitter.value().emit(value);
+                    }
+                    let started = Instant::now();
+                    drain(&mut receiving);
+                    timed += started.elapsed();
+                    left -= count;
+                }
+                timed
+            });
+        });
+    }
+    group.finish();
+}
+
+fn wire(c: &mut Criterion) {
+    let mut group = c.benchmark_group("wire");
+    let mut packet = Vec::new();
+    group.bench_function("encode", |b| {
+        b.iter(|| {
+            packet.clear();
+            signal_slot::__private::bench::encode_signal(&mut packet, 42);
+            std::hint::black_box(&packet);
+        });
+    });
+    group.bench_function("decode", |b| {
+        b.iter(|| std::hint::black_box(signal_slot::__private::bench::decode_signal(&packet)));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, emit, dispatch, wire);
+criterion_main!(benches);
