@@ -259,24 +259,22 @@ impl Payload<'_> {
                 index,
                 take,
             } => {
+                // The common case first: the batch holds the slot's type.
+                if let Some(batch) = args.as_any_mut().downcast_mut::<ArgsBatch<A>>() {
+                    let item = batch.item(index).ok_or_else(|| {
+                        SlotError::Decode(format!("no emission {index} in the batch"))
+                    })?;
+                    let value = if take { item.take() } else { item.clone() };
+                    return value.ok_or_else(|| {
+                        SlotError::Decode(format!("emission {index} was already delivered"))
+                    });
+                }
                 if let Some(bytes) = args.encoded_item(index) {
                     return Payload::Encoded(bytes).take(decode);
                 }
-                let found = args.type_name();
-                let mismatch = SlotError::PayloadMismatch {
+                Err(SlotError::PayloadMismatch {
                     expected: type_name::<A>(),
-                    found,
-                };
-                let batch = args
-                    .as_any_mut()
-                    .downcast_mut::<ArgsBatch<A>>()
-                    .ok_or(mismatch)?;
-                let item = batch.item(index).ok_or_else(|| {
-                    SlotError::Decode(format!("no emission {index} in the batch"))
-                })?;
-                let value = if take { item.take() } else { item.clone() };
-                value.ok_or_else(|| {
-                    SlotError::Decode(format!("emission {index} was already delivered"))
+                    found: args.type_name(),
                 })
             }
             Payload::Encoded(mut bytes) => {
