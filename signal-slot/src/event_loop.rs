@@ -564,9 +564,11 @@ impl EventLoop {
     /// Handles the frames of a packet from another process, in order.
     fn dispatch_packet(&mut self, packet: &[u8]) {
         let mut frames = wire::Reader::new(packet);
+        let mut sender = None;
         while let Some(frame) = frames.next() {
             match frame {
-                Ok(frame) => self.apply_frame(frame),
+                Ok(Frame::From { process }) => sender = Some(process),
+                Ok(frame) => self.apply_frame(frame, sender),
                 Err(error) => {
                     tracing::error!(
                         event_loop = self.handle.name(),
@@ -583,10 +585,15 @@ impl EventLoop {
                 let rest: u64 = frames
                     .map_while(Result::ok)
                     .map(|frame| match frame {
-                        Frame::Signal { payloads, .. } => payloads.len() as u64,
+                        Frame::Signal { payloads, .. } | Frame::EmitRequest { payloads, .. } => {
+                            payloads.len() as u64
+                        }
                         _ => 0,
                     })
                     .sum();
+                if let Some(sender) = sender {
+                    crate::ledger::taken(sender, rest);
+                }
                 if rest > 0 {
                     self.handle
                         .peer
@@ -599,7 +606,14 @@ impl EventLoop {
         }
     }
 
-    fn apply_frame(&mut self, frame: Frame<'_>) {
+    /// Applies one frame; `from` is the process the packet came from, for
+    /// the delivery ledger.
+    fn apply_frame(&mut self, frame: Frame<'_>, from: Option<u16>) {
+        let taken = |count: usize| {
+            if let Some(from) = from {
+                crate::ledger::taken(from, count as u64);
+            }
+        };
         match frame {
             Frame::Signal {
                 emitter_loop,
@@ -625,6 +639,9 @@ impl EventLoop {
                     .chain(subscribers.iter().map(|r| (&*r.object, r.slot)));
                 let targets: Vec<(&str, u16)> = targets.collect();
                 for payload in payloads {
+                    // Counted as taken before its slots run: a slot that
+                    // kills the process has received its signal.
+                    taken(1);
                     for &(object, slot) in &targets {
                         self.call(object, slot, sender, signal, Payload::Encoded(payload));
                         if self.state.aborted() {
@@ -638,6 +655,7 @@ impl EventLoop {
                 signal,
                 payloads,
             } => {
+                taken(payloads.len());
                 let Some(shared) = self.local_object(emitter, "emit") else {
                     return;
                 };
@@ -704,8 +722,8 @@ impl EventLoop {
                 slot,
                 subscribe: on,
             }),
-            // Handled by the reader thread.
-            Frame::Routes | Frame::Shutdown => {}
+            // Handled by the reader thread, or by `dispatch_packet`.
+            Frame::Routes | Frame::Shutdown | Frame::From { .. } => {}
         }
     }
 
@@ -1051,6 +1069,9 @@ impl EventLoop {
 
     fn drop_packet(&self, packet: &[u8]) {
         let count = wire::count_signals(packet);
+        if let Some(sender) = wire::sender_of(packet) {
+            crate::ledger::taken(sender, count);
+        }
         if count > 0 {
             self.handle
                 .peer

@@ -118,6 +118,7 @@ mod context;
 mod error;
 mod event_loop;
 mod interrupt;
+mod ledger;
 mod object;
 mod payload;
 mod process;

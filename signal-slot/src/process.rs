@@ -130,6 +130,8 @@ pub(crate) struct ProcessTable {
     /// True once a (non-serial) process was created: loops then need a
     /// transport channel.
     active: bool,
+    /// The number the next process gets (see `ledger`).
+    next_number: u16,
     pending: std::collections::HashMap<Arc<str>, PendingChannels>,
     children: Vec<ChildRecord>,
 }
@@ -196,6 +198,8 @@ pub struct EventLoopProcess {
     exit: Arc<Exit>,
     control: Option<IpcSender<RouteUpdate>>,
     report: Option<(IpcSender<ExitStatus>, IpcReceiver<ExitStatus>)>,
+    /// The process's number in the tree (see `ledger`).
+    number: u16,
 }
 
 /// How long dropping a running process waits for it to stop gracefully
@@ -245,6 +249,7 @@ impl EventLoopProcess {
             }),
             control: None,
             report: None,
+            number: u16::MAX,
         }
         .with_channels()
     }
@@ -267,6 +272,10 @@ impl EventLoopProcess {
         let peer = self.handle.peer().clone();
         peer.set_address(data_tx.clone());
         let mut registry = registry();
+        activate(&mut registry);
+        registry.processes.next_number += 1;
+        self.number = registry.processes.next_number;
+        peer.set_process(self.number);
         registry.processes.pending.insert(
             self.name.clone(),
             PendingChannels {
@@ -274,8 +283,7 @@ impl EventLoopProcess {
                 control: control_rx,
             },
         );
-        activate(&mut registry);
-        distribute_route(&registry, &self.name, &data_tx);
+        distribute_route(&registry, &self.name, &data_tx, self.number);
         drop(registry);
         self.control = Some(control_tx);
         self.report = Some((report_tx, report_rx));
@@ -449,6 +457,7 @@ impl EventLoopProcess {
                 // not exist here.
                 std::mem::forget(local);
                 let init = self.init.take();
+                crate::ledger::set_own(self.number);
                 child_main(ChildStart {
                     event_loop: *event_loop,
                     peer,
@@ -511,6 +520,12 @@ impl EventLoopProcess {
                         }
                     }
                 };
+                // Whatever was in transit to it is lost: counted once the
+                // outbox has sent (or failed to send) what it holds.
+                match peer.outbox() {
+                    Some(outbox) if outbox.push(&peer, crate::transport::OutItem::Reckon).is_ok() => {}
+                    _ => peer.reckon_in_transit(),
+                }
                 peer.set_gone();
                 registry()
                     .processes
@@ -743,6 +758,7 @@ fn activate(registry: &mut Registry) {
     }
     // Before any thread of ours could be initializing them.
     initialize_globals();
+    crate::ledger::create();
     registry.processes.active = true;
     let peers: Vec<Arc<LoopPeer>> = registry.loops.values().cloned().collect();
     for peer in peers {
@@ -779,7 +795,8 @@ pub(crate) fn open_inbox(registry: &Registry, peer: &Arc<LoopPeer>) {
     match result {
         Ok(address) => {
             peer.set_address(address.clone());
-            distribute_route(registry, peer.name_arc(), &address);
+            peer.set_process(crate::ledger::own());
+            distribute_route(registry, peer.name_arc(), &address, crate::ledger::own());
         }
         Err(error) => tracing::error!(
             event_loop = peer.name(),
@@ -791,10 +808,10 @@ pub(crate) fn open_inbox(registry: &Registry, peer: &Arc<LoopPeer>) {
 }
 
 /// Tells every running child where to reach the loop `name`.
-fn distribute_route(registry: &Registry, name: &Arc<str>, address: &IpcBytesSender) {
+fn distribute_route(registry: &Registry, name: &Arc<str>, address: &IpcBytesSender, process: u16) {
     for child in &registry.processes.children {
         let update = RouteUpdate {
-            routes: vec![(name.to_string(), address.clone())],
+            routes: vec![(name.to_string(), address.clone(), process)],
         };
         // The update goes first; the marker on the data channel makes the
         // child's reader fetch it, in order with the data that follows.
@@ -807,7 +824,7 @@ fn distribute_route(registry: &Registry, name: &Arc<str>, address: &IpcBytesSend
 /// Applies a route update in a child: loops it can now reach.
 pub(crate) fn apply_route_update(update: RouteUpdate) {
     let mut registry = registry();
-    for (name, address) in update.routes {
+    for (name, address, process) in update.routes {
         tracing::debug!(route = %name, "route update");
         let name: Arc<str> = name.into();
         let outbox = Route::Remote(Outbox::new(address.clone(), DEFAULT_INBOX_CAPACITY));
@@ -815,11 +832,13 @@ pub(crate) fn apply_route_update(update: RouteUpdate) {
             Some(peer) if peer.local_inbox().is_some() => {}
             Some(peer) => {
                 peer.set_address(address);
+                peer.set_process(process);
                 drop(peer.set_route(outbox));
             }
             None => {
                 let peer = LoopPeer::new(name.clone(), outbox);
                 peer.set_address(address);
+                peer.set_process(process);
                 registry.loops.insert(name, peer);
             }
         }

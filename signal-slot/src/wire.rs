@@ -14,6 +14,7 @@
 //! | 6 | subscribe | signal name, object id, slot index, on (bool) |
 //! | 7 | routes | (none): route updates wait on the control channel |
 //! | 8 | shutdown | (none): the reader of this inbox stops |
+//! | 9 | from | sender process number: heads every packet of an outbox |
 //!
 //! Each payload is the argument tuple as a MessagePack array, wrapped in
 //! `bin` so that a frame can be skipped or reported without knowing the
@@ -31,6 +32,7 @@ const DETACH: u8 = 5;
 const SUBSCRIBE: u8 = 6;
 const ROUTES: u8 = 7;
 const SHUTDOWN: u8 = 8;
+const FROM: u8 = 9;
 
 /// A frame, borrowed from its packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +84,10 @@ pub(crate) enum Frame<'a> {
     },
     Routes,
     Shutdown,
+    /// The process the rest of the packet comes from.
+    From {
+        process: u16,
+    },
 }
 
 fn io_error(error: impl std::fmt::Display) -> EncodeError {
@@ -262,6 +268,10 @@ impl<'b> Writer<'b> {
             }
             Frame::Routes => w.header(0, ROUTES),
             Frame::Shutdown => w.header(0, SHUTDOWN),
+            Frame::From { process } => {
+                w.header(1, FROM)?;
+                w.u16(process)
+            }
             Frame::Signal { .. } | Frame::EmitRequest { .. } => Err(io_error(
                 "signals are written with `signal` or `emit_request`",
             )),
@@ -381,7 +391,7 @@ impl<'a> Reader<'a> {
             CONNECT => 6,
             DISCONNECT => 5,
             BROADCAST | SUBSCRIBE => 4,
-            DETACH => 1,
+            DETACH | FROM => 1,
             ROUTES | SHUTDOWN => 0,
             other => return Err(decode_error(format!("unknown frame kind {other}"))),
         };
@@ -444,6 +454,9 @@ impl<'a> Reader<'a> {
                 on: self.bool()?,
             },
             ROUTES => Frame::Routes,
+            FROM => Frame::From {
+                process: self.u16()?,
+            },
             _ => Frame::Shutdown,
         })
     }
@@ -463,6 +476,14 @@ impl<'a> Iterator for Reader<'a> {
             self.failed = true;
         }
         Some(result)
+    }
+}
+
+/// The process a packet comes from (its first frame), if it says.
+pub(crate) fn sender_of(packet: &[u8]) -> Option<u16> {
+    match Reader::new(packet).next() {
+        Some(Ok(Frame::From { process })) => Some(process),
+        _ => None,
     }
 }
 
@@ -541,6 +562,7 @@ mod tests {
             },
             Frame::Routes,
             Frame::Shutdown,
+            Frame::From { process: 3 },
         ] {
             writer.control(&frame).unwrap();
         }
@@ -551,7 +573,8 @@ mod tests {
     fn every_frame_round_trips() {
         let packet = sample_packet();
         let frames: Vec<Frame<'_>> = Reader::new(&packet).collect::<Result<_, _>>().unwrap();
-        assert_eq!(frames.len(), 10);
+        assert_eq!(frames.len(), 11);
+        assert_eq!(frames[10], Frame::From { process: 3 });
         let Frame::Signal {
             emitter_loop,
             emitter,

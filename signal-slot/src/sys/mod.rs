@@ -3,6 +3,8 @@
 //!
 //! - [`platform`]: `fork`, `waitpid`, `kill` and the parent-death signal,
 //!   through libc (Unix only).
+//! - [`shared`]: atomic counters in memory shared with child processes,
+//!   for the exact accounting of what a killed process had received.
 //! - [`inline`]: small argument tuples stored inline in a queued message
 //!   instead of in a heap allocation, which the emitting thread would make
 //!   and the receiving thread free (measured: 40% of the time of a one-way
@@ -13,3 +15,4 @@
 
 pub(crate) mod inline;
 pub(crate) mod platform;
+pub(crate) mod shared;

@@ -132,6 +132,12 @@ pub(crate) struct LoopPeer {
     address: OnceLock<IpcBytesSender>,
     /// Whether the route is `Remote`, for the emit path (one load less).
     remote: AtomicBool,
+    /// The number of the process the loop runs in (see `ledger`).
+    process: OnceLock<u16>,
+    /// Signals this process handed to the transport for the loop.
+    written: AtomicU64,
+    /// Set once the signals in transit to a dead loop were counted.
+    reckoned: AtomicBool,
     route: ArcSwap<Route>,
     /// Object ids on the loop (authoritative while the loop is local).
     ids: Mutex<HashSet<Arc<str>>>,
@@ -149,6 +155,9 @@ impl LoopPeer {
             this: this.clone(),
             address: OnceLock::new(),
             remote: AtomicBool::new(matches!(route, Route::Remote(_))),
+            process: OnceLock::new(),
+            written: AtomicU64::new(0),
+            reckoned: AtomicBool::new(false),
             route: ArcSwap::from_pointee(route),
             ids: Mutex::default(),
             loop_object: OnceLock::new(),
@@ -183,6 +192,38 @@ impl LoopPeer {
     /// known already.
     pub(crate) fn set_address(&self, address: IpcBytesSender) -> bool {
         self.address.set(address).is_ok()
+    }
+
+    /// The number of the process the loop runs in, if known.
+    pub(crate) fn process(&self) -> Option<u16> {
+        self.process.get().copied()
+    }
+
+    /// Records the number of the process the loop runs in.
+    pub(crate) fn set_process(&self, process: u16) {
+        let _ = self.process.set(process);
+    }
+
+    /// Counts signals handed to the transport for the loop.
+    pub(crate) fn count_written(&self, signals: u64) {
+        self.written.fetch_add(signals, Ordering::Relaxed);
+    }
+
+    /// Once the loop's process has ended: counts as dropped what this
+    /// process sent it that it never took off its channel. Exactly once.
+    pub(crate) fn reckon_in_transit(&self) {
+        if self.reckoned.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(taken) = self.process().and_then(crate::ledger::taken_by) else {
+            return;
+        };
+        let lost = self.written.load(Ordering::Acquire).saturating_sub(taken);
+        if lost > 0 {
+            self.record_drops(lost, DropReason::Gone, || {
+                format!("{lost} signals in transit when its process ended")
+            });
+        }
     }
 
     /// The loop's queue, while it runs in this process.

@@ -21,7 +21,7 @@ use super::{DropReason, LoopPeer, SignalEnvelope};
 use crate::error::EncodeError;
 use crate::object::ObjectShared;
 use crate::payload::Args;
-use crate::wire::Writer;
+use crate::wire::{Frame, Writer};
 
 /// A packet stops growing past this size, below the size that the transport
 /// must split into fragments.
@@ -41,6 +41,8 @@ pub(crate) enum OutItem {
     Packet(Vec<u8>),
     /// Answered once everything queued before it was sent.
     Flush(Sender<()>),
+    /// The receiving process has ended: count what was in transit.
+    Reckon,
 }
 
 impl OutItem {
@@ -50,7 +52,7 @@ impl OutItem {
             OutItem::Signal(envelope) => envelope.args.count() as u64,
             OutItem::EmitRequest { args, .. } => args.count() as u64,
             OutItem::Packet(packet) => crate::wire::count_signals(packet),
-            OutItem::Flush(_) => 0,
+            OutItem::Flush(_) | OutItem::Reckon => 0,
         }
     }
 }
@@ -192,7 +194,7 @@ fn encode(item: &OutItem, buf: &mut Vec<u8>, peer: &Weak<LoopPeer>) -> u64 {
             buf.extend_from_slice(packet);
             Ok(())
         }
-        OutItem::Flush(_) => return 0,
+        OutItem::Flush(_) | OutItem::Reckon => return 0,
     };
     match result {
         Ok(()) => item.signals(),
@@ -225,7 +227,9 @@ fn report_encode_error(item: &OutItem, error: &EncodeError, peer: &Weak<LoopPeer
                 .copied()
                 .unwrap_or("<unknown>"),
         ),
-        OutItem::Packet(_) | OutItem::Flush(_) => ("<control>".to_owned(), "<control>"),
+        OutItem::Packet(_) | OutItem::Flush(_) | OutItem::Reckon => {
+            ("<control>".to_owned(), "<control>")
+        }
     };
     if let Some(peer) = peer.upgrade() {
         peer.record_drops(item.signals(), DropReason::Encode, || {
@@ -240,12 +244,21 @@ fn write_loop(rx: &Receiver<OutItem>, sender: &IpcBytesSender, peer: &Weak<LoopP
     while let Ok(first) = rx.recv() {
         let working = crate::platform::working();
         buf.clear();
+        // Every packet says where it comes from, for the delivery ledger.
+        let from = Frame::From {
+            process: crate::ledger::own(),
+        };
+        let _ = Writer::new(&mut buf).control(&from);
+        let header = buf.len();
         let mut signals = 0;
+        let mut reckon = false;
         let mut item = Some(first);
         while let Some(current) = item.take() {
             signals += encode(&current, &mut buf, peer);
-            if let OutItem::Flush(ack) = current {
-                flushes.push(ack);
+            match current {
+                OutItem::Flush(ack) => flushes.push(ack),
+                OutItem::Reckon => reckon = true,
+                _ => {}
             }
             if buf.len() < PACKET_LIMIT {
                 item = rx.try_recv().ok();
@@ -253,15 +266,22 @@ fn write_loop(rx: &Receiver<OutItem>, sender: &IpcBytesSender, peer: &Weak<LoopP
         }
         // Sending may block on a slow receiver: that is waiting.
         drop(working);
-        if !buf.is_empty()
-            && let Err(error) = sender.send(&buf)
-        {
-            let _working = crate::platform::working();
-            receiver_gone(rx, signals, &error, peer);
-            for ack in flushes.drain(..) {
-                let _ = ack.send(());
+        if buf.len() > header {
+            if let Err(error) = sender.send(&buf) {
+                let _working = crate::platform::working();
+                receiver_gone(rx, signals, &error, peer);
+                for ack in flushes.drain(..) {
+                    let _ = ack.send(());
+                }
+                return;
             }
-            return;
+            if let Some(peer) = peer.upgrade() {
+                peer.count_written(signals);
+            }
+        }
+        if reckon && let Some(peer) = peer.upgrade() {
+            let _working = crate::platform::working();
+            peer.reckon_in_transit();
         }
         for ack in flushes.drain(..) {
             let _ = ack.send(());
@@ -279,6 +299,7 @@ fn receiver_gone(
 ) {
     let Some(peer) = peer.upgrade() else { return };
     peer.set_gone();
+    peer.reckon_in_transit();
     let mut lost = in_packet;
     while let Ok(item) = rx.try_recv() {
         lost += item.signals();

@@ -17,10 +17,11 @@ use ipc_channel::ipc::{IpcBytesReceiver, IpcReceiver};
 use super::{DropReason, Envelope, InboxSender, LoopPeer};
 use crate::wire::{self, Frame};
 
-/// Route updates for a child process: loops it can now reach, by name.
+/// Route updates for a child process: loops it can now reach, by name, with
+/// the number of the process each runs in.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct RouteUpdate {
-    pub(crate) routes: Vec<(String, ipc_channel::ipc::IpcBytesSender)>,
+    pub(crate) routes: Vec<(String, ipc_channel::ipc::IpcBytesSender, u16)>,
 }
 
 /// How long the reader waits between looks at a full queue.
@@ -78,6 +79,9 @@ fn read_loop(
             // The loop has ended: what keeps coming is counted as dropped.
             if let (Some(peer), Envelope::Packet(packet)) = (peer.upgrade(), envelope) {
                 let count = wire::count_signals(&packet);
+                if let Some(sender) = wire::sender_of(&packet) {
+                    crate::ledger::taken(sender, count);
+                }
                 if count > 0 {
                     peer.record_drops(count, DropReason::AfterStop, || {
                         format!("{count} signals from another process")
