@@ -8,10 +8,10 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::Log;
+use common::harness::{self, Test, logged, wait_for_log};
 use serde::{Deserialize, Serialize};
 use signal_slot::{
     Context, EventLoop, EventLoopProcess, EventLoopThread, ExitStatus, ProcessExit, Timer,
@@ -407,28 +407,6 @@ fn fan_out_order_and_graceful_stop_across_processes() {
     assert!(join(&mut first).success());
     assert!(join(&mut second).success());
     assert_eq!(first.dropped_signals() + second.dropped_signals(), 0);
-}
-
-/// Where every process of this test binary logs (children inherit the
-/// subscriber and the open file), so that tests can check what a child
-/// reported.
-static LOG_FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-
-fn logged() -> String {
-    std::fs::read_to_string(LOG_FILE.get().expect("set in main")).unwrap_or_default()
-}
-
-/// Waits (up to 10 s) until the shared log contains `text`, which another
-/// process may still be writing.
-fn wait_for_log(text: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if logged().contains(text) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
 }
 
 fn connections_at_any_time_between_running_processes() {
@@ -1021,30 +999,7 @@ fn timers_broadcasts_and_loop_signals_in_a_child() {
 }
 
 fn main() {
-    let path = std::env::temp_dir().join(format!(
-        "signal-slot-process-tests-{}.log",
-        std::process::id()
-    ));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .expect("log file");
-    LOG_FILE.set(path.clone()).expect("once");
-    let file = std::sync::Arc::new(file);
-    let echo = std::env::var_os("RUST_LOG").is_some();
-    tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || Tee {
-            file: file.clone(),
-            echo,
-        })
-        .init();
-    let mut args = libtest_mimic::Arguments::from_args();
-    // Forking tests run one at a time, on the main thread.
-    args.test_threads = Some(1);
-    let tests: Vec<(&str, fn())> = vec![
+    let tests: Vec<(&'static str, fn())> = vec![
         ("the_usage_example", the_usage_example),
         (
             "several_objects_in_two_processes_wired_together",
@@ -1096,59 +1051,11 @@ fn main() {
             timers_broadcasts_and_loop_signals_in_a_child,
         ),
     ];
-    let trials = tests
-        .into_iter()
-        .map(|(name, test)| {
-            libtest_mimic::Trial::test(name, move || {
-                let _watchdog = Watchdog::new(name, Duration::from_secs(60));
-                test();
-                Ok(())
-            })
-        })
-        .collect();
-    let conclusion = libtest_mimic::run(&args, trials);
-    let _ = std::fs::remove_file(&path);
-    conclusion.exit();
-}
-
-/// Writes log lines to the shared file, and to stderr when `RUST_LOG` is set.
-struct Tee {
-    file: std::sync::Arc<std::fs::File>,
-    echo: bool,
-}
-
-impl std::io::Write for Tee {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if self.echo {
-            let _ = std::io::stderr().write_all(bytes);
-        }
-        (&*self.file).write_all(bytes)?;
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Aborts the test binary if a test runs past its limit.
-struct Watchdog(Option<mpsc::Sender<()>>);
-
-impl Watchdog {
-    fn new(name: &'static str, limit: Duration) -> Self {
-        let (done, wait) = mpsc::channel::<()>();
-        std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
-                eprintln!("test `{name}` still runs after {limit:?}: aborting");
-                std::process::abort();
-            }
-        });
-        Watchdog(Some(done))
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.0.take();
-    }
+    harness::run(
+        "process",
+        tests
+            .into_iter()
+            .map(|(name, test)| Test::new(name, test))
+            .collect(),
+    )
 }

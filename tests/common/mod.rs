@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use signal_slot::{Context, event_loop_object};
 
+pub mod harness;
+
 /// A shared log of what slots saw, in order.
 #[derive(Clone, Default)]
 pub struct Log(Arc<Shared>);

@@ -1,0 +1,160 @@
+//! The harness of test binaries that fork: one test at a time on the main
+//! thread, each under a watchdog, with every process's logs in one file.
+
+use std::io::Write;
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Where every process of the test binary logs (children inherit the
+/// subscriber and the open file), so that tests can check what a child
+/// reported.
+static LOG_FILE: OnceLock<std::path::PathBuf> = OnceLock::new();
+
+/// Everything logged so far, by any process of this binary.
+pub fn logged() -> String {
+    LOG_FILE
+        .get()
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .unwrap_or_default()
+}
+
+/// Waits (up to 10 s) until the shared log contains `text`, which another
+/// process may still be writing.
+pub fn wait_for_log(text: &str) -> bool {
+    wait_until(Duration::from_secs(10), || logged().contains(text))
+}
+
+/// Polls `condition` until it holds or `limit` passes: for state that gives
+/// no notification (a counter another thread updates, a process that
+/// another process reaps).
+pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A test of the binary.
+pub struct Test {
+    pub name: &'static str,
+    pub run: fn(),
+    /// Run only with `--ignored` (long runs).
+    pub ignored: bool,
+    pub limit: Duration,
+}
+
+impl Test {
+    pub fn new(name: &'static str, run: fn()) -> Self {
+        Test {
+            name,
+            run,
+            ignored: false,
+            limit: Duration::from_secs(60),
+        }
+    }
+
+    pub fn ignored(mut self) -> Self {
+        self.ignored = true;
+        self
+    }
+
+    pub fn limit(mut self, limit: Duration) -> Self {
+        self.limit = limit;
+        self
+    }
+}
+
+/// Runs `tests` one at a time; `binary` names the log file.
+pub fn run(binary: &str, tests: Vec<Test>) -> ! {
+    let path =
+        std::env::temp_dir().join(format!("signal-slot-{binary}-{}.log", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .expect("log file");
+    LOG_FILE.set(path.clone()).expect("once");
+    let file = Arc::new(file);
+    let echo = std::env::var_os("RUST_LOG").is_some();
+    tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || Tee {
+            file: file.clone(),
+            echo,
+        })
+        .init();
+    let mut args = libtest_mimic::Arguments::from_args();
+    // Forking tests run one at a time, on the main thread.
+    args.test_threads = Some(1);
+    let trials = tests
+        .into_iter()
+        .map(|test| {
+            let Test {
+                name,
+                run,
+                ignored,
+                limit,
+            } = test;
+            libtest_mimic::Trial::test(name, move || {
+                let _watchdog = Watchdog::new(name, limit);
+                run();
+                Ok(())
+            })
+            .with_ignored_flag(ignored)
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    let _ = std::fs::remove_file(&path);
+    conclusion.exit()
+}
+
+/// Writes log lines to the shared file, and to stderr when `RUST_LOG` is set.
+struct Tee {
+    file: Arc<std::fs::File>,
+    echo: bool,
+}
+
+impl Write for Tee {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.echo {
+            let _ = std::io::stderr().write_all(bytes);
+        }
+        (&*self.file).write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Aborts the test binary if a test runs past its limit (its children die
+/// with it, through the parent-death signal).
+struct Watchdog(Option<mpsc::Sender<()>>);
+
+impl Watchdog {
+    fn new(name: &'static str, limit: Duration) -> Self {
+        let (done, wait) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
+                eprintln!("test `{name}` still runs after {limit:?}: aborting");
+                std::process::abort();
+            }
+        });
+        Watchdog(Some(done))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.take();
+    }
+}
