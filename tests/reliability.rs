@@ -287,12 +287,12 @@ fn soak_with(n: u64) {
 }
 
 fn soak() {
-    // About a million deliveries (4 streams × 3 checkers × n).
+    // Five million deliveries (4 streams × 3 checkers × n).
     soak_with(
         std::env::var("SOAK_N")
             .ok()
             .and_then(|n| n.parse().ok())
-            .unwrap_or(84_000),
+            .unwrap_or(417_000),
     );
 }
 
