@@ -186,4 +186,30 @@ mod tests {
         let mut slice = &[0x93u8][..];
         assert!(read_array_len(&mut slice, 2).is_err());
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+            #[test]
+            fn arbitrary_bytes_decode_to_arguments_or_errors(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+                let mut slice = &bytes[..];
+                let _ = (&DecodeAs::<Vec<u8>>::new()).decode_arg(&mut slice);
+                let mut slice = &bytes[..];
+                let _: Result<String, _> = (&DecodeAs::<String>::new()).decode_arg(&mut slice);
+                let mut slice = &bytes[..];
+                let _: Result<BTreeMap<String, Vec<i64>>, _> =
+                    (&DecodeAs::<BTreeMap<String, Vec<i64>>>::new()).decode_arg(&mut slice);
+                let mut slice = &bytes[..];
+                let _: Result<(u64, Option<f32>, bool), _> =
+                    (&DecodeAs::<(u64, Option<f32>, bool)>::new()).decode_arg(&mut slice);
+                let mut slice = &bytes[..];
+                let _ = read_array_len(&mut slice, 3);
+            }
+        }
+    }
 }

@@ -1143,3 +1143,92 @@ pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
         "<a panic payload that is not a string>".to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    use proptest::prelude::*;
+
+    use super::EventLoop;
+    use crate::wire::Writer;
+
+    #[crate::event_loop_object]
+    struct Target {
+        pings: Arc<AtomicU64>,
+    }
+
+    #[crate::event_loop_object]
+    impl Target {
+        #[slot]
+        fn ping(&mut self) {
+            self.pings.fetch_add(1, Ordering::SeqCst);
+        }
+
+        #[slot]
+        fn text(&mut self, text: String, number: i64) {
+            let _ = (text, number);
+        }
+
+        #[slot]
+        fn bytes(&mut self, bytes: Vec<u8>) {
+            let _ = bytes;
+        }
+    }
+
+    /// What another process might send: garbage, or frames with random
+    /// receivers, slots and payloads.
+    fn packet() -> impl Strategy<Value = Vec<u8>> {
+        let garbage = prop::collection::vec(any::<u8>(), 0..200);
+        let frame = (
+            prop::sample::select(vec!["target", "missing", "frames_loop", ""]),
+            0u16..6,
+            any::<bool>(),
+            prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..4),
+        )
+            .prop_map(|(receiver, slot, broadcast, payloads)| {
+                let mut packet = Vec::new();
+                let _ = Writer::new(&mut packet).signal(
+                    Some("elsewhere"),
+                    Some("emitter"),
+                    "noise",
+                    &[(receiver, slot)],
+                    broadcast,
+                    payloads.len(),
+                    |index, buf| {
+                        buf.extend_from_slice(&payloads[index]);
+                        Ok(())
+                    },
+                );
+                packet
+            });
+        prop_oneof![garbage, frame]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Bad bytes from another process reach the dispatch path without a
+        /// panic or a hang, and the loop goes on delivering.
+        #[test]
+        fn bad_packets_leave_the_loop_running(packets in prop::collection::vec(packet(), 1..6)) {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let name = format!("frames_loop_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+            let mut event_loop = EventLoop::builder(name).catch_interrupt(false).build().unwrap();
+            let pings = Arc::new(AtomicU64::new(0));
+            let target = event_loop.add_with_id("target", Target { pings: pings.clone() }).unwrap();
+            for packet in packets {
+                event_loop.peer().send_frames(packet).unwrap();
+            }
+            target.ping().invoke(()).unwrap();
+            for _ in 0..8 {
+                prop_assert!(event_loop.process_events().is_none(), "the loop ended");
+                if pings.load(Ordering::SeqCst) == 1 {
+                    break;
+                }
+            }
+            prop_assert_eq!(pings.load(Ordering::SeqCst), 1);
+        }
+    }
+}

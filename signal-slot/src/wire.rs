@@ -671,4 +671,49 @@ mod tests {
         assert!(Reader::new(&[0x91, 42]).next().unwrap().is_err());
         assert!(Reader::new(&[0x92, 5, 1]).next().unwrap().is_err());
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Reads every frame; checks that reading ends, and that errors say
+        /// what was wrong.
+        fn read_all(packet: &[u8]) {
+            let mut frames = 0;
+            for frame in Reader::new(packet) {
+                frames += 1;
+                assert!(frames <= packet.len() + 1, "no progress");
+                if let Err(error) = frame {
+                    assert!(!error.0.is_empty());
+                }
+            }
+            let _ = count_signals(packet);
+            let _ = sender_of(packet);
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+            #[test]
+            fn arbitrary_bytes_decode_to_frames_or_errors(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+                read_all(&bytes);
+            }
+
+            #[test]
+            fn mutated_packets_decode_to_frames_or_errors(
+                flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+                cut in any::<prop::sample::Index>(),
+                extra in prop::collection::vec(any::<u8>(), 0..16),
+            ) {
+                let mut packet = sample_packet();
+                for (at, byte) in flips {
+                    let at = at.index(packet.len());
+                    packet[at] = byte;
+                }
+                packet.truncate(cut.index(packet.len() + 1));
+                packet.extend_from_slice(&extra);
+                read_all(&packet);
+            }
+        }
+    }
 }
