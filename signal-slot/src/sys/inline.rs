@@ -244,6 +244,7 @@ mod tests {
         assert!(InlineArgs::new(big, encode_nothing).is_err());
         #[derive(Clone)]
         #[repr(align(32))]
+        #[allow(dead_code)]
         struct Aligned(u8);
         assert!(InlineArgs::new((Aligned(1),), encode_nothing).is_err());
     }

@@ -62,6 +62,8 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     #[test]
+    // Miri does not model shared mappings.
+    #[cfg_attr(miri, ignore)]
     fn counters_start_at_zero_and_count() {
         let counters = SharedCounters::new(8).unwrap();
         assert!(counters.get(8).is_none());
