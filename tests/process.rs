@@ -181,6 +181,24 @@ impl TelemetrySink {
     }
 }
 
+/// A parent loop with a probe that stops it after `expected` reports, and
+/// a source of signals.
+fn parent(name: &str, expected: usize) -> (Log, EventLoop, ProbeHandle, SourceHandle) {
+    let log = Log::default();
+    let main = EventLoop::new(name).unwrap();
+    let probe = main
+        .add_with_id(
+            "probe",
+            Probe {
+                log: log.clone(),
+                expected,
+            },
+        )
+        .unwrap();
+    let source = main.add_with_id("source", Source).unwrap();
+    (log, main, probe, source)
+}
+
 /// Runs `main` until its probe stops it, or `limit` passes.
 fn run(main: &mut EventLoop, limit: Duration) -> ExitStatus {
     let timer = Timer::single_shot(main, limit).expect("timer");
@@ -244,18 +262,7 @@ fn the_usage_example() {
 }
 
 fn several_objects_in_two_processes_wired_together() {
-    let log = Log::default();
-    let mut main = EventLoop::new("wired_main").unwrap();
-    let probe = main
-        .add_with_id(
-            "probe",
-            Probe {
-                log: log.clone(),
-                expected: 3,
-            },
-        )
-        .unwrap();
-    let source = main.add_with_id("source", Source).unwrap();
+    let (log, mut main, probe, source) = parent("wired_main", 3);
     let mut first = EventLoopProcess::new("wired_first").unwrap();
     let mut second = EventLoopProcess::new("wired_second").unwrap();
     // The same ids on different loops.
@@ -297,18 +304,7 @@ fn several_objects_in_two_processes_wired_together() {
 }
 
 fn struct_and_map_arguments_cross_processes() {
-    let log = Log::default();
-    let mut main = EventLoop::new("structs_main").unwrap();
-    let probe = main
-        .add_with_id(
-            "probe",
-            Probe {
-                log: log.clone(),
-                expected: 1,
-            },
-        )
-        .unwrap();
-    let source = main.add_with_id("source", Source).unwrap();
+    let (log, mut main, probe, source) = parent("structs_main", 1);
     let mut child = EventLoopProcess::new("structs_child").unwrap();
     let sink = child.add_with_id("sink", TelemetrySink).unwrap();
     source.telemetry().connect(sink.on_telemetry()).unwrap();
@@ -338,18 +334,7 @@ fn struct_and_map_arguments_cross_processes() {
 
 fn fan_out_order_and_graceful_stop_across_processes() {
     const COUNT: u64 = 20_000;
-    let log = Log::default();
-    let mut main = EventLoop::new("fifo_main").unwrap();
-    let probe = main
-        .add_with_id(
-            "probe",
-            Probe {
-                log: log.clone(),
-                expected: 4,
-            },
-        )
-        .unwrap();
-    let source = main.add_with_id("source", Source).unwrap();
+    let (log, mut main, probe, source) = parent("fifo_main", 4);
     let mut first = EventLoopProcess::new("fifo_first").unwrap();
     let mut second = EventLoopProcess::new("fifo_second").unwrap();
     let receivers = [
@@ -512,18 +497,7 @@ fn connections_at_any_time_between_running_processes() {
 }
 
 fn a_killed_receiver_is_reported_and_costs_nothing() {
-    let log = Log::default();
-    let mut main = EventLoop::new("killed_main").unwrap();
-    let probe = main
-        .add_with_id(
-            "probe",
-            Probe {
-                log: log.clone(),
-                expected: 1,
-            },
-        )
-        .unwrap();
-    let source = main.add_with_id("source", Source).unwrap();
+    let (log, mut main, probe, source) = parent("killed_main", 1);
     let mut victim = EventLoopProcess::new("killed_victim").unwrap();
     let worker = victim.add_with_id("w", Worker::new()).unwrap();
     source.value().connect(worker.on_value()).unwrap();
@@ -566,18 +540,7 @@ fn a_killed_receiver_is_reported_and_costs_nothing() {
 }
 
 fn undecodable_payloads_are_reported_and_the_loop_goes_on() {
-    let log = Log::default();
-    let mut main = EventLoop::new("garbled_main").unwrap();
-    let probe = main
-        .add_with_id(
-            "probe",
-            Probe {
-                log: log.clone(),
-                expected: 1,
-            },
-        )
-        .unwrap();
-    let source = main.add_with_id("source", Source).unwrap();
+    let (log, mut main, probe, source) = parent("garbled_main", 1);
     let mut child = EventLoopProcess::new("garbled_child").unwrap();
     let worker = child.add_with_id("w", Worker::new()).unwrap();
     worker.reply().connect(probe.report()).unwrap();
@@ -611,18 +574,7 @@ fn undecodable_payloads_are_reported_and_the_loop_goes_on() {
 }
 
 fn a_panicking_slot_in_a_child_ends_it_with_the_failure() {
-    let log = Log::default();
-    let mut main = EventLoop::new("child_panic_main").unwrap();
-    let probe = main
-        .add_with_id(
-            "probe",
-            Probe {
-                log: log.clone(),
-                expected: 1,
-            },
-        )
-        .unwrap();
-    let source = main.add_with_id("source", Source).unwrap();
+    let (log, mut main, probe, source) = parent("child_panic_main", 1);
     let mut child = EventLoopProcess::new("child_panic").unwrap();
     let worker = child.add_with_id("w", Worker::new()).unwrap();
     source.value().connect(worker.explode()).unwrap();
@@ -780,18 +732,7 @@ fn a_flood_before_the_receiver_starts() {
 }
 
 fn a_child_that_exits_early_is_seen_by_its_parent() {
-    let log = Log::default();
-    let mut main = EventLoop::new("early_main").unwrap();
-    let probe = main
-        .add_with_id(
-            "probe",
-            Probe {
-                log: log.clone(),
-                expected: 1,
-            },
-        )
-        .unwrap();
-    let source = main.add_with_id("source", Source).unwrap();
+    let (log, mut main, probe, source) = parent("early_main", 1);
     let mut child = EventLoopProcess::new("early_child")
         .unwrap()
         .init(|_| panic!("no configuration found"));
@@ -882,18 +823,7 @@ fn emitting_on_behalf_of_an_object_in_a_child() {
 }
 
 fn serial_processes_run_on_this_thread() {
-    let log = Log::default();
-    let mut main = EventLoop::new("serial_proc_main").unwrap();
-    let probe = main
-        .add_with_id(
-            "probe",
-            Probe {
-                log: log.clone(),
-                expected: 2,
-            },
-        )
-        .unwrap();
-    let source = main.add_with_id("source", Source).unwrap();
+    let (log, mut main, probe, source) = parent("serial_proc_main", 2);
     let init_log = log.clone();
     let mut child = EventLoopProcess::new("serial_proc_child")
         .unwrap()

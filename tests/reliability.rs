@@ -340,6 +340,28 @@ impl Victim {
     }
 }
 
+/// A probe on a collector thread, and a feeder on a loop of this thread.
+fn fixture(tag: &str) -> (Log, EventLoopThread, ProbeHandle, EventLoop, FeederHandle) {
+    let log = Log::default();
+    let collector = EventLoopThread::new(format!("{tag}_collector")).unwrap();
+    let probe = collector
+        .add_with_id("probe", Probe { log: log.clone() })
+        .unwrap();
+    let feeders = EventLoop::new(format!("{tag}_feeders")).unwrap();
+    let feeder = feeders.add_with_id("feeder", Feeder).unwrap();
+    (log, collector, probe, feeders, feeder)
+}
+
+impl Victim {
+    /// A victim that is never killed: it only counts.
+    fn counting() -> Self {
+        Victim {
+            received: 0,
+            kill_at: 0,
+        }
+    }
+}
+
 /// Emits from the parent.
 #[event_loop_object]
 struct Feeder;
@@ -356,13 +378,7 @@ impl Feeder {
 fn a_child_killed_mid_stream() {
     const SENT: u64 = 50_000;
     const KILL_AT: u64 = 12_345;
-    let log = Log::default();
-    let mut collector = EventLoopThread::new("kill_collector").unwrap();
-    let probe = collector
-        .add_with_id("probe", Probe { log: log.clone() })
-        .unwrap();
-    let feeders = EventLoop::new("kill_feeders").unwrap();
-    let feeder = feeders.add_with_id("feeder", Feeder).unwrap();
+    let (log, mut collector, probe, _feeders, feeder) = fixture("kill");
     let mut victim = EventLoopProcess::new("kill_victim").unwrap();
     let mut bystander = EventLoopProcess::new("kill_bystander").unwrap();
     let doomed = victim
@@ -375,13 +391,7 @@ fn a_child_killed_mid_stream() {
         )
         .unwrap();
     let survivor = bystander
-        .add_with_id(
-            "survivor",
-            Victim {
-                received: 0,
-                kill_at: 0,
-            },
-        )
+        .add_with_id("survivor", Victim::counting())
         .unwrap();
     feeder.value().connect(doomed.on_value()).unwrap();
     feeder.other().connect(survivor.echo()).unwrap();
@@ -425,34 +435,14 @@ fn a_child_killed_mid_stream() {
 
 fn a_child_stopped_until_its_inbox_fills() {
     const BURST: u64 = 60_000;
-    let log = Log::default();
-    let mut collector = EventLoopThread::new("stop_collector").unwrap();
-    let probe = collector
-        .add_with_id("probe", Probe { log: log.clone() })
-        .unwrap();
-    let feeders = EventLoop::new("stop_feeders").unwrap();
-    let feeder = feeders.add_with_id("feeder", Feeder).unwrap();
+    let (log, mut collector, probe, _feeders, feeder) = fixture("stop");
     // A small inbox (and outbox, on the parent's side) fills quickly.
     let mut sleeper =
         EventLoopProcess::with_options(EventLoop::builder("stop_sleeper").capacity(5_000)).unwrap();
     let mut bystander = EventLoopProcess::new("stop_bystander").unwrap();
-    let counter = sleeper
-        .add_with_id(
-            "counter",
-            Victim {
-                received: 0,
-                kill_at: 0,
-            },
-        )
-        .unwrap();
+    let counter = sleeper.add_with_id("counter", Victim::counting()).unwrap();
     let survivor = bystander
-        .add_with_id(
-            "survivor",
-            Victim {
-                received: 0,
-                kill_at: 0,
-            },
-        )
+        .add_with_id("survivor", Victim::counting())
         .unwrap();
     feeder.value().connect(counter.on_value()).unwrap();
     feeder.other().connect(survivor.echo()).unwrap();
@@ -500,33 +490,11 @@ fn a_child_stopped_until_its_inbox_fills() {
 
 fn stopping_with_signals_in_flight_loses_none_queued_before() {
     const SENT: u64 = 30_000;
-    let log = Log::default();
-    let mut collector = EventLoopThread::new("flight_collector").unwrap();
-    let probe = collector
-        .add_with_id("probe", Probe { log: log.clone() })
-        .unwrap();
-    let feeders = EventLoop::new("flight_feeders").unwrap();
-    let feeder = feeders.add_with_id("feeder", Feeder).unwrap();
+    let (log, mut collector, probe, _feeders, feeder) = fixture("flight");
     let mut child = EventLoopProcess::new("flight_child").unwrap();
     let mut thread = EventLoopThread::new("flight_thread").unwrap();
-    let in_child = child
-        .add_with_id(
-            "in_child",
-            Victim {
-                received: 0,
-                kill_at: 0,
-            },
-        )
-        .unwrap();
-    let in_thread = thread
-        .add_with_id(
-            "in_thread",
-            Victim {
-                received: 0,
-                kill_at: 0,
-            },
-        )
-        .unwrap();
+    let in_child = child.add_with_id("in_child", Victim::counting()).unwrap();
+    let in_thread = thread.add_with_id("in_thread", Victim::counting()).unwrap();
     for receiver in [&in_child, &in_thread] {
         feeder.value().connect(receiver.on_value()).unwrap();
         receiver.counted().connect(probe.report()).unwrap();
@@ -605,15 +573,7 @@ fn system(tag: &str) -> System {
     ];
     for index in 0..2 {
         let process = EventLoopProcess::new(format!("leak_process_{tag}_{index}")).unwrap();
-        let worker = process
-            .add_with_id(
-                "worker",
-                Victim {
-                    received: 0,
-                    kill_at: 0,
-                },
-            )
-            .unwrap();
+        let worker = process.add_with_id("worker", Victim::counting()).unwrap();
         feeder.other().connect(worker.echo()).unwrap();
         worker.counted().connect(probe.report()).unwrap();
         handles.push(ObjectHandle::from(worker.clone()));

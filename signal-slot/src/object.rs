@@ -72,7 +72,6 @@ pub(crate) enum Home {
     Loop(Arc<LoopPeer>),
     /// In this process, on no loop: it emits signals but has no slots
     /// (for example the monitor of a child process).
-    #[allow(dead_code)] // constructed by process monitors
     Process,
 }
 
