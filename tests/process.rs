@@ -825,9 +825,8 @@ fn emitting_on_behalf_of_an_object_in_a_child() {
 fn serial_processes_run_on_this_thread() {
     let (log, mut main, probe, source) = parent("serial_proc_main", 2);
     let init_log = log.clone();
-    let mut child = EventLoopProcess::new("serial_proc_child")
+    let mut child = EventLoopProcess::new_serial("serial_proc_child")
         .unwrap()
-        .serial(true)
         .init(move |event_loop| init_log.push(format!("init on {}", event_loop.name())));
     let worker = child.add_with_id("w", Worker::new()).unwrap();
     source.text().connect(worker.on_text()).unwrap();

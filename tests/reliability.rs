@@ -651,6 +651,35 @@ fn dropping_in_any_order_leaks_no_thread_and_no_process() {
     }
 }
 
+fn a_child_outlives_the_thread_that_started_it() {
+    let (log, mut collector, probe, _feeders, feeder) = fixture("outlive");
+    let mut child = EventLoopProcess::new("outlive_child").unwrap();
+    let worker = child.add_with_id("worker", Victim::counting()).unwrap();
+    feeder.other().connect(worker.echo()).unwrap();
+    worker.counted().connect(probe.report()).unwrap();
+    collector.start().unwrap();
+    // Started from a thread that ends right after: the child belongs to the
+    // process, not to that thread.
+    let mut child = std::thread::spawn(move || {
+        child.start().unwrap();
+        child
+    })
+    .join()
+    .unwrap();
+    let pid = child.pid().unwrap();
+    feeder.other().emit(5);
+    assert!(
+        log.wait_for(1, Duration::from_secs(10)),
+        "the child died with the thread"
+    );
+    assert_eq!(log.entries(), ["worker: echo 5"]);
+    assert!(alive(pid));
+    child.stop();
+    assert!(child.join().unwrap().success());
+    collector.stop();
+    collector.join().unwrap();
+}
+
 /// Run as a separate process by the orphan test: starts a child process,
 /// prints its pid, and panics.
 fn panicking_parent() -> ! {
@@ -701,6 +730,10 @@ fn main() {
             Test::new(
                 "dropping_in_any_order_leaks_no_thread_and_no_process",
                 dropping_in_any_order_leaks_no_thread_and_no_process,
+            ),
+            Test::new(
+                "a_child_outlives_the_thread_that_started_it",
+                a_child_outlives_the_thread_that_started_it,
             ),
             Test::new(
                 "a_panicking_parent_leaves_no_orphans",

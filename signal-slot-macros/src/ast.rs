@@ -24,6 +24,7 @@ const RESERVED: &[&str] = &[
     "object_handle",
     "event_loop",
     "sender",
+    "stop_loop",
     "handle",
     "clone",
     "deref",

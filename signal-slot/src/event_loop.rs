@@ -638,13 +638,16 @@ impl EventLoop {
                     .copied()
                     .chain(subscribers.iter().map(|r| (&*r.object, r.slot)));
                 let targets: Vec<(&str, u16)> = targets.collect();
-                for payload in payloads {
+                for (index, payload) in payloads.iter().enumerate() {
                     // Counted as taken before its slots run: a slot that
                     // kills the process has received its signal.
                     taken(1);
                     for &(object, slot) in &targets {
                         self.call(object, slot, sender, signal, Payload::Encoded(payload));
                         if self.state.aborted() {
+                            let rest = payloads.len() - index - 1;
+                            taken(rest);
+                            self.cut_short(rest, signal);
                             return;
                         }
                     }
@@ -869,10 +872,11 @@ impl EventLoop {
         if let ([receiver], []) = (&receivers[..], subscribers) {
             // One receiver (the common case): find it once for the batch.
             let Some(object) = self.objects.get_mut(&*receiver.object) else {
-                self.missing(&receiver.object, sender, signal);
+                self.missing(&receiver.object, sender, signal, args.count() as u64);
                 return;
             };
-            for index in 0..args.count() {
+            let count = args.count();
+            for index in 0..count {
                 let payload = Payload::Local {
                     args: &mut args,
                     index,
@@ -889,12 +893,14 @@ impl EventLoop {
                     payload,
                 );
                 if self.state.aborted() {
+                    self.cut_short(count - index - 1, signal);
                     return;
                 }
             }
             return;
         }
-        for index in 0..args.count() {
+        let count = args.count();
+        for index in 0..count {
             for (position, receiver) in receivers.iter().chain(subscribers).enumerate() {
                 let payload = Payload::Local {
                     args: &mut args,
@@ -903,6 +909,7 @@ impl EventLoop {
                 };
                 self.call(&receiver.object, receiver.slot, sender, signal, payload);
                 if self.state.aborted() {
+                    self.cut_short(count - index - 1, signal);
                     return;
                 }
             }
@@ -918,7 +925,7 @@ impl EventLoop {
         payload: Payload<'_>,
     ) {
         let Some(object) = self.objects.get_mut(object_id) else {
-            self.missing(object_id, sender, signal);
+            self.missing(object_id, sender, signal, 1);
             return;
         };
         Self::run_slot(
@@ -935,14 +942,26 @@ impl EventLoop {
 
     /// Reports a message for an object that is not on this loop (quietly if
     /// it was detached).
-    fn missing(&self, object_id: &str, sender: Option<Sender<'_>>, signal: &str) {
+    fn missing(&self, object_id: &str, sender: Option<Sender<'_>>, signal: &str, count: u64) {
         if !self.detached.contains(object_id) {
-            self.handle.peer.record_drops(1, DropReason::Gone, || {
+            self.handle.peer.record_drops(count, DropReason::Gone, || {
                 format!(
                     "signal `{signal}` from `{}` to the missing object `{object_id}`",
                     sender.map_or("<direct invocation>", |sender| sender.id),
                 )
             });
+        }
+    }
+
+    /// Counts the emissions of a batch left undelivered when a failing slot
+    /// ended the loop.
+    fn cut_short(&self, rest: usize, signal: &str) {
+        if rest > 0 {
+            self.handle
+                .peer
+                .record_drops(rest as u64, DropReason::AfterStop, || {
+                    format!("{rest} emissions of signal `{signal}` after a slot failed")
+                });
         }
     }
 

@@ -30,10 +30,21 @@ static HOOKS: Mutex<Hooks> = Mutex::new(Hooks {
     loops: 0,
 });
 
-/// Held across `fork`, so that a child never inherits the hooks' lock held
-/// by a thread that is not there.
-pub(crate) fn hold() -> impl Sized {
-    HOOKS.lock().unwrap_or_else(PoisonError::into_inner)
+/// The hooks' lock, held across `fork` so that a child never inherits it
+/// held by a thread that is not there.
+pub(crate) struct Held(std::sync::MutexGuard<'static, Hooks>);
+
+pub(crate) fn hold() -> Held {
+    Held(HOOKS.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
+impl Held {
+    /// In a freshly forked child: the parent's running loops do not run
+    /// here, so they no longer keep SIGINT from its default action.
+    pub(crate) fn forget_loops(&mut self) {
+        self.0.loops = 0;
+        IDLE.store(true, Ordering::SeqCst);
+    }
 }
 
 /// Makes SIGINT interrupt loops while alive.

@@ -3,8 +3,11 @@
 //! tree.
 //!
 //! A sender counts what it handed to the transport; when the receiving
-//! process dies, the difference is exactly what was in transit (in the
-//! socket, or read but not yet handed to a slot) and is counted as dropped.
+//! process dies, the difference is what was in transit (in the socket, or
+//! read but not yet handed to a slot) and is counted as dropped. A receiver
+//! counts a signal as taken when it hands it to its slots, or when it drops
+//! it itself (after its loop stopped, or a slot failed), counting the drop
+//! there.
 //! Processes are numbered in creation order (the first process is 0); the
 //! ledger covers the first [`MAX_PROCESSES`] of them.
 

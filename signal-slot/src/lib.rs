@@ -96,7 +96,7 @@
 //!
 //! # Serial mode
 //!
-//! [`EventLoopThread::serial`] (and the process equivalent) runs a loop on the
+//! [`EventLoopThread::serial`] (and [`EventLoopProcess::new_serial`]) runs a loop on the
 //! thread that starts it instead of a thread of its own, driven by the loop
 //! that runs there. Everything then happens on one thread, in a deterministic
 //! order: for tests and debugging.

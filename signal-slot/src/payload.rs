@@ -236,23 +236,28 @@ impl Payload<'_> {
                 take,
                 ..
             } => {
-                let inline = slot.as_ref().ok_or_else(|| {
-                    SlotError::Decode("the emission was already delivered".to_owned())
-                })?;
-                if !inline.is::<A>() {
-                    return Err(SlotError::PayloadMismatch {
-                        expected: type_name::<A>(),
-                        found: inline.type_name(),
-                    });
-                }
-                let value = if take {
-                    slot.take().and_then(|inline| inline.take::<A>().ok())
-                } else {
-                    inline.get::<A>().cloned()
+                let consumed =
+                    || SlotError::Decode("the emission was already delivered".to_owned());
+                let mismatch = |found| SlotError::PayloadMismatch {
+                    expected: type_name::<A>(),
+                    found,
                 };
-                value.ok_or_else(|| {
-                    SlotError::Decode("the emission was already delivered".to_owned())
-                })
+                if take {
+                    match slot.take().ok_or_else(consumed)?.take::<A>() {
+                        Ok(value) => Ok(value),
+                        Err(inline) => {
+                            let found = inline.type_name();
+                            *slot = Some(inline);
+                            Err(mismatch(found))
+                        }
+                    }
+                } else {
+                    let inline = slot.as_ref().ok_or_else(consumed)?;
+                    inline
+                        .get::<A>()
+                        .cloned()
+                        .ok_or_else(|| mismatch(inline.type_name()))
+                }
             }
             Payload::Local {
                 args: Args::Boxed(args),

@@ -6,10 +6,13 @@
 //! `start()` forks, and the loop with its objects runs in the child. The
 //! parent hands the loop its transport channel when the process is
 //! *created*, so that processes started earlier can send to it before it
-//! starts. Every receiving end is kept by exactly one process (the parent
-//! closes its copy after the fork, and every child closes the copies it
-//! inherits of other children's), so that a process that dies closes its
-//! channel and its senders learn it at once.
+//! starts. The receiving end of a child's channel is kept by that child only
+//! (the parent closes its copy after the fork, and every child closes the
+//! copies it inherits of other children's), so that a child that dies
+//! closes its channel and its senders learn it at once. (The receiving ends
+//! of the parent's loops are inherited by children, which cannot close them
+//! without access to the descriptors; a parent loop that ends while children
+//! send to it makes their outboxes fill, drop and count.)
 //!
 //! Between the fork and its loop the child resets what it inherited: loops
 //! of other processes become outboxes of its own, its own loop becomes local
@@ -36,9 +39,8 @@ use crate::serial::{self, GuestResult};
 use crate::signal::{Signal, Slot};
 use crate::status::ExitStatus;
 use crate::transport::{
-    DEFAULT_INBOX_CAPACITY, LoopPeer, Outbox, Route, RouteUpdate, spawn_reader,
+    DEFAULT_INBOX_CAPACITY, LoopPeer, OutItem, Outbox, Route, RouteUpdate, spawn_reader,
 };
-use crate::wire::{self, Frame};
 
 /// How a child process ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,7 +120,6 @@ pub(crate) struct PendingChannels {
 /// A running child, as the parent knows it.
 pub(crate) struct ChildRecord {
     loop_name: Arc<str>,
-    data: IpcBytesSender,
     control: IpcSender<RouteUpdate>,
 }
 
@@ -228,6 +229,22 @@ impl EventLoopProcess {
     /// As for [`EventLoopBuilder::build`](crate::EventLoopBuilder::build), and
     /// [`Error::Io`] if the transport channels cannot be created.
     pub fn with_options(options: crate::EventLoopBuilder) -> Result<Self, Error> {
+        Self::create(options, false)
+    }
+
+    /// A process in serial mode: `start` runs the init function and the loop
+    /// on the calling thread, driven by the loop that runs there, instead of
+    /// in a child process. Deterministic, for tests and debugging; see
+    /// [serial mode](crate#serial-mode). Works on every platform.
+    ///
+    /// # Errors
+    ///
+    /// As for [`EventLoop::new`].
+    pub fn new_serial(name: impl Into<String>) -> Result<Self, Error> {
+        Self::create(EventLoop::builder(name), true)
+    }
+
+    fn create(options: crate::EventLoopBuilder, serial: bool) -> Result<Self, Error> {
         let event_loop = options.for_child_process().build()?;
         let handle = event_loop.handle();
         let name: Arc<str> = handle.name().into();
@@ -239,7 +256,7 @@ impl EventLoopProcess {
             name,
             handle,
             monitor: TypedHandle::from_object_handle(monitor),
-            serial: false,
+            serial,
             init: None,
             state: State::Ready(Box::new(event_loop)),
             exit: Arc::new(Exit {
@@ -273,7 +290,8 @@ impl EventLoopProcess {
         peer.set_address(data_tx.clone());
         let mut registry = registry();
         activate(&mut registry);
-        registry.processes.next_number += 1;
+        // Numbers past the ledger's size (or past u16) are not counted.
+        registry.processes.next_number = registry.processes.next_number.saturating_add(1);
         self.number = registry.processes.next_number;
         peer.set_process(self.number);
         registry.processes.pending.insert(
@@ -295,21 +313,6 @@ impl EventLoopProcess {
     /// Arguments are whatever the closure captures.
     pub fn init(mut self, init: impl FnOnce(&LoopHandle) + Send + 'static) -> Self {
         self.init = Some(Box::new(init));
-        self
-    }
-
-    /// Serial mode: `start` runs the init function and the loop on the
-    /// calling thread, driven by the loop that runs there, instead of in a
-    /// child process. Deterministic, for tests and debugging; see
-    /// [serial mode](crate#serial-mode).
-    pub fn serial(mut self, serial: bool) -> Self {
-        self.serial = serial;
-        if serial {
-            // No child: the channels made for one are not needed.
-            registry().processes.pending.remove(&self.name);
-            self.control = None;
-            self.report = None;
-        }
         self
     }
 
@@ -458,6 +461,8 @@ impl EventLoopProcess {
                 std::mem::forget(local);
                 let init = self.init.take();
                 crate::ledger::set_own(self.number);
+                let mut hooks = hooks;
+                hooks.forget_loops();
                 child_main(ChildStart {
                     event_loop: *event_loop,
                     peer,
@@ -474,14 +479,14 @@ impl EventLoopProcess {
                 drop(pending);
                 registry.processes.children.push(ChildRecord {
                     loop_name: self.name.clone(),
-                    data: address,
                     control,
                 });
                 drop((ids, hooks, registry, writers, gate));
                 drop(local);
-                // The loop and its objects live in the child now: the
-                // parent's copies are neither run nor dropped.
+                // The loop, its objects and the init function live in the
+                // child now: the parent's copies are neither run nor dropped.
                 std::mem::forget(event_loop);
+                std::mem::forget(self.init.take());
                 let _ = self.exit.pid.set(pid);
                 self.state = State::Running;
                 self.spawn_monitor(pid);
@@ -503,8 +508,10 @@ impl EventLoopProcess {
         let spawned = std::thread::Builder::new()
             .name(format!("wait:{name}"))
             .spawn(move || {
+                // Waits without reaping: until the exit is recorded below,
+                // the pid cannot be reused, so `kill` cannot hit another
+                // process.
                 let raw = platform::wait(pid);
-                let _working = platform::working();
                 let status = report.try_recv().ok();
                 let result = match raw {
                     Ok(RawExit::Code(code)) => ProcessExit::Exited { code, status },
@@ -520,10 +527,19 @@ impl EventLoopProcess {
                         }
                     }
                 };
+                {
+                    let mut recorded = exit.exit.lock().unwrap_or_else(PoisonError::into_inner);
+                    *recorded = Some(result.clone());
+                    if let Err(error) = platform::reap(pid) {
+                        tracing::error!(process = %name, %error, "cannot reap process `{name}`");
+                    }
+                }
+                exit.ended.notify_all();
+                let _working = platform::working();
                 // Whatever was in transit to it is lost: counted once the
                 // outbox has sent (or failed to send) what it holds.
                 match peer.outbox() {
-                    Some(outbox) if outbox.push(&peer, crate::transport::OutItem::Reckon).is_ok() => {}
+                    Some(outbox) if outbox.push(&peer, OutItem::Reckon).is_ok() => {}
                     _ => peer.reckon_in_transit(),
                 }
                 peer.set_gone();
@@ -536,8 +552,6 @@ impl EventLoopProcess {
                 } else {
                     tracing::warn!(process = %name, pid, "process `{name}` {result}");
                 }
-                *exit.exit.lock().unwrap_or_else(PoisonError::into_inner) = Some(result.clone());
-                exit.ended.notify_all();
                 monitor.finished().emit(result);
             });
         if let Err(error) = spawned {
@@ -591,7 +605,14 @@ impl EventLoopProcess {
         let Some(&pid) = self.exit.pid.get() else {
             return Err(Error::NotStarted(self.name.to_string()));
         };
-        if self.exit().is_some() {
+        // Held while signalling: the monitor records the exit under this
+        // lock before it reaps the child, so the pid is still the child's.
+        let exit = self
+            .exit
+            .exit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if exit.is_some() {
             return Ok(());
         }
         platform::send_signal(pid, signal).map_err(|source| {
@@ -769,10 +790,14 @@ fn activate(registry: &mut Registry) {
 /// Initializes the lazy globals the child will use, so that none is half
 /// initialized (and locked forever) in the child.
 fn initialize_globals() {
-    crate::interrupt::initialize_globals();
-    if let Err(error) = crate::transport::initialize_globals() {
-        tracing::warn!(%error, "cannot prepare the transport for child processes");
-    }
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        crate::interrupt::initialize_globals();
+        platform::prepare_lifeline();
+        if let Err(error) = crate::transport::initialize_globals() {
+            tracing::warn!(%error, "cannot prepare the transport for child processes");
+        }
+    });
 }
 
 /// Gives a loop of this process a transport channel and a reader, and tells
@@ -810,13 +835,22 @@ pub(crate) fn open_inbox(registry: &Registry, peer: &Arc<LoopPeer>) {
 /// Tells every running child where to reach the loop `name`.
 fn distribute_route(registry: &Registry, name: &Arc<str>, address: &IpcBytesSender, process: u16) {
     for child in &registry.processes.children {
+        let Some(peer) = registry.loops.get(&child.loop_name) else {
+            continue;
+        };
         let update = RouteUpdate {
             routes: vec![(name.to_string(), address.clone(), process)],
         };
-        // The update goes first; the marker on the data channel makes the
-        // child's reader fetch it, in order with the data that follows.
-        if child.control.send(update).is_ok() {
-            let _ = child.data.send(&wire::control_packet(&Frame::Routes));
+        // Through the child's outbox, in order with what goes there, and
+        // without blocking here if the child does not read.
+        if let Some(outbox) = peer.outbox() {
+            let _ = outbox.push(
+                peer,
+                OutItem::Routes {
+                    control: child.control.clone(),
+                    update,
+                },
+            );
         }
     }
 }
@@ -827,21 +861,20 @@ pub(crate) fn apply_route_update(update: RouteUpdate) {
     for (name, address, process) in update.routes {
         tracing::debug!(route = %name, "route update");
         let name: Arc<str> = name.into();
-        let outbox = Route::Remote(Outbox::new(address.clone(), DEFAULT_INBOX_CAPACITY));
-        match registry.loops.get(&name) {
-            Some(peer) if peer.local_inbox().is_some() => {}
-            Some(peer) => {
-                peer.set_address(address);
-                peer.set_process(process);
-                drop(peer.set_route(outbox));
-            }
-            None => {
-                let peer = LoopPeer::new(name.clone(), outbox);
-                peer.set_address(address);
-                peer.set_process(process);
-                registry.loops.insert(name, peer);
-            }
+        if registry
+            .loops
+            .get(&name)
+            .is_some_and(|peer| peer.local_inbox().is_some())
+        {
+            continue;
         }
+        // A fresh peer, even if the name was known: a loop of that name
+        // that ended has nothing to pass on to the new one.
+        let outbox = Outbox::new(address.clone(), DEFAULT_INBOX_CAPACITY);
+        let peer = LoopPeer::new(name.clone(), Route::Remote(outbox));
+        peer.set_address(address);
+        peer.set_process(process);
+        registry.loops.insert(name, peer);
     }
 }
 
@@ -875,7 +908,9 @@ fn child_main(start: ChildStart<'_>) -> ! {
         report,
         parent,
     } = start;
-    platform::die_with_parent(parent);
+    let _ = parent;
+    platform::die_with_parent();
+    crate::serial::forget_inherited_guests();
     become_child(&mut registry, &peer, &event_loop);
     drop(registry);
     drop(held);

@@ -1,8 +1,9 @@
 //! The process-wide table of loops and objects.
 //!
 //! Names must be unique per process, and messages from other processes name
-//! loops and objects; this table resolves them. It is held only to register
-//! and look up, never on the emit or dispatch paths.
+//! loops and objects; this table resolves them. It is held only briefly, to
+//! register and look up: never on the emit path, and on the dispatch path
+//! only for connection changes and detachments.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
@@ -37,11 +38,14 @@ impl Registry {
     }
 
     pub(crate) fn remove_loop(&mut self, peer: &Arc<LoopPeer>) {
-        if let Some(existing) = self.loops.get(peer.name_arc())
-            && Arc::ptr_eq(existing, peer)
-        {
-            self.loops.remove(peer.name_arc());
+        let Some(existing) = self.loops.get(peer.name_arc()) else {
+            return;
+        };
+        // A newer loop of the same name keeps its entry and its objects.
+        if !Arc::ptr_eq(existing, peer) {
+            return;
         }
+        self.loops.remove(peer.name_arc());
         self.objects
             .retain(|(loop_name, _), _| **loop_name != *peer.name());
     }

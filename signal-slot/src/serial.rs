@@ -27,6 +27,12 @@ thread_local! {
     static GUESTS: RefCell<Vec<Guest>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Forgets the guests this thread inherited through `fork`: they belong to
+/// the parent, and neither run nor drop in the child.
+pub(crate) fn forget_inherited_guests() {
+    GUESTS.with(|guests| std::mem::forget(std::mem::take(&mut *guests.borrow_mut())));
+}
+
 /// Makes `event_loop` a guest of the calling thread.
 pub(crate) fn add_guest(event_loop: EventLoop) -> GuestResult {
     let result = GuestResult::default();
@@ -75,7 +81,7 @@ pub(crate) fn guests_deadline() -> Option<Instant> {
         guests
             .borrow()
             .iter()
-            .map(|guest| {
+            .filter_map(|guest| {
                 if guest.event_loop.has_work() {
                     Some(Instant::now())
                 } else {
@@ -83,7 +89,6 @@ pub(crate) fn guests_deadline() -> Option<Instant> {
                 }
             })
             .min()
-            .flatten()
     })
 }
 

@@ -246,9 +246,12 @@ impl LoopPeer {
     /// in a child that has just been forked, leaks: the old route may hold
     /// queues whose other ends were in threads that do not exist here.
     pub(crate) fn set_route(&self, route: Route) -> Arc<Route> {
-        self.remote
-            .store(matches!(route, Route::Remote(_)), Ordering::Release);
-        self.route.swap(Arc::new(route))
+        // Route first, flag second: an emitter that sees the new flag finds
+        // the new route.
+        let remote = matches!(route, Route::Remote(_));
+        let old = self.route.swap(Arc::new(route));
+        self.remote.store(remote, Ordering::Release);
+        old
     }
 
     /// True if the loop has ended.
@@ -258,8 +261,8 @@ impl LoopPeer {
 
     /// Marks the loop as ended: later deliveries are dropped and counted.
     pub(crate) fn set_gone(&self) {
-        self.remote.store(false, Ordering::Release);
         self.route.store(Arc::new(Route::Gone));
+        self.remote.store(false, Ordering::Release);
     }
 
     /// Delivers a signal, unless the inbox is full or the loop is gone.

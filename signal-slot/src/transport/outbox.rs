@@ -43,6 +43,12 @@ pub(crate) enum OutItem {
     Flush(Sender<()>),
     /// The receiving process has ended: count what was in transit.
     Reckon,
+    /// Loops the receiving process can now reach: sent on its control
+    /// channel, then announced on its data channel, in order with the rest.
+    Routes {
+        control: ipc_channel::ipc::IpcSender<super::RouteUpdate>,
+        update: super::RouteUpdate,
+    },
 }
 
 impl OutItem {
@@ -52,7 +58,7 @@ impl OutItem {
             OutItem::Signal(envelope) => envelope.args.count() as u64,
             OutItem::EmitRequest { args, .. } => args.count() as u64,
             OutItem::Packet(packet) => crate::wire::count_signals(packet),
-            OutItem::Flush(_) | OutItem::Reckon => 0,
+            OutItem::Flush(_) | OutItem::Reckon | OutItem::Routes { .. } => 0,
         }
     }
 }
@@ -194,7 +200,7 @@ fn encode(item: &OutItem, buf: &mut Vec<u8>, peer: &Weak<LoopPeer>) -> u64 {
             buf.extend_from_slice(packet);
             Ok(())
         }
-        OutItem::Flush(_) | OutItem::Reckon => return 0,
+        OutItem::Flush(_) | OutItem::Reckon | OutItem::Routes { .. } => return 0,
     };
     match result {
         Ok(()) => item.signals(),
@@ -227,7 +233,7 @@ fn report_encode_error(item: &OutItem, error: &EncodeError, peer: &Weak<LoopPeer
                 .copied()
                 .unwrap_or("<unknown>"),
         ),
-        OutItem::Packet(_) | OutItem::Flush(_) | OutItem::Reckon => {
+        OutItem::Packet(_) | OutItem::Flush(_) | OutItem::Reckon | OutItem::Routes { .. } => {
             ("<control>".to_owned(), "<control>")
         }
     };
@@ -252,12 +258,18 @@ fn write_loop(rx: &Receiver<OutItem>, sender: &IpcBytesSender, peer: &Weak<LoopP
         let header = buf.len();
         let mut signals = 0;
         let mut reckon = false;
+        let mut routes = None;
         let mut item = Some(first);
         while let Some(current) = item.take() {
             signals += encode(&current, &mut buf, peer);
             match current {
                 OutItem::Flush(ack) => flushes.push(ack),
                 OutItem::Reckon => reckon = true,
+                // Sent after the packet so far, before anything later.
+                OutItem::Routes { control, update } => {
+                    routes = Some((control, update));
+                    break;
+                }
                 _ => {}
             }
             if buf.len() < PACKET_LIMIT {
@@ -278,6 +290,13 @@ fn write_loop(rx: &Receiver<OutItem>, sender: &IpcBytesSender, peer: &Weak<LoopP
             if let Some(peer) = peer.upgrade() {
                 peer.count_written(signals);
             }
+        }
+        if let Some((control, update)) = routes
+            && control.send(update).is_ok()
+        {
+            // The marker makes the child's reader fetch the update, in order
+            // with the data that follows.
+            let _ = sender.send(&crate::wire::control_packet(&Frame::Routes));
         }
         if reckon && let Some(peer) = peer.upgrade() {
             let _working = crate::platform::working();
@@ -301,7 +320,9 @@ fn receiver_gone(
     peer.set_gone();
     peer.reckon_in_transit();
     let mut lost = in_packet;
-    while let Ok(item) = rx.try_recv() {
+    // Until the last sender is gone: an emitter that took the route before
+    // it changed may still push, and what it pushes is counted too.
+    while let Ok(item) = rx.recv() {
         lost += item.signals();
         if let OutItem::Flush(ack) = item {
             let _ = ack.send(());

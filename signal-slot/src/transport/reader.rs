@@ -68,6 +68,12 @@ fn read_loop(
             }
             _ => {}
         }
+        if peer.upgrade().is_none_or(|peer| peer.is_gone()) {
+            // The loop has ended (its queue may linger a while): counted,
+            // not queued.
+            drop_packet(peer, &packet);
+            continue;
+        }
         if inbox.is_full() {
             // Waiting for room is waiting, not working.
             drop(_working);
@@ -75,19 +81,25 @@ fn read_loop(
                 std::thread::sleep(FULL_QUEUE_POLL);
             }
         }
-        if let Err(envelope) = inbox.send(Envelope::Packet(packet)) {
+        if let Err(Envelope::Packet(packet)) = inbox.send(Envelope::Packet(packet)) {
             // The loop has ended: what keeps coming is counted as dropped.
-            if let (Some(peer), Envelope::Packet(packet)) = (peer.upgrade(), envelope) {
-                let count = wire::count_signals(&packet);
-                if let Some(sender) = wire::sender_of(&packet) {
-                    crate::ledger::taken(sender, count);
-                }
-                if count > 0 {
-                    peer.record_drops(count, DropReason::AfterStop, || {
-                        format!("{count} signals from another process")
-                    });
-                }
-            }
+            drop_packet(peer, &packet);
         }
+    }
+}
+
+/// Counts the signals of a packet that no loop will handle: taken off the
+/// channel (for the delivery ledger), and dropped here.
+fn drop_packet(peer: &Weak<LoopPeer>, packet: &[u8]) {
+    let count = wire::count_signals(packet);
+    if let Some(sender) = wire::sender_of(packet) {
+        crate::ledger::taken(sender, count);
+    }
+    if let Some(peer) = peer.upgrade()
+        && count > 0
+    {
+        peer.record_drops(count, DropReason::AfterStop, || {
+            format!("{count} signals from another process")
+        });
     }
 }

@@ -1,8 +1,8 @@
 //! The operating system, fenced: starting and watching child processes.
 //!
-//! Everything platform-specific (and every `unsafe` block of the crate)
-//! lives below this module, behind the small set of functions re-exported
-//! here; the rest of the crate is platform-neutral. On Unix a child process
+//! Everything platform-specific lives below this module, behind the small
+//! set of functions re-exported here; the rest of the crate is
+//! platform-neutral. On Unix a child process
 //! is a `fork` of the parent after set-up, as in the original; elsewhere
 //! child processes are not available (serial mode still is).
 

@@ -32,7 +32,13 @@ pub(crate) fn signal_name(_signal: i32) -> &'static str {
     "a signal"
 }
 
-pub(crate) fn die_with_parent(_parent: u32) {}
+pub(crate) fn reap(_pid: u32) -> io::Result<()> {
+    Err(unsupported())
+}
+
+pub(crate) fn prepare_lifeline() {}
+
+pub(crate) fn die_with_parent() {}
 
 /// False: no child processes here.
 pub(crate) const PROCESSES: bool = false;

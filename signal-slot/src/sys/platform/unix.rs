@@ -1,10 +1,8 @@
-//! Unix: `fork`, `waitpid`, `kill`, and the parent-death watch.
-//!
-//! This is the crate's only `unsafe` code: calls into libc, each with the
-//! invariant it relies on.
+//! Unix: `fork`, `waitid`/`waitpid`, `kill`, and the parent-death watch:
+//! calls into libc, each with the invariant it relies on.
 
 use std::io;
-use std::time::Duration;
+use std::sync::OnceLock;
 
 use super::{RawExit, Signal};
 
@@ -16,14 +14,14 @@ pub(crate) enum Forked {
 
 /// Forks the process.
 ///
-/// The caller must hold every lock that the child will take (the child has
-/// only the calling thread: a lock held by another thread at the time of the
-/// fork would never be released there).
+/// The child has only the calling thread: a lock held by another thread at
+/// the time of the fork is never released there. The caller holds the
+/// library's locks across the call and keeps the library's threads between
+/// tasks; locks of other code (the user's threads) are the user's to keep
+/// quiet (see `EventLoopProcess`).
 pub(crate) fn fork() -> io::Result<Forked> {
-    // SAFETY: `fork` has no memory-safety preconditions of its own. The child
-    // runs only code that takes locks the caller holds across the call (see
-    // above), the allocator (glibc's malloc is fork-safe through its atfork
-    // handlers), and fresh threads it spawns itself.
+    // SAFETY: `fork` has no memory-safety preconditions of its own; what
+    // the child may then find locked is a liveness matter, handled above.
     let pid = unsafe { libc::fork() };
     match pid {
         -1 => Err(io::Error::last_os_error()),
@@ -34,8 +32,58 @@ pub(crate) fn fork() -> io::Result<Forked> {
     }
 }
 
-/// Waits for the child `pid` to end and reaps it.
+/// Waits for the child `pid` to end, without reaping it: until [`reap`],
+/// its pid cannot be reused, so it can still be signalled safely.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn wait(pid: u32) -> io::Result<RawExit> {
+    let id = libc::id_t::try_from(pid).map_err(io::Error::other)?;
+    loop {
+        // SAFETY: an all-zero `siginfo_t` is a valid value to overwrite.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is valid and writable for the duration of the call.
+        let result =
+            unsafe { libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if result != 0 {
+            let error = io::Error::last_os_error();
+            if error.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(error);
+        }
+        // SAFETY: `waitid` succeeded for a child that exited, so the
+        // status field of `info` is set.
+        let status = unsafe { info.si_status() };
+        return match info.si_code {
+            libc::CLD_EXITED => Ok(RawExit::Code(status)),
+            libc::CLD_KILLED | libc::CLD_DUMPED => Ok(RawExit::Signal(status)),
+            other => Err(io::Error::other(format!("unexpected wait code {other}"))),
+        };
+    }
+}
+
+/// Waits for the child `pid` to end (elsewhere than Linux, reaping it).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn wait(pid: u32) -> io::Result<RawExit> {
+    let status = waitpid(pid)?;
+    if libc::WIFEXITED(status) {
+        Ok(RawExit::Code(libc::WEXITSTATUS(status)))
+    } else if libc::WIFSIGNALED(status) {
+        Ok(RawExit::Signal(libc::WTERMSIG(status)))
+    } else {
+        Err(io::Error::other(format!("unexpected wait status {status}")))
+    }
+}
+
+/// Reaps the child `pid` after [`wait`] (which on Linux leaves it unreaped).
+pub(crate) fn reap(pid: u32) -> io::Result<()> {
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        waitpid(pid).map(|_| ())
+    } else {
+        Ok(())
+    }
+}
+
+fn waitpid(pid: u32) -> io::Result<libc::c_int> {
     let pid = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
     let mut status: libc::c_int = 0;
     loop {
@@ -43,19 +91,12 @@ pub(crate) fn wait(pid: u32) -> io::Result<RawExit> {
         // the call; `pid` names a child of this process.
         let result = unsafe { libc::waitpid(pid, &mut status, 0) };
         if result == pid {
-            break;
+            return Ok(status);
         }
         let error = io::Error::last_os_error();
         if error.kind() != io::ErrorKind::Interrupted {
             return Err(error);
         }
-    }
-    if libc::WIFEXITED(status) {
-        Ok(RawExit::Code(libc::WEXITSTATUS(status)))
-    } else if libc::WIFSIGNALED(status) {
-        Ok(RawExit::Signal(libc::WTERMSIG(status)))
-    } else {
-        Err(io::Error::other(format!("unexpected wait status {status}")))
     }
 }
 
@@ -94,39 +135,56 @@ pub(crate) fn signal_name(signal: i32) -> &'static str {
     }
 }
 
-/// This process's parent.
-fn parent_pid() -> u32 {
-    std::os::unix::process::parent_id()
+/// A pipe whose write end only the first process of the tree keeps open:
+/// when that process ends, however it ends, every child reading the other
+/// end sees end-of-file. (The parent-death signal of Linux would fire when
+/// the forking *thread* ends, not the process.)
+static LIFELINE: OnceLock<Option<[libc::c_int; 2]>> = OnceLock::new();
+
+/// Creates the lifeline; called before the first fork.
+pub(crate) fn prepare_lifeline() {
+    LIFELINE.get_or_init(|| {
+        let mut ends = [0 as libc::c_int; 2];
+        // SAFETY: `ends` is a valid, writable array of two `c_int`s.
+        let result = unsafe { libc::pipe(ends.as_mut_ptr()) };
+        if result != 0 {
+            return None;
+        }
+        for end in ends {
+            // SAFETY: `end` is a descriptor `pipe` just returned; setting
+            // close-on-exec keeps it out of programs this process executes.
+            unsafe { libc::fcntl(end, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+        Some(ends)
+    });
 }
 
-/// Makes the calling (child) process end when its parent does, so that a
-/// parent that crashes or is killed leaves no orphans. `parent` is the pid
-/// the child was forked from.
-pub(crate) fn die_with_parent(parent: u32) {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        // SAFETY: `prctl(PR_SET_PDEATHSIG, sig)` takes plain integers.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+/// Makes this (child) process end when the first process of its tree does,
+/// so that a parent that crashes or is killed leaves no orphans.
+pub(crate) fn die_with_parent() {
+    let Some(Some([read_end, write_end])) = LIFELINE.get().copied() else {
+        return;
+    };
+    // SAFETY: `write_end` is this process's inherited copy of the pipe's
+    // write end, owned by nothing else here; closing it leaves the parent's
+    // copy as the only one that keeps the pipe open.
+    unsafe { libc::close(write_end) };
+    let watch = move || {
+        let mut byte = 0u8;
+        loop {
+            // SAFETY: `byte` is a valid one-byte buffer; `read_end` stays
+            // open for the life of the process.
+            let read = unsafe { libc::read(read_end, (&raw mut byte).cast(), 1) };
+            if read < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            // End of file (or an error): the parent is gone.
+            std::process::exit(137);
         }
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        // No parent-death signal: watch for re-parenting instead.
-        let _ = std::thread::Builder::new()
-            .name("parent-watch".to_owned())
-            .spawn(move || {
-                while parent_pid() == parent {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                std::process::exit(137);
-            });
-    }
-    // The parent may have died between the fork and the line above.
-    if parent_pid() != parent {
-        std::process::exit(137);
-    }
-    let _ = Duration::ZERO;
+    };
+    let _ = std::thread::Builder::new()
+        .name("parent-watch".to_owned())
+        .spawn(watch);
 }
 
 /// True: child processes are available here.
