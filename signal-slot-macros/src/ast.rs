@@ -238,9 +238,7 @@ impl ObjectImpl {
                         );
                     }
                     Marker::Slot => {
-                        if let Some(slot) = parse_slot(&function.sig, &mut errors) {
-                            slots.push(slot);
-                        }
+                        slots.push(parse_slot(&function.sig, &mut errors));
                         kept.push(ImplItem::Fn(function));
                     }
                     Marker::None => kept.push(ImplItem::Fn(function)),
@@ -251,9 +249,7 @@ impl ObjectImpl {
                     match syn::parse2::<syn::ForeignItemFn>(tokens.clone()) {
                         Ok(mut function) => match take_marker(&mut function.attrs, &mut errors) {
                             Marker::Signal => {
-                                if let Some(signal) = parse_signal(function, &mut errors) {
-                                    signals.push(signal);
-                                }
+                                signals.push(parse_signal(function, &mut errors));
                             }
                             Marker::Slot => errors.spanned(
                                 &function.sig,
@@ -367,9 +363,10 @@ fn check_signature_basics(sig: &Signature, what: &str, errors: &mut Errors) {
     }
 }
 
-fn parse_signal(function: syn::ForeignItemFn, errors: &mut Errors) -> Option<SignalDecl> {
+/// Parses a signal declaration, recording its errors (any error rejects
+/// the whole item, so the declaration is returned regardless).
+fn parse_signal(function: syn::ForeignItemFn, errors: &mut Errors) -> SignalDecl {
     let sig = &function.sig;
-    let before = errors.0.is_some();
     check_signature_basics(sig, "signal", errors);
     if let Some(receiver) = sig.receiver() {
         errors.spanned(
@@ -393,14 +390,11 @@ fn parse_signal(function: syn::ForeignItemFn, errors: &mut Errors) -> Option<Sig
         }
     }
     let args = parse_args(sig.inputs.iter(), "signal", errors);
-    if errors.0.is_some() && !before {
-        return None;
-    }
-    Some(SignalDecl {
+    SignalDecl {
         ident: sig.ident.clone(),
         docs,
         args,
-    })
+    }
 }
 
 /// True if `ty` is `&Context<..>` or `&mut Context<..>` (by the last path
@@ -418,8 +412,9 @@ fn is_context(ty: &Type) -> bool {
         .is_some_and(|segment| segment.ident == "Context")
 }
 
-fn parse_slot(sig: &Signature, errors: &mut Errors) -> Option<SlotDecl> {
-    let before = errors.0.is_some();
+/// Parses a slot's signature, recording its errors (any error rejects the
+/// whole item, so the declaration is returned regardless).
+fn parse_slot(sig: &Signature, errors: &mut Errors) -> SlotDecl {
     check_signature_basics(sig, "slot", errors);
     match sig.receiver() {
         Some(receiver) if receiver.reference.is_some() => {}
@@ -455,16 +450,13 @@ fn parse_slot(sig: &Signature, errors: &mut Errors) -> Option<SlotDecl> {
         }
     }
     let args = parse_args(inputs.into_iter(), "slot", errors);
-    if errors.0.is_some() && !before {
-        return None;
-    }
-    Some(SlotDecl {
+    SlotDecl {
         ident: sig.ident.clone(),
         has_context,
         args,
         output: sig.output.clone(),
         span: sig.ident.span(),
-    })
+    }
 }
 
 fn check_names(signals: &[SignalDecl], slots: &[SlotDecl], errors: &mut Errors) {
