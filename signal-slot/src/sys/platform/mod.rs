@@ -36,6 +36,7 @@ pub(crate) fn quiesce() -> RwLockWriteGuard<'static, ()> {
 
 /// How a child process ended, as the operating system reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) enum RawExit {
     /// It exited with this code.
     Code(i32),

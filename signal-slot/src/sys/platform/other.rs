@@ -4,6 +4,7 @@ use std::io;
 
 use super::{RawExit, Signal};
 
+#[allow(dead_code)] // fork always fails here
 pub(crate) enum Forked {
     Parent { pid: u32 },
     Child,
