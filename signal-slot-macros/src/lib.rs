@@ -13,11 +13,9 @@ mod expand;
 use proc_macro::TokenStream;
 use quote::ToTokens;
 
-/// Turns a struct into an event loop object, and an `impl` block of it into
-/// its signals and slots.
-///
-/// See the documentation of `signal_slot::event_loop_object` for the full
-/// description; this crate is not meant to be used directly.
+/// Turns a struct into an event loop object, and one `impl` block of it into
+/// its signals and slots. Documented (with examples) where `signal-slot`
+/// re-exports it: use it from there.
 #[proc_macro_attribute]
 pub fn event_loop_object(args: TokenStream, input: TokenStream) -> TokenStream {
     let args = proc_macro2::TokenStream::from(args);

@@ -147,6 +147,69 @@ pub use thread::EventLoopThread;
 pub use timer::{TightLoop, Timer};
 pub use transport::DEFAULT_INBOX_CAPACITY;
 
+/// Turns a struct into an event loop object, and one `impl` block of it into
+/// its signals and slots.
+///
+/// ```
+/// use signal_slot::{Context, EventLoop, event_loop_object};
+///
+/// #[event_loop_object]
+/// struct Thermometer {
+///     readings: u32,
+/// }
+///
+/// #[event_loop_object]
+/// impl Thermometer {
+///     /// A signal: a declaration with named, typed arguments and no body.
+///     #[signal]
+///     fn too_hot(celsius: f64, sensor: String);
+///
+///     /// A slot: a method taking `&mut self` (or `&self`), optionally the
+///     /// context, then its arguments.
+///     #[slot]
+///     fn on_reading(&mut self, ctx: &mut Context<Self>, celsius: f64) {
+///         self.readings += 1;
+///         if celsius > 90.0 {
+///             ctx.too_hot().emit(celsius, ctx.id().to_owned());
+///         }
+///     }
+///
+///     // Other methods are ordinary methods.
+///     fn reset(&mut self) {
+///         self.readings = 0;
+///     }
+/// }
+///
+/// let main = EventLoop::new("thermometer_doc")?;
+/// let thermometer = main.add_with_id("kitchen", Thermometer { readings: 0 })?;
+/// // The handle has a method per signal and per slot.
+/// // A slot of the same argument types connects; any other would not compile.
+/// # #[event_loop_object] struct Alarm;
+/// # #[event_loop_object] impl Alarm { #[slot] fn ring(&mut self, celsius: f64, sensor: String) { let _ = (celsius, sensor); } }
+/// let alarm = main.add(Alarm)?;
+/// thermometer.too_hot().connect(alarm.ring())?;
+/// # Ok::<(), signal_slot::Error>(())
+/// ```
+///
+/// On the struct, the attribute generates the handle type `{Name}Handle`
+/// (also written `Handle<Name>`): cheap to clone, `Send` and `Sync`, with
+/// the methods of [`ObjectHandle`]
+/// through `Deref`. The struct may not be generic.
+///
+/// On the `impl` block, each `#[signal] fn name(arg: Type, ..);` becomes
+/// a method `name()` of the handle returning a typed signal with
+/// `emit(arg, ..)`, `emit_tuple`, `emit_many`, `connect`,
+/// `connect_balanced`, `disconnect` and `broadcast_on`; each `#[slot]`
+/// method becomes a method of the same name returning a `Slot<(Type, ..)>`
+/// to connect to or `invoke`. A slot returns `()` or `Result<(), E>` with
+/// `E: Display`.
+///
+/// Argument types must be owned and `Clone + Send + Serialize +
+/// DeserializeOwned + 'static`. Everything is checked at compile time, with
+/// errors at the offending tokens: connecting a signal to a slot of other
+/// argument types, arguments that cannot travel, duplicate names, names the
+/// handle already has, a signal with a body, a receiver or a return type, a
+/// slot without `&self`, generics, `async`.
 pub use signal_slot_macros::event_loop_object;
 
 /// What generated code uses. Not part of the API: no semver guarantees.
