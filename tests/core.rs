@@ -223,10 +223,12 @@ fn periodic_timer_does_not_drift() {
     let elapsed = started.elapsed();
     let ticks = ticks.load(Ordering::SeqCst);
     // On its grid: one tick per 10 ms of the window (the window may run late
-    // on a loaded machine, never early).
+    // on a loaded machine, never early; a loop descheduled for a whole period
+    // skips that tick, hence a little slack below 50). A timer that re-armed
+    // from "now" would give about 36.
     let expected = (elapsed.as_millis() / 10) as usize;
     assert!(
-        (49..=expected + 1).contains(&ticks),
+        (45..=expected + 1).contains(&ticks),
         "{ticks} ticks in {elapsed:?}, expected 50"
     );
     drop(window);
@@ -261,7 +263,7 @@ fn single_shot_fires_once_and_set_interval_changes_the_period() {
     main.exec();
     assert_eq!(once.load(Ordering::SeqCst), 1);
     let fast = fast.load(Ordering::SeqCst);
-    assert!((15..=21).contains(&fast), "{fast} ticks at 10 ms in 200 ms");
+    assert!((12..=21).contains(&fast), "{fast} ticks at 10 ms in 200 ms");
 }
 
 #[test]
