@@ -1,4 +1,4 @@
-//! Micro-benchmarks of the hot paths: `cargo bench -p signal-slot`.
+//! Micro-benchmarks of the hot paths: `cargo bench` (or `cargo bench -p signal-slot`).
 //!
 //! - `emit/N`: one `emit` with N receivers on one loop (the queue is drained
 //!   between samples, untimed).
