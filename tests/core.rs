@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Emitter, Log, Recorder, capture_logs};
+use common::{Emitter, Log, Recorder, capture_logs, sender_id};
 use signal_slot::{
     Context, Error, EventLoop, EventLoopThread, ExitStatus, PanicPolicy, TightLoop, Timer,
     event_loop_object,
@@ -702,10 +702,7 @@ struct PerSender {
 impl PerSender {
     #[slot]
     fn on_value(&mut self, ctx: &mut Context<Self>, value: u64) {
-        let sender = ctx
-            .sender()
-            .map(|sender| sender.id().to_owned())
-            .unwrap_or_default();
+        let sender = sender_id(ctx);
         if let Some(last) = self.last.insert(sender, value)
             && last + 1 != value
         {

@@ -10,8 +10,8 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use common::Log;
 use common::harness::{self, Test, logged, wait_for_log};
+use common::{Log, sender_id};
 use serde::{Deserialize, Serialize};
 use signal_slot::{
     Context, EventLoop, EventLoopProcess, EventLoopThread, ExitStatus, ProcessExit, Timer,
@@ -75,10 +75,7 @@ impl Worker {
 
     #[slot]
     fn on_value(&mut self, ctx: &mut Context<Self>, value: u64) {
-        let sender = ctx
-            .sender()
-            .map(|sender| sender.id().to_owned())
-            .unwrap_or_default();
+        let sender = sender_id(ctx);
         let expected = self.last.get(&sender).map_or(0, |last| last + 1);
         if value != expected {
             self.out_of_order += 1;
@@ -181,6 +178,18 @@ impl TelemetrySink {
     }
 }
 
+/// A probe on `main` that stops it after `expected` reports.
+fn probe(main: &EventLoop, log: &Log, expected: usize) -> ProbeHandle {
+    main.add_with_id(
+        "probe",
+        Probe {
+            log: log.clone(),
+            expected,
+        },
+    )
+    .unwrap()
+}
+
 /// A parent loop with a probe that stops it after `expected` reports, and
 /// a source of signals.
 fn parent(name: &str, expected: usize) -> (Log, EventLoop, ProbeHandle, SourceHandle) {
@@ -223,15 +232,7 @@ fn join(process: &mut EventLoopProcess) -> ProcessExit {
 fn the_usage_example() {
     let log = Log::default();
     let mut main = EventLoop::new("usage_main").unwrap();
-    let probe = main
-        .add_with_id(
-            "probe",
-            Probe {
-                log: log.clone(),
-                expected: 3,
-            },
-        )
-        .unwrap();
+    let probe = probe(&main, &log, 3);
     let source = main.add_with_id("object: a", Source).unwrap();
     let mut background = EventLoopProcess::new("usage_background").unwrap();
     let worker = background.add_with_id("object: b", Worker::new()).unwrap();
@@ -661,15 +662,7 @@ impl FloodCounter {
 fn a_flood_before_the_receiver_starts() {
     let log = Log::default();
     let mut main = EventLoop::new("flood_main").unwrap();
-    let probe = main
-        .add_with_id(
-            "probe",
-            Probe {
-                log: log.clone(),
-                expected: 2,
-            },
-        )
-        .unwrap();
+    let probe = probe(&main, &log, 2);
     let flooder = main.add_with_id("flooder", Flooder).unwrap();
     let mut sender = EventLoopProcess::new("flood_sender").unwrap();
     let remote_flooder = sender.add_with_id("remote_flooder", Flooder).unwrap();
@@ -799,15 +792,7 @@ fn process_control() {
 fn emitting_on_behalf_of_an_object_in_a_child() {
     let log = Log::default();
     let mut main = EventLoop::new("behalf_main").unwrap();
-    let probe = main
-        .add_with_id(
-            "probe",
-            Probe {
-                log: log.clone(),
-                expected: 2,
-            },
-        )
-        .unwrap();
+    let probe = probe(&main, &log, 2);
     let mut child = EventLoopProcess::new("behalf_child").unwrap();
     let worker = child.add_with_id("w", Worker::new()).unwrap();
     child.start().unwrap();
@@ -871,15 +856,7 @@ impl TickCounter {
 fn timers_broadcasts_and_loop_signals_in_a_child() {
     let log = Log::default();
     let mut main = EventLoop::new("child_timer_main").unwrap();
-    let probe = main
-        .add_with_id(
-            "probe",
-            Probe {
-                log: log.clone(),
-                expected: 2,
-            },
-        )
-        .unwrap();
+    let probe = probe(&main, &log, 2);
     let heard = Log::default();
     let listener = main
         .add_with_id(

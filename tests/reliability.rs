@@ -12,8 +12,8 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use common::Log;
 use common::harness::{self, Test, wait_until};
+use common::{Log, sender_id};
 use signal_slot::{
     Context, EventLoop, EventLoopProcess, EventLoopThread, ExitStatus, LoopHandle, ObjectHandle,
     ProcessExit, event_loop_object,
@@ -70,10 +70,7 @@ impl Stream {
         if stream != ctx.id() {
             return;
         }
-        let checker = ctx
-            .sender()
-            .map(|sender| sender.id().to_owned())
-            .unwrap_or_default();
+        let checker = sender_id(ctx);
         self.acked.insert(checker, count);
         if !self.done && self.acked.len() == self.checkers && self.floor() == self.n {
             self.done = true;
@@ -129,10 +126,7 @@ impl Checker {
 
     #[slot]
     fn on_data(&mut self, ctx: &mut Context<Self>, seq: u64) {
-        let sender = ctx
-            .sender()
-            .map(|sender| sender.id().to_owned())
-            .unwrap_or_default();
+        let sender = sender_id(ctx);
         let next = self.next.entry(sender.clone()).or_default();
         if seq != *next {
             self.out_of_order += 1;

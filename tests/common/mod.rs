@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use signal_slot::{Context, event_loop_object};
+use signal_slot::{Context, EventLoopObject, event_loop_object};
 
 pub mod harness;
 
@@ -58,6 +58,13 @@ impl Log {
         }
         true
     }
+}
+
+/// The id of the emitter of the signal a slot handles ("" for an invocation).
+pub fn sender_id<T: EventLoopObject>(ctx: &Context<'_, T>) -> String {
+    ctx.sender()
+        .map(|sender| sender.id().to_owned())
+        .unwrap_or_default()
 }
 
 /// Emits values, texts and bare events.
