@@ -3,8 +3,9 @@
 //! - `emit/N`: one `emit` with N receivers on one loop (the queue is drained
 //!   between samples, untimed).
 //! - `dispatch/N`: handing one queued signal to N slots.
-//! - `wire/encode` and `wire/decode`: the MessagePack envelope of a signal
-//!   with one receiver and a small payload, as sent between processes.
+//!
+//! Between processes, `cargo run --release --example bench` measures the
+//! whole path (the envelope's encoding included) in real processes.
 
 use std::time::{Duration, Instant};
 
@@ -112,21 +113,5 @@ fn dispatch(c: &mut Criterion) {
     group.finish();
 }
 
-fn wire(c: &mut Criterion) {
-    let mut group = c.benchmark_group("wire");
-    let mut packet = Vec::new();
-    group.bench_function("encode", |b| {
-        b.iter(|| {
-            packet.clear();
-            signal_slot::__private::bench::encode_signal(&mut packet, 42);
-            std::hint::black_box(&packet);
-        });
-    });
-    group.bench_function("decode", |b| {
-        b.iter(|| std::hint::black_box(signal_slot::__private::bench::decode_signal(&packet)));
-    });
-    group.finish();
-}
-
-criterion_group!(benches, emit, dispatch, wire);
+criterion_group!(benches, emit, dispatch);
 criterion_main!(benches);

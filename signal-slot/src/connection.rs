@@ -38,11 +38,14 @@ impl EmitterName {
             id: object.id.clone(),
             loop_name: match &object.home {
                 Home::Loop(peer) => Some(peer.name_arc().clone()),
-                Home::Process => None,
+                Home::NoLoop => None,
             },
         }
     }
 }
+
+/// How messages name the emitter of a direct slot invocation.
+pub(crate) const DIRECT_INVOCATION: &str = "<direct invocation>";
 
 /// What every emission of one signal to one loop carries besides its
 /// arguments.
@@ -54,6 +57,15 @@ pub(crate) struct Header {
     pub(crate) receivers: Box<[ReceiverRef]>,
     /// The signal is also broadcast to the loop's subscribers.
     pub(crate) broadcast: bool,
+}
+
+impl Header {
+    /// The emitter's id, for messages.
+    pub(crate) fn emitter_id(&self) -> &str {
+        self.emitter
+            .as_ref()
+            .map_or(DIRECT_INVOCATION, |emitter| &emitter.id)
+    }
 }
 
 /// The receivers of a signal on one loop.
@@ -90,7 +102,7 @@ pub(crate) struct SignalConnections {
 }
 
 /// A change to a signal's connections.
-#[derive(Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Change {
     Connect(ReceiverRef, Delivery),
     Disconnect(ReceiverRef),
@@ -121,7 +133,7 @@ pub(crate) fn apply(
     let header = |receivers: Vec<ReceiverRef>, broadcast: bool| {
         Arc::new(Header {
             emitter: Some(EmitterName::of(emitter)),
-            signal: emitter.signal_names[usize::from(signal)],
+            signal: emitter.signal_name(signal),
             receivers: receivers.into(),
             broadcast,
         })
@@ -261,7 +273,7 @@ pub(crate) fn emit(emitter: &Arc<ObjectShared>, index: u16, make_args: impl FnOn
             args: take_args(position),
         };
         if let Err((envelope, reason)) = destination.peer.deliver(envelope) {
-            destination.peer.record_drop(&envelope, reason);
+            destination.peer.drops().record_envelope(&envelope, reason);
         }
     }
     if balanced {
@@ -291,7 +303,7 @@ fn deliver_balanced(connections: &SignalConnections, receivers: &[Destination], 
         }
     }
     if let Some((destination, reason)) = last_failure {
-        destination.peer.record_drop(&envelope, reason);
+        destination.peer.drops().record_envelope(&envelope, reason);
     }
 }
 

@@ -39,9 +39,6 @@ pub enum Error {
         /// The object id.
         id: String,
     },
-    /// No loop of that name is known in this process.
-    #[error("no event loop named `{0}` is known in this process")]
-    UnknownLoop(String),
     /// Objects cannot be moved into a process that already runs.
     #[error(
         "cannot attach `{id}` to event loop `{loop_name}`: the loop runs in another process; \

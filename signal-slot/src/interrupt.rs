@@ -32,13 +32,13 @@ static HOOKS: Mutex<Hooks> = Mutex::new(Hooks {
 
 /// The hooks' lock, held across `fork` so that a child never inherits it
 /// held by a thread that is not there.
-pub(crate) struct Held(std::sync::MutexGuard<'static, Hooks>);
+pub(crate) struct HooksLock(std::sync::MutexGuard<'static, Hooks>);
 
-pub(crate) fn hold() -> Held {
-    Held(HOOKS.lock().unwrap_or_else(PoisonError::into_inner))
+pub(crate) fn hold() -> HooksLock {
+    HooksLock(HOOKS.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
-impl Held {
+impl HooksLock {
     /// In a freshly forked child: the parent's running loops do not run
     /// here, so they no longer keep SIGINT from its default action.
     pub(crate) fn forget_loops(&mut self) {

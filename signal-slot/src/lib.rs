@@ -113,12 +113,12 @@ extern crate self as signal_slot;
 
 #[doc(hidden)]
 pub mod codec;
+mod command;
 mod connection;
 mod context;
 mod error;
 mod event_loop;
 mod interrupt;
-mod ledger;
 mod object;
 mod payload;
 mod process;
@@ -242,39 +242,4 @@ pub mod __private {
 
     /// Fails to compile, at the argument's type, if it cannot travel.
     pub fn assert_arg<T: SignalArg>() {}
-
-    /// Hooks for the micro-benchmarks of the wire format.
-    pub mod bench {
-        use crate::wire::{Frame, Reader, Writer};
-
-        /// Appends a signal frame with one receiver and a `(u64,)` payload.
-        pub fn encode_signal(packet: &mut Vec<u8>, value: u64) {
-            let _ = Writer::new(packet).signal(
-                Some("main"),
-                Some("source"),
-                "value",
-                &[("receiver", 0)],
-                false,
-                1,
-                |_, buf| {
-                    rmp::encode::write_array_len(buf, 1)
-                        .map_err(|error| crate::EncodeError(error.to_string()))?;
-                    rmp::encode::write_uint(buf, value)
-                        .map_err(|error| crate::EncodeError(error.to_string()))?;
-                    Ok(())
-                },
-            );
-        }
-
-        /// Decodes a packet; returns the number of payloads.
-        pub fn decode_signal(packet: &[u8]) -> usize {
-            Reader::new(packet)
-                .filter_map(Result::ok)
-                .map(|frame| match frame {
-                    Frame::Signal { payloads, .. } => payloads.len(),
-                    _ => 0,
-                })
-                .sum()
-        }
-    }
 }

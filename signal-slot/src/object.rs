@@ -3,13 +3,15 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::command::Command;
+use crate::connection::ReceiverRef;
 use crate::connection::SignalConnections;
 use crate::context::Context;
 use crate::error::{Error, SlotError};
 use crate::event_loop::LoopHandle;
 use crate::payload::Payload;
 use crate::signal::Slot;
-use crate::transport::{Control, Envelope, LoopPeer};
+use crate::transport::LoopPeer;
 
 /// An object that lives on an event loop: its slots are called there, one
 /// message at a time.
@@ -66,13 +68,16 @@ pub trait TypedHandle: Clone + Send + Sync + 'static {
 /// `AHandle`, with a method for each signal and slot of `A`.
 pub type Handle<T> = <T as ObjectStruct>::Handle;
 
+/// How messages name the loop of an object that lives on none.
+pub(crate) const NO_LOOP: &str = "<no loop>";
+
 /// Where an object lives, seen from this process.
 pub(crate) enum Home {
     /// On an event loop (in this process or another).
     Loop(Arc<LoopPeer>),
-    /// In this process, on no loop: it emits signals but has no slots
-    /// (for example the monitor of a child process).
-    Process,
+    /// On no loop: it emits signals but has no slots (the monitor of a
+    /// child process, which lives in the parent).
+    NoLoop,
 }
 
 /// What every handle to one object shares in one process.
@@ -132,7 +137,7 @@ impl ObjectHandle {
     pub fn loop_name(&self) -> Option<&str> {
         match &self.shared.home {
             Home::Loop(peer) => Some(peer.name()),
-            Home::Process => None,
+            Home::NoLoop => None,
         }
     }
 
@@ -144,12 +149,12 @@ impl ObjectHandle {
     pub(crate) fn peer(&self) -> Option<&Arc<LoopPeer>> {
         match &self.shared.home {
             Home::Loop(peer) => Some(peer),
-            Home::Process => None,
+            Home::NoLoop => None,
         }
     }
 
     fn loop_label(&self) -> String {
-        self.loop_name().unwrap_or("<no loop>").to_owned()
+        self.loop_name().unwrap_or(NO_LOOP).to_owned()
     }
 
     /// Detaches the object from its loop. Signals that reach it afterwards
@@ -163,9 +168,9 @@ impl ObjectHandle {
             loop_name: self.loop_label(),
             id: self.id().to_owned(),
         })?;
-        peer.send_control(Envelope::Control(Control::Detach {
-            id: self.shared.id.clone(),
-        }))
+        peer.send_command(Command::Detach {
+            object: self.shared.id.clone(),
+        })
     }
 
     /// Subscribes `slot` (a slot of this object) to the broadcasts of
@@ -207,12 +212,14 @@ impl ObjectHandle {
             loop_name: self.loop_label(),
             id: self.id().to_owned(),
         })?;
-        peer.send_control(Envelope::Control(Control::Subscribe {
+        peer.send_command(Command::Subscribe {
             signal: signal.into(),
-            object: self.shared.id.clone(),
-            slot: slot.index(),
-            subscribe: on,
-        }))
+            receiver: ReceiverRef {
+                object: self.shared.id.clone(),
+                slot: slot.index(),
+            },
+            on,
+        })
     }
 
     /// The handle of the loop the object lives on.
@@ -229,6 +236,16 @@ impl ObjectHandle {
     }
 }
 
+impl ObjectShared {
+    /// The name of signal `index`, for messages.
+    pub(crate) fn signal_name(&self, index: u16) -> &'static str {
+        self.signal_names
+            .get(usize::from(index))
+            .copied()
+            .unwrap_or("<unknown signal>")
+    }
+}
+
 impl fmt::Debug for ObjectHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -236,7 +253,7 @@ impl fmt::Debug for ObjectHandle {
             "{}({:?} on {:?})",
             self.shared.type_name,
             self.id(),
-            self.loop_name().unwrap_or("<no loop>")
+            self.loop_name().unwrap_or(NO_LOOP)
         )
     }
 }

@@ -216,7 +216,7 @@ pub enum Payload<'a> {
         args: &'a mut Args,
         index: usize,
         /// The last receiver moves the arguments; the others clone them.
-        take: bool,
+        last: bool,
     },
     #[doc(hidden)]
     Encoded(&'a [u8]),
@@ -233,7 +233,7 @@ impl Payload<'_> {
         match self {
             Payload::Local {
                 args: Args::Inline(slot),
-                take,
+                last,
                 ..
             } => {
                 let consumed =
@@ -242,7 +242,7 @@ impl Payload<'_> {
                     expected: type_name::<A>(),
                     found,
                 };
-                if take {
+                if last {
                     match slot.take().ok_or_else(consumed)?.take::<A>() {
                         Ok(value) => Ok(value),
                         Err(inline) => {
@@ -262,14 +262,14 @@ impl Payload<'_> {
             Payload::Local {
                 args: Args::Boxed(args),
                 index,
-                take,
+                last,
             } => {
                 // The common case first: the batch holds the slot's type.
                 if let Some(batch) = args.as_any_mut().downcast_mut::<ArgsBatch<A>>() {
                     let item = batch.item(index).ok_or_else(|| {
                         SlotError::Decode(format!("no emission {index} in the batch"))
                     })?;
-                    let value = if take { item.take() } else { item.clone() };
+                    let value = if last { item.take() } else { item.clone() };
                     return value.ok_or_else(|| {
                         SlotError::Decode(format!("emission {index} was already delivered"))
                     });

@@ -1,22 +1,34 @@
 //! The process-wide table of loops and objects.
 //!
 //! Names must be unique per process, and messages from other processes name
-//! loops and objects; this table resolves them. It is held only briefly, to
-//! register and look up: never on the emit path, and on the dispatch path
-//! only for connection changes and detachments.
+//! loops and objects; this table resolves them. It holds every object
+//! attached to a loop of this process (its id is reserved on its loop for
+//! as long as it is attached) and the handles made by name to objects of
+//! other processes. It is held only briefly, to register and look up: never
+//! on the emit path, and on the dispatch path only for connection changes
+//! and detachments.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::error::Error;
 use crate::object::{ObjectHandle, ObjectShared};
 use crate::transport::LoopPeer;
+use crate::transport::routes::ProcessTable;
 
 #[derive(Default)]
 pub(crate) struct Registry {
     pub(crate) loops: HashMap<Arc<str>, Arc<LoopPeer>>,
-    pub(crate) objects: HashMap<(Arc<str>, Arc<str>), Weak<ObjectShared>>,
-    pub(crate) processes: crate::process::ProcessTable,
+    /// Objects by loop name and id.
+    objects: HashMap<(Arc<str>, Arc<str>), ObjectEntry>,
+    pub(crate) processes: ProcessTable,
+}
+
+struct ObjectEntry {
+    handle: Weak<ObjectShared>,
+    /// Attached to a loop of this process: its id is taken.
+    attached: bool,
 }
 
 static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Mutex::default);
@@ -25,13 +37,20 @@ pub(crate) fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+fn key(handle: &ObjectHandle) -> Option<(Arc<str>, Arc<str>)> {
+    let peer = handle.peer()?;
+    Some((peer.name_arc().clone(), handle.shared.id.clone()))
+}
+
 impl Registry {
     pub(crate) fn add_loop(&mut self, peer: Arc<LoopPeer>) -> Result<(), Error> {
         let name = peer.name_arc().clone();
-        if let Some(existing) = self.loops.get(&name)
-            && !existing.is_gone()
-        {
-            return Err(Error::DuplicateLoopName(name.to_string()));
+        if let Some(existing) = self.loops.get(&name) {
+            if !existing.is_gone() {
+                return Err(Error::DuplicateLoopName(name.to_string()));
+            }
+            // A loop of that name that ended: its objects went with it.
+            self.objects.retain(|(loop_name, _), _| *loop_name != name);
         }
         self.loops.insert(name, peer);
         Ok(())
@@ -50,22 +69,65 @@ impl Registry {
             .retain(|(loop_name, _), _| **loop_name != *peer.name());
     }
 
-    pub(crate) fn add_object(&mut self, handle: &ObjectHandle) {
-        if let Some(peer) = handle.peer() {
-            let key = (peer.name_arc().clone(), handle.shared.id.clone());
-            self.objects.insert(key, Arc::downgrade(&handle.shared));
+    /// Registers an object attached to a loop of this process, reserving
+    /// its id on that loop.
+    pub(crate) fn attach(&mut self, handle: &ObjectHandle) -> Result<(), Error> {
+        let Some(key) = key(handle) else {
+            return Ok(());
+        };
+        let entry = ObjectEntry {
+            handle: Arc::downgrade(&handle.shared),
+            attached: true,
+        };
+        match self.objects.entry(key) {
+            Entry::Occupied(occupied) if occupied.get().attached => {
+                let (loop_name, id) = occupied.key();
+                Err(Error::DuplicateObjectId {
+                    loop_name: loop_name.to_string(),
+                    id: id.to_string(),
+                })
+            }
+            Entry::Occupied(mut occupied) => {
+                occupied.insert(entry);
+                Ok(())
+            }
+            Entry::Vacant(vacant) => {
+                vacant.insert(entry);
+                Ok(())
+            }
         }
     }
 
-    pub(crate) fn remove_object(&mut self, loop_name: &Arc<str>, id: &Arc<str>) {
+    /// Frees the id of an object detached from its loop.
+    pub(crate) fn detach(&mut self, loop_name: &Arc<str>, id: &Arc<str>) {
         self.objects.remove(&(loop_name.clone(), id.clone()));
+    }
+
+    /// True if an object with that id is attached to that loop.
+    pub(crate) fn is_attached(&self, loop_name: &str, id: &str) -> bool {
+        let key: (Arc<str>, Arc<str>) = (loop_name.into(), id.into());
+        self.objects.get(&key).is_some_and(|entry| entry.attached)
+    }
+
+    /// Remembers a handle made by name to an object of another process, so
+    /// that later lookups share its connections.
+    pub(crate) fn remember(&mut self, handle: &ObjectHandle) {
+        let Some(key) = key(handle) else { return };
+        let handle = Arc::downgrade(&handle.shared);
+        let entry = self.objects.entry(key).or_insert_with(|| ObjectEntry {
+            handle: handle.clone(),
+            attached: false,
+        });
+        if entry.handle.strong_count() == 0 {
+            entry.handle = handle;
+        }
     }
 
     pub(crate) fn find_object(&self, loop_name: &str, id: &str) -> Option<ObjectHandle> {
         let key: (Arc<str>, Arc<str>) = (loop_name.into(), id.into());
         self.objects
             .get(&key)
-            .and_then(Weak::upgrade)
+            .and_then(|entry| entry.handle.upgrade())
             .map(|shared| ObjectHandle { shared })
     }
 }

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::command::Command;
 use crate::connection::{self, Change, Delivery, Header, ReceiverRef};
 use crate::error::Error;
 use crate::event_loop::LoopHandle;
-use crate::object::ObjectHandle;
+use crate::object::{NO_LOOP, ObjectHandle};
 use crate::payload::{Args, EncodeFn};
+use crate::registry::registry;
 use crate::transport::{Envelope, LoopPeer, SignalEnvelope};
-use crate::wire::{self, Frame};
 
 /// What a signal or slot argument must be: owned, cloneable (for fan-out
 /// inside a process), sendable across threads, and serializable (for other
@@ -29,15 +30,19 @@ impl<T: Clone + Send + Serialize + DeserializeOwned + 'static> SignalArg for T {
 
 /// A signal of an object, with argument tuple `A`.
 ///
-/// Obtained from a handle (`a.signal_a()`) or a slot's context
-/// (`ctx.signal_a()`); the generated per-signal type dereferences to it and
-/// adds `emit` with the declared parameters.
+/// The generated per-signal type, obtained from a handle (`a.signal_a()`)
+/// or a slot's context (`ctx.signal_a()`), has the same methods plus `emit`
+/// with the declared parameters, and gives this type with `.signal()`, for
+/// code that is generic over signals.
 pub struct Signal<'a, A> {
     emitter: &'a ObjectHandle,
     index: u16,
     name: &'static str,
     encode: EncodeFn<A>,
 }
+
+/// The signal name of a direct invocation of a slot, for messages.
+pub(crate) const INVOKE: &str = "<invoke>";
 
 /// A slot of an object, taking argument tuple `A`: what a signal of the
 /// same argument types connects to.
@@ -196,7 +201,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         if peer.is_gone() {
             return Err(Error::LoopEnded(peer.name().to_owned()));
         }
-        if !peer.is_remote() && !peer.has_id(target.id()) {
+        if !peer.is_remote() && !registry().is_attached(peer.name(), target.id()) {
             return Err(Error::ObjectNotFound {
                 loop_name: peer.name().to_owned(),
                 id: target.id().to_owned(),
@@ -283,31 +288,12 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         if let Some(home) = self.emitter.peer()
             && home.is_remote()
         {
-            let (emitter, signal, receiver_loop) = (self.emitter.id(), self.index, peer.name());
-            let frame = match &change {
-                Change::Connect(receiver, delivery) => Frame::Connect {
-                    emitter,
-                    signal,
-                    receiver_loop,
-                    receiver: &receiver.object,
-                    slot: receiver.slot,
-                    balanced: *delivery == Delivery::Balanced,
-                },
-                Change::Disconnect(receiver) => Frame::Disconnect {
-                    emitter,
-                    signal,
-                    receiver_loop,
-                    receiver: &receiver.object,
-                    slot: receiver.slot,
-                },
-                Change::Broadcast(on) => Frame::Broadcast {
-                    emitter,
-                    signal,
-                    event_loop: receiver_loop,
-                    on: *on,
-                },
-            };
-            home.send_frames(wire::control_packet(&frame))?;
+            home.send_command(Command::Connection {
+                emitter: self.emitter.shared.id.clone(),
+                signal: self.index,
+                event_loop: peer.name_arc().clone(),
+                change,
+            })?;
             return Ok(true);
         }
         Ok(connection::apply(
@@ -321,7 +307,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
 
 fn receiving_peer(target: &ObjectHandle) -> Result<&Arc<LoopPeer>, Error> {
     target.peer().ok_or_else(|| Error::ObjectNotFound {
-        loop_name: "<no loop>".to_owned(),
+        loop_name: NO_LOOP.to_owned(),
         id: target.id().to_owned(),
     })
 }
@@ -354,7 +340,7 @@ impl<A: Clone + Send + 'static> Slot<'_, A> {
         let envelope = SignalEnvelope {
             header: Arc::new(Header {
                 emitter: None,
-                signal: "<invoke>",
+                signal: INVOKE,
                 receivers: Box::new([ReceiverRef {
                     object: self.target.shared.id.clone(),
                     slot: self.index,
@@ -363,7 +349,7 @@ impl<A: Clone + Send + 'static> Slot<'_, A> {
             }),
             args: Args::one(args, self.encode),
         };
-        peer.send_control(Envelope::Signal(envelope))
+        peer.post(Envelope::Signal(envelope))
     }
 }
 

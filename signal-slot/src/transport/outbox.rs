@@ -42,7 +42,7 @@ pub(crate) enum OutItem {
     /// Answered once everything queued before it was sent.
     Flush(Sender<()>),
     /// The receiving process has ended: count what was in transit.
-    Reckon,
+    SettleInTransit,
     /// Loops the receiving process can now reach: sent on its control
     /// channel, then announced on its data channel, in order with the rest.
     Routes {
@@ -58,7 +58,7 @@ impl OutItem {
             OutItem::Signal(envelope) => envelope.args.count() as u64,
             OutItem::EmitRequest { args, .. } => args.count() as u64,
             OutItem::Packet(packet) => crate::wire::count_signals(packet),
-            OutItem::Flush(_) | OutItem::Reckon | OutItem::Routes { .. } => 0,
+            OutItem::Flush(_) | OutItem::SettleInTransit | OutItem::Routes { .. } => 0,
         }
     }
 }
@@ -200,7 +200,7 @@ fn encode(item: &OutItem, buf: &mut Vec<u8>, peer: &Weak<LoopPeer>) -> u64 {
             buf.extend_from_slice(packet);
             Ok(())
         }
-        OutItem::Flush(_) | OutItem::Reckon | OutItem::Routes { .. } => return 0,
+        OutItem::Flush(_) | OutItem::SettleInTransit | OutItem::Routes { .. } => return 0,
     };
     match result {
         Ok(()) => item.signals(),
@@ -213,32 +213,17 @@ fn encode(item: &OutItem, buf: &mut Vec<u8>, peer: &Weak<LoopPeer>) -> u64 {
 
 fn report_encode_error(item: &OutItem, error: &EncodeError, peer: &Weak<LoopPeer>) {
     let (emitter, signal) = match item {
-        OutItem::Signal(envelope) => (
-            envelope
-                .header
-                .emitter
-                .as_ref()
-                .map_or("<direct invocation>".to_owned(), |emitter| {
-                    emitter.id.to_string()
-                }),
-            envelope.header.signal,
-        ),
+        OutItem::Signal(envelope) => (envelope.header.emitter_id(), envelope.header.signal),
         OutItem::EmitRequest {
             emitter, signal, ..
-        } => (
-            emitter.id.to_string(),
-            emitter
-                .signal_names
-                .get(usize::from(*signal))
-                .copied()
-                .unwrap_or("<unknown>"),
-        ),
-        OutItem::Packet(_) | OutItem::Flush(_) | OutItem::Reckon | OutItem::Routes { .. } => {
-            ("<control>".to_owned(), "<control>")
-        }
+        } => (&*emitter.id, emitter.signal_name(*signal)),
+        OutItem::Packet(_)
+        | OutItem::Flush(_)
+        | OutItem::SettleInTransit
+        | OutItem::Routes { .. } => ("<control>", "<control>"),
     };
     if let Some(peer) = peer.upgrade() {
-        peer.record_drops(item.signals(), DropReason::Encode, || {
+        peer.drops().record(item.signals(), DropReason::Encode, || {
             format!("signal `{signal}` from `{emitter}` ({error})")
         });
     }
@@ -251,20 +236,20 @@ fn write_loop(rx: &Receiver<OutItem>, sender: &IpcBytesSender, peer: &Weak<LoopP
         let working = crate::platform::working();
         buf.clear();
         // Every packet says where it comes from, for the delivery ledger.
-        let from = Frame::From {
-            process: crate::ledger::own(),
+        let from = Frame::Sender {
+            process: super::accounting::own_process(),
         };
         let _ = Writer::new(&mut buf).control(&from);
         let header = buf.len();
         let mut signals = 0;
-        let mut reckon = false;
+        let mut settle = false;
         let mut routes = None;
         let mut item = Some(first);
         while let Some(current) = item.take() {
             signals += encode(&current, &mut buf, peer);
             match current {
                 OutItem::Flush(ack) => flushes.push(ack),
-                OutItem::Reckon => reckon = true,
+                OutItem::SettleInTransit => settle = true,
                 // Sent after the packet so far, before anything later.
                 OutItem::Routes { control, update } => {
                     routes = Some((control, update));
@@ -288,7 +273,7 @@ fn write_loop(rx: &Receiver<OutItem>, sender: &IpcBytesSender, peer: &Weak<LoopP
                 return;
             }
             if let Some(peer) = peer.upgrade() {
-                peer.count_written(signals);
+                peer.drops().count_written(signals);
             }
         }
         if let Some((control, update)) = routes
@@ -298,9 +283,9 @@ fn write_loop(rx: &Receiver<OutItem>, sender: &IpcBytesSender, peer: &Weak<LoopP
             // with the data that follows.
             let _ = sender.send(&crate::wire::control_packet(&Frame::Routes));
         }
-        if reckon && let Some(peer) = peer.upgrade() {
+        if settle && let Some(peer) = peer.upgrade() {
             let _working = crate::platform::working();
-            peer.reckon_in_transit();
+            peer.drops().settle_in_transit();
         }
         for ack in flushes.drain(..) {
             let _ = ack.send(());
@@ -318,7 +303,7 @@ fn receiver_gone(
 ) {
     let Some(peer) = peer.upgrade() else { return };
     peer.set_gone();
-    peer.reckon_in_transit();
+    peer.drops().settle_in_transit();
     let mut lost = in_packet;
     // Until the last sender is gone: an emitter that took the route before
     // it changed may still push, and what it pushes is counted too.
@@ -329,7 +314,7 @@ fn receiver_gone(
         }
     }
     if lost > 0 {
-        peer.record_drops(lost, DropReason::Gone, || {
+        peer.drops().record(lost, DropReason::Gone, || {
             format!("{lost} queued signals ({error})")
         });
     } else {

@@ -58,7 +58,7 @@ fn read_loop(
             Some(Ok(Frame::Routes)) => {
                 if let Some(control) = control {
                     match control.recv() {
-                        Ok(update) => crate::process::apply_route_update(update),
+                        Ok(update) => super::routes::apply_route_update(update),
                         Err(error) => {
                             tracing::error!(%error, "cannot read a route update");
                         }
@@ -88,18 +88,15 @@ fn read_loop(
     }
 }
 
-/// Counts the signals of a packet that no loop will handle: taken off the
-/// channel (for the delivery ledger), and dropped here.
+/// Counts the signals of a packet that no loop will handle.
 fn drop_packet(peer: &Weak<LoopPeer>, packet: &[u8]) {
-    let count = wire::count_signals(packet);
-    if let Some(sender) = wire::sender_of(packet) {
-        crate::ledger::taken(sender, count);
-    }
-    if let Some(peer) = peer.upgrade()
-        && count > 0
-    {
-        peer.record_drops(count, DropReason::AfterStop, || {
-            format!("{count} signals from another process")
-        });
+    match peer.upgrade() {
+        Some(peer) => peer.drops().record_packet(packet, DropReason::AfterStop),
+        // Nobody to count for, but the sender's ledger still hears of it.
+        None => {
+            if let Some(sender) = wire::sender_of(packet) {
+                super::accounting::taken_from(sender, wire::count_signals(packet));
+            }
+        }
     }
 }

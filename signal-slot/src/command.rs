@@ -1,0 +1,34 @@
+//! Commands: what one process asks of a loop besides signals, applied by
+//! the loop in order with them.
+//!
+//! A command changes state that lives on the loop: the connections of an
+//! object that lives there, an object's attachment, a subscription. Inside
+//! a process it travels in the loop's queue as it is; to another process it
+//! is one wire frame (`wire::Writer::control` and `wire::Reader`, the only
+//! conversion in either direction).
+
+use std::sync::Arc;
+
+use crate::connection::{Change, ReceiverRef};
+
+/// A change to the connections or objects of a loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// Changes the connections of signal `signal` of `emitter` (an object
+    /// of the loop) to receivers on the loop `event_loop`.
+    Connection {
+        emitter: Arc<str>,
+        signal: u16,
+        event_loop: Arc<str>,
+        change: Change,
+    },
+    /// Detaches the object `object` from the loop.
+    Detach { object: Arc<str> },
+    /// Subscribes (or, with `on: false`, unsubscribes) a slot of an object
+    /// of the loop to the broadcasts of `signal` on the loop.
+    Subscribe {
+        signal: Arc<str>,
+        receiver: ReceiverRef,
+        on: bool,
+    },
+}

@@ -1,0 +1,126 @@
+//! Options of a new loop.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::error::{Error, check_name};
+use crate::object::{ErasedObject, Handle, Home, ObjectCell, ObjectHandle, TypedHandle};
+use crate::registry::registry;
+use crate::status::PanicPolicy;
+use crate::transport::{LoopPeer, Route, inbox, routes};
+
+use super::handle::{LoopHandle, LoopObject};
+use super::{EventLoop, LoopState, Phase};
+
+/// Options of a new loop; see [`EventLoop::builder`].
+///
+/// ```
+/// use signal_slot::{EventLoop, PanicPolicy};
+///
+/// let main = EventLoop::builder("builder_example")
+///     .capacity(1_000)
+///     .panic_policy(PanicPolicy::KeepGoing)
+///     .catch_interrupt(false)
+///     .build()?;
+/// assert_eq!(main.name(), "builder_example");
+/// # Ok::<(), signal_slot::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct EventLoopBuilder {
+    name: String,
+    capacity: usize,
+    panic_policy: PanicPolicy,
+    catch_interrupt: bool,
+    /// Whether the loop gets a channel from other processes in this one
+    /// (not for the loop of an `EventLoopProcess`, which gets its own).
+    reachable_here: bool,
+}
+
+impl EventLoopBuilder {
+    pub(crate) fn new(name: String) -> Self {
+        EventLoopBuilder {
+            name,
+            capacity: crate::DEFAULT_INBOX_CAPACITY,
+            panic_policy: PanicPolicy::default(),
+            catch_interrupt: true,
+            reachable_here: true,
+        }
+    }
+
+    /// The name the loop will have.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The inbox's capacity in messages (default 100,000). Signals beyond
+    /// it are dropped and counted, never blocking the emitter.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+
+    /// What to do when a slot panics (default: end the loop).
+    pub fn panic_policy(mut self, policy: PanicPolicy) -> Self {
+        self.panic_policy = policy;
+        self
+    }
+
+    /// Whether Ctrl-C ends `exec` with
+    /// [`ExitStatus::Interrupted`](crate::ExitStatus::Interrupted)
+    /// (default: yes).
+    pub fn catch_interrupt(mut self, catch: bool) -> Self {
+        self.catch_interrupt = catch;
+        self
+    }
+
+    /// For the loop of a child process: reached through the channel the
+    /// process creates, never through one in this process.
+    pub(crate) fn for_child_process(mut self) -> Self {
+        self.reachable_here = false;
+        self
+    }
+
+    /// Creates the loop.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DuplicateLoopName`] if a loop of that name exists in this
+    /// process, [`Error::InvalidName`] if the name is empty.
+    pub fn build(self) -> Result<EventLoop, Error> {
+        check_name("loop name", &self.name)?;
+        let name: Arc<str> = self.name.into();
+        let (sender, receiver) = inbox(self.capacity);
+        let peer = LoopPeer::new(name.clone(), Route::Local(sender.clone()));
+        let raw = ObjectHandle::for_type::<LoopObject>(name.clone(), Home::Loop(peer.clone()));
+        {
+            let mut registry = registry();
+            registry.add_loop(peer.clone())?;
+            registry.attach(&raw)?;
+            if self.reachable_here {
+                routes::open_inbox(&registry, &peer);
+            }
+        }
+        let _ = peer.loop_object.set(Arc::downgrade(&raw.shared));
+        let object: Handle<LoopObject> = TypedHandle::from_object_handle(raw);
+        let handle = LoopHandle::new(peer, object.clone());
+        let mut objects: FxHashMap<Arc<str>, Box<dyn ErasedObject>> = FxHashMap::default();
+        objects.insert(
+            name,
+            Box::new(ObjectCell {
+                object: LoopObject,
+                handle: object,
+            }),
+        );
+        Ok(EventLoop {
+            state: LoopState::new(handle.clone(), self.panic_policy),
+            handle,
+            objects,
+            detached: Default::default(),
+            inbox: receiver,
+            sender,
+            catch_interrupt: self.catch_interrupt,
+            phase: Phase::NotStarted,
+        })
+    }
+}

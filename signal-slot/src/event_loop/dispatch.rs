@@ -1,0 +1,289 @@
+//! A signal to the slots it names, whatever its origin: one function for
+//! values from this process and for MessagePack bytes from another.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::connection::{DIRECT_INVOCATION, ReceiverRef};
+use crate::context::Sender;
+use crate::error::SlotError;
+use crate::object::ErasedObject;
+use crate::payload::{Args, Payload};
+use crate::status::{PanicPolicy, SlotFailure};
+use crate::transport::{DropReason, SignalEnvelope, accounting};
+
+use super::{EventLoop, LoopHandle, LoopState, StopCause, panic_message};
+
+/// The receivers a signal names on this loop.
+pub(super) enum Receivers<'a> {
+    /// From this process: the connection's ready-made list.
+    Local(&'a [ReceiverRef]),
+    /// Decoded from another process's frame.
+    Remote(&'a [(&'a str, u16)]),
+}
+
+impl<'a> Receivers<'a> {
+    fn len(&self) -> usize {
+        match self {
+            Receivers::Local(receivers) => receivers.len(),
+            Receivers::Remote(receivers) => receivers.len(),
+        }
+    }
+
+    fn get(&self, index: usize) -> (&'a str, u16) {
+        match self {
+            Receivers::Local(receivers) => (&receivers[index].object, receivers[index].slot),
+            Receivers::Remote(receivers) => receivers[index],
+        }
+    }
+}
+
+/// The arguments of the emissions of a signal (one, or an `emit_many`
+/// batch).
+pub(super) enum Payloads<'a> {
+    /// Values from this process: moved to the last receiver, cloned for
+    /// the others.
+    Local(&'a mut Args),
+    /// MessagePack bytes from the process numbered `from`, decoded by each
+    /// slot.
+    Encoded {
+        items: &'a [&'a [u8]],
+        from: Option<u16>,
+    },
+}
+
+impl Payloads<'_> {
+    fn count(&self) -> usize {
+        match self {
+            Payloads::Local(args) => args.count(),
+            Payloads::Encoded { items, .. } => items.len(),
+        }
+    }
+
+    fn payload(&mut self, index: usize, last: bool) -> Payload<'_> {
+        match self {
+            Payloads::Local(args) => Payload::Local { args, index, last },
+            Payloads::Encoded { items, .. } => Payload::Encoded(items[index]),
+        }
+    }
+
+    /// Counts `count` emissions as taken off the transport, for the
+    /// sender's delivery ledger. Counted before the slots run: a slot that
+    /// kills the process has received its signal.
+    fn taken(&self, count: usize) {
+        if let Payloads::Encoded {
+            from: Some(from), ..
+        } = self
+        {
+            accounting::taken_from(*from, count as u64);
+        }
+    }
+}
+
+/// A signal for this loop's objects.
+pub(super) struct Incoming<'a> {
+    pub(super) sender: Option<Sender<'a>>,
+    pub(super) signal: &'a str,
+    pub(super) receivers: Receivers<'a>,
+    /// Also for the loop's subscribers to `signal`.
+    pub(super) broadcast: bool,
+    pub(super) payloads: Payloads<'a>,
+}
+
+impl EventLoop {
+    /// Dispatches a signal emitted in this process.
+    pub(super) fn dispatch_local(&mut self, envelope: SignalEnvelope) {
+        let SignalEnvelope { header, mut args } = envelope;
+        let sender = header.emitter.as_ref().map(|emitter| Sender {
+            id: &emitter.id,
+            loop_name: emitter.loop_name.as_deref(),
+        });
+        self.dispatch(Incoming {
+            sender,
+            signal: header.signal,
+            receivers: Receivers::Local(&header.receivers),
+            broadcast: header.broadcast,
+            payloads: Payloads::Local(&mut args),
+        });
+    }
+
+    /// Calls every receiver's slot once per emission, in order.
+    pub(super) fn dispatch(&mut self, incoming: Incoming<'_>) {
+        let Incoming {
+            sender,
+            signal,
+            receivers,
+            broadcast,
+            mut payloads,
+        } = incoming;
+        let subscribers = if broadcast {
+            self.state.subscribers.get(signal).cloned()
+        } else {
+            None
+        };
+        let subscribers: &[ReceiverRef] = subscribers.as_deref().unwrap_or_default();
+        let count = payloads.count();
+        let total = receivers.len() + subscribers.len();
+        if let (1, []) = (receivers.len(), subscribers) {
+            // One receiver (the common case): find it once for the batch.
+            let (object_id, slot) = receivers.get(0);
+            let Some(object) = self.objects.get_mut(object_id) else {
+                payloads.taken(count);
+                self.drop_for_missing_object(object_id, sender, signal, count);
+                return;
+            };
+            for index in 0..count {
+                payloads.taken(1);
+                let payload = payloads.payload(index, true);
+                Self::run_slot(
+                    object,
+                    &mut self.state,
+                    &self.handle,
+                    object_id,
+                    slot,
+                    sender,
+                    signal,
+                    payload,
+                );
+                if self.state.aborted() {
+                    self.cut_short(&payloads, count - index - 1, signal);
+                    return;
+                }
+            }
+            return;
+        }
+        for index in 0..count {
+            payloads.taken(1);
+            for position in 0..total {
+                let (object_id, slot) = match position.checked_sub(receivers.len()) {
+                    None => receivers.get(position),
+                    Some(at) => (&*subscribers[at].object, subscribers[at].slot),
+                };
+                let payload = payloads.payload(index, position + 1 == total);
+                match self.objects.get_mut(object_id) {
+                    Some(object) => Self::run_slot(
+                        object,
+                        &mut self.state,
+                        &self.handle,
+                        object_id,
+                        slot,
+                        sender,
+                        signal,
+                        payload,
+                    ),
+                    None => self.drop_for_missing_object(object_id, sender, signal, 1),
+                }
+                if self.state.aborted() {
+                    self.cut_short(&payloads, count - index - 1, signal);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Counts a message for an object that is not on this loop (quietly if
+    /// it was detached).
+    fn drop_for_missing_object(
+        &self,
+        object_id: &str,
+        sender: Option<Sender<'_>>,
+        signal: &str,
+        count: usize,
+    ) {
+        if !self.detached.contains(object_id) {
+            self.handle
+                .peer()
+                .drops()
+                .record(count as u64, DropReason::Gone, || {
+                    format!(
+                        "signal `{signal}` from `{}` to the missing object `{object_id}`",
+                        sender.map_or(DIRECT_INVOCATION, |sender| sender.id),
+                    )
+                });
+        }
+    }
+
+    /// Counts the `rest` emissions of a batch left undelivered when a
+    /// failing slot ended the loop.
+    fn cut_short(&self, payloads: &Payloads<'_>, rest: usize, signal: &str) {
+        payloads.taken(rest);
+        if rest > 0 {
+            self.handle
+                .peer()
+                .drops()
+                .record(rest as u64, DropReason::AfterStop, || {
+                    format!("{rest} emissions of signal `{signal}` after a slot failed")
+                });
+        }
+    }
+
+    /// Calls one slot, containing a panic and reporting failures.
+    #[allow(clippy::too_many_arguments)]
+    fn run_slot(
+        object: &mut Box<dyn ErasedObject>,
+        state: &mut LoopState,
+        handle: &LoopHandle,
+        object_id: &str,
+        slot: u16,
+        sender: Option<Sender<'_>>,
+        signal: &str,
+        payload: Payload<'_>,
+    ) {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            object.dispatch(state, sender, slot, payload)
+        }));
+        let slot_name = || object.handle().slot_name(slot);
+        let emitter = sender.map_or(DIRECT_INVOCATION, |sender| sender.id);
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(SlotError::Returned(error))) => {
+                tracing::warn!(
+                    event_loop = handle.name(),
+                    object = object_id,
+                    slot = slot_name(),
+                    signal,
+                    emitter = sender.map(|sender| sender.id),
+                    "slot `{}.{}` on event loop `{}`: the slot returned an error: {error}",
+                    object_id,
+                    slot_name(),
+                    handle.name(),
+                );
+            }
+            Ok(Err(error)) => {
+                tracing::error!(
+                    event_loop = handle.name(),
+                    object = object_id,
+                    slot = slot_name(),
+                    signal,
+                    emitter = sender.map(|sender| sender.id),
+                    "signal `{signal}` from `{emitter}` not delivered to `{}.{}` on event loop \
+                     `{}`: {error}",
+                    object_id,
+                    slot_name(),
+                    handle.name(),
+                );
+            }
+            Err(panic) => {
+                let failure = SlotFailure {
+                    event_loop: handle.name().to_owned(),
+                    object: object_id.to_owned(),
+                    slot: slot_name().to_owned(),
+                    signal: signal.to_owned(),
+                    emitter: sender.map(|sender| sender.id.to_owned()),
+                    message: panic_message(panic.as_ref()),
+                };
+                tracing::error!(
+                    event_loop = %failure.event_loop,
+                    object = %failure.object,
+                    slot = %failure.slot,
+                    signal = %failure.signal,
+                    emitter = failure.emitter.as_deref(),
+                    "{failure}"
+                );
+                state.first_failure.get_or_insert(failure);
+                if state.panic_policy == PanicPolicy::StopLoop {
+                    state.request_stop(StopCause::SlotFailed);
+                }
+            }
+        }
+    }
+}

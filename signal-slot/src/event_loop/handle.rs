@@ -1,0 +1,314 @@
+//! The handle of a loop: what any thread may do with it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::context::Context;
+use crate::error::{Error, check_name};
+use crate::object::{EventLoopObject, Handle, Home, ObjectCell, ObjectHandle, TypedHandle};
+use crate::registry::registry;
+use crate::signal::{Signal, Slot};
+use crate::transport::{Envelope, LoopPeer};
+
+use super::StopCause;
+
+/// The loop's own object: its `stop` slot and `start`/`terminate` signals.
+/// Its id is the loop's name.
+#[crate::event_loop_object]
+pub(crate) struct LoopObject;
+
+#[crate::event_loop_object]
+impl LoopObject {
+    /// Emitted right before the loop starts handling messages.
+    #[signal]
+    fn start();
+
+    /// Emitted when the loop ends.
+    #[signal]
+    fn terminate();
+
+    /// Stops the loop gracefully.
+    #[slot]
+    fn stop(&mut self, ctx: &mut Context<Self>) {
+        ctx.state().request_stop(StopCause::Requested);
+    }
+}
+
+/// The index of `terminate` among the loop object's signals.
+pub(crate) const TERMINATE: &str = LoopObject::SIGNALS[1];
+
+/// A handle to an event loop: attach objects, stop it, connect to its
+/// `start` and `terminate` signals. Cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct LoopHandle {
+    peer: Arc<LoopPeer>,
+    pub(crate) object: Handle<LoopObject>,
+}
+
+impl LoopHandle {
+    pub(crate) fn new(peer: Arc<LoopPeer>, object: Handle<LoopObject>) -> LoopHandle {
+        LoopHandle { peer, object }
+    }
+
+    pub(crate) fn from_peer(peer: Arc<LoopPeer>) -> LoopHandle {
+        let shared = peer.loop_object.get().and_then(std::sync::Weak::upgrade);
+        let object = match shared {
+            Some(shared) => ObjectHandle { shared },
+            // The loop is gone from this process: a handle that still names
+            // it, whose signals reach nobody.
+            None => ObjectHandle::for_type::<LoopObject>(
+                peer.name_arc().clone(),
+                Home::Loop(peer.clone()),
+            ),
+        };
+        LoopHandle {
+            peer,
+            object: TypedHandle::from_object_handle(object),
+        }
+    }
+
+    pub(crate) fn peer(&self) -> &Arc<LoopPeer> {
+        &self.peer
+    }
+
+    /// The loop's name, unique in the process.
+    pub fn name(&self) -> &str {
+        self.peer.name()
+    }
+
+    /// Attaches `object` to the loop with a default unique id
+    /// (`TypeName#N`).
+    ///
+    /// ```
+    /// use signal_slot::{EventLoop, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Sensor;
+    ///
+    /// #[event_loop_object]
+    /// impl Sensor {}
+    ///
+    /// let main = EventLoop::new("add_example")?;
+    /// let first = main.add(Sensor)?;
+    /// let second = main.add(Sensor)?;
+    /// assert!(first.id().starts_with("Sensor#"));
+    /// assert_ne!(first.id(), second.id());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`add_with_id`](Self::add_with_id).
+    pub fn add<T: EventLoopObject>(&self, object: T) -> Result<Handle<T>, Error> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = loop {
+            let id = format!("{}#{}", T::TYPE_NAME, NEXT.fetch_add(1, Ordering::Relaxed));
+            // Taken only if a user chose such an id by hand.
+            if !registry().is_attached(self.name(), &id) {
+                break id;
+            }
+        };
+        self.add_with_id(id, object)
+    }
+
+    /// Attaches `object` to the loop under `id`, and returns its handle.
+    /// The object moves to the loop; from then on it is reached through
+    /// its signals and slots.
+    ///
+    /// ```
+    /// use signal_slot::{EventLoop, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Counter { count: u64 }
+    ///
+    /// #[event_loop_object]
+    /// impl Counter {}
+    ///
+    /// let main = EventLoop::new("add_with_id_example")?;
+    /// let counter = main.add_with_id("counter", Counter { count: 0 })?;
+    /// assert_eq!(counter.id(), "counter");
+    /// assert!(main.add_with_id("counter", Counter { count: 1 }).is_err());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DuplicateObjectId`] if the id is taken on this loop,
+    /// [`Error::InvalidName`] if it is empty, [`Error::LoopEnded`] if the
+    /// loop has ended, [`Error::RemoteLoop`] if it runs in another process.
+    pub fn add_with_id<T: EventLoopObject>(
+        &self,
+        id: impl Into<String>,
+        object: T,
+    ) -> Result<Handle<T>, Error> {
+        let id: Arc<str> = id.into().into();
+        check_name("object id", &id)?;
+        if self.peer.is_remote() {
+            return Err(Error::RemoteLoop {
+                loop_name: self.name().to_owned(),
+                id: id.to_string(),
+            });
+        }
+        if self.peer.is_gone() {
+            return Err(Error::LoopEnded(self.name().to_owned()));
+        }
+        let raw = ObjectHandle::for_type::<T>(id.clone(), Home::Loop(self.peer.clone()));
+        registry().attach(&raw)?;
+        let handle = <T::Handle as TypedHandle>::from_object_handle(raw);
+        let cell = ObjectCell {
+            object,
+            handle: handle.clone(),
+        };
+        if let Err(error) = self.peer.post(Envelope::Attach(Box::new(cell))) {
+            registry().detach(self.peer.name_arc(), &id);
+            return Err(error);
+        }
+        Ok(handle)
+    }
+
+    /// A handle to the object `id` on this loop, typed as `T`.
+    ///
+    /// For objects created where no handle was kept (in a child's init
+    /// function, say): on a loop of another process the handle is made from
+    /// the name alone, and a wrong type shows when a message reaches it (as
+    /// an error naming the slot), never as undefined behaviour.
+    ///
+    /// ```
+    /// use signal_slot::{EventLoop, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Logger;
+    ///
+    /// #[event_loop_object]
+    /// impl Logger {}
+    ///
+    /// let main = EventLoop::new("object_example")?;
+    /// main.add_with_id("logger", Logger)?;
+    /// let logger = main.object::<Logger>("logger")?;
+    /// assert_eq!(logger.id(), "logger");
+    /// assert!(main.object::<Logger>("nobody").is_err());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ObjectNotFound`] if the loop runs in this process and has no
+    /// such object of type `T`.
+    pub fn object<T: EventLoopObject>(&self, id: &str) -> Result<Handle<T>, Error> {
+        let mut registry = registry();
+        let found = registry
+            .find_object(self.name(), id)
+            .filter(|handle| handle.type_name() == T::TYPE_NAME);
+        if let Some(found) = found {
+            return Ok(TypedHandle::from_object_handle(found));
+        }
+        if !self.peer.is_remote() {
+            return Err(Error::ObjectNotFound {
+                loop_name: self.name().to_owned(),
+                id: id.to_owned(),
+            });
+        }
+        let handle = ObjectHandle::for_type::<T>(id.into(), Home::Loop(self.peer.clone()));
+        registry.remember(&handle);
+        Ok(TypedHandle::from_object_handle(handle))
+    }
+
+    /// Stops the loop gracefully: every message queued before this call is
+    /// still delivered, then the loop emits `terminate` and ends. Stopping a
+    /// loop that has ended does nothing.
+    ///
+    /// ```
+    /// use signal_slot::{EventLoopThread, ExitStatus};
+    ///
+    /// let mut worker = EventLoopThread::new("stop_example")?;
+    /// worker.start()?;
+    /// worker.event_loop().stop();
+    /// assert_eq!(worker.join()?, ExitStatus::Normal);
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    pub fn stop(&self) {
+        // A loop that has ended is stopped already.
+        let _ = self.stop_slot().invoke(());
+    }
+
+    /// The loop's `stop` as a slot, to connect signals to (a timer's
+    /// `timeout`, another loop's `terminate`..).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use signal_slot::{EventLoop, Timer};
+    ///
+    /// let mut main = EventLoop::new("stop_slot_example")?;
+    /// let timer = Timer::single_shot(&main, Duration::from_millis(5))?;
+    /// timer.timeout().connect(main.stop_slot())?;
+    /// timer.start();
+    /// assert!(main.exec().is_normal());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    pub fn stop_slot(&self) -> Slot<'_, ()> {
+        self.object.stop()
+    }
+
+    /// Emitted right before the loop starts handling messages, on the
+    /// loop's thread: the first thing its objects receive.
+    ///
+    /// ```
+    /// use signal_slot::{Context, EventLoop, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Greeter;
+    ///
+    /// #[event_loop_object]
+    /// impl Greeter {
+    ///     #[slot]
+    ///     fn on_start(&mut self, ctx: &mut Context<Self>) {
+    ///         ctx.stop_loop();
+    ///     }
+    /// }
+    ///
+    /// let mut main = EventLoop::new("start_signal_example")?;
+    /// let greeter = main.add(Greeter)?;
+    /// main.start_signal().connect(greeter.on_start())?;
+    /// assert!(main.exec().is_normal());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    pub fn start_signal(&self) -> Signal<'_, ()> {
+        self.object.start().signal()
+    }
+
+    /// Emitted when the loop ends; the loop's own objects still receive it.
+    ///
+    /// ```
+    /// use signal_slot::{EventLoop, EventLoopThread};
+    ///
+    /// let mut main = EventLoop::new("terminate_signal_example")?;
+    /// let mut worker = EventLoopThread::new("terminate_signal_worker")?;
+    /// // The worker stops when the main loop ends.
+    /// main.terminate_signal().connect(worker.stop_slot())?;
+    /// worker.start()?;
+    /// main.stop();
+    /// main.exec();
+    /// assert!(worker.join()?.is_normal());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    pub fn terminate_signal(&self) -> Signal<'_, ()> {
+        self.object.terminate().signal()
+    }
+
+    /// The number of signals destined to this loop that this process
+    /// dropped: inbox full, loop ended, or arrived after the stop.
+    pub fn dropped_signals(&self) -> u64 {
+        self.peer.drops().total()
+    }
+
+    /// True once the loop has ended.
+    pub fn has_ended(&self) -> bool {
+        self.peer.is_gone()
+    }
+}
+
+impl std::fmt::Debug for LoopHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LoopHandle").field(&self.name()).finish()
+    }
+}

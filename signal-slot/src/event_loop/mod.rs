@@ -1,0 +1,413 @@
+//! The event loop: an inbox, the objects living on it, their timers.
+//!
+//! - [`handle`]: what any thread may do with a loop ([`LoopHandle`]).
+//! - [`builder`]: the options of a new loop.
+//! - this module: the loop itself, one iteration at a time.
+//! - `dispatch`: a signal to the slots it names, whatever its origin.
+//! - `control`: objects attached and detached, subscriptions, connection
+//!   changes asked for by other processes.
+//! - `remote`: packets from other processes, frame by frame.
+
+mod builder;
+mod control;
+mod dispatch;
+mod handle;
+mod remote;
+
+pub use builder::EventLoopBuilder;
+pub use handle::LoopHandle;
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use rustc_hash::FxHashMap;
+
+use crate::connection::{EmitterName, ReceiverRef};
+use crate::error::Error;
+use crate::object::ErasedObject;
+use crate::registry::registry;
+use crate::status::{ExitStatus, PanicPolicy, SlotFailure};
+use crate::timer::{TightLoopHandle, Timers};
+use crate::transport::{DropReason, Envelope, InboxSender};
+use crate::wire::{self, Frame};
+use crate::{interrupt, serial};
+
+/// Why the loop is ending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopCause {
+    Requested,
+    Interrupted,
+    SlotFailed,
+}
+
+/// What slots may change of their loop, through their
+/// [`Context`](crate::Context).
+pub(crate) struct LoopState {
+    handle: LoopHandle,
+    stop: Option<StopCause>,
+    pub(crate) timers: Timers,
+    pub(crate) tight_loops: BTreeMap<Arc<str>, TightLoopHandle>,
+    subscribers: HashMap<Arc<str>, Arc<[ReceiverRef]>>,
+    first_failure: Option<SlotFailure>,
+    panic_policy: PanicPolicy,
+}
+
+impl LoopState {
+    fn new(handle: LoopHandle, panic_policy: PanicPolicy) -> Self {
+        LoopState {
+            handle,
+            stop: None,
+            timers: Timers::default(),
+            tight_loops: BTreeMap::new(),
+            subscribers: HashMap::new(),
+            first_failure: None,
+            panic_policy,
+        }
+    }
+
+    pub(crate) fn handle(&self) -> &LoopHandle {
+        &self.handle
+    }
+
+    pub(crate) fn request_stop(&mut self, cause: StopCause) {
+        self.stop.get_or_insert(cause);
+    }
+
+    /// True once a failure must cut the current message short.
+    fn aborted(&self) -> bool {
+        self.stop == Some(StopCause::SlotFailed)
+    }
+}
+
+/// The outcome of one iteration.
+pub(crate) enum Step {
+    Ended(ExitStatus),
+    Worked,
+    Idle,
+}
+
+enum Phase {
+    NotStarted,
+    Running,
+    Ended(ExitStatus),
+}
+
+/// The most messages handled in one iteration before timers get a look.
+const BUDGET: usize = 1024;
+
+/// An event loop: an endless loop that owns a thread, an inbox of signals
+/// for the objects living on it, and their timers.
+///
+/// Create it, attach objects ([`LoopHandle::add_with_id`] through `Deref`),
+/// connect their signals, then [`exec`](Self::exec) it on this thread, or
+/// hand it to an [`EventLoopThread`](crate::EventLoopThread) or
+/// [`EventLoopProcess`](crate::EventLoopProcess).
+///
+/// ```
+/// use std::time::Duration;
+/// use signal_slot::{EventLoop, ExitStatus, Timer};
+///
+/// let main = EventLoop::new("exec_example")?;
+/// let timer = Timer::single_shot(&main, Duration::from_millis(10))?;
+/// timer.timeout().connect(main.stop_slot())?;
+/// timer.start();
+/// let mut main = main;
+/// assert_eq!(main.exec(), ExitStatus::Normal);
+/// # Ok::<(), signal_slot::Error>(())
+/// ```
+pub struct EventLoop {
+    handle: LoopHandle,
+    state: LoopState,
+    objects: FxHashMap<Arc<str>, Box<dyn ErasedObject>>,
+    /// Ids detached from this loop: signals to them are dropped quietly.
+    detached: HashSet<Arc<str>>,
+    inbox: Receiver<Envelope>,
+    /// A sender into `inbox`, for the reader of other processes' packets.
+    sender: InboxSender,
+    catch_interrupt: bool,
+    phase: Phase,
+}
+
+impl std::ops::Deref for EventLoop {
+    type Target = LoopHandle;
+
+    fn deref(&self) -> &LoopHandle {
+        &self.handle
+    }
+}
+
+impl EventLoop {
+    /// Creates a loop with default options.
+    ///
+    /// ```
+    /// use signal_slot::EventLoop;
+    ///
+    /// let main = EventLoop::new("new_example")?;
+    /// assert_eq!(main.name(), "new_example");
+    /// // Names are unique in a process.
+    /// assert!(EventLoop::new("new_example").is_err());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DuplicateLoopName`] if a loop of that name exists in this
+    /// process.
+    pub fn new(name: impl Into<String>) -> Result<EventLoop, Error> {
+        Self::builder(name).build()
+    }
+
+    /// Options for a new loop.
+    pub fn builder(name: impl Into<String>) -> EventLoopBuilder {
+        EventLoopBuilder::new(name.into())
+    }
+
+    /// A handle to the loop, for other threads.
+    pub fn handle(&self) -> LoopHandle {
+        self.handle.clone()
+    }
+
+    /// Runs the loop on this thread until it is stopped, and returns how it
+    /// ended. Emits `start` first and `terminate` last. Calling it again
+    /// after the loop ended returns the same status at once.
+    pub fn exec(&mut self) -> ExitStatus {
+        let _interrupt = self.catch_interrupt.then(interrupt::arm);
+        loop {
+            if let Some(status) = self.iterate(true) {
+                return status;
+            }
+        }
+    }
+
+    /// Runs one iteration without blocking: due timers, the messages queued
+    /// now (up to a budget), tight loops. For embedding the loop in a
+    /// foreign loop. Returns the exit status once the loop has ended.
+    ///
+    /// ```
+    /// use signal_slot::EventLoop;
+    ///
+    /// let mut main = EventLoop::new("process_events_example")?;
+    /// main.stop();
+    /// // A foreign loop drives it until it ends.
+    /// let status = loop {
+    ///     if let Some(status) = main.process_events() {
+    ///         break status;
+    ///     }
+    /// };
+    /// assert!(status.is_normal());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    pub fn process_events(&mut self) -> Option<ExitStatus> {
+        self.iterate(false)
+    }
+
+    /// The number of messages waiting in the loop's inbox.
+    pub fn pending_messages(&self) -> usize {
+        self.inbox.len()
+    }
+
+    /// True while the loop has started and not ended.
+    pub fn is_running(&self) -> bool {
+        matches!(self.phase, Phase::Running)
+    }
+
+    pub(crate) fn iterate(&mut self, block: bool) -> Option<ExitStatus> {
+        match self.step(block) {
+            Step::Ended(status) => Some(status),
+            Step::Worked | Step::Idle => None,
+        }
+    }
+
+    /// One iteration; blocks (if `block`) only when it found nothing to do.
+    pub(crate) fn step(&mut self, block: bool) -> Step {
+        match &self.phase {
+            Phase::Ended(status) => return Step::Ended(status.clone()),
+            Phase::NotStarted => {
+                self.phase = Phase::Running;
+                self.handle.object.start().emit();
+            }
+            Phase::Running => {}
+        }
+        if self.catch_interrupt && interrupt::interrupted() {
+            self.state.request_stop(StopCause::Interrupted);
+        }
+        let mut worked = self.fire_timers();
+        worked |= self.drain(BUDGET);
+        if self.state.stop.is_none() {
+            worked |= self.run_tight_loops();
+            worked |= serial::drive_guests();
+        }
+        if self.state.stop.is_some() {
+            return Step::Ended(self.finish());
+        }
+        if worked {
+            return Step::Worked;
+        }
+        if block {
+            self.wait();
+        }
+        Step::Idle
+    }
+
+    /// Blocks until a message arrives or the next timer is due.
+    fn wait(&mut self) {
+        let mut deadline = self.state.timers.next_deadline();
+        if let Some(guest) = serial::guests_deadline() {
+            deadline = Some(deadline.map_or(guest, |own| own.min(guest)));
+        }
+        if self.catch_interrupt {
+            let poll = Instant::now() + interrupt::POLL;
+            deadline = Some(deadline.map_or(poll, |own| own.min(poll)));
+        }
+        let received = match deadline {
+            Some(deadline) => self.inbox.recv_deadline(deadline),
+            // The peer holds a sender for as long as the loop exists.
+            None => self
+                .inbox
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        if let Ok(envelope) = received {
+            self.handle_envelope(envelope);
+        }
+    }
+
+    fn drain(&mut self, budget: usize) -> bool {
+        let mut handled = 0;
+        while handled < budget && self.state.stop.is_none() {
+            let Ok(envelope) = self.inbox.try_recv() else {
+                break;
+            };
+            self.handle_envelope(envelope);
+            handled += 1;
+        }
+        handled > 0
+    }
+
+    fn handle_envelope(&mut self, envelope: Envelope) {
+        match envelope {
+            Envelope::Signal(signal) => self.dispatch_local(signal),
+            Envelope::Attach(object) => self.attach(object),
+            Envelope::Command(command) => self.apply_command(command),
+            Envelope::Packet(packet) => self.dispatch_packet(&packet),
+        }
+    }
+
+    fn fire_timers(&mut self) -> bool {
+        let due = self.state.timers.take_due(Instant::now());
+        let fired = !due.is_empty();
+        for timer in due {
+            timer.timeout().emit();
+        }
+        fired
+    }
+
+    fn run_tight_loops(&mut self) -> bool {
+        if self.state.tight_loops.is_empty() {
+            return false;
+        }
+        for tight_loop in self.state.tight_loops.values() {
+            tight_loop.iteration().emit();
+        }
+        true
+    }
+
+    /// Emits `terminate`, delivers it to this loop's own objects, and drops
+    /// (counting) what was queued after the stop.
+    fn finish(&mut self) -> ExitStatus {
+        let status = match (self.state.stop, self.state.first_failure.clone()) {
+            (Some(StopCause::Interrupted), None) => ExitStatus::Interrupted,
+            (_, Some(failure)) => ExitStatus::SlotFailed(failure),
+            _ => ExitStatus::Normal,
+        };
+        self.handle.object.terminate().emit();
+        let own = EmitterName::of(&self.handle.object.shared);
+        self.state.stop = None;
+        self.drain_after_stop(|signal| {
+            signal.header.emitter.as_ref() == Some(&own)
+                && signal.header.signal == handle::TERMINATE
+        });
+        self.end(status.clone());
+        status
+    }
+
+    /// Empties the inbox after the stop: signals that `deliver` picks are
+    /// still delivered, everything else is dropped and counted.
+    fn drain_after_stop(&mut self, deliver: impl Fn(&crate::transport::SignalEnvelope) -> bool) {
+        while let Ok(envelope) = self.inbox.try_recv() {
+            match envelope {
+                Envelope::Signal(signal) if deliver(&signal) => self.dispatch_local(signal),
+                Envelope::Signal(signal) => {
+                    self.handle
+                        .peer()
+                        .drops()
+                        .record_envelope(&signal, DropReason::AfterStop);
+                }
+                Envelope::Packet(packet) => {
+                    self.handle
+                        .peer()
+                        .drops()
+                        .record_packet(&packet, DropReason::AfterStop);
+                }
+                Envelope::Attach(_) | Envelope::Command(_) => {}
+            }
+        }
+    }
+
+    /// Marks the loop as ended and releases what it holds.
+    fn end(&mut self, status: ExitStatus) {
+        self.phase = Phase::Ended(status);
+        self.handle.peer().set_gone();
+        // Whatever raced in before the route closed.
+        self.drain_after_stop(|_| false);
+        self.state.timers = Timers::default();
+        self.state.tight_loops.clear();
+        self.objects.clear();
+    }
+
+    /// The deadline of the loop's next timer, for a host that drives it.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.state.timers.next_deadline()
+    }
+
+    /// The capacity of the loop's inbox.
+    pub(crate) fn inbox_capacity(&self) -> usize {
+        self.sender.capacity()
+    }
+
+    /// A sender into the loop's inbox.
+    pub(crate) fn inbox_sender(&self) -> InboxSender {
+        self.sender.clone()
+    }
+
+    /// True if the loop has messages waiting or tight loops running.
+    pub(crate) fn has_work(&self) -> bool {
+        !self.inbox.is_empty() || !self.state.tight_loops.is_empty()
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        if !matches!(self.phase, Phase::Ended(_)) {
+            self.end(ExitStatus::Normal);
+        }
+        // Stops the reader of other processes' packets, if it has one.
+        if let Some(address) = self.handle.peer().address() {
+            let _ = address.send(&wire::control_packet(&Frame::Shutdown));
+        }
+        registry().remove_loop(self.handle.peer());
+    }
+}
+
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "<a panic payload that is not a string>".to_owned()
+    }
+}

@@ -1,0 +1,471 @@
+//! A loop in a child process, like the original's `EventLoopProcess`.
+//!
+//! - this module: the public handle, [`EventLoopProcess`].
+//! - [`exit`]: how a child ended ([`ProcessExit`]), as the parent records it.
+//! - `fork`: starting a child by `fork`, both sides of it.
+//! - `monitor`: the parent's watch over a running child.
+//!
+//! Objects are attached to the process's loop and connected in the parent;
+//! `start()` forks, and the loop with its objects runs in the child. How
+//! the process tree's loops reach each other is the transport's business
+//! (`transport::routes`).
+
+mod exit;
+mod fork;
+mod monitor;
+
+pub use exit::ProcessExit;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
+
+use crate::error::Error;
+use crate::event_loop::{EventLoop, LoopHandle, panic_message};
+use crate::object::{Handle, Home, ObjectHandle, TypedHandle};
+use crate::platform;
+use crate::registry::registry;
+use crate::serial::{self, GuestResult};
+use crate::signal::{Signal, Slot};
+use crate::status::ExitStatus;
+use crate::transport::routes::{self, ChildChannels};
+
+use exit::ExitRecord;
+use monitor::ProcessMonitor;
+
+/// The function a child runs before its loop.
+type InitFn = Box<dyn FnOnce(&LoopHandle) + Send + 'static>;
+
+enum State {
+    Ready(Box<EventLoop>),
+    Running,
+    Serial {
+        result: GuestResult,
+        host: std::thread::ThreadId,
+    },
+    Failed,
+}
+
+/// An event loop in a child process.
+///
+/// Create it, attach objects to its loop and connect them in the parent
+/// (through `Deref` to [`LoopHandle`]), optionally give it an
+/// [`init`](Self::init) function, then [`start`](Self::start) it: the
+/// process forks, and the loop and its objects run in the child. The same
+/// signals and slots work whichever side of the fork they are on.
+///
+/// # Processes and threads
+///
+/// On Unix the child is a `fork` of the parent, with only the thread that
+/// called `start`. The library makes that safe for itself (it holds its
+/// locks across the fork and rebuilds its state in the child), but it
+/// cannot do so for other code: a lock that another thread of the parent
+/// held at the moment of the fork stays locked in the child forever. Start
+/// processes before starting threads of your own (as with Python's `fork`
+/// start method), or at least while they are quiet, and do not hold locks
+/// (of a logger, for instance) across `start`. Child processes end when
+/// their parent dies.
+///
+/// Objects attached to the loop move to the child: the parent's copies are
+/// not dropped.
+///
+/// ```
+/// use signal_slot::{EventLoopProcess, ProcessExit};
+///
+/// let mut worker = EventLoopProcess::new("worker")?
+///     .init(|event_loop| tracing::info!("worker {} starting", event_loop.name()));
+/// worker.start()?;
+/// worker.stop();
+/// let exit: ProcessExit = worker.join()?;
+/// assert!(exit.success());
+/// # Ok::<(), signal_slot::Error>(())
+/// ```
+pub struct EventLoopProcess {
+    name: Arc<str>,
+    handle: LoopHandle,
+    monitor: Handle<ProcessMonitor>,
+    serial: bool,
+    init: Option<InitFn>,
+    state: State,
+    record: Arc<ExitRecord>,
+    /// Created with the process (not in serial mode).
+    channels: Option<ChildChannels>,
+    report: Option<(IpcSender<ExitStatus>, IpcReceiver<ExitStatus>)>,
+}
+
+/// How long dropping a running process waits for it to stop gracefully
+/// before killing it.
+const DROP_GRACE: Duration = Duration::from_secs(3);
+
+impl EventLoopProcess {
+    /// A process for a new loop named `name` with default options.
+    ///
+    /// # Errors
+    ///
+    /// As for [`EventLoop::new`], and [`Error::Io`] if the transport
+    /// channels cannot be created.
+    pub fn new(name: impl Into<String>) -> Result<Self, Error> {
+        Self::with_options(EventLoop::builder(name))
+    }
+
+    /// A process whose loop has the options of `options` (capacity, panic
+    /// policy..); the loop is named after the builder's name.
+    ///
+    /// # Errors
+    ///
+    /// As for [`EventLoopBuilder::build`](crate::EventLoopBuilder::build), and
+    /// [`Error::Io`] if the transport channels cannot be created.
+    pub fn with_options(options: crate::EventLoopBuilder) -> Result<Self, Error> {
+        Self::create(options, false)
+    }
+
+    /// A process in serial mode: `start` runs the init function and the loop
+    /// on the calling thread, driven by the loop that runs there, instead of
+    /// in a child process. Deterministic, for tests and debugging; see
+    /// [serial mode](crate#serial-mode). Works on every platform.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use signal_slot::{EventLoop, EventLoopProcess, Timer};
+    ///
+    /// let mut main = EventLoop::new("serial_process_example")?;
+    /// let mut worker = EventLoopProcess::new_serial("serial_process_worker")?;
+    /// // The worker's loop runs on this thread, driven by `main`.
+    /// worker.start()?;
+    /// main.terminate_signal().connect(worker.stop_slot())?;
+    /// let timer = Timer::single_shot(&main, Duration::from_millis(5))?;
+    /// timer.timeout().connect(main.stop_slot())?;
+    /// timer.start();
+    /// main.exec();
+    /// assert!(worker.join()?.success());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`EventLoop::new`].
+    pub fn new_serial(name: impl Into<String>) -> Result<Self, Error> {
+        Self::create(EventLoop::builder(name), true)
+    }
+
+    fn create(options: crate::EventLoopBuilder, serial: bool) -> Result<Self, Error> {
+        let event_loop = options.for_child_process().build()?;
+        let handle = event_loop.handle();
+        let name: Arc<str> = handle.name().into();
+        let monitor = ObjectHandle::for_type::<ProcessMonitor>(
+            format!("process:{name}").into(),
+            Home::NoLoop,
+        );
+        let mut process = EventLoopProcess {
+            name,
+            handle,
+            monitor: TypedHandle::from_object_handle(monitor),
+            serial,
+            init: None,
+            state: State::Ready(Box::new(event_loop)),
+            record: Arc::default(),
+            channels: None,
+            report: None,
+        };
+        if !serial && platform::PROCESSES {
+            // Now, so that processes started earlier can reach its loop
+            // before it starts.
+            let io = |source| {
+                Error::io(
+                    format!("process `{}`: cannot create a channel", process.name),
+                    source,
+                )
+            };
+            process.report = Some(ipc::channel().map_err(io)?);
+            process.channels =
+                Some(routes::open_child_channels(process.handle.peer()).map_err(io)?);
+        }
+        Ok(process)
+    }
+
+    /// A function to run in the child, on its loop's thread, before the
+    /// loop starts: create objects that must be born there, connect them.
+    /// Arguments are whatever the closure captures.
+    pub fn init(mut self, init: impl FnOnce(&LoopHandle) + Send + 'static) -> Self {
+        self.init = Some(Box::new(init));
+        self
+    }
+
+    /// The process's name (its loop's name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The loop's handle.
+    pub fn event_loop(&self) -> &LoopHandle {
+        &self.handle
+    }
+
+    /// Emitted in the parent when the child ends, with how it ended.
+    pub fn finished(&self) -> Signal<'_, (ProcessExit,)> {
+        self.monitor.finished().signal()
+    }
+
+    /// Starts the child process; the loop runs there until stopped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyStarted`] if it was started; [`Error::Unsupported`]
+    /// where child processes are not available, or from inside a child;
+    /// [`Error::Io`] if `fork` fails. In serial mode, [`Error::Process`] if
+    /// the init function panics.
+    pub fn start(&mut self) -> Result<(), Error> {
+        if !matches!(self.state, State::Ready(_)) {
+            return Err(Error::AlreadyStarted(self.name.to_string()));
+        }
+        let State::Ready(event_loop) = std::mem::replace(&mut self.state, State::Failed) else {
+            unreachable!("checked above")
+        };
+        if self.serial {
+            return self.start_serial(*event_loop);
+        }
+        let (Some(channels), Some((report, _))) = (&self.channels, &self.report) else {
+            self.state = State::Ready(event_loop);
+            return Err(Error::Unsupported(
+                "EventLoopProcess (child processes need fork)",
+            ));
+        };
+        let mut event_loop = Some(event_loop);
+        let forked = fork::fork(fork::Launch {
+            name: &self.name,
+            event_loop: &mut event_loop,
+            init: &mut self.init,
+            number: channels.number,
+            report,
+            control: &channels.control,
+        });
+        match forked {
+            Ok(pid) => {
+                let _ = self.record.pid.set(pid);
+                self.state = State::Running;
+                if let Some((_, report)) = self.report.take() {
+                    monitor::spawn(
+                        self.name.clone(),
+                        pid,
+                        self.record.clone(),
+                        self.handle.peer().clone(),
+                        self.monitor.clone(),
+                        report,
+                    );
+                }
+                tracing::debug!(process = %self.name, pid, "started child process");
+                Ok(())
+            }
+            Err(error) => {
+                if let Some(event_loop) = event_loop {
+                    self.state = State::Ready(event_loop);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn start_serial(&mut self, event_loop: EventLoop) -> Result<(), Error> {
+        if let Some(init) = self.init.take() {
+            let handle = event_loop.handle();
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| init(&handle))) {
+                return Err(Error::Process {
+                    process: self.name.to_string(),
+                    message: format!("the init function panicked: {}", panic_message(&*panic)),
+                });
+            }
+        }
+        self.state = State::Serial {
+            result: serial::add_guest(event_loop),
+            host: std::thread::current().id(),
+        };
+        Ok(())
+    }
+
+    /// Stops the child's loop gracefully (see [`LoopHandle::stop`]); the
+    /// process exits when its loop has ended.
+    pub fn stop(&self) {
+        self.handle.stop();
+    }
+
+    /// [`stop`](Self::stop) as a slot, to connect a timer or another loop's
+    /// `terminate` to.
+    pub fn stop_slot(&self) -> Slot<'_, ()> {
+        self.handle.stop_slot()
+    }
+
+    /// Sends `SIGTERM` to the child.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotStarted`] if it was not started, [`Error::Io`] if the
+    /// signal cannot be sent.
+    pub fn terminate(&self) -> Result<(), Error> {
+        self.signal(platform::Signal::Terminate)
+    }
+
+    /// Sends `SIGKILL` to the child.
+    ///
+    /// # Errors
+    ///
+    /// As for [`terminate`](Self::terminate).
+    pub fn kill(&self) -> Result<(), Error> {
+        self.signal(platform::Signal::Kill)
+    }
+
+    #[doc(hidden)]
+    /// Suspends (`SIGSTOP`) or resumes (`SIGCONT`) the child; for tests.
+    pub fn suspend(&self, suspend: bool) -> Result<(), Error> {
+        let signal = if suspend {
+            platform::Signal::Stop
+        } else {
+            platform::Signal::Continue
+        };
+        self.signal(signal)
+    }
+
+    fn signal(&self, signal: platform::Signal) -> Result<(), Error> {
+        let Some(&pid) = self.record.pid.get() else {
+            return Err(Error::NotStarted(self.name.to_string()));
+        };
+        // Held while signalling: while no exit is recorded, the child is
+        // not reaped, so the pid is still the child's.
+        let outcome = self.record.lock();
+        if outcome.is_some() {
+            return Ok(());
+        }
+        platform::send_signal(pid, signal).map_err(|source| {
+            Error::io(
+                format!("process `{}`: cannot send {signal:?}", self.name),
+                source,
+            )
+        })
+    }
+
+    /// The child's process id, once started.
+    pub fn pid(&self) -> Option<u32> {
+        self.record.pid.get().copied()
+    }
+
+    /// True while the child runs (in serial mode: while its loop has not
+    /// ended).
+    pub fn is_alive(&self) -> bool {
+        match &self.state {
+            State::Running => self.exit().is_none(),
+            State::Serial { result, .. } => result
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_none(),
+            State::Ready(_) | State::Failed => false,
+        }
+    }
+
+    /// How the child ended, once it has.
+    pub fn exit(&self) -> Option<ProcessExit> {
+        self.record.outcome()
+    }
+
+    /// The child's exit code, once it has exited (`None` while it runs or if
+    /// a signal ended it).
+    pub fn exit_code(&self) -> Option<i32> {
+        self.exit().and_then(|exit| exit.code())
+    }
+
+    /// Waits for the child to end.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotStarted`] if it was not started.
+    pub fn join(&mut self) -> Result<ProcessExit, Error> {
+        self.join_deadline(None)
+            .map(|exit| exit.expect("a join without a deadline returns the exit"))
+    }
+
+    /// Waits at most `timeout` for the child to end: `Ok(None)` if it still
+    /// runs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use signal_slot::EventLoopProcess;
+    ///
+    /// let mut worker = EventLoopProcess::new("join_timeout_example")?;
+    /// worker.start()?;
+    /// // Still running: nothing stopped it yet.
+    /// assert!(worker.join_timeout(Duration::from_millis(20))?.is_none());
+    /// worker.stop();
+    /// let exit = worker.join_timeout(Duration::from_secs(10))?;
+    /// assert!(exit.is_some_and(|exit| exit.success()));
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`join`](Self::join).
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<ProcessExit>, Error> {
+        self.join_deadline(Some(Instant::now() + timeout))
+    }
+
+    fn join_deadline(&mut self, deadline: Option<Instant>) -> Result<Option<ProcessExit>, Error> {
+        match &self.state {
+            State::Ready(_) | State::Failed => Err(Error::NotStarted(self.name.to_string())),
+            State::Serial { result, host } => {
+                if *host != std::thread::current().id() {
+                    return Err(Error::Unsupported(
+                        "joining a serial process from a thread other than the one that started it",
+                    ));
+                }
+                let status = serial::run_until(result, deadline);
+                Ok(status.map(|status| ProcessExit::Exited {
+                    code: status.code(),
+                    status: Some(status),
+                }))
+            }
+            State::Running => Ok(self.record.wait(deadline)),
+        }
+    }
+}
+
+impl std::ops::Deref for EventLoopProcess {
+    type Target = LoopHandle;
+
+    fn deref(&self) -> &LoopHandle {
+        &self.handle
+    }
+}
+
+impl Drop for EventLoopProcess {
+    /// A running child is stopped gracefully, given a few seconds, then
+    /// killed: no process outlives its handle.
+    fn drop(&mut self) {
+        match self.state {
+            State::Running if self.exit().is_none() => {
+                self.stop();
+                if let Ok(None) = self.join_timeout(DROP_GRACE) {
+                    tracing::warn!(process = %self.name, "process `{}` did not stop in {DROP_GRACE:?}; killing it", self.name);
+                    let _ = self.kill();
+                    let _ = self.join_timeout(DROP_GRACE);
+                }
+            }
+            State::Ready(_) => {
+                registry().processes.discard_pending(&self.name);
+            }
+            _ => {}
+        }
+        if matches!(self.state, State::Running) {
+            // The loop lived in the child: its name is free again.
+            registry().remove_loop(self.handle.peer());
+        }
+    }
+}
+
+impl std::fmt::Debug for EventLoopProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoopProcess")
+            .field("name", &self.name)
+            .field("pid", &self.pid())
+            .field("exit", &self.exit())
+            .finish()
+    }
+}

@@ -1,0 +1,75 @@
+//! The parent's watch over a child: waits for it to end, records how, and
+//! emits `finished`.
+
+use std::sync::Arc;
+
+use ipc_channel::ipc::IpcReceiver;
+
+use crate::object::Handle;
+use crate::platform::{self, RawExit};
+use crate::registry::registry;
+use crate::status::ExitStatus;
+use crate::transport::{LoopPeer, routes};
+
+use super::exit::{ExitRecord, ProcessExit};
+
+/// Emits `finished` when a child process ends; lives in the parent, on no
+/// loop.
+#[crate::event_loop_object]
+pub(crate) struct ProcessMonitor;
+
+#[crate::event_loop_object]
+impl ProcessMonitor {
+    #[signal]
+    fn finished(exit: ProcessExit);
+}
+
+/// Waits for the child `pid` in a thread of its own and reports its end.
+pub(super) fn spawn(
+    name: Arc<str>,
+    pid: u32,
+    record: Arc<ExitRecord>,
+    peer: Arc<LoopPeer>,
+    monitor: Handle<ProcessMonitor>,
+    report: IpcReceiver<ExitStatus>,
+) {
+    let thread_name = format!("wait:{name}");
+    let watch = move || {
+        // Waits without reaping: until the exit is recorded below, the pid
+        // cannot be reused, so `kill` cannot hit another process.
+        let raw = platform::wait(pid);
+        let status = report.try_recv().ok();
+        let result = match raw {
+            Ok(RawExit::Code(code)) => ProcessExit::Exited { code, status },
+            Ok(RawExit::Signal(signal)) => ProcessExit::Signaled {
+                signal,
+                name: platform::signal_name(signal).to_owned(),
+            },
+            Err(error) => {
+                tracing::error!(process = %name, %error, "cannot wait for process `{name}`");
+                ProcessExit::Exited {
+                    code: -1,
+                    status: None,
+                }
+            }
+        };
+        record.record(result.clone(), || {
+            if let Err(error) = platform::reap(pid) {
+                tracing::error!(process = %name, %error, "cannot reap process `{name}`");
+            }
+        });
+        let _working = platform::working();
+        // Whatever was in transit to it is lost.
+        routes::settle_ended_process(&peer);
+        registry().processes.remove_child(&name);
+        if result.success() {
+            tracing::debug!(process = %name, pid, "process `{name}` {result}");
+        } else {
+            tracing::warn!(process = %name, pid, "process `{name}` {result}");
+        }
+        monitor.finished().emit(result);
+    };
+    if let Err(error) = std::thread::Builder::new().name(thread_name).spawn(watch) {
+        tracing::error!(%error, "cannot start the thread that waits for a process");
+    }
+}

@@ -1,0 +1,338 @@
+//! The MessagePack envelope between processes.
+//!
+//! One transport message (a *packet*) carries one or more *frames*, written
+//! back to back. A frame is a MessagePack array whose first element is a tag:
+//!
+//! | tag | frame | fields after the tag |
+//! |---|---|---|
+//! | 0 | signal | emitter loop (str or nil), emitter id (str or nil), signal name, receivers `[[object, slot], ..]`, broadcast (bool), payloads `[bin, ..]` |
+//! | 1 | emit request | emitter id, signal index, payloads `[bin, ..]` |
+//! | 2 | connect | emitter id, signal index, receiver loop, receiver id, slot index, balanced (bool) |
+//! | 3 | disconnect | emitter id, signal index, receiver loop, receiver id, slot index |
+//! | 4 | broadcast | emitter id, signal index, loop, on (bool) |
+//! | 5 | detach | object id |
+//! | 6 | subscribe | signal name, object id, slot index, on (bool) |
+//! | 7 | routes | (none): route updates wait on the control channel |
+//! | 8 | shutdown | (none): the reader of this inbox stops |
+//! | 9 | sender | sender process number: heads every packet of an outbox |
+//!
+//! Tags 2 to 6 are the [`Command`]s; this module is the only place that
+//! converts them to and from bytes.
+//!
+//! Each payload is the argument tuple as a MessagePack array, wrapped in
+//! `bin` so that a frame can be skipped or reported without knowing the
+//! slot's types. Decoding borrows from the packet and never panics: every
+//! length is checked against what is left.
+
+mod reader;
+mod writer;
+
+pub(crate) use reader::Reader;
+pub(crate) use writer::Writer;
+
+use crate::command::Command;
+
+const SIGNAL: u8 = 0;
+const EMIT_REQUEST: u8 = 1;
+const CONNECT: u8 = 2;
+const DISCONNECT: u8 = 3;
+const BROADCAST: u8 = 4;
+const DETACH: u8 = 5;
+const SUBSCRIBE: u8 = 6;
+const ROUTES: u8 = 7;
+const SHUTDOWN: u8 = 8;
+const SENDER: u8 = 9;
+
+/// A frame, borrowed from its packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Frame<'a> {
+    Signal {
+        /// The emitter's loop; `None` for an emitter on no loop.
+        emitter_loop: Option<&'a str>,
+        /// The emitter's id; `None` for a direct invocation.
+        emitter: Option<&'a str>,
+        signal: &'a str,
+        receivers: Vec<(&'a str, u16)>,
+        broadcast: bool,
+        payloads: Vec<&'a [u8]>,
+    },
+    EmitRequest {
+        emitter: &'a str,
+        signal: u16,
+        payloads: Vec<&'a [u8]>,
+    },
+    Command(Command),
+    Routes,
+    Shutdown,
+    /// The process the rest of the packet comes from.
+    Sender {
+        process: u16,
+    },
+}
+
+/// Encodes one control frame as a packet of its own.
+pub(crate) fn control_packet(frame: &Frame<'_>) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(64);
+    Writer::new(&mut buf)
+        .control(frame)
+        .expect("control frames hold only names and numbers");
+    buf
+}
+
+/// Encodes a command as a packet of its own.
+pub(crate) fn command_packet(command: Command) -> Vec<u8> {
+    control_packet(&Frame::Command(command))
+}
+
+/// The process a packet comes from (its first frame), if it says.
+pub(crate) fn sender_of(packet: &[u8]) -> Option<u16> {
+    match Reader::new(packet).next() {
+        Some(Ok(Frame::Sender { process })) => Some(process),
+        _ => None,
+    }
+}
+
+/// The number of signals a packet carries (for counting the drops of a
+/// packet that cannot be delivered).
+pub(crate) fn count_signals(packet: &[u8]) -> u64 {
+    Reader::new(packet)
+        .map_while(Result::ok)
+        .map(|frame| match frame {
+            Frame::Signal { payloads, .. } | Frame::EmitRequest { payloads, .. } => {
+                payloads.len() as u64
+            }
+            _ => 0,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::{Change, Delivery, ReceiverRef};
+    use crate::error::EncodeError;
+    use crate::wire::writer::io_error;
+
+    fn encode_u64(value: u64) -> impl FnMut(usize, &mut Vec<u8>) -> Result<(), EncodeError> {
+        move |index, buf| {
+            rmp::encode::write_array_len(buf, 1).map_err(io_error)?;
+            rmp::encode::write_uint(buf, value + index as u64).map_err(io_error)?;
+            Ok(())
+        }
+    }
+
+    fn receiver(object: &str, slot: u16) -> ReceiverRef {
+        ReceiverRef {
+            object: object.into(),
+            slot,
+        }
+    }
+
+    fn connection(change: Change) -> Command {
+        Command::Connection {
+            emitter: "a".into(),
+            signal: 1,
+            event_loop: "worker".into(),
+            change,
+        }
+    }
+
+    fn sample_packet() -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut writer = Writer::new(&mut buf);
+        writer
+            .signal(
+                Some("main"),
+                Some("a"),
+                "ping",
+                &[("b", 0), ("c", 3)],
+                true,
+                2,
+                encode_u64(7),
+            )
+            .unwrap();
+        writer
+            .signal(None, None, "<invoke>", &[("b", 1)], false, 1, encode_u64(1))
+            .unwrap();
+        writer.emit_request("b", 2, 1, encode_u64(9)).unwrap();
+        for frame in [
+            Frame::Command(connection(Change::Connect(
+                receiver("b", 2),
+                Delivery::Balanced,
+            ))),
+            Frame::Command(connection(Change::Disconnect(receiver("b", 2)))),
+            Frame::Command(Command::Connection {
+                emitter: "a".into(),
+                signal: 0,
+                event_loop: "worker".into(),
+                change: Change::Broadcast(false),
+            }),
+            Frame::Command(Command::Detach { object: "b".into() }),
+            Frame::Command(Command::Subscribe {
+                signal: "ping".into(),
+                receiver: receiver("b", 4),
+                on: true,
+            }),
+            Frame::Routes,
+            Frame::Shutdown,
+            Frame::Sender { process: 3 },
+        ] {
+            writer.control(&frame).unwrap();
+        }
+        buf
+    }
+
+    #[test]
+    fn every_frame_round_trips() {
+        let packet = sample_packet();
+        let frames: Vec<Frame<'_>> = Reader::new(&packet).collect::<Result<_, _>>().unwrap();
+        assert_eq!(frames.len(), 11);
+        assert_eq!(frames[10], Frame::Sender { process: 3 });
+        let Frame::Signal {
+            emitter_loop,
+            emitter,
+            signal,
+            receivers,
+            broadcast,
+            payloads,
+        } = &frames[0]
+        else {
+            panic!("{:?}", frames[0]);
+        };
+        assert_eq!((*emitter_loop, *emitter), (Some("main"), Some("a")));
+        assert_eq!(*signal, "ping");
+        assert_eq!(*receivers, [("b", 0), ("c", 3)]);
+        assert!(*broadcast);
+        assert_eq!(payloads.len(), 2);
+        assert_eq!(payloads[1], [0x91, 8]);
+        assert!(matches!(frames[1], Frame::Signal { emitter: None, .. }));
+        assert!(matches!(
+            frames[2],
+            Frame::EmitRequest {
+                emitter: "b",
+                signal: 2,
+                ..
+            }
+        ));
+        assert_eq!(
+            frames[3],
+            Frame::Command(connection(Change::Connect(
+                receiver("b", 2),
+                Delivery::Balanced
+            )))
+        );
+        assert_eq!(
+            frames[7],
+            Frame::Command(Command::Subscribe {
+                signal: "ping".into(),
+                receiver: receiver("b", 4),
+                on: true,
+            })
+        );
+        assert_eq!(frames[9], Frame::Shutdown);
+        assert_eq!(count_signals(&packet), 4);
+    }
+
+    #[test]
+    fn a_failed_payload_leaves_no_half_frame() {
+        let mut buf = Vec::new();
+        let mut writer = Writer::new(&mut buf);
+        writer
+            .signal(None, None, "s", &[], false, 1, encode_u64(1))
+            .unwrap();
+        let before = buf.len();
+        let mut writer = Writer::new(&mut buf);
+        let failed = writer.signal(None, None, "s", &[("x", 0)], false, 3, |index, buf| {
+            if index == 2 {
+                return Err(EncodeError("no".into()));
+            }
+            buf.push(0x90);
+            Ok(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(buf.len(), before);
+        assert_eq!(Reader::new(&buf).count(), 1);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        let packet = sample_packet();
+        for cut in 0..packet.len() {
+            let frames: Vec<_> = Reader::new(&packet[..cut]).collect();
+            if let Some(last) = frames.last() {
+                // A cut inside a frame shows as an error; a cut on a frame
+                // boundary leaves whole frames only.
+                if last.is_err() {
+                    assert!(frames[..frames.len() - 1].iter().all(Result::is_ok));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lies_about_lengths_are_errors() {
+        // An array that claims more elements than bytes left.
+        let error = Reader::new(&[0xdd, 0xff, 0xff, 0xff, 0xff, 0])
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert!(error.0.contains("elements in"), "{error}");
+        // A payload that claims more bytes than are left.
+        let mut buf = Vec::new();
+        Writer::new(&mut buf)
+            .signal(None, None, "s", &[], false, 1, encode_u64(1))
+            .unwrap();
+        let at = buf.len() - 6;
+        buf[at..at + 4].copy_from_slice(&1000u32.to_be_bytes());
+        let error = Reader::new(&buf).next().unwrap().unwrap_err();
+        assert!(error.0.contains("cut short"), "{error}");
+        // An unknown kind, and a known kind with the wrong number of fields.
+        assert!(Reader::new(&[0x91, 42]).next().unwrap().is_err());
+        assert!(Reader::new(&[0x92, 5, 1]).next().unwrap().is_err());
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Reads every frame; checks that reading ends, and that errors say
+        /// what was wrong.
+        fn read_all(packet: &[u8]) {
+            let mut frames = 0;
+            for frame in Reader::new(packet) {
+                frames += 1;
+                assert!(frames <= packet.len() + 1, "no progress");
+                if let Err(error) = frame {
+                    assert!(!error.0.is_empty());
+                }
+            }
+            let _ = count_signals(packet);
+            let _ = sender_of(packet);
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+            #[test]
+            fn arbitrary_bytes_decode_to_frames_or_errors(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+                read_all(&bytes);
+            }
+
+            #[test]
+            fn mutated_packets_decode_to_frames_or_errors(
+                flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+                cut in any::<prop::sample::Index>(),
+                extra in prop::collection::vec(any::<u8>(), 0..16),
+            ) {
+                let mut packet = sample_packet();
+                for (at, byte) in flips {
+                    let at = at.index(packet.len());
+                    packet[at] = byte;
+                }
+                packet.truncate(cut.index(packet.len() + 1));
+                packet.extend_from_slice(&extra);
+                read_all(&packet);
+            }
+        }
+    }
+}

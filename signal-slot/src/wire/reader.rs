@@ -1,0 +1,217 @@
+//! Reading the frames of a packet: borrowed from it, every length checked
+//! against what is left, never a panic.
+
+use std::sync::Arc;
+
+use rmp::Marker;
+
+use super::*;
+use crate::connection::{Change, Delivery, ReceiverRef};
+use crate::error::DecodeError;
+
+/// Reads the frames of a packet, in order.
+pub(crate) struct Reader<'a> {
+    rest: &'a [u8],
+    failed: bool,
+}
+
+fn decode_error(what: impl std::fmt::Display) -> DecodeError {
+    DecodeError(what.to_string())
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(packet: &'a [u8]) -> Self {
+        Reader {
+            rest: packet,
+            failed: false,
+        }
+    }
+
+    fn array_len(&mut self) -> Result<usize, DecodeError> {
+        let len = rmp::decode::read_array_len(&mut self.rest)
+            .map_err(|error| decode_error(format!("expected an array: {error}")))?;
+        // Every element takes at least one byte: a longer array is a lie.
+        if len as usize > self.rest.len() {
+            return Err(decode_error(format!(
+                "an array of {len} elements in {} bytes",
+                self.rest.len()
+            )));
+        }
+        Ok(len as usize)
+    }
+
+    fn uint(&mut self) -> Result<u64, DecodeError> {
+        rmp::decode::read_int(&mut self.rest)
+            .map_err(|error| decode_error(format!("expected an integer: {error}")))
+    }
+
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let value = self.uint()?;
+        u16::try_from(value).map_err(|_| decode_error(format!("index {value} out of range")))
+    }
+
+    fn bool(&mut self) -> Result<bool, DecodeError> {
+        rmp::decode::read_bool(&mut self.rest)
+            .map_err(|error| decode_error(format!("expected a boolean: {error}")))
+    }
+
+    fn str(&mut self) -> Result<&'a str, DecodeError> {
+        let (value, rest) = rmp::decode::read_str_from_slice(self.rest)
+            .map_err(|error| decode_error(format!("expected a string: {error}")))?;
+        self.rest = rest;
+        Ok(value)
+    }
+
+    /// A string that outlives the packet (commands are kept).
+    fn name(&mut self) -> Result<Arc<str>, DecodeError> {
+        self.str().map(Arc::from)
+    }
+
+    fn optional_str(&mut self) -> Result<Option<&'a str>, DecodeError> {
+        if self.rest.first() == Some(&Marker::Null.to_u8()) {
+            self.rest = &self.rest[1..];
+            return Ok(None);
+        }
+        self.str().map(Some)
+    }
+
+    fn bin(&mut self) -> Result<&'a [u8], DecodeError> {
+        let len = rmp::decode::read_bin_len(&mut self.rest)
+            .map_err(|error| decode_error(format!("expected a payload: {error}")))?
+            as usize;
+        if len > self.rest.len() {
+            return Err(decode_error(format!(
+                "a payload of {len} bytes is cut short at {}",
+                self.rest.len()
+            )));
+        }
+        let (value, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        Ok(value)
+    }
+
+    fn payloads(&mut self) -> Result<Vec<&'a [u8]>, DecodeError> {
+        let count = self.array_len()?;
+        (0..count).map(|_| self.bin()).collect()
+    }
+
+    fn expect_fields(fields: usize, expected: usize, tag: u8) -> Result<(), DecodeError> {
+        if fields != expected + 1 {
+            return Err(decode_error(format!(
+                "frame kind {tag} has {} fields, expected {expected}",
+                fields.saturating_sub(1)
+            )));
+        }
+        Ok(())
+    }
+
+    fn frame(&mut self) -> Result<Frame<'a>, DecodeError> {
+        let fields = self.array_len()?;
+        if fields == 0 {
+            return Err(decode_error("an empty frame"));
+        }
+        let tag = u8::try_from(self.uint()?).map_err(|_| decode_error("unknown frame kind"))?;
+        let expected = match tag {
+            SIGNAL => 6,
+            EMIT_REQUEST => 3,
+            CONNECT => 6,
+            DISCONNECT => 5,
+            BROADCAST | SUBSCRIBE => 4,
+            DETACH | SENDER => 1,
+            ROUTES | SHUTDOWN => 0,
+            other => return Err(decode_error(format!("unknown frame kind {other}"))),
+        };
+        Self::expect_fields(fields, expected, tag)?;
+        Ok(match tag {
+            SIGNAL => {
+                let emitter_loop = self.optional_str()?;
+                let emitter = self.optional_str()?;
+                let signal = self.str()?;
+                let count = self.array_len()?;
+                let mut receivers = Vec::with_capacity(count);
+                for _ in 0..count {
+                    if self.array_len()? != 2 {
+                        return Err(decode_error("a receiver is `[object, slot]`"));
+                    }
+                    receivers.push((self.str()?, self.u16()?));
+                }
+                Frame::Signal {
+                    emitter_loop,
+                    emitter,
+                    signal,
+                    receivers,
+                    broadcast: self.bool()?,
+                    payloads: self.payloads()?,
+                }
+            }
+            EMIT_REQUEST => Frame::EmitRequest {
+                emitter: self.str()?,
+                signal: self.u16()?,
+                payloads: self.payloads()?,
+            },
+            CONNECT | DISCONNECT | BROADCAST => {
+                let emitter = self.name()?;
+                let signal = self.u16()?;
+                let event_loop = self.name()?;
+                let change = match tag {
+                    BROADCAST => Change::Broadcast(self.bool()?),
+                    _ => {
+                        let receiver = ReceiverRef {
+                            object: self.name()?,
+                            slot: self.u16()?,
+                        };
+                        if tag == CONNECT {
+                            let delivery = if self.bool()? {
+                                Delivery::Balanced
+                            } else {
+                                Delivery::FanOut
+                            };
+                            Change::Connect(receiver, delivery)
+                        } else {
+                            Change::Disconnect(receiver)
+                        }
+                    }
+                };
+                Frame::Command(Command::Connection {
+                    emitter,
+                    signal,
+                    event_loop,
+                    change,
+                })
+            }
+            DETACH => Frame::Command(Command::Detach {
+                object: self.name()?,
+            }),
+            SUBSCRIBE => Frame::Command(Command::Subscribe {
+                signal: self.name()?,
+                receiver: ReceiverRef {
+                    object: self.name()?,
+                    slot: self.u16()?,
+                },
+                on: self.bool()?,
+            }),
+            ROUTES => Frame::Routes,
+            SENDER => Frame::Sender {
+                process: self.u16()?,
+            },
+            _ => Frame::Shutdown,
+        })
+    }
+}
+
+impl<'a> Iterator for Reader<'a> {
+    type Item = Result<Frame<'a>, DecodeError>;
+
+    /// The next frame. After an error the rest of the packet cannot be
+    /// framed, so iteration ends.
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.rest.is_empty() {
+            return None;
+        }
+        let result = self.frame();
+        if result.is_err() {
+            self.failed = true;
+        }
+        Some(result)
+    }
+}
