@@ -1,0 +1,262 @@
+//! The workloads of `BENCHMARKS.md` ([`protocol::Workload`]), for signal-slot
+//! and for the raw transports under it, on the same protocol.
+//!
+//! ```text
+//! cargo run --release --example bench                 # the table
+//! cargo run --release --example bench -- --json       # and JSON lines
+//! cargo run --release --example bench -- --quick      # small N, one run
+//! cargo run --release --example bench -- --only W2    # one workload
+//! ```
+//!
+//! Placements: `thread` (the receiving loops on threads of this process) and
+//! `process` (in child processes). The raw baselines are plain
+//! `crossbeam-channel` between two threads and plain `ipc-channel` between two
+//! processes, sending single messages on the same protocol. Every receiver
+//! checks order and count: a lost or reordered signal fails the run, and the
+//! program exits with 1.
+//!
+//! For each row, each system runs once untimed (a warm-up), then the timed
+//! runs alternate between the systems: signal-slot, raw, signal-slot, raw, ...
+//! Each figure is the median of its system's timed runs (3 unless `--runs`),
+//! each timed from the first emission to the final ack. The runs are
+//! interleaved because the shared host's speed drifts 2-4x within minutes:
+//! all of one system's runs and then all of the other's would turn that drift
+//! into a false ratio.
+
+mod protocol;
+mod raw_crossbeam;
+mod raw_ipc;
+mod signal_slot;
+
+use std::time::Duration;
+
+use protocol::{Placement, RunResult, Workload};
+
+struct Options {
+    json: bool,
+    quick: bool,
+    only: Option<String>,
+    placements: Vec<Placement>,
+    runs: usize,
+    scale: f64,
+}
+
+fn options() -> Result<Options, String> {
+    let mut options = Options {
+        json: false,
+        quick: false,
+        only: None,
+        placements: vec![Placement::Thread, Placement::Process],
+        runs: 3,
+        scale: 1.0,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--json" => options.json = true,
+            "--quick" => {
+                options.quick = true;
+                options.runs = 1;
+                options.scale = 0.02;
+            }
+            "--only" => options.only = args.next(),
+            "--thread" => options.placements = vec![Placement::Thread],
+            "--process" => options.placements = vec![Placement::Process],
+            "--runs" => {
+                options.runs = args
+                    .next()
+                    .and_then(|runs| runs.parse().ok())
+                    .filter(|runs| *runs > 0)
+                    .ok_or("--runs takes a positive number")?;
+            }
+            "--scale" => {
+                options.scale = args
+                    .next()
+                    .and_then(|scale| scale.parse().ok())
+                    .filter(|scale: &f64| *scale > 0.0)
+                    .ok_or("--scale takes a positive number")?;
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}`; usage: bench [--json] [--quick] [--only W1|W2|W2b|W3|W4] \
+                     [--thread|--process] [--runs N] [--scale X]"
+                ));
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// A system under test, as the driver sees it: it does run number `run` of
+/// the row's workload and placement, run 0 being the warm-up.
+type System<'a> = &'a dyn Fn(usize) -> RunResult;
+
+/// The raw transport under `placement`: its name and its runner.
+fn raw_transport(placement: Placement) -> (&'static str, fn(Workload, u64) -> RunResult) {
+    match placement {
+        Placement::Thread => (raw_crossbeam::NAME, raw_crossbeam::run),
+        Placement::Process => (raw_ipc::NAME, raw_ipc::run),
+    }
+}
+
+/// Each system's median of `runs` timed runs, the runs alternating between the
+/// systems, after one untimed warm-up of each unless `quick`. A system whose
+/// run fails is not run again (a run that lost a signal has waited out its
+/// time limit), and its result is that failure.
+fn measure_interleaved<const N: usize>(
+    runs: usize,
+    quick: bool,
+    systems: [System; N],
+) -> [RunResult; N] {
+    let mut results: [Result<Vec<Duration>, String>; N] = std::array::from_fn(|_| Ok(Vec::new()));
+    let first_run = if quick { 1 } else { 0 };
+    for run in first_run..=runs {
+        for (system, result) in systems.iter().zip(&mut results) {
+            let Ok(times) = result else { continue };
+            match system(run) {
+                Ok(elapsed) if run > 0 => times.push(elapsed),
+                Ok(_warm_up) => {}
+                Err(error) => *result = Err(error),
+            }
+        }
+    }
+    results.map(|result| result.map(median))
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn describe(workload: Workload, n: u64, elapsed: Duration) -> String {
+    let (value, unit) = workload.value(n, elapsed);
+    match workload {
+        Workload::W1 => format!(
+            "{:>7.1}k rt/s ({:.1} µs)",
+            value / 1e3,
+            elapsed.as_secs_f64() * 1e6 / n as f64
+        ),
+        Workload::W4 => format!("{:>9.0} MB/s", value),
+        _ => format!("{:>7.2}M {}", value / 1e6, unit.trim_end_matches("/s")),
+    }
+}
+
+fn json(
+    system: &str,
+    workload: Workload,
+    placement: Placement,
+    n: u64,
+    elapsed: Duration,
+) -> String {
+    let (value, unit) = workload.value(n, elapsed);
+    let extra = if workload == Workload::W1 {
+        format!(
+            ",\"mean_round_trip_us\":{:.3}",
+            elapsed.as_secs_f64() * 1e6 / n as f64
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{{\"system\":\"{system}\",\"workload\":\"{}\",\"placement\":\"{}\",\"n\":{n},\"value\":{value:.1},\"unit\":\"{unit}\"{extra}}}",
+        workload.name(),
+        placement.name()
+    )
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some(raw_ipc::CHILD_FLAG) {
+        let server = args.next().unwrap_or_default();
+        let workload = args.next().unwrap_or_default();
+        if let Err(error) = raw_ipc::child(server, &workload) {
+            eprintln!("raw child: {error}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let options = match options() {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+    };
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    println!(
+        "signal-slot benchmarks: {cores} cores, median of {} run(s){}",
+        options.runs,
+        if options.quick {
+            " (quick: small N, no warm-up)"
+        } else {
+            " after a warm-up"
+        }
+    );
+    println!(
+        "{:<4} {:<8} {:>9}  {:>26}  {:>26}  {:>7}",
+        "", "", "n", "signal-slot", "raw transport", "ratio"
+    );
+    let mut failed = false;
+    let mut lines = Vec::new();
+    for workload in Workload::ALL {
+        if options
+            .only
+            .as_deref()
+            .is_some_and(|only| !only.eq_ignore_ascii_case(workload.name()))
+        {
+            continue;
+        }
+        let n = workload.scaled_n(options.scale);
+        for &placement in &options.placements {
+            let (raw_name, raw_run) = raw_transport(placement);
+            let [ours, raw] = measure_interleaved(
+                options.runs,
+                options.quick,
+                [
+                    &|run| signal_slot::run(workload, placement, n, run),
+                    &|_| raw_run(workload, n),
+                ],
+            );
+            let show = |result: &RunResult| match result {
+                Ok(elapsed) => describe(workload, n, *elapsed),
+                Err(error) => format!("FAILED: {error}"),
+            };
+            let ratio = match (&ours, &raw) {
+                (Ok(ours), Ok(raw)) => {
+                    let ratio = if workload == Workload::W1 {
+                        ours.as_secs_f64() / raw.as_secs_f64()
+                    } else {
+                        raw.as_secs_f64() / ours.as_secs_f64()
+                    };
+                    format!("{ratio:.2}×")
+                }
+                _ => "-".to_owned(),
+            };
+            println!(
+                "{:<4} {:<8} {:>9}  {:>26}  {:>26}  {:>7}",
+                workload.name(),
+                placement.name(),
+                n,
+                show(&ours),
+                show(&raw),
+                ratio
+            );
+            for (system, result) in [(signal_slot::NAME, &ours), (raw_name, &raw)] {
+                match result {
+                    Ok(elapsed) => lines.push(json(system, workload, placement, n, *elapsed)),
+                    Err(_) => failed = true,
+                }
+            }
+        }
+    }
+    println!("ratio: throughput over the raw transport's (W1: round-trip time over the raw one's)");
+    if options.json {
+        for line in lines {
+            println!("{line}");
+        }
+    }
+    if failed {
+        eprintln!("some runs failed");
+        std::process::exit(1);
+    }
+}

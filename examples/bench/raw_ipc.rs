@@ -1,0 +1,164 @@
+//! The raw floor of the `process` placement: plain ipc-channel between this
+//! process and children that re-execute this program with [`CHILD_FLAG`].
+
+use std::process::{Child, Command};
+use std::time::Instant;
+
+use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
+
+use crate::protocol::{
+    Receipts, RunResult, Workload, blob, error_text, read_blob, read_stamp, stamp,
+};
+
+pub const NAME: &str = "ipc-channel";
+
+/// The first argument of a child: `bench --raw-child SERVER WORKLOAD`.
+pub const CHILD_FLAG: &str = "--raw-child";
+
+/// What a child sends its parent on connecting.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Hello {
+    data: IpcBytesSender,
+    acks: IpcSender<IpcBytesSender>,
+}
+
+/// The child's side: connects to the parent's one-shot `server`, then echoes
+/// pings (W1) or checks, counts and acks the signals of `workload`.
+pub fn child(server: String, workload: &str) -> Result<(), String> {
+    let workload =
+        Workload::from_name(workload).ok_or_else(|| format!("unknown workload `{workload}`"))?;
+    let hello_tx: IpcSender<Hello> = IpcSender::connect(server).map_err(error_text)?;
+    let (data_tx, data_rx) = ipc::bytes_channel().map_err(error_text)?;
+    let (acks_tx, acks_rx) = ipc::channel::<IpcBytesSender>().map_err(error_text)?;
+    hello_tx
+        .send(Hello {
+            data: data_tx,
+            acks: acks_tx,
+        })
+        .map_err(error_text)?;
+    let back = acks_rx.recv().map_err(error_text)?;
+    if workload == Workload::W1 {
+        while let Ok(ping) = data_rx.recv() {
+            if back.send(&ping).is_err() {
+                break;
+            }
+        }
+        return Ok(());
+    }
+    let mut receipts = Receipts::new(workload.ack_every());
+    while let Ok(message) = data_rx.recv() {
+        let seq = if workload.sends_blobs() {
+            read_blob(&message)
+        } else {
+            read_stamp(&message)
+        };
+        let Some((count, errors)) = receipts.record(seq) else {
+            continue;
+        };
+        let mut ack = count.to_le_bytes().to_vec();
+        ack.extend_from_slice(&errors.to_le_bytes());
+        if back.send(&ack).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The `(count, errors)` of a child's ack.
+fn read_ack(message: &[u8]) -> Option<(u64, u64)> {
+    Some((read_stamp(message)?, read_stamp(message.get(8..)?)?))
+}
+
+/// A child, once connected.
+struct Peer {
+    process: Child,
+    data: IpcBytesSender,
+    acks: IpcBytesReceiver,
+}
+
+fn spawn(workload: Workload) -> Result<Peer, String> {
+    let (server, name) = IpcOneShotServer::<Hello>::new().map_err(error_text)?;
+    let exe = std::env::current_exe().map_err(error_text)?;
+    let process = Command::new(exe)
+        .args([CHILD_FLAG, &name, workload.name()])
+        .spawn()
+        .map_err(error_text)?;
+    let (_, hello) = server.accept().map_err(error_text)?;
+    let (ack_tx, ack_rx) = ipc::bytes_channel().map_err(error_text)?;
+    hello.acks.send(ack_tx).map_err(error_text)?;
+    Ok(Peer {
+        process,
+        data: hello.data,
+        acks: ack_rx,
+    })
+}
+
+/// One run of `workload` with N = `n`: one child per receiving loop.
+pub fn run(workload: Workload, n: u64) -> RunResult {
+    let peers: Vec<Peer> = (0..workload.receiving_loops())
+        .map(|_| spawn(workload))
+        .collect::<Result<_, _>>()?;
+    let result = match workload {
+        Workload::W1 => ping_pong(n, &peers[0]),
+        // The raw floor of W2b is single sends, as for W2.
+        _ => stream(workload, n, &peers),
+    };
+    for mut peer in peers {
+        // Closing the data channel is what ends the child.
+        drop(peer.data);
+        let _ = peer.process.wait();
+    }
+    result
+}
+
+fn ping_pong(n: u64, peer: &Peer) -> RunResult {
+    let started = Instant::now();
+    for seq in 0..n {
+        peer.data.send(&seq.to_le_bytes()).map_err(error_text)?;
+        let pong = peer.acks.recv().map_err(error_text)?;
+        if read_stamp(&pong) != Some(seq) {
+            return Err(format!("pong out of order at {seq}"));
+        }
+    }
+    Ok(started.elapsed())
+}
+
+/// W2-W4: every signal to every child, within the window.
+fn stream(workload: Workload, n: u64, peers: &[Peer]) -> RunResult {
+    let started = Instant::now();
+    let window = workload.window();
+    let mut sent = 0u64;
+    let mut acked = vec![0u64; peers.len()];
+    // One buffer, stamped anew for each signal.
+    let mut message = if workload.sends_blobs() {
+        blob(0)
+    } else {
+        vec![0u8; 8]
+    };
+    loop {
+        let floor = acked.iter().min().copied().unwrap_or(0);
+        if floor == n {
+            return Ok(started.elapsed());
+        }
+        while sent < n && sent - floor < window {
+            stamp(&mut message, sent);
+            for peer in peers {
+                peer.data.send(&message).map_err(error_text)?;
+            }
+            sent += 1;
+        }
+        // The laggard gates the window: wait for its next ack (the others'
+        // wait in their channels).
+        let (index, _) = acked
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, count)| **count)
+            .unwrap_or((0, &0));
+        let ack = peers[index].acks.recv().map_err(error_text)?;
+        let (count, errors) = read_ack(&ack).ok_or("malformed ack")?;
+        if errors > 0 {
+            return Err(format!("{errors} out of order"));
+        }
+        acked[index] = count;
+    }
+}

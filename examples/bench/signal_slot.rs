@@ -1,0 +1,355 @@
+//! The workloads through signal-slot: the objects at both ends, and one run
+//! with the receiving loops on threads or in child processes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+// `::`: the crate, not this module of the same name.
+use ::signal_slot::{
+    Context, Error, EventLoop, EventLoopProcess, EventLoopThread, LoopHandle, Timer,
+    event_loop_object,
+};
+
+use crate::protocol::{Placement, Receipts, RunResult, Workload, blob, error_text, read_blob};
+
+pub const NAME: &str = "signal-slot";
+
+/// How long a run may take before it counts as having lost a signal (which
+/// would leave the emitter waiting for an ack forever).
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// Where the emitting object reports the run's result, for [`run`] to read
+/// once the main loop has stopped.
+#[derive(Clone, Default)]
+struct Outcome(Arc<Mutex<Option<RunResult>>>);
+
+impl Outcome {
+    fn report(&self, result: RunResult) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+    }
+
+    fn take(&self) -> Option<RunResult> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+/// W1's emitter: pings, and pings again on each pong until N round trips.
+#[event_loop_object]
+struct Pinger {
+    rounds: u64,
+    started: Option<Instant>,
+    outcome: Outcome,
+}
+
+#[event_loop_object]
+impl Pinger {
+    #[signal]
+    fn ping(seq: u64);
+
+    #[slot]
+    fn go(&mut self, ctx: &mut Context<Self>) {
+        self.started = Some(Instant::now());
+        ctx.ping().emit(0);
+    }
+
+    #[slot]
+    fn on_pong(&mut self, ctx: &mut Context<Self>, seq: u64) {
+        if seq + 1 < self.rounds {
+            ctx.ping().emit(seq + 1);
+            return;
+        }
+        let elapsed = self.started.map(|started| started.elapsed());
+        let result = match (seq + 1 == self.rounds, elapsed) {
+            (true, Some(elapsed)) => Ok(elapsed),
+            _ => Err(format!("pong {seq} out of order")),
+        };
+        self.outcome.report(result);
+        ctx.stop_loop();
+    }
+}
+
+/// W1's receiver: answers each ping.
+#[event_loop_object]
+struct Ponger;
+
+#[event_loop_object]
+impl Ponger {
+    #[signal]
+    fn pong(seq: u64);
+
+    #[slot]
+    fn on_ping(&mut self, ctx: &mut Context<Self>, seq: u64) {
+        ctx.pong().emit(seq);
+    }
+}
+
+/// The emitter of W2-W4: sends N signals within a window of un-acked ones.
+#[event_loop_object]
+struct Source {
+    workload: Workload,
+    n: u64,
+    sent: u64,
+    /// The count each acking receiver last acked, by its object id.
+    acked: HashMap<String, u64>,
+    started: Option<Instant>,
+    outcome: Outcome,
+}
+
+#[event_loop_object]
+impl Source {
+    #[signal]
+    fn data(seq: u64);
+
+    #[signal]
+    fn blob(data: Vec<u8>);
+
+    #[slot]
+    fn go(&mut self, ctx: &mut Context<Self>) {
+        self.started = Some(Instant::now());
+        self.pump(ctx);
+    }
+
+    #[slot]
+    fn on_ack(&mut self, ctx: &mut Context<Self>, count: u64, errors: u64) {
+        let acker = ctx
+            .sender()
+            .map(|sender| sender.id().to_owned())
+            .unwrap_or_default();
+        if errors > 0 {
+            self.outcome
+                .report(Err(format!("{acker} saw {errors} signals out of order")));
+            ctx.stop_loop();
+            return;
+        }
+        self.acked.insert(acker, count);
+        if self.acked_by_all() == self.n {
+            let elapsed = self
+                .started
+                .map_or(Duration::ZERO, |started| started.elapsed());
+            self.outcome.report(Ok(elapsed));
+            ctx.stop_loop();
+        } else {
+            self.pump(ctx);
+        }
+    }
+}
+
+impl Source {
+    fn new(workload: Workload, n: u64, outcome: Outcome) -> Self {
+        Source {
+            workload,
+            n,
+            sent: 0,
+            acked: HashMap::new(),
+            started: None,
+            outcome,
+        }
+    }
+
+    /// The count every acking receiver has acked.
+    fn acked_by_all(&self) -> u64 {
+        if self.acked.len() < self.workload.receiving_loops() {
+            return 0;
+        }
+        self.acked.values().copied().min().unwrap_or(0)
+    }
+
+    /// Emits until the window is full or all N are sent.
+    fn pump(&mut self, ctx: &Context<Self>) {
+        let window = self.workload.window();
+        let batch = self.workload.batch();
+        let acked = self.acked_by_all();
+        while self.sent < self.n && self.sent - acked < window {
+            if self.workload.sends_blobs() {
+                ctx.blob().emit(blob(self.sent));
+                self.sent += 1;
+            } else if batch > 1 {
+                let room = (window - (self.sent - acked)).min(self.n - self.sent);
+                let count = room.min(batch);
+                ctx.data()
+                    .emit_many((self.sent..self.sent + count).map(|seq| (seq,)));
+                self.sent += count;
+            } else {
+                ctx.data().emit(self.sent);
+                self.sent += 1;
+            }
+        }
+    }
+}
+
+/// A receiver of W2-W4: checks order, counts, and acks if it is its loop's
+/// acker.
+#[event_loop_object]
+struct Sink {
+    receipts: Receipts,
+    acks: bool,
+}
+
+#[event_loop_object]
+impl Sink {
+    #[signal]
+    fn ack(count: u64, errors: u64);
+
+    #[slot]
+    fn on_data(&mut self, ctx: &mut Context<Self>, seq: u64) {
+        self.received(ctx, Some(seq));
+    }
+
+    #[slot]
+    fn on_blob(&mut self, ctx: &mut Context<Self>, data: Vec<u8>) {
+        self.received(ctx, read_blob(&data));
+    }
+}
+
+impl Sink {
+    fn received(&mut self, ctx: &Context<Self>, seq: Option<u64>) {
+        let due = self.receipts.record(seq);
+        if let Some((count, errors)) = due.filter(|_| self.acks) {
+            ctx.ack().emit(count, errors);
+        }
+    }
+}
+
+/// A receiving loop: a thread or a child process.
+enum Remote {
+    Thread(EventLoopThread),
+    Process(EventLoopProcess),
+}
+
+impl Remote {
+    fn new(placement: Placement, name: String) -> Result<Remote, Error> {
+        Ok(match placement {
+            Placement::Thread => Remote::Thread(EventLoopThread::new(name)?),
+            Placement::Process => Remote::Process(EventLoopProcess::new(name)?),
+        })
+    }
+
+    fn handle(&self) -> &LoopHandle {
+        match self {
+            Remote::Thread(thread) => thread,
+            Remote::Process(process) => process,
+        }
+    }
+
+    fn start(&mut self) -> Result<(), Error> {
+        match self {
+            Remote::Thread(thread) => thread.start(),
+            Remote::Process(process) => process.start(),
+        }
+    }
+
+    /// Stops the loop and waits for it to end.
+    fn finish(mut self) -> Result<(), String> {
+        self.handle().stop();
+        match &mut self {
+            Remote::Thread(thread) => thread.join().map(|_| ()).map_err(error_text),
+            Remote::Process(process) => match process.join_timeout(Duration::from_secs(20)) {
+                Ok(Some(exit)) if exit.success() => Ok(()),
+                Ok(Some(exit)) => Err(format!("receiver process {exit}")),
+                Ok(None) => {
+                    let _ = process.kill();
+                    Err("receiver process did not stop".to_owned())
+                }
+                Err(error) => Err(error_text(error)),
+            },
+        }
+    }
+}
+
+/// One run of `workload` with N = `n`; `run` numbers the run, so that each
+/// run's loops have names of their own.
+pub fn run(workload: Workload, placement: Placement, n: u64, run: usize) -> RunResult {
+    let tag = format!("{}_{}_{run}", workload.name(), placement.name());
+    let outcome = Outcome::default();
+    let mut main = EventLoop::builder(format!("bench_main_{tag}"))
+        .catch_interrupt(false)
+        .build()
+        .map_err(error_text)?;
+    let limit = Timer::single_shot(&main, RUN_LIMIT).map_err(error_text)?;
+    limit
+        .timeout()
+        .connect(main.stop_slot())
+        .map_err(error_text)?;
+    limit.start();
+    let mut remotes = match workload {
+        Workload::W1 => set_up_ping_pong(&main, placement, &tag, n, &outcome),
+        _ => set_up_stream(&main, workload, placement, &tag, n, &outcome),
+    }
+    .map_err(error_text)?;
+    for remote in &mut remotes {
+        remote.start().map_err(error_text)?;
+    }
+    main.exec();
+    let mut result = outcome
+        .take()
+        .unwrap_or_else(|| Err(format!("no result within {RUN_LIMIT:?}: a signal was lost")));
+    for remote in remotes {
+        if let Err(error) = remote.finish() {
+            result = result.and(Err(error));
+        }
+    }
+    result
+}
+
+/// W1: a [`Pinger`] on `main`, a [`Ponger`] on a remote loop.
+fn set_up_ping_pong(
+    main: &LoopHandle,
+    placement: Placement,
+    tag: &str,
+    n: u64,
+    outcome: &Outcome,
+) -> Result<Vec<Remote>, Error> {
+    let remote = Remote::new(placement, format!("bench_remote_{tag}"))?;
+    let pinger = main.add_with_id(
+        "pinger",
+        Pinger {
+            rounds: n,
+            started: None,
+            outcome: outcome.clone(),
+        },
+    )?;
+    let ponger = remote.handle().add_with_id("ponger", Ponger)?;
+    pinger.ping().connect(ponger.on_ping())?;
+    ponger.pong().connect(pinger.on_pong())?;
+    main.start_signal().connect(pinger.go())?;
+    Ok(vec![remote])
+}
+
+/// W2-W4: a [`Source`] on `main`, [`Sink`]s on the remote loops, the first
+/// sink of each loop acking.
+fn set_up_stream(
+    main: &LoopHandle,
+    workload: Workload,
+    placement: Placement,
+    tag: &str,
+    n: u64,
+    outcome: &Outcome,
+) -> Result<Vec<Remote>, Error> {
+    let source = main.add_with_id("source", Source::new(workload, n, outcome.clone()))?;
+    let mut remotes = Vec::new();
+    for index in 0..workload.receiving_loops() {
+        let remote = Remote::new(placement, format!("bench_remote_{tag}_{index}"))?;
+        for receiver in 0..workload.receivers_per_loop() {
+            let acks = receiver == 0;
+            let sink = remote.handle().add_with_id(
+                format!("sink{index}_{receiver}"),
+                Sink {
+                    receipts: Receipts::new(workload.ack_every()),
+                    acks,
+                },
+            )?;
+            if workload.sends_blobs() {
+                source.blob().connect(sink.on_blob())?;
+            } else {
+                source.data().connect(sink.on_data())?;
+            }
+            if acks {
+                sink.ack().connect(source.on_ack())?;
+            }
+        }
+        remotes.push(remote);
+    }
+    main.start_signal().connect(source.go())?;
+    Ok(remotes)
+}
