@@ -160,6 +160,23 @@ impl ObjectHandle {
     /// Detaches the object from its loop. Signals that reach it afterwards
     /// are dropped quietly, and its id can be reused.
     ///
+    /// ```
+    /// use signal_slot::{EventLoop, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Session;
+    ///
+    /// #[event_loop_object]
+    /// impl Session {}
+    ///
+    /// let mut main = EventLoop::new("detach_example")?;
+    /// let session = main.add_with_id("session", Session)?;
+    /// session.detach()?;
+    /// main.stop();
+    /// main.exec();
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::LoopEnded`] if the loop has ended already.
@@ -180,7 +197,8 @@ impl ObjectHandle {
     /// whoever the emitter.
     ///
     /// The argument types are checked when a broadcast arrives: a mismatch
-    /// is reported as an error naming the subscriber.
+    /// is reported as an error naming the subscriber. See
+    /// [`Signal::broadcast_on`](crate::Signal::broadcast_on) for an example.
     ///
     /// # Errors
     ///

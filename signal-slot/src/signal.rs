@@ -124,7 +124,41 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     /// Every connected slot receives it: one message per receiving loop,
     /// in emission order per emitter. Never blocks and never fails: a
     /// receiver whose inbox is full (or whose loop is gone) misses it, and
-    /// the drop is counted on that loop and logged.
+    /// the drop is counted on that loop and logged. The generated `emit`
+    /// takes the arguments one by one.
+    ///
+    /// ```
+    /// # use signal_slot::{Context, EventLoop, event_loop_object};
+    /// #[event_loop_object]
+    /// struct Sensor;
+    ///
+    /// #[event_loop_object]
+    /// impl Sensor {
+    ///     #[signal]
+    ///     fn reading(name: String, value: f64);
+    /// }
+    ///
+    /// #[event_loop_object]
+    /// struct Display { last: Option<(String, f64)> }
+    ///
+    /// #[event_loop_object]
+    /// impl Display {
+    ///     #[slot]
+    ///     fn show(&mut self, ctx: &mut Context<Self>, name: String, value: f64) {
+    ///         self.last = Some((name, value));
+    ///         ctx.stop_loop();
+    ///     }
+    /// }
+    ///
+    /// let mut main = EventLoop::new("emit_example")?;
+    /// let sensor = main.add(Sensor)?;
+    /// let display = main.add(Display { last: None })?;
+    /// sensor.reading().connect(display.show())?;
+    /// sensor.reading().emit("kitchen".to_owned(), 21.5);
+    /// sensor.reading().emit_tuple(("hall".to_owned(), 19.0));
+    /// main.exec();
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
     pub fn emit_tuple(&self, args: A) {
         let encode = self.encode;
         connection::emit(&self.emitter.shared, self.index, move || {
@@ -135,6 +169,45 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     /// Emits the signal once per item of `batch`, in order, as one message
     /// per receiving loop (and one transport operation per receiving
     /// process). A balanced connection receives the batch as a unit.
+    ///
+    /// The cheap way to send many signals: the per-message costs (queueing,
+    /// waking the receiver, looking up its objects) are paid once per batch.
+    ///
+    /// ```
+    /// # use signal_slot::{Context, EventLoop, event_loop_object};
+    /// #[event_loop_object]
+    /// struct Producer;
+    ///
+    /// #[event_loop_object]
+    /// impl Producer {
+    ///     #[signal]
+    ///     fn item(seq: u64);
+    /// }
+    ///
+    /// #[event_loop_object]
+    /// struct Consumer { seen: Vec<u64> }
+    ///
+    /// #[event_loop_object]
+    /// impl Consumer {
+    ///     #[slot]
+    ///     fn on_item(&mut self, ctx: &mut Context<Self>, seq: u64) {
+    ///         self.seen.push(seq);
+    ///         if seq == 99 {
+    ///             assert_eq!(self.seen, (0..100).collect::<Vec<_>>());
+    ///             ctx.stop_loop();
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let mut main = EventLoop::new("emit_many_example")?;
+    /// let producer = main.add(Producer)?;
+    /// let consumer = main.add(Consumer { seen: Vec::new() })?;
+    /// producer.item().connect(consumer.on_item())?;
+    /// // One message, a hundred calls of `on_item`, in order.
+    /// producer.item().emit_many((0..100).map(|seq| (seq,)));
+    /// assert!(main.exec().is_normal());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
     pub fn emit_many<I: IntoIterator<Item = A>>(&self, batch: I) {
         let items: Vec<A> = batch.into_iter().collect();
         if items.is_empty() {
@@ -183,6 +256,50 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     /// (skipping receivers whose inbox is full), besides all fan-out
     /// receivers. A work queue across loops, threads and processes.
     ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use signal_slot::{Context, EventLoop, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Dispatcher;
+    ///
+    /// #[event_loop_object]
+    /// impl Dispatcher {
+    ///     #[signal]
+    ///     fn job(id: u64);
+    /// }
+    ///
+    /// #[event_loop_object]
+    /// struct Worker { done: Arc<AtomicU64> }
+    ///
+    /// #[event_loop_object]
+    /// impl Worker {
+    ///     #[slot]
+    ///     fn run(&mut self, ctx: &mut Context<Self>, id: u64) {
+    ///         if self.done.fetch_add(1, Ordering::SeqCst) + 1 == 10 {
+    ///             ctx.stop_loop();
+    ///         }
+    ///         let _ = id;
+    ///     }
+    /// }
+    ///
+    /// let mut main = EventLoop::new("connect_balanced_example")?;
+    /// let done = Arc::new(AtomicU64::new(0));
+    /// let dispatcher = main.add(Dispatcher)?;
+    /// for _ in 0..3 {
+    ///     let worker = main.add(Worker { done: done.clone() })?;
+    ///     dispatcher.job().connect_balanced(worker.run())?;
+    /// }
+    /// for id in 0..10 {
+    ///     dispatcher.job().emit(id);
+    /// }
+    /// main.exec();
+    /// // Ten jobs, each run once, by one of the three workers.
+    /// assert_eq!(done.load(Ordering::SeqCst), 10);
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As for [`connect`](Self::connect).
@@ -226,6 +343,22 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     /// Disconnects `slot` (fan-out or balanced). Disconnecting a slot that is
     /// not connected logs a warning and is not an error.
     ///
+    /// ```
+    /// # use signal_slot::{EventLoop, event_loop_object};
+    /// # #[event_loop_object] struct Button;
+    /// # #[event_loop_object] impl Button { #[signal] fn clicked(); }
+    /// # #[event_loop_object] struct Lamp;
+    /// # #[event_loop_object] impl Lamp { #[slot] fn toggle(&mut self) {} }
+    /// let main = EventLoop::new("disconnect_example")?;
+    /// let button = main.add(Button)?;
+    /// let lamp = main.add(Lamp)?;
+    /// button.clicked().connect(lamp.toggle())?;
+    /// button.clicked().disconnect(lamp.toggle())?;
+    /// // Not connected any more: a warning, not an error.
+    /// button.clicked().disconnect(lamp.toggle())?;
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::LoopEnded`] if the emitter's process cannot be reached.
@@ -255,6 +388,41 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     /// Broadcasts the signal on `event_loop`: every emission reaches every
     /// object on that loop that subscribed to a signal of this name (see
     /// [`ObjectHandle::subscribe`]), whoever they are.
+    ///
+    /// ```
+    /// use signal_slot::{Context, EventLoop, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Learner;
+    ///
+    /// #[event_loop_object]
+    /// impl Learner {
+    ///     #[signal]
+    ///     fn new_weights(version: u64);
+    /// }
+    ///
+    /// #[event_loop_object]
+    /// struct Actor { version: u64 }
+    ///
+    /// #[event_loop_object]
+    /// impl Actor {
+    ///     #[slot]
+    ///     fn on_weights(&mut self, ctx: &mut Context<Self>, version: u64) {
+    ///         self.version = version;
+    ///         ctx.stop_loop();
+    ///     }
+    /// }
+    ///
+    /// let mut main = EventLoop::new("broadcast_example")?;
+    /// let learner = main.add(Learner)?;
+    /// // The actor subscribes by signal name; it never names the learner.
+    /// let actor = main.add(Actor { version: 0 })?;
+    /// actor.subscribe("new_weights", actor.on_weights())?;
+    /// learner.new_weights().broadcast_on(&main)?;
+    /// learner.new_weights().emit(7);
+    /// assert!(main.exec().is_normal());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -331,6 +499,28 @@ impl<'a, A> Slot<'a, A> {
 impl<A: Clone + Send + 'static> Slot<'_, A> {
     /// Calls the slot on its loop with `args`, queued like a signal with no
     /// emitter (the slot's context reports no sender).
+    ///
+    /// ```
+    /// # use signal_slot::{Context, EventLoop, event_loop_object};
+    /// #[event_loop_object]
+    /// struct Greeter;
+    ///
+    /// #[event_loop_object]
+    /// impl Greeter {
+    ///     #[slot]
+    ///     fn greet(&mut self, ctx: &mut Context<Self>, name: String) {
+    ///         assert!(ctx.sender().is_none());
+    ///         println!("hello, {name}");
+    ///         ctx.stop_loop();
+    ///     }
+    /// }
+    ///
+    /// let mut main = EventLoop::new("invoke_example")?;
+    /// let greeter = main.add(Greeter)?;
+    /// greeter.greet().invoke(("world".to_owned(),))?;
+    /// main.exec();
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
     ///
     /// # Errors
     ///

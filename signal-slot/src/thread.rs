@@ -59,6 +59,19 @@ impl EventLoopThread {
     }
 
     /// A thread for `event_loop` (built with the options you need).
+    ///
+    /// ```
+    /// use signal_slot::{EventLoop, EventLoopThread, PanicPolicy};
+    ///
+    /// let event_loop = EventLoop::builder("with_loop_example")
+    ///     .panic_policy(PanicPolicy::KeepGoing)
+    ///     .build()?;
+    /// let mut worker = EventLoopThread::with_loop(event_loop);
+    /// worker.start()?;
+    /// worker.stop();
+    /// assert!(worker.join()?.is_normal());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
     pub fn with_loop(event_loop: EventLoop) -> Self {
         EventLoopThread {
             handle: event_loop.handle(),
@@ -160,6 +173,18 @@ impl EventLoopThread {
 
     /// Waits at most `timeout` for the loop to end: `Ok(None)` if it is
     /// still running.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use signal_slot::EventLoopThread;
+    ///
+    /// let mut worker = EventLoopThread::new("thread_join_timeout_example")?;
+    /// worker.start()?;
+    /// assert!(worker.join_timeout(Duration::from_millis(10))?.is_none());
+    /// worker.stop();
+    /// assert!(worker.join_timeout(Duration::from_secs(10))?.is_some());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
     ///
     /// # Errors
     ///

@@ -73,6 +73,33 @@ pub struct Timer {
 impl Timer {
     /// A periodic timer on `event_loop`, stopped until [`start`](Self::start).
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use signal_slot::{Context, EventLoop, Timer, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Ticks { count: u32 }
+    ///
+    /// #[event_loop_object]
+    /// impl Ticks {
+    ///     #[slot]
+    ///     fn on_tick(&mut self, ctx: &mut Context<Self>) {
+    ///         self.count += 1;
+    ///         if self.count == 3 {
+    ///             ctx.stop_loop();
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let mut main = EventLoop::new("timer_new_example")?;
+    /// let ticks = main.add(Ticks { count: 0 })?;
+    /// let timer = Timer::new(&main, Duration::from_millis(2))?;
+    /// timer.timeout().connect(ticks.on_tick())?;
+    /// timer.start();
+    /// assert!(main.exec().is_normal());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As for [`LoopHandle::add`].
@@ -81,7 +108,7 @@ impl Timer {
     }
 
     /// A single-shot timer on `event_loop`: after [`start`](Self::start) it
-    /// emits `timeout` once, after `delay`.
+    /// emits `timeout` once, after `delay`. See [`Timer`] for an example.
     ///
     /// # Errors
     ///
@@ -114,6 +141,22 @@ impl Timer {
     }
 
     /// Changes the interval; a running timer restarts with it.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use signal_slot::{EventLoop, Timer};
+    ///
+    /// let mut main = EventLoop::new("set_interval_example")?;
+    /// // Due in an hour, until the interval changes to a millisecond.
+    /// let timer = Timer::single_shot(&main, Duration::from_secs(3600))?;
+    /// timer.timeout().connect(main.stop_slot())?;
+    /// timer.start();
+    /// timer.set_interval(Duration::from_millis(1));
+    /// let started = Instant::now();
+    /// main.exec();
+    /// assert!(started.elapsed() < Duration::from_secs(60));
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
     pub fn set_interval(&self, interval: Duration) {
         let _ = self.handle.set_interval().invoke((interval,));
     }
@@ -276,6 +319,31 @@ pub(crate) type TightLoopHandle = Handle<TightLoopObject>;
 /// Emits [`iteration`](Self::iteration) on every iteration of its loop: the
 /// loop never sleeps while a tight loop runs. For polling work that has no
 /// signal of its own (a simulator step, a non-blocking socket).
+///
+/// ```
+/// use signal_slot::{Context, EventLoop, TightLoop, event_loop_object};
+///
+/// #[event_loop_object]
+/// struct Simulator { steps: u64 }
+///
+/// #[event_loop_object]
+/// impl Simulator {
+///     #[slot]
+///     fn step(&mut self, ctx: &mut Context<Self>) {
+///         self.steps += 1;
+///         if self.steps == 100 {
+///             ctx.stop_loop();
+///         }
+///     }
+/// }
+///
+/// let mut main = EventLoop::new("tight_loop_example")?;
+/// let simulator = main.add(Simulator { steps: 0 })?;
+/// let tight_loop = TightLoop::new(&main)?;
+/// tight_loop.iteration().connect(simulator.step())?;
+/// assert!(main.exec().is_normal());
+/// # Ok::<(), signal_slot::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct TightLoop {
     handle: TightLoopHandle,
