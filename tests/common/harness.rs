@@ -1,6 +1,7 @@
 //! The harness of test binaries that fork: one test at a time on the main
 //! thread, each under a watchdog, with every process's logs in one file.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
@@ -41,8 +42,10 @@ pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
     }
 }
 
-/// A test of the binary.
+/// A test of the binary; [`process_tests!`](crate::process_tests) makes the
+/// list.
 pub struct Test {
+    /// The test function's path in the binary, e.g. `soak::soak`.
     pub name: &'static str,
     pub run: fn(),
     /// Run only with `--ignored` (long runs).
@@ -71,8 +74,57 @@ impl Test {
     }
 }
 
+/// The tests of a binary, each listed once by the path of its function,
+/// which is also its name; after `=>`, its options: `ignored` (run only with
+/// `--ignored`) and `limit(N s)` (the watchdog's limit, 60 s otherwise).
+///
+/// ```ignore
+/// process_tests![
+///     wiring::the_usage_example,
+///     soak::soak => limit(900 s),
+///     soak::soak_ten_million => ignored limit(3600 s),
+/// ]
+/// ```
+///
+/// A test function left out of the list is never used, which the dead-code
+/// lint reports; [`run`] refuses a name listed twice.
+#[macro_export]
+macro_rules! process_tests {
+    ($($test:path $(=> $($option:ident $(($($argument:tt)*))?)+)?),* $(,)?) => {
+        vec![$(
+            $crate::process_tests!(
+                @options $crate::common::harness::Test::new(stringify!($test), $test)
+                $($(, $option $(($($argument)*))?)+)?
+            )
+        ),*]
+    };
+    (@options $test:expr) => {
+        $test
+    };
+    (@options $test:expr, ignored $($rest:tt)*) => {
+        $crate::process_tests!(@options $test.ignored() $($rest)*)
+    };
+    (@options $test:expr, limit($seconds:literal s) $($rest:tt)*) => {
+        $crate::process_tests!(
+            @options $test.limit(::std::time::Duration::from_secs($seconds)) $($rest)*
+        )
+    };
+}
+
 /// Runs `tests` one at a time; `binary` names the log file.
+///
+/// The list is plain data, one entry per test function: a parameter that
+/// every test should run under (say, how child processes start) can be
+/// applied here, as one trial per test and value, without touching the tests.
 pub fn run(binary: &str, tests: Vec<Test>) -> ! {
+    let mut names = HashSet::new();
+    for test in &tests {
+        assert!(
+            names.insert(test.name),
+            "test `{}` is listed twice",
+            test.name
+        );
+    }
     let path =
         std::env::temp_dir().join(format!("signal-slot-{binary}-{}.log", std::process::id()));
     let file = std::fs::OpenOptions::new()
@@ -94,26 +146,26 @@ pub fn run(binary: &str, tests: Vec<Test>) -> ! {
     let mut args = libtest_mimic::Arguments::from_args();
     // Forking tests run one at a time, on the main thread.
     args.test_threads = Some(1);
-    let trials = tests
-        .into_iter()
-        .map(|test| {
-            let Test {
-                name,
-                run,
-                ignored,
-                limit,
-            } = test;
-            libtest_mimic::Trial::test(name, move || {
-                let _watchdog = Watchdog::new(name, limit);
-                run();
-                Ok(())
-            })
-            .with_ignored_flag(ignored)
-        })
-        .collect();
+    let trials = tests.into_iter().map(trial).collect();
     let conclusion = libtest_mimic::run(&args, trials);
     let _ = std::fs::remove_file(&path);
     conclusion.exit()
+}
+
+/// A test as libtest-mimic runs it: under a watchdog.
+fn trial(test: Test) -> libtest_mimic::Trial {
+    let Test {
+        name,
+        run,
+        ignored,
+        limit,
+    } = test;
+    libtest_mimic::Trial::test(name, move || {
+        let _watchdog = Watchdog::new(name, limit);
+        run();
+        Ok(())
+    })
+    .with_ignored_flag(ignored)
 }
 
 /// Writes log lines to the shared file, and to stderr when `RUST_LOG` is set.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use signal_slot::{Context, EventLoopObject, event_loop_object};
 
 pub mod harness;
+pub mod process;
 
 /// A shared log of what slots saw, in order.
 #[derive(Clone, Default)]

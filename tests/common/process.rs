@@ -1,0 +1,306 @@
+//! Objects and helpers of the tests with child processes: probes in the
+//! parent, workers and victims in children, sources and feeders that emit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use signal_slot::{
+    Context, EventLoop, EventLoopProcess, EventLoopThread, ExitStatus, ProcessExit, Timer,
+    event_loop_object,
+};
+
+use super::{Log, sender_id};
+
+/// Records reports; stops its loop after `expected` of them (never, with
+/// `usize::MAX`).
+#[event_loop_object]
+pub struct Probe {
+    pub log: Log,
+    pub expected: usize,
+}
+
+#[event_loop_object]
+impl Probe {
+    #[slot]
+    pub fn report(&mut self, ctx: &mut Context<Self>, text: String) {
+        self.log.push(text);
+        if self.log.len() == self.expected {
+            ctx.stop_loop();
+        }
+    }
+
+    #[slot]
+    pub fn report_value(&mut self, ctx: &mut Context<Self>, value: u64) {
+        self.report(ctx, format!("value {value}"));
+    }
+
+    #[slot]
+    pub fn on_exit(&mut self, ctx: &mut Context<Self>, exit: ProcessExit) {
+        self.report(ctx, format!("exit: {exit}"));
+    }
+}
+
+/// Lives in children: counts values (checking their order per emitter),
+/// echoes texts with its process id, reports on request.
+#[event_loop_object]
+pub struct Worker {
+    received: u64,
+    last: HashMap<String, u64>,
+    out_of_order: u64,
+}
+
+impl Worker {
+    pub fn new() -> Self {
+        Worker {
+            received: 0,
+            last: HashMap::new(),
+            out_of_order: 0,
+        }
+    }
+}
+
+#[event_loop_object]
+impl Worker {
+    #[signal]
+    pub fn reply(text: String);
+
+    #[signal]
+    pub fn value_out(value: u64);
+
+    #[slot]
+    pub fn on_value(&mut self, ctx: &mut Context<Self>, value: u64) {
+        let sender = sender_id(ctx);
+        let expected = self.last.get(&sender).map_or(0, |last| last + 1);
+        if value != expected {
+            self.out_of_order += 1;
+        }
+        self.last.insert(sender, value);
+        self.received += 1;
+    }
+
+    #[slot]
+    pub fn on_text(&mut self, ctx: &mut Context<Self>, text: String) {
+        let reply = format!("{}@{}:{text}", ctx.id(), std::process::id());
+        ctx.reply().emit(reply);
+    }
+
+    #[slot]
+    pub fn forward(&mut self, ctx: &mut Context<Self>, value: u64) {
+        ctx.value_out().emit(value + 1);
+    }
+
+    #[slot]
+    pub fn report(&mut self, ctx: &mut Context<Self>) {
+        let text = format!(
+            "{}: received={} out_of_order={}",
+            ctx.id(),
+            self.received,
+            self.out_of_order
+        );
+        ctx.reply().emit(text);
+    }
+
+    #[slot]
+    pub fn on_terminate(&mut self, ctx: &mut Context<Self>) {
+        let text = format!("{}: terminate", ctx.id());
+        ctx.reply().emit(text);
+    }
+
+    #[slot]
+    pub fn explode(&mut self, value: u64) {
+        panic!("worker cannot take {value}");
+    }
+}
+
+/// Emits from the parent (or anywhere).
+#[event_loop_object]
+pub struct Source;
+
+#[event_loop_object]
+impl Source {
+    #[signal]
+    pub fn value(value: u64);
+
+    #[signal]
+    pub fn text(text: String);
+
+    #[signal]
+    pub fn event();
+
+    #[signal]
+    pub fn telemetry(frame: Telemetry, tags: BTreeMap<String, Vec<i64>>, note: Option<String>);
+
+    #[slot]
+    pub fn emit_values(&mut self, ctx: &mut Context<Self>, count: u64) {
+        for value in 0..count {
+            ctx.value().emit(value);
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Telemetry {
+    pub step: u64,
+    pub position: (f64, f64),
+    pub state: Mode,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Mode {
+    Idle,
+    Moving { speed: f32 },
+}
+
+/// Receives structured telemetry in a child and answers with what it saw.
+#[event_loop_object]
+pub struct TelemetrySink;
+
+#[event_loop_object]
+impl TelemetrySink {
+    #[signal]
+    pub fn seen(description: String);
+
+    #[slot]
+    pub fn on_telemetry(
+        &mut self,
+        ctx: &mut Context<Self>,
+        frame: Telemetry,
+        tags: BTreeMap<String, Vec<i64>>,
+        note: Option<String>,
+    ) {
+        ctx.seen().emit(format!("{frame:?} {tags:?} {note:?}"));
+    }
+}
+
+/// A probe on `main` that stops it after `expected` reports.
+pub fn probe(main: &EventLoop, log: &Log, expected: usize) -> ProbeHandle {
+    main.add_with_id(
+        "probe",
+        Probe {
+            log: log.clone(),
+            expected,
+        },
+    )
+    .unwrap()
+}
+
+/// A parent loop with a probe that stops it after `expected` reports, and
+/// a source of signals.
+pub fn parent(name: &str, expected: usize) -> (Log, EventLoop, ProbeHandle, SourceHandle) {
+    let log = Log::default();
+    let main = EventLoop::new(name).unwrap();
+    let probe = main
+        .add_with_id(
+            "probe",
+            Probe {
+                log: log.clone(),
+                expected,
+            },
+        )
+        .unwrap();
+    let source = main.add_with_id("source", Source).unwrap();
+    (log, main, probe, source)
+}
+
+/// Runs `main` until its probe stops it, or `limit` passes.
+pub fn run(main: &mut EventLoop, limit: Duration) -> ExitStatus {
+    let timer = Timer::single_shot(main, limit).expect("timer");
+    timer.timeout().connect(main.stop_slot()).expect("connect");
+    timer.start();
+    main.exec()
+}
+
+/// Waits (up to 20 s) for `process` to end; kills it and fails if it does not.
+pub fn join(process: &mut EventLoopProcess) -> ProcessExit {
+    match process
+        .join_timeout(Duration::from_secs(20))
+        .expect("started")
+    {
+        Some(exit) => exit,
+        None => {
+            let _ = process.kill();
+            panic!("process `{}` did not end", process.name());
+        }
+    }
+}
+
+/// Counts what it receives; at `kill_at` it kills its own process.
+#[event_loop_object]
+pub struct Victim {
+    pub received: u64,
+    pub kill_at: u64,
+}
+
+#[event_loop_object]
+impl Victim {
+    #[signal]
+    pub fn counted(text: String);
+
+    #[slot]
+    pub fn on_value(&mut self, _value: u64) {
+        self.received += 1;
+        if self.received == self.kill_at {
+            // SIGKILL arrives before this slot can return: nothing after
+            // this signal is handled.
+            let pid = std::process::id().to_string();
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
+            unreachable!("killed");
+        }
+    }
+
+    #[slot]
+    pub fn report(&mut self, ctx: &mut Context<Self>) {
+        let text = format!("{}: received {}", ctx.id(), self.received);
+        ctx.counted().emit(text);
+    }
+
+    #[slot]
+    pub fn echo(&mut self, ctx: &mut Context<Self>, value: u64) {
+        let text = format!("{}: echo {value}", ctx.id());
+        ctx.counted().emit(text);
+    }
+}
+
+impl Victim {
+    /// A victim that is never killed: it only counts.
+    pub fn counting() -> Self {
+        Victim {
+            received: 0,
+            kill_at: 0,
+        }
+    }
+}
+
+/// Emits from the parent.
+#[event_loop_object]
+pub struct Feeder;
+
+#[event_loop_object]
+impl Feeder {
+    #[signal]
+    pub fn value(value: u64);
+
+    #[signal]
+    pub fn other(value: u64);
+}
+
+/// A probe on a collector thread, and a feeder on a loop of this thread.
+pub fn fixture(tag: &str) -> (Log, EventLoopThread, ProbeHandle, EventLoop, FeederHandle) {
+    let log = Log::default();
+    let collector = EventLoopThread::new(format!("{tag}_collector")).unwrap();
+    let probe = collector
+        .add_with_id(
+            "probe",
+            Probe {
+                log: log.clone(),
+                expected: usize::MAX,
+            },
+        )
+        .unwrap();
+    let feeders = EventLoop::new(format!("{tag}_feeders")).unwrap();
+    let feeder = feeders.add_with_id("feeder", Feeder).unwrap();
+    (log, collector, probe, feeders, feeder)
+}

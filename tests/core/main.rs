@@ -1,0 +1,14 @@
+//! Behaviour of loops, signals, slots and timers inside one process, through
+//! the public API only: one module per concept, one test binary.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod broadcast;
+mod connections;
+mod faults;
+mod lifecycle;
+mod objects;
+mod serial;
+mod threads;
+mod timers;

@@ -1,0 +1,190 @@
+//! Connections across processes: fan-out order and graceful stop, changes
+//! while processes run, and emitting on behalf of an object in a child.
+
+use std::time::Duration;
+
+use crate::common::Log;
+use crate::common::process::{Probe, Source, Worker, join, parent, probe, run};
+use signal_slot::{EventLoop, EventLoopProcess, EventLoopThread};
+
+pub fn fan_out_order_and_graceful_stop_across_processes() {
+    const COUNT: u64 = 20_000;
+    let (log, mut main, probe, source) = parent("fifo_main", 4);
+    let mut first = EventLoopProcess::new("fifo_first").unwrap();
+    let mut second = EventLoopProcess::new("fifo_second").unwrap();
+    let receivers = [
+        first.add_with_id("one", Worker::new()).unwrap(),
+        first.add_with_id("two", Worker::new()).unwrap(),
+        second.add_with_id("three", Worker::new()).unwrap(),
+    ];
+    let observer = main.add_with_id("observer", Worker::new()).unwrap();
+    for receiver in &receivers {
+        source.value().connect(receiver.on_value()).unwrap();
+        // Reports when its loop ends: after everything queued before the stop.
+        receiver.reply().connect(probe.report()).unwrap();
+    }
+    first
+        .terminate_signal()
+        .connect(receivers[0].report())
+        .unwrap();
+    first
+        .terminate_signal()
+        .connect(receivers[1].report())
+        .unwrap();
+    second
+        .terminate_signal()
+        .connect(receivers[2].report())
+        .unwrap();
+    // And the parent hears of the terminations too.
+    first
+        .terminate_signal()
+        .connect(observer.on_terminate())
+        .unwrap();
+    observer.reply().connect(probe.report()).unwrap();
+    first.start().unwrap();
+    second.start().unwrap();
+    // Half from this thread, half from the source's own slot on the main loop.
+    for value in 0..COUNT / 2 {
+        source.value().emit(value);
+    }
+    source
+        .value()
+        .emit_many((COUNT / 2..COUNT).map(|value| (value,)));
+    first.stop();
+    second.stop();
+    run(&mut main, Duration::from_secs(20));
+    let mut entries = log.entries();
+    entries.sort();
+    assert_eq!(
+        entries,
+        [
+            "observer: terminate".to_owned(),
+            format!("one: received={COUNT} out_of_order=0"),
+            format!("three: received={COUNT} out_of_order=0"),
+            format!("two: received={COUNT} out_of_order=0"),
+        ]
+    );
+    assert!(join(&mut first).success());
+    assert!(join(&mut second).success());
+    assert_eq!(first.dropped_signals() + second.dropped_signals(), 0);
+}
+
+pub fn connections_at_any_time_between_running_processes() {
+    let log = Log::default();
+    let barrier = Log::default();
+    // The parent's loop runs on a thread, so that this thread can wait.
+    let mut main = EventLoopThread::new("anytime_main").unwrap();
+    let probe = main
+        .add_with_id(
+            "probe",
+            Probe {
+                log: log.clone(),
+                expected: usize::MAX,
+            },
+        )
+        .unwrap();
+    let gate = main
+        .add_with_id(
+            "gate",
+            Probe {
+                log: barrier.clone(),
+                expected: usize::MAX,
+            },
+        )
+        .unwrap();
+    let source = main.add_with_id("source", Source).unwrap();
+    let mut first = EventLoopProcess::new("anytime_first").unwrap();
+    let mut second = EventLoopProcess::new("anytime_second").unwrap();
+    let w1 = first.add_with_id("w1", Worker::new()).unwrap();
+    let w2 = second.add_with_id("w2", Worker::new()).unwrap();
+    main.start().unwrap();
+    first.start().unwrap();
+    second.start().unwrap();
+    // Created after the others run: they learn its route, as does the
+    // thread loop created even later.
+    let mut third = EventLoopProcess::new("anytime_third").unwrap();
+    let w3 = third.add_with_id("w3", Worker::new()).unwrap();
+    third.start().unwrap();
+    let mut late_thread = EventLoopThread::new("anytime_thread").unwrap();
+    let relay = late_thread.add_with_id("relay", Worker::new()).unwrap();
+    late_thread.start().unwrap();
+
+    // Parent to child, child to child (both ways round), child to a thread
+    // of the parent, thread to the parent's main loop: all made now.
+    source.value().connect(w1.forward()).unwrap();
+    w1.value_out().connect(w2.forward()).unwrap();
+    w2.value_out().connect(w3.forward()).unwrap();
+    w3.value_out().connect(relay.forward()).unwrap();
+    relay.value_out().connect(probe.report_value()).unwrap();
+    // Child to parent.
+    w1.reply().connect(probe.report()).unwrap();
+    source.text().connect(w1.on_text()).unwrap();
+    // A connection of an emitter in another process takes effect in order
+    // with what this process sends there later: a round trip to each
+    // process shows that the changes above are in place everywhere.
+    for worker in [&w2, &w3] {
+        worker.reply().connect(gate.report()).unwrap();
+        worker.report().invoke(()).unwrap();
+    }
+    assert!(
+        barrier.wait_for(2, Duration::from_secs(10)),
+        "{:?}",
+        barrier.entries()
+    );
+
+    source.value().emit(100);
+    source.text().emit("first".to_owned());
+    // Disconnected before w1 handles the next text: its reply to that goes
+    // nowhere, and the value it forwards after it still arrives.
+    w1.reply().disconnect(probe.report()).unwrap();
+    source.text().emit("unheard".to_owned());
+    w1.value_out().connect(probe.report_value()).unwrap();
+    source.value().emit(200);
+    assert!(
+        log.wait_for(4, Duration::from_secs(10)),
+        "{:?}",
+        log.entries()
+    );
+    // Whatever else arrives comes before the marker that follows it.
+    source.text().connect(gate.report()).unwrap();
+    source.text().emit("done".to_owned());
+    assert!(barrier.wait_for(3, Duration::from_secs(10)));
+    let mut entries = log.entries();
+    entries.sort();
+    let w1_pid = first.pid().unwrap();
+    assert_eq!(
+        entries,
+        [
+            "value 104".to_owned(),
+            "value 201".to_owned(),
+            "value 204".to_owned(),
+            format!("w1@{w1_pid}:first"),
+        ]
+    );
+    for process in [&mut first, &mut second, &mut third] {
+        process.stop();
+        assert!(join(process).success());
+    }
+    late_thread.stop();
+    late_thread.join().unwrap();
+    main.stop();
+    main.join().unwrap();
+}
+
+pub fn emitting_on_behalf_of_an_object_in_a_child() {
+    let log = Log::default();
+    let mut main = EventLoop::new("behalf_main").unwrap();
+    let probe = probe(&main, &log, 2);
+    let mut child = EventLoopProcess::new("behalf_child").unwrap();
+    let worker = child.add_with_id("w", Worker::new()).unwrap();
+    child.start().unwrap();
+    // Connected after the start: the connection lives in the child, and an
+    // emission from here goes through it.
+    worker.reply().connect(probe.report()).unwrap();
+    worker.reply().emit("from the parent".to_owned());
+    worker.reply().emit_many(vec![("batch".to_owned(),)]);
+    run(&mut main, Duration::from_secs(10));
+    assert_eq!(log.entries(), ["from the parent", "batch"]);
+    child.stop();
+    assert!(join(&mut child).success());
+}

@@ -1,0 +1,55 @@
+//! Behaviour across real child processes, through the public API only: one
+//! module per concept, one test binary.
+//!
+//! The binary has its own harness (`tests/common/harness.rs`): the tests
+//! fork, so they run one at a time on the main thread, each under a watchdog
+//! that aborts the binary (and with it, through the parent-death signal, its
+//! children) if a test hangs.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod chaos;
+mod connections;
+mod control;
+mod faults;
+mod interrupt;
+mod shutdown;
+mod soak;
+mod wiring;
+
+fn main() {
+    // The orphan test runs this binary again, as a parent that panics.
+    if std::env::var_os(shutdown::PANICKING_PARENT).is_some() {
+        shutdown::panicking_parent();
+    }
+    common::harness::run(
+        "process",
+        process_tests![
+            wiring::the_usage_example,
+            wiring::several_objects_in_two_processes_wired_together,
+            wiring::struct_and_map_arguments_cross_processes,
+            wiring::timers_broadcasts_and_loop_signals_in_a_child,
+            connections::fan_out_order_and_graceful_stop_across_processes,
+            connections::connections_at_any_time_between_running_processes,
+            connections::emitting_on_behalf_of_an_object_in_a_child,
+            faults::a_killed_receiver_is_reported_and_costs_nothing,
+            faults::undecodable_payloads_are_reported_and_the_loop_goes_on,
+            faults::a_panicking_slot_in_a_child_ends_it_with_the_failure,
+            faults::a_flood_before_the_receiver_starts,
+            faults::a_child_that_exits_early_is_seen_by_its_parent,
+            control::process_control,
+            control::serial_processes_run_on_this_thread,
+            soak::soak => limit(900 s),
+            soak::soak_ten_million => ignored limit(3600 s),
+            chaos::a_child_killed_mid_stream,
+            chaos::a_child_stopped_until_its_inbox_fills,
+            shutdown::stopping_with_signals_in_flight_loses_none_queued_before,
+            shutdown::dropping_in_any_order_leaks_no_thread_and_no_process,
+            shutdown::a_child_outlives_the_thread_that_started_it,
+            shutdown::a_panicking_parent_leaves_no_orphans,
+            // Last: it sends SIGINT to this process (see its module).
+            interrupt::ctrl_c_interrupts_every_running_loop,
+        ],
+    )
+}

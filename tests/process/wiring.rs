@@ -1,0 +1,188 @@
+//! Wiring objects across processes: the usage example, chains between
+//! children, structured arguments, and what a child's init function sets up.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::common::Log;
+use crate::common::process::{
+    Mode, Probe, Source, Telemetry, TelemetrySink, Worker, join, parent, probe, run,
+};
+use signal_slot::{Context, EventLoop, EventLoopProcess, ExitStatus, Timer, event_loop_object};
+
+pub fn the_usage_example() {
+    let log = Log::default();
+    let mut main = EventLoop::new("usage_main").unwrap();
+    let probe = probe(&main, &log, 3);
+    let source = main.add_with_id("object: a", Source).unwrap();
+    let mut background = EventLoopProcess::new("usage_background").unwrap();
+    let worker = background.add_with_id("object: b", Worker::new()).unwrap();
+    source.text().connect(worker.on_text()).unwrap();
+    worker.reply().connect(probe.report()).unwrap();
+    source.text().emit("Initial hello from A".to_owned());
+    source.text().emit("hello from A".to_owned());
+    source.text().emit("hello again".to_owned());
+    background.start().unwrap();
+    assert!(background.is_alive());
+    let child = background.pid().unwrap();
+    assert_ne!(child, std::process::id());
+    run(&mut main, Duration::from_secs(10));
+    assert_eq!(
+        log.entries(),
+        [
+            format!("object: b@{child}:Initial hello from A"),
+            format!("object: b@{child}:hello from A"),
+            format!("object: b@{child}:hello again"),
+        ]
+    );
+    background.stop();
+    let exit = join(&mut background);
+    assert!(exit.success(), "{exit}");
+    assert_eq!(exit.loop_status(), Some(&ExitStatus::Normal));
+    assert!(!background.is_alive());
+    assert_eq!(background.exit_code(), Some(0));
+}
+
+pub fn several_objects_in_two_processes_wired_together() {
+    let (log, mut main, probe, source) = parent("wired_main", 3);
+    let mut first = EventLoopProcess::new("wired_first").unwrap();
+    let mut second = EventLoopProcess::new("wired_second").unwrap();
+    // The same ids on different loops.
+    let a1 = first.add_with_id("a", Worker::new()).unwrap();
+    let b1 = first.add_with_id("b", Worker::new()).unwrap();
+    let a2 = second.add_with_id("a", Worker::new()).unwrap();
+    let b2 = second.add_with_id("b", Worker::new()).unwrap();
+    // A chain source → a1 → a2 → b1 → b2 → probe, each hop adding one, back
+    // and forth between the processes.
+    source.value().connect(a1.forward()).unwrap();
+    a1.value_out().connect(a2.forward()).unwrap();
+    a2.value_out().connect(b1.forward()).unwrap();
+    b1.value_out().connect(b2.forward()).unwrap();
+    b2.value_out().connect(probe.report_value()).unwrap();
+    // And a text echoed by both objects named `a`, one in each process.
+    source.text().connect(a1.on_text()).unwrap();
+    source.text().connect(a2.on_text()).unwrap();
+    a1.reply().connect(probe.report()).unwrap();
+    a2.reply().connect(probe.report()).unwrap();
+    first.start().unwrap();
+    second.start().unwrap();
+    source.value().emit(10);
+    source.text().emit("who".to_owned());
+    run(&mut main, Duration::from_secs(10));
+    let (first_pid, second_pid) = (first.pid().unwrap(), second.pid().unwrap());
+    let mut entries = log.entries();
+    entries.sort();
+    let mut expected = vec![
+        format!("a@{first_pid}:who"),
+        format!("a@{second_pid}:who"),
+        "value 14".to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(entries, expected);
+    first.stop();
+    second.stop();
+    assert!(join(&mut first).success());
+    assert!(join(&mut second).success());
+}
+
+pub fn struct_and_map_arguments_cross_processes() {
+    let (log, mut main, probe, source) = parent("structs_main", 1);
+    let mut child = EventLoopProcess::new("structs_child").unwrap();
+    let sink = child.add_with_id("sink", TelemetrySink).unwrap();
+    source.telemetry().connect(sink.on_telemetry()).unwrap();
+    sink.seen().connect(probe.report()).unwrap();
+    child.start().unwrap();
+    let frame = Telemetry {
+        step: 7,
+        position: (1.5, -2.25),
+        state: Mode::Moving { speed: 0.5 },
+    };
+    let tags = BTreeMap::from([
+        ("ids".to_owned(), vec![1, -2, 3]),
+        ("none".to_owned(), vec![]),
+    ]);
+    source
+        .telemetry()
+        .emit(frame.clone(), tags.clone(), Some("ok".to_owned()));
+    run(&mut main, Duration::from_secs(10));
+    assert_eq!(
+        log.entries(),
+        [format!("{frame:?} {tags:?} {:?}", Some("ok"))]
+    );
+    let _ = Mode::Idle;
+    child.stop();
+    assert!(join(&mut child).success());
+}
+
+/// Created in a child by its init function: counts ticks of a timer there,
+/// and broadcasts when done.
+#[event_loop_object]
+struct TickCounter {
+    ticks: u32,
+}
+
+#[event_loop_object]
+impl TickCounter {
+    #[signal]
+    fn done(text: String);
+
+    #[slot]
+    fn on_tick(&mut self, ctx: &mut Context<Self>) {
+        self.ticks += 1;
+        if self.ticks == 5 {
+            ctx.done()
+                .emit(format!("{} ticks in {}", self.ticks, std::process::id()));
+        }
+    }
+}
+
+pub fn timers_broadcasts_and_loop_signals_in_a_child() {
+    let log = Log::default();
+    let mut main = EventLoop::new("child_timer_main").unwrap();
+    let probe = probe(&main, &log, 2);
+    let heard = Log::default();
+    let listener = main
+        .add_with_id(
+            "listener",
+            Probe {
+                log: heard.clone(),
+                expected: 0,
+            },
+        )
+        .unwrap();
+    listener.subscribe("done", listener.report()).unwrap();
+    let main_handle = main.handle();
+    let probe_in_child = probe.clone();
+    let mut child = EventLoopProcess::new("child_timer")
+        .unwrap()
+        .init(move |event_loop| {
+            let counter = event_loop
+                .add_with_id("counter", TickCounter { ticks: 0 })
+                .unwrap();
+            let timer = Timer::new(event_loop, Duration::from_millis(5)).unwrap();
+            timer.timeout().connect(counter.on_tick()).unwrap();
+            timer.start();
+            // To the parent: a direct connection and a broadcast on its loop.
+            counter.done().connect(probe_in_child.report()).unwrap();
+            counter.done().broadcast_on(&main_handle).unwrap();
+        });
+    let started = main.add_with_id("started", Worker::new()).unwrap();
+    child
+        .start_signal()
+        .connect(started.on_terminate())
+        .unwrap();
+    started.reply().connect(probe.report()).unwrap();
+    child.start().unwrap();
+    run(&mut main, Duration::from_secs(10));
+    let pid = child.pid().unwrap();
+    let mut entries = log.entries();
+    entries.sort();
+    assert_eq!(
+        entries,
+        [format!("5 ticks in {pid}"), "started: terminate".to_owned()]
+    );
+    // The broadcast went out with the direct emission, before it.
+    assert_eq!(heard.entries(), [format!("5 ticks in {pid}")]);
+    child.stop();
+    assert!(join(&mut child).success());
+}
