@@ -107,6 +107,10 @@ impl EventLoop {
     }
 
     /// Calls every receiver's slot once per emission, in order.
+    ///
+    /// Inlined into its two callers, so that each gets a copy where the
+    /// origin of the signal is known and the matches on it fold away.
+    #[inline(always)]
     pub(super) fn dispatch(&mut self, incoming: Incoming<'_>) {
         let Incoming {
             sender,
@@ -232,7 +236,6 @@ impl EventLoop {
             object.dispatch(state, sender, slot, payload)
         }));
         let slot_name = || object.handle().slot_name(slot);
-        let emitter = sender.map_or(DIRECT_INVOCATION, |sender| sender.id);
         match result {
             Ok(Ok(())) => {}
             Ok(Err(SlotError::Returned(error))) => {
@@ -249,6 +252,7 @@ impl EventLoop {
                 );
             }
             Ok(Err(error)) => {
+                let emitter = sender.map_or(DIRECT_INVOCATION, |sender| sender.id);
                 tracing::error!(
                     event_loop = handle.name(),
                     object = object_id,
