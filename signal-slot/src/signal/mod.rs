@@ -1,19 +1,28 @@
 //! Typed signals and slots.
+//!
+//! - this module: [`Signal`], what an object emits and connects.
+//! - `slot`: [`Slot`], what a signal connects to, and [`SlotReturn`].
+//! - `methods`: the methods of the generated per-signal types.
 
-use std::marker::PhantomData;
+mod methods;
+mod slot;
+
+pub(crate) use slot::new_slot;
+pub use slot::{ConnectTo, Slot, SlotReturn};
+
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::command::Command;
-use crate::connection::{self, Change, Delivery, Header, ReceiverRef};
+use crate::connection::{self, Change, Delivery, ReceiverRef};
 use crate::error::Error;
 use crate::event_loop::LoopHandle;
 use crate::object::{NO_LOOP, ObjectHandle};
 use crate::payload::{Args, EncodeFn};
 use crate::registry::registry;
-use crate::transport::{Envelope, LoopPeer, SignalEnvelope};
+use crate::transport::LoopPeer;
 
 /// What a signal or slot argument must be: owned, cloneable (for fan-out
 /// inside a process), sendable across threads, and serializable (for other
@@ -41,50 +50,6 @@ pub struct Signal<'a, A> {
     encode: EncodeFn<A>,
 }
 
-/// The signal name of a direct invocation of a slot, for messages.
-pub(crate) const INVOKE: &str = "<invoke>";
-
-/// A slot of an object, taking argument tuple `A`: what a signal of the
-/// same argument types connects to.
-pub struct Slot<'a, A> {
-    target: &'a ObjectHandle,
-    index: u16,
-    encode: EncodeFn<A>,
-    _args: PhantomData<fn(A)>,
-}
-
-impl<A> Clone for Slot<'_, A> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<A> Copy for Slot<'_, A> {}
-
-/// A slot that a signal carrying `A` can connect to: a [`Slot`] of the same
-/// argument types.
-#[diagnostic::on_unimplemented(
-    message = "the slot `{Self}` cannot receive a signal carrying `{A}`",
-    label = "the slot's parameters must be `{A}`",
-    note = "a signal connects to slots that take the same argument types in the same order"
-)]
-pub trait ConnectTo<A> {
-    #[doc(hidden)]
-    fn target(&self) -> (&ObjectHandle, u16);
-}
-
-impl<A> ConnectTo<A> for Slot<'_, A> {
-    fn target(&self) -> (&ObjectHandle, u16) {
-        (self.target, self.index)
-    }
-}
-
-impl<A> ConnectTo<A> for &Slot<'_, A> {
-    fn target(&self) -> (&ObjectHandle, u16) {
-        (self.target, self.index)
-    }
-}
-
 pub(crate) fn new_signal<'a, A>(
     emitter: &'a ObjectHandle,
     index: u16,
@@ -96,15 +61,6 @@ pub(crate) fn new_signal<'a, A>(
         index,
         name,
         encode,
-    }
-}
-
-pub(crate) fn new_slot<A>(target: &ObjectHandle, index: u16, encode: EncodeFn<A>) -> Slot<'_, A> {
-    Slot {
-        target,
-        index,
-        encode,
-        _args: PhantomData,
     }
 }
 
@@ -473,85 +429,11 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     }
 }
 
-fn receiving_peer(target: &ObjectHandle) -> Result<&Arc<LoopPeer>, Error> {
+pub(crate) fn receiving_peer(target: &ObjectHandle) -> Result<&Arc<LoopPeer>, Error> {
     target.peer().ok_or_else(|| Error::ObjectNotFound {
         loop_name: NO_LOOP.to_owned(),
         id: target.id().to_owned(),
     })
-}
-
-impl<'a, A> Slot<'a, A> {
-    /// The slot's name.
-    pub fn name(&self) -> &'static str {
-        self.target.slot_name(self.index)
-    }
-
-    /// The object the slot belongs to.
-    pub fn target(&self) -> &'a ObjectHandle {
-        self.target
-    }
-
-    pub(crate) fn index(&self) -> u16 {
-        self.index
-    }
-}
-
-impl<A: Clone + Send + 'static> Slot<'_, A> {
-    /// Calls the slot on its loop with `args`, queued like a signal with no
-    /// emitter (the slot's context reports no sender).
-    ///
-    /// ```
-    /// # use signal_slot::{Context, EventLoop, event_loop_object};
-    /// #[event_loop_object]
-    /// struct Greeter;
-    ///
-    /// #[event_loop_object]
-    /// impl Greeter {
-    ///     #[slot]
-    ///     fn greet(&mut self, ctx: &mut Context<Self>, name: String) {
-    ///         assert!(ctx.sender().is_none());
-    ///         println!("hello, {name}");
-    ///         ctx.stop_loop();
-    ///     }
-    /// }
-    ///
-    /// let mut main = EventLoop::new("invoke_example")?;
-    /// let greeter = main.add(Greeter)?;
-    /// greeter.greet().invoke(("world".to_owned(),))?;
-    /// main.exec();
-    /// # Ok::<(), signal_slot::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LoopEnded`] if the slot's loop has ended.
-    pub fn invoke(&self, args: A) -> Result<(), Error> {
-        let peer = receiving_peer(self.target)?;
-        let envelope = SignalEnvelope {
-            header: Arc::new(Header {
-                emitter: None,
-                signal: INVOKE,
-                receivers: Box::new([ReceiverRef {
-                    object: self.target.shared.id.clone(),
-                    slot: self.index,
-                }]),
-                broadcast: false,
-            }),
-            args: Args::one(args, self.encode),
-        };
-        peer.post(Envelope::Signal(envelope))
-    }
-}
-
-impl<A> std::fmt::Debug for Slot<'_, A> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Slot({}.{})",
-            self.target.id(),
-            self.target.slot_name(self.index)
-        )
-    }
 }
 
 impl<A> std::fmt::Debug for Signal<'_, A> {
@@ -567,120 +449,3 @@ impl<A> Clone for Signal<'_, A> {
 }
 
 impl<A> Copy for Signal<'_, A> {}
-
-/// What a slot may return: `()`, or `Result<(), E>` where an `Err` is
-/// reported (naming the loop, object, slot and emitter) and the loop goes on.
-#[diagnostic::on_unimplemented(
-    message = "a slot returns `()` or `Result<(), E>` with `E: Display`, not `{Self}`",
-    label = "unsupported slot return type"
-)]
-pub trait SlotReturn {
-    #[doc(hidden)]
-    fn into_slot_result(self) -> Result<(), crate::error::SlotError>;
-}
-
-impl SlotReturn for () {
-    fn into_slot_result(self) -> Result<(), crate::error::SlotError> {
-        Ok(())
-    }
-}
-
-impl<E: std::fmt::Display> SlotReturn for Result<(), E> {
-    fn into_slot_result(self) -> Result<(), crate::error::SlotError> {
-        self.map_err(|error| crate::error::SlotError::Returned(error.to_string()))
-    }
-}
-
-/// The methods of a generated per-signal type, delegating to [`Signal`].
-/// Generated code invokes it; its expansion is the API of every signal.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __signal_methods {
-    ($name:ident, $args:ty) => {
-        #[allow(dead_code)]
-        impl<'a> $name<'a> {
-            /// The signal as a [`Signal`](::signal_slot::Signal), for code
-            /// that is generic over signals.
-            pub fn signal(&self) -> ::signal_slot::Signal<'a, $args> {
-                self.0
-            }
-
-            /// Emits the signal with its arguments as one tuple; see
-            /// [`Signal::emit_tuple`](::signal_slot::Signal::emit_tuple).
-            pub fn emit_tuple(&self, args: $args) {
-                self.0.emit_tuple(args)
-            }
-
-            /// Emits the signal once per item, as one message per receiving
-            /// loop; see [`Signal::emit_many`](::signal_slot::Signal::emit_many).
-            pub fn emit_many<I: ::core::iter::IntoIterator<Item = $args>>(&self, batch: I) {
-                self.0.emit_many(batch)
-            }
-
-            /// Connects a slot of the same argument types; see
-            /// [`Signal::connect`](::signal_slot::Signal::connect).
-            ///
-            /// # Errors
-            ///
-            /// As for [`Signal::connect`](::signal_slot::Signal::connect).
-            pub fn connect<S: ::signal_slot::ConnectTo<$args>>(
-                &self,
-                slot: S,
-            ) -> ::core::result::Result<(), ::signal_slot::Error> {
-                self.0.connect(slot)
-            }
-
-            /// Connects a slot as a balanced receiver; see
-            /// [`Signal::connect_balanced`](::signal_slot::Signal::connect_balanced).
-            ///
-            /// # Errors
-            ///
-            /// As for [`Signal::connect`](::signal_slot::Signal::connect).
-            pub fn connect_balanced<S: ::signal_slot::ConnectTo<$args>>(
-                &self,
-                slot: S,
-            ) -> ::core::result::Result<(), ::signal_slot::Error> {
-                self.0.connect_balanced(slot)
-            }
-
-            /// Disconnects a slot; see
-            /// [`Signal::disconnect`](::signal_slot::Signal::disconnect).
-            ///
-            /// # Errors
-            ///
-            /// As for [`Signal::disconnect`](::signal_slot::Signal::disconnect).
-            pub fn disconnect<S: ::signal_slot::ConnectTo<$args>>(
-                &self,
-                slot: S,
-            ) -> ::core::result::Result<(), ::signal_slot::Error> {
-                self.0.disconnect(slot)
-            }
-
-            /// Broadcasts the signal on a loop; see
-            /// [`Signal::broadcast_on`](::signal_slot::Signal::broadcast_on).
-            ///
-            /// # Errors
-            ///
-            /// As for [`Signal::connect`](::signal_slot::Signal::connect).
-            pub fn broadcast_on(
-                &self,
-                event_loop: &::signal_slot::LoopHandle,
-            ) -> ::core::result::Result<(), ::signal_slot::Error> {
-                self.0.broadcast_on(event_loop)
-            }
-
-            /// Stops broadcasting on a loop; see
-            /// [`Signal::stop_broadcast_on`](::signal_slot::Signal::stop_broadcast_on).
-            ///
-            /// # Errors
-            ///
-            /// As for [`Signal::connect`](::signal_slot::Signal::connect).
-            pub fn stop_broadcast_on(
-                &self,
-                event_loop: &::signal_slot::LoopHandle,
-            ) -> ::core::result::Result<(), ::signal_slot::Error> {
-                self.0.stop_broadcast_on(event_loop)
-            }
-        }
-    };
-}

@@ -1,0 +1,96 @@
+//! The methods of every generated per-signal type, as a macro the
+//! generated code invokes.
+
+/// The methods of a generated per-signal type, delegating to [`Signal`].
+/// Generated code invokes it; its expansion is the API of every signal.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __signal_methods {
+    ($name:ident, $args:ty) => {
+        #[allow(dead_code)]
+        impl<'a> $name<'a> {
+            /// The signal as a [`Signal`](::signal_slot::Signal), for code
+            /// that is generic over signals.
+            pub fn signal(&self) -> ::signal_slot::Signal<'a, $args> {
+                self.0
+            }
+
+            /// Emits the signal with its arguments as one tuple; see
+            /// [`Signal::emit_tuple`](::signal_slot::Signal::emit_tuple).
+            pub fn emit_tuple(&self, args: $args) {
+                self.0.emit_tuple(args)
+            }
+
+            /// Emits the signal once per item, as one message per receiving
+            /// loop; see [`Signal::emit_many`](::signal_slot::Signal::emit_many).
+            pub fn emit_many<I: ::core::iter::IntoIterator<Item = $args>>(&self, batch: I) {
+                self.0.emit_many(batch)
+            }
+
+            /// Connects a slot of the same argument types; see
+            /// [`Signal::connect`](::signal_slot::Signal::connect).
+            ///
+            /// # Errors
+            ///
+            /// As for [`Signal::connect`](::signal_slot::Signal::connect).
+            pub fn connect<S: ::signal_slot::ConnectTo<$args>>(
+                &self,
+                slot: S,
+            ) -> ::core::result::Result<(), ::signal_slot::Error> {
+                self.0.connect(slot)
+            }
+
+            /// Connects a slot as a balanced receiver; see
+            /// [`Signal::connect_balanced`](::signal_slot::Signal::connect_balanced).
+            ///
+            /// # Errors
+            ///
+            /// As for [`Signal::connect`](::signal_slot::Signal::connect).
+            pub fn connect_balanced<S: ::signal_slot::ConnectTo<$args>>(
+                &self,
+                slot: S,
+            ) -> ::core::result::Result<(), ::signal_slot::Error> {
+                self.0.connect_balanced(slot)
+            }
+
+            /// Disconnects a slot; see
+            /// [`Signal::disconnect`](::signal_slot::Signal::disconnect).
+            ///
+            /// # Errors
+            ///
+            /// As for [`Signal::disconnect`](::signal_slot::Signal::disconnect).
+            pub fn disconnect<S: ::signal_slot::ConnectTo<$args>>(
+                &self,
+                slot: S,
+            ) -> ::core::result::Result<(), ::signal_slot::Error> {
+                self.0.disconnect(slot)
+            }
+
+            /// Broadcasts the signal on a loop; see
+            /// [`Signal::broadcast_on`](::signal_slot::Signal::broadcast_on).
+            ///
+            /// # Errors
+            ///
+            /// As for [`Signal::connect`](::signal_slot::Signal::connect).
+            pub fn broadcast_on(
+                &self,
+                event_loop: &::signal_slot::LoopHandle,
+            ) -> ::core::result::Result<(), ::signal_slot::Error> {
+                self.0.broadcast_on(event_loop)
+            }
+
+            /// Stops broadcasting on a loop; see
+            /// [`Signal::stop_broadcast_on`](::signal_slot::Signal::stop_broadcast_on).
+            ///
+            /// # Errors
+            ///
+            /// As for [`Signal::connect`](::signal_slot::Signal::connect).
+            pub fn stop_broadcast_on(
+                &self,
+                event_loop: &::signal_slot::LoopHandle,
+            ) -> ::core::result::Result<(), ::signal_slot::Error> {
+                self.0.stop_broadcast_on(event_loop)
+            }
+        }
+    };
+}
