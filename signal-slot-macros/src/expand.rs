@@ -82,7 +82,7 @@ fn encoder(args: &[Arg]) -> TokenStream {
         )
     });
     quote! {
-        |args: &#tuple, buf: &mut ::std::vec::Vec<u8>|
+        |args: &#tuple, buf: &mut ::signal_slot::__private::codec::Encoder<'_>|
             -> ::core::result::Result<(), ::signal_slot::__private::EncodeError>
         {
             #[allow(unused_imports)]

@@ -5,7 +5,12 @@
 //! instead of an array of integers (one call per byte): the choice is made on
 //! the concrete type at the generated call site by autoref specialization, so
 //! it holds through type aliases. Decoding accepts both forms.
+//!
+//! Everything is written through an [`Encoder`]: a growing buffer, or a
+//! region of fixed size (a place in another process's inbox, written once,
+//! with no intermediate copy).
 
+use std::io::{self, Write};
 use std::marker::PhantomData;
 
 use serde::Serialize;
@@ -13,8 +18,114 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{DecodeError, EncodeError};
 
+/// Where arguments and frames are encoded: a growing buffer, or a byte
+/// region of fixed size that writing never goes past.
+///
+/// Positions ([`len`](Self::len), [`truncate`](Self::truncate),
+/// [`patch`](Self::patch)) count from the start of the underlying buffer.
+pub struct Encoder<'a> {
+    out: Output<'a>,
+    overflowed: bool,
+}
+
+// The fixed region is for the shared-memory inbox that comes next.
+#[allow(dead_code)]
+enum Output<'a> {
+    Growing(&'a mut Vec<u8>),
+    Fixed { region: &'a mut [u8], len: usize },
+}
+
+impl<'a> Encoder<'a> {
+    /// Appends to `buf`, growing it as needed.
+    pub(crate) fn growing(buf: &'a mut Vec<u8>) -> Self {
+        Encoder {
+            out: Output::Growing(buf),
+            overflowed: false,
+        }
+    }
+
+    /// Writes into `region` from its start; a write that does not fit fails
+    /// and sets [`overflowed`](Self::overflowed).
+    #[allow(dead_code)]
+    pub(crate) fn fixed(region: &'a mut [u8]) -> Self {
+        Encoder {
+            out: Output::Fixed { region, len: 0 },
+            overflowed: false,
+        }
+    }
+
+    /// The number of bytes written so far (from the buffer's start).
+    pub(crate) fn len(&self) -> usize {
+        match &self.out {
+            Output::Growing(buf) => buf.len(),
+            Output::Fixed { len, .. } => *len,
+        }
+    }
+
+    /// True once a write did not fit in a fixed region.
+    #[allow(dead_code)]
+    pub(crate) fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    /// Forgets what was written after `len`.
+    pub(crate) fn truncate(&mut self, at: usize) {
+        match &mut self.out {
+            Output::Growing(buf) => buf.truncate(at),
+            Output::Fixed { len, .. } => *len = (*len).min(at),
+        }
+    }
+
+    /// Overwrites bytes already written, at `at`.
+    pub(crate) fn patch(&mut self, at: usize, bytes: &[u8]) {
+        let end = at + bytes.len();
+        match &mut self.out {
+            Output::Growing(buf) => buf[at..end].copy_from_slice(bytes),
+            Output::Fixed { region, len } => {
+                debug_assert!(end <= *len, "patching what was not written");
+                region[at..end].copy_from_slice(bytes);
+            }
+        }
+    }
+}
+
+impl Write for Encoder<'_> {
+    #[inline]
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.write_all(data).map(|()| data.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match &mut self.out {
+            Output::Growing(buf) => {
+                buf.extend_from_slice(data);
+                Ok(())
+            }
+            Output::Fixed { region, len } => {
+                let end = *len + data.len();
+                match region.get_mut(*len..end) {
+                    Some(room) => {
+                        room.copy_from_slice(data);
+                        *len = end;
+                        Ok(())
+                    }
+                    None => {
+                        self.overflowed = true;
+                        Err(io::ErrorKind::WriteZero.into())
+                    }
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Writes the array header of an argument tuple.
-pub fn write_array_len(buf: &mut Vec<u8>, len: u32) -> Result<(), EncodeError> {
+pub fn write_array_len(buf: &mut Encoder<'_>, len: u32) -> Result<(), EncodeError> {
     rmp::encode::write_array_len(buf, len).map_err(|error| EncodeError(error.to_string()))?;
     Ok(())
 }
@@ -38,27 +149,27 @@ pub struct Arg<'a, T>(pub &'a T);
 /// for `Vec<u8>` because it matches with one autoref less.
 pub trait EncodeBytes {
     /// Appends the argument to `buf`.
-    fn encode_arg(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError>;
+    fn encode_arg(&self, buf: &mut Encoder<'_>) -> Result<(), EncodeError>;
 }
 
 impl EncodeBytes for Arg<'_, Vec<u8>> {
-    fn encode_arg(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    fn encode_arg(&self, buf: &mut Encoder<'_>) -> Result<(), EncodeError> {
         let len = u32::try_from(self.0.len())
             .map_err(|_| EncodeError("a byte vector longer than 4 GiB".to_owned()))?;
         rmp::encode::write_bin_len(buf, len).map_err(|error| EncodeError(error.to_string()))?;
-        buf.extend_from_slice(self.0);
-        Ok(())
+        buf.write_all(self.0)
+            .map_err(|error| EncodeError(error.to_string()))
     }
 }
 
 /// Encodes any serializable argument through `rmp-serde`.
 pub trait EncodeSerde {
     /// Appends the argument to `buf`.
-    fn encode_arg(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError>;
+    fn encode_arg(&self, buf: &mut Encoder<'_>) -> Result<(), EncodeError>;
 }
 
 impl<T: Serialize> EncodeSerde for &Arg<'_, T> {
-    fn encode_arg(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    fn encode_arg(&self, buf: &mut Encoder<'_>) -> Result<(), EncodeError> {
         rmp_serde::encode::write(buf, self.0).map_err(|error| EncodeError(error.to_string()))
     }
 }
@@ -135,7 +246,9 @@ mod tests {
 
     fn roundtrip_bytes(value: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
         let mut buf = Vec::new();
-        (&Arg(&value)).encode_arg(&mut buf).unwrap();
+        (&Arg(&value))
+            .encode_arg(&mut Encoder::growing(&mut buf))
+            .unwrap();
         let mut slice = &buf[..];
         let decoded = (&DecodeAs::<Vec<u8>>::new())
             .decode_arg(&mut slice)
@@ -156,15 +269,18 @@ mod tests {
         type Buffer = Vec<u8>;
         let value: Buffer = vec![7; 300];
         let mut buf = Vec::new();
-        (&Arg(&value)).encode_arg(&mut buf).unwrap();
+        (&Arg(&value))
+            .encode_arg(&mut Encoder::growing(&mut buf))
+            .unwrap();
         assert_eq!(&buf[..3], [0xc5, 1, 44]);
     }
 
     #[test]
     fn other_types_use_serde_and_bytes_accept_arrays() {
         let mut buf = Vec::new();
-        (&Arg(&vec![1u16, 2])).encode_arg(&mut buf).unwrap();
-        (&Arg(&"hi".to_owned())).encode_arg(&mut buf).unwrap();
+        let mut encoder = Encoder::growing(&mut buf);
+        (&Arg(&vec![1u16, 2])).encode_arg(&mut encoder).unwrap();
+        (&Arg(&"hi".to_owned())).encode_arg(&mut encoder).unwrap();
         let mut slice = &buf[..];
         // An array of small integers decodes as bytes too.
         let bytes = (&DecodeAs::<Vec<u8>>::new())
@@ -175,9 +291,25 @@ mod tests {
     }
 
     #[test]
+    fn a_fixed_region_fails_when_full_and_says_so() {
+        let mut region = [0u8; 8];
+        let mut encoder = Encoder::fixed(&mut region);
+        (&Arg(&vec![1u8, 2, 3])).encode_arg(&mut encoder).unwrap();
+        assert_eq!(encoder.len(), 5);
+        assert!(!encoder.overflowed());
+        assert!((&Arg(&vec![4u8; 8])).encode_arg(&mut encoder).is_err());
+        assert!(encoder.overflowed());
+        encoder.truncate(5);
+        encoder.patch(1, &[9]);
+        assert_eq!(region[..5], [0xc4, 9, 1, 2, 3]);
+    }
+
+    #[test]
     fn truncated_input_is_an_error() {
         let mut buf = Vec::new();
-        (&Arg(&vec![9u8; 40])).encode_arg(&mut buf).unwrap();
+        (&Arg(&vec![9u8; 40]))
+            .encode_arg(&mut Encoder::growing(&mut buf))
+            .unwrap();
         let mut slice = &buf[..20];
         let error = (&DecodeAs::<Vec<u8>>::new())
             .decode_arg(&mut slice)

@@ -8,11 +8,12 @@
 
 use std::any::{Any, type_name};
 
+use crate::codec::Encoder;
 use crate::error::{EncodeError, SlotError};
 use crate::sys::inline::InlineArgs;
 
 /// Encodes one argument tuple as MessagePack (generated per signal).
-pub type EncodeFn<A> = fn(&A, &mut Vec<u8>) -> Result<(), EncodeError>;
+pub type EncodeFn<A> = fn(&A, &mut Encoder<'_>) -> Result<(), EncodeError>;
 /// Decodes one argument tuple from MessagePack (generated per slot).
 pub type DecodeFn<A> = fn(&mut &[u8]) -> Result<A, crate::error::DecodeError>;
 
@@ -31,7 +32,7 @@ pub trait ErasedArgs: Send {
     /// A copy for another receiving loop.
     fn clone_box(&self) -> Box<dyn ErasedArgs>;
     /// Appends emission `index` as MessagePack.
-    fn encode_item(&self, index: usize, buf: &mut Vec<u8>) -> Result<(), EncodeError>;
+    fn encode_item(&self, index: usize, buf: &mut Encoder<'_>) -> Result<(), EncodeError>;
     /// Emission `index` as MessagePack, if the batch holds encoded bytes.
     fn encoded_item(&self, index: usize) -> Option<&[u8]>;
 }
@@ -101,7 +102,11 @@ impl Args {
     }
 
     /// Appends emission `index` as MessagePack.
-    pub(crate) fn encode_item(&self, index: usize, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    pub(crate) fn encode_item(
+        &self,
+        index: usize,
+        buf: &mut Encoder<'_>,
+    ) -> Result<(), EncodeError> {
         match self {
             Args::Inline(Some(inline)) if index == 0 => inline.encode(buf),
             Args::Inline(_) => Err(EncodeError(format!(
@@ -149,7 +154,7 @@ impl<A: Clone + Send + 'static> ErasedArgs for ArgsBatch<A> {
         })
     }
 
-    fn encode_item(&self, index: usize, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    fn encode_item(&self, index: usize, buf: &mut Encoder<'_>) -> Result<(), EncodeError> {
         let item = match &self.items {
             Items::One(item) if index == 0 => item.as_ref(),
             Items::One(_) => None,
@@ -193,13 +198,12 @@ impl ErasedArgs for EncodedBatch {
         })
     }
 
-    fn encode_item(&self, index: usize, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    fn encode_item(&self, index: usize, buf: &mut Encoder<'_>) -> Result<(), EncodeError> {
         let item = self
             .items
             .get(index)
             .ok_or_else(|| EncodeError(format!("no emission {index} in the batch")))?;
-        buf.extend_from_slice(item);
-        Ok(())
+        std::io::Write::write_all(buf, item).map_err(|error| EncodeError(error.to_string()))
     }
 
     fn encoded_item(&self, index: usize) -> Option<&[u8]> {

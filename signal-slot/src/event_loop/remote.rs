@@ -91,6 +91,7 @@ mod tests {
 
     use proptest::prelude::*;
 
+    use crate::codec::Encoder;
     use crate::event_loop::EventLoop;
     use crate::wire::Writer;
 
@@ -129,7 +130,7 @@ mod tests {
         )
             .prop_map(|(receiver, slot, broadcast, payloads)| {
                 let mut packet = Vec::new();
-                let _ = Writer::new(&mut packet).signal(
+                let _ = Writer::new(&mut Encoder::growing(&mut packet)).signal(
                     Some("elsewhere"),
                     Some("emitter"),
                     "noise",
@@ -137,8 +138,8 @@ mod tests {
                     broadcast,
                     payloads.len(),
                     |index, buf| {
-                        buf.extend_from_slice(&payloads[index]);
-                        Ok(())
+                        std::io::Write::write_all(buf, &payloads[index])
+                            .map_err(|error| crate::error::EncodeError(error.to_string()))
                     },
                 );
                 packet

@@ -11,6 +11,7 @@ use std::any::TypeId;
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
 
+use crate::codec::Encoder;
 use crate::error::EncodeError;
 use crate::payload::EncodeFn;
 
@@ -31,7 +32,7 @@ struct VTable {
     drop: unsafe fn(*mut Buffer),
     /// Clones the value from the first buffer into the second (uninit) one.
     clone: unsafe fn(*const Buffer, *mut Buffer),
-    encode: unsafe fn(*const Buffer, &mut Vec<u8>) -> Result<(), EncodeError>,
+    encode: unsafe fn(*const Buffer, &mut Encoder<'_>) -> Result<(), EncodeError>,
 }
 
 struct Table<A>(PhantomData<A>);
@@ -69,7 +70,10 @@ unsafe fn clone_stored<A: Clone>(from: *const Buffer, to: *mut Buffer) {
 
 /// # Safety
 /// `buffer` holds an initialized `Stored<A>`.
-unsafe fn encode_stored<A>(buffer: *const Buffer, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+unsafe fn encode_stored<A>(
+    buffer: *const Buffer,
+    out: &mut Encoder<'_>,
+) -> Result<(), EncodeError> {
     // SAFETY: the caller guarantees an initialized `Stored<A>` at `buffer`.
     let (args, encode) = unsafe { &*buffer.cast::<Stored<A>>() };
     encode(args, out)
@@ -154,7 +158,7 @@ impl InlineArgs {
     }
 
     /// Appends the arguments as MessagePack.
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    pub(crate) fn encode(&self, out: &mut Encoder<'_>) -> Result<(), EncodeError> {
         // SAFETY: the buffer holds the initialized value that `vtable` was
         // made for (they are set together in `new` and `clone`).
         unsafe { (self.vtable.encode)(&self.buffer, out) }
@@ -188,13 +192,13 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    fn encode_len(args: &(String, u32), out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        out.push(args.0.len() as u8);
-        out.push(args.1 as u8);
-        Ok(())
+    fn encode_len(args: &(String, u32), out: &mut Encoder<'_>) -> Result<(), EncodeError> {
+        use std::io::Write;
+        out.write_all(&[args.0.len() as u8, args.1 as u8])
+            .map_err(|error| EncodeError(error.to_string()))
     }
 
-    fn encode_nothing<A>(_: &A, _: &mut Vec<u8>) -> Result<(), EncodeError> {
+    fn encode_nothing<A>(_: &A, _: &mut Encoder<'_>) -> Result<(), EncodeError> {
         Ok(())
     }
 
@@ -207,7 +211,7 @@ mod tests {
         assert_eq!(stored.get::<(String, u32)>(), Some(&args));
         let copy = stored.clone();
         let mut out = Vec::new();
-        copy.encode(&mut out).unwrap();
+        copy.encode(&mut Encoder::growing(&mut out)).unwrap();
         assert_eq!(out, [5, 3]);
         assert_eq!(stored.take::<(String, u32)>().ok(), Some(args.clone()));
         assert_eq!(copy.type_name(), std::any::type_name::<(String, u32)>());

@@ -18,6 +18,7 @@ use crossbeam_channel::{Receiver, Sender};
 use ipc_channel::ipc::IpcBytesSender;
 
 use super::{DropReason, LoopPeer, SignalEnvelope};
+use crate::codec::Encoder;
 use crate::error::EncodeError;
 use crate::object::ObjectShared;
 use crate::payload::Args;
@@ -166,7 +167,7 @@ impl Outbox {
 /// Encodes one item into the packet. Returns the number of signals it
 /// added; an item that cannot be encoded is reported, counted as dropped and
 /// left out.
-fn encode(item: &OutItem, buf: &mut Vec<u8>, peer: &Weak<LoopPeer>) -> u64 {
+fn encode(item: &OutItem, buf: &mut Encoder<'_>, peer: &Weak<LoopPeer>) -> u64 {
     let result = match item {
         OutItem::Signal(envelope) => {
             let header = &envelope.header;
@@ -197,8 +198,7 @@ fn encode(item: &OutItem, buf: &mut Vec<u8>, peer: &Weak<LoopPeer>) -> u64 {
             args.encode_item(index, buf)
         }),
         OutItem::Packet(packet) => {
-            buf.extend_from_slice(packet);
-            Ok(())
+            std::io::Write::write_all(buf, packet).map_err(|error| EncodeError(error.to_string()))
         }
         OutItem::Flush(_) | OutItem::SettleInTransit | OutItem::Routes { .. } => return 0,
     };
@@ -239,14 +239,15 @@ fn write_loop(rx: &Receiver<OutItem>, sender: &IpcBytesSender, peer: &Weak<LoopP
         let from = Frame::Sender {
             process: super::accounting::own_process(),
         };
-        let _ = Writer::new(&mut buf).control(&from);
-        let header = buf.len();
+        let mut packet = Encoder::growing(&mut buf);
+        let _ = Writer::new(&mut packet).control(&from);
+        let header = packet.len();
         let mut signals = 0;
         let mut settle = false;
         let mut routes = None;
         let mut item = Some(first);
         while let Some(current) = item.take() {
-            signals += encode(&current, &mut buf, peer);
+            signals += encode(&current, &mut packet, peer);
             match current {
                 OutItem::Flush(ack) => flushes.push(ack),
                 OutItem::SettleInTransit => settle = true,
@@ -257,7 +258,7 @@ fn write_loop(rx: &Receiver<OutItem>, sender: &IpcBytesSender, peer: &Weak<LoopP
                 }
                 _ => {}
             }
-            if buf.len() < PACKET_LIMIT {
+            if packet.len() < PACKET_LIMIT {
                 item = rx.try_recv().ok();
             }
         }

@@ -30,6 +30,7 @@ mod writer;
 pub(crate) use reader::Reader;
 pub(crate) use writer::Writer;
 
+use crate::codec::Encoder;
 use crate::command::Command;
 
 const SIGNAL: u8 = 0;
@@ -73,7 +74,7 @@ pub(crate) enum Frame<'a> {
 /// Encodes one control frame as a packet of its own.
 pub(crate) fn control_packet(frame: &Frame<'_>) -> Vec<u8> {
     let mut buf = Vec::with_capacity(64);
-    Writer::new(&mut buf)
+    Writer::new(&mut Encoder::growing(&mut buf))
         .control(frame)
         .expect("control frames hold only names and numbers");
     buf
@@ -113,7 +114,7 @@ mod tests {
     use crate::error::EncodeError;
     use crate::wire::writer::io_error;
 
-    fn encode_u64(value: u64) -> impl FnMut(usize, &mut Vec<u8>) -> Result<(), EncodeError> {
+    fn encode_u64(value: u64) -> impl FnMut(usize, &mut Encoder<'_>) -> Result<(), EncodeError> {
         move |index, buf| {
             rmp::encode::write_array_len(buf, 1).map_err(io_error)?;
             rmp::encode::write_uint(buf, value + index as u64).map_err(io_error)?;
@@ -139,7 +140,8 @@ mod tests {
 
     fn sample_packet() -> Vec<u8> {
         let mut buf = Vec::new();
-        let mut writer = Writer::new(&mut buf);
+        let mut encoder = Encoder::growing(&mut buf);
+        let mut writer = Writer::new(&mut encoder);
         writer
             .signal(
                 Some("main"),
@@ -236,19 +238,27 @@ mod tests {
     #[test]
     fn a_failed_payload_leaves_no_half_frame() {
         let mut buf = Vec::new();
-        let mut writer = Writer::new(&mut buf);
-        writer
+        Writer::new(&mut Encoder::growing(&mut buf))
             .signal(None, None, "s", &[], false, 1, encode_u64(1))
             .unwrap();
         let before = buf.len();
-        let mut writer = Writer::new(&mut buf);
-        let failed = writer.signal(None, None, "s", &[("x", 0)], false, 3, |index, buf| {
-            if index == 2 {
-                return Err(EncodeError("no".into()));
-            }
-            buf.push(0x90);
-            Ok(())
-        });
+        let mut encoder = Encoder::growing(&mut buf);
+        let failed = Writer::new(&mut encoder).signal(
+            None,
+            None,
+            "s",
+            &[("x", 0)],
+            false,
+            3,
+            |index, buf| {
+                if index == 2 {
+                    return Err(EncodeError("no".into()));
+                }
+                rmp::encode::write_array_len(buf, 0)
+                    .map(|_| ())
+                    .map_err(io_error)
+            },
+        );
         assert!(failed.is_err());
         assert_eq!(buf.len(), before);
         assert_eq!(Reader::new(&buf).count(), 1);
@@ -279,7 +289,7 @@ mod tests {
         assert!(error.0.contains("elements in"), "{error}");
         // A payload that claims more bytes than are left.
         let mut buf = Vec::new();
-        Writer::new(&mut buf)
+        Writer::new(&mut Encoder::growing(&mut buf))
             .signal(None, None, "s", &[], false, 1, encode_u64(1))
             .unwrap();
         let at = buf.len() - 6;

@@ -1,8 +1,11 @@
 //! Writing frames into a packet.
 
+use std::io::Write;
+
 use rmp::Marker;
 
 use super::*;
+use crate::codec::Encoder;
 use crate::connection::{Change, Delivery};
 use crate::error::EncodeError;
 
@@ -10,13 +13,13 @@ pub(super) fn io_error(error: impl std::fmt::Display) -> EncodeError {
     EncodeError(error.to_string())
 }
 
-/// Writes frames into a packet buffer.
-pub(crate) struct Writer<'b> {
-    buf: &'b mut Vec<u8>,
+/// Writes frames into a packet.
+pub(crate) struct Writer<'b, 'e> {
+    buf: &'b mut Encoder<'e>,
 }
 
-impl<'b> Writer<'b> {
-    pub(crate) fn new(buf: &'b mut Vec<u8>) -> Self {
+impl<'b, 'e> Writer<'b, 'e> {
+    pub(crate) fn new(buf: &'b mut Encoder<'e>) -> Self {
         Writer { buf }
     }
 
@@ -46,18 +49,19 @@ impl<'b> Writer<'b> {
     fn payloads(
         &mut self,
         count: usize,
-        mut encode: impl FnMut(usize, &mut Vec<u8>) -> Result<(), EncodeError>,
+        mut encode: impl FnMut(usize, &mut Encoder<'_>) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
         let count = u32::try_from(count).map_err(|_| io_error("too many payloads"))?;
         rmp::encode::write_array_len(self.buf, count).map_err(io_error)?;
         for index in 0..count as usize {
-            self.buf.push(Marker::Bin32.to_u8());
-            let length_at = self.buf.len();
-            self.buf.extend_from_slice(&[0; 4]);
+            self.buf
+                .write_all(&[Marker::Bin32.to_u8(), 0, 0, 0, 0])
+                .map_err(io_error)?;
+            let length_at = self.buf.len() - 4;
             encode(index, self.buf)?;
             let length = self.buf.len() - length_at - 4;
             let length = u32::try_from(length).map_err(|_| io_error("a payload over 4 GiB"))?;
-            self.buf[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+            self.buf.patch(length_at, &length.to_be_bytes());
         }
         Ok(())
     }
@@ -84,7 +88,7 @@ impl<'b> Writer<'b> {
         receivers: &[(&str, u16)],
         broadcast: bool,
         count: usize,
-        encode: impl FnMut(usize, &mut Vec<u8>) -> Result<(), EncodeError>,
+        encode: impl FnMut(usize, &mut Encoder<'_>) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
         self.frame(|w| {
             w.header(6, SIGNAL)?;
@@ -112,7 +116,7 @@ impl<'b> Writer<'b> {
         emitter: &str,
         signal: u16,
         count: usize,
-        encode: impl FnMut(usize, &mut Vec<u8>) -> Result<(), EncodeError>,
+        encode: impl FnMut(usize, &mut Encoder<'_>) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
         self.frame(|w| {
             w.header(3, EMIT_REQUEST)?;
