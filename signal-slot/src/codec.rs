@@ -28,8 +28,6 @@ pub struct Encoder<'a> {
     overflowed: bool,
 }
 
-// The fixed region is for the shared-memory inbox that comes next.
-#[allow(dead_code)]
 enum Output<'a> {
     Growing(&'a mut Vec<u8>),
     Fixed { region: &'a mut [u8], len: usize },
@@ -46,7 +44,6 @@ impl<'a> Encoder<'a> {
 
     /// Writes into `region` from its start; a write that does not fit fails
     /// and sets [`overflowed`](Self::overflowed).
-    #[allow(dead_code)]
     pub(crate) fn fixed(region: &'a mut [u8]) -> Self {
         Encoder {
             out: Output::Fixed { region, len: 0 },
@@ -63,7 +60,6 @@ impl<'a> Encoder<'a> {
     }
 
     /// True once a write did not fit in a fixed region.
-    #[allow(dead_code)]
     pub(crate) fn overflowed(&self) -> bool {
         self.overflowed
     }

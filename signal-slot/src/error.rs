@@ -31,6 +31,13 @@ pub enum Error {
     /// The loop has ended: nothing can be attached to it any more.
     #[error("event loop `{0}` has ended")]
     LoopEnded(String),
+    /// The loop's inbox from this process is full, even the room kept for
+    /// commands: its process does not read it (stopped, or stuck in a slot).
+    #[error(
+        "the inbox of event loop `{0}` is full, even the room kept for commands: its process \
+         does not read it"
+    )]
+    InboxFull(String),
     /// The object is not (or no longer) attached to its loop.
     #[error("object `{id}` is not attached to event loop `{loop_name}`")]
     ObjectNotFound {
@@ -49,6 +56,16 @@ pub enum Error {
         loop_name: String,
         /// The object id.
         id: String,
+    },
+    /// A connection of an emitter of another process could not be changed.
+    #[error("cannot change the connections of `{emitter}` on event loop `{loop_name}`: {message}")]
+    Connection {
+        /// The emitter's id.
+        emitter: String,
+        /// The emitter's loop.
+        loop_name: String,
+        /// What went wrong.
+        message: String,
     },
     /// A slot was passed to an object it does not belong to.
     #[error("the slot `{slot}` belongs to object `{owner}`, not to `{object}`")]

@@ -142,10 +142,10 @@ pub use event_loop::{EventLoop, EventLoopBuilder, LoopHandle};
 pub use object::{EventLoopObject, Handle, ObjectHandle};
 pub use process::{EventLoopProcess, ProcessExit};
 pub use signal::{ConnectTo, Signal, SignalArg, Slot, SlotReturn};
-pub use status::{ExitStatus, PanicPolicy, SlotFailure};
+pub use status::{ExitStatus, IdleWait, PanicPolicy, SlotFailure};
 pub use thread::EventLoopThread;
 pub use timer::{TightLoop, Timer};
-pub use transport::DEFAULT_INBOX_CAPACITY;
+pub use transport::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
 
 /// Turns a struct into an event loop object, and one `impl` block of it into
 /// its signals and slots.

@@ -84,6 +84,37 @@ impl fmt::Display for SlotFailure {
     }
 }
 
+/// How a loop waits when it has nothing to do.
+///
+/// ```
+/// use std::time::Duration;
+/// use signal_slot::{EventLoop, IdleWait};
+///
+/// // A latency-critical loop: it answers in about a microsecond, and keeps
+/// // a core busy while idle.
+/// let fast = EventLoop::builder("idle_wait_example")
+///     .idle_wait(IdleWait::BusyPoll)
+///     .build()?;
+/// # Ok::<(), signal_slot::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleWait {
+    /// Look for work for up to this long, then sleep until work arrives
+    /// (the default, 20 µs): an idle loop costs nothing, and a reply that
+    /// comes within the spin costs no wake-up (on a virtual machine a
+    /// wake-up can take tens of microseconds).
+    SpinThenSleep(std::time::Duration),
+    /// Never sleep: look for work without pause. The lowest latency, at the
+    /// cost of a whole core for as long as the loop runs, idle or not.
+    BusyPoll,
+}
+
+impl Default for IdleWait {
+    fn default() -> Self {
+        IdleWait::SpinThenSleep(std::time::Duration::from_micros(20))
+    }
+}
+
 /// What a loop does when a slot panics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PanicPolicy {

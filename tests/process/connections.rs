@@ -119,23 +119,18 @@ pub fn connections_at_any_time_between_running_processes() {
     // Child to parent.
     w1.reply().connect(probe.report()).unwrap();
     source.text().connect(w1.on_text()).unwrap();
-    // A connection of an emitter in another process takes effect in order
-    // with what this process sends there later: a round trip to each
-    // process shows that the changes above are in place everywhere.
-    for worker in [&w2, &w3] {
-        worker.reply().connect(gate.report()).unwrap();
-        worker.report().invoke(()).unwrap();
-    }
-    assert!(
-        barrier.wait_for(2, Duration::from_secs(10)),
-        "{:?}",
-        barrier.entries()
-    );
-
+    // Each of those calls returned once the emitter's process applied the
+    // change: emissions from now on follow it.
     source.value().emit(100);
     source.text().emit("first".to_owned());
-    // Disconnected before w1 handles the next text: its reply to that goes
-    // nowhere, and the value it forwards after it still arrives.
+    assert!(
+        log.wait_for(2, Duration::from_secs(10)),
+        "{:?}",
+        log.entries()
+    );
+    // Disconnected (in effect once `disconnect` returns): w1's reply to the
+    // next text goes nowhere, and the value it forwards after it still
+    // arrives, by the chain and by the connection made now.
     w1.reply().disconnect(probe.report()).unwrap();
     source.text().emit("unheard".to_owned());
     w1.value_out().connect(probe.report_value()).unwrap();
@@ -145,10 +140,17 @@ pub fn connections_at_any_time_between_running_processes() {
         "{:?}",
         log.entries()
     );
-    // Whatever else arrives comes before the marker that follows it.
+    // Whatever else arrives comes before the marker that follows it: w1
+    // handled "unheard" before "done", and w1's replies go to the gate
+    // only through the source's connection made now.
     source.text().connect(gate.report()).unwrap();
     source.text().emit("done".to_owned());
-    assert!(barrier.wait_for(3, Duration::from_secs(10)));
+    assert!(barrier.wait_for(1, Duration::from_secs(10)));
+    for worker in [&w1, &w2, &w3] {
+        worker.reply().connect(gate.report()).unwrap();
+        worker.report().invoke(()).unwrap();
+    }
+    assert!(barrier.wait_for(4, Duration::from_secs(10)));
     let mut entries = log.entries();
     entries.sort();
     let w1_pid = first.pid().unwrap();

@@ -7,8 +7,9 @@ use rustc_hash::FxHashMap;
 use crate::error::{Error, check_name};
 use crate::object::{ErasedObject, Handle, Home, ObjectCell, ObjectHandle, TypedHandle};
 use crate::registry::registry;
-use crate::status::PanicPolicy;
+use crate::status::{IdleWait, PanicPolicy};
 use crate::transport::{LoopPeer, Route, inbox, routes};
+use crate::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
 
 use super::handle::{LoopHandle, LoopObject};
 use super::{EventLoop, LoopState, Phase};
@@ -20,6 +21,7 @@ use super::{EventLoop, LoopState, Phase};
 ///
 /// let main = EventLoop::builder("builder_example")
 ///     .capacity(1_000)
+///     .inbox_bytes(1 << 20)
 ///     .panic_policy(PanicPolicy::KeepGoing)
 ///     .catch_interrupt(false)
 ///     .build()?;
@@ -30,7 +32,9 @@ use super::{EventLoop, LoopState, Phase};
 pub struct EventLoopBuilder {
     name: String,
     capacity: usize,
+    inbox_bytes: usize,
     panic_policy: PanicPolicy,
+    idle_wait: IdleWait,
     catch_interrupt: bool,
     /// Whether the loop gets a channel from other processes in this one
     /// (not for the loop of an `EventLoopProcess`, which gets its own).
@@ -41,8 +45,10 @@ impl EventLoopBuilder {
     pub(crate) fn new(name: String) -> Self {
         EventLoopBuilder {
             name,
-            capacity: crate::DEFAULT_INBOX_CAPACITY,
+            capacity: DEFAULT_INBOX_CAPACITY,
+            inbox_bytes: DEFAULT_INBOX_BYTES,
             panic_policy: PanicPolicy::default(),
+            idle_wait: IdleWait::default(),
             catch_interrupt: true,
             reachable_here: true,
         }
@@ -53,16 +59,34 @@ impl EventLoopBuilder {
         &self.name
     }
 
-    /// The inbox's capacity in messages (default 100,000). Signals beyond
-    /// it are dropped and counted, never blocking the emitter.
+    /// The inbox's capacity in signals (default 100,000): from this
+    /// process, and from each other process. Signals beyond it are dropped
+    /// and counted, never blocking the emitter.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity.max(1);
+        self
+    }
+
+    /// The size in bytes of the inbox from each other process (default
+    /// 8 MiB): the shared memory its signals are written into, encoded.
+    /// Signals that do not fit are dropped and counted, never blocking the
+    /// emitter; one signal (or `emit_many` batch) may take at most half of
+    /// it. On Linux the memory is committed only as far as it is used.
+    pub fn inbox_bytes(mut self, bytes: usize) -> Self {
+        self.inbox_bytes = bytes.clamp(4096, u32::MAX as usize);
         self
     }
 
     /// What to do when a slot panics (default: end the loop).
     pub fn panic_policy(mut self, policy: PanicPolicy) -> Self {
         self.panic_policy = policy;
+        self
+    }
+
+    /// How the loop waits when it has nothing to do (default: spin 20 µs,
+    /// then sleep).
+    pub fn idle_wait(mut self, wait: IdleWait) -> Self {
+        self.idle_wait = wait;
         self
     }
 
@@ -90,7 +114,12 @@ impl EventLoopBuilder {
     pub fn build(self) -> Result<EventLoop, Error> {
         check_name("loop name", &self.name)?;
         let name: Arc<str> = self.name.into();
-        let (sender, receiver) = inbox(self.capacity);
+        let (sender, receiver) = inbox(self.capacity, self.inbox_bytes).map_err(|source| {
+            Error::io(
+                format!("event loop `{name}`: cannot create its inbox"),
+                source,
+            )
+        })?;
         let peer = LoopPeer::new(name.clone(), Route::Local(sender.clone()));
         let raw = ObjectHandle::for_type::<LoopObject>(name.clone(), Home::Loop(peer.clone()));
         {
@@ -98,7 +127,7 @@ impl EventLoopBuilder {
             registry.add_loop(peer.clone())?;
             registry.attach(&raw)?;
             if self.reachable_here {
-                routes::open_inbox(&registry, &peer);
+                routes::give_address(&registry, &peer);
             }
         }
         let _ = peer.loop_object.set(Arc::downgrade(&raw.shared));
@@ -119,7 +148,9 @@ impl EventLoopBuilder {
             detached: Default::default(),
             inbox: receiver,
             sender,
+            backlog: 0,
             catch_interrupt: self.catch_interrupt,
+            idle_wait: self.idle_wait,
             phase: Phase::NotStarted,
         })
     }

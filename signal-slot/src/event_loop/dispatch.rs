@@ -9,8 +9,9 @@ use crate::error::SlotError;
 use crate::object::ErasedObject;
 use crate::payload::{Args, Payload};
 use crate::status::{PanicPolicy, SlotFailure};
-use crate::transport::{DropReason, SignalEnvelope, accounting};
+use crate::transport::{DropReason, SignalEnvelope};
 
+use super::remote::Tally;
 use super::{EventLoop, LoopHandle, LoopState, StopCause, panic_message};
 
 /// The receivers a signal names on this loop.
@@ -43,11 +44,11 @@ pub(super) enum Payloads<'a> {
     /// Values from this process: moved to the last receiver, cloned for
     /// the others.
     Local(&'a mut Args),
-    /// MessagePack bytes from the process numbered `from`, decoded by each
-    /// slot.
+    /// MessagePack bytes from another process, decoded by each slot.
     Encoded {
         items: &'a [&'a [u8]],
-        from: Option<u16>,
+        /// Counts them as taken off the ring they came in.
+        tally: &'a Tally<'a>,
     },
 }
 
@@ -66,15 +67,12 @@ impl Payloads<'_> {
         }
     }
 
-    /// Counts `count` emissions as taken off the transport, for the
-    /// sender's delivery ledger. Counted before the slots run: a slot that
+    /// Counts `count` emissions as taken off the ring they came in, for
+    /// the sender's reckoning. Counted before the slots run: a slot that
     /// kills the process has received its signal.
     fn taken(&self, count: usize) {
-        if let Payloads::Encoded {
-            from: Some(from), ..
-        } = self
-        {
-            accounting::taken_from(*from, count as u64);
+        if let Payloads::Encoded { tally, .. } = self {
+            tally.taken(count as u64);
         }
     }
 }

@@ -227,8 +227,16 @@ impl LoopHandle {
     /// # Ok::<(), signal_slot::Error>(())
     /// ```
     pub fn stop(&self) {
-        // A loop that has ended is stopped already.
-        let _ = self.stop_slot().invoke(());
+        match self.stop_slot().invoke(()) {
+            // A loop that has ended is stopped already.
+            Ok(()) | Err(Error::LoopEnded(_)) => {}
+            Err(error) => tracing::warn!(
+                event_loop = self.name(),
+                %error,
+                "cannot stop event loop `{}`: {error}",
+                self.name()
+            ),
+        }
     }
 
     /// The loop's `stop` as a slot, to connect signals to (a timer's

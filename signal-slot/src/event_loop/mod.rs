@@ -6,7 +6,7 @@
 //! - `dispatch`: a signal to the slots it names, whatever its origin.
 //! - `control`: objects attached and detached, subscriptions, connection
 //!   changes asked for by other processes.
-//! - `remote`: packets from other processes, frame by frame.
+//! - `remote`: records from other processes' rings, frame by frame.
 
 mod builder;
 mod control;
@@ -19,20 +19,19 @@ pub use handle::LoopHandle;
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rustc_hash::FxHashMap;
 
 use crate::connection::{EmitterName, ReceiverRef};
 use crate::error::Error;
 use crate::object::ErasedObject;
 use crate::registry::registry;
-use crate::status::{ExitStatus, PanicPolicy, SlotFailure};
+use crate::status::{ExitStatus, IdleWait, PanicPolicy, SlotFailure};
 use crate::timer::{TightLoopHandle, Timers};
-use crate::transport::{DropReason, Envelope, InboxSender};
-use crate::wire::{self, Frame};
+use crate::transport::{DropReason, Envelope, Inbox, InboxSender, routes};
 use crate::{interrupt, serial};
 
 /// Why the loop is ending.
@@ -93,6 +92,8 @@ enum Phase {
     NotStarted,
     Running,
     Ended(ExitStatus),
+    /// The loop runs in another process now; this is a copy to let go.
+    Moved,
 }
 
 /// The most messages handled in one iteration before timers get a look.
@@ -124,10 +125,15 @@ pub struct EventLoop {
     objects: FxHashMap<Arc<str>, Box<dyn ErasedObject>>,
     /// Ids detached from this loop: signals to them are dropped quietly.
     detached: HashSet<Arc<str>>,
-    inbox: Receiver<Envelope>,
-    /// A sender into `inbox`, for the reader of other processes' packets.
+    inbox: Inbox,
+    /// A sender into `inbox`.
     sender: InboxSender,
+    /// Messages queued before the loop moved to the process it runs in,
+    /// to handle before any ring from another process (whose records came
+    /// after them).
+    backlog: usize,
     catch_interrupt: bool,
+    idle_wait: IdleWait,
     phase: Phase,
 }
 
@@ -204,12 +210,13 @@ impl EventLoop {
         self.iterate(false)
     }
 
-    /// The number of messages waiting in the loop's inbox.
+    /// The number of messages from this process waiting in the loop's
+    /// inbox.
     pub fn pending_messages(&self) -> usize {
         self.inbox.len()
     }
 
-    /// True while the loop has started and not ended.
+    /// True while the loop has started and not ended (here).
     pub fn is_running(&self) -> bool {
         matches!(self.phase, Phase::Running)
     }
@@ -225,6 +232,7 @@ impl EventLoop {
     pub(crate) fn step(&mut self, block: bool) -> Step {
         match &self.phase {
             Phase::Ended(status) => return Step::Ended(status.clone()),
+            Phase::Moved => return Step::Ended(ExitStatus::Normal),
             Phase::NotStarted => {
                 self.phase = Phase::Running;
                 self.handle.object.start().emit();
@@ -262,27 +270,55 @@ impl EventLoop {
             let poll = Instant::now() + interrupt::POLL;
             deadline = Some(deadline.map_or(poll, |own| own.min(poll)));
         }
-        let received = match deadline {
-            Some(deadline) => self.inbox.recv_deadline(deadline),
-            // The peer holds a sender for as long as the loop exists.
-            None => self
-                .inbox
-                .recv()
-                .map_err(|_| RecvTimeoutError::Disconnected),
+        let spin = match self.idle_wait {
+            IdleWait::SpinThenSleep(spin) => Instant::now() + spin,
+            IdleWait::BusyPoll => deadline.unwrap_or_else(|| Instant::now() + interrupt::POLL),
         };
-        if let Ok(envelope) = received {
-            self.handle_envelope(envelope);
+        if self.spin_until(deadline.map_or(spin, |deadline| deadline.min(spin))) {
+            return;
+        }
+        if let IdleWait::SpinThenSleep(_) = self.idle_wait {
+            self.inbox.wait(deadline);
         }
     }
 
+    /// Looks for work until `until`; true if some arrived.
+    fn spin_until(&self, until: Instant) -> bool {
+        let mut round = 0u32;
+        loop {
+            if self.inbox.has_work() {
+                return true;
+            }
+            // The clock is read every few rounds only: it costs more than a
+            // look at the queues.
+            round = round.wrapping_add(1);
+            if round % 16 == 0 && Instant::now() >= until {
+                return false;
+            }
+            if round % 64 == 0 {
+                // Lets another thread of this core run (a peer on a machine
+                // with fewer cores than busy threads).
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    /// Handles what waits, up to `budget` messages: first what this process
+    /// sent, then what other processes wrote in their rings.
     fn drain(&mut self, budget: usize) -> bool {
         let mut handled = 0;
         while handled < budget && self.state.stop.is_none() {
-            let Ok(envelope) = self.inbox.try_recv() else {
+            let Some(envelope) = self.inbox.try_recv() else {
                 break;
             };
+            self.backlog = self.backlog.saturating_sub(1);
             self.handle_envelope(envelope);
             handled += 1;
+        }
+        if self.backlog == 0 && handled < budget {
+            handled += self.drain_rings(budget - handled);
         }
         handled > 0
     }
@@ -292,7 +328,14 @@ impl EventLoop {
             Envelope::Signal(signal) => self.dispatch_local(signal),
             Envelope::Attach(object) => self.attach(object),
             Envelope::Command(command) => self.apply_command(command),
-            Envelope::Packet(packet) => self.dispatch_packet(&packet),
+            Envelope::Ring(ring) => self.inbox.rings.push(ring),
+            Envelope::ProducerEnded(process) => {
+                for ring in &mut self.inbox.rings {
+                    if ring.from == process {
+                        ring.orphaned = true;
+                    }
+                }
+            }
         }
     }
 
@@ -337,22 +380,13 @@ impl EventLoop {
     /// Empties the inbox after the stop: signals that `deliver` picks are
     /// still delivered, everything else is dropped and counted.
     fn drain_after_stop(&mut self, deliver: impl Fn(&crate::transport::SignalEnvelope) -> bool) {
-        while let Ok(envelope) = self.inbox.try_recv() {
+        while let Some(envelope) = self.inbox.try_recv() {
+            let drops = self.handle.peer().drops();
             match envelope {
                 Envelope::Signal(signal) if deliver(&signal) => self.dispatch_local(signal),
-                Envelope::Signal(signal) => {
-                    self.handle
-                        .peer()
-                        .drops()
-                        .record_envelope(&signal, DropReason::AfterStop);
-                }
-                Envelope::Packet(packet) => {
-                    self.handle
-                        .peer()
-                        .drops()
-                        .record_packet(&packet, DropReason::AfterStop);
-                }
-                Envelope::Attach(_) | Envelope::Command(_) => {}
+                Envelope::Signal(signal) => drops.record_envelope(&signal, DropReason::AfterStop),
+                Envelope::Ring(ring) => self.inbox.rings.push(ring),
+                Envelope::Attach(_) | Envelope::Command(_) | Envelope::ProducerEnded(_) => {}
             }
         }
     }
@@ -361,21 +395,44 @@ impl EventLoop {
     fn end(&mut self, status: ExitStatus) {
         self.phase = Phase::Ended(status);
         self.handle.peer().set_gone();
+        self.inbox.close();
         // Whatever raced in before the route closed.
         self.drain_after_stop(|_| false);
+        self.drop_rings();
+        routes::loop_ended_here(self.handle.peer());
         self.state.timers = Timers::default();
         self.state.tight_loops.clear();
-        self.objects.clear();
+        self.release_objects();
+    }
+
+    /// Drops the loop's objects, one by one: a panic in one's `Drop` is
+    /// reported, and the others still go.
+    fn release_objects(&mut self) {
+        for (id, object) in self.objects.drain() {
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(object))) {
+                tracing::error!(
+                    event_loop = self.handle.name(),
+                    object = %id,
+                    "event loop `{}`: dropping object `{id}` panicked: {}",
+                    self.handle.name(),
+                    panic_message(&*panic)
+                );
+            }
+        }
+    }
+
+    /// The loop moved to another process, which runs it: this process's
+    /// copies of its objects, and of what was queued for them, go, without
+    /// ending the loop.
+    pub(crate) fn release_after_move(mut self: Box<Self>) {
+        self.phase = Phase::Moved;
+        while self.inbox.try_recv().is_some() {}
+        self.release_objects();
     }
 
     /// The deadline of the loop's next timer, for a host that drives it.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.state.timers.next_deadline()
-    }
-
-    /// The capacity of the loop's inbox.
-    pub(crate) fn inbox_capacity(&self) -> usize {
-        self.sender.capacity()
     }
 
     /// A sender into the loop's inbox.
@@ -385,18 +442,22 @@ impl EventLoop {
 
     /// True if the loop has messages waiting or tight loops running.
     pub(crate) fn has_work(&self) -> bool {
-        !self.inbox.is_empty() || !self.state.tight_loops.is_empty()
+        self.inbox.has_work() || !self.state.tight_loops.is_empty()
+    }
+
+    /// In the process the loop moved to: what was queued before the move
+    /// is handled before anything from another process's ring.
+    pub(crate) fn keep_order_after_move(&mut self) {
+        self.backlog = self.inbox.len();
     }
 }
 
 impl Drop for EventLoop {
     fn drop(&mut self) {
-        if !matches!(self.phase, Phase::Ended(_)) {
-            self.end(ExitStatus::Normal);
-        }
-        // Stops the reader of other processes' packets, if it has one.
-        if let Some(address) = self.handle.peer().address() {
-            let _ = address.send(&wire::control_packet(&Frame::Shutdown));
+        match self.phase {
+            Phase::Moved => return,
+            Phase::Ended(_) => {}
+            Phase::NotStarted | Phase::Running => self.end(ExitStatus::Normal),
         }
         registry().remove_loop(self.handle.peer());
     }

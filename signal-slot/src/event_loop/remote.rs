@@ -1,47 +1,166 @@
-//! Packets from other processes: their frames, in order, handled like
-//! what comes from this process.
+//! What other processes send: records of their rings, frame by frame,
+//! handled like what comes from this process.
+//!
+//! Each record is decoded in place, in the ring, and its space is freed
+//! once its slots have run. Every signal is counted as *taken* before its
+//! slots run (a slot that kills the process has received its signal), and
+//! what a record held that no slot took (after a stop, or past a frame
+//! that cannot be decoded) is counted as taken and dropped: a sender whose
+//! loop dies reckons what it lost from these counts.
+
+use std::cell::Cell;
 
 use crate::context::Sender;
-use crate::transport::{DropReason, accounting};
+use crate::sys::ring::Consumer;
+use crate::transport::DropReason;
 use crate::wire::{self, Frame};
 
 use super::EventLoop;
 use super::dispatch::{Incoming, Payloads, Receivers};
 
+/// Counts the signals of one record (or packet) as they are taken.
+pub(super) struct Tally<'a> {
+    ring: Option<&'a Consumer>,
+    counted: Cell<u64>,
+}
+
+impl<'a> Tally<'a> {
+    fn new(ring: Option<&'a Consumer>) -> Self {
+        Tally {
+            ring,
+            counted: Cell::new(0),
+        }
+    }
+
+    /// Counts `count` signals as taken.
+    pub(super) fn taken(&self, count: u64) {
+        self.counted.set(self.counted.get() + count);
+        if let Some(ring) = self.ring {
+            ring.count_taken(count);
+        }
+    }
+}
+
+/// How a record ended, for what it held that no slot took.
+enum Rest {
+    /// Everything was handed to slots.
+    None,
+    /// The loop stopped (or a slot failed) part-way.
+    AfterStop,
+    /// A frame could not be decoded; what follows it cannot be framed.
+    Corrupt,
+}
+
 impl EventLoop {
-    /// Handles the frames of a packet from another process, in order.
-    pub(super) fn dispatch_packet(&mut self, packet: &[u8]) {
-        let mut frames = wire::Reader::new(packet);
-        let mut from = None;
-        while let Some(frame) = frames.next() {
-            match frame {
-                Ok(Frame::Sender { process }) => from = Some(process),
-                Ok(frame) => self.apply_frame(frame, from),
-                Err(error) => {
-                    tracing::error!(
-                        event_loop = self.handle.name(),
-                        %error,
-                        "event loop `{}`: a packet from another process cannot be decoded \
-                         ({error}); the rest of the packet is dropped",
-                        self.handle.name(),
-                    );
-                    return;
-                }
+    /// Reads the rings of other processes, up to `budget` records; returns
+    /// how many it handled.
+    pub(super) fn drain_rings(&mut self, budget: usize) -> usize {
+        if self.inbox.rings.is_empty() {
+            return 0;
+        }
+        // Out of `self` while their records are dispatched (which needs
+        // `&mut self`); rings only arrive through the queue, not meanwhile.
+        let mut rings = std::mem::take(&mut self.inbox.rings);
+        let mut handled = 0;
+        let mut broken = Vec::new();
+        for (index, ring) in rings.iter_mut().enumerate() {
+            while handled < budget && self.state.stop.is_none() {
+                let Some(next) = ring.consumer.next() else {
+                    break;
+                };
+                let record = match next {
+                    Ok(record) => record,
+                    Err(corrupt) => {
+                        tracing::error!(
+                            event_loop = self.handle.name(),
+                            from = ring.from,
+                            "event loop `{}`: the ring from process {} is corrupt ({}); it is \
+                             closed",
+                            self.handle.name(),
+                            ring.from,
+                            corrupt.0
+                        );
+                        broken.push(index);
+                        break;
+                    }
+                };
+                let tally = Tally::new(Some(&ring.consumer));
+                let rest = self.dispatch_frames(ring.consumer.body(&record), &tally);
+                let left = u64::from(record.signals).saturating_sub(tally.counted.get());
+                self.drop_rest(&tally, left, rest);
+                ring.consumer.release(record);
+                handled += 1;
             }
-            if self.state.stop.is_some() {
-                // What came after the stop (or a failure) in this packet.
-                self.handle
-                    .peer()
-                    .drops()
-                    .record_frames(frames, from, DropReason::AfterStop);
-                return;
+        }
+        for index in broken.into_iter().rev() {
+            rings.swap_remove(index).close();
+        }
+        // A ring whose producer is done (or whose process ended) goes once
+        // it is read.
+        rings.retain(|ring| {
+            let done = ring.orphaned || ring.consumer.producer_closed();
+            !(done && ring.consumer.is_empty())
+        });
+        rings.append(&mut self.inbox.rings);
+        self.inbox.rings = rings;
+        handled
+    }
+
+    /// Counts what the rings still hold as taken and dropped, and lets them
+    /// go: the loop has ended.
+    pub(super) fn drop_rings(&mut self) {
+        for ring in std::mem::take(&mut self.inbox.rings) {
+            let mut consumer = ring.consumer;
+            consumer.close();
+            while let Some(Ok(record)) = consumer.next() {
+                let tally = Tally::new(Some(&consumer));
+                self.drop_rest(&tally, u64::from(record.signals), Rest::AfterStop);
+                consumer.release(record);
             }
         }
     }
 
-    /// Applies one frame; `from` is the process the packet came from, for
-    /// the delivery ledger.
-    fn apply_frame(&mut self, frame: Frame<'_>, from: Option<u16>) {
+    /// Counts `left` signals that no slot took as taken and dropped.
+    fn drop_rest(&self, tally: &Tally<'_>, left: u64, rest: Rest) {
+        if left == 0 {
+            return;
+        }
+        tally.taken(left);
+        let reason = match rest {
+            Rest::Corrupt => DropReason::Corrupt,
+            Rest::AfterStop | Rest::None => DropReason::AfterStop,
+        };
+        self.handle.peer().drops().record(left, reason, || {
+            format!("{left} signals from another process")
+        });
+    }
+
+    /// Handles the frames of a record (or packet), in order.
+    fn dispatch_frames(&mut self, bytes: &[u8], tally: &Tally<'_>) -> Rest {
+        let frames = wire::Reader::new(bytes);
+        for frame in frames {
+            match frame {
+                Ok(frame) => self.apply_frame(frame, tally),
+                Err(error) => {
+                    tracing::error!(
+                        event_loop = self.handle.name(),
+                        %error,
+                        "event loop `{}`: a record from another process cannot be decoded \
+                         ({error}); the rest of it is dropped",
+                        self.handle.name(),
+                    );
+                    return Rest::Corrupt;
+                }
+            }
+            if self.state.stop.is_some() {
+                return Rest::AfterStop;
+            }
+        }
+        Rest::None
+    }
+
+    /// Applies one frame.
+    fn apply_frame(&mut self, frame: Frame<'_>, tally: &Tally<'_>) {
         match frame {
             Frame::Signal {
                 emitter_loop,
@@ -60,7 +179,7 @@ impl EventLoop {
                 broadcast,
                 payloads: Payloads::Encoded {
                     items: &payloads,
-                    from,
+                    tally,
                 },
             }),
             Frame::EmitRequest {
@@ -68,9 +187,7 @@ impl EventLoop {
                 signal,
                 payloads,
             } => {
-                if let Some(from) = from {
-                    accounting::taken_from(from, payloads.len() as u64);
-                }
+                tally.taken(payloads.len() as u64);
                 let Some(shared) = self.local_object(emitter, "emit") else {
                     return;
                 };
@@ -78,8 +195,6 @@ impl EventLoop {
                 crate::connection::emit(&shared, signal, || crate::payload::Args::encoded(items));
             }
             Frame::Command(command) => self.apply_command(command),
-            // Handled by the reader thread, or by `dispatch_packet`.
-            Frame::Routes | Frame::Shutdown | Frame::Sender { .. } => {}
         }
     }
 }
@@ -93,6 +208,8 @@ mod tests {
 
     use crate::codec::Encoder;
     use crate::event_loop::EventLoop;
+    use crate::sys::ring::{Consumer, Producer};
+    use crate::transport::{Envelope, InboundRing};
     use crate::wire::Writer;
 
     #[crate::event_loop_object]
@@ -134,7 +251,7 @@ mod tests {
                     Some("elsewhere"),
                     Some("emitter"),
                     "noise",
-                    &[(receiver, slot)],
+                    [(receiver, slot)].into_iter(),
                     broadcast,
                     payloads.len(),
                     |index, buf| {
@@ -150,8 +267,8 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
 
-        /// Bad bytes from another process reach the dispatch path without a
-        /// panic or a hang, and the loop goes on delivering.
+        /// Bad records from another process reach the dispatch path without
+        /// a panic or a hang, and the loop goes on delivering.
         #[test]
         fn bad_packets_leave_the_loop_running(packets in prop::collection::vec(packet(), 1..6)) {
             static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -159,9 +276,18 @@ mod tests {
             let mut event_loop = EventLoop::builder(name).catch_interrupt(false).build().unwrap();
             let pings = Arc::new(AtomicU64::new(0));
             let target = event_loop.add_with_id("target", Target { pings: pings.clone() }).unwrap();
-            for packet in packets {
-                event_loop.peer().send_frames(packet).unwrap();
+            // Another process's ring, with these records in it.
+            let (mut producer, shared) = Producer::create(1 << 16, 1000).unwrap();
+            for (count, packet) in packets.iter().enumerate() {
+                producer
+                    .write(count as u32, false, |out| {
+                        std::io::Write::write_all(out, packet)
+                            .map_err(|error| crate::error::EncodeError(error.to_string()))
+                    })
+                    .unwrap();
             }
+            let ring = InboundRing::new(7, Consumer::open(shared).unwrap());
+            assert!(event_loop.peer().local_inbox().unwrap().send(Envelope::Ring(ring)).is_ok());
             target.ping().invoke(()).unwrap();
             for _ in 0..8 {
                 prop_assert!(event_loop.process_events().is_none(), "the loop ended");

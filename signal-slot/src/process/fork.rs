@@ -2,12 +2,14 @@
 //! fork to its exit.
 //!
 //! Between the fork and its loop the child resets what it inherited: loops
-//! of other processes become outboxes of its own, its own loop becomes local
-//! again, and locks are fresh (the parent holds them across the fork).
+//! of other processes are reached through rings of its own, its own loop
+//! becomes local again, and locks are fresh (the parent holds them across
+//! the fork). Nothing that runs in the child after the fork may unwind out
+//! of it: above it on the stack are the parent's frames (its `main`), which
+//! must never run in the child.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::IpcSender;
 
@@ -16,12 +18,10 @@ use crate::event_loop::{EventLoop, panic_message};
 use crate::platform::{self, Forked};
 use crate::registry::{Registry, registry};
 use crate::status::ExitStatus;
-use crate::transport::{LoopPeer, Outbox, Route, RouteUpdate, accounting, routes, spawn_reader};
+use crate::transport::routes::{self, ChildChannels, PendingChild};
+use crate::transport::{LoopPeer, Route, set_own_process};
 
 use super::InitFn;
-
-/// How long a child gives its outboxes to send what they hold when it ends.
-const EXIT_FLUSH: Duration = Duration::from_secs(5);
 
 /// What the parent hands to `fork`: the loop and its init function move to
 /// the child (and stay here if the fork fails).
@@ -29,10 +29,8 @@ pub(super) struct Launch<'a> {
     pub(super) name: &'a Arc<str>,
     pub(super) event_loop: &'a mut Option<Box<EventLoop>>,
     pub(super) init: &'a mut Option<InitFn>,
-    pub(super) number: u16,
+    pub(super) channels: &'a ChildChannels,
     pub(super) report: &'a IpcSender<ExitStatus>,
-    /// Route updates for the child, once it runs.
-    pub(super) control: &'a IpcSender<RouteUpdate>,
 }
 
 /// Forks the process. In the parent, returns the child's pid; the child
@@ -42,21 +40,14 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
         name,
         event_loop,
         init,
-        number,
+        channels,
         report,
-        control,
     } = launch;
-    let Some(peer) = event_loop
+    let Some((peer, inbox)) = event_loop
         .as_ref()
-        .map(|event_loop| event_loop.peer().clone())
+        .map(|event_loop| (event_loop.peer().clone(), event_loop.inbox_sender()))
     else {
         return Err(Error::AlreadyStarted(name.to_string()));
-    };
-    let Some(address) = peer.address().cloned() else {
-        return Err(Error::Process {
-            process: name.to_string(),
-            message: "its channels were not created".to_owned(),
-        });
     };
     prepare();
     // Every lock of the library that the child may take, held across the
@@ -75,13 +66,9 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
     let Some(pending) = registry.processes.take_pending(name) else {
         return Err(Error::AlreadyStarted(name.to_string()));
     };
-    let (inbox, capacity) = match event_loop.as_ref() {
-        Some(event_loop) => (event_loop.inbox_sender(), event_loop.inbox_capacity()),
-        None => unreachable!("checked above"),
-    };
-    // From here on this process reaches the loop through its channel; what
+    // From here on this process reaches the loop through its ring; what
     // was queued before stays in the queue the child inherits.
-    let local = peer.set_route(Route::Remote(Outbox::new(address, capacity)));
+    let local = peer.set_route(routes::remote_route(&peer));
     // A thread that took the old route just before the switch may still be
     // queueing into the loop's queue: wait until it is done, so that the
     // child inherits whole messages and none lands here after the fork.
@@ -102,7 +89,6 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
             // Whatever the old route held may belong to threads that do not
             // exist here.
             std::mem::forget(local);
-            accounting::set_own_process(number);
             let mut hooks = hooks;
             hooks.forget_loops();
             let Some(event_loop) = event_loop.take() else {
@@ -111,7 +97,8 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
             child_main(ChildStart {
                 event_loop: *event_loop,
                 peer,
-                pending,
+                agent: pending,
+                process: channels.process,
                 registry,
                 locks: Box::new((hooks, writers, gate)),
                 init: init.take(),
@@ -119,15 +106,26 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
             })
         }
         Ok(Forked::Parent { pid }) => {
-            // Close this process's copies of the child's receiving ends.
+            // Close this process's copy of the child's agent channel, so
+            // that the child alone holds it.
             drop(pending);
-            registry.processes.add_child(name.clone(), control.clone());
+            routes::child_started(&mut registry, channels);
             drop((hooks, registry, writers, gate));
             drop(local);
             // The loop, its objects and the init function live in the child
-            // now: the parent's copies are neither run nor dropped.
-            std::mem::forget(event_loop.take());
-            std::mem::forget(init.take());
+            // now; this process's copies go (their `Drop` runs here).
+            if let Some(event_loop) = event_loop.take() {
+                event_loop.release_after_move();
+            }
+            if let Some(init) = init.take()
+                && let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(init)))
+            {
+                tracing::error!(
+                    process = %name,
+                    "dropping the init function of process `{name}` in the parent panicked: {}",
+                    panic_message(&*panic)
+                );
+            }
             Ok(pid)
         }
     }
@@ -154,7 +152,9 @@ impl<T> HeldLocks for T {}
 struct ChildStart<'a> {
     event_loop: EventLoop,
     peer: Arc<LoopPeer>,
-    pending: routes::PendingChannels,
+    /// The channel of the child's agent.
+    agent: PendingChild,
+    process: routes::ProcessId,
     registry: std::sync::MutexGuard<'a, Registry>,
     /// The other locks held across the fork, released once the child has
     /// rebuilt its state.
@@ -163,32 +163,51 @@ struct ChildStart<'a> {
     report: IpcSender<ExitStatus>,
 }
 
-/// The child's side of the fork: reset, run, report, exit.
+/// The child's side of the fork: reset, run, report, exit. Whatever
+/// happens, it ends here, with `exit`.
 fn child_main(start: ChildStart<'_>) -> ! {
+    let name = start.peer.name_arc().clone();
+    let report = start.report.clone();
+    let status = match catch_unwind(AssertUnwindSafe(move || run_child(start))) {
+        Ok(status) => status,
+        Err(panic) => {
+            let message = panic_message(&*panic);
+            tracing::error!(
+                process = %name,
+                "process `{name}` failed outside of any slot: {message}"
+            );
+            ExitStatus::InitFailed(format!("failed outside of any slot: {message}"))
+        }
+    };
+    let _ = report.send(status.clone());
+    std::process::exit(status.code())
+}
+
+fn run_child(start: ChildStart<'_>) -> ExitStatus {
     let ChildStart {
         mut event_loop,
         peer,
-        pending,
+        agent,
+        process,
         mut registry,
         locks,
         init,
-        report,
+        report: _,
     } = start;
     platform::die_with_parent();
     crate::serial::forget_inherited_guests();
-    routes::become_child(&mut registry, &peer, event_loop.inbox_sender());
+    set_own_process(process);
+    routes::become_child(&mut registry, process, &peer);
+    // Leaked: the route the parent had may be held by its threads.
+    std::mem::forget(peer.set_route(Route::Local(event_loop.inbox_sender())));
     drop(registry);
     drop(locks);
-    let reader = spawn_reader(
-        &peer,
-        event_loop.inbox_sender(),
-        pending.data,
-        Some(pending.control),
-    );
-    let status = match (reader, init) {
+    event_loop.keep_order_after_move();
+    let agent = crate::transport::start_agent(agent);
+    let status = match (agent, init) {
         (Err(error), _) => {
-            tracing::error!(%error, "process `{}`: cannot start the reader of its inbox", peer.name());
-            ExitStatus::InitFailed(format!("cannot start the reader of its inbox: {error}"))
+            tracing::error!(%error, "process `{}`: cannot start its agent", peer.name());
+            ExitStatus::InitFailed(format!("cannot start its agent: {error}"))
         }
         (Ok(()), Some(init)) => {
             let handle = event_loop.handle();
@@ -207,8 +226,7 @@ fn child_main(start: ChildStart<'_>) -> ! {
         }
         (Ok(()), None) => event_loop.exec(),
     };
+    tracing::debug!(process = peer.name(), %status, "the loop of process `{}` ended", peer.name());
     drop(event_loop);
-    routes::flush_outboxes(Instant::now() + EXIT_FLUSH);
-    let _ = report.send(status.clone());
-    std::process::exit(status.code())
+    status
 }

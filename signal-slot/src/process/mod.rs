@@ -151,6 +151,17 @@ impl EventLoopProcess {
     }
 
     fn create(options: crate::EventLoopBuilder, serial: bool) -> Result<Self, Error> {
+        if !serial && platform::PROCESSES {
+            routes::activate().map_err(|source| {
+                Error::io(
+                    format!(
+                        "process `{}`: cannot start the process tree",
+                        options.name()
+                    ),
+                    source,
+                )
+            })?;
+        }
         let event_loop = options.for_child_process().build()?;
         let handle = event_loop.handle();
         let name: Arc<str> = handle.name().into();
@@ -179,8 +190,7 @@ impl EventLoopProcess {
                 )
             };
             process.report = Some(ipc::channel().map_err(io)?);
-            process.channels =
-                Some(routes::open_child_channels(process.handle.peer()).map_err(io)?);
+            process.channels = Some(routes::open_child(process.handle.peer()).map_err(io)?);
         }
         Ok(process)
     }
@@ -237,20 +247,23 @@ impl EventLoopProcess {
             name: &self.name,
             event_loop: &mut event_loop,
             init: &mut self.init,
-            number: channels.number,
+            channels,
             report,
-            control: &channels.control,
         });
         match forked {
             Ok(pid) => {
                 let _ = self.record.pid.set(pid);
                 self.state = State::Running;
                 if let Some((_, report)) = self.report.take() {
+                    let process = self
+                        .channels
+                        .as_ref()
+                        .map_or(0, |channels| channels.process);
                     monitor::spawn(
                         self.name.clone(),
                         pid,
+                        process,
                         self.record.clone(),
-                        self.handle.peer().clone(),
                         self.monitor.clone(),
                         report,
                     );

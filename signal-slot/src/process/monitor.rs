@@ -7,9 +7,8 @@ use ipc_channel::ipc::IpcReceiver;
 
 use crate::object::Handle;
 use crate::platform::{self, RawExit};
-use crate::registry::registry;
 use crate::status::ExitStatus;
-use crate::transport::{LoopPeer, routes};
+use crate::transport::routes::{self, ProcessId};
 
 use super::exit::{ExitRecord, ProcessExit};
 
@@ -28,8 +27,8 @@ impl ProcessMonitor {
 pub(super) fn spawn(
     name: Arc<str>,
     pid: u32,
+    process: ProcessId,
     record: Arc<ExitRecord>,
-    peer: Arc<LoopPeer>,
     monitor: Handle<ProcessMonitor>,
     report: IpcReceiver<ExitStatus>,
 ) {
@@ -59,9 +58,8 @@ pub(super) fn spawn(
             }
         });
         let _working = platform::working();
-        // Whatever was in transit to it is lost.
-        routes::settle_ended_process(&peer);
-        registry().processes.remove_child(&name);
+        // Whatever was in transit to its loop is lost; the others hear of it.
+        routes::process_ended(process);
         if result.success() {
             tracing::debug!(process = %name, pid, "process `{name}` {result}");
         } else {

@@ -8,6 +8,10 @@ mod methods;
 mod slot;
 
 pub(crate) use slot::new_slot;
+
+/// How long a change to the connections of an emitter in another process
+/// may take before `connect` gives up.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 pub use slot::{ConnectTo, Slot, SlotReturn};
 
 use std::sync::Arc;
@@ -22,7 +26,7 @@ use crate::event_loop::LoopHandle;
 use crate::object::{NO_LOOP, ObjectHandle};
 use crate::payload::{Args, EncodeFn};
 use crate::registry::registry;
-use crate::transport::LoopPeer;
+use crate::transport::{LoopPeer, request_connection};
 
 /// What a signal or slot argument must be: owned, cloneable (for fan-out
 /// inside a process), sendable across threads, and serializable (for other
@@ -412,13 +416,22 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         if let Some(home) = self.emitter.peer()
             && home.is_remote()
         {
-            home.send_command(Command::Connection {
+            let failed = |message: String| Error::Connection {
+                emitter: self.emitter.id().to_owned(),
+                loop_name: home.name().to_owned(),
+                message,
+            };
+            let address = home
+                .address()
+                .ok_or_else(|| failed("its process cannot be reached".to_owned()))?;
+            let command = Command::Connection {
                 emitter: self.emitter.shared.id.clone(),
                 signal: self.index,
                 event_loop: peer.name_arc().clone(),
                 change,
-            })?;
-            return Ok(true);
+            };
+            return request_connection(&address.agent, home.name(), command, CONNECT_TIMEOUT)
+                .map_err(failed);
         }
         Ok(connection::apply(
             &self.emitter.shared,

@@ -3,8 +3,6 @@
 //!
 //! - [`platform`]: `fork`, `waitpid`, `kill` and the parent-death signal,
 //!   through libc (Unix only).
-//! - [`shared`]: atomic counters in memory shared with child processes,
-//!   for the exact accounting of what a killed process had received.
 //! - [`shm`]: regions of memory shared with other processes (the inboxes
 //!   of loops), reached through raw pointers.
 //! - [`futex`]: waiting on a shared word until another process changes it.
@@ -19,13 +17,8 @@
 //! Each `unsafe` block states the invariant it relies on; `cargo miri test`
 //! runs the unit tests of `inline`.
 
-// Wired into the transport by the next change.
-#[allow(dead_code)]
 pub(crate) mod futex;
 pub(crate) mod inline;
 pub(crate) mod platform;
-#[allow(dead_code)]
 pub(crate) mod ring;
-pub(crate) mod shared;
-#[allow(dead_code)]
 pub(crate) mod shm;

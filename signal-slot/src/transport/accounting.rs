@@ -1,30 +1,18 @@
 //! Counting what could not be delivered: the one place where drops are
-//! counted, by reason, and where signals lost in transit to a process that
-//! died are reckoned.
+//! counted, by reason.
 //!
 //! Each [`LoopPeer`](super::LoopPeer) has a [`DropCounter`]: this process's
 //! count of the signals for that loop that it dropped, reported through
-//! `tracing` at most once a second.
-//!
-//! The *delivery ledger* makes losses to a killed process exact: counters
-//! in memory shared by the whole process tree, where each process counts
-//! what it took off its channel from each other process. A sender counts
-//! what it handed to the transport; when the receiving process dies, the
-//! difference is what was in transit (in the socket, or read but not yet
-//! handed to a slot) and is counted as dropped. A receiver counts a signal
-//! as taken when it hands it to its slots, or when it drops it itself
-//! (after its loop stopped, or a slot failed), counting the drop there.
-//! Processes are numbered in creation order (the first process is 0); the
-//! ledger covers the first [`MAX_PROCESSES`] of them.
+//! `tracing` at most once a second. Signals lost in transit to a loop of a
+//! process that died are counted exactly from its ring's counters (what
+//! the producer published minus what the consumer took, see `sys::ring`).
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use super::SignalEnvelope;
-use crate::sys::shared::SharedCounters;
-use crate::wire::{self, Frame};
 
 /// Why a signal was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +25,11 @@ pub(crate) enum DropReason {
     AfterStop,
     /// The arguments could not be encoded for another process.
     Encode,
+    /// The encoded signal is larger than the receiving loop's inbox takes.
+    TooLarge,
+    /// It arrived from another process damaged (after a frame that cannot
+    /// be decoded).
+    Corrupt,
 }
 
 impl DropReason {
@@ -46,6 +39,8 @@ impl DropReason {
             DropReason::Gone => "it has ended or its process is gone",
             DropReason::AfterStop => "it stopped before the signal was handled",
             DropReason::Encode => "the signal could not be encoded for its process",
+            DropReason::TooLarge => "the signal is too large for its inbox",
+            DropReason::Corrupt => "it arrived damaged from another process",
         }
     }
 }
@@ -56,12 +51,6 @@ pub(crate) struct DropCounter {
     loop_name: Arc<str>,
     dropped: AtomicU64,
     log: RateLimit,
-    /// The number of the process the loop runs in, once known.
-    process: OnceLock<u16>,
-    /// Signals this process handed to the transport for the loop.
-    written: AtomicU64,
-    /// Set once the signals in transit to a dead process were counted.
-    settled: AtomicBool,
 }
 
 impl DropCounter {
@@ -70,9 +59,6 @@ impl DropCounter {
             loop_name,
             dropped: AtomicU64::new(0),
             log: RateLimit::new(Duration::from_secs(1)),
-            process: OnceLock::new(),
-            written: AtomicU64::new(0),
-            settled: AtomicBool::new(false),
         }
     }
 
@@ -126,68 +112,6 @@ impl DropCounter {
             format!("signal `{}` from `{emitter}` to {receivers}", header.signal)
         });
     }
-
-    /// Counts the signals of a packet from another process that no slot
-    /// will receive: taken off the channel (for the ledger), and dropped.
-    pub(crate) fn record_packet(&self, packet: &[u8], reason: DropReason) {
-        self.record_frames(wire::Reader::new(packet), None, reason);
-    }
-
-    /// As [`record_packet`](Self::record_packet), for the rest of a packet
-    /// from the process numbered `from` (which a `Sender` frame among
-    /// `frames` may also name).
-    pub(crate) fn record_frames(
-        &self,
-        frames: wire::Reader<'_>,
-        mut from: Option<u16>,
-        reason: DropReason,
-    ) {
-        let mut count = 0;
-        for frame in frames.map_while(Result::ok) {
-            match frame {
-                Frame::Sender { process } => from = Some(process),
-                Frame::Signal { payloads, .. } | Frame::EmitRequest { payloads, .. } => {
-                    count += payloads.len() as u64;
-                }
-                Frame::Command(_) | Frame::Routes | Frame::Shutdown => {}
-            }
-        }
-        if let Some(from) = from {
-            taken_from(from, count);
-        }
-        if count > 0 {
-            self.record(count, reason, || {
-                format!("{count} signals from another process")
-            });
-        }
-    }
-
-    /// Records the number of the process the loop runs in.
-    pub(crate) fn set_process(&self, process: u16) {
-        let _ = self.process.set(process);
-    }
-
-    /// Counts signals handed to the transport for the loop.
-    pub(crate) fn count_written(&self, signals: u64) {
-        self.written.fetch_add(signals, Ordering::Relaxed);
-    }
-
-    /// Once the loop's process has ended: counts as dropped what this
-    /// process sent it that it never took off its channel. Exactly once.
-    pub(crate) fn settle_in_transit(&self) {
-        if self.settled.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let Some(taken) = self.process.get().and_then(|process| taken_by(*process)) else {
-            return;
-        };
-        let lost = self.written.load(Ordering::Acquire).saturating_sub(taken);
-        if lost > 0 {
-            self.record(lost, DropReason::Gone, || {
-                format!("{lost} signals in transit when its process ended")
-            });
-        }
-    }
 }
 
 /// Lets one report through per period and counts the others.
@@ -232,56 +156,9 @@ impl RateLimit {
     }
 }
 
-/// How many processes of a tree the ledger covers.
-pub(crate) const MAX_PROCESSES: u16 = 64;
-
-static LEDGER: OnceLock<Option<SharedCounters>> = OnceLock::new();
-
-/// This process's number.
-static OWN: AtomicU16 = AtomicU16::new(0);
-
-/// Initializes this module's lazy globals before a fork, and creates the
-/// ledger (in the first process, before its first child).
+/// Initializes this module's lazy globals before a fork.
 pub(crate) fn prepare_for_processes() {
     LazyLock::force(&CLOCK_START);
-    LEDGER.get_or_init(|| {
-        let cells = usize::from(MAX_PROCESSES) * usize::from(MAX_PROCESSES);
-        SharedCounters::new(cells)
-            .map_err(|error| {
-                tracing::warn!(%error, "no delivery ledger: losses of killed processes will not be counted");
-            })
-            .ok()
-    });
-}
-
-/// This process's number.
-pub(crate) fn own_process() -> u16 {
-    OWN.load(Ordering::Relaxed)
-}
-
-/// Sets this process's number (in a child, right after the fork).
-pub(crate) fn set_own_process(number: u16) {
-    OWN.store(number, Ordering::Relaxed);
-}
-
-fn cell(receiver: u16, sender: u16) -> Option<&'static AtomicU64> {
-    if receiver >= MAX_PROCESSES || sender >= MAX_PROCESSES {
-        return None;
-    }
-    let index = usize::from(receiver) * usize::from(MAX_PROCESSES) + usize::from(sender);
-    LEDGER.get()?.as_ref()?.get(index)
-}
-
-/// Records that this process took `count` signals from process `sender`.
-pub(crate) fn taken_from(sender: u16, count: u64) {
-    if let Some(cell) = cell(own_process(), sender) {
-        cell.fetch_add(count, Ordering::Relaxed);
-    }
-}
-
-/// How many signals process `receiver` has taken from this process.
-fn taken_by(receiver: u16) -> Option<u64> {
-    cell(receiver, own_process()).map(|cell| cell.load(Ordering::Acquire))
 }
 
 #[cfg(test)]

@@ -1,45 +1,46 @@
-//! How messages reach a loop: its inbox inside the process, an outbox to
-//! another process, the process tree's routes, and the accounting of what
-//! could not be delivered.
+//! How messages reach a loop: its inbox inside the process, a ring to a
+//! loop of another process, the process tree's routes, and the accounting
+//! of what could not be delivered.
 //!
 //! A [`LoopPeer`] is this process's view of one loop, wherever it runs. Its
-//! route says how to reach it: the loop's queue when it runs in this
-//! process, an outbox that writes to its process otherwise, or nothing once
-//! it has ended. Dispatch code never sees the difference.
+//! route says how to reach it: the loop's inbox when it runs in this
+//! process, this process's ring to it otherwise, or nothing once it has
+//! ended. Dispatch code never sees the difference.
 //!
-//! - `outbox`: the sending side to a loop of another process, with its
-//!   writer thread.
-//! - `reader`: the receiving side of a loop from other processes.
-//! - [`routes`]: which loops this process can reach, and how, as processes
-//!   come and go.
-//! - [`accounting`]: drops by reason, and the delivery ledger.
+//! - `inbox`: a loop's receiving side, and its sending side here.
+//! - `bell`: the doorbell a loop waits on, rung from any process.
+//! - `remote`: sending to a loop of another process.
+//! - `agent`: the thread per process that takes control messages.
+//! - [`routes`]: which loops this process can reach, and how, as loops and
+//!   processes come and go.
+//! - [`accounting`]: drops by reason.
 
 pub(crate) mod accounting;
-mod outbox;
-mod reader;
+mod agent;
+mod bell;
+mod inbox;
+mod remote;
 pub(crate) mod routes;
 
 pub(crate) use accounting::{DropCounter, DropReason};
-pub(crate) use outbox::{OutItem, Outbox};
-pub(crate) use reader::{RouteUpdate, spawn as spawn_reader};
+pub(crate) use agent::request_connection;
+pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
+pub(crate) use inbox::{InboundRing, Inbox, InboxSender, inbox};
+pub(crate) use remote::{RemoteLoop, set_own_process};
+pub(crate) use routes::ProcessId;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use arc_swap::ArcSwap;
-use crossbeam_channel::{Receiver, Sender};
-use ipc_channel::ipc::IpcBytesSender;
 
 use crate::command::Command;
 use crate::connection::{DeliveryError, Header};
 use crate::error::Error;
 use crate::object::{ErasedObject, ObjectShared};
 use crate::payload::Args;
-use crate::wire;
-
-/// The default capacity of an inbox, in messages (an `emit_many` batch is
-/// one message).
-pub const DEFAULT_INBOX_CAPACITY: usize = 100_000;
+use crate::wire::{Frame, Writer};
+use routes::LoopAddress;
 
 /// One emission (or batch) of a signal, for the receivers on one loop.
 pub(crate) struct SignalEnvelope {
@@ -53,38 +54,10 @@ pub(crate) enum Envelope {
     /// An object joining the loop.
     Attach(Box<dyn ErasedObject>),
     Command(Command),
-    /// Frames from another process, decoded by the loop.
-    Packet(Vec<u8>),
-}
-
-/// The sending side of a loop's queue inside this process.
-#[derive(Clone)]
-pub(crate) struct InboxSender {
-    tx: Sender<Envelope>,
-    capacity: usize,
-}
-
-impl InboxSender {
-    pub(crate) fn is_full(&self) -> bool {
-        self.tx.len() >= self.capacity
-    }
-
-    pub(crate) fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// Queues regardless of capacity; returns the envelope if the loop's
-    /// queue is gone.
-    pub(crate) fn send(&self, envelope: Envelope) -> Result<(), Envelope> {
-        self.tx.send(envelope).map_err(|error| error.into_inner())
-    }
-}
-
-/// Creates a loop's queue. It is unbounded so that control messages (attach,
-/// stop) are never lost, and signals respect `capacity` by a length check.
-pub(crate) fn inbox(capacity: usize) -> (InboxSender, Receiver<Envelope>) {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    (InboxSender { tx, capacity }, rx)
+    /// A ring from another process.
+    Ring(InboundRing),
+    /// A process of the tree ended: its rings get no more records.
+    ProducerEnded(ProcessId),
 }
 
 /// How this process reaches a loop.
@@ -92,7 +65,7 @@ pub(crate) enum Route {
     /// The loop runs (or will run) in this process.
     Local(InboxSender),
     /// The loop runs in another process.
-    Remote(Outbox),
+    Remote(RemoteLoop),
     /// The loop has ended; nothing reaches it any more.
     Gone,
 }
@@ -101,9 +74,8 @@ pub(crate) enum Route {
 /// it, and the count of what could not reach it.
 pub(crate) struct LoopPeer {
     name: Arc<str>,
-    this: Weak<LoopPeer>,
-    /// Where other processes reach the loop, once it can be reached.
-    address: OnceLock<IpcBytesSender>,
+    /// Where other processes reach the loop, once there are any.
+    address: OnceLock<Arc<LoopAddress>>,
     /// Whether the route is `Remote`, for the emit path (one load less).
     remote: AtomicBool,
     route: ArcSwap<Route>,
@@ -115,8 +87,7 @@ pub(crate) struct LoopPeer {
 
 impl LoopPeer {
     pub(crate) fn new(name: Arc<str>, route: Route) -> Arc<Self> {
-        Arc::new_cyclic(|this| LoopPeer {
-            this: this.clone(),
+        Arc::new(LoopPeer {
             address: OnceLock::new(),
             remote: AtomicBool::new(matches!(route, Route::Remote(_))),
             route: ArcSwap::from_pointee(route),
@@ -134,10 +105,6 @@ impl LoopPeer {
         &self.name
     }
 
-    pub(crate) fn weak(&self) -> Weak<LoopPeer> {
-        self.this.clone()
-    }
-
     /// What this process could not deliver to the loop.
     pub(crate) fn drops(&self) -> &DropCounter {
         &self.drops
@@ -149,17 +116,17 @@ impl LoopPeer {
     }
 
     /// Where other processes reach the loop, if they can.
-    pub(crate) fn address(&self) -> Option<&IpcBytesSender> {
+    pub(crate) fn address(&self) -> Option<&Arc<LoopAddress>> {
         self.address.get()
     }
 
     /// Records where other processes reach the loop. Returns false if it was
     /// known already.
-    pub(crate) fn set_address(&self, address: IpcBytesSender) -> bool {
-        self.address.set(address).is_ok()
+    pub(crate) fn set_address(&self, address: LoopAddress) -> bool {
+        self.address.set(Arc::new(address)).is_ok()
     }
 
-    /// The loop's queue, while it runs in this process.
+    /// The loop's inbox, while it runs in this process.
     pub(crate) fn local_inbox(&self) -> Option<InboxSender> {
         match &**self.route.load() {
             Route::Local(inbox) => Some(inbox.clone()),
@@ -167,17 +134,9 @@ impl LoopPeer {
         }
     }
 
-    /// The outbox to the loop, while it runs in another process.
-    pub(crate) fn outbox(&self) -> Option<Outbox> {
-        match &**self.route.load() {
-            Route::Remote(outbox) => Some(outbox.clone()),
-            _ => None,
-        }
-    }
-
     /// Replaces the route. Returns the old one, which the caller drops or,
-    /// in a child that has just been forked, leaks: the old route may hold
-    /// queues whose other ends were in threads that do not exist here.
+    /// in a child that has just been forked, leaks: the old route may be
+    /// held by threads that do not exist there.
     pub(crate) fn set_route(&self, route: Route) -> Arc<Route> {
         // Route first, flag second: an emitter that sees the new flag finds
         // the new route.
@@ -194,51 +153,55 @@ impl LoopPeer {
 
     /// Marks the loop as ended: later deliveries are dropped and counted.
     pub(crate) fn set_gone(&self) {
-        self.route.store(Arc::new(Route::Gone));
-        self.remote.store(false, Ordering::Release);
+        self.set_route(Route::Gone);
+    }
+
+    /// The loop (or its process) ended elsewhere: what this process sent
+    /// that it never took is counted as lost, and its ring goes.
+    pub(crate) fn end_route(&self) {
+        let old = self.set_route(Route::Gone);
+        if let Route::Remote(remote) = &*old {
+            remote.end(self);
+        }
     }
 
     /// Delivers a signal, unless the inbox is full or the loop is gone.
     /// Never blocks.
+    #[inline]
     pub(crate) fn deliver(&self, envelope: SignalEnvelope) -> Result<(), DeliveryError> {
         match &**self.route.load() {
-            Route::Local(inbox) => {
-                if inbox.tx.len() >= inbox.capacity {
-                    return Err((envelope, DropReason::Full));
-                }
-                inbox.tx.send(Envelope::Signal(envelope)).map_err(|error| {
-                    let Envelope::Signal(envelope) = error.into_inner() else {
-                        unreachable!("a signal was sent")
-                    };
-                    (envelope, DropReason::Gone)
-                })
-            }
-            Route::Remote(outbox) => outbox.push_signal(self, envelope),
+            Route::Local(inbox) => inbox.deliver(envelope),
+            Route::Remote(remote) => remote.deliver(self, envelope),
             Route::Gone => Err((envelope, DropReason::Gone)),
         }
     }
 
     /// Queues a message (a command, an object, a slot invocation)
-    /// regardless of the inbox's capacity, so that it is never lost while
-    /// the loop runs.
+    /// regardless of the inbox's capacity for signals, so that it is not
+    /// lost while the loop runs.
     pub(crate) fn post(&self, envelope: Envelope) -> Result<(), Error> {
         let ended = || Error::LoopEnded(self.name.to_string());
         match &**self.route.load() {
-            Route::Local(inbox) => inbox.tx.send(envelope).map_err(|_| ended()),
-            Route::Remote(outbox) => {
-                let item = match envelope {
-                    Envelope::Signal(signal) => OutItem::Signal(signal),
-                    Envelope::Packet(packet) => OutItem::Packet(packet),
-                    Envelope::Command(command) => OutItem::Packet(wire::command_packet(command)),
-                    Envelope::Attach(object) => {
-                        return Err(Error::RemoteLoop {
-                            loop_name: self.name.to_string(),
-                            id: object.handle().id().to_owned(),
-                        });
-                    }
-                };
-                outbox.push(self, item).map_err(|_| ended())
-            }
+            Route::Local(inbox) => inbox.send(envelope).map_err(|_| ended()),
+            Route::Remote(remote) => match envelope {
+                Envelope::Signal(signal) => {
+                    let describe = || format!("signal `{}`", signal.header.signal);
+                    let count = u32::try_from(signal.args.count()).unwrap_or(u32::MAX);
+                    remote.post(self, count, &describe, |out| {
+                        remote::encode_signal(&signal, out)
+                    })
+                }
+                Envelope::Command(command) => {
+                    let describe = || format!("{command:?}");
+                    let frame = Frame::Command(command.clone());
+                    remote.post(self, 0, &describe, |out| Writer::new(out).control(&frame))
+                }
+                Envelope::Attach(object) => Err(Error::RemoteLoop {
+                    loop_name: self.name.to_string(),
+                    id: object.handle().id().to_owned(),
+                }),
+                Envelope::Ring(_) | Envelope::ProducerEnded(_) => Err(ended()),
+            },
             Route::Gone => Err(ended()),
         }
     }
@@ -248,40 +211,29 @@ impl LoopPeer {
         self.post(Envelope::Command(command))
     }
 
-    /// Sends encoded frames to the loop, in order with its signals.
-    #[cfg(test)]
-    pub(crate) fn send_frames(&self, packet: Vec<u8>) -> Result<(), Error> {
-        self.post(Envelope::Packet(packet))
-    }
-
     /// Forwards an emission to the process where its emitter lives, which
     /// holds its connections.
     pub(crate) fn forward_emit(&self, emitter: &Arc<ObjectShared>, index: u16, args: Args) {
-        let count = args.count() as u64;
-        let signal = emitter.signal_name(index);
-        let describe = || {
-            format!(
-                "signal `{signal}` from `{}` (emitted here on its behalf)",
-                emitter.id
-            )
-        };
         match &**self.route.load() {
-            Route::Remote(outbox) if outbox.is_full() => {
-                self.drops.record(count, DropReason::Full, describe);
+            Route::Remote(remote) => remote.forward_emit(self, emitter, index, args),
+            _ => {
+                let count = args.count() as u64;
+                self.drops.record(count, DropReason::Gone, || {
+                    format!(
+                        "signal `{}` from `{}` (emitted here on its behalf)",
+                        emitter.signal_name(index),
+                        emitter.id
+                    )
+                });
             }
-            Route::Remote(outbox) => {
-                let item = OutItem::EmitRequest {
-                    emitter: emitter.clone(),
-                    signal: index,
-                    args,
-                };
-                if outbox.push(self, item).is_err() {
-                    self.drops.record(count, DropReason::Gone, describe);
-                }
-            }
-            _ => self.drops.record(count, DropReason::Gone, describe),
         }
     }
+}
+
+/// Starts the agent of a child process, on the channel the root created
+/// for it.
+pub(crate) fn start_agent(pending: routes::PendingChild) -> std::io::Result<()> {
+    agent::start(pending.agent)
 }
 
 /// Prepares the transport for child processes, so that no thread is in

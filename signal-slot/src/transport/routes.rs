@@ -1,202 +1,285 @@
-//! The process tree's routes: which loops this process can reach, and how,
-//! as processes come and go.
+//! The process tree's routes: where each loop lives, how to reach it, and
+//! what happens when loops and processes come and go.
 //!
-//! Once a (non-serial) process exists, every loop of the parent gets a
-//! transport channel and a reader, and loops created later get one when
-//! they are created. The parent creates a child's channels when the process
-//! is *created*, so that processes started earlier can send to it before it
-//! starts, and tells running children of every loop created after them
-//! (route updates, through each child's outbox, in order with the rest).
+//! The first process of a tree (the *root*) numbers the processes it
+//! creates and keeps everyone's routes current. Once it has created a
+//! process, every loop in the tree has an *address*: the process it lives
+//! in, its doorbell (shared memory), and the control channel of its
+//! process's agent (see `agent`). A sender in another process writes
+//! records into a ring of its own for that loop, offered once to the
+//! loop's agent, and rings the doorbell.
 //!
-//! The receiving end of a child's channel is kept by that child only (the
-//! parent closes its copy after the fork, and every child closes the copies
-//! it inherits of other children's), so that a child that dies closes its
-//! channel and its senders learn it at once. (The receiving ends of the
-//! parent's loops are inherited by children, which cannot close them
-//! without access to the descriptors; a parent loop that ends while children
-//! send to it makes their outboxes fill, drop and count.)
+//! The root tells the running children of every loop created after them,
+//! of every loop that ends, and of every child that ends; a child tells
+//! the root of its loops that end. Whoever learns that a loop ended closes
+//! its ring to it and counts what the loop never took as dropped; so
+//! nothing is kept for loops and processes that are gone.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
-use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcReceiver, IpcSender};
+use ipc_channel::ipc::{self, IpcReceiver, IpcSender, IpcSharedMemory};
+use serde::{Deserialize, Serialize};
 
-use super::accounting;
-use super::{DEFAULT_INBOX_CAPACITY, InboxSender, LoopPeer, OutItem, Outbox, Route, RouteUpdate};
+use super::agent::{self, AgentMessage};
+use super::bell::Bell;
+use super::{LoopPeer, RemoteLoop, Route};
 use crate::registry::{Registry, registry};
 
-/// The receiving ends of a child's channels, held (by the parent) from the
-/// process's creation until its start.
-pub(crate) struct PendingChannels {
-    pub(crate) data: IpcBytesReceiver,
-    pub(crate) control: IpcReceiver<RouteUpdate>,
+/// The number of a process in its tree: 0 for the root, then in order of
+/// creation, never reused.
+pub(crate) type ProcessId = u64;
+
+/// Where a loop of the tree is reached.
+pub(crate) struct LoopAddress {
+    pub(crate) name: Arc<str>,
+    pub(crate) process: ProcessId,
+    pub(crate) bell: Bell,
+    /// The control channel of the loop's process.
+    pub(crate) agent: IpcSender<AgentMessage>,
+    /// The size of each sender's ring to the loop, in bytes.
+    pub(crate) ring_bytes: u64,
+    /// The most signals waiting in each sender's ring.
+    pub(crate) capacity: u64,
 }
 
-/// A running child, as the parent knows it.
+/// A [`LoopAddress`] as it travels between processes.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct AddressMessage {
+    name: String,
+    process: ProcessId,
+    bell: IpcSharedMemory,
+    agent: IpcSender<AgentMessage>,
+    ring_bytes: u64,
+    capacity: u64,
+}
+
+impl LoopAddress {
+    pub(crate) fn to_message(&self) -> AddressMessage {
+        AddressMessage {
+            name: self.name.to_string(),
+            process: self.process,
+            bell: self.bell.share(),
+            agent: self.agent.clone(),
+            ring_bytes: self.ring_bytes,
+            capacity: self.capacity,
+        }
+    }
+
+    fn from_message(message: AddressMessage) -> std::io::Result<LoopAddress> {
+        Ok(LoopAddress {
+            name: message.name.into(),
+            process: message.process,
+            bell: Bell::open(message.bell)?,
+            agent: message.agent,
+            ring_bytes: message.ring_bytes,
+            capacity: message.capacity,
+        })
+    }
+}
+
+/// A child that was created and not started: the receiving end of its
+/// agent's channel, held here until the child takes it.
+pub(crate) struct PendingChild {
+    pub(crate) agent: IpcReceiver<AgentMessage>,
+}
+
+/// A running child, as the root knows it.
 struct ChildRecord {
-    loop_name: Arc<str>,
-    control: IpcSender<RouteUpdate>,
+    process: ProcessId,
+    agent: IpcSender<AgentMessage>,
 }
 
 /// This process's part in the process tree.
 #[derive(Default)]
 pub(crate) struct ProcessTable {
-    /// Set in a child process: its name.
-    child_of: Option<Arc<str>>,
-    /// True once a (non-serial) process was created: loops then need a
-    /// transport channel.
+    /// This process's number.
+    own: ProcessId,
+    /// Set in a child process.
+    is_child: bool,
+    /// True once the tree exists: loops then have addresses.
     active: bool,
-    /// The number the last process created got (see `accounting`).
-    last_number: u16,
-    pending: HashMap<Arc<str>, PendingChannels>,
+    /// The number of the last process created.
+    last: ProcessId,
+    /// This process's agent, where other processes reach it.
+    agent: Option<IpcSender<AgentMessage>>,
+    /// The root's agent (in a child).
+    root: Option<IpcSender<AgentMessage>>,
+    pending: HashMap<Arc<str>, PendingChild>,
     children: Vec<ChildRecord>,
 }
 
 impl ProcessTable {
     /// True in a child process.
     pub(crate) fn is_child(&self) -> bool {
-        self.child_of.is_some()
+        self.is_child
     }
 
-    /// The channels of a process that was created and not started.
-    pub(crate) fn take_pending(&mut self, name: &str) -> Option<PendingChannels> {
+    /// The agent channel of a process that was created and not started.
+    pub(crate) fn take_pending(&mut self, name: &str) -> Option<PendingChild> {
         self.pending.remove(name)
     }
 
-    /// Gives back the channels of a process that could not start.
-    pub(crate) fn restore_pending(&mut self, name: Arc<str>, channels: PendingChannels) {
-        self.pending.insert(name, channels);
+    /// Gives back the channel of a process that could not start.
+    pub(crate) fn restore_pending(&mut self, name: Arc<str>, pending: PendingChild) {
+        self.pending.insert(name, pending);
     }
 
-    /// Forgets the channels of a process that will never start.
+    /// Forgets a process that will never start.
     pub(crate) fn discard_pending(&mut self, name: &str) {
         self.pending.remove(name);
     }
+}
 
-    /// Records a child that started, to tell it of loops created later.
-    pub(crate) fn add_child(&mut self, loop_name: Arc<str>, control: IpcSender<RouteUpdate>) {
-        self.children.push(ChildRecord { loop_name, control });
-    }
-
-    /// Forgets a child that ended.
-    pub(crate) fn remove_child(&mut self, loop_name: &str) {
-        self.children.retain(|child| &*child.loop_name != loop_name);
+/// Sends `message` to every running child.
+fn tell_children(table: &ProcessTable, message: impl Fn() -> AgentMessage) {
+    for child in &table.children {
+        if let Err(error) = child.agent.send(message()) {
+            tracing::debug!(process = child.process, %error, "a child did not take a route update");
+        }
     }
 }
 
-/// The channels of a new child process, created in the parent.
-pub(crate) struct ChildChannels {
-    pub(crate) control: IpcSender<RouteUpdate>,
-    /// The number of the child in the tree (see `accounting`).
-    pub(crate) number: u16,
-}
-
-/// Creates the channels of the child process whose loop is `peer`, and
-/// announces its route to the running children.
-pub(crate) fn open_child_channels(peer: &Arc<LoopPeer>) -> std::io::Result<ChildChannels> {
-    let (data_tx, data_rx) = ipc::bytes_channel()?;
-    let (control_tx, control_rx) = ipc::channel()?;
-    peer.set_address(data_tx.clone());
+/// Makes this process the root of a tree, once: starts its agent and
+/// gives every loop of it an address. Called before the loop of the first
+/// child process is created (which gets an address of its own).
+pub(crate) fn activate() -> std::io::Result<()> {
     let mut registry = registry();
-    activate(&mut registry);
-    // Numbers past the ledger's size (or past u16) are not counted.
+    let registry = &mut *registry;
     let table = &mut registry.processes;
-    table.last_number = table.last_number.saturating_add(1);
-    let number = table.last_number;
-    peer.drops().set_process(number);
-    table.pending.insert(
-        peer.name_arc().clone(),
-        PendingChannels {
-            data: data_rx,
-            control: control_rx,
-        },
-    );
-    distribute_route(&registry, peer.name_arc(), &data_tx, number);
-    Ok(ChildChannels {
-        control: control_tx,
-        number,
-    })
-}
-
-/// Marks the process tree as active: from now on every loop of this
-/// process can be reached from other processes.
-fn activate(registry: &mut Registry) {
-    if registry.processes.active || registry.processes.is_child() {
-        return;
+    if table.active || table.is_child {
+        return Ok(());
     }
-    if let Err(error) = super::prepare_for_processes() {
-        tracing::warn!(%error, "cannot prepare the transport for child processes");
-    }
-    registry.processes.active = true;
+    super::prepare_for_processes()?;
+    let (tx, rx) = ipc::channel()?;
+    agent::start(rx)?;
+    table.agent = Some(tx);
+    table.active = true;
     let peers: Vec<Arc<LoopPeer>> = registry.loops.values().cloned().collect();
     for peer in peers {
-        open_inbox(registry, &peer);
+        give_address(registry, &peer);
     }
+    Ok(())
 }
 
-/// Gives a loop of this process a transport channel and a reader, and tells
-/// running children about it. Called for every loop created once processes
-/// exist.
-pub(crate) fn open_inbox(registry: &Registry, peer: &Arc<LoopPeer>) {
-    if !registry.processes.active || registry.processes.is_child() {
+/// Gives a loop of this process an address, once processes exist, and
+/// tells the running children. Called for every loop created.
+pub(crate) fn give_address(registry: &Registry, peer: &Arc<LoopPeer>) {
+    let table = &registry.processes;
+    let Some(agent) = table.agent.clone().filter(|_| table.active) else {
         return;
-    }
-    if peer.address().is_some() {
-        return;
-    }
+    };
     let Some(inbox) = peer.local_inbox() else {
         return;
     };
-    let result = ipc::bytes_channel().and_then(|(tx, rx)| {
-        super::spawn_reader(peer, inbox, rx, None)?;
-        Ok(tx)
-    });
-    match result {
-        Ok(address) => {
-            peer.set_address(address.clone());
-            let own = accounting::own_process();
-            peer.drops().set_process(own);
-            distribute_route(registry, peer.name_arc(), &address, own);
-        }
-        Err(error) => tracing::error!(
-            event_loop = peer.name(),
-            %error,
-            "cannot open a channel to event loop `{}`: other processes cannot reach it",
-            peer.name()
-        ),
+    let address = LoopAddress {
+        name: peer.name_arc().clone(),
+        process: table.own,
+        bell: inbox.bell().clone(),
+        agent,
+        ring_bytes: inbox.ring_bytes(),
+        capacity: inbox.capacity() as u64,
+    };
+    if !peer.set_address(address) {
+        return;
+    }
+    if let Some(address) = peer.address() {
+        tell_children(table, || AgentMessage::Routes(vec![address.to_message()]));
     }
 }
 
-/// Tells every running child where to reach the loop `name`.
-fn distribute_route(registry: &Registry, name: &Arc<str>, address: &IpcBytesSender, process: u16) {
-    for child in &registry.processes.children {
-        let Some(peer) = registry.loops.get(&child.loop_name) else {
-            continue;
-        };
-        let update = RouteUpdate {
-            routes: vec![(name.to_string(), address.clone(), process)],
-        };
-        // Through the child's outbox, in order with what goes there, and
-        // without blocking here if the child does not read.
-        if let Some(outbox) = peer.outbox() {
-            let _ = outbox.push(
-                peer,
-                OutItem::Routes {
-                    control: child.control.clone(),
-                    update,
-                },
-            );
-        }
-    }
+/// What the root keeps of a child it created.
+pub(crate) struct ChildChannels {
+    /// The child's number.
+    pub(crate) process: ProcessId,
+    /// The child's agent.
+    pub(crate) agent: IpcSender<AgentMessage>,
 }
 
-/// Applies a route update in a child: loops it can now reach.
-pub(crate) fn apply_route_update(update: RouteUpdate) {
+/// Numbers a new child whose loop is `peer`, creates its agent's channel,
+/// gives its loop an address and tells the running children.
+pub(crate) fn open_child(peer: &Arc<LoopPeer>) -> std::io::Result<ChildChannels> {
     let mut registry = registry();
-    for (name, address, process) in update.routes {
-        tracing::debug!(route = %name, "route update");
-        let name: Arc<str> = name.into();
+    let (tx, rx) = ipc::channel()?;
+    let table = &mut registry.processes;
+    if !table.active {
+        return Err(std::io::Error::other("the process tree was not started"));
+    }
+    table.last += 1;
+    let process = table.last;
+    let inbox = peer
+        .local_inbox()
+        .ok_or_else(|| std::io::Error::other("the loop of a new process is not here"))?;
+    let address = LoopAddress {
+        name: peer.name_arc().clone(),
+        process,
+        bell: inbox.bell().clone(),
+        agent: tx.clone(),
+        ring_bytes: inbox.ring_bytes(),
+        capacity: inbox.capacity() as u64,
+    };
+    peer.set_address(address);
+    table
+        .pending
+        .insert(peer.name_arc().clone(), PendingChild { agent: rx });
+    if let Some(address) = peer.address() {
+        tell_children(table, || AgentMessage::Routes(vec![address.to_message()]));
+    }
+    Ok(ChildChannels { process, agent: tx })
+}
+
+/// In the root, once a child started: it hears of route changes.
+pub(crate) fn child_started(registry: &mut Registry, child: &ChildChannels) {
+    registry.processes.children.push(ChildRecord {
+        process: child.process,
+        agent: child.agent.clone(),
+    });
+}
+
+/// The route to `peer` once its loop runs in another process.
+pub(crate) fn remote_route(peer: &LoopPeer) -> Route {
+    match peer.address() {
+        Some(address) => Route::Remote(RemoteLoop::new(address.clone())),
+        None => Route::Gone,
+    }
+}
+
+/// Rebuilds the inherited routes in a freshly forked child numbered
+/// `process`, whose loop is `own`.
+pub(crate) fn become_child(registry: &mut Registry, process: ProcessId, own: &Arc<LoopPeer>) {
+    let table = &mut registry.processes;
+    table.root = table.agent.take().or_else(|| table.root.take());
+    table.own = process;
+    table.is_child = true;
+    table.active = true;
+    // The other children's channels belong to the root.
+    table.pending.clear();
+    table.children.clear();
+    table.agent = own.address().map(|address| address.agent.clone());
+    for peer in registry.loops.values() {
+        if Arc::ptr_eq(peer, own) {
+            continue;
+        }
+        // Leaked, not dropped: the old route may be held by threads of the
+        // root (an emitter in the middle of a send), which do not exist
+        // here; the rings it holds are the root's to write.
+        std::mem::forget(peer.set_route(remote_route(peer)));
+    }
+}
+
+/// Applies routes the root sent: loops this process can now reach.
+pub(crate) fn add_routes(messages: Vec<AddressMessage>) {
+    let mut registry = registry();
+    for message in messages {
+        let address = match LoopAddress::from_message(message) {
+            Ok(address) => address,
+            Err(error) => {
+                tracing::error!(%error, "a route from the root cannot be used");
+                continue;
+            }
+        };
+        let name = address.name.clone();
+        tracing::debug!(route = %name, process = address.process, "route added");
         if registry
             .loops
             .get(&name)
@@ -206,65 +289,90 @@ pub(crate) fn apply_route_update(update: RouteUpdate) {
         }
         // A fresh peer, even if the name was known: a loop of that name
         // that ended has nothing to pass on to the new one.
-        let outbox = Outbox::new(address.clone(), DEFAULT_INBOX_CAPACITY);
-        let peer = LoopPeer::new(name.clone(), Route::Remote(outbox));
+        let peer = LoopPeer::new(name.clone(), Route::Gone);
         peer.set_address(address);
-        peer.drops().set_process(process);
-        registry.loops.insert(name, peer);
-    }
-}
-
-/// Rebuilds the inherited routes in a freshly forked child whose loop is
-/// `own`, reached through `inbox`.
-pub(crate) fn become_child(registry: &mut Registry, own: &Arc<LoopPeer>, inbox: InboxSender) {
-    let table = &mut registry.processes;
-    table.child_of = Some(own.name_arc().clone());
-    table.active = false;
-    // The copies of other children's receiving ends close here, so that
-    // each is held by its own process only.
-    table.pending.clear();
-    table.children.clear();
-    let mut inbox = Some(inbox);
-    for peer in registry.loops.values() {
-        let route = if Arc::ptr_eq(peer, own) {
-            match inbox.take() {
-                Some(inbox) => Route::Local(inbox),
-                None => Route::Gone,
-            }
-        } else if let Some(address) = peer.address() {
-            Route::Remote(Outbox::new(address.clone(), DEFAULT_INBOX_CAPACITY))
-        } else {
-            Route::Gone
-        };
-        // Leaked: the old route's queues were shared with threads of the
-        // parent, which do not exist here.
-        std::mem::forget(peer.set_route(route));
-    }
-}
-
-/// Gives every outbox of this process until `deadline` to send what it
-/// holds; names the loops it could not flush.
-pub(crate) fn flush_outboxes(deadline: Instant) {
-    let peers: Vec<Arc<LoopPeer>> = registry().loops.values().cloned().collect();
-    for peer in peers {
-        if let Some(outbox) = peer.outbox()
-            && !outbox.flush(&peer, deadline)
-        {
-            tracing::warn!(
-                event_loop = peer.name(),
-                "timed out sending the last messages to event loop `{}`",
-                peer.name()
-            );
+        peer.set_route(remote_route(&peer));
+        if let Some(old) = registry.loops.insert(name, peer) {
+            old.end_route();
         }
     }
 }
 
-/// Counts as lost what was in transit to a loop whose process ended, once
-/// the outbox has sent (or failed to send) what it holds.
-pub(crate) fn settle_ended_process(peer: &Arc<LoopPeer>) {
-    match peer.outbox() {
-        Some(outbox) if outbox.push(peer, OutItem::SettleInTransit).is_ok() => {}
-        _ => peer.drops().settle_in_transit(),
+/// A loop of this process ended: in the root, tell the children; in a
+/// child, tell the root (which tells the others).
+pub(crate) fn loop_ended_here(peer: &LoopPeer) {
+    let Some(address) = peer.address() else {
+        return;
+    };
+    let registry = registry();
+    let table = &registry.processes;
+    let message = || AgentMessage::LoopEnded {
+        name: address.name.to_string(),
+        process: address.process,
+    };
+    if table.is_child {
+        if let Some(root) = &table.root {
+            let _ = root.send(message());
+        }
+    } else {
+        tell_children(table, message);
     }
-    peer.set_gone();
+}
+
+/// A loop of another process ended (`process` says which one, in case a
+/// newer loop took its name): what was in transit to it is lost, and this
+/// process forgets it. In the root, the other children hear of it too.
+pub(crate) fn loop_ended_elsewhere(name: &str, process: ProcessId) {
+    let mut registry = registry();
+    let ended = registry
+        .loops
+        .get(name)
+        .filter(|peer| {
+            peer.address()
+                .is_some_and(|address| address.process == process)
+        })
+        .cloned();
+    if let Some(peer) = ended {
+        peer.end_route();
+        registry.remove_loop(&peer);
+    }
+    let table = &registry.processes;
+    if !table.is_child {
+        for child in table
+            .children
+            .iter()
+            .filter(|child| child.process != process)
+        {
+            let _ = child.agent.send(AgentMessage::LoopEnded {
+                name: name.to_owned(),
+                process,
+            });
+        }
+    }
+}
+
+/// A process of the tree ended: its loops are gone (what was in transit to
+/// them is lost), and its rings into this process's loops get no more
+/// records. In the root, the children hear of it.
+pub(crate) fn process_ended(process: ProcessId) {
+    let mut registry = registry();
+    let (theirs, ours): (Vec<_>, Vec<_>) = registry.loops.values().cloned().partition(|peer| {
+        peer.address()
+            .is_some_and(|address| address.process == process)
+            && peer.local_inbox().is_none()
+    });
+    for peer in theirs {
+        peer.end_route();
+        registry.remove_loop(&peer);
+    }
+    for peer in ours {
+        if let Some(inbox) = peer.local_inbox() {
+            let _ = inbox.send(super::Envelope::ProducerEnded(process));
+        }
+    }
+    let table = &mut registry.processes;
+    table.children.retain(|child| child.process != process);
+    if !table.is_child {
+        tell_children(table, || AgentMessage::ProcessEnded(process));
+    }
 }

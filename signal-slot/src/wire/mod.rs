@@ -12,9 +12,6 @@
 //! | 4 | broadcast | emitter id, signal index, loop, on (bool) |
 //! | 5 | detach | object id |
 //! | 6 | subscribe | signal name, object id, slot index, on (bool) |
-//! | 7 | routes | (none): route updates wait on the control channel |
-//! | 8 | shutdown | (none): the reader of this inbox stops |
-//! | 9 | sender | sender process number: heads every packet of an outbox |
 //!
 //! Tags 2 to 6 are the [`Command`]s; this module is the only place that
 //! converts them to and from bytes.
@@ -40,9 +37,6 @@ const DISCONNECT: u8 = 3;
 const BROADCAST: u8 = 4;
 const DETACH: u8 = 5;
 const SUBSCRIBE: u8 = 6;
-const ROUTES: u8 = 7;
-const SHUTDOWN: u8 = 8;
-const SENDER: u8 = 9;
 
 /// A frame, borrowed from its packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,12 +57,6 @@ pub(crate) enum Frame<'a> {
         payloads: Vec<&'a [u8]>,
     },
     Command(Command),
-    Routes,
-    Shutdown,
-    /// The process the rest of the packet comes from.
-    Sender {
-        process: u16,
-    },
 }
 
 /// Encodes one control frame as a packet of its own.
@@ -83,28 +71,6 @@ pub(crate) fn control_packet(frame: &Frame<'_>) -> Vec<u8> {
 /// Encodes a command as a packet of its own.
 pub(crate) fn command_packet(command: Command) -> Vec<u8> {
     control_packet(&Frame::Command(command))
-}
-
-/// The process a packet comes from (its first frame), if it says.
-pub(crate) fn sender_of(packet: &[u8]) -> Option<u16> {
-    match Reader::new(packet).next() {
-        Some(Ok(Frame::Sender { process })) => Some(process),
-        _ => None,
-    }
-}
-
-/// The number of signals a packet carries (for counting the drops of a
-/// packet that cannot be delivered).
-pub(crate) fn count_signals(packet: &[u8]) -> u64 {
-    Reader::new(packet)
-        .map_while(Result::ok)
-        .map(|frame| match frame {
-            Frame::Signal { payloads, .. } | Frame::EmitRequest { payloads, .. } => {
-                payloads.len() as u64
-            }
-            _ => 0,
-        })
-        .sum()
 }
 
 #[cfg(test)]
@@ -147,14 +113,22 @@ mod tests {
                 Some("main"),
                 Some("a"),
                 "ping",
-                &[("b", 0), ("c", 3)],
+                [("b", 0), ("c", 3)].into_iter(),
                 true,
                 2,
                 encode_u64(7),
             )
             .unwrap();
         writer
-            .signal(None, None, "<invoke>", &[("b", 1)], false, 1, encode_u64(1))
+            .signal(
+                None,
+                None,
+                "<invoke>",
+                [("b", 1)].into_iter(),
+                false,
+                1,
+                encode_u64(1),
+            )
             .unwrap();
         writer.emit_request("b", 2, 1, encode_u64(9)).unwrap();
         for frame in [
@@ -175,9 +149,6 @@ mod tests {
                 receiver: receiver("b", 4),
                 on: true,
             }),
-            Frame::Routes,
-            Frame::Shutdown,
-            Frame::Sender { process: 3 },
         ] {
             writer.control(&frame).unwrap();
         }
@@ -188,8 +159,7 @@ mod tests {
     fn every_frame_round_trips() {
         let packet = sample_packet();
         let frames: Vec<Frame<'_>> = Reader::new(&packet).collect::<Result<_, _>>().unwrap();
-        assert_eq!(frames.len(), 11);
-        assert_eq!(frames[10], Frame::Sender { process: 3 });
+        assert_eq!(frames.len(), 8);
         let Frame::Signal {
             emitter_loop,
             emitter,
@@ -231,15 +201,14 @@ mod tests {
                 on: true,
             })
         );
-        assert_eq!(frames[9], Frame::Shutdown);
-        assert_eq!(count_signals(&packet), 4);
+        assert!(matches!(frames[6], Frame::Command(Command::Detach { .. })));
     }
 
     #[test]
     fn a_failed_payload_leaves_no_half_frame() {
         let mut buf = Vec::new();
         Writer::new(&mut Encoder::growing(&mut buf))
-            .signal(None, None, "s", &[], false, 1, encode_u64(1))
+            .signal(None, None, "s", [].into_iter(), false, 1, encode_u64(1))
             .unwrap();
         let before = buf.len();
         let mut encoder = Encoder::growing(&mut buf);
@@ -247,7 +216,7 @@ mod tests {
             None,
             None,
             "s",
-            &[("x", 0)],
+            [("x", 0)].into_iter(),
             false,
             3,
             |index, buf| {
@@ -290,7 +259,7 @@ mod tests {
         // A payload that claims more bytes than are left.
         let mut buf = Vec::new();
         Writer::new(&mut Encoder::growing(&mut buf))
-            .signal(None, None, "s", &[], false, 1, encode_u64(1))
+            .signal(None, None, "s", [].into_iter(), false, 1, encode_u64(1))
             .unwrap();
         let at = buf.len() - 6;
         buf[at..at + 4].copy_from_slice(&1000u32.to_be_bytes());
@@ -316,8 +285,6 @@ mod tests {
                     assert!(!error.0.is_empty());
                 }
             }
-            let _ = count_signals(packet);
-            let _ = sender_of(packet);
         }
 
         proptest! {

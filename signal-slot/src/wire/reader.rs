@@ -117,8 +117,7 @@ impl<'a> Reader<'a> {
             CONNECT => 6,
             DISCONNECT => 5,
             BROADCAST | SUBSCRIBE => 4,
-            DETACH | SENDER => 1,
-            ROUTES | SHUTDOWN => 0,
+            DETACH => 1,
             other => return Err(decode_error(format!("unknown frame kind {other}"))),
         };
         Self::expect_fields(fields, expected, tag)?;
@@ -190,11 +189,7 @@ impl<'a> Reader<'a> {
                 },
                 on: self.bool()?,
             }),
-            ROUTES => Frame::Routes,
-            SENDER => Frame::Sender {
-                process: self.u16()?,
-            },
-            _ => Frame::Shutdown,
+            other => return Err(decode_error(format!("unknown frame kind {other}"))),
         })
     }
 }

@@ -80,12 +80,12 @@ impl<'b, 'e> Writer<'b, 'e> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn signal(
+    pub(crate) fn signal<'r>(
         &mut self,
         emitter_loop: Option<&str>,
         emitter: Option<&str>,
         signal: &str,
-        receivers: &[(&str, u16)],
+        receivers: impl ExactSizeIterator<Item = (&'r str, u16)>,
         broadcast: bool,
         count: usize,
         encode: impl FnMut(usize, &mut Encoder<'_>) -> Result<(), EncodeError>,
@@ -104,7 +104,7 @@ impl<'b, 'e> Writer<'b, 'e> {
             for (object, slot) in receivers {
                 rmp::encode::write_array_len(w.buf, 2).map_err(io_error)?;
                 w.str(object)?;
-                w.u16(*slot)?;
+                w.u16(slot)?;
             }
             w.bool(broadcast)?;
             w.payloads(count, encode)
@@ -129,12 +129,6 @@ impl<'b, 'e> Writer<'b, 'e> {
     pub(crate) fn control(&mut self, frame: &Frame<'_>) -> Result<(), EncodeError> {
         self.frame(|w| match frame {
             Frame::Command(command) => w.command(command),
-            Frame::Routes => w.header(0, ROUTES),
-            Frame::Shutdown => w.header(0, SHUTDOWN),
-            Frame::Sender { process } => {
-                w.header(1, SENDER)?;
-                w.u16(*process)
-            }
             Frame::Signal { .. } | Frame::EmitRequest { .. } => Err(io_error(
                 "signals are written with `signal` or `emit_request`",
             )),

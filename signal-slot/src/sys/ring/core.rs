@@ -32,7 +32,7 @@ use std::sync::atomic::Ordering;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct RecordHeader {
     pub(super) len: u32,
-    pub(super) signals: u32,
+    pub(crate) signals: u32,
 }
 
 /// The header's size; records start and end on multiples of it.
@@ -130,6 +130,12 @@ impl<M: RingMemory> ProducerCore<M> {
         self.capacity / 2 - RECORD_HEADER
     }
 
+    /// The space that signals leave free for urgent records: a sixteenth
+    /// of the ring.
+    fn reserve(&self) -> u64 {
+        (self.capacity / 16).next_multiple_of(RECORD_HEADER)
+    }
+
     /// True once the consumer closed the ring.
     pub(super) fn consumer_closed(&self) -> bool {
         self.memory.flag(Flag::ConsumerClosed, Ordering::Acquire)
@@ -145,21 +151,27 @@ impl<M: RingMemory> ProducerCore<M> {
     /// writes the body at data offset `offset`, in at most `room` bytes it
     /// owns. It may be called twice (once more at the start of the data
     /// area, when the end was too short).
+    ///
+    /// A record that is not `urgent` leaves a reserve of the ring free and
+    /// counts against the signal limit: urgent records (commands, `stop`)
+    /// get through when signals no longer do.
     pub(super) fn write<E>(
         &mut self,
         signals: u32,
+        urgent: bool,
         mut body: impl FnMut(&M, u64, u64) -> BodyResult<E>,
     ) -> Result<(), Refusal<E>> {
         if self.consumer_closed() {
             return Err(Refusal::Closed);
         }
-        if self.in_transit() + u64::from(signals) > self.max_signals {
+        if !urgent && self.in_transit() + u64::from(signals) > self.max_signals {
             return Err(Refusal::Full);
         }
+        let reserve = if urgent { 0 } else { self.reserve() };
         let mut wrapped = false;
         loop {
             let read = self.memory.load(Counter::Read, Ordering::Acquire);
-            let free = self.capacity - (self.write - read);
+            let free = (self.capacity - (self.write - read)).saturating_sub(reserve);
             let at = self.write % self.capacity;
             let to_end = self.capacity - at;
             let room = free.min(to_end);
@@ -167,7 +179,7 @@ impl<M: RingMemory> ProducerCore<M> {
                 let room = room - RECORD_HEADER;
                 match body(&self.memory, at + RECORD_HEADER, room.min(self.max_body())) {
                     BodyResult::Written(len) => Some(len),
-                    BodyResult::Overflow if room >= self.max_body() => {
+                    BodyResult::Overflow if room >= self.max_body() - reserve => {
                         return Err(Refusal::TooLarge);
                     }
                     BodyResult::Overflow => None,
@@ -231,7 +243,7 @@ pub(crate) struct Record {
     /// The data offset of its body.
     pub(super) offset: u64,
     pub(super) len: u64,
-    pub(super) signals: u32,
+    pub(crate) signals: u32,
     /// Its size in the ring, header and padding included.
     size: u64,
 }
@@ -248,8 +260,9 @@ pub(super) struct ConsumerCore<M> {
     read: u64,
     /// The last `Write` we loaded.
     write: u64,
-    /// Our copy of `SignalsTaken`.
-    taken: u64,
+    /// Our copy of `SignalsTaken` (counted through `&self`, while a
+    /// record's body is borrowed).
+    taken: std::cell::Cell<u64>,
 }
 
 impl<M: RingMemory> ConsumerCore<M> {
@@ -261,7 +274,7 @@ impl<M: RingMemory> ConsumerCore<M> {
             capacity,
             read,
             write: read,
-            taken,
+            taken: std::cell::Cell::new(taken),
         }
     }
 
@@ -324,10 +337,11 @@ impl<M: RingMemory> ConsumerCore<M> {
     }
 
     /// Counts `signals` as taken: handed to slots, or dropped here.
-    pub(super) fn count_taken(&mut self, signals: u64) {
-        self.taken += signals;
+    pub(super) fn count_taken(&self, signals: u64) {
+        let taken = self.taken.get() + signals;
+        self.taken.set(taken);
         self.memory
-            .store(Counter::SignalsTaken, self.taken, Ordering::Release);
+            .store(Counter::SignalsTaken, taken, Ordering::Release);
     }
 
     /// True once the producer said nothing more will come.
@@ -432,7 +446,7 @@ mod tests {
                 for (seq, len) in lens.iter().enumerate() {
                     let mut attempts = 0;
                     loop {
-                        let result = producer.write::<()>(1, |memory, offset, room| {
+                        let result = producer.write::<()>(1, false, |memory, offset, room| {
                             if *len > room {
                                 return BodyResult::Overflow;
                             }

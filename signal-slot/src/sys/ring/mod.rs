@@ -136,13 +136,16 @@ impl Producer {
 
     /// Writes one record of `signals` signals, encoded by `encode` straight
     /// into the ring. `encode` may run twice (when the first place offered
-    /// was too short, before the ring wraps).
+    /// was too short, before the ring wraps). An `urgent` record (a
+    /// command) may use the last sixteenth of the ring, which signals leave
+    /// free, and is not held to the signal limit.
     pub(crate) fn write(
         &mut self,
         signals: u32,
+        urgent: bool,
         mut encode: impl FnMut(&mut Encoder<'_>) -> Result<(), EncodeError>,
     ) -> Result<(), WriteError> {
-        let result = self.core.write(signals, |region, offset, room| {
+        let result = self.core.write(signals, urgent, |region, offset, room| {
             // SAFETY: `core` offers free space, which the producer owns
             // until it publishes it: nobody reads or writes it meanwhile.
             let out = unsafe { region.bytes_mut(DATA + offset as usize, room as usize) };
@@ -166,11 +169,6 @@ impl Producer {
     /// Signals written and not yet taken by the consumer.
     pub(crate) fn in_transit(&self) -> u64 {
         self.core.in_transit()
-    }
-
-    /// True once the consumer's loop has ended.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.core.consumer_closed()
     }
 
     /// Tells the consumer that nothing more will come.
@@ -236,7 +234,7 @@ impl Consumer {
     }
 
     /// Counts signals as taken (before their slots run, or when dropped).
-    pub(crate) fn count_taken(&mut self, signals: u64) {
+    pub(crate) fn count_taken(&self, signals: u64) {
         self.core.count_taken(signals);
     }
 
@@ -263,7 +261,7 @@ mod tests {
     use super::*;
 
     fn write_bytes(producer: &mut Producer, bytes: &[u8]) -> Result<(), WriteError> {
-        producer.write(1, |encoder| {
+        producer.write(1, false, |encoder| {
             encoder
                 .write_all(bytes)
                 .map_err(|error| EncodeError(error.to_string()))
@@ -315,21 +313,29 @@ mod tests {
         ));
         assert_eq!(producer.in_transit(), 3);
         read_all(&mut consumer);
-        // The byte limit: records of 64 bytes in 256.
-        let (mut producer, shared) = Producer::create(256, 1000).unwrap();
+        // The byte limit: records of 64 bytes in 512, less the reserve.
+        let (mut producer, shared) = Producer::create(512, 1000).unwrap();
         let mut consumer = Consumer::open(shared).unwrap();
         let mut written = 0;
         while write_bytes(&mut producer, &[7; 56]).is_ok() {
             written += 1;
         }
-        assert_eq!(written, 4);
-        assert_eq!(read_all(&mut consumer).len(), 4);
+        assert_eq!(written, 7);
+        // The reserve takes an urgent record when signals no longer fit.
+        producer
+            .write(0, true, |encoder| {
+                encoder
+                    .write_all(&[1; 24])
+                    .map_err(|error| EncodeError(error.to_string()))
+            })
+            .unwrap();
+        assert_eq!(read_all(&mut consumer).len(), 8);
         write_bytes(&mut producer, &[7; 56]).unwrap();
         // Too large for the ring, even empty.
         read_all(&mut consumer);
         assert!(matches!(
-            write_bytes(&mut producer, &[7; 200]),
-            Err(WriteError::TooLarge { max: 120 })
+            write_bytes(&mut producer, &[7; 400]),
+            Err(WriteError::TooLarge { max: 248 })
         ));
     }
 
@@ -354,7 +360,7 @@ mod tests {
     fn an_encoding_error_leaves_nothing_behind() {
         let (mut producer, shared) = Producer::create(256, 10).unwrap();
         let mut consumer = Consumer::open(shared).unwrap();
-        let failed = producer.write(1, |encoder| {
+        let failed = producer.write(1, false, |encoder| {
             encoder.write_all(b"half").unwrap();
             Err(EncodeError("no".to_owned()))
         });

@@ -1,0 +1,190 @@
+//! A process's agent: one thread per process of a tree that takes the
+//! control messages other processes send it. It is never on the data path
+//! (signals go through rings, straight from the emitting thread to the
+//! receiving loop); it hands new rings to their loops, applies route
+//! changes, and changes the connections of emitters that live here on
+//! behalf of other processes.
+//!
+//! The agent never waits for a loop, so a connection request is answered
+//! even while the emitter's loop runs a long slot, and two processes that
+//! connect to each other's emitters at once cannot deadlock.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use ipc_channel::ipc::{IpcReceiver, IpcSender, IpcSharedMemory};
+use serde::{Deserialize, Serialize};
+
+use super::routes::{self, AddressMessage, ProcessId};
+use super::{Envelope, InboundRing};
+use crate::command::Command;
+use crate::registry::registry;
+use crate::sys::ring::Consumer;
+use crate::wire::{self, Frame};
+
+/// What processes tell each other's agents.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum AgentMessage {
+    /// A ring from process `from` to the loop `to` of this process.
+    Ring {
+        to: String,
+        from: ProcessId,
+        ring: IpcSharedMemory,
+    },
+    /// Loops this process can now reach.
+    Routes(Vec<AddressMessage>),
+    /// The loop `name` of process `process` ended.
+    LoopEnded { name: String, process: ProcessId },
+    /// A process of the tree ended.
+    ProcessEnded(ProcessId),
+    /// A connection change (a command frame) for an emitter of the loop
+    /// `emitter_loop` of this process; the answer says whether it changed
+    /// anything.
+    Connection {
+        emitter_loop: String,
+        frame: Vec<u8>,
+        reply: IpcSender<Result<bool, String>>,
+    },
+    /// The process is ending: the agent stops.
+    Stop,
+}
+
+/// Starts the agent on `channel`.
+pub(crate) fn start(channel: IpcReceiver<AgentMessage>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("signal-slot-agent".to_owned())
+        .spawn(move || run(&channel))
+        .map(|_| ())
+}
+
+fn run(channel: &IpcReceiver<AgentMessage>) {
+    // Ends when every sender is gone (the tree ended) or on `Stop`.
+    while let Ok(message) = channel.recv() {
+        let _working = crate::platform::working();
+        if let AgentMessage::Stop = message {
+            return;
+        }
+        // Nothing here runs user code, but a bug must not silently take
+        // the agent down with it: what it carried would be lost unseen.
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| handle(message))) {
+            tracing::error!(
+                "the process's agent failed handling a message: {}",
+                crate::event_loop::panic_message(&*panic)
+            );
+        }
+    }
+}
+
+fn handle(message: AgentMessage) {
+    match message {
+        AgentMessage::Ring { to, from, ring } => hand_over_ring(&to, from, ring),
+        AgentMessage::Routes(routes) => routes::add_routes(routes),
+        AgentMessage::LoopEnded { name, process } => routes::loop_ended_elsewhere(&name, process),
+        AgentMessage::ProcessEnded(process) => routes::process_ended(process),
+        AgentMessage::Connection {
+            emitter_loop,
+            frame,
+            reply,
+        } => {
+            let _ = reply.send(change_connection(&emitter_loop, &frame));
+        }
+        AgentMessage::Stop => {}
+    }
+}
+
+/// Gives a new ring to its loop, which reads it from its next iteration.
+fn hand_over_ring(to: &str, from: ProcessId, ring: IpcSharedMemory) {
+    tracing::debug!(
+        event_loop = to,
+        from,
+        "a ring from process {from} to event loop `{to}`"
+    );
+    let consumer = match Consumer::open(ring) {
+        Ok(consumer) => consumer,
+        Err(error) => {
+            tracing::error!(
+                event_loop = to,
+                from,
+                "a ring from process {from} to event loop `{to}` cannot be used: {}",
+                error.0
+            );
+            return;
+        }
+    };
+    let inbox = registry().loops.get(to).and_then(|peer| peer.local_inbox());
+    let ring = InboundRing::new(from, consumer);
+    match inbox {
+        Some(inbox) => {
+            if let Err(Envelope::Ring(ring)) = inbox.send(Envelope::Ring(ring)) {
+                ring.close();
+            }
+        }
+        // The loop ended: the sender will see the ring closed.
+        None => ring.close(),
+    }
+}
+
+/// Applies a connection change to an emitter of this process.
+fn change_connection(emitter_loop: &str, frame: &[u8]) -> Result<bool, String> {
+    let command = match wire::Reader::new(frame).next() {
+        Some(Ok(Frame::Command(command))) => command,
+        Some(Err(error)) => return Err(format!("a connection request cannot be decoded: {error}")),
+        _ => return Err("a connection request without a command".to_owned()),
+    };
+    let Command::Connection {
+        emitter,
+        signal,
+        event_loop,
+        change,
+    } = command
+    else {
+        return Err("not a connection change".to_owned());
+    };
+    let emitter_id = &*emitter;
+    let (object, peer) = {
+        let registry = registry();
+        (
+            registry.find_object(emitter_loop, emitter_id),
+            registry.loops.get(&*event_loop).cloned(),
+        )
+    };
+    let object = object.ok_or_else(|| {
+        format!("no object `{emitter_id}` on event loop `{emitter_loop}` in this process")
+    })?;
+    let peer = peer.ok_or_else(|| format!("event loop `{event_loop}` is not known here"))?;
+    if object.shared.signals.get(usize::from(signal)).is_none() {
+        return Err(format!("`{emitter_id}` has no signal #{signal}"));
+    }
+    Ok(crate::connection::apply(
+        &object.shared,
+        signal,
+        &peer,
+        change,
+    ))
+}
+
+/// Asks the agent at `agent` to apply a connection change to an emitter of
+/// its process, and waits for the answer.
+pub(crate) fn request_connection(
+    agent: &IpcSender<AgentMessage>,
+    emitter_loop: &str,
+    command: Command,
+    timeout: std::time::Duration,
+) -> Result<bool, String> {
+    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
+    agent
+        .send(AgentMessage::Connection {
+            emitter_loop: emitter_loop.to_owned(),
+            frame: wire::command_packet(command),
+            reply,
+        })
+        .map_err(|error| format!("its process cannot be reached: {error}"))?;
+    match answer.try_recv_timeout(timeout) {
+        Ok(answer) => answer,
+        Err(ipc_channel::TryRecvError::Empty) => {
+            Err(format!("its process did not answer in {timeout:?}"))
+        }
+        Err(ipc_channel::TryRecvError::IpcError(error)) => {
+            Err(format!("its process did not answer: {error}"))
+        }
+    }
+}

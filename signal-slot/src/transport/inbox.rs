@@ -1,0 +1,156 @@
+//! A loop's inbox: a queue for what this process sends it, rings for what
+//! other processes send it, and the doorbell it waits on for both.
+//!
+//! The queue is unbounded so that control messages (attach, commands,
+//! `stop`) are never lost; signals respect the loop's capacity by a check
+//! of the queue's length before they go in. Each other process that sends
+//! to the loop has a ring of its own, bounded in bytes and in signals (see
+//! `sys::ring`).
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::bell::Bell;
+use super::routes::ProcessId;
+use super::{DropReason, Envelope, SignalEnvelope};
+use crate::connection::DeliveryError;
+use crate::sys::ring::Consumer;
+
+/// The default capacity of an inbox, in signals: from this process, and
+/// from each other process.
+pub const DEFAULT_INBOX_CAPACITY: usize = 100_000;
+
+/// The default size of each other process's ring to a loop, in bytes.
+pub const DEFAULT_INBOX_BYTES: usize = 8 << 20;
+
+/// The sending side of a loop's inbox, inside its process.
+#[derive(Clone)]
+pub(crate) struct InboxSender {
+    tx: Sender<Envelope>,
+    capacity: usize,
+    ring_bytes: usize,
+    bell: Bell,
+}
+
+impl InboxSender {
+    pub(crate) fn is_full(&self) -> bool {
+        self.tx.len() >= self.capacity
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The size of each other process's ring to the loop.
+    pub(crate) fn ring_bytes(&self) -> u64 {
+        self.ring_bytes as u64
+    }
+
+    pub(crate) fn bell(&self) -> &Bell {
+        &self.bell
+    }
+
+    /// Queues a signal unless the inbox is full. Never blocks.
+    #[inline]
+    pub(crate) fn deliver(&self, envelope: SignalEnvelope) -> Result<(), DeliveryError> {
+        if self.is_full() {
+            return Err((envelope, DropReason::Full));
+        }
+        match self.tx.send(Envelope::Signal(envelope)) {
+            Ok(()) => {
+                self.bell.ring();
+                Ok(())
+            }
+            Err(error) => match error.into_inner() {
+                Envelope::Signal(envelope) => Err((envelope, DropReason::Gone)),
+                _ => unreachable!("a signal was sent"),
+            },
+        }
+    }
+
+    /// Queues regardless of capacity; returns the envelope if the loop has
+    /// ended.
+    pub(crate) fn send(&self, envelope: Envelope) -> Result<(), Envelope> {
+        self.tx.send(envelope).map_err(|error| error.into_inner())?;
+        self.bell.ring();
+        Ok(())
+    }
+}
+
+/// A ring from another process, as its loop reads it.
+pub(crate) struct InboundRing {
+    pub(crate) from: ProcessId,
+    pub(crate) consumer: Consumer,
+    /// The producer's process ended: the ring goes once it is read.
+    pub(crate) orphaned: bool,
+}
+
+impl InboundRing {
+    pub(crate) fn new(from: ProcessId, consumer: Consumer) -> Self {
+        InboundRing {
+            from,
+            consumer,
+            orphaned: false,
+        }
+    }
+
+    /// Tells the producer that nothing more will be read.
+    pub(crate) fn close(&self) {
+        self.consumer.close();
+    }
+}
+
+/// The receiving side of a loop's inbox, owned by the loop.
+pub(crate) struct Inbox {
+    rx: Receiver<Envelope>,
+    bell: Bell,
+    pub(crate) rings: Vec<InboundRing>,
+}
+
+/// Creates a loop's inbox: `capacity` signals from this process and from
+/// each other one, `ring_bytes` for each other process's ring.
+pub(crate) fn inbox(capacity: usize, ring_bytes: usize) -> std::io::Result<(InboxSender, Inbox)> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let bell = Bell::create()?;
+    let sender = InboxSender {
+        tx,
+        capacity,
+        ring_bytes,
+        bell: bell.clone(),
+    };
+    let inbox = Inbox {
+        rx,
+        bell,
+        rings: Vec::new(),
+    };
+    Ok((sender, inbox))
+}
+
+impl Inbox {
+    /// The next message from this process, if one waits.
+    pub(crate) fn try_recv(&self) -> Option<Envelope> {
+        self.rx.try_recv().ok()
+    }
+
+    /// The number of messages from this process that wait.
+    pub(crate) fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// True if something waits, from this process or another.
+    pub(crate) fn has_work(&self) -> bool {
+        !self.rx.is_empty() || self.rings.iter().any(|ring| !ring.consumer.is_empty())
+    }
+
+    /// Sleeps until something arrives or `deadline` passes.
+    pub(crate) fn wait(&self, deadline: Option<std::time::Instant>) {
+        self.bell.sleep(deadline, || self.has_work());
+    }
+
+    /// Closes the inbox: senders of other processes see the loop ended.
+    pub(crate) fn close(&self) {
+        self.bell.close();
+        for ring in &self.rings {
+            ring.close();
+        }
+    }
+}
