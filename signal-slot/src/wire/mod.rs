@@ -38,6 +38,12 @@ const BROADCAST: u8 = 4;
 const DETACH: u8 = 5;
 const SUBSCRIBE: u8 = 6;
 
+/// The receivers a signal frame names: on the stack for the usual few.
+pub(crate) type Receivers<'a> = smallvec::SmallVec<[(&'a str, u16); 4]>;
+
+/// The payloads of a frame: on the stack for the usual few.
+pub(crate) type Payloads<'a> = smallvec::SmallVec<[&'a [u8]; 4]>;
+
 /// A frame, borrowed from its packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Frame<'a> {
@@ -47,14 +53,14 @@ pub(crate) enum Frame<'a> {
         /// The emitter's id; `None` for a direct invocation.
         emitter: Option<&'a str>,
         signal: &'a str,
-        receivers: Vec<(&'a str, u16)>,
+        receivers: Receivers<'a>,
         broadcast: bool,
-        payloads: Vec<&'a [u8]>,
+        payloads: Payloads<'a>,
     },
     EmitRequest {
         emitter: &'a str,
         signal: u16,
-        payloads: Vec<&'a [u8]>,
+        payloads: Payloads<'a>,
     },
     Command(Command),
 }
@@ -173,7 +179,7 @@ mod tests {
         };
         assert_eq!((*emitter_loop, *emitter), (Some("main"), Some("a")));
         assert_eq!(*signal, "ping");
-        assert_eq!(*receivers, [("b", 0), ("c", 3)]);
+        assert_eq!(receivers[..], [("b", 0), ("c", 3)]);
         assert!(*broadcast);
         assert_eq!(payloads.len(), 2);
         assert_eq!(payloads[1], [0x91, 8]);

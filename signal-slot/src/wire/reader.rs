@@ -90,7 +90,7 @@ impl<'a> Reader<'a> {
         Ok(value)
     }
 
-    fn payloads(&mut self) -> Result<Vec<&'a [u8]>, DecodeError> {
+    fn payloads(&mut self) -> Result<Payloads<'a>, DecodeError> {
         let count = self.array_len()?;
         (0..count).map(|_| self.bin()).collect()
     }
@@ -127,7 +127,7 @@ impl<'a> Reader<'a> {
                 let emitter = self.optional_str()?;
                 let signal = self.str()?;
                 let count = self.array_len()?;
-                let mut receivers = Vec::with_capacity(count);
+                let mut receivers = Receivers::with_capacity(count);
                 for _ in 0..count {
                     if self.array_len()? != 2 {
                         return Err(decode_error("a receiver is `[object, slot]`"));

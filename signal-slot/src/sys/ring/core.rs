@@ -108,6 +108,11 @@ pub(super) struct ProducerCore<M> {
     write: u64,
     /// Our copy of `SignalsWritten`.
     signals_written: u64,
+    /// The last `Read` and `SignalsTaken` we loaded: looked at again only
+    /// when they no longer leave room, so that the producer does not pull
+    /// the consumer's cache line on every record.
+    read_seen: u64,
+    taken_seen: u64,
 }
 
 impl<M: RingMemory> ProducerCore<M> {
@@ -121,6 +126,8 @@ impl<M: RingMemory> ProducerCore<M> {
             max_signals,
             write,
             signals_written,
+            read_seen: 0,
+            taken_seen: 0,
         }
     }
 
@@ -147,6 +154,17 @@ impl<M: RingMemory> ProducerCore<M> {
         self.signals_written.saturating_sub(taken)
     }
 
+    /// True if `signals` more would pass the signal limit, looking at the
+    /// consumer's count only when our last look says so.
+    fn over_signal_limit(&mut self, signals: u64) -> bool {
+        let limit = self.max_signals.saturating_sub(signals);
+        if self.signals_written.saturating_sub(self.taken_seen) <= limit {
+            return false;
+        }
+        self.taken_seen = self.memory.load(Counter::SignalsTaken, Ordering::Acquire);
+        self.signals_written.saturating_sub(self.taken_seen) > limit
+    }
+
     /// Writes a record of `signals` signals: `body(memory, offset, room)`
     /// writes the body at data offset `offset`, in at most `room` bytes it
     /// owns. It may be called twice (once more at the start of the data
@@ -164,22 +182,31 @@ impl<M: RingMemory> ProducerCore<M> {
         if self.consumer_closed() {
             return Err(Refusal::Closed);
         }
-        if !urgent && self.in_transit() + u64::from(signals) > self.max_signals {
+        if !urgent && self.over_signal_limit(u64::from(signals)) {
             return Err(Refusal::Full);
         }
         let reserve = if urgent { 0 } else { self.reserve() };
         let mut wrapped = false;
+        let mut refreshed = false;
         loop {
-            let read = self.memory.load(Counter::Read, Ordering::Acquire);
+            // The consumer's position, looked at again only when what we
+            // saw last leaves less than half the ring (or no room).
+            if !refreshed && self.capacity - (self.write - self.read_seen) < self.capacity / 2 {
+                self.read_seen = self.memory.load(Counter::Read, Ordering::Acquire);
+                refreshed = true;
+            }
+            let read = self.read_seen;
             let free = (self.capacity - (self.write - read)).saturating_sub(reserve);
             let at = self.write % self.capacity;
             let to_end = self.capacity - at;
             let room = free.min(to_end);
             let written = if room > RECORD_HEADER {
-                let room = room - RECORD_HEADER;
-                match body(&self.memory, at + RECORD_HEADER, room.min(self.max_body())) {
+                // Never more than the largest body: a record that overflows
+                // that much room can never fit.
+                let offered = (room - RECORD_HEADER).min(self.max_body());
+                match body(&self.memory, at + RECORD_HEADER, offered) {
                     BodyResult::Written(len) => Some(len),
-                    BodyResult::Overflow if room >= self.max_body() - reserve => {
+                    BodyResult::Overflow if offered == self.max_body() => {
                         return Err(Refusal::TooLarge);
                     }
                     BodyResult::Overflow => None,
@@ -219,6 +246,11 @@ impl<M: RingMemory> ProducerCore<M> {
                     );
                     self.publish(to_end);
                     wrapped = true;
+                }
+                // What we saw of the consumer may be old: look once more.
+                None if !refreshed => {
+                    self.read_seen = self.memory.load(Counter::Read, Ordering::Acquire);
+                    refreshed = true;
                 }
                 None => return Err(Refusal::Full),
             }
