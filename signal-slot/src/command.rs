@@ -22,8 +22,9 @@ pub(crate) enum Command {
         event_loop: Arc<str>,
         change: Change,
     },
-    /// Detaches the object `object` from the loop.
-    Detach { object: Arc<str> },
+    /// Detaches the object `object` (the one of that instance, or any if
+    /// 0) from the loop.
+    Detach { object: Arc<str>, instance: u64 },
     /// Subscribes (or, with `on: false`, unsubscribes) a slot of an object
     /// of the loop to the broadcasts of `signal` on the loop.
     Subscribe {

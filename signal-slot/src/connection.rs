@@ -17,11 +17,33 @@ use crate::object::{Home, ObjectShared};
 use crate::payload::Args;
 use crate::transport::{DropReason, LoopPeer, SignalEnvelope};
 
-/// A slot of an object on the receiving loop.
+/// A slot of one object (instance) on the receiving loop.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ReceiverRef {
     pub(crate) object: Arc<str>,
     pub(crate) slot: u16,
+    /// The object's instance (see `ObjectShared::instance`); 0 for any
+    /// object of that id.
+    pub(crate) instance: u64,
+}
+
+impl ReceiverRef {
+    /// A slot of the object of `shared`.
+    pub(crate) fn to(shared: &ObjectShared, slot: u16) -> Self {
+        ReceiverRef {
+            object: shared.id.clone(),
+            slot,
+            instance: shared.instance,
+        }
+    }
+
+    /// True if both name the same slot of the same object (an unknown
+    /// instance matches any).
+    pub(crate) fn matches(&self, other: &ReceiverRef) -> bool {
+        self.object == other.object
+            && self.slot == other.slot
+            && (self.instance == other.instance || self.instance == 0 || other.instance == 0)
+    }
 }
 
 /// Who emitted a signal, by name.
@@ -30,6 +52,7 @@ pub(crate) struct EmitterName {
     pub(crate) id: Arc<str>,
     /// `None` for an emitter on no loop (a process monitor).
     pub(crate) loop_name: Option<Arc<str>>,
+    pub(crate) instance: u64,
 }
 
 impl EmitterName {
@@ -40,6 +63,7 @@ impl EmitterName {
                 Home::Loop(peer) => Some(peer.name_arc().clone()),
                 Home::NoLoop => None,
             },
+            instance: object.instance,
         }
     }
 }
@@ -143,7 +167,7 @@ pub(crate) fn apply(
     let changed = match change {
         Change::Connect(receiver, Delivery::FanOut) => {
             edit_destination(&mut list.fan_out, peer, header, |receivers, _| {
-                if receivers.contains(&receiver) {
+                if receivers.iter().any(|existing| existing.matches(&receiver)) {
                     false
                 } else {
                     receivers.push(receiver);
@@ -153,7 +177,8 @@ pub(crate) fn apply(
         }
         Change::Connect(receiver, Delivery::Balanced) => {
             let exists = list.balanced.iter().any(|destination| {
-                Arc::ptr_eq(&destination.peer, peer) && destination.header.receivers[0] == receiver
+                Arc::ptr_eq(&destination.peer, peer)
+                    && destination.header.receivers[0].matches(&receiver)
             });
             if !exists {
                 list.balanced.push(Destination {
@@ -167,12 +192,12 @@ pub(crate) fn apply(
             let before = list.balanced.len();
             list.balanced.retain(|destination| {
                 !(Arc::ptr_eq(&destination.peer, peer)
-                    && destination.header.receivers[0] == receiver)
+                    && destination.header.receivers[0].matches(&receiver))
             });
             let from_balanced = list.balanced.len() != before;
             let from_fan_out = edit_destination(&mut list.fan_out, peer, header, |receivers, _| {
                 let before = receivers.len();
-                receivers.retain(|existing| *existing != receiver);
+                receivers.retain(|existing| !existing.matches(&receiver));
                 receivers.len() != before
             });
             from_balanced || from_fan_out
@@ -189,6 +214,79 @@ pub(crate) fn apply(
         connections.list.store(Arc::new(list));
     }
     changed
+}
+
+/// Applies a connection change that another process asked for, to the
+/// emitter `emitter` of the loop `emitter_loop` of this process, for
+/// receivers on the loop `receiver_loop`. Returns whether it changed
+/// anything.
+pub(crate) fn apply_requested(
+    emitter_loop: &str,
+    emitter: &str,
+    signal: u16,
+    receiver_loop: &str,
+    change: Change,
+) -> Result<bool, String> {
+    let (object, peer) = {
+        let registry = crate::registry::registry();
+        (
+            registry.find_object(emitter_loop, emitter),
+            registry.loops.get(receiver_loop).cloned(),
+        )
+    };
+    let object = object
+        .filter(|object| !object.shared.detached.load(Ordering::Acquire))
+        .ok_or_else(|| format!("no object `{emitter}` on event loop `{emitter_loop}`"))?;
+    let peer = peer.ok_or_else(|| format!("event loop `{receiver_loop}` is not known here"))?;
+    if object.shared.signals.get(usize::from(signal)).is_none() {
+        return Err(format!("`{emitter}` has no signal #{signal}"));
+    }
+    Ok(apply(&object.shared, signal, &peer, change))
+}
+
+/// An object was detached: its own connections end (it emits nothing
+/// more), and so do those of the emitters of this process to it.
+pub(crate) fn forget_object(
+    object: &ObjectShared,
+    peer: &Arc<LoopPeer>,
+    emitters: impl Iterator<Item = Arc<ObjectShared>>,
+) {
+    let _guard = writers();
+    for connections in &object.signals {
+        connections.list.store(Arc::default());
+    }
+    let gone = |receiver: &ReceiverRef| {
+        receiver.object == object.id
+            && (receiver.instance == object.instance || receiver.instance == 0)
+    };
+    for emitter in emitters {
+        for (index, connections) in emitter.signals.iter().enumerate() {
+            let current = connections.list.load();
+            let names_it = |destination: &Destination| {
+                Arc::ptr_eq(&destination.peer, peer)
+                    && destination.header.receivers.iter().any(gone)
+            };
+            if !current.fan_out.iter().any(names_it) && !current.balanced.iter().any(names_it) {
+                continue;
+            }
+            let mut list = ConnectionList::clone(&current);
+            list.balanced.retain(|destination| !names_it(destination));
+            let signal = u16::try_from(index).unwrap_or(u16::MAX);
+            let header = |receivers: Vec<ReceiverRef>, broadcast: bool| {
+                Arc::new(Header {
+                    emitter: Some(EmitterName::of(&emitter)),
+                    signal: emitter.signal_name(signal),
+                    receivers: receivers.into(),
+                    broadcast,
+                })
+            };
+            edit_destination(&mut list.fan_out, peer, header, |receivers, _| {
+                receivers.retain(|receiver| !gone(receiver));
+                true
+            });
+            connections.list.store(Arc::new(list));
+        }
+    }
 }
 
 /// Edits the receivers of `peer`'s destination, creating it if needed and

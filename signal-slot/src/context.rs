@@ -3,7 +3,7 @@
 use std::ops::Deref;
 
 use crate::event_loop::{LoopHandle, LoopState};
-use crate::object::EventLoopObject;
+use crate::object::{EventLoopObject, ObjectHandle};
 
 /// The context of a slot call: the object's own handle (to emit its
 /// signals), its loop, and the emitter of the signal being delivered.
@@ -42,12 +42,59 @@ pub struct Context<'a, T: EventLoopObject> {
 pub struct Sender<'a> {
     pub(crate) id: &'a str,
     pub(crate) loop_name: Option<&'a str>,
+    pub(crate) instance: u64,
 }
 
 impl<'a> Sender<'a> {
-    /// The emitter's object id.
+    /// The emitter's object id, as it was when it emitted. An object
+    /// attached later under the same id is another object: see
+    /// [`is`](Self::is).
     pub fn id(&self) -> &'a str {
         self.id
+    }
+
+    /// True if `object` is the emitter: the same object, not merely one
+    /// that took its id after it was detached.
+    ///
+    /// ```
+    /// use signal_slot::{Context, EventLoop, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Button;
+    ///
+    /// #[event_loop_object]
+    /// impl Button {
+    ///     #[signal]
+    ///     fn clicked();
+    /// }
+    ///
+    /// #[event_loop_object]
+    /// struct Panel { ok: Option<ButtonHandle> }
+    ///
+    /// #[event_loop_object]
+    /// impl Panel {
+    ///     #[slot]
+    ///     fn on_click(&mut self, ctx: &mut Context<Self>) {
+    ///         let ok = self.ok.as_ref().expect("set before the loop runs");
+    ///         assert!(ctx.sender().is_some_and(|sender| sender.is(ok)));
+    ///         ctx.stop_loop();
+    ///     }
+    /// }
+    ///
+    /// let mut main = EventLoop::new("sender_is_example")?;
+    /// let ok = main.add_with_id("ok", Button)?;
+    /// let panel = main.add(Panel { ok: Some(ok.clone()) })?;
+    /// ok.clicked().connect(panel.on_click())?;
+    /// ok.clicked().emit();
+    /// main.exec();
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    pub fn is(&self, object: &ObjectHandle) -> bool {
+        object.id() == self.id
+            && object.loop_name() == self.loop_name
+            && (object.shared.instance == self.instance
+                || object.shared.instance == 0
+                || self.instance == 0)
     }
 
     /// The loop the emitter lives on (`None` for objects on no loop, such as

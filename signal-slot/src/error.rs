@@ -46,6 +46,18 @@ pub enum Error {
         /// The object id.
         id: String,
     },
+    /// The object is not of the type asked for.
+    #[error("object `{id}` on event loop `{loop_name}` is a `{found}`, not a `{expected}`")]
+    ObjectType {
+        /// The loop.
+        loop_name: String,
+        /// The object id.
+        id: String,
+        /// The type asked for.
+        expected: &'static str,
+        /// The object's type.
+        found: String,
+    },
     /// Objects cannot be moved into a process that already runs.
     #[error(
         "cannot attach `{id}` to event loop `{loop_name}`: the loop runs in another process; \

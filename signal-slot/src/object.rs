@@ -1,7 +1,9 @@
 //! Event loop objects: the trait the macro implements, and their handles.
 
 use std::fmt;
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use crate::command::Command;
 use crate::connection::ReceiverRef;
@@ -68,6 +70,23 @@ pub trait TypedHandle: Clone + Send + Sync + 'static {
 /// `AHandle`, with a method for each signal and slot of `A`.
 pub type Handle<T> = <T as ObjectStruct>::Handle;
 
+/// A new instance number: this process's random high half (so that
+/// processes started apart do not hand out the same numbers), and a count.
+fn next_instance() -> u64 {
+    static BASE: LazyLock<u64> = LazyLock::new(|| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |time| time.as_nanos()),
+        );
+        hasher.finish() & !0xffff_ffff
+    });
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    *BASE | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff).max(1)
+}
+
 /// How messages name the loop of an object that lives on none.
 pub(crate) const NO_LOOP: &str = "<no loop>";
 
@@ -83,6 +102,15 @@ pub(crate) enum Home {
 /// What every handle to one object shares in one process.
 pub(crate) struct ObjectShared {
     pub(crate) id: Arc<str>,
+    /// Which object it is among all that ever had its id on its loop:
+    /// connections are to an instance, not to an id, so that an object
+    /// attached later under the same id (of another type, maybe) gets
+    /// nothing meant for this one. 0 for a handle made by name whose
+    /// object was not looked up.
+    pub(crate) instance: u64,
+    /// Set once the object was detached: it emits nothing more, and
+    /// nothing connects to it.
+    pub(crate) detached: AtomicBool,
     pub(crate) type_name: &'static str,
     pub(crate) home: Home,
     pub(crate) signal_names: &'static [&'static str],
@@ -108,9 +136,29 @@ impl ObjectHandle {
         signal_names: &'static [&'static str],
         slot_names: &'static [&'static str],
     ) -> Self {
+        Self::with_instance(
+            id,
+            type_name,
+            home,
+            signal_names,
+            slot_names,
+            next_instance(),
+        )
+    }
+
+    pub(crate) fn with_instance(
+        id: Arc<str>,
+        type_name: &'static str,
+        home: Home,
+        signal_names: &'static [&'static str],
+        slot_names: &'static [&'static str],
+        instance: u64,
+    ) -> Self {
         ObjectHandle {
             shared: Arc::new(ObjectShared {
                 id,
+                instance,
+                detached: AtomicBool::new(false),
                 type_name,
                 home,
                 signal_names,
@@ -125,6 +173,12 @@ impl ObjectHandle {
 
     pub(crate) fn for_type<T: EventLoopObject>(id: Arc<str>, home: Home) -> Self {
         Self::new(id, T::TYPE_NAME, home, T::SIGNALS, T::SLOTS)
+    }
+
+    /// A handle made by name to an object of another process, whose
+    /// instance is `instance` (0: whichever object has the id).
+    pub(crate) fn by_name<T: EventLoopObject>(id: Arc<str>, home: Home, instance: u64) -> Self {
+        Self::with_instance(id, T::TYPE_NAME, home, T::SIGNALS, T::SLOTS, instance)
     }
 
     /// The object's id, unique on its loop.
@@ -187,6 +241,7 @@ impl ObjectHandle {
         })?;
         peer.send_command(Command::Detach {
             object: self.shared.id.clone(),
+            instance: self.shared.instance,
         })
     }
 
@@ -232,10 +287,7 @@ impl ObjectHandle {
         })?;
         peer.send_command(Command::Subscribe {
             signal: signal.into(),
-            receiver: ReceiverRef {
-                object: self.shared.id.clone(),
-                slot: slot.index(),
-            },
+            receiver: ReceiverRef::to(&self.shared, slot.index()),
             on,
         })
     }

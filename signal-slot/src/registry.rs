@@ -123,6 +123,14 @@ impl Registry {
         }
     }
 
+    /// Every object of this process that some handle still reaches.
+    pub(crate) fn live_objects(&self) -> Vec<Arc<ObjectShared>> {
+        self.objects
+            .values()
+            .filter_map(|entry| entry.handle.upgrade())
+            .collect()
+    }
+
     pub(crate) fn find_object(&self, loop_name: &str, id: &str) -> Option<ObjectHandle> {
         let key: (Arc<str>, Arc<str>) = (loop_name.into(), id.into());
         self.objects

@@ -1,11 +1,12 @@
 //! Connections across processes: fan-out order and graceful stop, changes
-//! while processes run, and emitting on behalf of an object in a child.
+//! while processes run, emitting on behalf of an object in a child, and
+//! connections that end with their object.
 
 use std::time::Duration;
 
 use crate::common::Log;
-use crate::common::process::{Probe, Source, Worker, join, parent, probe, run};
-use signal_slot::{EventLoop, EventLoopProcess, EventLoopThread};
+use crate::common::process::{Probe, ProbeHandle, Source, Worker, join, parent, probe, run};
+use signal_slot::{Context, EventLoop, EventLoopProcess, EventLoopThread, event_loop_object};
 
 pub fn fan_out_order_and_graceful_stop_across_processes() {
     const COUNT: u64 = 20_000;
@@ -189,4 +190,143 @@ pub fn emitting_on_behalf_of_an_object_in_a_child() {
     assert_eq!(log.entries(), ["from the parent", "batch"]);
     child.stop();
     assert!(join(&mut child).success());
+}
+
+/// In a child: says what it checked.
+#[event_loop_object]
+struct Checker;
+
+#[event_loop_object]
+impl Checker {
+    #[signal]
+    fn said(text: String);
+
+    #[slot]
+    fn on_seq(&mut self, ctx: &mut Context<Self>, seq: u64) {
+        ctx.said().emit(format!("checked {seq}"));
+    }
+}
+
+/// In a child, later under the checker's id: its slot 0 takes a `u64` too.
+#[event_loop_object]
+struct Launcher;
+
+#[event_loop_object]
+impl Launcher {
+    #[signal]
+    fn said(text: String);
+
+    #[slot]
+    fn launch_missiles(&mut self, ctx: &mut Context<Self>, count: u64) {
+        ctx.said().emit(format!("launched {count}"));
+    }
+}
+
+/// In a child: replaces the object `target` of its loop, on request.
+#[event_loop_object]
+struct Replacer {
+    target: Option<CheckerHandle>,
+    report_to: ProbeHandle,
+}
+
+#[event_loop_object]
+impl Replacer {
+    #[signal]
+    fn said(text: String);
+
+    /// Detaches the checker, then (once that is done: in order, through
+    /// the loop's queue) puts a launcher under its id.
+    #[slot]
+    fn replace(&mut self, ctx: &mut Context<Self>) {
+        if let Some(target) = self.target.take() {
+            target.detach().expect("the loop runs");
+        }
+        ctx.make_launcher().invoke(()).expect("the loop runs");
+    }
+
+    #[slot]
+    fn make_launcher(&mut self, ctx: &mut Context<Self>) {
+        let launcher = ctx
+            .event_loop()
+            .add_with_id("target", Launcher)
+            .expect("the id is free again");
+        launcher
+            .said()
+            .connect(self.report_to.report())
+            .expect("the parent's loop runs");
+        ctx.said().emit("replaced".to_owned());
+    }
+}
+
+pub fn a_connection_ends_with_its_object_across_processes() {
+    let log = Log::default();
+    // The parent's loop runs on a thread, so that this thread can wait.
+    let mut main = EventLoopThread::new("instance_main").unwrap();
+    let probe = main
+        .add_with_id(
+            "probe",
+            Probe {
+                log: log.clone(),
+                expected: usize::MAX,
+            },
+        )
+        .unwrap();
+    let source = main.add_with_id("source", Source).unwrap();
+    let mut child = EventLoopProcess::new("instance_child").unwrap();
+    let checker = child.add_with_id("target", Checker).unwrap();
+    let replacer = child
+        .add_with_id(
+            "replacer",
+            Replacer {
+                target: Some(checker.clone()),
+                report_to: probe.clone(),
+            },
+        )
+        .unwrap();
+    let marker = child.add_with_id("marker", Worker::new()).unwrap();
+    checker.said().connect(probe.report()).unwrap();
+    replacer.said().connect(probe.report()).unwrap();
+    marker.reply().connect(probe.report()).unwrap();
+    source.text().connect(marker.on_text()).unwrap();
+    // The parent's emitter to the checker: a connection the child never
+    // sees (it lives here), to that object.
+    source.value().connect(checker.on_seq()).unwrap();
+    main.start().unwrap();
+    child.start().unwrap();
+    source.value().emit(1);
+    assert!(
+        log.wait_for(1, Duration::from_secs(10)),
+        "{:?}",
+        log.entries()
+    );
+    replacer.replace().invoke(()).unwrap();
+    assert!(
+        log.wait_for(2, Duration::from_secs(10)),
+        "{:?}",
+        log.entries()
+    );
+    // Through the connection to the checker: reaches the launcher that has
+    // its id now? It must not.
+    source.value().emit(2);
+    source.text().emit("marker".to_owned());
+    assert!(
+        log.wait_for(3, Duration::from_secs(10)),
+        "{:?}",
+        log.entries()
+    );
+    let pid = child.pid().unwrap();
+    assert_eq!(
+        log.entries(),
+        [
+            "checked 1".to_owned(),
+            "replaced".to_owned(),
+            format!("marker@{pid}:marker")
+        ]
+    );
+    // The handle's connections end with the object.
+    assert!(source.value().connect(checker.on_seq()).is_err());
+    child.stop();
+    assert!(join(&mut child).success());
+    main.stop();
+    main.join().unwrap();
 }

@@ -1,11 +1,10 @@
 //! Faults of a child process: killed, sent what it cannot decode, a panicking
 //! slot, an inbox flooded before it starts, an init function that fails.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::common::harness::{logged, wait_for_log};
-use crate::common::process::{Mode, Telemetry, TelemetrySink, Worker, join, parent, probe, run};
+use crate::common::process::{TelemetrySink, Worker, join, parent, probe, run};
 use crate::common::{Log, capture_logs};
 use signal_slot::{
     Context, EventLoop, EventLoopProcess, ExitStatus, ProcessExit, event_loop_object,
@@ -54,23 +53,63 @@ pub fn a_killed_receiver_is_reported_and_costs_nothing() {
     assert!(logs.contains(report) || logged().contains(report), "{logs}");
 }
 
+/// Written by one version of a type, read by another: a count on the way
+/// out, text on the way in.
+#[derive(Debug, Clone)]
+pub struct Skewed;
+
+impl serde::Serialize for Skewed {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(7)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Skewed {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|_| Skewed)
+    }
+}
+
+#[event_loop_object]
+struct SkewSource;
+
+#[event_loop_object]
+impl SkewSource {
+    #[signal]
+    fn skewed(value: Skewed);
+}
+
+#[event_loop_object]
+struct SkewSink;
+
+#[event_loop_object]
+impl SkewSink {
+    #[slot]
+    fn on_skewed(&mut self, value: Skewed) {
+        let _ = value;
+    }
+}
+
 pub fn undecodable_payloads_are_reported_and_the_loop_goes_on() {
     let (log, mut main, probe, source) = parent("garbled_main", 1);
+    let skew = main.add_with_id("skew", SkewSource).unwrap();
     let mut child = EventLoopProcess::new("garbled_child").unwrap();
     let worker = child.add_with_id("w", Worker::new()).unwrap();
+    let sink = child.add_with_id("sink", SkewSink).unwrap();
     worker.reply().connect(probe.report()).unwrap();
     source.text().connect(worker.on_text()).unwrap();
+    skew.skewed().connect(sink.on_skewed()).unwrap();
     child.start().unwrap();
-    // A handle that takes `w` for a `TelemetrySink`: its slot 0 is `on_value`
-    // in truth, which cannot decode telemetry.
-    let wrong = child.object::<TelemetrySink>("w").unwrap();
-    source.telemetry().connect(wrong.on_telemetry()).unwrap();
-    let frame = Telemetry {
-        step: 1,
-        position: (0.0, 0.0),
-        state: Mode::Idle,
-    };
-    source.telemetry().emit(frame, BTreeMap::new(), None);
+    // A handle that takes `w` for what it is not is refused: a connection
+    // to the wrong slot is not even made.
+    let wrong = child.object::<TelemetrySink>("w").unwrap_err();
+    assert!(
+        wrong
+            .to_string()
+            .contains("`w` on event loop `garbled_child` is a `Worker`, not a `TelemetrySink`"),
+        "{wrong}"
+    );
+    skew.skewed().emit(Skewed);
     source.text().emit("still here".to_owned());
     run(&mut main, Duration::from_secs(10));
     assert_eq!(
@@ -79,7 +118,7 @@ pub fn undecodable_payloads_are_reported_and_the_loop_goes_on() {
     );
     assert!(
         wait_for_log(
-            "signal `telemetry` from `source` not delivered to `w.on_value` on event loop `garbled_child`"
+            "signal `skewed` from `skew` not delivered to `sink.on_skewed` on event loop `garbled_child`"
         ),
         "{}",
         logged()

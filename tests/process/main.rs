@@ -33,6 +33,7 @@ fn main() {
             connections::fan_out_order_and_graceful_stop_across_processes,
             connections::connections_at_any_time_between_running_processes,
             connections::emitting_on_behalf_of_an_object_in_a_child,
+            connections::a_connection_ends_with_its_object_across_processes,
             faults::a_killed_receiver_is_reported_and_costs_nothing,
             faults::undecodable_payloads_are_reported_and_the_loop_goes_on,
             faults::a_panicking_slot_in_a_child_ends_it_with_the_failure,

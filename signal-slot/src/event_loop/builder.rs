@@ -5,14 +5,14 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, check_name};
-use crate::object::{ErasedObject, Handle, Home, ObjectCell, ObjectHandle, TypedHandle};
+use crate::object::{Handle, Home, ObjectCell, ObjectHandle, TypedHandle};
 use crate::registry::registry;
 use crate::status::{IdleWait, PanicPolicy};
 use crate::transport::{LoopPeer, Route, inbox, routes};
 use crate::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
 
 use super::handle::{LoopHandle, LoopObject};
-use super::{EventLoop, LoopState, Phase};
+use super::{EventLoop, LoopState, Phase, Resident};
 
 /// Options of a new loop; see [`EventLoop::builder`].
 ///
@@ -133,13 +133,13 @@ impl EventLoopBuilder {
         let _ = peer.loop_object.set(Arc::downgrade(&raw.shared));
         let object: Handle<LoopObject> = TypedHandle::from_object_handle(raw);
         let handle = LoopHandle::new(peer, object.clone());
-        let mut objects: FxHashMap<Arc<str>, Box<dyn ErasedObject>> = FxHashMap::default();
+        let mut objects: FxHashMap<Arc<str>, Resident> = FxHashMap::default();
         objects.insert(
             name,
-            Box::new(ObjectCell {
+            Resident::new(Box::new(ObjectCell {
                 object: LoopObject,
                 handle: object,
-            }),
+            })),
         );
         Ok(EventLoop {
             state: LoopState::new(handle.clone(), self.panic_policy),

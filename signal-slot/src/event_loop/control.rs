@@ -2,20 +2,22 @@
 //! attachment, detachment, subscriptions, and connection changes that other
 //! processes ask for (an emitter's connections live where it lives).
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crate::command::Command;
-use crate::connection::{self, Change, ReceiverRef};
+use crate::connection::{self, ReceiverRef};
 use crate::object::{ErasedObject, ObjectShared};
 use crate::registry::registry;
 
-use super::EventLoop;
+use super::{EventLoop, Resident, panic_message};
 
 impl EventLoop {
     pub(super) fn attach(&mut self, object: Box<dyn ErasedObject>) {
         let id = object.handle().shared.id.clone();
         self.detached.remove(&id);
-        self.objects.insert(id, object);
+        self.objects.insert(id, Resident::new(object));
     }
 
     pub(super) fn apply_command(&mut self, command: Command) {
@@ -25,8 +27,24 @@ impl EventLoop {
                 signal,
                 event_loop,
                 change,
-            } => self.change_connection(&emitter, signal, &event_loop, change),
-            Command::Detach { object } => self.detach(object),
+            } => {
+                let requested = connection::apply_requested(
+                    self.handle.name(),
+                    &emitter,
+                    signal,
+                    &event_loop,
+                    change,
+                );
+                if let Err(error) = requested {
+                    tracing::error!(
+                        event_loop = self.handle.name(),
+                        "event loop `{}`: a connection change asked for by another process \
+                         failed: {error}",
+                        self.handle.name()
+                    );
+                }
+            }
+            Command::Detach { object, instance } => self.detach(object, instance),
             Command::Subscribe {
                 signal,
                 receiver,
@@ -35,9 +53,22 @@ impl EventLoop {
         }
     }
 
-    fn detach(&mut self, id: Arc<str>) {
-        if self.objects.remove(&id).is_none() {
+    fn detach(&mut self, id: Arc<str>, instance: u64) {
+        let Some(shared) = self.local_object(&id, instance) else {
             return;
+        };
+        let resident = self.objects.remove(&id);
+        shared.detached.store(true, Ordering::Release);
+        let emitters = registry().live_objects();
+        connection::forget_object(&shared, self.handle.peer(), emitters.into_iter());
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(resident))) {
+            tracing::error!(
+                event_loop = self.handle.name(),
+                object = %id,
+                "event loop `{}`: dropping the detached object `{id}` panicked: {}",
+                self.handle.name(),
+                panic_message(&*panic)
+            );
         }
         self.state.timers.remove(&id);
         self.state.tight_loops.remove(&id);
@@ -57,10 +88,10 @@ impl EventLoop {
     fn subscribe(&mut self, signal: Arc<str>, receiver: ReceiverRef, on: bool) {
         let current = self.state.subscribers.get(&signal);
         let mut receivers: Vec<ReceiverRef> = current.map(|list| list.to_vec()).unwrap_or_default();
-        let present = receivers.contains(&receiver);
+        let present = receivers.iter().any(|existing| existing.matches(&receiver));
         match (on, present) {
             (true, false) => receivers.push(receiver),
-            (false, true) => receivers.retain(|existing| *existing != receiver),
+            (false, true) => receivers.retain(|existing| !existing.matches(&receiver)),
             (true, true) => return,
             (false, false) => {
                 tracing::warn!(
@@ -80,65 +111,12 @@ impl EventLoop {
         }
     }
 
-    /// An object of this loop, named by another process.
-    pub(super) fn local_object(&self, id: &str, what: &str) -> Option<Arc<ObjectShared>> {
-        let found = self
-            .objects
+    /// An object of this loop, named by another process with its
+    /// instance (0: whichever has the id).
+    pub(super) fn local_object(&self, id: &str, instance: u64) -> Option<Arc<ObjectShared>> {
+        self.objects
             .get(id)
-            .map(|object| object.handle().shared.clone());
-        if found.is_none() {
-            tracing::warn!(
-                event_loop = self.handle.name(),
-                object = id,
-                "event loop `{}`: cannot {what} on behalf of `{id}`: no such object here",
-                self.handle.name(),
-            );
-        }
-        found
-    }
-
-    /// A connection change asked for by another process for an emitter of
-    /// this loop.
-    fn change_connection(&self, emitter: &str, signal: u16, receiver_loop: &str, change: Change) {
-        let Some(shared) = self.local_object(emitter, "change a connection") else {
-            return;
-        };
-        if shared.signals.get(usize::from(signal)).is_none() {
-            tracing::error!(
-                event_loop = self.handle.name(),
-                "`{emitter}` has no signal #{signal}: connection request ignored"
-            );
-            return;
-        };
-        let peer = registry().loops.get(receiver_loop).cloned();
-        tracing::debug!(
-            event_loop = self.handle.name(),
-            emitter,
-            signal,
-            receiver_loop,
-            known = peer.is_some(),
-            "connection change requested by another process"
-        );
-        let Some(peer) = peer else {
-            tracing::error!(
-                event_loop = self.handle.name(),
-                "cannot connect `{emitter}` to event loop `{receiver_loop}`: it is not known in \
-                 this process"
-            );
-            return;
-        };
-        let unchanged_disconnect = match &change {
-            Change::Disconnect(receiver) => Some(receiver.object.clone()),
-            _ => None,
-        };
-        if !connection::apply(&shared, signal, &peer, change)
-            && let Some(receiver) = unchanged_disconnect
-        {
-            tracing::warn!(
-                event_loop = self.handle.name(),
-                "disconnect: the signal `{}` of `{emitter}` is not connected to `{receiver}`",
-                shared.signal_name(signal),
-            );
-        }
+            .filter(|resident| instance == 0 || resident.instance == instance)
+            .map(|resident| resident.object.handle().shared.clone())
     }
 }

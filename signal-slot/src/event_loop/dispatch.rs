@@ -12,14 +12,14 @@ use crate::status::{PanicPolicy, SlotFailure};
 use crate::transport::{DropReason, SignalEnvelope};
 
 use super::remote::Tally;
-use super::{EventLoop, LoopHandle, LoopState, StopCause, panic_message};
+use super::{EventLoop, LoopHandle, LoopState, Resident, StopCause, panic_message};
 
 /// The receivers a signal names on this loop.
 pub(super) enum Receivers<'a> {
     /// From this process: the connection's ready-made list.
     Local(&'a [ReceiverRef]),
     /// Decoded from another process's frame.
-    Remote(&'a [(&'a str, u16)]),
+    Remote(&'a [(&'a str, u16, u64)]),
 }
 
 impl<'a> Receivers<'a> {
@@ -30,9 +30,13 @@ impl<'a> Receivers<'a> {
         }
     }
 
-    fn get(&self, index: usize) -> (&'a str, u16) {
+    /// Receiver `index`: its object, slot and instance.
+    fn get(&self, index: usize) -> (&'a str, u16, u64) {
         match self {
-            Receivers::Local(receivers) => (&receivers[index].object, receivers[index].slot),
+            Receivers::Local(receivers) => {
+                let receiver = &receivers[index];
+                (&receiver.object, receiver.slot, receiver.instance)
+            }
             Receivers::Remote(receivers) => receivers[index],
         }
     }
@@ -94,6 +98,7 @@ impl EventLoop {
         let sender = header.emitter.as_ref().map(|emitter| Sender {
             id: &emitter.id,
             loop_name: emitter.loop_name.as_deref(),
+            instance: emitter.instance,
         });
         self.dispatch(Incoming {
             sender,
@@ -127,10 +132,14 @@ impl EventLoop {
         let total = receivers.len() + subscribers.len();
         if let (1, []) = (receivers.len(), subscribers) {
             // One receiver (the common case): find it once for the batch.
-            let (object_id, slot) = receivers.get(0);
-            let Some(object) = self.objects.get_mut(object_id) else {
+            let (object_id, slot, instance) = receivers.get(0);
+            let Some(Resident { object, .. }) = self
+                .objects
+                .get_mut(object_id)
+                .filter(|resident| instance == 0 || resident.instance == instance)
+            else {
                 payloads.taken(count);
-                self.drop_for_missing_object(object_id, sender, signal, count);
+                self.drop_for_missing_object(object_id, instance, sender, signal, count);
                 return;
             };
             for index in 0..count {
@@ -156,13 +165,20 @@ impl EventLoop {
         for index in 0..count {
             payloads.taken(1);
             for position in 0..total {
-                let (object_id, slot) = match position.checked_sub(receivers.len()) {
+                let (object_id, slot, instance) = match position.checked_sub(receivers.len()) {
                     None => receivers.get(position),
-                    Some(at) => (&*subscribers[at].object, subscribers[at].slot),
+                    Some(at) => {
+                        let subscriber = &subscribers[at];
+                        (&*subscriber.object, subscriber.slot, subscriber.instance)
+                    }
                 };
                 let payload = payloads.payload(index, position + 1 == total);
-                match self.objects.get_mut(object_id) {
-                    Some(object) => Self::run_slot(
+                let resident = self
+                    .objects
+                    .get_mut(object_id)
+                    .filter(|resident| instance == 0 || resident.instance == instance);
+                match resident {
+                    Some(Resident { object, .. }) => Self::run_slot(
                         object,
                         &mut self.state,
                         &self.handle,
@@ -172,7 +188,7 @@ impl EventLoop {
                         signal,
                         payload,
                     ),
-                    None => self.drop_for_missing_object(object_id, sender, signal, 1),
+                    None => self.drop_for_missing_object(object_id, instance, sender, signal, 1),
                 }
                 if self.state.aborted() {
                     self.cut_short(&payloads, count - index - 1, signal);
@@ -183,15 +199,17 @@ impl EventLoop {
     }
 
     /// Counts a message for an object that is not on this loop (quietly if
-    /// it was detached).
+    /// it was detached, or replaced by another of the same id).
     fn drop_for_missing_object(
         &self,
         object_id: &str,
+        instance: u64,
         sender: Option<Sender<'_>>,
         signal: &str,
         count: usize,
     ) {
-        if !self.detached.contains(object_id) {
+        let replaced = instance != 0 && self.objects.contains_key(object_id);
+        if !replaced && !self.detached.contains(object_id) {
             self.handle
                 .peer()
                 .drops()

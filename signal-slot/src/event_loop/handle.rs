@@ -54,11 +54,12 @@ impl LoopHandle {
         let shared = peer.loop_object.get().and_then(std::sync::Weak::upgrade);
         let object = match shared {
             Some(shared) => ObjectHandle { shared },
-            // The loop is gone from this process: a handle that still names
-            // it, whose signals reach nobody.
-            None => ObjectHandle::for_type::<LoopObject>(
+            // A loop of another process, or one that ended: a handle by
+            // name (a loop has one loop object, so any instance will do).
+            None => ObjectHandle::by_name::<LoopObject>(
                 peer.name_arc().clone(),
                 Home::Loop(peer.clone()),
+                0,
             ),
         };
         LoopHandle {
@@ -169,9 +170,9 @@ impl LoopHandle {
     /// A handle to the object `id` on this loop, typed as `T`.
     ///
     /// For objects created where no handle was kept (in a child's init
-    /// function, say): on a loop of another process the handle is made from
-    /// the name alone, and a wrong type shows when a message reaches it (as
-    /// an error naming the slot), never as undefined behaviour.
+    /// function, say). On a loop of another process, the loop's process is
+    /// asked which object has that id now: the handle is to that object
+    /// (connections made through it end with it).
     ///
     /// ```
     /// use signal_slot::{EventLoop, event_loop_object};
@@ -192,23 +193,53 @@ impl LoopHandle {
     ///
     /// # Errors
     ///
-    /// [`Error::ObjectNotFound`] if the loop runs in this process and has no
-    /// such object of type `T`.
+    /// [`Error::ObjectNotFound`] if the loop has no such object,
+    /// [`Error::ObjectType`] if it is not a `T`, [`Error::Connection`] if
+    /// the loop's process does not answer.
     pub fn object<T: EventLoopObject>(&self, id: &str) -> Result<Handle<T>, Error> {
-        let mut registry = registry();
-        let found = registry
-            .find_object(self.name(), id)
-            .filter(|handle| handle.type_name() == T::TYPE_NAME);
-        if let Some(found) = found {
+        let not_found = || Error::ObjectNotFound {
+            loop_name: self.name().to_owned(),
+            id: id.to_owned(),
+        };
+        let wrong_type = |found: &str| Error::ObjectType {
+            loop_name: self.name().to_owned(),
+            id: id.to_owned(),
+            expected: T::TYPE_NAME,
+            found: found.to_owned(),
+        };
+        if !self.peer.is_remote() {
+            let found = {
+                let registry = registry();
+                registry
+                    .find_object(self.name(), id)
+                    .filter(|_| registry.is_attached(self.name(), id))
+            }
+            .ok_or_else(not_found)?;
+            if found.type_name() != T::TYPE_NAME {
+                return Err(wrong_type(found.type_name()));
+            }
             return Ok(TypedHandle::from_object_handle(found));
         }
-        if !self.peer.is_remote() {
-            return Err(Error::ObjectNotFound {
-                loop_name: self.name().to_owned(),
-                id: id.to_owned(),
-            });
+        let address = self.peer.address().ok_or_else(not_found)?;
+        let (type_name, instance) =
+            crate::transport::lookup_object(&address.agent, self.name(), id)
+                .map_err(|message| Error::Connection {
+                    emitter: id.to_owned(),
+                    loop_name: self.name().to_owned(),
+                    message,
+                })?
+                .ok_or_else(not_found)?;
+        if type_name != T::TYPE_NAME {
+            return Err(wrong_type(&type_name));
         }
-        let handle = ObjectHandle::for_type::<T>(id.into(), Home::Loop(self.peer.clone()));
+        let mut registry = registry();
+        if let Some(known) = registry
+            .find_object(self.name(), id)
+            .filter(|known| known.shared.instance == instance)
+        {
+            return Ok(TypedHandle::from_object_handle(known));
+        }
+        let handle = ObjectHandle::by_name::<T>(id.into(), Home::Loop(self.peer.clone()), instance);
         registry.remember(&handle);
         Ok(TypedHandle::from_object_handle(handle))
     }

@@ -96,6 +96,22 @@ enum Phase {
     Moved,
 }
 
+/// An object on the loop, with its instance (see `ObjectShared::instance`)
+/// at hand for the check of every delivery.
+pub(crate) struct Resident {
+    pub(crate) instance: u64,
+    pub(crate) object: Box<dyn ErasedObject>,
+}
+
+impl Resident {
+    pub(crate) fn new(object: Box<dyn ErasedObject>) -> Self {
+        Resident {
+            instance: object.handle().shared.instance,
+            object,
+        }
+    }
+}
+
 /// The most messages handled in one iteration before timers get a look.
 const BUDGET: usize = 1024;
 
@@ -122,7 +138,7 @@ const BUDGET: usize = 1024;
 pub struct EventLoop {
     handle: LoopHandle,
     state: LoopState,
-    objects: FxHashMap<Arc<str>, Box<dyn ErasedObject>>,
+    objects: FxHashMap<Arc<str>, Resident>,
     /// Ids detached from this loop: signals to them are dropped quietly.
     detached: HashSet<Arc<str>>,
     inbox: Inbox,
@@ -408,8 +424,8 @@ impl EventLoop {
     /// Drops the loop's objects, one by one: a panic in one's `Drop` is
     /// reported, and the others still go.
     fn release_objects(&mut self) {
-        for (id, object) in self.objects.drain() {
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(object))) {
+        for (id, resident) in self.objects.drain() {
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(resident))) {
                 tracing::error!(
                     event_loop = self.handle.name(),
                     object = %id,

@@ -165,6 +165,7 @@ impl EventLoop {
             Frame::Signal {
                 emitter_loop,
                 emitter,
+                emitter_instance,
                 signal,
                 receivers,
                 broadcast,
@@ -173,6 +174,7 @@ impl EventLoop {
                 sender: emitter.map(|id| Sender {
                     id,
                     loop_name: emitter_loop,
+                    instance: emitter_instance,
                 }),
                 signal,
                 receivers: Receivers::Remote(&receivers),
@@ -184,11 +186,14 @@ impl EventLoop {
             }),
             Frame::EmitRequest {
                 emitter,
+                instance,
                 signal,
                 payloads,
             } => {
                 tally.taken(payloads.len() as u64);
-                let Some(shared) = self.local_object(emitter, "emit") else {
+                // Quietly nothing if the emitter was detached (the signal
+                // is an emission of that object, not of its id).
+                let Some(shared) = self.local_object(emitter, instance) else {
                     return;
                 };
                 let items = payloads.iter().map(|payload| payload.to_vec()).collect();
@@ -207,6 +212,7 @@ mod tests {
     use proptest::prelude::*;
 
     use crate::codec::Encoder;
+    use crate::connection::ReceiverRef;
     use crate::event_loop::EventLoop;
     use crate::sys::ring::{Consumer, Producer};
     use crate::transport::{Envelope, InboundRing};
@@ -247,11 +253,16 @@ mod tests {
         )
             .prop_map(|(receiver, slot, broadcast, payloads)| {
                 let mut packet = Vec::new();
+                let receiver = ReceiverRef {
+                    object: receiver.into(),
+                    slot,
+                    instance: 0,
+                };
                 let _ = Writer::new(&mut Encoder::growing(&mut packet)).signal(
                     Some("elsewhere"),
-                    Some("emitter"),
+                    Some(("emitter", 3)),
                     "noise",
-                    [(receiver, slot)].into_iter(),
+                    [receiver].iter(),
                     broadcast,
                     payloads.len(),
                     |index, buf| {

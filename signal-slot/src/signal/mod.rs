@@ -19,6 +19,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use std::sync::atomic::Ordering;
+
 use crate::command::Command;
 use crate::connection::{self, Change, Delivery, ReceiverRef};
 use crate::error::Error;
@@ -26,7 +28,7 @@ use crate::event_loop::LoopHandle;
 use crate::object::{NO_LOOP, ObjectHandle};
 use crate::payload::{Args, EncodeFn};
 use crate::registry::registry;
-use crate::transport::{LoopPeer, request_connection};
+use crate::transport::{LoopPeer, lookup_object, request_connection};
 
 /// What a signal or slot argument must be: owned, cloneable (for fan-out
 /// inside a process), sendable across threads, and serializable (for other
@@ -278,16 +280,22 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         if peer.is_gone() {
             return Err(Error::LoopEnded(peer.name().to_owned()));
         }
-        if !peer.is_remote() && !registry().is_attached(peer.name(), target.id()) {
-            return Err(Error::ObjectNotFound {
-                loop_name: peer.name().to_owned(),
-                id: target.id().to_owned(),
-            });
-        }
-        let receiver = ReceiverRef {
-            object: target.shared.id.clone(),
-            slot,
+        let gone = |object: &ObjectHandle| Error::ObjectNotFound {
+            loop_name: object.loop_name().unwrap_or(NO_LOOP).to_owned(),
+            id: object.id().to_owned(),
         };
+        if target.shared.detached.load(Ordering::Acquire)
+            || (!peer.is_remote() && !registry().is_attached(peer.name(), target.id()))
+        {
+            return Err(gone(target));
+        }
+        if peer.is_remote() && !remote_object_is_there(peer, target) {
+            return Err(gone(target));
+        }
+        if self.emitter.shared.detached.load(Ordering::Acquire) {
+            return Err(gone(self.emitter));
+        }
+        let receiver = ReceiverRef::to(&target.shared, slot);
         if !self.change(peer, Change::Connect(receiver, delivery))? {
             tracing::debug!(
                 signal = self.name,
@@ -325,10 +333,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     pub fn disconnect<S: ConnectTo<A>>(&self, slot: S) -> Result<(), Error> {
         let (target, index) = slot.target();
         let peer = receiving_peer(target)?;
-        let receiver = ReceiverRef {
-            object: target.shared.id.clone(),
-            slot: index,
-        };
+        let receiver = ReceiverRef::to(&target.shared, index);
         if !self.change(peer, Change::Disconnect(receiver))? {
             tracing::warn!(
                 signal = self.name,
@@ -439,6 +444,22 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
             peer,
             change,
         ))
+    }
+}
+
+/// Asks the process of `target`'s loop whether `target` (that object, not
+/// merely its id) is still there. When the process cannot be asked, the
+/// answer is yes: a connection to a loop that ended is harmless.
+fn remote_object_is_there(peer: &LoopPeer, target: &ObjectHandle) -> bool {
+    let Some(address) = peer.address() else {
+        return true;
+    };
+    match lookup_object(&address.agent, peer.name(), target.id()) {
+        Ok(Some((_, instance))) => {
+            target.shared.instance == 0 || instance == target.shared.instance
+        }
+        Ok(None) => false,
+        Err(_) => true,
     }
 }
 

@@ -115,10 +115,7 @@ impl<A: Clone + Send + 'static> Slot<'_, A> {
             header: Arc::new(Header {
                 emitter: None,
                 signal: INVOKE,
-                receivers: Box::new([ReceiverRef {
-                    object: self.target.shared.id.clone(),
-                    slot: self.index,
-                }]),
+                receivers: Box::new([ReceiverRef::to(&self.target.shared, self.index)]),
                 broadcast: false,
             }),
             args: Args::one(args, self.encode),

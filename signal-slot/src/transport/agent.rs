@@ -44,6 +44,13 @@ pub(crate) enum AgentMessage {
         frame: Vec<u8>,
         reply: IpcSender<Result<bool, String>>,
     },
+    /// Which object has the id `id` on the loop `loop_name` of this
+    /// process: its type's name and its instance.
+    Lookup {
+        loop_name: String,
+        id: String,
+        reply: IpcSender<Option<(String, u64)>>,
+    },
     /// The process is ending: the agent stops.
     Stop,
 }
@@ -87,6 +94,22 @@ fn handle(message: AgentMessage) {
         } => {
             let _ = reply.send(change_connection(&emitter_loop, &frame));
         }
+        AgentMessage::Lookup {
+            loop_name,
+            id,
+            reply,
+        } => {
+            let found = registry()
+                .find_object(&loop_name, &id)
+                .filter(|object| {
+                    !object
+                        .shared
+                        .detached
+                        .load(std::sync::atomic::Ordering::Acquire)
+                })
+                .map(|object| (object.type_name().to_owned(), object.shared.instance));
+            let _ = reply.send(found);
+        }
         AgentMessage::Stop => {}
     }
 }
@@ -125,41 +148,54 @@ fn hand_over_ring(to: &str, from: ProcessId, ring: IpcSharedMemory) {
 
 /// Applies a connection change to an emitter of this process.
 fn change_connection(emitter_loop: &str, frame: &[u8]) -> Result<bool, String> {
-    let command = match wire::Reader::new(frame).next() {
-        Some(Ok(Frame::Command(command))) => command,
-        Some(Err(error)) => return Err(format!("a connection request cannot be decoded: {error}")),
-        _ => return Err("a connection request without a command".to_owned()),
-    };
-    let Command::Connection {
-        emitter,
-        signal,
-        event_loop,
-        change,
-    } = command
-    else {
-        return Err("not a connection change".to_owned());
-    };
-    let emitter_id = &*emitter;
-    let (object, peer) = {
-        let registry = registry();
-        (
-            registry.find_object(emitter_loop, emitter_id),
-            registry.loops.get(&*event_loop).cloned(),
-        )
-    };
-    let object = object.ok_or_else(|| {
-        format!("no object `{emitter_id}` on event loop `{emitter_loop}` in this process")
-    })?;
-    let peer = peer.ok_or_else(|| format!("event loop `{event_loop}` is not known here"))?;
-    if object.shared.signals.get(usize::from(signal)).is_none() {
-        return Err(format!("`{emitter_id}` has no signal #{signal}"));
+    match wire::Reader::new(frame).next() {
+        Some(Ok(Frame::Command(Command::Connection {
+            emitter,
+            signal,
+            event_loop,
+            change,
+        }))) => {
+            crate::connection::apply_requested(emitter_loop, &emitter, signal, &event_loop, change)
+        }
+        Some(Err(error)) => Err(format!("a connection request cannot be decoded: {error}")),
+        _ => Err("a request without a connection change".to_owned()),
     }
-    Ok(crate::connection::apply(
-        &object.shared,
-        signal,
-        &peer,
-        change,
-    ))
+}
+
+/// How long a question to another process's agent may take.
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Asks the agent at `agent` which object has the id `id` on its process's
+/// loop `loop_name`: its type's name and instance, if there is one.
+pub(crate) fn lookup_object(
+    agent: &IpcSender<AgentMessage>,
+    loop_name: &str,
+    id: &str,
+) -> Result<Option<(String, u64)>, String> {
+    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
+    agent
+        .send(AgentMessage::Lookup {
+            loop_name: loop_name.to_owned(),
+            id: id.to_owned(),
+            reply,
+        })
+        .map_err(|error| format!("its process cannot be reached: {error}"))?;
+    await_answer(&answer, ANSWER_TIMEOUT)
+}
+
+fn await_answer<T: for<'de> Deserialize<'de> + Serialize>(
+    answer: &IpcReceiver<T>,
+    timeout: std::time::Duration,
+) -> Result<T, String> {
+    match answer.try_recv_timeout(timeout) {
+        Ok(answer) => Ok(answer),
+        Err(ipc_channel::TryRecvError::Empty) => {
+            Err(format!("its process did not answer in {timeout:?}"))
+        }
+        Err(ipc_channel::TryRecvError::IpcError(error)) => {
+            Err(format!("its process did not answer: {error}"))
+        }
+    }
 }
 
 /// Asks the agent at `agent` to apply a connection change to an emitter of
@@ -178,13 +214,5 @@ pub(crate) fn request_connection(
             reply,
         })
         .map_err(|error| format!("its process cannot be reached: {error}"))?;
-    match answer.try_recv_timeout(timeout) {
-        Ok(answer) => answer,
-        Err(ipc_channel::TryRecvError::Empty) => {
-            Err(format!("its process did not answer in {timeout:?}"))
-        }
-        Err(ipc_channel::TryRecvError::IpcError(error)) => {
-            Err(format!("its process did not answer: {error}"))
-        }
-    }
+    await_answer(&answer, timeout)?
 }

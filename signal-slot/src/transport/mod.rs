@@ -23,7 +23,7 @@ mod remote;
 pub(crate) mod routes;
 
 pub(crate) use accounting::{DropCounter, DropReason};
-pub(crate) use agent::request_connection;
+pub(crate) use agent::{lookup_object, request_connection};
 pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
 pub(crate) use inbox::{InboundRing, Inbox, InboxSender, inbox};
 pub(crate) use remote::{RemoteLoop, set_own_process};

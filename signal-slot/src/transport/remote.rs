@@ -219,9 +219,13 @@ impl RemoteLoop {
             )
         };
         let result = self.write(peer, count, false, &describe, |out| {
-            Writer::new(out).emit_request(&emitter.id, index, args.count(), |item, buf| {
-                args.encode_item(item, buf)
-            })
+            Writer::new(out).emit_request(
+                &emitter.id,
+                emitter.instance,
+                index,
+                args.count(),
+                |item, buf| args.encode_item(item, buf),
+            )
         });
         if let Err(Refused::Dropped(reason)) = result {
             peer.drops().record(u64::from(count), reason, describe);
@@ -274,17 +278,17 @@ pub(crate) fn encode_signal(
 ) -> Result<(), EncodeError> {
     let header = &envelope.header;
     let (emitter_loop, emitter) = match &header.emitter {
-        Some(emitter) => (emitter.loop_name.as_deref(), Some(&*emitter.id)),
+        Some(emitter) => (
+            emitter.loop_name.as_deref(),
+            Some((&*emitter.id, emitter.instance)),
+        ),
         None => (None, None),
     };
     Writer::new(out).signal(
         emitter_loop,
         emitter,
         header.signal,
-        header
-            .receivers
-            .iter()
-            .map(|receiver| (&*receiver.object, receiver.slot)),
+        header.receivers.iter(),
         header.broadcast,
         envelope.args.count(),
         |index, buf| envelope.args.encode_item(index, buf),

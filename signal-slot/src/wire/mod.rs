@@ -5,13 +5,16 @@
 //!
 //! | tag | frame | fields after the tag |
 //! |---|---|---|
-//! | 0 | signal | emitter loop (str or nil), emitter id (str or nil), signal name, receivers `[[object, slot], ..]`, broadcast (bool), payloads `[bin, ..]` |
-//! | 1 | emit request | emitter id, signal index, payloads `[bin, ..]` |
-//! | 2 | connect | emitter id, signal index, receiver loop, receiver id, slot index, balanced (bool) |
-//! | 3 | disconnect | emitter id, signal index, receiver loop, receiver id, slot index |
+//! | 0 | signal | emitter loop (str or nil), emitter id (str or nil), emitter instance, signal name, receivers `[[object, slot, instance], ..]`, broadcast (bool), payloads `[bin, ..]` |
+//! | 1 | emit request | emitter id, emitter instance, signal index, payloads `[bin, ..]` |
+//! | 2 | connect | emitter id, signal index, receiver loop, receiver id, slot index, receiver instance, balanced (bool) |
+//! | 3 | disconnect | emitter id, signal index, receiver loop, receiver id, slot index, receiver instance |
 //! | 4 | broadcast | emitter id, signal index, loop, on (bool) |
-//! | 5 | detach | object id |
-//! | 6 | subscribe | signal name, object id, slot index, on (bool) |
+//! | 5 | detach | object id, object instance |
+//! | 6 | subscribe | signal name, object id, slot index, object instance, on (bool) |
+//!
+//! An *instance* tells apart the objects that had the same id on a loop
+//! one after the other (0: any).
 //!
 //! Tags 2 to 6 are the [`Command`]s; this module is the only place that
 //! converts them to and from bytes.
@@ -38,8 +41,9 @@ const BROADCAST: u8 = 4;
 const DETACH: u8 = 5;
 const SUBSCRIBE: u8 = 6;
 
-/// The receivers a signal frame names: on the stack for the usual few.
-pub(crate) type Receivers<'a> = smallvec::SmallVec<[(&'a str, u16); 4]>;
+/// The receivers a signal frame names (object, slot, instance): on the
+/// stack for the usual few.
+pub(crate) type Receivers<'a> = smallvec::SmallVec<[(&'a str, u16, u64); 4]>;
 
 /// The payloads of a frame: on the stack for the usual few.
 pub(crate) type Payloads<'a> = smallvec::SmallVec<[&'a [u8]; 4]>;
@@ -52,6 +56,8 @@ pub(crate) enum Frame<'a> {
         emitter_loop: Option<&'a str>,
         /// The emitter's id; `None` for a direct invocation.
         emitter: Option<&'a str>,
+        /// The emitter's instance (0 with no emitter).
+        emitter_instance: u64,
         signal: &'a str,
         receivers: Receivers<'a>,
         broadcast: bool,
@@ -59,6 +65,7 @@ pub(crate) enum Frame<'a> {
     },
     EmitRequest {
         emitter: &'a str,
+        instance: u64,
         signal: u16,
         payloads: Payloads<'a>,
     },
@@ -98,6 +105,7 @@ mod tests {
         ReceiverRef {
             object: object.into(),
             slot,
+            instance: 40 + u64::from(slot),
         }
     }
 
@@ -117,9 +125,9 @@ mod tests {
         writer
             .signal(
                 Some("main"),
-                Some("a"),
+                Some(("a", 17)),
                 "ping",
-                [("b", 0), ("c", 3)].into_iter(),
+                [receiver("b", 0), receiver("c", 3)].iter(),
                 true,
                 2,
                 encode_u64(7),
@@ -130,13 +138,13 @@ mod tests {
                 None,
                 None,
                 "<invoke>",
-                [("b", 1)].into_iter(),
+                [receiver("b", 1)].iter(),
                 false,
                 1,
                 encode_u64(1),
             )
             .unwrap();
-        writer.emit_request("b", 2, 1, encode_u64(9)).unwrap();
+        writer.emit_request("b", 5, 2, 1, encode_u64(9)).unwrap();
         for frame in [
             Frame::Command(connection(Change::Connect(
                 receiver("b", 2),
@@ -149,7 +157,10 @@ mod tests {
                 event_loop: "worker".into(),
                 change: Change::Broadcast(false),
             }),
-            Frame::Command(Command::Detach { object: "b".into() }),
+            Frame::Command(Command::Detach {
+                object: "b".into(),
+                instance: 9,
+            }),
             Frame::Command(Command::Subscribe {
                 signal: "ping".into(),
                 receiver: receiver("b", 4),
@@ -169,6 +180,7 @@ mod tests {
         let Frame::Signal {
             emitter_loop,
             emitter,
+            emitter_instance,
             signal,
             receivers,
             broadcast,
@@ -177,9 +189,12 @@ mod tests {
         else {
             panic!("{:?}", frames[0]);
         };
-        assert_eq!((*emitter_loop, *emitter), (Some("main"), Some("a")));
+        assert_eq!(
+            (*emitter_loop, *emitter, *emitter_instance),
+            (Some("main"), Some("a"), 17)
+        );
         assert_eq!(*signal, "ping");
-        assert_eq!(receivers[..], [("b", 0), ("c", 3)]);
+        assert_eq!(receivers[..], [("b", 0, 40), ("c", 3, 43)]);
         assert!(*broadcast);
         assert_eq!(payloads.len(), 2);
         assert_eq!(payloads[1], [0x91, 8]);
@@ -188,6 +203,7 @@ mod tests {
             frames[2],
             Frame::EmitRequest {
                 emitter: "b",
+                instance: 5,
                 signal: 2,
                 ..
             }
@@ -214,7 +230,7 @@ mod tests {
     fn a_failed_payload_leaves_no_half_frame() {
         let mut buf = Vec::new();
         Writer::new(&mut Encoder::growing(&mut buf))
-            .signal(None, None, "s", [].into_iter(), false, 1, encode_u64(1))
+            .signal(None, None, "s", [].iter(), false, 1, encode_u64(1))
             .unwrap();
         let before = buf.len();
         let mut encoder = Encoder::growing(&mut buf);
@@ -222,7 +238,7 @@ mod tests {
             None,
             None,
             "s",
-            [("x", 0)].into_iter(),
+            [receiver("x", 0)].iter(),
             false,
             3,
             |index, buf| {
@@ -265,7 +281,7 @@ mod tests {
         // A payload that claims more bytes than are left.
         let mut buf = Vec::new();
         Writer::new(&mut Encoder::growing(&mut buf))
-            .signal(None, None, "s", [].into_iter(), false, 1, encode_u64(1))
+            .signal(None, None, "s", [].iter(), false, 1, encode_u64(1))
             .unwrap();
         let at = buf.len() - 6;
         buf[at..at + 4].copy_from_slice(&1000u32.to_be_bytes());

@@ -95,6 +95,15 @@ impl<'a> Reader<'a> {
         (0..count).map(|_| self.bin()).collect()
     }
 
+    /// A receiver's object, slot and instance.
+    fn receiver(&mut self) -> Result<ReceiverRef, DecodeError> {
+        Ok(ReceiverRef {
+            object: self.name()?,
+            slot: self.u16()?,
+            instance: self.uint()?,
+        })
+    }
+
     fn expect_fields(fields: usize, expected: usize, tag: u8) -> Result<(), DecodeError> {
         if fields != expected + 1 {
             return Err(decode_error(format!(
@@ -112,12 +121,11 @@ impl<'a> Reader<'a> {
         }
         let tag = u8::try_from(self.uint()?).map_err(|_| decode_error("unknown frame kind"))?;
         let expected = match tag {
-            SIGNAL => 6,
-            EMIT_REQUEST => 3,
-            CONNECT => 6,
-            DISCONNECT => 5,
-            BROADCAST | SUBSCRIBE => 4,
-            DETACH => 1,
+            SIGNAL | CONNECT => 7,
+            DISCONNECT => 6,
+            SUBSCRIBE => 5,
+            EMIT_REQUEST | BROADCAST => 4,
+            DETACH => 2,
             other => return Err(decode_error(format!("unknown frame kind {other}"))),
         };
         Self::expect_fields(fields, expected, tag)?;
@@ -125,18 +133,20 @@ impl<'a> Reader<'a> {
             SIGNAL => {
                 let emitter_loop = self.optional_str()?;
                 let emitter = self.optional_str()?;
+                let emitter_instance = self.uint()?;
                 let signal = self.str()?;
                 let count = self.array_len()?;
                 let mut receivers = Receivers::with_capacity(count);
                 for _ in 0..count {
-                    if self.array_len()? != 2 {
-                        return Err(decode_error("a receiver is `[object, slot]`"));
+                    if self.array_len()? != 3 {
+                        return Err(decode_error("a receiver is `[object, slot, instance]`"));
                     }
-                    receivers.push((self.str()?, self.u16()?));
+                    receivers.push((self.str()?, self.u16()?, self.uint()?));
                 }
                 Frame::Signal {
                     emitter_loop,
                     emitter,
+                    emitter_instance,
                     signal,
                     receivers,
                     broadcast: self.bool()?,
@@ -145,6 +155,7 @@ impl<'a> Reader<'a> {
             }
             EMIT_REQUEST => Frame::EmitRequest {
                 emitter: self.str()?,
+                instance: self.uint()?,
                 signal: self.u16()?,
                 payloads: self.payloads()?,
             },
@@ -155,10 +166,7 @@ impl<'a> Reader<'a> {
                 let change = match tag {
                     BROADCAST => Change::Broadcast(self.bool()?),
                     _ => {
-                        let receiver = ReceiverRef {
-                            object: self.name()?,
-                            slot: self.u16()?,
-                        };
+                        let receiver = self.receiver()?;
                         if tag == CONNECT {
                             let delivery = if self.bool()? {
                                 Delivery::Balanced
@@ -180,13 +188,11 @@ impl<'a> Reader<'a> {
             }
             DETACH => Frame::Command(Command::Detach {
                 object: self.name()?,
+                instance: self.uint()?,
             }),
             SUBSCRIBE => Frame::Command(Command::Subscribe {
                 signal: self.name()?,
-                receiver: ReceiverRef {
-                    object: self.name()?,
-                    slot: self.u16()?,
-                },
+                receiver: self.receiver()?,
                 on: self.bool()?,
             }),
             other => return Err(decode_error(format!("unknown frame kind {other}"))),

@@ -6,7 +6,7 @@ use rmp::Marker;
 
 use super::*;
 use crate::codec::Encoder;
-use crate::connection::{Change, Delivery};
+use crate::connection::{Change, Delivery, ReceiverRef};
 use crate::error::EncodeError;
 
 pub(super) fn io_error(error: impl std::fmt::Display) -> EncodeError {
@@ -79,48 +79,74 @@ impl<'b, 'e> Writer<'b, 'e> {
         result
     }
 
+    fn u64(&mut self, value: u64) -> Result<(), EncodeError> {
+        rmp::encode::write_uint(self.buf, value)
+            .map(|_| ())
+            .map_err(io_error)
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn signal<'r>(
         &mut self,
         emitter_loop: Option<&str>,
-        emitter: Option<&str>,
+        emitter: Option<(&str, u64)>,
         signal: &str,
-        receivers: impl ExactSizeIterator<Item = (&'r str, u16)>,
+        receivers: impl ExactSizeIterator<Item = &'r ReceiverRef>,
         broadcast: bool,
         count: usize,
         encode: impl FnMut(usize, &mut Encoder<'_>) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
         self.frame(|w| {
-            w.header(6, SIGNAL)?;
-            for name in [emitter_loop, emitter] {
-                match name {
-                    Some(name) => w.str(name)?,
-                    None => rmp::encode::write_nil(w.buf).map_err(io_error)?,
+            w.header(7, SIGNAL)?;
+            match emitter_loop {
+                Some(name) => w.str(name)?,
+                None => w.nil()?,
+            }
+            match emitter {
+                Some((id, instance)) => {
+                    w.str(id)?;
+                    w.u64(instance)?;
+                }
+                None => {
+                    w.nil()?;
+                    w.u64(0)?;
                 }
             }
             w.str(signal)?;
             let len = u32::try_from(receivers.len()).map_err(|_| io_error("too many receivers"))?;
             rmp::encode::write_array_len(w.buf, len).map_err(io_error)?;
-            for (object, slot) in receivers {
-                rmp::encode::write_array_len(w.buf, 2).map_err(io_error)?;
-                w.str(object)?;
-                w.u16(slot)?;
+            for receiver in receivers {
+                rmp::encode::write_array_len(w.buf, 3).map_err(io_error)?;
+                w.receiver(receiver)?;
             }
             w.bool(broadcast)?;
             w.payloads(count, encode)
         })
     }
 
+    fn nil(&mut self) -> Result<(), EncodeError> {
+        rmp::encode::write_nil(self.buf).map_err(io_error)
+    }
+
+    /// A receiver's object, slot and instance.
+    fn receiver(&mut self, receiver: &ReceiverRef) -> Result<(), EncodeError> {
+        self.str(&receiver.object)?;
+        self.u16(receiver.slot)?;
+        self.u64(receiver.instance)
+    }
+
     pub(crate) fn emit_request(
         &mut self,
         emitter: &str,
+        instance: u64,
         signal: u16,
         count: usize,
         encode: impl FnMut(usize, &mut Encoder<'_>) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
         self.frame(|w| {
-            w.header(3, EMIT_REQUEST)?;
+            w.header(4, EMIT_REQUEST)?;
             w.str(emitter)?;
+            w.u64(instance)?;
             w.u16(signal)?;
             w.payloads(count, encode)
         })
@@ -144,8 +170,8 @@ impl<'b, 'e> Writer<'b, 'e> {
                 change,
             } => {
                 let (tag, fields) = match change {
-                    Change::Connect(..) => (CONNECT, 6),
-                    Change::Disconnect(_) => (DISCONNECT, 5),
+                    Change::Connect(..) => (CONNECT, 7),
+                    Change::Disconnect(_) => (DISCONNECT, 6),
                     Change::Broadcast(_) => (BROADCAST, 4),
                 };
                 self.header(fields, tag)?;
@@ -154,30 +180,26 @@ impl<'b, 'e> Writer<'b, 'e> {
                 self.str(event_loop)?;
                 match change {
                     Change::Connect(receiver, delivery) => {
-                        self.str(&receiver.object)?;
-                        self.u16(receiver.slot)?;
+                        self.receiver(receiver)?;
                         self.bool(*delivery == Delivery::Balanced)
                     }
-                    Change::Disconnect(receiver) => {
-                        self.str(&receiver.object)?;
-                        self.u16(receiver.slot)
-                    }
+                    Change::Disconnect(receiver) => self.receiver(receiver),
                     Change::Broadcast(on) => self.bool(*on),
                 }
             }
-            Command::Detach { object } => {
-                self.header(1, DETACH)?;
-                self.str(object)
+            Command::Detach { object, instance } => {
+                self.header(2, DETACH)?;
+                self.str(object)?;
+                self.u64(*instance)
             }
             Command::Subscribe {
                 signal,
                 receiver,
                 on,
             } => {
-                self.header(4, SUBSCRIBE)?;
+                self.header(5, SUBSCRIBE)?;
                 self.str(signal)?;
-                self.str(&receiver.object)?;
-                self.u16(receiver.slot)?;
+                self.receiver(receiver)?;
                 self.bool(*on)
             }
         }
