@@ -304,3 +304,41 @@ pub fn fixture(tag: &str) -> (Log, EventLoopThread, ProbeHandle, EventLoop, Feed
     let feeder = feeders.add_with_id("feeder", Feeder).unwrap();
     (log, collector, probe, feeders, feeder)
 }
+
+/// What a process holds of the system: open descriptors, threads, resident
+/// memory (Linux, from `/proc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub descriptors: usize,
+    pub threads: usize,
+    pub resident_kib: u64,
+}
+
+impl Usage {
+    pub fn of_this_process() -> Self {
+        Usage::at("/proc/self")
+    }
+
+    pub fn of(pid: u32) -> Self {
+        Usage::at(&format!("/proc/{pid}"))
+    }
+
+    fn at(proc: &str) -> Self {
+        let count =
+            |dir: &str| std::fs::read_dir(format!("{proc}/{dir}")).map_or(0, Iterator::count);
+        let resident_kib = std::fs::read_to_string(format!("{proc}/status"))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|line| line.strip_prefix("VmRSS:"))
+                    .and_then(|value| value.split_whitespace().next()?.parse().ok())
+            })
+            .unwrap_or(0);
+        Usage {
+            descriptors: count("fd"),
+            threads: count("task"),
+            resident_kib,
+        }
+    }
+}

@@ -30,7 +30,7 @@ pub(crate) use remote::{RemoteLoop, set_own_process};
 pub(crate) use routes::ProcessId;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 use arc_swap::ArcSwap;
 
@@ -74,8 +74,9 @@ pub(crate) enum Route {
 /// it, and the count of what could not reach it.
 pub(crate) struct LoopPeer {
     name: Arc<str>,
-    /// Where other processes reach the loop, once there are any.
-    address: OnceLock<Arc<LoopAddress>>,
+    /// Where other processes reach the loop, once there are any (and until
+    /// it ends).
+    address: Mutex<Option<Arc<LoopAddress>>>,
     /// Whether the route is `Remote`, for the emit path (one load less).
     remote: AtomicBool,
     route: ArcSwap<Route>,
@@ -88,7 +89,7 @@ pub(crate) struct LoopPeer {
 impl LoopPeer {
     pub(crate) fn new(name: Arc<str>, route: Route) -> Arc<Self> {
         Arc::new(LoopPeer {
-            address: OnceLock::new(),
+            address: Mutex::new(None),
             remote: AtomicBool::new(matches!(route, Route::Remote(_))),
             route: ArcSwap::from_pointee(route),
             loop_object: OnceLock::new(),
@@ -116,14 +117,22 @@ impl LoopPeer {
     }
 
     /// Where other processes reach the loop, if they can.
-    pub(crate) fn address(&self) -> Option<&Arc<LoopAddress>> {
-        self.address.get()
+    pub(crate) fn address(&self) -> Option<Arc<LoopAddress>> {
+        self.address
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Records where other processes reach the loop. Returns false if it was
     /// known already.
     pub(crate) fn set_address(&self, address: LoopAddress) -> bool {
-        self.address.set(Arc::new(address)).is_ok()
+        let mut current = self.address.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.is_some() {
+            return false;
+        }
+        *current = Some(Arc::new(address));
+        true
     }
 
     /// The loop's inbox, while it runs in this process.
@@ -163,6 +172,11 @@ impl LoopPeer {
         if let Route::Remote(remote) = &*old {
             remote.end(self);
         }
+        // Its doorbell and its process's channel go with it.
+        self.address
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 
     /// Delivers a signal, unless the inbox is full or the loop is gone.

@@ -239,7 +239,7 @@ pub(crate) fn child_started(registry: &mut Registry, child: &ChildChannels) {
 /// The route to `peer` once its loop runs in another process.
 pub(crate) fn remote_route(peer: &LoopPeer) -> Route {
     match peer.address() {
-        Some(address) => Route::Remote(RemoteLoop::new(address.clone())),
+        Some(address) => Route::Remote(RemoteLoop::new(address)),
         None => Route::Gone,
     }
 }
@@ -323,31 +323,36 @@ pub(crate) fn loop_ended_here(peer: &LoopPeer) {
 /// newer loop took its name): what was in transit to it is lost, and this
 /// process forgets it. In the root, the other children hear of it too.
 pub(crate) fn loop_ended_elsewhere(name: &str, process: ProcessId) {
-    let mut registry = registry();
-    let ended = registry
-        .loops
-        .get(name)
-        .filter(|peer| {
-            peer.address()
-                .is_some_and(|address| address.process == process)
-        })
-        .cloned();
-    if let Some(peer) = ended {
-        peer.end_route();
-        registry.remove_loop(&peer);
-    }
-    let table = &registry.processes;
-    if !table.is_child {
-        for child in table
-            .children
-            .iter()
-            .filter(|child| child.process != process)
-        {
-            let _ = child.agent.send(AgentMessage::LoopEnded {
-                name: name.to_owned(),
-                process,
-            });
+    let (ended, emitters) = {
+        let mut registry = registry();
+        let ended = registry
+            .loops
+            .get(name)
+            .filter(|peer| {
+                peer.address()
+                    .is_some_and(|address| address.process == process)
+            })
+            .cloned();
+        if let Some(peer) = &ended {
+            registry.remove_loop(peer);
         }
+        let table = &registry.processes;
+        if !table.is_child {
+            let others = table
+                .children
+                .iter()
+                .filter(|child| child.process != process);
+            for child in others {
+                let _ = child.agent.send(AgentMessage::LoopEnded {
+                    name: name.to_owned(),
+                    process,
+                });
+            }
+        }
+        (ended, registry.live_objects())
+    };
+    if let Some(peer) = ended {
+        end_loop(&peer, &emitters);
     }
 }
 
@@ -355,24 +360,36 @@ pub(crate) fn loop_ended_elsewhere(name: &str, process: ProcessId) {
 /// them is lost), and its rings into this process's loops get no more
 /// records. In the root, the children hear of it.
 pub(crate) fn process_ended(process: ProcessId) {
-    let mut registry = registry();
-    let (theirs, ours): (Vec<_>, Vec<_>) = registry.loops.values().cloned().partition(|peer| {
-        peer.address()
-            .is_some_and(|address| address.process == process)
-            && peer.local_inbox().is_none()
-    });
-    for peer in theirs {
-        peer.end_route();
-        registry.remove_loop(&peer);
-    }
-    for peer in ours {
-        if let Some(inbox) = peer.local_inbox() {
-            let _ = inbox.send(super::Envelope::ProducerEnded(process));
+    let (theirs, emitters) = {
+        let mut registry = registry();
+        let (theirs, ours): (Vec<_>, Vec<_>) = registry.loops.values().cloned().partition(|peer| {
+            peer.address()
+                .is_some_and(|address| address.process == process)
+                && peer.local_inbox().is_none()
+        });
+        for peer in &theirs {
+            registry.remove_loop(peer);
         }
+        for peer in ours {
+            if let Some(inbox) = peer.local_inbox() {
+                let _ = inbox.send(super::Envelope::ProducerEnded(process));
+            }
+        }
+        let table = &mut registry.processes;
+        table.children.retain(|child| child.process != process);
+        if !table.is_child {
+            tell_children(table, || AgentMessage::ProcessEnded(process));
+        }
+        (theirs, registry.live_objects())
+    };
+    for peer in theirs {
+        end_loop(&peer, &emitters);
     }
-    let table = &mut registry.processes;
-    table.children.retain(|child| child.process != process);
-    if !table.is_child {
-        tell_children(table, || AgentMessage::ProcessEnded(process));
-    }
+}
+
+/// A loop of another process ended: what was in transit to it is lost,
+/// and this process's connections to it, its ring, and its address go.
+fn end_loop(peer: &LoopPeer, emitters: &[Arc<crate::object::ObjectShared>]) {
+    peer.end_route();
+    crate::connection::forget_loop(peer, emitters);
 }
