@@ -289,24 +289,6 @@ pub(crate) fn forget_object(
     }
 }
 
-/// A loop ended: the connections of `emitters` to it end too.
-pub(crate) fn forget_loop(peer: &LoopPeer, emitters: &[Arc<ObjectShared>]) {
-    let _guard = writers();
-    for emitter in emitters {
-        for connections in &emitter.signals {
-            let current = connections.list.load();
-            let here = |destination: &Destination| std::ptr::eq(&*destination.peer, peer);
-            if !current.fan_out.iter().any(here) && !current.balanced.iter().any(here) {
-                continue;
-            }
-            let mut list = ConnectionList::clone(&current);
-            list.fan_out.retain(|destination| !here(destination));
-            list.balanced.retain(|destination| !here(destination));
-            connections.list.store(Arc::new(list));
-        }
-    }
-}
-
 /// Edits the receivers of `peer`'s destination, creating it if needed and
 /// removing it if it ends up empty.
 fn edit_destination(

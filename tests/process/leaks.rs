@@ -117,7 +117,7 @@ fn loops_in_the_parent(count: usize) {
         .unwrap();
     child.start().unwrap();
     let pid = child.pid().unwrap();
-    let mut cycle = |index: usize| {
+    let cycle = |index: usize| {
         let mut temporary = EventLoop::new(format!("leak_temporary_{index}")).unwrap();
         let probe = temporary
             .add_with_id(

@@ -323,7 +323,7 @@ pub(crate) fn loop_ended_here(peer: &LoopPeer) {
 /// newer loop took its name): what was in transit to it is lost, and this
 /// process forgets it. In the root, the other children hear of it too.
 pub(crate) fn loop_ended_elsewhere(name: &str, process: ProcessId) {
-    let (ended, emitters) = {
+    let ended = {
         let mut registry = registry();
         let ended = registry
             .loops
@@ -349,10 +349,10 @@ pub(crate) fn loop_ended_elsewhere(name: &str, process: ProcessId) {
                 });
             }
         }
-        (ended, registry.live_objects())
+        ended
     };
     if let Some(peer) = ended {
-        end_loop(&peer, &emitters);
+        end_loop(&peer);
     }
 }
 
@@ -360,7 +360,7 @@ pub(crate) fn loop_ended_elsewhere(name: &str, process: ProcessId) {
 /// them is lost), and its rings into this process's loops get no more
 /// records. In the root, the children hear of it.
 pub(crate) fn process_ended(process: ProcessId) {
-    let (theirs, emitters) = {
+    let theirs = {
         let mut registry = registry();
         let (theirs, ours): (Vec<_>, Vec<_>) = registry.loops.values().cloned().partition(|peer| {
             peer.address()
@@ -380,16 +380,16 @@ pub(crate) fn process_ended(process: ProcessId) {
         if !table.is_child {
             tell_children(table, || AgentMessage::ProcessEnded(process));
         }
-        (theirs, registry.live_objects())
+        theirs
     };
     for peer in theirs {
-        end_loop(&peer, &emitters);
+        end_loop(&peer);
     }
 }
 
 /// A loop of another process ended: what was in transit to it is lost,
-/// and this process's connections to it, its ring, and its address go.
-fn end_loop(peer: &LoopPeer, emitters: &[Arc<crate::object::ObjectShared>]) {
+/// and its ring, doorbell and channel go. Connections to it stay, so that
+/// what is emitted to it is counted as dropped; they are the user's to end.
+fn end_loop(peer: &LoopPeer) {
     peer.end_route();
-    crate::connection::forget_loop(peer, emitters);
 }
