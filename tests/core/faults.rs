@@ -8,9 +8,9 @@ use signal_slot::{EventLoop, EventLoopThread, ExitStatus, PanicPolicy, event_loo
 fn a_full_inbox_drops_counts_and_names_the_receivers() {
     let log = Log::default();
     let emitters = EventLoop::new("full_emitters").unwrap();
-    // The capacity counts every queued message: the attachment and ten signals.
+    // The capacity counts signals (not the attachment queued with them).
     let worker_loop = EventLoop::builder("full_worker")
-        .capacity(11)
+        .capacity(10)
         .build()
         .unwrap();
     let mut worker = EventLoopThread::with_loop(worker_loop);
@@ -23,6 +23,9 @@ fn a_full_inbox_drops_counts_and_names_the_receivers() {
         }
     });
     assert_eq!(worker.dropped_signals(), 15);
+    // A batch counts for its size: five more do not fit.
+    emitter.value().emit_many((0..5).map(|n| (n,)));
+    assert_eq!(worker.dropped_signals(), 20);
     // One report per second, naming the signal, emitter and receiver.
     assert_eq!(logs.matches("ERROR").count(), 1, "{logs}");
     assert!(

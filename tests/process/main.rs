@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod bounds;
 mod chaos;
 mod connections;
 mod control;
@@ -46,6 +47,7 @@ fn main() {
             soak::soak_ten_million => ignored limit(3600 s),
             chaos::a_child_killed_mid_stream,
             chaos::a_child_stopped_until_its_inbox_fills,
+            bounds::a_flood_into_a_slow_child_is_bounded_and_counted,
             shutdown::stopping_with_signals_in_flight_loses_none_queued_before,
             shutdown::dropping_in_any_order_leaks_no_thread_and_no_process,
             shutdown::a_child_outlives_the_thread_that_started_it,

@@ -226,10 +226,11 @@ impl EventLoop {
         self.iterate(false)
     }
 
-    /// The number of messages from this process waiting in the loop's
-    /// inbox.
+    /// The number of signals from this process waiting in the loop's inbox
+    /// (an `emit_many` batch counts for its size; commands and objects on
+    /// their way in do not count).
     pub fn pending_messages(&self) -> usize {
-        self.inbox.len()
+        self.inbox.signals()
     }
 
     /// True while the loop has started and not ended (here).

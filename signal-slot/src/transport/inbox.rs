@@ -2,10 +2,13 @@
 //! other processes send it, and the doorbell it waits on for both.
 //!
 //! The queue is unbounded so that control messages (attach, commands,
-//! `stop`) are never lost; signals respect the loop's capacity by a check
-//! of the queue's length before they go in. Each other process that sends
-//! to the loop has a ring of its own, bounded in bytes and in signals (see
-//! `sys::ring`).
+//! `stop`) are never lost; signals respect the loop's capacity, counted in
+//! signals (an `emit_many` batch counts for its size), by a check before
+//! they go in. Each other process that sends to the loop has a ring of its
+//! own, bounded in bytes and in signals (see `sys::ring`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -22,6 +25,23 @@ pub const DEFAULT_INBOX_CAPACITY: usize = 100_000;
 /// The default size of each other process's ring to a loop, in bytes.
 pub const DEFAULT_INBOX_BYTES: usize = 8 << 20;
 
+/// What the queue's length does not say: the signals of a message beyond
+/// the first (batches), and the messages that are not signals. Both are
+/// rare, so the emit path only reads them.
+#[derive(Default)]
+struct Tally {
+    extra_signals: AtomicUsize,
+    not_signals: AtomicUsize,
+}
+
+impl Tally {
+    /// The signals waiting in a queue of `len` messages.
+    fn signals(&self, len: usize) -> usize {
+        (len + self.extra_signals.load(Ordering::Relaxed))
+            .saturating_sub(self.not_signals.load(Ordering::Relaxed))
+    }
+}
+
 /// The sending side of a loop's inbox, inside its process.
 #[derive(Clone)]
 pub(crate) struct InboxSender {
@@ -29,11 +49,13 @@ pub(crate) struct InboxSender {
     capacity: usize,
     ring_bytes: usize,
     bell: Bell,
+    tally: Arc<Tally>,
 }
 
 impl InboxSender {
-    pub(crate) fn is_full(&self) -> bool {
-        self.tx.len() >= self.capacity
+    /// True if `count` more signals would pass the capacity.
+    fn would_overflow(&self, count: usize) -> bool {
+        self.tally.signals(self.tx.len()) + count > self.capacity
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -52,8 +74,14 @@ impl InboxSender {
     /// Queues a signal unless the inbox is full. Never blocks.
     #[inline]
     pub(crate) fn deliver(&self, envelope: SignalEnvelope) -> Result<(), DeliveryError> {
-        if self.is_full() {
+        let count = envelope.args.count();
+        if self.would_overflow(count) {
             return Err((envelope, DropReason::Full));
+        }
+        if count > 1 {
+            self.tally
+                .extra_signals
+                .fetch_add(count - 1, Ordering::Relaxed);
         }
         match self.tx.send(Envelope::Signal(envelope)) {
             Ok(()) => {
@@ -70,7 +98,12 @@ impl InboxSender {
     /// Queues regardless of capacity; returns the envelope if the loop has
     /// ended.
     pub(crate) fn send(&self, envelope: Envelope) -> Result<(), Envelope> {
-        self.tx.send(envelope).map_err(|error| error.into_inner())?;
+        let (extra, not_signal) = self.tally.adds(&envelope);
+        self.tally.add(extra, not_signal);
+        if let Err(error) = self.tx.send(envelope) {
+            self.tally.remove(extra, not_signal);
+            return Err(error.into_inner());
+        }
         self.bell.ring();
         Ok(())
     }
@@ -99,10 +132,39 @@ impl InboundRing {
     }
 }
 
+impl Tally {
+    /// What `envelope` adds: extra signals, and whether it is not a signal.
+    fn adds(&self, envelope: &Envelope) -> (usize, bool) {
+        match envelope {
+            Envelope::Signal(signal) => (signal.args.count().saturating_sub(1), false),
+            _ => (0, true),
+        }
+    }
+
+    fn add(&self, extra: usize, not_signal: bool) {
+        if extra > 0 {
+            self.extra_signals.fetch_add(extra, Ordering::Relaxed);
+        }
+        if not_signal {
+            self.not_signals.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn remove(&self, extra: usize, not_signal: bool) {
+        if extra > 0 {
+            self.extra_signals.fetch_sub(extra, Ordering::Relaxed);
+        }
+        if not_signal {
+            self.not_signals.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// The receiving side of a loop's inbox, owned by the loop.
 pub(crate) struct Inbox {
     rx: Receiver<Envelope>,
     bell: Bell,
+    tally: Arc<Tally>,
     pub(crate) rings: Vec<InboundRing>,
 }
 
@@ -111,15 +173,18 @@ pub(crate) struct Inbox {
 pub(crate) fn inbox(capacity: usize, ring_bytes: usize) -> std::io::Result<(InboxSender, Inbox)> {
     let (tx, rx) = crossbeam_channel::unbounded();
     let bell = Bell::create()?;
+    let tally = Arc::new(Tally::default());
     let sender = InboxSender {
         tx,
         capacity,
         ring_bytes,
         bell: bell.clone(),
+        tally: tally.clone(),
     };
     let inbox = Inbox {
         rx,
         bell,
+        tally,
         rings: Vec::new(),
     };
     Ok((sender, inbox))
@@ -128,12 +193,22 @@ pub(crate) fn inbox(capacity: usize, ring_bytes: usize) -> std::io::Result<(Inbo
 impl Inbox {
     /// The next message from this process, if one waits.
     pub(crate) fn try_recv(&self) -> Option<Envelope> {
-        self.rx.try_recv().ok()
+        let envelope = self.rx.try_recv().ok()?;
+        let (extra, not_signal) = self.tally.adds(&envelope);
+        self.tally.remove(extra, not_signal);
+        Some(envelope)
     }
 
-    /// The number of messages from this process that wait.
+    /// The number of messages from this process that wait (signals,
+    /// commands, objects).
     pub(crate) fn len(&self) -> usize {
         self.rx.len()
+    }
+
+    /// The number of signals from this process that wait (a batch counts
+    /// for its size).
+    pub(crate) fn signals(&self) -> usize {
+        self.tally.signals(self.rx.len())
     }
 
     /// True if something waits, from this process or another.
