@@ -147,6 +147,11 @@ pub use thread::EventLoopThread;
 pub use timer::{TightLoop, Timer};
 pub use transport::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
 
+/// The deepest nesting an argument may have to travel to another process:
+/// deeper values are refused when they are encoded (dropped and counted,
+/// with an error that says so), as MessagePack's decoder would refuse them.
+pub const MAX_NESTING: usize = codec::MAX_DEPTH;
+
 /// Turns a struct into an event loop object, and one `impl` block of it into
 /// its signals and slots.
 ///

@@ -142,3 +142,39 @@ fn keep_going_policy_reports_and_continues() {
         "{logs}"
     );
 }
+
+/// Panics when dropped.
+#[event_loop_object]
+struct DropBomb;
+
+impl Drop for DropBomb {
+    fn drop(&mut self) {
+        panic!("cannot let go");
+    }
+}
+
+#[event_loop_object]
+impl DropBomb {}
+
+#[test]
+fn a_panicking_drop_is_reported_and_the_loop_still_ends_normally() {
+    // On a thread of its own: the thread does not die of it.
+    let mut worker = EventLoopThread::new("drop_bomb_worker").unwrap();
+    worker.add_with_id("bomb", DropBomb).unwrap();
+    worker.start().unwrap();
+    worker.stop();
+    assert_eq!(worker.join().unwrap(), ExitStatus::Normal);
+    // On this thread, to read the report; the other objects still go.
+    let log = Log::default();
+    let mut main = EventLoop::new("drop_bomb_main").unwrap();
+    main.add_with_id("bomb", DropBomb).unwrap();
+    let recorder = main.add_with_id("recorder", Recorder::new(&log)).unwrap();
+    main.stop();
+    let (status, logs) = capture_logs(|| main.exec());
+    assert_eq!(status, ExitStatus::Normal);
+    assert!(
+        logs.contains("dropping object `bomb` panicked: cannot let go"),
+        "{logs}"
+    );
+    assert!(recorder.on_value().invoke((1,)).is_err(), "the loop ended");
+}

@@ -296,3 +296,174 @@ pub fn a_child_that_exits_early_is_seen_by_its_parent() {
     source.value().emit(1);
     assert_eq!(child.dropped_signals(), 1);
 }
+
+/// Panics when dropped.
+#[event_loop_object]
+struct DropBomb;
+
+impl Drop for DropBomb {
+    fn drop(&mut self) {
+        panic!("cannot let go");
+    }
+}
+
+#[event_loop_object]
+impl DropBomb {}
+
+pub fn a_panicking_drop_in_a_child_stays_in_the_child() {
+    let mut bomber = EventLoopProcess::new("drop_bomber").unwrap();
+    let mut sibling = EventLoopProcess::new("drop_sibling").unwrap();
+    bomber.add_with_id("bomb", DropBomb).unwrap();
+    sibling.add_with_id("w", Worker::new()).unwrap();
+    // The parent's copy goes when the child starts: its `Drop` panics here
+    // too, and is reported, not raised.
+    bomber.start().unwrap();
+    sibling.start().unwrap();
+    bomber.stop();
+    let exit = join(&mut bomber);
+    assert!(exit.success(), "{exit}");
+    assert!(wait_for_log(
+        "dropping object `bomb` panicked: cannot let go"
+    ));
+    // The sibling lives on: the panic did not run the parent's code in the
+    // child (which would stop or kill its siblings).
+    assert!(sibling.is_alive());
+    sibling.stop();
+    assert!(join(&mut sibling).success());
+}
+
+/// Serializes by panicking when asked to; deserializes by panicking when
+/// it reads `13`.
+#[derive(Debug, Clone)]
+pub struct Touchy(u32);
+
+impl serde::Serialize for Touchy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0 == 666 {
+            panic!("will not serialize 666");
+        }
+        serializer.serialize_u32(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Touchy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = u32::deserialize(deserializer)?;
+        if value == 13 {
+            panic!("will not deserialize 13");
+        }
+        Ok(Touchy(value))
+    }
+}
+
+/// A list linked by boxes, as deep as it is long.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Chain(Option<Box<Chain>>);
+
+impl Chain {
+    fn of_length(length: usize) -> Chain {
+        let mut chain = Chain(None);
+        for _ in 1..length {
+            chain = Chain(Some(Box::new(chain)));
+        }
+        chain
+    }
+}
+
+impl Drop for Chain {
+    /// Without recursing.
+    fn drop(&mut self) {
+        let mut next = self.0.take();
+        while let Some(mut node) = next {
+            next = node.0.take();
+        }
+    }
+}
+
+#[event_loop_object]
+struct OddSource;
+
+#[event_loop_object]
+impl OddSource {
+    #[signal]
+    fn touchy(value: Touchy);
+
+    #[signal]
+    fn chain(value: Chain);
+}
+
+#[event_loop_object]
+struct OddSink;
+
+#[event_loop_object]
+impl OddSink {
+    #[signal]
+    fn said(text: String);
+
+    #[slot]
+    fn on_touchy(&mut self, ctx: &mut Context<Self>, value: Touchy) {
+        ctx.said().emit(format!("touchy {}", value.0));
+    }
+
+    #[slot]
+    fn on_chain(&mut self, ctx: &mut Context<Self>, value: Chain) {
+        let _ = value;
+        ctx.said().emit("chain".to_owned());
+    }
+}
+
+pub fn user_serde_code_that_fails_is_contained_both_ways() {
+    let (log, mut main, probe, _source) = parent("odd_main", 3);
+    let source = main.add_with_id("odd_source", OddSource).unwrap();
+    // Drops are reported at most once a second per loop: each kind of
+    // failure goes to a loop of its own, so that each is reported.
+    let mut child = EventLoopProcess::new("odd_child").unwrap();
+    let mut deep_child = EventLoopProcess::new("odd_deep_child").unwrap();
+    let sink = child.add_with_id("sink", OddSink).unwrap();
+    let deep_sink = deep_child.add_with_id("sink", OddSink).unwrap();
+    source.touchy().connect(sink.on_touchy()).unwrap();
+    source.chain().connect(deep_sink.on_chain()).unwrap();
+    sink.said().connect(probe.report()).unwrap();
+    deep_sink.said().connect(probe.report()).unwrap();
+    child.start().unwrap();
+    deep_child.start().unwrap();
+    let emitted = std::thread::Builder::new()
+        // The default stack of a thread: 2 MiB.
+        .stack_size(2 << 20)
+        .spawn({
+            let source = source.clone();
+            move || {
+                // Its `Serialize` panics: dropped and counted here.
+                source.touchy().emit(Touchy(666));
+                // Deeper than another process decodes: refused, not a stack
+                // overflow.
+                source.chain().emit(Chain::of_length(50_000));
+                // Its `Deserialize` panics in the child: reported there.
+                source.touchy().emit(Touchy(13));
+                source.touchy().emit(Touchy(1));
+                source.chain().emit(Chain::of_length(10));
+                source.touchy().emit(Touchy(2));
+            }
+        })
+        .unwrap()
+        .join();
+    assert!(emitted.is_ok(), "the emitting thread survived");
+    run(&mut main, Duration::from_secs(10));
+    let mut entries = log.entries();
+    entries.sort();
+    assert_eq!(entries, ["chain", "touchy 1", "touchy 2"]);
+    assert_eq!(child.dropped_signals(), 1);
+    assert_eq!(deep_child.dropped_signals(), 1);
+    assert!(wait_for_log("will not serialize 666"));
+    assert!(wait_for_log("nested deeper than 1024 levels"));
+    assert!(wait_for_log("the `Deserialize` of"));
+    assert!(wait_for_log("will not deserialize 13"));
+    // The children are alive and well: a failing encoder is not a dead
+    // process.
+    for process in [&mut child, &mut deep_child] {
+        assert!(process.is_alive());
+        process.stop();
+        let exit = join(process);
+        assert!(exit.success(), "{exit}");
+    }
+}

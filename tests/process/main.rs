@@ -41,6 +41,8 @@ fn main() {
             faults::a_panicking_slot_in_a_child_ends_it_with_the_failure,
             faults::a_flood_before_the_receiver_starts,
             faults::a_child_that_exits_early_is_seen_by_its_parent,
+            faults::a_panicking_drop_in_a_child_stays_in_the_child,
+            faults::user_serde_code_that_fails_is_contained_both_ways,
             control::process_control,
             control::serial_processes_run_on_this_thread,
             soak::soak => limit(900 s),

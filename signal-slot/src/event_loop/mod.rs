@@ -401,10 +401,27 @@ impl EventLoop {
             let drops = self.handle.peer().drops();
             match envelope {
                 Envelope::Signal(signal) if deliver(&signal) => self.dispatch_local(signal),
-                Envelope::Signal(signal) => drops.record_envelope(&signal, DropReason::AfterStop),
+                Envelope::Signal(signal) => {
+                    drops.record_envelope(&signal, DropReason::AfterStop);
+                    self.drop_user_values(signal);
+                }
                 Envelope::Ring(ring) => self.inbox.rings.push(ring),
-                Envelope::Attach(_) | Envelope::Command(_) | Envelope::ProducerEnded(_) => {}
+                attach @ Envelope::Attach(_) => self.drop_user_values(attach),
+                Envelope::Command(_) | Envelope::ProducerEnded(_) => {}
             }
+        }
+    }
+
+    /// Drops what holds values of the user's types (arguments, objects):
+    /// a `Drop` that panics is reported, and the loop goes on.
+    fn drop_user_values<T>(&self, values: T) {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(values))) {
+            tracing::error!(
+                event_loop = self.handle.name(),
+                "event loop `{}`: dropping a signal's arguments or an object panicked: {}",
+                self.handle.name(),
+                panic_message(&*panic)
+            );
         }
     }
 
@@ -443,7 +460,9 @@ impl EventLoop {
     /// ending the loop.
     pub(crate) fn release_after_move(mut self: Box<Self>) {
         self.phase = Phase::Moved;
-        while self.inbox.try_recv().is_some() {}
+        while let Some(envelope) = self.inbox.try_recv() {
+            self.drop_user_values(envelope);
+        }
         self.release_objects();
     }
 

@@ -58,14 +58,26 @@ pub(super) fn spawn(
             }
         });
         let _working = platform::working();
-        // Whatever was in transit to its loop is lost; the others hear of it.
-        routes::process_ended(process);
-        if result.success() {
-            tracing::debug!(process = %name, pid, "process `{name}` {result}");
-        } else {
-            tracing::warn!(process = %name, pid, "process `{name}` {result}");
+        // The exit is recorded (joins return); what follows must not take
+        // the thread down unseen.
+        let announced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // Whatever was in transit to its loop is lost; the others hear
+            // of it.
+            routes::process_ended(process);
+            if result.success() {
+                tracing::debug!(process = %name, pid, "process `{name}` {result}");
+            } else {
+                tracing::warn!(process = %name, pid, "process `{name}` {result}");
+            }
+            monitor.finished().emit(result);
+        }));
+        if let Err(panic) = announced {
+            tracing::error!(
+                process = %name,
+                "announcing the end of process `{name}` failed: {}",
+                crate::event_loop::panic_message(&*panic)
+            );
         }
-        monitor.finished().emit(result);
     };
     if let Err(error) = std::thread::Builder::new().name(thread_name).spawn(watch) {
         tracing::error!(%error, "cannot start the thread that waits for a process");

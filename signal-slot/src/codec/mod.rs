@@ -10,8 +10,13 @@
 //! region of fixed size (a place in another process's inbox, written once,
 //! with no intermediate copy).
 
+mod depth;
+
+pub use depth::MAX_DEPTH;
+
 use std::io::{self, Write};
 use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -166,7 +171,10 @@ pub trait EncodeSerde {
 
 impl<T: Serialize> EncodeSerde for &Arg<'_, T> {
     fn encode_arg(&self, buf: &mut Encoder<'_>) -> Result<(), EncodeError> {
-        rmp_serde::encode::write(buf, self.0).map_err(|error| EncodeError(error.to_string()))
+        let mut serializer = rmp_serde::Serializer::new(buf);
+        self.0
+            .serialize(depth::Limited::new(&mut serializer))
+            .map_err(|error| EncodeError(error.to_string()))
     }
 }
 
@@ -221,14 +229,26 @@ impl<T: DeserializeOwned> DecodeSerde<T> for &DecodeAs<T> {
 }
 
 impl<T: DeserializeOwned> DecodeAs<T> {
+    /// Decodes with MessagePack's limit of [`MAX_DEPTH`] levels of
+    /// nesting; a `Deserialize` that panics is an error, not a crash.
     fn decode_serde(&self, bytes: &mut &[u8]) -> Result<T, DecodeError> {
-        let mut deserializer = rmp_serde::Deserializer::new(&mut *bytes);
-        T::deserialize(&mut deserializer).map_err(|error| {
-            DecodeError(format!(
+        let name = std::any::type_name::<T>;
+        let decoded = catch_unwind(AssertUnwindSafe(|| {
+            let mut deserializer = rmp_serde::Deserializer::new(&mut *bytes);
+            T::deserialize(&mut deserializer)
+        }));
+        match decoded {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(DecodeError(format!(
                 "cannot decode a `{}`: {error}",
-                std::any::type_name::<T>()
-            ))
-        })
+                name()
+            ))),
+            Err(panic) => Err(DecodeError(format!(
+                "the `Deserialize` of `{}` panicked: {}",
+                name(),
+                crate::event_loop::panic_message(&*panic)
+            ))),
+        }
     }
 }
 
