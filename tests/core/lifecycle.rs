@@ -2,7 +2,7 @@
 //! signals, and running a loop step by step with `process_events`.
 
 use crate::common::{Emitter, Log, Recorder};
-use signal_slot::{Error, EventLoop, EventLoopThread, ExitStatus};
+use signal_slot::{Error, EventLoop, EventLoopThread, ExitStatus, event_loop_object};
 
 #[test]
 fn stop_delivers_what_was_queued_before_it_and_drops_the_rest() {
@@ -95,4 +95,47 @@ fn process_events_runs_the_loop_inside_a_foreign_loop() {
         ExitStatus::Normal,
         "exec after the end returns at once"
     );
+}
+
+/// Records `start` and `terminate` by name.
+#[event_loop_object]
+struct Framer {
+    log: Log,
+}
+
+#[event_loop_object]
+impl Framer {
+    #[slot]
+    fn on_start(&mut self) {
+        self.log.push("start");
+    }
+
+    #[slot]
+    fn on_terminate(&mut self) {
+        self.log.push("terminate");
+    }
+
+    #[slot]
+    fn on_value(&mut self, value: u64) {
+        self.log.push(format!("value {value}"));
+    }
+}
+
+#[test]
+fn start_is_delivered_even_when_the_loop_was_stopped_before_it_ran() {
+    let log = Log::default();
+    let mut main = EventLoop::new("stopped_early_main").unwrap();
+    let framer = main
+        .add_with_id("framer", Framer { log: log.clone() })
+        .unwrap();
+    main.start_signal().connect(framer.on_start()).unwrap();
+    main.terminate_signal()
+        .connect(framer.on_terminate())
+        .unwrap();
+    framer.on_value().invoke((1,)).unwrap();
+    main.stop();
+    // Queued after the stop: not delivered.
+    framer.on_value().invoke((2,)).unwrap();
+    assert_eq!(main.exec(), ExitStatus::Normal);
+    assert_eq!(log.entries(), ["value 1", "start", "terminate"]);
 }

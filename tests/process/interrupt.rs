@@ -49,3 +49,45 @@ pub fn ctrl_c_interrupts_every_running_loop() {
     again.start_signal().connect(again.stop_slot()).unwrap();
     assert_eq!(again.exec(), ExitStatus::Normal);
 }
+
+/// Each call takes a while; the first one sends SIGINT to this process.
+#[event_loop_object]
+struct Laborer {
+    log: Log,
+}
+
+#[event_loop_object]
+impl Laborer {
+    #[slot]
+    fn labor(&mut self, round: u64) {
+        self.log.push(format!("labor {round}"));
+        if round == 0 {
+            let status = std::process::Command::new("kill")
+                .args(["-INT", &std::process::id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(status.success());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+pub fn ctrl_c_ends_a_loop_after_the_slot_that_runs_now() {
+    let log = Log::default();
+    let mut main = EventLoop::new("interrupt_backlog_main").unwrap();
+    let laborer = main.add(Laborer { log: log.clone() }).unwrap();
+    for round in 0..4 {
+        laborer.labor().invoke((round,)).unwrap();
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(main.exec(), ExitStatus::Interrupted);
+    // Not after the backlog: three more slots of half a second each.
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1_400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(log.entries(), ["labor 0"]);
+    // The rest is dropped and counted.
+    assert_eq!(main.dropped_signals(), 3);
+}

@@ -54,12 +54,14 @@ fn main() {
             shutdown::dropping_in_any_order_leaks_no_thread_and_no_process,
             shutdown::a_child_outlives_the_thread_that_started_it,
             shutdown::a_panicking_parent_leaves_no_orphans,
+            shutdown::a_child_streaming_to_a_loop_that_ended_stops_when_asked,
             leaks::finished_processes_leave_nothing_behind => limit(300 s),
             leaks::a_thousand_finished_processes_leave_nothing_behind => ignored limit(1200 s),
             leaks::loops_created_and_ended_while_a_child_runs_leave_nothing_in_it => limit(300 s),
             leaks::a_thousand_loops_created_and_ended_leave_nothing_in_a_child => ignored limit(1200 s),
             // Last: it sends SIGINT to this process (see its module).
             interrupt::ctrl_c_interrupts_every_running_loop,
+            interrupt::ctrl_c_ends_a_loop_after_the_slot_that_runs_now,
         ],
     )
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 use crate::common::Log;
 use crate::common::harness::wait_until;
 use crate::common::process::{Feeder, Probe, Victim, fixture};
-use signal_slot::{EventLoop, EventLoopProcess, EventLoopThread, ExitStatus, ObjectHandle};
+use signal_slot::{
+    EventLoop, EventLoopProcess, EventLoopThread, ExitStatus, ObjectHandle, event_loop_object,
+};
 
 pub fn stopping_with_signals_in_flight_loses_none_queued_before() {
     const SENT: u64 = 30_000;
@@ -234,5 +236,70 @@ pub fn a_panicking_parent_leaves_no_orphans() {
     assert!(
         wait_until(Duration::from_secs(10), || !alive(pid)),
         "child {pid} outlived its panicking parent"
+    );
+}
+
+/// In a child: emits a value on every iteration of its loop.
+#[event_loop_object]
+struct Streamer {
+    sent: u64,
+}
+
+#[event_loop_object]
+impl Streamer {
+    #[signal]
+    fn value(value: u64);
+
+    #[slot]
+    fn tick(&mut self, ctx: &mut signal_slot::Context<Self>) {
+        self.sent += 1;
+        ctx.value().emit(self.sent);
+    }
+}
+
+pub fn a_child_streaming_to_a_loop_that_ended_stops_when_asked() {
+    let log = Log::default();
+    let mut main = EventLoop::new("orphaned_main").unwrap();
+    let probe = main
+        .add_with_id(
+            "probe",
+            Probe {
+                log: log.clone(),
+                expected: usize::MAX,
+            },
+        )
+        .unwrap();
+    let mut child = EventLoopProcess::new("streaming_child")
+        .unwrap()
+        .init(|event_loop| {
+            let streamer = event_loop
+                .object::<Streamer>("streamer")
+                .expect("attached before the start");
+            let ticks = signal_slot::TightLoop::new(event_loop).expect("the loop runs");
+            ticks
+                .iteration()
+                .connect(streamer.tick())
+                .expect("same loop");
+        });
+    let streamer = child.add_with_id("streamer", Streamer { sent: 0 }).unwrap();
+    streamer.value().connect(probe.report_value()).unwrap();
+    child.start().unwrap();
+    // The stream flows...
+    while log.len() < 10 {
+        assert!(main.process_events().is_none());
+    }
+    // ...into a loop that ends now.
+    drop(main);
+    let started = std::time::Instant::now();
+    child.stop();
+    let exit = child
+        .join_timeout(Duration::from_secs(10))
+        .unwrap()
+        .expect("stops when asked");
+    assert!(exit.success(), "{exit}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
     );
 }

@@ -34,7 +34,8 @@ impl LoopObject {
     }
 }
 
-/// The index of `terminate` among the loop object's signals.
+/// The names of the loop object's `start` and `terminate` signals.
+pub(crate) const START: &str = LoopObject::SIGNALS[0];
 pub(crate) const TERMINATE: &str = LoopObject::SIGNALS[1];
 
 /// A handle to an event loop: attach objects, stop it, connect to its
@@ -288,8 +289,11 @@ impl LoopHandle {
         self.object.stop()
     }
 
-    /// Emitted right before the loop starts handling messages, on the
-    /// loop's thread: the first thing its objects receive.
+    /// Emitted when the loop starts (its first `exec` or `process_events`),
+    /// on the loop's thread. It is queued like any signal: what was queued
+    /// before the loop started comes first. Delivered even if the loop was
+    /// stopped before it started (after what was queued before the stop,
+    /// then `terminate`).
     ///
     /// ```
     /// use signal_slot::{Context, EventLoop, event_loop_object};

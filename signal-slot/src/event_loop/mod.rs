@@ -256,9 +256,6 @@ impl EventLoop {
             }
             Phase::Running => {}
         }
-        if self.catch_interrupt && interrupt::interrupted() {
-            self.state.request_stop(StopCause::Interrupted);
-        }
         let mut worked = self.fire_timers();
         worked |= self.drain(BUDGET);
         if self.state.stop.is_none() {
@@ -326,7 +323,7 @@ impl EventLoop {
     /// sent, then what other processes wrote in their rings.
     fn drain(&mut self, budget: usize) -> bool {
         let mut handled = 0;
-        while handled < budget && self.state.stop.is_none() {
+        while handled < budget && !self.stopping() {
             let Some(envelope) = self.inbox.try_recv() else {
                 break;
             };
@@ -338,6 +335,15 @@ impl EventLoop {
             handled += self.drain_rings(budget - handled);
         }
         handled > 0
+    }
+
+    /// True once the loop is to end: stopped, or interrupted (Ctrl-C ends
+    /// the loop after the slot that runs now, not after its backlog).
+    fn stopping(&mut self) -> bool {
+        if self.catch_interrupt && interrupt::interrupted() {
+            self.state.request_stop(StopCause::Interrupted);
+        }
+        self.state.stop.is_some()
     }
 
     fn handle_envelope(&mut self, envelope: Envelope) {
@@ -386,9 +392,12 @@ impl EventLoop {
         self.handle.object.terminate().emit();
         let own = EmitterName::of(&self.handle.object.shared);
         self.state.stop = None;
+        // The loop's own `start` (if the stop came first) and `terminate`
+        // still reach the loop's objects.
         self.drain_after_stop(|signal| {
             signal.header.emitter.as_ref() == Some(&own)
-                && signal.header.signal == handle::TERMINATE
+                && (signal.header.signal == handle::START
+                    || signal.header.signal == handle::TERMINATE)
         });
         self.end(status.clone());
         status

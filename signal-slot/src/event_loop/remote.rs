@@ -64,7 +64,7 @@ impl EventLoop {
         let mut handled = 0;
         let mut broken = Vec::new();
         for (index, ring) in rings.iter_mut().enumerate() {
-            while handled < budget && self.state.stop.is_none() {
+            while handled < budget && !self.stopping() {
                 let Some(next) = ring.consumer.next() else {
                     break;
                 };
