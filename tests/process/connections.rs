@@ -330,3 +330,53 @@ pub fn a_connection_ends_with_its_object_across_processes() {
     main.stop();
     main.join().unwrap();
 }
+
+/// A chain wired after its processes started (parent -> child -> child ->
+/// parent): `connect` returns once each emitter's process applied it, so
+/// the first signal through it arrives, every time.
+pub fn a_chain_wired_after_start_carries_its_first_signal() {
+    const ROUNDS: u64 = 12;
+    let log = Log::default();
+    let mut main = EventLoopThread::new("chain_main").unwrap();
+    let probe = main
+        .add_with_id(
+            "probe",
+            Probe {
+                log: log.clone(),
+                expected: usize::MAX,
+            },
+        )
+        .unwrap();
+    let source = main.add_with_id("source", Source).unwrap();
+    main.start().unwrap();
+    for round in 0..ROUNDS {
+        let mut first = EventLoopProcess::new(format!("chain_first_{round}")).unwrap();
+        let mut second = EventLoopProcess::new(format!("chain_second_{round}")).unwrap();
+        let w1 = first.add_with_id("w1", Worker::new()).unwrap();
+        let w2 = second.add_with_id("w2", Worker::new()).unwrap();
+        first.start().unwrap();
+        second.start().unwrap();
+        // Wired now, while both run; emitted at once.
+        source.value().connect(w1.forward()).unwrap();
+        w1.value_out().connect(w2.forward()).unwrap();
+        w2.value_out().connect(probe.report_value()).unwrap();
+        source.value().emit(round * 10);
+        let expected = usize::try_from(round).unwrap() + 1;
+        assert!(
+            log.wait_for(expected, Duration::from_secs(10)),
+            "round {round}: {:?}",
+            log.entries()
+        );
+        assert_eq!(
+            log.entries()[expected - 1],
+            format!("value {}", round * 10 + 2)
+        );
+        source.value().disconnect(w1.forward()).unwrap();
+        for process in [&mut first, &mut second] {
+            process.stop();
+            assert!(join(process).success());
+        }
+    }
+    main.stop();
+    main.join().unwrap();
+}

@@ -36,6 +36,7 @@ fn main() {
             connections::connections_at_any_time_between_running_processes,
             connections::emitting_on_behalf_of_an_object_in_a_child,
             connections::a_connection_ends_with_its_object_across_processes,
+            connections::a_chain_wired_after_start_carries_its_first_signal,
             faults::a_killed_receiver_is_reported_and_costs_nothing,
             faults::undecodable_payloads_are_reported_and_the_loop_goes_on,
             faults::a_panicking_slot_in_a_child_ends_it_with_the_failure,

@@ -183,10 +183,14 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
 
     /// Connects the signal to `slot`: every emission reaches it.
     ///
-    /// Connecting the same slot twice delivers once. The slot may live on
-    /// any loop, in this process or another; the connection takes effect at
-    /// once for emissions from this process, and in order with later
-    /// messages for an emitter in another process.
+    /// Connecting the same slot twice delivers once. The emitter and the
+    /// slot may live on any loop, in this process or another, running or
+    /// not. The connection is in effect when `connect` returns: every
+    /// emission after that reaches the slot. For an emitter that lives in
+    /// another process, `connect` asks that process (whose agent applies it
+    /// at once, whatever its loop is busy with) and waits for the answer, a
+    /// round trip of some tens of microseconds: wire chains across processes
+    /// after they started, then emit, and nothing is lost.
     ///
     /// A slot of other argument types does not compile:
     ///
@@ -205,9 +209,10 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     ///
     /// # Errors
     ///
-    /// [`Error::ObjectNotFound`] if the slot's object is not attached to its
-    /// loop (checked when that loop runs in this process),
-    /// [`Error::LoopEnded`] if the emitter's process cannot be reached.
+    /// [`Error::ObjectNotFound`] if the slot's object or the emitter is not
+    /// attached to its loop (any more), [`Error::LoopEnded`] if the slot's
+    /// loop has ended, [`Error::Connection`] if the emitter's process
+    /// cannot apply the change (it ended, or does not answer within 10 s).
     pub fn connect<S: ConnectTo<A>>(&self, slot: S) -> Result<(), Error> {
         let (target, index) = slot.target();
         self.connect_with(target, index, Delivery::FanOut)
