@@ -26,8 +26,8 @@ use crate::error::{DecodeError, EncodeError};
 /// Where arguments and frames are encoded: a growing buffer, or a byte
 /// region of fixed size that writing never goes past.
 ///
-/// Positions ([`len`](Self::len), [`truncate`](Self::truncate),
-/// [`patch`](Self::patch)) count from the start of the underlying buffer.
+/// Positions (`len`, `truncate`, `patch`) count from the start of the
+/// underlying buffer.
 pub struct Encoder<'a> {
     out: Output<'a>,
     overflowed: bool,
