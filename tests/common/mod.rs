@@ -37,6 +37,11 @@ impl Log {
         self.lock().clone()
     }
 
+    /// Forgets what the log holds.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
     pub fn len(&self) -> usize {
         self.lock().len()
     }

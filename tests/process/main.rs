@@ -18,6 +18,7 @@ mod interrupt;
 mod leaks;
 mod shutdown;
 mod soak;
+mod waves;
 mod wiring;
 
 fn main() {
@@ -48,6 +49,8 @@ fn main() {
             control::serial_processes_run_on_this_thread,
             soak::soak => limit(900 s),
             soak::soak_ten_million => ignored limit(3600 s),
+            waves::waves_of_processes_keep_every_promise => limit(300 s),
+            waves::a_hundred_waves_keep_every_promise => ignored limit(3600 s),
             chaos::a_child_killed_mid_stream,
             chaos::a_child_stopped_until_its_inbox_fills,
             bounds::a_flood_into_a_slow_child_is_bounded_and_counted,

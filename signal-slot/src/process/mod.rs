@@ -90,6 +90,8 @@ pub struct EventLoopProcess {
     init: Option<InitFn>,
     state: State,
     record: Arc<ExitRecord>,
+    /// The thread that waits for the child to end.
+    watch: Option<std::thread::JoinHandle<()>>,
     /// Created with the process (not in serial mode).
     channels: Option<ChildChannels>,
     report: Option<(IpcSender<ExitStatus>, IpcReceiver<ExitStatus>)>,
@@ -177,6 +179,7 @@ impl EventLoopProcess {
             init: None,
             state: State::Ready(Box::new(event_loop)),
             record: Arc::default(),
+            watch: None,
             channels: None,
             report: None,
         };
@@ -259,7 +262,7 @@ impl EventLoopProcess {
                         .channels
                         .as_ref()
                         .map_or(0, |channels| channels.process);
-                    monitor::spawn(
+                    self.watch = monitor::spawn(
                         self.name.clone(),
                         pid,
                         process,
@@ -435,7 +438,18 @@ impl EventLoopProcess {
                     status: Some(status),
                 }))
             }
-            State::Running => Ok(self.record.wait(deadline)),
+            State::Running => {
+                let exit = self.record.wait(deadline);
+                if exit.is_some()
+                    && let Some(watch) = self.watch.take()
+                {
+                    // What remains of it is short: telling the others and
+                    // emitting `finished`. Once joined, nothing of the child
+                    // is left here.
+                    let _ = watch.join();
+                }
+                Ok(exit)
+            }
         }
     }
 }

@@ -24,6 +24,8 @@ impl ProcessMonitor {
 }
 
 /// Waits for the child `pid` in a thread of its own and reports its end.
+/// The thread ends once everything about the child's end is done (its
+/// exit recorded, the others told, `finished` emitted).
 pub(super) fn spawn(
     name: Arc<str>,
     pid: u32,
@@ -31,7 +33,7 @@ pub(super) fn spawn(
     record: Arc<ExitRecord>,
     monitor: Handle<ProcessMonitor>,
     report: IpcReceiver<ExitStatus>,
-) {
+) -> Option<std::thread::JoinHandle<()>> {
     let thread_name = format!("wait:{name}");
     let watch = move || {
         // Waits without reaping: until the exit is recorded below, the pid
@@ -79,7 +81,11 @@ pub(super) fn spawn(
             );
         }
     };
-    if let Err(error) = std::thread::Builder::new().name(thread_name).spawn(watch) {
-        tracing::error!(%error, "cannot start the thread that waits for a process");
-    }
+    std::thread::Builder::new()
+        .name(thread_name)
+        .spawn(watch)
+        .map_err(|error| {
+            tracing::error!(%error, "cannot start the thread that waits for a process");
+        })
+        .ok()
 }
