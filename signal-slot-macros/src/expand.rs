@@ -254,6 +254,29 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
     quote! {
         #item
 
+        ::signal_slot::__private::inventory::submit! {
+            ::signal_slot::__private::travel::ObjectType::of::<#self_ty>()
+        }
+
+        /// Travels by name: in another process it is a handle to the same
+        /// object.
+        impl ::signal_slot::__private::serde::Serialize for #handle_path {
+            fn serialize<S: ::signal_slot::__private::serde::Serializer>(
+                &self,
+                serializer: S,
+            ) -> ::core::result::Result<S::Ok, S::Error> {
+                ::signal_slot::__private::travel::serialize_handle(&self.0, serializer)
+            }
+        }
+
+        impl<'de> ::signal_slot::__private::serde::Deserialize<'de> for #handle_path {
+            fn deserialize<D: ::signal_slot::__private::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> ::core::result::Result<Self, D::Error> {
+                ::signal_slot::__private::travel::deserialize_handle::<#self_ty, D>(deserializer)
+            }
+        }
+
         impl #handle_path {
             #(#accessors)*
         }
@@ -265,6 +288,27 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
         impl ::signal_slot::EventLoopObject for #self_ty {
             const SIGNALS: &'static [&'static str] = &[#(#signal_names),*];
             const SLOTS: &'static [&'static str] = &[#(#slot_names),*];
+            const TYPE_KEY: &'static str =
+                ::core::concat!(
+                    ::core::module_path!(), "::", ::core::stringify!(#self_ident),
+                    "@", ::core::line!()
+                );
+
+            fn encode_state(
+                &self,
+            ) -> ::core::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
+                #[allow(unused_imports)]
+                use ::signal_slot::__private::travel::{Stays as _, Travels as _};
+                (&&::signal_slot::__private::travel::Traveler::<Self>::new()).encode(self)
+            }
+
+            fn decode_state(
+                bytes: &[u8],
+            ) -> ::core::result::Result<Self, ::std::string::String> {
+                #[allow(unused_imports)]
+                use ::signal_slot::__private::travel::{Stays as _, Travels as _};
+                (&&::signal_slot::__private::travel::Traveler::<Self>::new()).decode(bytes)
+            }
 
             fn dispatch(
                 &mut self,

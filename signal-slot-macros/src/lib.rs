@@ -9,6 +9,7 @@
 
 mod ast;
 mod expand;
+mod process;
 
 use proc_macro::TokenStream;
 use quote::ToTokens;
@@ -43,6 +44,30 @@ pub fn event_loop_object(args: TokenStream, input: TokenStream) -> TokenStream {
         Err(error) => error.to_compile_error(),
     };
     output.into()
+}
+
+/// Registers an init function for processes started by spawn. Documented
+/// where `signal-slot` re-exports it.
+#[proc_macro_attribute]
+pub fn init(args: TokenStream, input: TokenStream) -> TokenStream {
+    let args = proc_macro2::TokenStream::from(args);
+    match syn::parse::<syn::ItemFn>(input) {
+        Ok(item) => process::init(args, item).unwrap_or_else(|error| error.to_compile_error()),
+        Err(error) => error.to_compile_error(),
+    }
+    .into()
+}
+
+/// Makes `main` take its role first when it runs as a child process
+/// started by spawn. Documented where `signal-slot` re-exports it.
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, input: TokenStream) -> TokenStream {
+    let args = proc_macro2::TokenStream::from(args);
+    match syn::parse::<syn::ItemFn>(input) {
+        Ok(item) => process::main(args, item).unwrap_or_else(|error| error.to_compile_error()),
+        Err(error) => error.to_compile_error(),
+    }
+    .into()
 }
 
 fn with_errors(errors: syn::Error, item: impl ToTokens) -> proc_macro2::TokenStream {

@@ -216,6 +216,20 @@ pub(crate) fn apply(
     changed
 }
 
+/// The connections of every signal of `emitter`, by index.
+pub(crate) fn snapshot(emitter: &ObjectShared) -> impl Iterator<Item = (u16, Arc<ConnectionList>)> {
+    emitter
+        .signals
+        .iter()
+        .enumerate()
+        .map(|(index, connections)| {
+            (
+                u16::try_from(index).unwrap_or(u16::MAX),
+                connections.list.load_full(),
+            )
+        })
+}
+
 /// Applies a connection change that another process asked for, to the
 /// emitter `emitter` of the loop `emitter_loop` of this process, for
 /// receivers on the loop `receiver_loop`. Returns whether it changed

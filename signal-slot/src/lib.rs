@@ -131,6 +131,7 @@ mod sys;
 mod thread;
 mod timer;
 mod transport;
+mod travel;
 mod wire;
 
 use sys::platform;
@@ -140,7 +141,9 @@ pub use context::{Context, Sender};
 pub use error::{DecodeError, EncodeError, Error, SlotError};
 pub use event_loop::{EventLoop, EventLoopBuilder, LoopHandle};
 pub use object::{EventLoopObject, Handle, ObjectHandle};
-pub use process::{EventLoopProcess, ProcessExit};
+pub use process::{
+    EventLoopProcess, ProcessExit, StartMethod, init_process, set_start_method, start_method,
+};
 pub use signal::{ConnectTo, Signal, SignalArg, Slot, SlotReturn};
 pub use status::{ExitStatus, IdleWait, PanicPolicy, SlotFailure};
 pub use thread::EventLoopThread;
@@ -217,10 +220,24 @@ pub const MAX_NESTING: usize = codec::MAX_DEPTH;
 /// slot without `&self`, generics, `async`.
 pub use signal_slot_macros::event_loop_object;
 
+pub use signal_slot_macros::{init, main};
+
+pub use travel::ProcessInit;
+
 /// What generated code uses. Not part of the API: no semver guarantees.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::codec;
+    pub use inventory;
+    pub use serde;
+
+    /// What travels to a process started by spawn.
+    pub mod travel {
+        pub use crate::travel::{
+            InitFunction, ObjectType, Stays, Traveler, Travels, deserialize_handle,
+            serialize_handle,
+        };
+    }
     pub use crate::error::{DecodeError, EncodeError, SlotError};
     pub use crate::object::{ObjectStruct, TypedHandle};
     pub use crate::payload::{ErasedArgs, Payload};

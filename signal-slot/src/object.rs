@@ -31,6 +31,11 @@ pub trait EventLoopObject: ObjectStruct + Send + 'static {
     #[doc(hidden)]
     const SLOTS: &'static [&'static str];
 
+    /// Where the type is registered for processes started by spawn: its
+    /// module path and name.
+    #[doc(hidden)]
+    const TYPE_KEY: &'static str;
+
     /// Calls slot `slot` with `payload`.
     #[doc(hidden)]
     fn dispatch(
@@ -39,6 +44,15 @@ pub trait EventLoopObject: ObjectStruct + Send + 'static {
         slot: u16,
         payload: Payload<'_>,
     ) -> Result<(), SlotError>;
+
+    /// The object's state, to travel to a process started by spawn; an
+    /// error if its type does not implement `Serialize` and `Deserialize`.
+    #[doc(hidden)]
+    fn encode_state(&self) -> Result<Vec<u8>, String>;
+
+    /// The object back from [`encode_state`](Self::encode_state).
+    #[doc(hidden)]
+    fn decode_state(bytes: &[u8]) -> Result<Self, String>;
 }
 
 /// Links an object type to its generated handle type. Implemented by
@@ -354,6 +368,9 @@ pub(crate) trait ErasedObject: Send {
     ) -> Result<(), SlotError>;
 
     fn handle(&self) -> &ObjectHandle;
+
+    /// The object as it travels to a process started by spawn.
+    fn transfer(&self) -> Result<crate::travel::ObjectTransfer, String>;
 }
 
 impl<T: EventLoopObject> ErasedObject for ObjectCell<T> {
@@ -370,5 +387,15 @@ impl<T: EventLoopObject> ErasedObject for ObjectCell<T> {
 
     fn handle(&self) -> &ObjectHandle {
         self.handle.object_handle()
+    }
+
+    fn transfer(&self) -> Result<crate::travel::ObjectTransfer, String> {
+        let shared = &self.handle.object_handle().shared;
+        Ok(crate::travel::ObjectTransfer {
+            key: T::TYPE_KEY.to_owned(),
+            id: shared.id.to_string(),
+            instance: shared.instance,
+            state: self.object.encode_state()?,
+        })
     }
 }

@@ -97,7 +97,7 @@ impl fmt::Display for SlotFailure {
 ///     .build()?;
 /// # Ok::<(), signal_slot::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IdleWait {
     /// Look for work for up to this long, then sleep until work arrives
     /// (the default, 20 µs): an idle loop costs nothing, and a reply that
@@ -116,7 +116,7 @@ impl Default for IdleWait {
 }
 
 /// What a loop does when a slot panics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum PanicPolicy {
     /// End the loop right after the failing message (the default): its
     /// objects may be in an inconsistent state.

@@ -7,6 +7,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use signal_slot::StartMethod;
+
 /// Where every process of the test binary logs (children inherit the
 /// subscriber and the open file), so that tests can check what a child
 /// reported.
@@ -44,6 +46,7 @@ pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
 
 /// A test of the binary; [`process_tests!`](crate::process_tests) makes the
 /// list.
+#[derive(Clone)]
 pub struct Test {
     /// The test function's path in the binary, e.g. `soak::soak`.
     pub name: &'static str,
@@ -125,8 +128,18 @@ pub fn run(binary: &str, tests: Vec<Test>) -> ! {
             test.name
         );
     }
-    let path =
-        std::env::temp_dir().join(format!("signal-slot-{binary}-{}.log", std::process::id()));
+    // Children started by spawn are new runs of this binary: they find the
+    // log file by this variable, set before any thread exists.
+    let path = match std::env::var_os(LOG_VARIABLE) {
+        Some(path) => std::path::PathBuf::from(path),
+        None => {
+            let path = std::env::temp_dir()
+                .join(format!("signal-slot-{binary}-{}.log", std::process::id()));
+            // SAFETY: the test binary has a single thread yet.
+            unsafe { std::env::set_var(LOG_VARIABLE, &path) };
+            path
+        }
+    };
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -143,29 +156,86 @@ pub fn run(binary: &str, tests: Vec<Test>) -> ! {
             echo,
         })
         .init();
+    // A child started by spawn takes its role here, and never returns.
+    signal_slot::init_process();
     let mut args = libtest_mimic::Arguments::from_args();
     // Forking tests run one at a time, on the main thread.
     args.test_threads = Some(1);
-    let trials = tests.into_iter().map(trial).collect();
+    let trials = tests
+        .into_iter()
+        .flat_map(|test| {
+            [StartMethod::Fork, StartMethod::Spawn].map(|method| trial(test.clone(), method))
+        })
+        .collect();
     let conclusion = libtest_mimic::run(&args, trials);
     let _ = std::fs::remove_file(&path);
     conclusion.exit()
 }
 
-/// A test as libtest-mimic runs it: under a watchdog.
-fn trial(test: Test) -> libtest_mimic::Trial {
+/// Where the processes of a test binary log.
+const LOG_VARIABLE: &str = "SIGNAL_SLOT_TEST_LOG";
+
+/// A test as libtest-mimic runs it, under one start method: under a
+/// watchdog; under spawn, with a thread of the test's own busy the whole
+/// time (spawned children must not care).
+fn trial(test: Test, method: StartMethod) -> libtest_mimic::Trial {
     let Test {
         name,
         run,
         ignored,
         limit,
     } = test;
-    libtest_mimic::Trial::test(name, move || {
+    let label = match method {
+        StartMethod::Fork => "fork",
+        StartMethod::Spawn => "spawn",
+    };
+    libtest_mimic::Trial::test(format!("{name}::{label}"), move || {
         let _watchdog = Watchdog::new(name, limit);
+        signal_slot::set_start_method(method);
+        let _busy = (method == StartMethod::Spawn).then(BusyThread::start);
         run();
         Ok(())
     })
     .with_ignored_flag(ignored)
+}
+
+/// A thread that takes a lock and allocates, again and again, until
+/// dropped: what a parent with threads of its own looks like at any moment.
+struct BusyThread {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BusyThread {
+    fn start() -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let lock = std::sync::Mutex::new(Vec::<Box<[u8]>>::new());
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut held = lock.lock().expect("not poisoned");
+                held.push(vec![0u8; 4096].into_boxed_slice());
+                if held.len() > 64 {
+                    held.clear();
+                }
+                drop(held);
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        });
+        BusyThread {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for BusyThread {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Writes log lines to the shared file, and to stderr when `RUST_LOG` is set.

@@ -75,6 +75,7 @@ pub fn sender_id<T: EventLoopObject>(ctx: &Context<'_, T>) -> String {
 
 /// Emits values, texts and bare events.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Emitter;
 
 #[event_loop_object]

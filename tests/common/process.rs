@@ -44,6 +44,7 @@ impl Probe {
 /// Lives in children: counts values (checking their order per emitter),
 /// echoes texts with its process id, reports on request.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Worker {
     received: u64,
     last: HashMap<String, u64>,
@@ -115,6 +116,7 @@ impl Worker {
 
 /// Emits from the parent (or anywhere).
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Source;
 
 #[event_loop_object]
@@ -154,6 +156,7 @@ pub enum Mode {
 
 /// Receives structured telemetry in a child and answers with what it saw.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct TelemetrySink;
 
 #[event_loop_object]
@@ -227,6 +230,7 @@ pub fn join(process: &mut EventLoopProcess) -> ProcessExit {
 
 /// Counts what it receives; at `kill_at` it kills its own process.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Victim {
     pub received: u64,
     pub kill_at: u64,
@@ -276,6 +280,7 @@ impl Victim {
 
 /// Emits from the parent.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Feeder;
 
 #[event_loop_object]

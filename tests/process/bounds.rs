@@ -9,6 +9,7 @@ use crate::common::process::{Probe, Usage, join};
 use signal_slot::{Context, EventLoopProcess, EventLoopThread, event_loop_object};
 
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct BlobSource;
 
 #[event_loop_object]
@@ -19,6 +20,7 @@ impl BlobSource {
 
 /// Takes its time over each payload; says how many it took when asked.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct SlowSink {
     received: u64,
 }

@@ -194,6 +194,7 @@ pub fn emitting_on_behalf_of_an_object_in_a_child() {
 
 /// In a child: says what it checked.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Checker;
 
 #[event_loop_object]
@@ -209,6 +210,7 @@ impl Checker {
 
 /// In a child, later under the checker's id: its slot 0 takes a `u64` too.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Launcher;
 
 #[event_loop_object]
@@ -224,6 +226,7 @@ impl Launcher {
 
 /// In a child: replaces the object `target` of its loop, on request.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Replacer {
     target: Option<CheckerHandle>,
     report_to: ProbeHandle,

@@ -71,6 +71,7 @@ impl<'de> serde::Deserialize<'de> for Skewed {
 }
 
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct SkewSource;
 
 #[event_loop_object]
@@ -80,6 +81,7 @@ impl SkewSource {
 }
 
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct SkewSink;
 
 #[event_loop_object]
@@ -157,6 +159,7 @@ pub fn a_panicking_slot_in_a_child_ends_it_with_the_failure() {
 
 /// Floods a loop with big and small payloads.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Flooder;
 
 #[event_loop_object]
@@ -184,6 +187,7 @@ impl Flooder {
 
 /// Counts the flood, and reports when asked.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct FloodCounter {
     big: u64,
     small: u64,
@@ -223,7 +227,10 @@ pub fn a_flood_before_the_receiver_starts() {
     // first child floods another; neither receiver has started.
     let mut tight =
         EventLoopProcess::with_options(EventLoop::builder("flood_tight").capacity(1_000)).unwrap();
-    let mut roomy = EventLoopProcess::new("flood_roomy").unwrap();
+    // Room for the whole flood (10 MB), whenever it starts.
+    let mut roomy =
+        EventLoopProcess::with_options(EventLoop::builder("flood_roomy").inbox_bytes(32 << 20))
+            .unwrap();
     let tight_counter = tight
         .add_with_id("tight", FloodCounter { big: 0, small: 0 })
         .unwrap();
@@ -281,7 +288,7 @@ pub fn a_child_that_exits_early_is_seen_by_its_parent() {
     let (log, mut main, probe, source) = parent("early_main", 1);
     let mut child = EventLoopProcess::new("early_child")
         .unwrap()
-        .init(|_| panic!("no configuration found"));
+        .init_with(fail_to_configure, ());
     let worker = child.add_with_id("w", Worker::new()).unwrap();
     source.value().connect(worker.on_value()).unwrap();
     child.finished().connect(probe.on_exit()).unwrap();
@@ -297,8 +304,14 @@ pub fn a_child_that_exits_early_is_seen_by_its_parent() {
     assert_eq!(child.dropped_signals(), 1);
 }
 
+#[signal_slot::init]
+fn fail_to_configure(_event_loop: &signal_slot::LoopHandle) {
+    panic!("no configuration found");
+}
+
 /// Panics when dropped.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct DropBomb;
 
 impl Drop for DropBomb {
@@ -381,6 +394,7 @@ impl Drop for Chain {
 }
 
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct OddSource;
 
 #[event_loop_object]
@@ -393,6 +407,7 @@ impl OddSource {
 }
 
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct OddSink;
 
 #[event_loop_object]

@@ -12,6 +12,7 @@ use signal_slot::{Context, EventLoop, EventLoopThread, ExitStatus, event_loop_ob
 
 /// Sends SIGINT to this process when its slot runs.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Interrupter;
 
 #[event_loop_object]

@@ -11,7 +11,10 @@ use signal_slot::{Context, EventLoop, EventLoopProcess, event_loop_object};
 
 /// A child's object that carries 8 MiB: what the parent must not keep.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Ballast {
+    /// As MessagePack `bin` (one copy), not an array of 8 Mi numbers.
+    #[serde(with = "serde_bytes")]
     bytes: Vec<u8>,
 }
 

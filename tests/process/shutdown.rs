@@ -241,6 +241,7 @@ pub fn a_panicking_parent_leaves_no_orphans() {
 
 /// In a child: emits a value on every iteration of its loop.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Streamer {
     sent: u64,
 }
@@ -257,6 +258,19 @@ impl Streamer {
     }
 }
 
+/// Drives the child's streamer from a tight loop.
+#[signal_slot::init]
+fn stream_every_tick(event_loop: &signal_slot::LoopHandle) {
+    let streamer = event_loop
+        .object::<Streamer>("streamer")
+        .expect("attached before the start");
+    let ticks = signal_slot::TightLoop::new(event_loop).expect("the loop runs");
+    ticks
+        .iteration()
+        .connect(streamer.tick())
+        .expect("same loop");
+}
+
 pub fn a_child_streaming_to_a_loop_that_ended_stops_when_asked() {
     let log = Log::default();
     let mut main = EventLoop::new("orphaned_main").unwrap();
@@ -271,16 +285,7 @@ pub fn a_child_streaming_to_a_loop_that_ended_stops_when_asked() {
         .unwrap();
     let mut child = EventLoopProcess::new("streaming_child")
         .unwrap()
-        .init(|event_loop| {
-            let streamer = event_loop
-                .object::<Streamer>("streamer")
-                .expect("attached before the start");
-            let ticks = signal_slot::TightLoop::new(event_loop).expect("the loop runs");
-            ticks
-                .iteration()
-                .connect(streamer.tick())
-                .expect("same loop");
-        });
+        .init_with(stream_every_tick, ());
     let streamer = child.add_with_id("streamer", Streamer { sent: 0 }).unwrap();
     streamer.value().connect(probe.report_value()).unwrap();
     child.start().unwrap();

@@ -21,6 +21,7 @@ const WINDOW: u64 = 20_000;
 /// Sends `n` signals to every connected checker, within a window of
 /// un-acknowledged ones, then says so.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Stream {
     n: u64,
     sent: u64,
@@ -88,6 +89,7 @@ impl Stream {
 
 /// Checks order per emitter, counts, acknowledges, reports.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Checker {
     next: HashMap<String, u64>,
     out_of_order: u64,

@@ -11,6 +11,7 @@ use signal_slot::{Context, EventLoop, EventLoopProcess, EventLoopThread, event_l
 
 /// Counts what it receives, slowly.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Slowpoke {
     received: u64,
 }

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use crate::common::Log;
 use crate::common::process::{
-    Mode, Probe, Source, Telemetry, TelemetrySink, Worker, join, parent, probe, run,
+    Mode, Probe, ProbeHandle, Source, Telemetry, TelemetrySink, Worker, join, parent, probe, run,
 };
-use signal_slot::{Context, EventLoop, EventLoopProcess, ExitStatus, Timer, event_loop_object};
+use signal_slot::{
+    Context, EventLoop, EventLoopProcess, ExitStatus, LoopHandle, Timer, event_loop_object,
+};
 
 pub fn the_usage_example() {
     let log = Log::default();
@@ -117,6 +119,7 @@ pub fn struct_and_map_arguments_cross_processes() {
 /// Created in a child by its init function: counts ticks of a timer there,
 /// and broadcasts when done.
 #[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct TickCounter {
     ticks: u32,
 }
@@ -136,6 +139,21 @@ impl TickCounter {
     }
 }
 
+/// Builds the child's objects there; the handles (to an object of the
+/// parent, and to its loop) travel as arguments.
+#[signal_slot::init]
+fn count_ticks(event_loop: &LoopHandle, probe: ProbeHandle, main: LoopHandle) {
+    let counter = event_loop
+        .add_with_id("counter", TickCounter { ticks: 0 })
+        .unwrap();
+    let timer = Timer::new(event_loop, Duration::from_millis(5)).unwrap();
+    timer.timeout().connect(counter.on_tick()).unwrap();
+    timer.start();
+    // To the parent: a direct connection and a broadcast on its loop.
+    counter.done().connect(probe.report()).unwrap();
+    counter.done().broadcast_on(&main).unwrap();
+}
+
 pub fn timers_broadcasts_and_loop_signals_in_a_child() {
     let log = Log::default();
     let mut main = EventLoop::new("child_timer_main").unwrap();
@@ -152,20 +170,9 @@ pub fn timers_broadcasts_and_loop_signals_in_a_child() {
         .unwrap();
     listener.subscribe("done", listener.report()).unwrap();
     let main_handle = main.handle();
-    let probe_in_child = probe.clone();
     let mut child = EventLoopProcess::new("child_timer")
         .unwrap()
-        .init(move |event_loop| {
-            let counter = event_loop
-                .add_with_id("counter", TickCounter { ticks: 0 })
-                .unwrap();
-            let timer = Timer::new(event_loop, Duration::from_millis(5)).unwrap();
-            timer.timeout().connect(counter.on_tick()).unwrap();
-            timer.start();
-            // To the parent: a direct connection and a broadcast on its loop.
-            counter.done().connect(probe_in_child.report()).unwrap();
-            counter.done().broadcast_on(&main_handle).unwrap();
-        });
+        .init_with(count_ticks, (probe.clone(), main_handle));
     let started = main.add_with_id("started", Worker::new()).unwrap();
     child
         .start_signal()

@@ -125,6 +125,35 @@ impl Write for Encoder<'_> {
     }
 }
 
+/// A value as MessagePack (with the same limits as arguments: see
+/// [`MAX_DEPTH`]); a `Serialize` that panics is an error.
+pub(crate) fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let encoded = catch_unwind(AssertUnwindSafe(|| {
+        let mut serializer = rmp_serde::Serializer::new(&mut out);
+        value.serialize(depth::Limited::new(&mut serializer))
+    }));
+    match encoded {
+        Ok(Ok(())) => Ok(out),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(panic) => Err(format!(
+            "its `Serialize` panicked: {}",
+            crate::event_loop::panic_message(&*panic)
+        )),
+    }
+}
+
+/// A value back from [`to_vec`]'s MessagePack.
+pub(crate) fn from_slice<T: DeserializeOwned>(mut bytes: &[u8]) -> Result<T, String> {
+    let value = DecodeAs::<T>::new()
+        .decode_serde(&mut bytes)
+        .map_err(|error| error.0)?;
+    if !bytes.is_empty() {
+        return Err(format!("{} bytes left over", bytes.len()));
+    }
+    Ok(value)
+}
+
 /// Writes the array header of an argument tuple.
 pub fn write_array_len(buf: &mut Encoder<'_>, len: u32) -> Result<(), EncodeError> {
     rmp::encode::write_array_len(buf, len).map_err(|error| EncodeError(error.to_string()))?;

@@ -8,6 +8,9 @@ use crate::error::{Error, check_name};
 use crate::object::{Handle, Home, ObjectCell, ObjectHandle, TypedHandle};
 use crate::registry::registry;
 use crate::status::{IdleWait, PanicPolicy};
+use serde::{Deserialize, Serialize};
+
+use crate::transport::bell::Bell;
 use crate::transport::{LoopPeer, Route, inbox, routes};
 use crate::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
 
@@ -30,40 +33,68 @@ use super::{EventLoop, LoopState, Phase, Resident};
 /// ```
 #[derive(Debug, Clone)]
 pub struct EventLoopBuilder {
-    name: String,
-    capacity: usize,
-    inbox_bytes: usize,
-    panic_policy: PanicPolicy,
-    idle_wait: IdleWait,
-    catch_interrupt: bool,
-    /// Whether the loop gets a channel from other processes in this one
-    /// (not for the loop of an `EventLoopProcess`, which gets its own).
+    options: LoopOptions,
+    /// Whether the loop gets an address of this process (not the loop of
+    /// an `EventLoopProcess`, which gets its process's).
     reachable_here: bool,
+    /// The doorbell of a loop that moved here from another process.
+    bell: Option<Bell>,
+    /// The instance of the loop object of a loop that moved here.
+    loop_instance: Option<u64>,
+}
+
+/// What a loop is built with: what travels with it to a process started
+/// by spawn.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct LoopOptions {
+    pub(crate) name: String,
+    pub(crate) capacity: usize,
+    pub(crate) inbox_bytes: usize,
+    pub(crate) panic_policy: PanicPolicy,
+    pub(crate) idle_wait: IdleWait,
+    pub(crate) catch_interrupt: bool,
 }
 
 impl EventLoopBuilder {
     pub(crate) fn new(name: String) -> Self {
-        EventLoopBuilder {
+        Self::with_options(LoopOptions {
             name,
             capacity: DEFAULT_INBOX_CAPACITY,
             inbox_bytes: DEFAULT_INBOX_BYTES,
             panic_policy: PanicPolicy::default(),
             idle_wait: IdleWait::default(),
             catch_interrupt: true,
+        })
+    }
+
+    pub(crate) fn with_options(options: LoopOptions) -> Self {
+        EventLoopBuilder {
+            options,
             reachable_here: true,
+            bell: None,
+            loop_instance: None,
         }
+    }
+
+    /// For a loop that moved to this process: its doorbell (which other
+    /// processes already ring) and its loop object's instance (which their
+    /// handles name).
+    pub(crate) fn moved_here(mut self, bell: Bell, loop_instance: u64) -> Self {
+        self.bell = Some(bell);
+        self.loop_instance = Some(loop_instance);
+        self
     }
 
     /// The name the loop will have.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.options.name
     }
 
     /// The inbox's capacity in signals (default 100,000): from this
     /// process, and from each other process. Signals beyond it are dropped
     /// and counted, never blocking the emitter.
     pub fn capacity(mut self, capacity: usize) -> Self {
-        self.capacity = capacity.max(1);
+        self.options.capacity = capacity.max(1);
         self
     }
 
@@ -73,20 +104,20 @@ impl EventLoopBuilder {
     /// emitter; one signal (or `emit_many` batch) may take at most half of
     /// it. On Linux the memory is committed only as far as it is used.
     pub fn inbox_bytes(mut self, bytes: usize) -> Self {
-        self.inbox_bytes = bytes.clamp(4096, u32::MAX as usize);
+        self.options.inbox_bytes = bytes.clamp(4096, u32::MAX as usize);
         self
     }
 
     /// What to do when a slot panics (default: end the loop).
     pub fn panic_policy(mut self, policy: PanicPolicy) -> Self {
-        self.panic_policy = policy;
+        self.options.panic_policy = policy;
         self
     }
 
     /// How the loop waits when it has nothing to do (default: spin 20 µs,
     /// then sleep).
     pub fn idle_wait(mut self, wait: IdleWait) -> Self {
-        self.idle_wait = wait;
+        self.options.idle_wait = wait;
         self
     }
 
@@ -94,7 +125,7 @@ impl EventLoopBuilder {
     /// [`ExitStatus::Interrupted`](crate::ExitStatus::Interrupted)
     /// (default: yes).
     pub fn catch_interrupt(mut self, catch: bool) -> Self {
-        self.catch_interrupt = catch;
+        self.options.catch_interrupt = catch;
         self
     }
 
@@ -112,16 +143,26 @@ impl EventLoopBuilder {
     /// [`Error::DuplicateLoopName`] if a loop of that name exists in this
     /// process, [`Error::InvalidName`] if the name is empty.
     pub fn build(self) -> Result<EventLoop, Error> {
-        check_name("loop name", &self.name)?;
-        let name: Arc<str> = self.name.into();
-        let (sender, receiver) = inbox(self.capacity, self.inbox_bytes).map_err(|source| {
+        crate::travel::refuse_without_role()?;
+        let options = self.options;
+        check_name("loop name", &options.name)?;
+        let name: Arc<str> = options.name.as_str().into();
+        let inbox = inbox(options.capacity, options.inbox_bytes, self.bell);
+        let (sender, receiver) = inbox.map_err(|source| {
             Error::io(
                 format!("event loop `{name}`: cannot create its inbox"),
                 source,
             )
         })?;
         let peer = LoopPeer::new(name.clone(), Route::Local(sender.clone()));
-        let raw = ObjectHandle::for_type::<LoopObject>(name.clone(), Home::Loop(peer.clone()));
+        let raw = match self.loop_instance {
+            Some(instance) => ObjectHandle::by_name::<LoopObject>(
+                name.clone(),
+                Home::Loop(peer.clone()),
+                instance,
+            ),
+            None => ObjectHandle::for_type::<LoopObject>(name.clone(), Home::Loop(peer.clone())),
+        };
         {
             let mut registry = registry();
             registry.add_loop(peer.clone())?;
@@ -142,16 +183,17 @@ impl EventLoopBuilder {
             })),
         );
         Ok(EventLoop {
-            state: LoopState::new(handle.clone(), self.panic_policy),
+            state: LoopState::new(handle.clone(), options.panic_policy),
             handle,
             objects,
             detached: Default::default(),
             inbox: receiver,
             sender,
             backlog: 0,
-            catch_interrupt: self.catch_interrupt,
-            idle_wait: self.idle_wait,
+            catch_interrupt: options.catch_interrupt,
+            idle_wait: options.idle_wait,
             phase: Phase::NotStarted,
+            options,
         })
     }
 }

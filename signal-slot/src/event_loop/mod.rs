@@ -12,10 +12,13 @@ mod builder;
 mod control;
 mod dispatch;
 mod handle;
+mod moving;
 mod remote;
 
 pub use builder::EventLoopBuilder;
+pub(crate) use builder::LoopOptions;
 pub use handle::LoopHandle;
+pub(crate) use moving::PackedLoop;
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -151,6 +154,8 @@ pub struct EventLoop {
     catch_interrupt: bool,
     idle_wait: IdleWait,
     phase: Phase,
+    /// What the loop was built with.
+    options: LoopOptions,
 }
 
 impl std::ops::Deref for EventLoop {
@@ -351,6 +356,7 @@ impl EventLoop {
             Envelope::Signal(signal) => self.dispatch_local(signal),
             Envelope::Attach(object) => self.attach(object),
             Envelope::Command(command) => self.apply_command(command),
+            Envelope::Frames { bytes, signals } => self.dispatch_packet(&bytes, signals),
             Envelope::Ring(ring) => self.inbox.rings.push(ring),
             Envelope::ProducerEnded(process) => {
                 for ring in &mut self.inbox.rings {
@@ -415,6 +421,11 @@ impl EventLoop {
                     self.drop_user_values(signal);
                 }
                 Envelope::Ring(ring) => self.inbox.rings.push(ring),
+                Envelope::Frames { signals, .. } => {
+                    drops.record(u64::from(signals), DropReason::AfterStop, || {
+                        format!("{signals} signals queued before the loop moved here")
+                    });
+                }
                 attach @ Envelope::Attach(_) => self.drop_user_values(attach),
                 Envelope::Command(_) | Envelope::ProducerEnded(_) => {}
             }
@@ -464,17 +475,6 @@ impl EventLoop {
         }
     }
 
-    /// The loop moved to another process, which runs it: this process's
-    /// copies of its objects, and of what was queued for them, go, without
-    /// ending the loop.
-    pub(crate) fn release_after_move(mut self: Box<Self>) {
-        self.phase = Phase::Moved;
-        while let Some(envelope) = self.inbox.try_recv() {
-            self.drop_user_values(envelope);
-        }
-        self.release_objects();
-    }
-
     /// The deadline of the loop's next timer, for a host that drives it.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.state.timers.next_deadline()
@@ -488,12 +488,6 @@ impl EventLoop {
     /// True if the loop has messages waiting or tight loops running.
     pub(crate) fn has_work(&self) -> bool {
         self.inbox.has_work() || !self.state.tight_loops.is_empty()
-    }
-
-    /// In the process the loop moved to: what was queued before the move
-    /// is handled before anything from another process's ring.
-    pub(crate) fn keep_order_after_move(&mut self) {
-        self.backlog = self.inbox.len();
     }
 }
 

@@ -106,6 +106,15 @@ impl EventLoop {
         handled
     }
 
+    /// Handles a packet of frames from this process's queue (what was
+    /// queued before the loop moved here), holding `signals` signals.
+    pub(super) fn dispatch_packet(&mut self, bytes: &[u8], signals: u32) {
+        let tally = Tally::new(None);
+        let rest = self.dispatch_frames(bytes, &tally);
+        let left = u64::from(signals).saturating_sub(tally.counted.get());
+        self.drop_rest(&tally, left, rest);
+    }
+
     /// Counts what the rings still hold as taken and dropped, and lets them
     /// go: the loop has ended.
     pub(super) fn drop_rings(&mut self) {

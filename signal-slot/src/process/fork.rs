@@ -115,7 +115,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
             // The loop, its objects and the init function live in the child
             // now; this process's copies go (their `Drop` runs here).
             if let Some(event_loop) = event_loop.take() {
-                event_loop.release_after_move();
+                event_loop.release_after_move(Vec::new());
             }
             if let Some(init) = init.take()
                 && let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(init)))

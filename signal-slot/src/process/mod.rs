@@ -13,8 +13,10 @@
 mod exit;
 mod fork;
 mod monitor;
+mod spawn;
 
 pub use exit::ProcessExit;
+pub use spawn::init_process;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, PoisonError};
@@ -37,6 +39,94 @@ use monitor::ProcessMonitor;
 
 /// The function a child runs before its loop.
 type InitFn = Box<dyn FnOnce(&LoopHandle) + Send + 'static>;
+
+/// A process's init function.
+enum Init {
+    /// A closure: it runs in a forked child (or in serial mode).
+    Closure(InitFn),
+    /// A registered function (`#[signal_slot::init]`) and its arguments:
+    /// it runs in a child however it starts. `args` is their MessagePack
+    /// (or why they have none), for a child started by spawn; `run` runs
+    /// it with them here or in a forked child.
+    Registered {
+        key: &'static str,
+        args: Result<Vec<u8>, String>,
+        run: InitFn,
+    },
+}
+
+impl Init {
+    fn into_closure(self) -> InitFn {
+        match self {
+            Init::Closure(run) | Init::Registered { run, .. } => run,
+        }
+    }
+}
+
+/// How a child process starts.
+///
+/// - [`Fork`](Self::Fork): a copy of the parent (Unix only). Fast, and
+///   everything set up before `start` is there as it was, closures and
+///   all; but a copy of a process whose other threads held locks (of a GPU
+///   driver, a logger, an allocator) may find them locked forever. Start
+///   forked processes before other threads, or while they are quiet.
+/// - [`Spawn`](Self::Spawn): a fresh run of the current executable, which
+///   takes its role in [`init_process`] before its `main` does anything
+///   else. Safe whatever the parent's threads do, and available on every
+///   platform; objects travel as their serialized state (their type must
+///   implement `Serialize` and `Deserialize`) and init functions by
+///   registered name (`#[signal_slot::init]`).
+///
+/// The default is [`platform_default`](Self::platform_default), unless
+/// [`set_start_method`] or the `SIGNAL_SLOT_START_METHOD` environment
+/// variable (`fork` or `spawn`) says otherwise;
+/// [`EventLoopProcess::start_method`] chooses for one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StartMethod {
+    /// A copy of the parent, by `fork`.
+    Fork,
+    /// A fresh run of the current executable.
+    Spawn,
+}
+
+impl StartMethod {
+    /// Fork on Linux (as Python there, and as fast as it gets), spawn on
+    /// macOS (whose system libraries are not safe to use after a fork,
+    /// as Python there) and wherever fork does not exist.
+    pub const fn platform_default() -> StartMethod {
+        if cfg!(target_os = "linux") || cfg!(target_os = "android") {
+            StartMethod::Fork
+        } else {
+            StartMethod::Spawn
+        }
+    }
+}
+
+/// The start method of processes that do not choose one: 0 unset, 1 fork,
+/// 2 spawn.
+static DEFAULT_START_METHOD: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets how processes that do not choose start (see [`StartMethod`]).
+pub fn set_start_method(method: StartMethod) {
+    let code = match method {
+        StartMethod::Fork => 1,
+        StartMethod::Spawn => 2,
+    };
+    DEFAULT_START_METHOD.store(code, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How processes that do not choose start.
+pub fn start_method() -> StartMethod {
+    match DEFAULT_START_METHOD.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => StartMethod::Fork,
+        2 => StartMethod::Spawn,
+        _ => match std::env::var("SIGNAL_SLOT_START_METHOD").as_deref() {
+            Ok("fork") => StartMethod::Fork,
+            Ok("spawn") => StartMethod::Spawn,
+            _ => StartMethod::platform_default(),
+        },
+    }
+}
 
 enum State {
     Ready(Box<EventLoop>),
@@ -87,7 +177,8 @@ pub struct EventLoopProcess {
     handle: LoopHandle,
     monitor: Handle<ProcessMonitor>,
     serial: bool,
-    init: Option<InitFn>,
+    method: Option<StartMethod>,
+    init: Option<Init>,
     state: State,
     record: Arc<ExitRecord>,
     /// The thread that waits for the child to end.
@@ -176,6 +267,7 @@ impl EventLoopProcess {
             handle,
             monitor: TypedHandle::from_object_handle(monitor),
             serial,
+            method: None,
             init: None,
             state: State::Ready(Box::new(event_loop)),
             record: Arc::default(),
@@ -201,9 +293,63 @@ impl EventLoopProcess {
     /// A function to run in the child, on its loop's thread, before the
     /// loop starts: create objects that must be born there, connect them.
     /// Arguments are whatever the closure captures.
+    ///
+    /// A closure cannot travel to a process started by spawn (`start`
+    /// then fails and says so): use [`init_with`](Self::init_with) for
+    /// those.
     pub fn init(mut self, init: impl FnOnce(&LoopHandle) + Send + 'static) -> Self {
-        self.init = Some(Box::new(init));
+        self.init = Some(Init::Closure(Box::new(init)));
         self
+    }
+
+    /// An init function registered with `#[signal_slot::init]`, run with
+    /// `args` in the child before its loop starts, however the child
+    /// starts: by spawn, it is found by name and its arguments travel as
+    /// MessagePack.
+    ///
+    /// ```
+    /// use signal_slot::{EventLoopProcess, LoopHandle, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Worker { id: u32 }
+    ///
+    /// #[event_loop_object]
+    /// impl Worker {}
+    ///
+    /// #[signal_slot::init]
+    /// fn add_workers(event_loop: &LoopHandle, count: u32) {
+    ///     for id in 0..count {
+    ///         event_loop.add(Worker { id }).expect("a worker");
+    ///     }
+    /// }
+    ///
+    /// let mut workers = EventLoopProcess::new("init_with_example")?.init_with(add_workers, 3);
+    /// workers.start()?;
+    /// workers.stop();
+    /// assert!(workers.join()?.success());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    pub fn init_with<I: crate::ProcessInit>(mut self, init: I, args: I::Args) -> Self {
+        let _ = init;
+        let encoded = crate::codec::to_vec(&args);
+        self.init = Some(Init::Registered {
+            key: I::KEY,
+            args: encoded,
+            run: Box::new(move |handle: &LoopHandle| I::run(handle, args)),
+        });
+        self
+    }
+
+    /// How this process starts (by default [`start_method()`]).
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.method = Some(method);
+        self
+    }
+
+    /// How this process starts, or started.
+    pub fn method(&self) -> StartMethod {
+        self.method.unwrap_or_else(start_method)
     }
 
     /// The process's name (its loop's name).
@@ -246,15 +392,35 @@ impl EventLoopProcess {
             ));
         };
         let mut event_loop = Some(event_loop);
-        let forked = fork::fork(fork::Launch {
-            name: &self.name,
-            event_loop: &mut event_loop,
-            init: &mut self.init,
-            channels,
-            report,
-        });
-        match forked {
-            Ok(pid) => {
+        let started = match self.method() {
+            StartMethod::Fork if !platform::FORK => Err(Error::Unsupported(
+                "the fork start method on this platform (use StartMethod::Spawn)",
+            )),
+            StartMethod::Fork => {
+                let mut init = self.init.take().map(Init::into_closure);
+                let forked = fork::fork(fork::Launch {
+                    name: &self.name,
+                    event_loop: &mut event_loop,
+                    init: &mut init,
+                    channels,
+                    report,
+                });
+                if forked.is_err() {
+                    self.init = init.map(Init::Closure);
+                }
+                forked.map(|pid| (pid, None))
+            }
+            StartMethod::Spawn => spawn::spawn(spawn::Launch {
+                name: &self.name,
+                event_loop: &mut event_loop,
+                init: &mut self.init,
+                channels,
+                report,
+            })
+            .map(|spawned| (spawned.pid, Some(spawned))),
+        };
+        match started {
+            Ok((pid, spawned)) => {
                 let _ = self.record.pid.set(pid);
                 self.state = State::Running;
                 if let Some((_, report)) = self.report.take() {
@@ -262,16 +428,17 @@ impl EventLoopProcess {
                         .channels
                         .as_ref()
                         .map_or(0, |channels| channels.process);
-                    self.watch = monitor::spawn(
-                        self.name.clone(),
+                    self.watch = monitor::spawn(monitor::Watch {
+                        name: self.name.clone(),
                         pid,
                         process,
-                        self.record.clone(),
-                        self.monitor.clone(),
+                        record: self.record.clone(),
+                        monitor: self.monitor.clone(),
                         report,
-                    );
+                        spawned,
+                    });
                 }
-                tracing::debug!(process = %self.name, pid, "started child process");
+                tracing::debug!(process = %self.name, pid, method = ?self.method(), "started child process");
                 Ok(())
             }
             Err(error) => {
@@ -286,6 +453,7 @@ impl EventLoopProcess {
     fn start_serial(&mut self, event_loop: EventLoop) -> Result<(), Error> {
         if let Some(init) = self.init.take() {
             let handle = event_loop.handle();
+            let init = init.into_closure();
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| init(&handle))) {
                 return Err(Error::Process {
                     process: self.name.to_string(),

@@ -11,6 +11,7 @@ use crate::status::ExitStatus;
 use crate::transport::routes::{self, ProcessId};
 
 use super::exit::{ExitRecord, ProcessExit};
+use super::spawn::Spawned;
 
 /// Emits `finished` when a child process ends; lives in the parent, on no
 /// loop.
@@ -23,17 +24,33 @@ impl ProcessMonitor {
     fn finished(exit: ProcessExit);
 }
 
-/// Waits for the child `pid` in a thread of its own and reports its end.
-/// The thread ends once everything about the child's end is done (its
-/// exit recorded, the others told, `finished` emitted).
-pub(super) fn spawn(
-    name: Arc<str>,
-    pid: u32,
-    process: ProcessId,
-    record: Arc<ExitRecord>,
-    monitor: Handle<ProcessMonitor>,
-    report: IpcReceiver<ExitStatus>,
-) -> Option<std::thread::JoinHandle<()>> {
+/// A child to watch.
+pub(super) struct Watch {
+    pub(super) name: Arc<str>,
+    pub(super) pid: u32,
+    /// Its number in the tree.
+    pub(super) process: ProcessId,
+    pub(super) record: Arc<ExitRecord>,
+    pub(super) monitor: Handle<ProcessMonitor>,
+    /// Where it reports how its loop ended.
+    pub(super) report: IpcReceiver<ExitStatus>,
+    /// What the parent keeps of a child started by spawn until it ends.
+    pub(super) spawned: Option<Spawned>,
+}
+
+/// Waits for the child in a thread of its own and reports its end. The
+/// thread ends once everything about the child's end is done (its exit
+/// recorded, the others told, `finished` emitted).
+pub(super) fn spawn(watch: Watch) -> Option<std::thread::JoinHandle<()>> {
+    let Watch {
+        name,
+        pid,
+        process,
+        record,
+        monitor,
+        report,
+        spawned,
+    } = watch;
     let thread_name = format!("wait:{name}");
     let watch = move || {
         // Waits without reaping: until the exit is recorded below, the pid
@@ -59,6 +76,8 @@ pub(super) fn spawn(
                 tracing::error!(process = %name, %error, "cannot reap process `{name}`");
             }
         });
+        // Its lifeline can go now.
+        drop(spawned);
         let _working = platform::working();
         // The exit is recorded (joins return); what follows must not take
         // the thread down unseen.

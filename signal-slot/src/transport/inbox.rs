@@ -137,6 +137,7 @@ impl Tally {
     fn adds(&self, envelope: &Envelope) -> (usize, bool) {
         match envelope {
             Envelope::Signal(signal) => (signal.args.count().saturating_sub(1), false),
+            Envelope::Frames { signals, .. } if *signals > 0 => (*signals as usize - 1, false),
             _ => (0, true),
         }
     }
@@ -170,9 +171,16 @@ pub(crate) struct Inbox {
 
 /// Creates a loop's inbox: `capacity` signals from this process and from
 /// each other one, `ring_bytes` for each other process's ring.
-pub(crate) fn inbox(capacity: usize, ring_bytes: usize) -> std::io::Result<(InboxSender, Inbox)> {
+pub(crate) fn inbox(
+    capacity: usize,
+    ring_bytes: usize,
+    bell: Option<Bell>,
+) -> std::io::Result<(InboxSender, Inbox)> {
     let (tx, rx) = crossbeam_channel::unbounded();
-    let bell = Bell::create()?;
+    let bell = match bell {
+        Some(bell) => bell,
+        None => Bell::create()?,
+    };
     let tally = Arc::new(Tally::default());
     let sender = InboxSender {
         tx,

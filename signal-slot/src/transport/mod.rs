@@ -17,16 +17,16 @@
 
 pub(crate) mod accounting;
 mod agent;
-mod bell;
+pub(crate) mod bell;
 mod inbox;
 mod remote;
 pub(crate) mod routes;
 
 pub(crate) use accounting::{DropCounter, DropReason};
-pub(crate) use agent::{lookup_object, request_connection};
+pub(crate) use agent::{AgentMessage, lookup_object, request_connection};
 pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
 pub(crate) use inbox::{InboundRing, Inbox, InboxSender, inbox};
-pub(crate) use remote::{RemoteLoop, set_own_process};
+pub(crate) use remote::{RemoteLoop, encode_signal, set_own_process};
 pub(crate) use routes::ProcessId;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,6 +54,13 @@ pub(crate) enum Envelope {
     /// An object joining the loop.
     Attach(Box<dyn ErasedObject>),
     Command(Command),
+    /// Signals and commands as wire frames (what was queued for a loop
+    /// before it moved to a process started by spawn), holding `signals`
+    /// signals.
+    Frames {
+        bytes: Vec<u8>,
+        signals: u32,
+    },
     /// A ring from another process.
     Ring(InboundRing),
     /// A process of the tree ended: its rings get no more records.
@@ -214,7 +221,9 @@ impl LoopPeer {
                     loop_name: self.name.to_string(),
                     id: object.handle().id().to_owned(),
                 }),
-                Envelope::Ring(_) | Envelope::ProducerEnded(_) => Err(ended()),
+                Envelope::Frames { .. } | Envelope::Ring(_) | Envelope::ProducerEnded(_) => {
+                    Err(ended())
+                }
             },
             Route::Gone => Err(ended()),
         }

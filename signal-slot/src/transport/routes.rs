@@ -236,6 +236,14 @@ pub(crate) fn child_started(registry: &mut Registry, child: &ChildChannels) {
     });
 }
 
+/// In the root, a child that was told of routes did not start after all.
+pub(crate) fn child_not_started(registry: &mut Registry, process: ProcessId) {
+    registry
+        .processes
+        .children
+        .retain(|child| child.process != process);
+}
+
 /// The route to `peer` once its loop runs in another process.
 pub(crate) fn remote_route(peer: &LoopPeer) -> Route {
     match peer.address() {
@@ -267,6 +275,57 @@ pub(crate) fn become_child(registry: &mut Registry, process: ProcessId, own: &Ar
     }
 }
 
+/// What a child started by spawn must know of the tree, which it does not
+/// inherit: the root's agent and the address of every loop but its own.
+pub(crate) fn for_spawned_child(
+    registry: &Registry,
+    own: &Arc<LoopPeer>,
+) -> Option<(IpcSender<AgentMessage>, Vec<AddressMessage>)> {
+    let root = registry.processes.agent.clone()?;
+    let routes = registry
+        .loops
+        .values()
+        .filter(|peer| !Arc::ptr_eq(peer, own))
+        .filter_map(|peer| peer.address())
+        .map(|address| address.to_message())
+        .collect();
+    Some((root, routes))
+}
+
+/// Sets up the tree in a child started by spawn, numbered `process`: it
+/// reaches the root through `root`, and is reached through `agent`.
+pub(crate) fn become_spawned_child(
+    process: ProcessId,
+    root: IpcSender<AgentMessage>,
+    agent: IpcSender<AgentMessage>,
+) {
+    let mut registry = registry();
+    let table = &mut registry.processes;
+    table.own = process;
+    table.is_child = true;
+    table.active = true;
+    table.root = Some(root);
+    table.agent = Some(agent);
+}
+
+/// In a child started by spawn, once its loop is rebuilt here: the loop's
+/// address, as the others know it.
+pub(crate) fn adopt_own_loop(peer: &Arc<LoopPeer>) {
+    let registry = registry();
+    let table = &registry.processes;
+    let (Some(agent), Some(inbox)) = (table.agent.clone(), peer.local_inbox()) else {
+        return;
+    };
+    peer.set_address(LoopAddress {
+        name: peer.name_arc().clone(),
+        process: table.own,
+        bell: inbox.bell().clone(),
+        agent,
+        ring_bytes: inbox.ring_bytes(),
+        capacity: inbox.capacity() as u64,
+    });
+}
+
 /// Applies routes the root sent: loops this process can now reach.
 pub(crate) fn add_routes(messages: Vec<AddressMessage>) {
     let mut registry = registry();
@@ -280,11 +339,15 @@ pub(crate) fn add_routes(messages: Vec<AddressMessage>) {
         };
         let name = address.name.clone();
         tracing::debug!(route = %name, process = address.process, "route added");
-        if registry
-            .loops
-            .get(&name)
-            .is_some_and(|peer| peer.local_inbox().is_some())
-        {
+        // A loop of this process, or one it knows already by this address
+        // (a route told twice), keeps its peer and its connections.
+        let known = registry.loops.get(&name).is_some_and(|peer| {
+            peer.local_inbox().is_some()
+                || peer
+                    .address()
+                    .is_some_and(|known| known.process == address.process && !peer.is_gone())
+        });
+        if known {
             continue;
         }
         // A fresh peer, even if the name was known: a loop of that name

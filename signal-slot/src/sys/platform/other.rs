@@ -43,3 +43,6 @@ pub(crate) fn die_with_parent() {}
 
 /// False: no child processes here.
 pub(crate) const PROCESSES: bool = false;
+
+/// False: no `fork` here.
+pub(crate) const FORK: bool = false;

@@ -189,3 +189,6 @@ pub(crate) fn die_with_parent() {
 
 /// True: child processes are available here.
 pub(crate) const PROCESSES: bool = true;
+
+/// True: processes can be started by `fork` here.
+pub(crate) const FORK: bool = true;

@@ -1,0 +1,314 @@
+//! A loop moving to the process that runs it.
+//!
+//! A forked child inherits the loop as it is. A child started by spawn
+//! inherits nothing: the parent packs the loop ([`PackedLoop`]) — its
+//! options, its objects (their state, which their type must be able to
+//! serialize), the connections of their signals, and what was queued for
+//! them, as wire frames — and the child unpacks it into a loop of its own,
+//! with the same doorbell, the same instances and the same order.
+//!
+//! Either way, the parent's copies then go without ending the loop
+//! ([`EventLoop::release_after_move`]).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::Encoder;
+use crate::command::Command;
+use crate::connection::{self, Change, Delivery};
+use crate::error::Error;
+use crate::object::{ErasedObject, ObjectShared};
+use crate::registry::registry;
+use crate::transport::bell::Bell;
+use crate::transport::{Envelope, LoopPeer, ProcessId, Route, encode_signal};
+use crate::travel::{ObjectTransfer, revive_object};
+use crate::wire::{self, Frame, Writer};
+
+use super::{EventLoop, EventLoopBuilder, LoopOptions, Phase};
+
+/// A loop as it travels to a process started by spawn.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct PackedLoop {
+    options: LoopOptions,
+    /// The instance of the loop's own object, which handles name.
+    loop_instance: u64,
+    /// The objects on the loop, then what was queued for it, in order.
+    cargo: Vec<Cargo>,
+    /// The connections of the signals of every object above, as
+    /// `Command` frames.
+    #[serde(with = "serde_bytes")]
+    connections: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum Cargo {
+    /// An object attached to the loop (or on its way to it).
+    Object(ObjectTransfer),
+    /// Queued signals and commands, as wire frames, with the number of
+    /// signals they hold.
+    Frames {
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+        signals: u32,
+    },
+    /// A process of the tree ended.
+    ProducerEnded(ProcessId),
+}
+
+/// Why a loop could not be packed: the object and what it lacks.
+fn cannot_move(loop_name: &str, object: &dyn ErasedObject, why: &str) -> Error {
+    let handle = object.handle();
+    Error::Process {
+        process: loop_name.to_owned(),
+        message: format!(
+            "object `{}` ({}) cannot travel to a process started by spawn: {why}",
+            handle.id(),
+            handle.type_name()
+        ),
+    }
+}
+
+impl EventLoop {
+    /// Packs the loop to travel to a process started by spawn. Its queue
+    /// is emptied into the pack and returned (to put back with
+    /// [`requeue`](Self::requeue) if the child does not start, or to let go
+    /// with the loop); if an object cannot travel, everything is put back
+    /// as it was and the error names the object.
+    ///
+    /// Call once nothing of this process sends to the loop's queue any
+    /// more (its route leads to the child's ring).
+    pub(crate) fn pack(&mut self) -> Result<(PackedLoop, Vec<Envelope>), Error> {
+        let mut queued = Vec::new();
+        while let Some(envelope) = self.inbox.try_recv() {
+            queued.push(envelope);
+        }
+        match self.pack_with(&queued) {
+            Ok(packed) => Ok((packed, queued)),
+            Err(error) => {
+                self.requeue(queued);
+                Err(error)
+            }
+        }
+    }
+
+    /// Puts back what [`pack`](Self::pack) took from the queue.
+    pub(crate) fn requeue(&mut self, queued: Vec<Envelope>) {
+        for envelope in queued {
+            if let Err(envelope) = self.sender.send(envelope) {
+                self.drop_user_values(envelope);
+            }
+        }
+    }
+
+    fn pack_with(&self, queued: &[Envelope]) -> Result<PackedLoop, Error> {
+        let name = self.handle.name();
+        let mut cargo = Vec::new();
+        let mut movers: Vec<&Arc<ObjectShared>> = Vec::new();
+        let mut own = Vec::new();
+        for resident in self.objects.values() {
+            let object = &*resident.object;
+            movers.push(&object.handle().shared);
+            if Arc::ptr_eq(&object.handle().shared, &self.handle.object.shared) {
+                continue;
+            }
+            own.push(
+                object
+                    .transfer()
+                    .map_err(|why| cannot_move(name, object, &why))?,
+            );
+        }
+        cargo.extend(own.into_iter().map(Cargo::Object));
+        let mut frames = Vec::new();
+        let mut signals = 0u32;
+        let flush = |cargo: &mut Vec<Cargo>, frames: &mut Vec<u8>, signals: &mut u32| {
+            if !frames.is_empty() {
+                cargo.push(Cargo::Frames {
+                    bytes: std::mem::take(frames),
+                    signals: std::mem::take(signals),
+                });
+            }
+        };
+        for envelope in queued {
+            let mut out = Encoder::growing(&mut frames);
+            match envelope {
+                Envelope::Signal(signal) => {
+                    encode_signal(signal, &mut out).map_err(|error| Error::Process {
+                        process: name.to_owned(),
+                        message: format!(
+                            "signal `{}` queued for the loop cannot travel to a process started \
+                             by spawn: {error}",
+                            signal.header.signal
+                        ),
+                    })?;
+                    signals = signals.saturating_add(signal.args.count() as u32);
+                }
+                Envelope::Command(command) => {
+                    Writer::new(&mut out)
+                        .control(&Frame::Command(command.clone()))
+                        .map_err(|error| Error::Process {
+                            process: name.to_owned(),
+                            message: format!("a command cannot be packed: {error}"),
+                        })?;
+                }
+                Envelope::Attach(object) => {
+                    let transfer = object
+                        .transfer()
+                        .map_err(|why| cannot_move(name, &**object, &why))?;
+                    movers.push(&object.handle().shared);
+                    flush(&mut cargo, &mut frames, &mut signals);
+                    cargo.push(Cargo::Object(transfer));
+                }
+                Envelope::ProducerEnded(process) => {
+                    flush(&mut cargo, &mut frames, &mut signals);
+                    cargo.push(Cargo::ProducerEnded(*process));
+                }
+                Envelope::Frames { .. } | Envelope::Ring(_) => {
+                    return Err(Error::Process {
+                        process: name.to_owned(),
+                        message: "the loop already took messages of another process".to_owned(),
+                    });
+                }
+            }
+        }
+        flush(&mut cargo, &mut frames, &mut signals);
+        let mut connections = Vec::new();
+        for shared in movers {
+            describe_connections(shared, &mut connections).map_err(|error| Error::Process {
+                process: name.to_owned(),
+                message: format!(
+                    "the connections of `{}` cannot be packed: {error}",
+                    shared.id
+                ),
+            })?;
+        }
+        Ok(PackedLoop {
+            options: self.options.clone(),
+            loop_instance: self.handle.object.shared.instance,
+            cargo,
+            connections,
+        })
+    }
+}
+
+/// Writes the connections of every signal of `emitter` as `Command`
+/// frames that rebuild them.
+fn describe_connections(
+    emitter: &ObjectShared,
+    out: &mut Vec<u8>,
+) -> Result<(), crate::error::EncodeError> {
+    let mut out = Encoder::growing(out);
+    let mut writer = Writer::new(&mut out);
+    for (signal, list) in connection::snapshot(emitter) {
+        let mut write = |event_loop: &Arc<str>, change: Change| {
+            writer.control(&Frame::Command(Command::Connection {
+                emitter: emitter.id.clone(),
+                signal,
+                event_loop: event_loop.clone(),
+                change,
+            }))
+        };
+        for destination in &list.fan_out {
+            let event_loop = destination.peer.name_arc();
+            for receiver in &destination.header.receivers {
+                write(
+                    event_loop,
+                    Change::Connect(receiver.clone(), Delivery::FanOut),
+                )?;
+            }
+            if destination.header.broadcast {
+                write(event_loop, Change::Broadcast(true))?;
+            }
+        }
+        for destination in &list.balanced {
+            let event_loop = destination.peer.name_arc();
+            for receiver in &destination.header.receivers {
+                write(
+                    event_loop,
+                    Change::Connect(receiver.clone(), Delivery::Balanced),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl PackedLoop {
+    /// The loop's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.options.name
+    }
+
+    /// Rebuilds the loop in the process started by spawn, on the doorbell
+    /// the others already ring: its objects revived and their connections
+    /// restored (before anything runs), and what was queued for it queued
+    /// again, before anything from another process.
+    pub(crate) fn unpack(self, bell: Bell) -> Result<EventLoop, String> {
+        let mut event_loop = EventLoopBuilder::with_options(self.options)
+            .moved_here(bell, self.loop_instance)
+            .build()
+            .map_err(|error| error.to_string())?;
+        let peer = event_loop.peer().clone();
+        let mut queue = Vec::new();
+        for cargo in self.cargo {
+            match cargo {
+                Cargo::Object(transfer) => {
+                    let object = revive_object(&transfer, peer.clone()).map_err(|why| {
+                        format!("object `{}` cannot be revived: {why}", transfer.id)
+                    })?;
+                    queue.push(Envelope::Attach(object));
+                }
+                Cargo::Frames { bytes, signals } => {
+                    queue.push(Envelope::Frames { bytes, signals });
+                }
+                Cargo::ProducerEnded(process) => queue.push(Envelope::ProducerEnded(process)),
+            }
+        }
+        for frame in wire::Reader::new(&self.connections) {
+            let Ok(Frame::Command(Command::Connection {
+                emitter,
+                signal,
+                event_loop: receivers,
+                change,
+            })) = frame
+            else {
+                return Err("the connections of its objects cannot be decoded".to_owned());
+            };
+            // A loop the parent knew that this process does not (it ended
+            // meanwhile): what is emitted to it is counted as dropped, as
+            // in the parent.
+            registry()
+                .loops
+                .entry(receivers.clone())
+                .or_insert_with(|| LoopPeer::new(receivers.clone(), Route::Gone));
+            connection::apply_requested(peer.name(), &emitter, signal, &receivers, change)?;
+        }
+        for envelope in queue {
+            if event_loop.sender.send(envelope).is_err() {
+                return Err("its inbox closed".to_owned());
+            }
+        }
+        event_loop.keep_order_after_move();
+        Ok(event_loop)
+    }
+}
+
+impl EventLoop {
+    /// The loop moved to another process, which runs it: this process's
+    /// copies of its objects, and of what was queued for them (`queued`:
+    /// what [`pack`](Self::pack) took), go, without ending the loop.
+    pub(crate) fn release_after_move(mut self: Box<Self>, queued: Vec<Envelope>) {
+        self.phase = Phase::Moved;
+        self.drop_user_values(queued);
+        while let Some(envelope) = self.inbox.try_recv() {
+            self.drop_user_values(envelope);
+        }
+        self.release_objects();
+    }
+
+    /// In the process the loop moved to: what was queued before the move
+    /// is handled before anything from another process's ring.
+    pub(crate) fn keep_order_after_move(&mut self) {
+        self.backlog = self.inbox.len();
+    }
+}
