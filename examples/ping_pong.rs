@@ -7,11 +7,18 @@
 //! ```text
 //! cargo run --example ping_pong                 # the original's 10 seconds
 //! cargo run --example ping_pong -- --seconds 2  # shorter: pauses scale down
+//! cargo run --example ping_pong -- --spawn      # the child is a fresh run
 //! ```
+//!
+//! With `--spawn` the background process starts as a new run of this
+//! executable (as with Python's `spawn` start method): `#[signal_slot::main]`
+//! lets it take its role before `main` does anything else, and `b` travels
+//! there as its serialized state.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use signal_slot::{Context, EventLoop, EventLoopProcess, Timer, event_loop_object};
+use serde::{Deserialize, Serialize};
+use signal_slot::{Context, EventLoop, EventLoopProcess, StartMethod, Timer, event_loop_object};
 
 // Objects declare signals and slots (any method marked #[slot] is one).
 #[event_loop_object]
@@ -33,6 +40,7 @@ impl A {
 }
 
 #[event_loop_object]
+#[derive(Serialize, Deserialize)]
 struct B {
     pause: Duration,
 }
@@ -54,8 +62,9 @@ impl B {
     }
 }
 
+#[signal_slot::main]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let run_for = run_time()?;
+    let (run_for, method) = options()?;
     let pause = run_for / 10;
 
     // Create the main event loop and object `a` on it.
@@ -64,7 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // A background process with a loop of its own, and object `b` that
     // lives on that loop.
-    let mut bg_process = EventLoopProcess::new("background_process")?;
+    let mut bg_process = EventLoopProcess::new("background_process")?.start_method(method);
     let b = bg_process.add_with_id("object: b", B { pause })?;
 
     // Connect signals to slots: a signature mismatch would not compile.
@@ -91,16 +100,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// `--seconds N` (or `PING_PONG_SECONDS=N`) shortens the run.
-fn run_time() -> Result<Duration, String> {
+/// `--seconds N` (or `PING_PONG_SECONDS=N`) shortens the run; `--spawn`
+/// starts the child by spawn.
+fn options() -> Result<(Duration, StartMethod), String> {
     let mut args = std::env::args().skip(1);
     let mut seconds = std::env::var("PING_PONG_SECONDS").ok();
+    let mut method = signal_slot::start_method();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--seconds" => seconds = args.next(),
+            "--spawn" => method = StartMethod::Spawn,
+            "--fork" => method = StartMethod::Fork,
             other => {
                 return Err(format!(
-                    "unknown argument `{other}`; usage: ping_pong [--seconds N]"
+                    "unknown argument `{other}`; usage: ping_pong [--seconds N] [--spawn | --fork]"
                 ));
             }
         }
@@ -114,7 +127,7 @@ fn run_time() -> Result<Duration, String> {
     if !(seconds.is_finite() && seconds > 0.0) {
         return Err(format!("--seconds must be positive, not {seconds}"));
     }
-    Ok(Duration::from_secs_f64(seconds))
+    Ok((Duration::from_secs_f64(seconds), method))
 }
 
 /// The wall clock as `YYYY-MM-DD HH:MM:SS.micros` (UTC), like Python's

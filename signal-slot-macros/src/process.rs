@@ -41,7 +41,7 @@ pub(crate) fn init(args: TokenStream, item: ItemFn) -> syn::Result<TokenStream> 
     let mut inputs = sig.inputs.iter();
     let event_loop = match inputs.next() {
         Some(FnArg::Typed(typed)) if matches!(*typed.ty, syn::Type::Reference(_)) => {
-            Some(&typed.pat)
+            Some((&typed.pat, &typed.ty))
         }
         Some(other) => {
             errors.push(syn::Error::new_spanned(
@@ -78,7 +78,7 @@ pub(crate) fn init(args: TokenStream, item: ItemFn) -> syn::Result<TokenStream> 
     }) {
         return Err(error);
     }
-    let event_loop = event_loop.expect("checked above");
+    let (event_loop, event_loop_type) = event_loop.expect("checked above");
     let (args_type, args_pattern) = match (types.as_slice(), patterns.as_slice()) {
         ([], []) => (quote!(()), quote!(())),
         ([ty], [pattern]) => (quote!(#ty), quote!(#pattern)),
@@ -102,7 +102,7 @@ pub(crate) fn init(args: TokenStream, item: ItemFn) -> syn::Result<TokenStream> 
                     ::core::module_path!(), "::", ::core::stringify!(#name), "@", ::core::line!()
                 );
 
-            fn run(#event_loop: &::signal_slot::LoopHandle, #args: Self::Args) {
+            fn run(#event_loop: #event_loop_type, #args: Self::Args) {
                 let #args_pattern = #args;
                 #body
             }

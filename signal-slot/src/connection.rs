@@ -241,13 +241,8 @@ pub(crate) fn apply_requested(
     receiver_loop: &str,
     change: Change,
 ) -> Result<bool, String> {
-    let (object, peer) = {
-        let registry = crate::registry::registry();
-        (
-            registry.find_object(emitter_loop, emitter),
-            registry.loops.get(receiver_loop).cloned(),
-        )
-    };
+    let object = crate::registry::registry().find_object(emitter_loop, emitter);
+    let peer = crate::transport::routes::find_loop(receiver_loop);
     let object = object
         .filter(|object| !object.shared.detached.load(Ordering::Acquire))
         .ok_or_else(|| format!("no object `{emitter}` on event loop `{emitter_loop}`"))?;

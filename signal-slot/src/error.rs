@@ -28,6 +28,9 @@ pub enum Error {
         /// Why it was rejected.
         why: &'static str,
     },
+    /// No loop of that name is known in this process's tree.
+    #[error("no event loop `{0}` is known in this process tree")]
+    LoopNotFound(String),
     /// The loop has ended: nothing can be attached to it any more.
     #[error("event loop `{0}` has ended")]
     LoopEnded(String),

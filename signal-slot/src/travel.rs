@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::event_loop::LoopHandle;
 use crate::object::{ErasedObject, EventLoopObject, Home, ObjectCell, ObjectHandle, TypedHandle};
 use crate::registry::registry;
+use crate::transport::routes::find_loop;
 use crate::transport::{LoopPeer, Route};
 
 /// Encodes and decodes a `T` if it can travel (see [`Travels`] and
@@ -262,20 +263,21 @@ fn handle_by_name(
     signals: &'static [&'static str],
     slots: &'static [&'static str],
 ) -> ObjectHandle {
-    let mut registry = registry();
-    if let Some(found) = registry
-        .find_object(loop_name, id)
-        .filter(|found| found.shared.instance == instance || instance == 0)
-    {
+    let known = |registry: &crate::registry::Registry| {
+        registry
+            .find_object(loop_name, id)
+            .filter(|found| found.shared.instance == instance || instance == 0)
+    };
+    if let Some(found) = known(&registry()) {
         return found;
     }
-    // A loop this process does not know (any more): the handle reaches
-    // nobody, and says so when used.
-    let peer = registry
-        .loops
-        .get(loop_name)
-        .cloned()
-        .unwrap_or_else(|| LoopPeer::new(loop_name.into(), Route::Gone));
+    // A loop this process does not know (any more) reaches nobody, and
+    // says so when used.
+    let peer = find_loop(loop_name).unwrap_or_else(|| LoopPeer::new(loop_name.into(), Route::Gone));
+    let mut registry = registry();
+    if let Some(found) = known(&registry) {
+        return found;
+    }
     let handle = ObjectHandle::with_instance(
         id.into(),
         type_name,
@@ -299,11 +301,7 @@ impl<'de> Deserialize<'de> for LoopHandle {
     /// know reaches nobody).
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = String::deserialize(deserializer)?;
-        let peer = registry()
-            .loops
-            .get(name.as_str())
-            .cloned()
-            .unwrap_or_else(|| LoopPeer::new(name.into(), Route::Gone));
+        let peer = find_loop(&name).unwrap_or_else(|| LoopPeer::new(name.into(), Route::Gone));
         Ok(LoopHandle::from_peer(peer))
     }
 }

@@ -18,13 +18,20 @@ mod interrupt;
 mod leaks;
 mod shutdown;
 mod soak;
+mod spawn;
 mod waves;
 mod wiring;
 
 fn main() {
-    // The orphan test runs this binary again, as a parent that panics.
+    // The orphan test runs this binary again, as a parent that panics
+    // (whose children, if spawned, take their role here).
     if std::env::var_os(shutdown::PANICKING_PARENT).is_some() {
+        signal_slot::init_process();
         shutdown::panicking_parent();
+    }
+    // And as a program that forgets to take its role.
+    if std::env::var_os(shutdown::FORGETFUL_PARENT).is_some() {
+        shutdown::forgetful_parent();
     }
     common::harness::run(
         "process",
@@ -45,6 +52,10 @@ fn main() {
             faults::a_child_that_exits_early_is_seen_by_its_parent,
             faults::a_panicking_drop_in_a_child_stays_in_the_child,
             faults::user_serde_code_that_fails_is_contained_both_ways,
+            spawn::object_state_and_init_arguments_reach_a_spawned_child,
+            spawn::what_cannot_travel_fails_at_start_and_changes_nothing,
+            spawn::a_closure_init_cannot_travel_and_says_so,
+            spawn::a_loop_on_a_thread_of_a_child_is_reachable_from_everywhere,
             control::process_control,
             control::serial_processes_run_on_this_thread,
             soak::soak => limit(900 s),
@@ -58,6 +69,7 @@ fn main() {
             shutdown::dropping_in_any_order_leaks_no_thread_and_no_process,
             shutdown::a_child_outlives_the_thread_that_started_it,
             shutdown::a_panicking_parent_leaves_no_orphans,
+            shutdown::forgetting_init_process_is_a_clear_error_not_a_fork_bomb,
             shutdown::a_child_streaming_to_a_loop_that_ended_stops_when_asked,
             leaks::finished_processes_leave_nothing_behind => limit(300 s),
             leaks::a_thousand_finished_processes_leave_nothing_behind => ignored limit(1200 s),

@@ -226,6 +226,7 @@ pub fn panicking_parent() -> ! {
 pub fn a_panicking_parent_leaves_no_orphans() {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .env(PANICKING_PARENT, "1")
+        .env("SIGNAL_SLOT_START_METHOD", method_name())
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -237,6 +238,64 @@ pub fn a_panicking_parent_leaves_no_orphans() {
         wait_until(Duration::from_secs(10), || !alive(pid)),
         "child {pid} outlived its panicking parent"
     );
+}
+
+/// The name of the start method this test runs under, for a program it
+/// starts.
+fn method_name() -> &'static str {
+    match signal_slot::start_method() {
+        signal_slot::StartMethod::Fork => "fork",
+        signal_slot::StartMethod::Spawn => "spawn",
+    }
+}
+
+/// Set for a run of this binary whose `main` forgets `init_process`.
+pub const FORGETFUL_PARENT: &str = "SIGNAL_SLOT_FORGETFUL_PARENT";
+
+/// Run as a separate process, with a `main` that does not call
+/// `init_process`: starts a process by spawn, and prints what happened.
+/// Its child, the same program, goes on where it should have taken its
+/// role: it must not start processes of its own.
+pub fn forgetful_parent() -> ! {
+    let child = EventLoopProcess::new("forgetful_child")
+        .map(|child| child.start_method(signal_slot::StartMethod::Spawn));
+    match child {
+        Ok(mut child) => match child.start() {
+            Ok(()) => {
+                println!("started");
+                std::process::exit(0)
+            }
+            Err(error) => {
+                println!("parent: {error}");
+                std::process::exit(3)
+            }
+        },
+        Err(error) => {
+            eprintln!("child: {error}");
+            std::process::exit(4)
+        }
+    }
+}
+
+pub fn forgetting_init_process_is_a_clear_error_not_a_fork_bomb() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(FORGETFUL_PARENT, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stdout}\n{stderr}");
+    // The parent learns why its child never came...
+    assert!(
+        stdout.contains("before taking its role") && stdout.contains("init_process"),
+        "{stdout}"
+    );
+    // ...and the child, refused its own process, said why.
+    assert!(
+        stderr.contains("child: ") && stderr.contains("did not call `signal_slot::init_process()`"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("child: ").count(), 1, "{stderr}");
 }
 
 /// In a child: emits a value on every iteration of its loop.

@@ -163,13 +163,18 @@ impl EventLoopBuilder {
             ),
             None => ObjectHandle::for_type::<LoopObject>(name.clone(), Home::Loop(peer.clone())),
         };
-        {
+        let announcement = {
             let mut registry = registry();
             registry.add_loop(peer.clone())?;
             registry.attach(&raw)?;
             if self.reachable_here {
-                routes::give_address(&registry, &peer);
+                routes::give_address(&registry, &peer)
+            } else {
+                None
             }
+        };
+        if let Some(route) = announcement {
+            routes::announce(route);
         }
         let _ = peer.loop_object.set(Arc::downgrade(&raw.shared));
         let object: Handle<LoopObject> = TypedHandle::from_object_handle(raw);

@@ -245,6 +245,31 @@ impl LoopHandle {
         Ok(TypedHandle::from_object_handle(handle))
     }
 
+    /// The loop named `name`, wherever it runs in this process tree: in
+    /// this process, in a child, or on a thread of a child (a child
+    /// announces the loops it creates to the first process, which tells
+    /// the others; a process that has not heard of a loop yet asks it).
+    ///
+    /// ```
+    /// use signal_slot::{EventLoop, LoopHandle};
+    ///
+    /// let main = EventLoop::new("named_example")?;
+    /// assert_eq!(LoopHandle::named("named_example")?.name(), "named_example");
+    /// assert!(LoopHandle::named("nowhere").is_err());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LoopNotFound`] if no loop of that name is known, or it has
+    /// ended.
+    pub fn named(name: &str) -> Result<LoopHandle, Error> {
+        crate::transport::routes::find_loop(name)
+            .filter(|peer| !peer.is_gone())
+            .map(LoopHandle::from_peer)
+            .ok_or_else(|| Error::LoopNotFound(name.to_owned()))
+    }
+
     /// Stops the loop gracefully: every message queued before this call is
     /// still delivered, then the loop emits `terminate` and ends. Stopping a
     /// loop that has ended does nothing.

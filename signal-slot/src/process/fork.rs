@@ -203,28 +203,26 @@ fn run_child(start: ChildStart<'_>) -> ExitStatus {
     drop(registry);
     drop(locks);
     event_loop.keep_order_after_move();
-    let agent = crate::transport::start_agent(agent);
-    let status = match (agent, init) {
-        (Err(error), _) => {
+    // The init function runs before the agent answers anyone: a lookup
+    // or a connection to what it creates finds it.
+    if let Some(init) = init {
+        let handle = event_loop.handle();
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| init(&handle))) {
+            let message = panic_message(&*panic);
+            tracing::error!(
+                process = peer.name(),
+                "process `{}`: the init function panicked: {message}",
+                peer.name()
+            );
+            return ExitStatus::InitFailed(message);
+        }
+    }
+    let status = match crate::transport::start_agent(agent) {
+        Err(error) => {
             tracing::error!(%error, "process `{}`: cannot start its agent", peer.name());
             ExitStatus::InitFailed(format!("cannot start its agent: {error}"))
         }
-        (Ok(()), Some(init)) => {
-            let handle = event_loop.handle();
-            match catch_unwind(AssertUnwindSafe(|| init(&handle))) {
-                Ok(()) => event_loop.exec(),
-                Err(panic) => {
-                    let message = panic_message(&*panic);
-                    tracing::error!(
-                        process = peer.name(),
-                        "process `{}`: the init function panicked: {message}",
-                        peer.name()
-                    );
-                    ExitStatus::InitFailed(message)
-                }
-            }
-        }
-        (Ok(()), None) => event_loop.exec(),
+        Ok(()) => event_loop.exec(),
     };
     tracing::debug!(process = peer.name(), %status, "the loop of process `{}` ended", peer.name());
     drop(event_loop);

@@ -447,33 +447,30 @@ fn run_child(bootstrap: Bootstrap) -> ExitStatus {
         }
     };
     routes::adopt_own_loop(event_loop.peer());
+    // The init function runs before the agent answers anyone: a lookup
+    // or a connection to what it creates finds it.
+    if let Some((key, args)) = init {
+        let handle = event_loop.handle();
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            travel::run_registered_init(&key, &handle, &args)
+        }));
+        let failure = match ran {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error),
+            Err(panic) => Some(panic_message(&*panic)),
+        };
+        if let Some(message) = failure {
+            tracing::error!(process = %name, "process `{name}`: the init function failed: {message}");
+            return ExitStatus::InitFailed(message);
+        }
+    }
     if let Err(error) = crate::transport::start_agent(routes::PendingChild {
         agent: agent_receiver,
     }) {
         tracing::error!(%error, "process `{name}`: cannot start its agent");
         return ExitStatus::InitFailed(format!("cannot start its agent: {error}"));
     }
-    let status = match init {
-        Some((key, args)) => {
-            let handle = event_loop.handle();
-            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                travel::run_registered_init(&key, &handle, &args)
-            }));
-            match ran {
-                Ok(Ok(())) => event_loop.exec(),
-                Ok(Err(error)) => {
-                    tracing::error!(process = %name, "process `{name}`: its init function cannot run: {error}");
-                    ExitStatus::InitFailed(error)
-                }
-                Err(panic) => {
-                    let message = panic_message(&*panic);
-                    tracing::error!(process = %name, "process `{name}`: the init function panicked: {message}");
-                    ExitStatus::InitFailed(message)
-                }
-            }
-        }
-        None => event_loop.exec(),
-    };
+    let status = event_loop.exec();
     tracing::debug!(process = %name, %status, "the loop of process `{name}` ended");
     drop(event_loop);
     status

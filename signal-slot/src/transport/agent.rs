@@ -51,6 +51,17 @@ pub(crate) enum AgentMessage {
         id: String,
         reply: IpcSender<Option<(String, u64)>>,
     },
+    /// To the root: a loop created in a child, which the others can now
+    /// reach; answered once the root knows it and has told the others.
+    Announce {
+        route: AddressMessage,
+        reply: IpcSender<()>,
+    },
+    /// To the root: where the loop `name` is, if it knows.
+    Resolve {
+        name: String,
+        reply: IpcSender<Option<AddressMessage>>,
+    },
     /// The process is ending: the agent stops.
     Stop,
 }
@@ -109,6 +120,13 @@ fn handle(message: AgentMessage) {
                 })
                 .map(|object| (object.type_name().to_owned(), object.shared.instance));
             let _ = reply.send(found);
+        }
+        AgentMessage::Announce { route, reply } => {
+            routes::announced(route);
+            let _ = reply.send(());
+        }
+        AgentMessage::Resolve { name, reply } => {
+            let _ = reply.send(routes::address_of(&name));
         }
         AgentMessage::Stop => {}
     }
@@ -196,6 +214,32 @@ fn await_answer<T: for<'de> Deserialize<'de> + Serialize>(
             Err(format!("its process did not answer: {error}"))
         }
     }
+}
+
+/// Tells the root of a loop created in this child, and waits until the
+/// root knows it.
+pub(crate) fn announce(
+    root: &IpcSender<AgentMessage>,
+    route: AddressMessage,
+) -> Result<(), String> {
+    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
+    root.send(AgentMessage::Announce { route, reply })
+        .map_err(|error| format!("the root cannot be reached: {error}"))?;
+    await_answer(&answer, ANSWER_TIMEOUT)
+}
+
+/// Asks the root where the loop `name` is.
+pub(crate) fn resolve(
+    root: &IpcSender<AgentMessage>,
+    name: &str,
+) -> Result<Option<AddressMessage>, String> {
+    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
+    root.send(AgentMessage::Resolve {
+        name: name.to_owned(),
+        reply,
+    })
+    .map_err(|error| format!("the root cannot be reached: {error}"))?;
+    await_answer(&answer, ANSWER_TIMEOUT)
 }
 
 /// Asks the agent at `agent` to apply a connection change to an emitter of

@@ -54,6 +54,20 @@ pub(crate) struct AddressMessage {
     capacity: u64,
 }
 
+impl AddressMessage {
+    /// A copy, for another recipient.
+    fn clone_message(&self) -> AddressMessage {
+        AddressMessage {
+            name: self.name.clone(),
+            process: self.process,
+            bell: self.bell.clone(),
+            agent: self.agent.clone(),
+            ring_bytes: self.ring_bytes,
+            capacity: self.capacity,
+        }
+    }
+}
+
 impl LoopAddress {
     pub(crate) fn to_message(&self) -> AddressMessage {
         AddressMessage {
@@ -157,21 +171,21 @@ pub(crate) fn activate() -> std::io::Result<()> {
     table.active = true;
     let peers: Vec<Arc<LoopPeer>> = registry.loops.values().cloned().collect();
     for peer in peers {
-        give_address(registry, &peer);
+        // The root announces to nobody.
+        let _ = give_address(registry, &peer);
     }
     Ok(())
 }
 
-/// Gives a loop of this process an address, once processes exist, and
-/// tells the running children. Called for every loop created.
-pub(crate) fn give_address(registry: &Registry, peer: &Arc<LoopPeer>) {
+/// Gives a loop of this process an address, once processes exist. Called
+/// for every loop created; the root tells its running children at once; a
+/// child returns the route, to [`announce`] to the root once the registry
+/// is released.
+#[must_use = "a child must announce the route to the root"]
+pub(crate) fn give_address(registry: &Registry, peer: &Arc<LoopPeer>) -> Option<AddressMessage> {
     let table = &registry.processes;
-    let Some(agent) = table.agent.clone().filter(|_| table.active) else {
-        return;
-    };
-    let Some(inbox) = peer.local_inbox() else {
-        return;
-    };
+    let agent = table.agent.clone().filter(|_| table.active)?;
+    let inbox = peer.local_inbox()?;
     let address = LoopAddress {
         name: peer.name_arc().clone(),
         process: table.own,
@@ -181,11 +195,78 @@ pub(crate) fn give_address(registry: &Registry, peer: &Arc<LoopPeer>) {
         capacity: inbox.capacity() as u64,
     };
     if !peer.set_address(address) {
+        return None;
+    }
+    let address = peer.address()?;
+    if table.is_child {
+        return Some(address.to_message());
+    }
+    tell_children(table, || AgentMessage::Routes(vec![address.to_message()]));
+    None
+}
+
+/// In a child: tells the root of a loop created here, and returns once the
+/// root knows it (so that a handle to it, sent anywhere after, resolves).
+pub(crate) fn announce(route: AddressMessage) {
+    let root = registry().processes.root.clone();
+    let Some(root) = root else {
         return;
+    };
+    let name = route.name.clone();
+    if let Err(error) = agent::announce(&root, route) {
+        tracing::warn!(
+            event_loop = %name,
+            "event loop `{name}` cannot be announced to the other processes: {error}"
+        );
     }
-    if let Some(address) = peer.address() {
-        tell_children(table, || AgentMessage::Routes(vec![address.to_message()]));
+}
+
+/// In the root: a child created a loop. The root learns its route and
+/// tells the other children.
+pub(crate) fn announced(route: AddressMessage) {
+    let from = route.process;
+    let copy = route.clone_message();
+    add_routes(vec![route]);
+    let registry = registry();
+    for child in registry
+        .processes
+        .children
+        .iter()
+        .filter(|child| child.process != from)
+    {
+        let _ = child
+            .agent
+            .send(AgentMessage::Routes(vec![copy.clone_message()]));
     }
+}
+
+/// The address of the loop `name`, if this process knows one.
+pub(crate) fn address_of(name: &str) -> Option<AddressMessage> {
+    let registry = registry();
+    let peer = registry.loops.get(name)?;
+    peer.address().map(|address| address.to_message())
+}
+
+/// The loop `name` as this process knows it; a child that does not know
+/// it asks the root (a loop created in another child may be known there
+/// first).
+pub(crate) fn find_loop(name: &str) -> Option<Arc<LoopPeer>> {
+    let root = {
+        let registry = registry();
+        if let Some(peer) = registry.loops.get(name) {
+            return Some(peer.clone());
+        }
+        registry.processes.root.clone()?
+    };
+    match agent::resolve(&root, name) {
+        Ok(Some(route)) => add_routes(vec![route]),
+        Ok(None) => return None,
+        Err(error) => {
+            tracing::warn!(event_loop = %name, "cannot ask where event loop `{name}` is: {error}");
+            return None;
+        }
+    }
+    registry().loops.get(name).cloned()
 }
 
 /// What the root keeps of a child it created.
