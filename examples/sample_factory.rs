@@ -1,267 +1,656 @@
 //! A system shaped like Sample Factory, the asynchronous reinforcement
-//! learning trainer the original library was built for.
+//! learning trainer the original library was built for, with its processes
+//! and its traffic:
 //!
-//! - A **learner** on the main loop receives trajectories, "trains" on them,
-//!   and broadcasts new policy weights every few batches.
-//! - Each of several **worker processes** runs two objects: a **rollout
-//!   worker** that steps its environments on a timer and emits trajectories,
-//!   and a **policy cache** that receives the broadcast weights (subscribed
-//!   by signal name, without knowing the learner) and hands the current
-//!   version to the rollout worker.
-//! - The coordinator prints throughput once a second, and a stop timer shuts
-//!   everything down cleanly: every loop stops, every process is joined.
+//! - **Rollout workers** (one process each) step their environments. For
+//!   every step they send the observations to the inference process and
+//!   wait for its actions: a *policy request*, whose round trip bounds how
+//!   fast the environments go. Every `rollout` steps they send a
+//!   trajectory to the learner.
+//! - The **inference** process answers every request, with the current
+//!   weights, straight to the worker that asked (the workers' handles are
+//!   part of its state).
+//! - The **learner** process gathers trajectories into batches on a
+//!   **batcher** loop that runs on a thread of its own inside the process
+//!   (as the real learner does), trains on each batch, and broadcasts new
+//!   weights to the inference process.
+//! - The **coordinator** (this process) stops everything after `--seconds`
+//!   and prints what was measured: environment steps per second, the policy
+//!   request's round trip (p50, p99), and every signal dropped on the way.
 //!
 //! ```text
 //! cargo run --release --example sample_factory -- --workers 4 --seconds 5
+//! cargo run --release --example sample_factory -- --spawn   # processes by spawn
 //! ```
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use signal_slot::{Context, EventLoop, EventLoopProcess, ProcessExit, Timer, event_loop_object};
+use signal_slot::{
+    Context, EventLoop, EventLoopProcess, EventLoopThread, Handle, LoopHandle, StartMethod, Timer,
+    event_loop_object,
+};
 
-/// A batch of experience from one worker.
+/// Observations per environment, and the size of the policy.
+const OBSERVATION: usize = 32;
+const ACTIONS: usize = 4;
+
+/// A rollout of one worker, for the learner.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Trajectory {
-    worker: String,
+    worker: u32,
     policy_version: u64,
-    observations: Vec<f32>,
+    #[serde(with = "serde_bytes")]
+    actions: Vec<u8>,
     rewards: Vec<f32>,
 }
 
-#[event_loop_object]
-struct Learner {
-    trajectories: u64,
-    frames: u64,
-    version: u64,
-    per_worker: BTreeMap<String, u64>,
-    stale: u64,
-    started: Instant,
+/// Round trips in steps of 0.25 µs up to 2 ms, and one bucket beyond.
+const BUCKETS: usize = 8001;
+const BUCKET_NANOS: u128 = 250;
+
+/// What a rollout worker measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct WorkerReport {
+    steps: u64,
+    seconds: f64,
+    round_trips: Vec<u32>,
+    dropped: u64,
 }
 
-#[event_loop_object]
-impl Learner {
-    /// New policy weights for every worker, broadcast on their loops.
-    #[signal]
-    fn policy_updated(version: u64, weights: Vec<f32>);
-
-    #[slot]
-    fn on_trajectory(&mut self, ctx: &mut Context<Self>, trajectory: Trajectory) {
-        self.trajectories += 1;
-        self.frames += trajectory.rewards.len() as u64;
-        if trajectory.policy_version + 2 < self.version {
-            self.stale += 1;
-        }
-        *self.per_worker.entry(trajectory.worker).or_default() += 1;
-        // "Train" every 8 batches and publish the new weights.
-        if self.trajectories % 8 == 0 {
-            self.version += 1;
-            let weights = vec![self.version as f32; 256];
-            ctx.policy_updated().emit(self.version, weights);
-        }
-    }
-
-    #[slot]
-    fn report(&mut self, _ctx: &mut Context<Self>) {
-        let seconds = self.started.elapsed().as_secs_f64();
-        println!(
-            "{seconds:6.1} s  {:>8} trajectories  {:>10.0} frames/s  policy v{}",
-            self.trajectories,
-            self.frames as f64 / seconds,
-            self.version
-        );
-    }
-
-    #[slot]
-    fn on_worker_exit(&mut self, _ctx: &mut Context<Self>, exit: ProcessExit) {
-        if !exit.success() {
-            println!("a worker process ended unexpectedly: {exit}");
-        }
-    }
-
-    #[slot]
-    fn summary(&mut self, _ctx: &mut Context<Self>) {
-        println!(
-            "learner: {} trajectories ({} frames), {} policy versions, {} stale",
-            self.trajectories, self.frames, self.version, self.stale
-        );
-        for (worker, count) in &self.per_worker {
-            println!("  {worker}: {count} trajectories");
-        }
-    }
-}
+// ---------------------------------------------------------------- rollout
 
 #[event_loop_object]
+#[derive(Serialize, Deserialize)]
 struct RolloutWorker {
-    name: String,
+    index: u32,
     envs: usize,
-    steps: usize,
-    policy_version: u64,
+    rollout: usize,
     state: u64,
+    observations: Vec<f32>,
+    trajectory: Vec<u8>,
+    rewards: Vec<f32>,
+    policy_version: u64,
+    steps: u64,
+    #[serde(skip)]
+    asked: Option<Instant>,
+    #[serde(skip)]
+    first: Option<Instant>,
+    round_trips: Vec<u32>,
+    inference: Option<LoopHandle>,
 }
 
 #[event_loop_object]
 impl RolloutWorker {
+    /// Observations of every environment: "which actions?"
+    #[signal]
+    fn request(worker: u32, observations: Vec<f32>);
+
     #[signal]
     fn trajectory(trajectory: Trajectory);
 
-    /// Steps every environment `steps` times and emits the experience.
+    #[signal]
+    fn report(worker: u32, report: WorkerReport);
+
     #[slot]
-    fn on_tick(&mut self, ctx: &mut Context<Self>) {
-        let len = self.envs * self.steps;
-        let mut observations = Vec::with_capacity(len);
-        let mut rewards = Vec::with_capacity(len);
-        for _ in 0..len {
-            // A xorshift generator stands in for the environments.
-            self.state ^= self.state << 13;
-            self.state ^= self.state >> 7;
-            self.state ^= self.state << 17;
-            observations.push((self.state % 1000) as f32 / 1000.0);
-            rewards.push(if self.state % 7 == 0 { 1.0 } else { 0.0 });
-        }
-        ctx.trajectory().emit(Trajectory {
-            worker: self.name.clone(),
-            policy_version: self.policy_version,
-            observations,
-            rewards,
-        });
+    fn begin(&mut self, ctx: &mut Context<Self>) {
+        self.step_envs(None);
+        self.ask(ctx);
     }
 
     #[slot]
-    fn on_policy(&mut self, version: u64) {
+    fn on_actions(&mut self, ctx: &mut Context<Self>, version: u64, actions: Vec<u8>) {
+        let now = Instant::now();
+        if let Some(asked) = self.asked.take() {
+            let bucket = (now.duration_since(asked).as_nanos() / BUCKET_NANOS) as usize;
+            self.round_trips[bucket.min(BUCKETS - 1)] += 1;
+        }
+        self.first.get_or_insert(now);
         self.policy_version = version;
+        self.step_envs(Some(&actions));
+        self.ask(ctx);
+    }
+
+    #[slot]
+    fn on_terminate(&mut self, ctx: &mut Context<Self>) {
+        let seconds = self
+            .first
+            .map_or(0.0, |first| first.elapsed().as_secs_f64());
+        let dropped = self
+            .inference
+            .as_ref()
+            .map_or(0, LoopHandle::dropped_signals)
+            + LoopHandle::named("learner_batcher").map_or(0, |batcher| batcher.dropped_signals());
+        let report = WorkerReport {
+            steps: self.steps,
+            seconds,
+            round_trips: std::mem::take(&mut self.round_trips),
+            dropped,
+        };
+        ctx.report().emit(self.index, report);
     }
 }
 
+impl RolloutWorker {
+    fn new(index: u32, envs: usize, rollout: usize, inference: LoopHandle) -> Self {
+        RolloutWorker {
+            index,
+            envs,
+            rollout,
+            state: 0x9E37_79B9_7F4A_7C15 ^ (u64::from(index) + 1),
+            observations: vec![0.0; envs * OBSERVATION],
+            trajectory: Vec::new(),
+            rewards: Vec::new(),
+            policy_version: 0,
+            steps: 0,
+            asked: None,
+            first: None,
+            round_trips: vec![0; BUCKETS],
+            inference: Some(inference),
+        }
+    }
+
+    /// Steps every environment with its action (a xorshift generator
+    /// stands in for the simulators).
+    fn step_envs(&mut self, actions: Option<&[u8]>) {
+        for env in 0..self.envs {
+            let action = actions.map_or(0, |actions| actions[env]);
+            for value in &mut self.observations[env * OBSERVATION..(env + 1) * OBSERVATION] {
+                self.state ^= self.state << 13;
+                self.state ^= self.state >> 7;
+                self.state ^= self.state << 17;
+                *value = ((self.state % 1000) as f32 / 1000.0) + f32::from(action);
+            }
+            if actions.is_some() {
+                self.trajectory.push(action);
+                self.rewards
+                    .push(if self.state % 7 == 0 { 1.0 } else { 0.0 });
+            }
+        }
+        if actions.is_some() {
+            self.steps += self.envs as u64;
+        }
+    }
+
+    fn ask(&mut self, ctx: &mut Context<Self>) {
+        if self.trajectory.len() >= self.rollout * self.envs {
+            ctx.trajectory().emit(Trajectory {
+                worker: self.index,
+                policy_version: self.policy_version,
+                actions: std::mem::take(&mut self.trajectory),
+                rewards: std::mem::take(&mut self.rewards),
+            });
+        }
+        self.asked = Some(Instant::now());
+        ctx.request().emit(self.index, self.observations.clone());
+    }
+}
+
+// -------------------------------------------------------------- inference
+
 #[event_loop_object]
-struct PolicyCache {
+#[derive(Serialize, Deserialize)]
+struct PolicyWorker {
     version: u64,
     weights: Vec<f32>,
+    /// Where each worker's actions go.
+    workers: Vec<Handle<RolloutWorker>>,
+    requests: u64,
 }
 
 #[event_loop_object]
-impl PolicyCache {
+impl PolicyWorker {
     #[signal]
-    fn version_changed(version: u64);
+    fn report(text: String, dropped: u64);
 
     #[slot]
-    fn on_policy_updated(&mut self, ctx: &mut Context<Self>, version: u64, weights: Vec<f32>) {
-        if version > self.version {
+    fn on_request(&mut self, worker: u32, observations: Vec<f32>) {
+        self.requests += 1;
+        let envs = observations.len() / OBSERVATION;
+        let mut actions = Vec::with_capacity(envs);
+        for env in observations.chunks_exact(OBSERVATION) {
+            // The policy: a linear layer and an argmax.
+            let mut best = (0, f32::MIN);
+            for action in 0..ACTIONS {
+                let row = &self.weights[action * OBSERVATION..(action + 1) * OBSERVATION];
+                let score: f32 = row.iter().zip(env).map(|(w, x)| w * x).sum();
+                if score > best.1 {
+                    best = (action, score);
+                }
+            }
+            actions.push(best.0 as u8);
+        }
+        if let Some(worker) = self.workers.get(worker as usize) {
+            let _ = worker.on_actions().invoke((self.version, actions));
+        }
+    }
+
+    #[slot]
+    fn on_policy_updated(&mut self, version: u64, weights: Vec<f32>) {
+        if version > self.version && weights.len() == self.weights.len() {
             self.version = version;
             self.weights = weights;
-            ctx.version_changed().emit(version);
+        }
+    }
+
+    #[slot]
+    fn on_terminate(&mut self, ctx: &mut Context<Self>) {
+        let dropped = self
+            .workers
+            .iter()
+            .filter_map(|worker| worker.event_loop())
+            .map(|worker| worker.dropped_signals())
+            .sum();
+        let text = format!(
+            "inference: {} requests answered, policy v{}",
+            self.requests, self.version
+        );
+        ctx.report().emit(text, dropped);
+    }
+}
+
+// ---------------------------------------------------------------- learner
+
+/// Gathers trajectories into batches; runs on a thread of the learner's
+/// process.
+#[event_loop_object]
+struct Batcher {
+    batch: usize,
+    pending: Vec<Trajectory>,
+}
+
+#[event_loop_object]
+impl Batcher {
+    #[signal]
+    fn batch(trajectories: Vec<Trajectory>);
+
+    #[slot]
+    fn on_trajectory(&mut self, ctx: &mut Context<Self>, trajectory: Trajectory) {
+        self.pending.push(trajectory);
+        if self.pending.len() == self.batch {
+            ctx.batch().emit(std::mem::take(&mut self.pending));
         }
     }
 }
 
+#[event_loop_object]
+struct Learner {
+    version: u64,
+    trajectories: u64,
+    stale: u64,
+    /// The batcher's thread, which ends with the learner.
+    batcher: EventLoopThread,
+}
+
+#[event_loop_object]
+impl Learner {
+    /// New weights, broadcast on the inference process's loop.
+    #[signal]
+    fn policy_updated(version: u64, weights: Vec<f32>);
+
+    #[signal]
+    fn report(text: String, dropped: u64);
+
+    #[slot]
+    fn on_batch(&mut self, ctx: &mut Context<Self>, trajectories: Vec<Trajectory>) {
+        // "Training": the mean reward of the batch moves the weights.
+        let (mut sum, mut count) = (0.0f32, 0usize);
+        for trajectory in &trajectories {
+            self.trajectories += 1;
+            if trajectory.policy_version + 2 < self.version {
+                self.stale += 1;
+            }
+            sum += trajectory.rewards.iter().sum::<f32>();
+            count += trajectory.rewards.len();
+        }
+        self.version += 1;
+        let mean = sum / count.max(1) as f32;
+        let weights = (0..ACTIONS * OBSERVATION)
+            .map(|index| ((index * 31 + self.version as usize) % 17) as f32 * mean)
+            .collect();
+        ctx.policy_updated().emit(self.version, weights);
+    }
+
+    #[slot]
+    fn on_terminate(&mut self, ctx: &mut Context<Self>) {
+        self.batcher.stop();
+        let _ = self.batcher.join();
+        let dropped = LoopHandle::named("inference")
+            .map_or(0, |inference| inference.dropped_signals())
+            + self.batcher.event_loop().dropped_signals();
+        let text = format!(
+            "learner: {} trajectories in {} batches, {} stale",
+            self.trajectories, self.version, self.stale
+        );
+        ctx.report().emit(text, dropped);
+    }
+}
+
+/// Builds the learner's objects in its process: the batcher's loop on a
+/// thread, the learner on the process's loop, and their connections.
+#[signal_slot::init]
+fn learner_setup(
+    event_loop: &LoopHandle,
+    batch: usize,
+    workers: Vec<Handle<RolloutWorker>>,
+    inference: LoopHandle,
+    coordinator: Handle<Coordinator>,
+) {
+    let mut thread = EventLoopThread::new("learner_batcher").expect("a new loop");
+    let batcher = thread
+        .event_loop()
+        .add_with_id(
+            "batcher",
+            Batcher {
+                batch,
+                pending: Vec::new(),
+            },
+        )
+        .expect("a fresh id");
+    for worker in &workers {
+        worker
+            .trajectory()
+            .connect(batcher.on_trajectory())
+            .expect("the workers run");
+    }
+    thread.start().expect("the batcher's thread");
+    let learner = event_loop
+        .add_with_id(
+            "trainer",
+            Learner {
+                version: 0,
+                trajectories: 0,
+                stale: 0,
+                batcher: thread,
+            },
+        )
+        .expect("a fresh id");
+    batcher
+        .batch()
+        .connect(learner.on_batch())
+        .expect("same process");
+    learner
+        .policy_updated()
+        .broadcast_on(&inference)
+        .expect("the inference process");
+    learner
+        .report()
+        .connect(coordinator.on_report())
+        .expect("to the coordinator");
+    event_loop
+        .terminate_signal()
+        .connect(learner.on_terminate())
+        .expect("same loop");
+}
+
+// ------------------------------------------------------------ coordinator
+
+/// Collects the reports, and ends the run when every process has sent its
+/// own.
+#[event_loop_object]
+struct Coordinator {
+    expected: usize,
+    reports: usize,
+    steps_per_second: f64,
+    round_trips: Vec<u64>,
+    dropped: u64,
+    lines: Vec<String>,
+}
+
+#[event_loop_object]
+impl Coordinator {
+    #[signal]
+    fn stop_all();
+
+    #[slot]
+    fn finish(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop_all().emit();
+    }
+
+    #[slot]
+    fn on_worker_report(&mut self, ctx: &mut Context<Self>, worker: u32, report: WorkerReport) {
+        if report.seconds > 0.0 {
+            self.steps_per_second += report.steps as f64 / report.seconds;
+        }
+        for (total, count) in self.round_trips.iter_mut().zip(&report.round_trips) {
+            *total += u64::from(*count);
+        }
+        self.dropped += report.dropped;
+        self.lines.push(format!(
+            "rollout worker {worker}: {} env steps in {:.2} s",
+            report.steps, report.seconds
+        ));
+        self.count(ctx);
+    }
+
+    #[slot]
+    fn on_report(&mut self, ctx: &mut Context<Self>, text: String, dropped: u64) {
+        self.dropped += dropped;
+        self.lines.push(text);
+        self.count(ctx);
+    }
+
+    /// Prints what was measured, when the coordinator's loop ends.
+    #[slot]
+    fn summary(&mut self) {
+        if self.reports < self.expected {
+            println!(
+                "only {} of {} processes reported",
+                self.reports, self.expected
+            );
+        }
+        let mut lines = self.lines.clone();
+        lines.sort();
+        for line in lines {
+            println!("  {line}");
+        }
+        let requests: u64 = self.round_trips.iter().sum();
+        println!(
+            "env steps/s: {:.0}   policy round trip: p50 {}  p99 {}  ({requests} requests)   \
+             dropped: {}",
+            self.steps_per_second,
+            self.percentile(0.50),
+            self.percentile(0.99),
+            self.dropped,
+        );
+    }
+}
+
+impl Coordinator {
+    fn count(&mut self, ctx: &mut Context<Self>) {
+        self.reports += 1;
+        if self.reports == self.expected {
+            ctx.stop_loop();
+        }
+    }
+
+    fn percentile(&self, fraction: f64) -> String {
+        let total: u64 = self.round_trips.iter().sum();
+        let rank = ((total as f64) * fraction).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (bucket, count) in self.round_trips.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                if bucket == BUCKETS - 1 {
+                    return "> 2 ms".to_owned();
+                }
+                let micros = (bucket as f64 + 0.5) * BUCKET_NANOS as f64 / 1000.0;
+                return format!("{micros:.1} µs");
+            }
+        }
+        "-".to_owned()
+    }
+}
+
+// ------------------------------------------------------------------- main
+
 struct Options {
-    workers: usize,
+    workers: u32,
+    envs: usize,
+    rollout: usize,
+    batch: usize,
     seconds: f64,
+    method: StartMethod,
 }
 
 fn options() -> Result<Options, String> {
     let mut options = Options {
-        workers: 3,
+        workers: 4,
+        envs: 8,
+        rollout: 32,
+        batch: 4,
         seconds: 3.0,
+        method: signal_slot::start_method(),
     };
+    let usage = "usage: sample_factory [--workers N] [--envs N] [--rollout N] [--batch N] \
+                 [--seconds S] [--spawn | --fork]";
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let value = args.next().ok_or(format!("{arg} needs a value"))?;
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value; {usage}"));
+        let bad = |name: &str, value: &str| format!("bad {name} {value}; {usage}");
         match arg.as_str() {
+            "--spawn" => options.method = StartMethod::Spawn,
+            "--fork" => options.method = StartMethod::Fork,
             "--workers" => {
-                options.workers = value
-                    .parse()
-                    .map_err(|_| format!("bad --workers {value}"))?
+                let text = value("--workers")?;
+                options.workers = text.parse().map_err(|_| bad("--workers", &text))?;
+            }
+            "--envs" => {
+                let text = value("--envs")?;
+                options.envs = text.parse().map_err(|_| bad("--envs", &text))?;
+            }
+            "--rollout" => {
+                let text = value("--rollout")?;
+                options.rollout = text.parse().map_err(|_| bad("--rollout", &text))?;
+            }
+            "--batch" => {
+                let text = value("--batch")?;
+                options.batch = text.parse().map_err(|_| bad("--batch", &text))?;
             }
             "--seconds" => {
-                options.seconds = value
-                    .parse()
-                    .map_err(|_| format!("bad --seconds {value}"))?
+                let text = value("--seconds")?;
+                options.seconds = text.parse().map_err(|_| bad("--seconds", &text))?;
             }
-            other => {
-                return Err(format!(
-                    "unknown argument {other}; usage: sample_factory [--workers N] [--seconds S]"
-                ));
-            }
+            other => return Err(format!("unknown argument {other}; {usage}")),
         }
     }
-    if options.workers == 0 || !options.seconds.is_finite() || options.seconds <= 0.0 {
-        return Err("--workers and --seconds must be positive".to_owned());
+    let positive = options.workers > 0
+        && (1..=255).contains(&options.envs)
+        && options.rollout > 0
+        && options.batch > 0
+        && options.seconds.is_finite()
+        && options.seconds > 0.0;
+    if !positive {
+        return Err(format!(
+            "every option must be positive (and --envs at most 255); {usage}"
+        ));
     }
     Ok(options)
 }
 
+#[signal_slot::main]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = options()?;
-    let mut main_loop = EventLoop::new("coordinator")?;
-    let learner = main_loop.add_with_id(
-        "learner",
-        Learner {
-            trajectories: 0,
-            frames: 0,
-            version: 0,
-            per_worker: BTreeMap::new(),
-            stale: 0,
-            started: Instant::now(),
+    let mut main_loop = EventLoop::new("main")?;
+    let coordinator = main_loop.add_with_id(
+        "coordinator",
+        Coordinator {
+            // Every worker, the inference process and the learner report.
+            expected: options.workers as usize + 2,
+            reports: 0,
+            steps_per_second: 0.0,
+            round_trips: vec![0; BUCKETS],
+            dropped: 0,
+            lines: Vec::new(),
         },
     )?;
-
+    let process = |name: &str| {
+        EventLoopProcess::new(name).map(|process| process.start_method(options.method))
+    };
+    let mut inference = process("inference")?;
+    let inference_loop = inference.event_loop().clone();
+    let mut rollouts = Vec::new();
     let mut workers = Vec::new();
     for index in 0..options.workers {
-        let name = format!("worker_{index}");
-        let process = EventLoopProcess::new(name.clone())?;
-        let rollout = process.add_with_id(
-            "rollout",
-            RolloutWorker {
-                name: name.clone(),
-                envs: 8,
-                steps: 32,
-                policy_version: 0,
-                state: 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1),
-            },
+        let rollout = process(&format!("rollout_{index}"))?;
+        let worker = rollout.add_with_id(
+            "worker",
+            RolloutWorker::new(index, options.envs, options.rollout, inference_loop.clone()),
         )?;
-        let cache = process.add_with_id(
-            "policy_cache",
-            PolicyCache {
-                version: 0,
-                weights: Vec::new(),
-            },
-        )?;
-        // Experience flows to the learner; weights come back by broadcast.
-        rollout.trajectory().connect(learner.on_trajectory())?;
-        learner.policy_updated().broadcast_on(&process)?;
-        cache.subscribe("policy_updated", cache.on_policy_updated())?;
-        cache.version_changed().connect(rollout.on_policy())?;
-        // The environments step on a timer of the worker's own loop.
-        let tick = Timer::new(&process, Duration::from_millis(2))?;
-        tick.timeout().connect(rollout.on_tick())?;
-        tick.start();
-        process.finished().connect(learner.on_worker_exit())?;
-        workers.push(process);
+        rollout.start_signal().connect(worker.begin())?;
+        rollout.terminate_signal().connect(worker.on_terminate())?;
+        worker.report().connect(coordinator.on_worker_report())?;
+        rollouts.push(rollout);
+        workers.push(worker);
     }
-
-    let report = Timer::new(&main_loop, Duration::from_secs(1))?;
-    report.timeout().connect(learner.report())?;
-    report.start();
-    main_loop.terminate_signal().connect(learner.summary())?;
-
-    // The stop timer ends the main loop and every worker's loop.
-    let stop = Timer::single_shot(&main_loop, Duration::from_secs_f64(options.seconds))?;
-    stop.timeout().connect(main_loop.stop_slot())?;
+    let policy = inference.add_with_id(
+        "policy",
+        PolicyWorker {
+            version: 0,
+            weights: vec![0.5; ACTIONS * OBSERVATION],
+            workers: workers.clone(),
+            requests: 0,
+        },
+    )?;
     for worker in &workers {
-        stop.timeout().connect(worker.stop_slot())?;
+        worker.request().connect(policy.on_request())?;
     }
-    stop.start();
+    policy.subscribe("policy_updated", policy.on_policy_updated())?;
+    inference
+        .terminate_signal()
+        .connect(policy.on_terminate())?;
+    policy.report().connect(coordinator.on_report())?;
+    let mut learner = process("learner")?.init_with(
+        learner_setup,
+        (
+            options.batch,
+            workers.clone(),
+            inference_loop.clone(),
+            coordinator.clone(),
+        ),
+    );
 
-    for worker in &mut workers {
-        worker.start()?;
+    // The stop: the coordinator asks every process to stop, and ends once
+    // each has reported (or after a grace period).
+    let stop = Timer::single_shot(&main_loop, Duration::from_secs_f64(options.seconds))?;
+    stop.timeout().connect(coordinator.finish())?;
+    for process in rollouts.iter().chain([&inference, &learner]) {
+        coordinator.stop_all().connect(process.stop_slot())?;
     }
+    let grace = Timer::single_shot(
+        &main_loop,
+        Duration::from_secs_f64(options.seconds) + Duration::from_secs(10),
+    )?;
+    grace.timeout().connect(main_loop.stop_slot())?;
+    stop.start();
+    grace.start();
+
+    let started = Instant::now();
+    inference.start()?;
+    for rollout in &mut rollouts {
+        rollout.start()?;
+    }
+    learner.start()?;
+    println!(
+        "{} rollout workers × {} envs, an inference process, a learner with a batcher thread: \
+         started by {:?} in {:.1} ms",
+        options.workers,
+        options.envs,
+        options.method,
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    main_loop
+        .terminate_signal()
+        .connect(coordinator.summary())?;
     let status = main_loop.exec();
-    for worker in &mut workers {
-        let exit = worker.join()?;
-        println!("{}: {exit}", worker.name());
+    for process in rollouts.iter_mut().chain([&mut inference, &mut learner]) {
+        let exit = process.join()?;
+        if !exit.success() {
+            println!("{}: {exit}", process.name());
+        }
     }
-    println!("coordinator: {status}");
+    if !status.is_normal() {
+        println!("coordinator: {status}");
+    }
     Ok(())
 }

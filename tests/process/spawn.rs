@@ -207,10 +207,7 @@ fn start_batcher(event_loop: &LoopHandle, probe: crate::common::process::ProbeHa
         .expect("same loop");
     thread.start().expect("the thread starts");
     event_loop
-        .add_with_id(
-            "learner",
-            Learner { batcher: thread },
-        )
+        .add_with_id("learner", Learner { batcher: thread })
         .expect("a fresh id");
 }
 
