@@ -22,13 +22,16 @@
 //! cargo run --release --example sample_factory -- --workers 4 --seconds 5
 //! cargo run --release --example sample_factory -- --spawn   # processes by spawn
 //! ```
+//!
+//! `--spin-us N` sets how long an idle loop of the child processes looks for
+//! work before it sleeps (20 µs by default); `--busy-poll` never sleeps.
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use signal_slot::{
-    Context, EventLoop, EventLoopProcess, EventLoopThread, Handle, LoopHandle, StartMethod, Timer,
-    event_loop_object,
+    Context, EventLoop, EventLoopProcess, EventLoopThread, Handle, IdleWait, LoopHandle,
+    StartMethod, Timer, event_loop_object,
 };
 
 /// Observations per environment, and the size of the policy.
@@ -491,6 +494,7 @@ struct Options {
     batch: usize,
     seconds: f64,
     method: StartMethod,
+    idle: IdleWait,
 }
 
 fn options() -> Result<Options, String> {
@@ -501,15 +505,22 @@ fn options() -> Result<Options, String> {
         batch: 4,
         seconds: 3.0,
         method: signal_slot::start_method(),
+        idle: IdleWait::default(),
     };
     let usage = "usage: sample_factory [--workers N] [--envs N] [--rollout N] [--batch N] \
-                 [--seconds S] [--spawn | --fork]";
+                 [--seconds S] [--spawn | --fork] [--spin-us N | --busy-poll]";
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value; {usage}"));
         let bad = |name: &str, value: &str| format!("bad {name} {value}; {usage}");
         match arg.as_str() {
             "--spawn" => options.method = StartMethod::Spawn,
+            "--busy-poll" => options.idle = IdleWait::BusyPoll,
+            "--spin-us" => {
+                let text = value("--spin-us")?;
+                let micros = text.parse().map_err(|_| bad("--spin-us", &text))?;
+                options.idle = IdleWait::SpinThenSleep(Duration::from_micros(micros));
+            }
             "--fork" => options.method = StartMethod::Fork,
             "--workers" => {
                 let text = value("--workers")?;
@@ -565,7 +576,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     )?;
     let process = |name: &str| {
-        EventLoopProcess::new(name).map(|process| process.start_method(options.method))
+        EventLoopProcess::with_options(EventLoop::builder(name).idle_wait(options.idle))
+            .map(|process| process.start_method(options.method))
     };
     let mut inference = process("inference")?;
     let inference_loop = inference.event_loop().clone();

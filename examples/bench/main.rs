@@ -6,6 +6,7 @@
 //! cargo run --release --example bench -- --json       # and JSON lines
 //! cargo run --release --example bench -- --quick      # small N, one run
 //! cargo run --release --example bench -- --only W2    # one workload
+//! cargo run --release --example bench -- --start      # process start-up times
 //! ```
 //!
 //! Placements: `thread` (the receiving loops on threads of this process) and
@@ -27,6 +28,7 @@ mod protocol;
 mod raw_crossbeam;
 mod raw_ipc;
 mod signal_slot;
+mod start;
 
 use std::time::Duration;
 
@@ -39,6 +41,7 @@ struct Options {
     placements: Vec<Placement>,
     runs: usize,
     scale: f64,
+    start: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -49,6 +52,7 @@ fn options() -> Result<Options, String> {
         placements: vec![Placement::Thread, Placement::Process],
         runs: 3,
         scale: 1.0,
+        start: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -60,6 +64,7 @@ fn options() -> Result<Options, String> {
                 options.scale = 0.02;
             }
             "--only" => options.only = args.next(),
+            "--start" => options.start = true,
             "--thread" => options.placements = vec![Placement::Thread],
             "--process" => options.placements = vec![Placement::Process],
             "--runs" => {
@@ -79,7 +84,7 @@ fn options() -> Result<Options, String> {
             other => {
                 return Err(format!(
                     "unknown argument `{other}`; usage: bench [--json] [--quick] [--only W1|W2|W2b|W3|W4] \
-                     [--thread|--process] [--runs N] [--scale X]"
+                     [--thread|--process] [--runs N] [--scale X] [--start]"
                 ));
             }
         }
@@ -165,6 +170,8 @@ fn json(
 }
 
 fn main() {
+    // A child started by spawn takes its role here.
+    ::signal_slot::init_process();
     let mut args = std::env::args().skip(1);
     if args.next().as_deref() == Some(raw_ipc::CHILD_FLAG) {
         let server = args.next().unwrap_or_default();
@@ -182,6 +189,10 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if options.start {
+        let ok = start::report(options.runs.max(3));
+        std::process::exit(if ok { 0 } else { 1 });
+    }
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     println!(
         "signal-slot benchmarks: {cores} cores, median of {} run(s){}",

@@ -227,9 +227,9 @@ pub fn a_flood_before_the_receiver_starts() {
     // first child floods another; neither receiver has started.
     let mut tight =
         EventLoopProcess::with_options(EventLoop::builder("flood_tight").capacity(1_000)).unwrap();
-    // Room for the whole flood (10 MB), whenever it starts.
+    // Room for the whole flood (80 MB), whenever it starts.
     let mut roomy =
-        EventLoopProcess::with_options(EventLoop::builder("flood_roomy").inbox_bytes(32 << 20))
+        EventLoopProcess::with_options(EventLoop::builder("flood_roomy").inbox_bytes(128 << 20))
             .unwrap();
     let tight_counter = tight
         .add_with_id("tight", FloodCounter { big: 0, small: 0 })

@@ -2,18 +2,23 @@
 //!
 //! Everything platform-specific lives below this module, behind the small
 //! set of functions re-exported here; the rest of the crate is
-//! platform-neutral. On Unix a child process
-//! is a `fork` of the parent after set-up, as in the original; elsewhere
-//! child processes are not available (serial mode still is).
+//! platform-neutral. On Unix a child process starts by `fork` or by spawn;
+//! on Windows by spawn only; elsewhere child processes are not available
+//! (serial mode still is).
 
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
 pub(crate) use unix::*;
 
-#[cfg(not(unix))]
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::*;
+
+#[cfg(not(any(unix, windows)))]
 mod other;
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 pub(crate) use other::*;
 
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
