@@ -7,6 +7,7 @@
 //! cargo run --release --example bench -- --quick      # small N, one run
 //! cargo run --release --example bench -- --only W2    # one workload
 //! cargo run --release --example bench -- --start      # process start-up times
+//! cargo run --release --example bench -- --floor      # busy-polling W1 and its floor
 //! ```
 //!
 //! Placements: `thread` (the receiving loops on threads of this process) and
@@ -27,11 +28,13 @@
 mod protocol;
 mod raw_crossbeam;
 mod raw_ipc;
+mod raw_shm;
 mod signal_slot;
 mod start;
 
 use std::time::Duration;
 
+use ::signal_slot::IdleWait;
 use protocol::{Placement, RunResult, Workload};
 
 struct Options {
@@ -42,6 +45,8 @@ struct Options {
     runs: usize,
     scale: f64,
     start: bool,
+    /// Only the busy-polling W1 row and its floor.
+    floor: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -53,6 +58,7 @@ fn options() -> Result<Options, String> {
         runs: 3,
         scale: 1.0,
         start: false,
+        floor: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -65,6 +71,7 @@ fn options() -> Result<Options, String> {
             }
             "--only" => options.only = args.next(),
             "--start" => options.start = true,
+            "--floor" => options.floor = true,
             "--thread" => options.placements = vec![Placement::Thread],
             "--process" => options.placements = vec![Placement::Process],
             "--runs" => {
@@ -84,7 +91,7 @@ fn options() -> Result<Options, String> {
             other => {
                 return Err(format!(
                     "unknown argument `{other}`; usage: bench [--json] [--quick] [--only W1|W2|W2b|W3|W4] \
-                     [--thread|--process] [--runs N] [--scale X] [--start]"
+                     [--thread|--process] [--runs N] [--scale X] [--start] [--floor]"
                 ));
             }
         }
@@ -169,18 +176,69 @@ fn json(
     )
 }
 
+/// W1 between processes with busy-polling loops, against the floor: two
+/// processes spinning on shared cache lines.
+fn busy_poll_floor(options: &Options, lines: &mut Vec<String>) -> bool {
+    let workload = Workload::W1;
+    let n = workload.scaled_n(options.scale);
+    let [ours, floor] = measure_interleaved(
+        options.runs,
+        options.quick,
+        [
+            &|run| signal_slot::run(workload, Placement::Process, n, run, IdleWait::BusyPoll),
+            &|_| raw_shm::run(n),
+        ],
+    );
+    let show = |result: &RunResult| match result {
+        Ok(elapsed) => describe(workload, n, *elapsed),
+        Err(error) => format!("FAILED: {error}"),
+    };
+    let ratio = match (&ours, &floor) {
+        (Ok(ours), Ok(floor)) => format!("{:.2}×", ours.as_secs_f64() / floor.as_secs_f64()),
+        _ => "-".to_owned(),
+    };
+    println!(
+        "{:<4} {:<8} {:>9}  {:>26}  {:>26}  {:>7}   (busy-polling loops; floor: {})",
+        workload.name(),
+        "proc-bp",
+        n,
+        show(&ours),
+        show(&floor),
+        ratio,
+        raw_shm::NAME
+    );
+    let mut ok = true;
+    for (system, result) in [("signal-slot busy-poll", &ours), (raw_shm::NAME, &floor)] {
+        match result {
+            Ok(elapsed) => lines.push(json(system, workload, Placement::Process, n, *elapsed)),
+            Err(_) => ok = false,
+        }
+    }
+    ok
+}
+
 fn main() {
     // A child started by spawn takes its role here.
     ::signal_slot::init_process();
     let mut args = std::env::args().skip(1);
-    if args.next().as_deref() == Some(raw_ipc::CHILD_FLAG) {
-        let server = args.next().unwrap_or_default();
-        let workload = args.next().unwrap_or_default();
-        if let Err(error) = raw_ipc::child(server, &workload) {
-            eprintln!("raw child: {error}");
-            std::process::exit(1);
+    match args.next().as_deref() {
+        Some(raw_ipc::CHILD_FLAG) => {
+            let server = args.next().unwrap_or_default();
+            let workload = args.next().unwrap_or_default();
+            if let Err(error) = raw_ipc::child(server, &workload) {
+                eprintln!("raw child: {error}");
+                std::process::exit(1);
+            }
+            return;
         }
-        return;
+        Some(raw_shm::CHILD_FLAG) => {
+            if let Err(error) = raw_shm::child(args.next().unwrap_or_default()) {
+                eprintln!("shared-memory child: {error}");
+                std::process::exit(1);
+            }
+            return;
+        }
+        _ => {}
     }
     let options = match options() {
         Ok(options) => options,
@@ -209,7 +267,12 @@ fn main() {
     );
     let mut failed = false;
     let mut lines = Vec::new();
-    for workload in Workload::ALL {
+    let workloads = if options.floor {
+        &[][..]
+    } else {
+        &Workload::ALL[..]
+    };
+    for &workload in workloads {
         if options
             .only
             .as_deref()
@@ -224,7 +287,7 @@ fn main() {
                 options.runs,
                 options.quick,
                 [
-                    &|run| signal_slot::run(workload, placement, n, run),
+                    &|run| signal_slot::run(workload, placement, n, run, IdleWait::default()),
                     &|_| raw_run(workload, n),
                 ],
             );
@@ -259,6 +322,14 @@ fn main() {
                 }
             }
         }
+    }
+    if options.placements.contains(&Placement::Process)
+        && options
+            .only
+            .as_deref()
+            .is_none_or(|only| only.eq_ignore_ascii_case("W1"))
+    {
+        failed |= !busy_poll_floor(&options, &mut lines);
     }
     println!("ratio: throughput over the raw transport's (W1: round-trip time over the raw one's)");
     if options.json {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 // `::`: the crate, not this module of the same name.
 use ::signal_slot::{
-    Context, Error, EventLoop, EventLoopProcess, EventLoopThread, LoopHandle, Timer,
+    Context, Error, EventLoop, EventLoopProcess, EventLoopThread, IdleWait, LoopHandle, Timer,
     event_loop_object,
 };
 
@@ -218,10 +218,11 @@ enum Remote {
 }
 
 impl Remote {
-    fn new(placement: Placement, name: String) -> Result<Remote, Error> {
+    fn new(placement: Placement, name: String, idle: IdleWait) -> Result<Remote, Error> {
+        let builder = EventLoop::builder(name).idle_wait(idle);
         Ok(match placement {
-            Placement::Thread => Remote::Thread(EventLoopThread::new(name)?),
-            Placement::Process => Remote::Process(EventLoopProcess::new(name)?),
+            Placement::Thread => Remote::Thread(EventLoopThread::with_loop(builder.build()?)),
+            Placement::Process => Remote::Process(EventLoopProcess::with_options(builder)?),
         })
     }
 
@@ -257,13 +258,25 @@ impl Remote {
     }
 }
 
-/// One run of `workload` with N = `n`; `run` numbers the run, so that each
-/// run's loops have names of their own.
-pub fn run(workload: Workload, placement: Placement, n: u64, run: usize) -> RunResult {
-    let tag = format!("{}_{}_{run}", workload.name(), placement.name());
+/// One run of `workload` with N = `n`, every loop waiting as `idle` says;
+/// `run` numbers the run, so that each run's loops have names of their own.
+pub fn run(
+    workload: Workload,
+    placement: Placement,
+    n: u64,
+    run: usize,
+    idle: IdleWait,
+) -> RunResult {
+    let busy = if idle == IdleWait::BusyPoll {
+        "_busy"
+    } else {
+        ""
+    };
+    let tag = format!("{}_{}{busy}_{run}", workload.name(), placement.name());
     let outcome = Outcome::default();
     let mut main = EventLoop::builder(format!("bench_main_{tag}"))
         .catch_interrupt(false)
+        .idle_wait(idle)
         .build()
         .map_err(error_text)?;
     let limit = Timer::single_shot(&main, RUN_LIMIT).map_err(error_text)?;
@@ -273,8 +286,8 @@ pub fn run(workload: Workload, placement: Placement, n: u64, run: usize) -> RunR
         .map_err(error_text)?;
     limit.start();
     let mut remotes = match workload {
-        Workload::W1 => set_up_ping_pong(&main, placement, &tag, n, &outcome),
-        _ => set_up_stream(&main, workload, placement, &tag, n, &outcome),
+        Workload::W1 => set_up_ping_pong(&main, placement, &tag, n, &outcome, idle),
+        _ => set_up_stream(&main, workload, placement, &tag, n, &outcome, idle),
     }
     .map_err(error_text)?;
     for remote in &mut remotes {
@@ -299,8 +312,9 @@ fn set_up_ping_pong(
     tag: &str,
     n: u64,
     outcome: &Outcome,
+    idle: IdleWait,
 ) -> Result<Vec<Remote>, Error> {
-    let remote = Remote::new(placement, format!("bench_remote_{tag}"))?;
+    let remote = Remote::new(placement, format!("bench_remote_{tag}"), idle)?;
     let pinger = main.add_with_id(
         "pinger",
         Pinger {
@@ -325,11 +339,12 @@ fn set_up_stream(
     tag: &str,
     n: u64,
     outcome: &Outcome,
+    idle: IdleWait,
 ) -> Result<Vec<Remote>, Error> {
     let source = main.add_with_id("source", Source::new(workload, n, outcome.clone()))?;
     let mut remotes = Vec::new();
     for index in 0..workload.receiving_loops() {
-        let remote = Remote::new(placement, format!("bench_remote_{tag}_{index}"))?;
+        let remote = Remote::new(placement, format!("bench_remote_{tag}_{index}"), idle)?;
         for receiver in 0..workload.receivers_per_loop() {
             let acks = receiver == 0;
             let sink = remote.handle().add_with_id(

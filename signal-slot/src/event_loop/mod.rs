@@ -281,17 +281,18 @@ impl EventLoop {
 
     /// Blocks until a message arrives or the next timer is due.
     fn wait(&mut self) {
+        let now = Instant::now();
         let mut deadline = self.state.timers.next_deadline();
         if let Some(guest) = serial::guests_deadline() {
             deadline = Some(deadline.map_or(guest, |own| own.min(guest)));
         }
         if self.catch_interrupt {
-            let poll = Instant::now() + interrupt::POLL;
+            let poll = now + interrupt::POLL;
             deadline = Some(deadline.map_or(poll, |own| own.min(poll)));
         }
         let spin = match self.idle_wait {
-            IdleWait::SpinThenSleep(spin) => Instant::now() + spin,
-            IdleWait::BusyPoll => deadline.unwrap_or_else(|| Instant::now() + interrupt::POLL),
+            IdleWait::SpinThenSleep(spin) => now + spin,
+            IdleWait::BusyPoll => deadline.unwrap_or(now + interrupt::POLL),
         };
         if self.spin_until(deadline.map_or(spin, |deadline| deadline.min(spin))) {
             return;
@@ -369,6 +370,10 @@ impl EventLoop {
     }
 
     fn fire_timers(&mut self) -> bool {
+        // No clock read without a timer: it costs as much as a message.
+        if self.state.timers.next_deadline().is_none() {
+            return false;
+        }
         let due = self.state.timers.take_due(Instant::now());
         let fired = !due.is_empty();
         for timer in due {
