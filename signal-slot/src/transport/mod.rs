@@ -9,7 +9,8 @@
 //!
 //! - `inbox`: a loop's receiving side, and its sending side here.
 //! - `bell`: the doorbell a loop waits on, rung from any process.
-//! - `remote`: sending to a loop of another process.
+//! - `remote`: sending to a loop of another process, whatever the link.
+//! - `link`: the seam to a transport, and the shared-memory ring link.
 //! - `agent`: the thread per process that takes control messages.
 //! - [`routes`]: which loops this process can reach, and how, as loops and
 //!   processes come and go.
@@ -19,6 +20,7 @@ pub(crate) mod accounting;
 mod agent;
 pub(crate) mod bell;
 mod inbox;
+mod link;
 mod remote;
 pub(crate) mod routes;
 
@@ -26,7 +28,8 @@ pub(crate) use accounting::{DropCounter, DropReason};
 pub(crate) use agent::{AgentMessage, lookup_object, request_connection};
 pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
 pub(crate) use inbox::{InboundRing, Inbox, InboxSender, inbox};
-pub(crate) use remote::{RemoteLoop, encode_signal, set_own_process};
+pub(crate) use link::set_own_process;
+pub(crate) use remote::{RemoteLoop, encode_signal};
 pub(crate) use routes::ProcessId;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,50 +1,30 @@
-//! Sending to a loop of another process: this process's ring to it,
-//! written by the emitting thread, then the loop's doorbell.
+//! Sending to a loop of another process: records of wire frames, written
+//! by the emitting thread into this process's [`Link`] to the loop (a ring
+//! in shared memory: see `link`).
 //!
-//! The ring is created on the first send and offered to the loop through
-//! its process's agent; what was written before the loop took it waits in
-//! it. Writing never blocks: a full ring is a dropped signal, counted. An
-//! argument whose `Serialize` fails or panics is reported and counted, and
-//! the ring is left as it was.
+//! Writing never blocks: a record that finds no room is a dropped signal,
+//! counted. An argument whose `Serialize` fails or panics is reported and
+//! counted, and the link is left as it was. What is counted, and how, is
+//! the same whatever the link.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use super::agent::AgentMessage;
-use super::routes::{LoopAddress, ProcessId};
+use super::link::{Link, LinkError};
 use super::{DropReason, LoopPeer, SignalEnvelope};
 use crate::codec::Encoder;
 use crate::connection::DeliveryError;
 use crate::error::{EncodeError, Error};
 use crate::object::ObjectShared;
 use crate::payload::Args;
-use crate::sys::ring::{Producer, WriteError};
 use crate::wire::Writer;
-
-/// This process's number in its tree, for the rings it offers.
-static OWN_PROCESS: AtomicU64 = AtomicU64::new(0);
-
-/// Sets this process's number (in a child, right after it starts).
-pub(crate) fn set_own_process(process: ProcessId) {
-    OWN_PROCESS.store(process, Ordering::Relaxed);
-}
-
-enum RingState {
-    /// Nothing sent yet.
-    Unopened,
-    Open(Producer),
-    /// The loop ended; what was in transit was counted.
-    Ended,
-}
 
 /// This process's way to a loop of another process.
 pub(crate) struct RemoteLoop {
-    address: Arc<LoopAddress>,
-    ring: Mutex<RingState>,
+    link: Box<dyn Link>,
 }
 
-/// Why a record did not reach the ring.
+/// Why a record did not go.
 enum Refused {
     Dropped(DropReason),
     /// Already counted (with the reason and the error), nothing more to do.
@@ -52,15 +32,12 @@ enum Refused {
 }
 
 impl RemoteLoop {
-    pub(crate) fn new(address: Arc<LoopAddress>) -> Self {
-        RemoteLoop {
-            address,
-            ring: Mutex::new(RingState::Unopened),
-        }
+    pub(crate) fn new(link: Box<dyn Link>) -> Self {
+        RemoteLoop { link }
     }
 
-    /// Writes one record of `signals` signals, then rings the loop's bell.
-    /// `describe` names what it carries, for the log.
+    /// Writes one record of `signals` signals. `describe` names what it
+    /// carries, for the log.
     fn write(
         &self,
         peer: &LoopPeer,
@@ -69,55 +46,30 @@ impl RemoteLoop {
         describe: &dyn Fn() -> String,
         mut encode: impl FnMut(&mut Encoder<'_>) -> Result<(), EncodeError>,
     ) -> Result<(), Refused> {
-        let mut state = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-        let producer = match &mut *state {
-            RingState::Open(producer) => producer,
-            RingState::Ended => return Err(Refused::Dropped(DropReason::Gone)),
-            RingState::Unopened => match self.open() {
-                Ok(producer) => {
-                    *state = RingState::Open(producer);
-                    match &mut *state {
-                        RingState::Open(producer) => producer,
-                        _ => unreachable!("just opened"),
-                    }
-                }
-                Err(reason) => {
-                    *state = RingState::Ended;
-                    return Err(Refused::Dropped(reason));
-                }
-            },
-        };
-        // A panicking `Serialize` leaves nothing published: the ring is as
-        // it was, and the emitter goes on.
+        // A panicking `Serialize` leaves nothing written: the link is as it
+        // was, and the emitter goes on.
         let written = catch_unwind(AssertUnwindSafe(|| {
-            producer.write(signals, urgent, &mut encode)
+            self.link.write(signals, urgent, &mut encode)
         }));
-        let refused = match written {
-            Ok(Ok(())) => {
-                drop(state);
-                self.address.bell.ring();
-                return Ok(());
-            }
-            Ok(Err(WriteError::Full)) => DropReason::Full,
-            Ok(Err(WriteError::Closed)) => {
-                let lost = producer.in_transit();
-                *state = RingState::Ended;
-                drop(state);
+        let reason = match written {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(LinkError::Full)) => DropReason::Full,
+            Ok(Err(LinkError::Gone { lost })) => {
                 count_lost(peer, lost);
                 DropReason::Gone
             }
-            Ok(Err(WriteError::TooLarge { max })) => {
+            Ok(Err(LinkError::TooLarge { max })) => {
                 peer.drops()
                     .record(u64::from(signals), DropReason::TooLarge, || {
                         format!(
                             "{} (its encoding is larger than {max} bytes, half the loop's inbox; \
-                         raise the loop's `inbox_bytes`)",
+                             raise the loop's `inbox_bytes`)",
                             describe()
                         )
                     });
                 return Err(Refused::Reported);
             }
-            Ok(Err(WriteError::Encode(error))) => {
+            Ok(Err(LinkError::Encode(error))) => {
                 peer.drops()
                     .record(u64::from(signals), DropReason::Encode, || {
                         format!("{} ({error})", describe())
@@ -136,31 +88,7 @@ impl RemoteLoop {
                 return Err(Refused::Reported);
             }
         };
-        Err(Refused::Dropped(refused))
-    }
-
-    /// Creates this process's ring to the loop and offers it to the loop's
-    /// process.
-    fn open(&self) -> Result<Producer, DropReason> {
-        if self.address.bell.is_closed() {
-            return Err(DropReason::Gone);
-        }
-        let address = &self.address;
-        let (producer, shared) = Producer::create(address.ring_bytes as usize, address.capacity)
-            .map_err(|error| {
-                tracing::error!(event_loop = %address.name, %error, "cannot create a ring to event loop `{}`", address.name);
-                DropReason::Gone
-            })?;
-        let offer = AgentMessage::Ring {
-            to: address.name.to_string(),
-            from: OWN_PROCESS.load(Ordering::Relaxed),
-            ring: shared,
-        };
-        address.agent.send(offer).map_err(|error| {
-            tracing::debug!(event_loop = %address.name, %error, "the process of event loop `{}` cannot be reached", address.name);
-            DropReason::Gone
-        })?;
-        Ok(producer)
+        Err(Refused::Dropped(reason))
     }
 
     /// Sends a signal (or a batch) to the loop. Never blocks.
@@ -233,29 +161,9 @@ impl RemoteLoop {
     }
 
     /// The loop (or its process) ended: what this process wrote that it
-    /// never took is lost, and the ring goes.
+    /// never took is lost, and the link goes.
     pub(crate) fn end(&self, peer: &LoopPeer) {
-        let mut state = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-        let lost = match std::mem::replace(&mut *state, RingState::Ended) {
-            RingState::Open(producer) => {
-                producer.close();
-                producer.in_transit()
-            }
-            RingState::Unopened | RingState::Ended => 0,
-        };
-        drop(state);
-        count_lost(peer, lost);
-    }
-}
-
-impl Drop for RemoteLoop {
-    /// This process will write no more: the loop lets the ring go once it
-    /// has read it.
-    fn drop(&mut self) {
-        let state = self.ring.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if let RingState::Open(producer) = state {
-            producer.close();
-        }
+        count_lost(peer, self.link.end());
     }
 }
 

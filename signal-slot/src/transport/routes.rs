@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::agent::{self, AgentMessage};
 use super::bell::Bell;
+use super::link::RingLink;
 use super::{LoopPeer, RemoteLoop, Route};
 use crate::registry::{Registry, registry};
 
@@ -328,7 +329,7 @@ pub(crate) fn child_not_started(registry: &mut Registry, process: ProcessId) {
 /// The route to `peer` once its loop runs in another process.
 pub(crate) fn remote_route(peer: &LoopPeer) -> Route {
     match peer.address() {
-        Some(address) => Route::Remote(RemoteLoop::new(address)),
+        Some(address) => Route::Remote(RemoteLoop::new(Box::new(RingLink::new(address)))),
         None => Route::Gone,
     }
 }
