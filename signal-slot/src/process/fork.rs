@@ -18,20 +18,10 @@ use crate::event_loop::{EventLoop, panic_message};
 use crate::platform::{self, Forked};
 use crate::registry::{Registry, registry};
 use crate::status::ExitStatus;
-use crate::transport::routes::{self, ChildChannels, PendingChild};
+use crate::transport::routes::{self, PendingChild};
 use crate::transport::{LoopPeer, Route, set_own_process};
 
-use super::InitFn;
-
-/// What the parent hands to `fork`: the loop and its init function move to
-/// the child (and stay here if the fork fails).
-pub(super) struct Launch<'a> {
-    pub(super) name: &'a Arc<str>,
-    pub(super) event_loop: &'a mut Option<Box<EventLoop>>,
-    pub(super) init: &'a mut Option<InitFn>,
-    pub(super) channels: &'a ChildChannels,
-    pub(super) report: &'a IpcSender<ExitStatus>,
-}
+use super::{Init, InitFn, Launch, drop_init};
 
 /// Forks the process. In the parent, returns the child's pid; the child
 /// never returns.
@@ -101,7 +91,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
                 process: channels.process,
                 registry,
                 locks: Box::new((hooks, writers, gate)),
-                init: init.take(),
+                init: init.take().map(Init::into_closure),
                 report: report.clone(),
             })
         }
@@ -117,15 +107,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
             if let Some(event_loop) = event_loop.take() {
                 event_loop.release_after_move(Vec::new());
             }
-            if let Some(init) = init.take()
-                && let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(init)))
-            {
-                tracing::error!(
-                    process = %name,
-                    "dropping the init function of process `{name}` in the parent panicked: {}",
-                    panic_message(&*panic)
-                );
-            }
+            drop_init(name, init.take());
             Ok(pid)
         }
     }

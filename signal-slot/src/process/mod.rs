@@ -63,6 +63,30 @@ impl Init {
     }
 }
 
+/// What the parent hands to a start method: the loop and its init
+/// function move to the child (and stay here if it does not start).
+struct Launch<'a> {
+    name: &'a Arc<str>,
+    event_loop: &'a mut Option<Box<EventLoop>>,
+    init: &'a mut Option<Init>,
+    channels: &'a ChildChannels,
+    report: &'a IpcSender<ExitStatus>,
+}
+
+/// Drops the parent's copy of a child's init function (its captures are
+/// the user's: their `Drop` may panic).
+fn drop_init(name: &str, init: Option<Init>) {
+    if let Some(init) = init
+        && let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(init)))
+    {
+        tracing::error!(
+            process = %name,
+            "dropping the init function of process `{name}` in the parent panicked: {}",
+            panic_message(&*panic)
+        );
+    }
+}
+
 /// How a child process starts.
 ///
 /// - [`Fork`](Self::Fork): a copy of the parent (Unix only). Fast, and
@@ -396,21 +420,15 @@ impl EventLoopProcess {
             StartMethod::Fork if !platform::FORK => Err(Error::Unsupported(
                 "the fork start method on this platform (use StartMethod::Spawn)",
             )),
-            StartMethod::Fork => {
-                let mut init = self.init.take().map(Init::into_closure);
-                let forked = fork::fork(fork::Launch {
-                    name: &self.name,
-                    event_loop: &mut event_loop,
-                    init: &mut init,
-                    channels,
-                    report,
-                });
-                if forked.is_err() {
-                    self.init = init.map(Init::Closure);
-                }
-                forked.map(|pid| (pid, None))
-            }
-            StartMethod::Spawn => spawn::spawn(spawn::Launch {
+            StartMethod::Fork => fork::fork(Launch {
+                name: &self.name,
+                event_loop: &mut event_loop,
+                init: &mut self.init,
+                channels,
+                report,
+            })
+            .map(|pid| (pid, None)),
+            StartMethod::Spawn => spawn::spawn(Launch {
                 name: &self.name,
                 event_loop: &mut event_loop,
                 init: &mut self.init,

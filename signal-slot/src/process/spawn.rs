@@ -22,10 +22,10 @@ use crate::event_loop::{EventLoop, PackedLoop, panic_message};
 use crate::registry::registry;
 use crate::status::ExitStatus;
 use crate::transport::Route;
-use crate::transport::routes::{self, AddressMessage, ChildChannels, ProcessId};
+use crate::transport::routes::{self, AddressMessage, ProcessId};
 use crate::travel::{self, SPAWNED_CHILD};
 
-use super::Init;
+use super::{Init, Launch, drop_init};
 
 /// How long a spawned child may take to reach its parent.
 const START_LIMIT: Duration = Duration::from_secs(60);
@@ -55,16 +55,6 @@ type AgentChannel = crate::transport::AgentMessage;
 /// What the child sends the one-shot server: where it wants its
 /// bootstrap (`None` from the parent itself, to stop waiting).
 type Hello = Option<IpcSender<Bootstrap>>;
-
-/// What the parent hands to spawn: the loop and its init function move to
-/// the child (and stay here if it does not start).
-pub(super) struct Launch<'a> {
-    pub(super) name: &'a Arc<str>,
-    pub(super) event_loop: &'a mut Option<Box<EventLoop>>,
-    pub(super) init: &'a mut Option<Init>,
-    pub(super) channels: &'a ChildChannels,
-    pub(super) report: &'a IpcSender<ExitStatus>,
-}
 
 /// A child started by spawn, as the parent keeps it.
 pub(super) struct Spawned {
@@ -206,20 +196,6 @@ pub(super) fn spawn(launch: Launch<'_>) -> Result<Spawned, Error> {
             let pending = agent.map(|agent| routes::PendingChild { agent });
             undo(event_loop, pending, queued, error)
         }
-    }
-}
-
-/// Drops the init function's copy in the parent (its captures are the
-/// user's: their `Drop` may panic).
-pub(super) fn drop_init(name: &str, init: Option<Init>) {
-    if let Some(init) = init
-        && let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(init)))
-    {
-        tracing::error!(
-            process = %name,
-            "dropping the init function of process `{name}` in the parent panicked: {}",
-            panic_message(&*panic)
-        );
     }
 }
 

@@ -70,6 +70,24 @@ impl AddressMessage {
 }
 
 impl LoopAddress {
+    /// The address of `peer`, a loop of this process, as process `process`
+    /// reached through `agent`; `None` if the loop is not here.
+    fn of_local(
+        peer: &LoopPeer,
+        process: ProcessId,
+        agent: IpcSender<AgentMessage>,
+    ) -> Option<LoopAddress> {
+        let inbox = peer.local_inbox()?;
+        Some(LoopAddress {
+            name: peer.name_arc().clone(),
+            process,
+            bell: inbox.bell().clone(),
+            agent,
+            ring_bytes: inbox.ring_bytes(),
+            capacity: inbox.capacity() as u64,
+        })
+    }
+
     pub(crate) fn to_message(&self) -> AddressMessage {
         AddressMessage {
             name: self.name.to_string(),
@@ -186,15 +204,7 @@ pub(crate) fn activate() -> std::io::Result<()> {
 pub(crate) fn give_address(registry: &Registry, peer: &Arc<LoopPeer>) -> Option<AddressMessage> {
     let table = &registry.processes;
     let agent = table.agent.clone().filter(|_| table.active)?;
-    let inbox = peer.local_inbox()?;
-    let address = LoopAddress {
-        name: peer.name_arc().clone(),
-        process: table.own,
-        bell: inbox.bell().clone(),
-        agent,
-        ring_bytes: inbox.ring_bytes(),
-        capacity: inbox.capacity() as u64,
-    };
+    let address = LoopAddress::of_local(peer, table.own, agent)?;
     if !peer.set_address(address) {
         return None;
     }
@@ -289,17 +299,8 @@ pub(crate) fn open_child(peer: &Arc<LoopPeer>) -> std::io::Result<ChildChannels>
     }
     table.last += 1;
     let process = table.last;
-    let inbox = peer
-        .local_inbox()
+    let address = LoopAddress::of_local(peer, process, tx.clone())
         .ok_or_else(|| std::io::Error::other("the loop of a new process is not here"))?;
-    let address = LoopAddress {
-        name: peer.name_arc().clone(),
-        process,
-        bell: inbox.bell().clone(),
-        agent: tx.clone(),
-        ring_bytes: inbox.ring_bytes(),
-        capacity: inbox.capacity() as u64,
-    };
     peer.set_address(address);
     table
         .pending
@@ -395,17 +396,13 @@ pub(crate) fn become_spawned_child(
 pub(crate) fn adopt_own_loop(peer: &Arc<LoopPeer>) {
     let registry = registry();
     let table = &registry.processes;
-    let (Some(agent), Some(inbox)) = (table.agent.clone(), peer.local_inbox()) else {
-        return;
-    };
-    peer.set_address(LoopAddress {
-        name: peer.name_arc().clone(),
-        process: table.own,
-        bell: inbox.bell().clone(),
-        agent,
-        ring_bytes: inbox.ring_bytes(),
-        capacity: inbox.capacity() as u64,
-    });
+    if let Some(address) = table
+        .agent
+        .clone()
+        .and_then(|agent| LoopAddress::of_local(peer, table.own, agent))
+    {
+        peer.set_address(address);
+    }
 }
 
 /// Applies routes the root sent: loops this process can now reach.
