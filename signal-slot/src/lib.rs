@@ -121,6 +121,7 @@ mod event_loop;
 mod interrupt;
 mod object;
 mod payload;
+mod pool;
 mod process;
 mod registry;
 mod serial;
@@ -141,6 +142,7 @@ pub use context::{Context, Sender};
 pub use error::{DecodeError, EncodeError, Error, SlotError};
 pub use event_loop::{EventLoop, EventLoopBuilder, LoopHandle};
 pub use object::{EventLoopObject, Handle, ObjectHandle};
+pub use pool::{BufferMut, BufferPool, SharedBuffer};
 pub use process::{
     EventLoopProcess, ProcessExit, StartMethod, init_process, set_start_method, start_method,
 };

@@ -7,6 +7,7 @@
 //! slot into its argument types.
 
 use std::any::{Any, type_name};
+use std::sync::Arc;
 
 use crate::codec::Encoder;
 use crate::error::{EncodeError, SlotError};
@@ -81,8 +82,11 @@ impl Args {
     }
 
     /// Bytes from another process, passed on as they are.
-    pub(crate) fn encoded(items: Vec<Vec<u8>>) -> Args {
-        Args::Boxed(Box::new(EncodedBatch { items }))
+    pub(crate) fn encoded(items: Vec<Vec<u8>>, held: crate::pool::Held) -> Args {
+        Args::Boxed(Box::new(EncodedBatch {
+            items,
+            _held: Arc::new(held),
+        }))
     }
 
     /// The number of emissions.
@@ -177,6 +181,9 @@ impl<A: Clone + Send + 'static> ErasedArgs for ArgsBatch<A> {
 /// emitted in one process on behalf of an object that lives in another).
 struct EncodedBatch {
     pub(crate) items: Vec<Vec<u8>>,
+    /// The shared buffers the items name, kept from going back to their
+    /// pool while the items may still be decoded.
+    _held: Arc<crate::pool::Held>,
 }
 
 impl ErasedArgs for EncodedBatch {
@@ -195,6 +202,7 @@ impl ErasedArgs for EncodedBatch {
     fn clone_box(&self) -> Box<dyn ErasedArgs> {
         Box::new(EncodedBatch {
             items: self.items.clone(),
+            _held: self._held.clone(),
         })
     }
 
@@ -203,7 +211,10 @@ impl ErasedArgs for EncodedBatch {
             .items
             .get(index)
             .ok_or_else(|| EncodeError(format!("no emission {index} in the batch")))?;
-        std::io::Write::write_all(buf, item).map_err(|error| EncodeError(error.to_string()))
+        std::io::Write::write_all(buf, item).map_err(|error| EncodeError(error.to_string()))?;
+        // Passed on to another process: the buffers they name are leased
+        // to it as if encoded here.
+        crate::pool::lease_encoded(item).map_err(EncodeError)
     }
 
     fn encoded_item(&self, index: usize) -> Option<&[u8]> {

@@ -23,6 +23,7 @@ pub(crate) struct Registry {
     /// Objects by loop name and id.
     objects: HashMap<(Arc<str>, Arc<str>), ObjectEntry>,
     pub(crate) processes: ProcessTable,
+    pub(crate) pools: crate::pool::PoolTable,
 }
 
 struct ObjectEntry {

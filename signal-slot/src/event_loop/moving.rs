@@ -78,12 +78,18 @@ impl EventLoop {
     ///
     /// Call once nothing of this process sends to the loop's queue any
     /// more (its route leads to the child's ring).
-    pub(crate) fn pack(&mut self) -> Result<(PackedLoop, Vec<Envelope>), Error> {
+    ///
+    /// Shared buffers in queued signals are leased to the child through
+    /// `leases`.
+    pub(crate) fn pack(
+        &mut self,
+        leases: &mut crate::pool::Leases,
+    ) -> Result<(PackedLoop, Vec<Envelope>), Error> {
         let mut queued = Vec::new();
         while let Some(envelope) = self.inbox.try_recv() {
             queued.push(envelope);
         }
-        match self.pack_with(&queued) {
+        match leases.enter(|| self.pack_with(&queued)) {
             Ok(packed) => Ok((packed, queued)),
             Err(error) => {
                 self.requeue(queued);

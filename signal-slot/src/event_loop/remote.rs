@@ -51,6 +51,14 @@ enum Rest {
     Corrupt,
 }
 
+/// Gives back the shared buffers a record (or packet) leased to this
+/// process, once nothing in it can be decoded any more.
+fn end_leases(record: &[u8]) {
+    if wire::has_leases(record) {
+        crate::pool::end_leases(record);
+    }
+}
+
 impl EventLoop {
     /// Reads the rings of other processes, up to `budget` records; returns
     /// how many it handled.
@@ -85,9 +93,11 @@ impl EventLoop {
                     }
                 };
                 let tally = Tally::new(Some(&ring.consumer));
-                let rest = self.dispatch_frames(ring.consumer.body(&record), &tally);
+                let body = ring.consumer.body(&record);
+                let rest = self.dispatch_frames(body, &tally);
                 let left = u64::from(record.signals).saturating_sub(tally.counted.get());
                 self.drop_rest(&tally, left, rest);
+                end_leases(body);
                 ring.consumer.release(record);
                 handled += 1;
             }
@@ -113,6 +123,8 @@ impl EventLoop {
         let rest = self.dispatch_frames(bytes, &tally);
         let left = u64::from(signals).saturating_sub(tally.counted.get());
         self.drop_rest(&tally, left, rest);
+        // Packed by the parent, with no lease mark.
+        crate::pool::end_leases(bytes);
     }
 
     /// Counts what the rings still hold as taken and dropped, and lets them
@@ -124,6 +136,7 @@ impl EventLoop {
             while let Some(Ok(record)) = consumer.next() {
                 let tally = Tally::new(Some(&consumer));
                 self.drop_rest(&tally, u64::from(record.signals), Rest::AfterStop);
+                end_leases(consumer.body(&record));
                 consumer.release(record);
             }
         }
@@ -206,7 +219,12 @@ impl EventLoop {
                     return;
                 };
                 let items = payloads.iter().map(|payload| payload.to_vec()).collect();
-                crate::connection::emit(&shared, signal, || crate::payload::Args::encoded(items));
+                // The shared buffers they name, held here: the record's
+                // leases end before these are read.
+                let held = crate::pool::Held::of(payloads.iter().copied());
+                crate::connection::emit(&shared, signal, || {
+                    crate::payload::Args::encoded(items, held)
+                });
             }
             Frame::Command(command) => self.apply_command(command),
         }

@@ -67,8 +67,12 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
     while Arc::strong_count(&local) > 1 {
         std::thread::yield_now();
     }
+    // The child inherits every shared buffer this process holds: it holds
+    // them too, from the start.
+    let handed = registry.pools.hand_to_child(channels.process);
     match platform::fork() {
         Err(source) => {
+            crate::pool::forget_handed(channels.process, handed);
             drop(peer.set_route(Route::Local(inbox)));
             registry.processes.restore_pending(name.clone(), pending);
             drop((hooks, registry, writers, gate));

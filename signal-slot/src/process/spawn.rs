@@ -150,7 +150,8 @@ pub(super) fn spawn(launch: Launch<'_>) -> Result<Spawned, Error> {
         let error = failed(name, "the process tree was not started");
         return undo(event_loop, Some(pending), Vec::new(), error);
     };
-    let (packed, queued) = match event_loop.pack() {
+    let mut leases = crate::pool::Leases::to(channels.process);
+    let (packed, queued) = match event_loop.pack(&mut leases) {
         Ok(packed) => packed,
         Err(error) => return undo(event_loop, Some(pending), Vec::new(), error),
     };
@@ -182,6 +183,7 @@ pub(super) fn spawn(launch: Launch<'_>) -> Result<Spawned, Error> {
     };
     match launch_child(name, bootstrap) {
         Ok((pid, child)) => {
+            leases.sent();
             if let Some(event_loop) = slot.take() {
                 event_loop.release_after_move(queued);
             }

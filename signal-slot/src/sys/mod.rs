@@ -9,6 +9,9 @@
 //! - [`ring`]: rings of records in shared memory, from one process to a
 //!   loop of another; its protocol (in `ring::core`, with no `unsafe`) is
 //!   checked by `loom`.
+//! - [`pool`]: buffers in shared memory, counted per process, written in
+//!   place by their one holder and read by every process that receives
+//!   them.
 //! - [`inline`]: small argument tuples stored inline in a queued message
 //!   instead of in a heap allocation, which the emitting thread would make
 //!   and the receiving thread free (measured: 40% of the time of a one-way
@@ -20,5 +23,6 @@
 pub(crate) mod futex;
 pub(crate) mod inline;
 pub(crate) mod platform;
+pub(crate) mod pool;
 pub(crate) mod ring;
 pub(crate) mod shm;

@@ -62,6 +62,18 @@ pub(crate) enum AgentMessage {
         name: String,
         reply: IpcSender<Option<AddressMessage>>,
     },
+    /// To the root: a buffer pool created in a child; answered once the
+    /// root has mapped it.
+    PoolCreated {
+        id: u64,
+        memory: IpcSharedMemory,
+        reply: IpcSender<()>,
+    },
+    /// To the root: the buffer pool `id`, if it knows it.
+    FindPool {
+        id: u64,
+        reply: IpcSender<Option<IpcSharedMemory>>,
+    },
     /// The process is ending: the agent stops.
     Stop,
 }
@@ -127,6 +139,13 @@ fn handle(message: AgentMessage) {
         }
         AgentMessage::Resolve { name, reply } => {
             let _ = reply.send(routes::address_of(&name));
+        }
+        AgentMessage::PoolCreated { id, memory, reply } => {
+            crate::pool::pool_created(id, memory);
+            let _ = reply.send(());
+        }
+        AgentMessage::FindPool { id, reply } => {
+            let _ = reply.send(crate::pool::pool_memory(id));
         }
         AgentMessage::Stop => {}
     }
@@ -224,6 +243,31 @@ pub(crate) fn announce(
 ) -> Result<(), String> {
     let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
     root.send(AgentMessage::Announce { route, reply })
+        .map_err(|error| format!("the root cannot be reached: {error}"))?;
+    await_answer(&answer, ANSWER_TIMEOUT)
+}
+
+/// Tells the root of a buffer pool created in this child, and waits until
+/// the root has mapped it (so that its buffers, sent anywhere after, are
+/// found).
+pub(crate) fn tell_pool(
+    root: &IpcSender<AgentMessage>,
+    id: u64,
+    memory: IpcSharedMemory,
+) -> Result<(), String> {
+    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
+    root.send(AgentMessage::PoolCreated { id, memory, reply })
+        .map_err(|error| format!("the root cannot be reached: {error}"))?;
+    await_answer(&answer, ANSWER_TIMEOUT)
+}
+
+/// Asks the root for the buffer pool `id`.
+pub(crate) fn find_pool(
+    root: &IpcSender<AgentMessage>,
+    id: u64,
+) -> Result<Option<IpcSharedMemory>, String> {
+    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
+    root.send(AgentMessage::FindPool { id, reply })
         .map_err(|error| format!("the root cannot be reached: {error}"))?;
     await_answer(&answer, ANSWER_TIMEOUT)
 }

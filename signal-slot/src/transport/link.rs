@@ -17,6 +17,7 @@ use super::routes::{LoopAddress, ProcessId};
 use crate::codec::Encoder;
 use crate::error::EncodeError;
 use crate::sys::ring::{Producer, WriteError};
+use crate::wire;
 
 /// Writes a record's frames into the space a link gives it.
 pub(crate) type Encode<'a> = dyn FnMut(&mut Encoder<'_>) -> Result<(), EncodeError> + 'a;
@@ -53,6 +54,12 @@ static OWN_PROCESS: AtomicU64 = AtomicU64::new(0);
 /// Sets this process's number (in a child, right after it starts).
 pub(crate) fn set_own_process(process: ProcessId) {
     OWN_PROCESS.store(process, Ordering::Relaxed);
+    crate::sys::pool::set_holder(process);
+}
+
+/// This process's number in its tree (0 in the root).
+pub(crate) fn own_process() -> ProcessId {
+    OWN_PROCESS.load(Ordering::Relaxed)
 }
 
 enum RingState {
@@ -120,7 +127,25 @@ impl Link for RingLink {
         let RingState::Open(producer) = &mut *state else {
             return Err(LinkError::Gone { lost: 0 });
         };
-        match producer.write(signals, urgent, encode) {
+        // Shared buffers in the arguments are leased to the loop's process
+        // for as long as the record is unread; the record says so in its
+        // first byte. (`encode` may run twice, when the first place
+        // offered is too short: leases of a failed attempt go back.)
+        let mut leases = crate::pool::Leases::to(self.address.process);
+        let written = producer.write(signals, urgent, |out| {
+            leases.revoke();
+            wire::write_lease_mark(out)?;
+            let mark = out.len() - 1;
+            leases.enter(|| encode(out))?;
+            if leases.any() {
+                wire::set_lease_mark(out, mark);
+            }
+            Ok(())
+        });
+        if written.is_ok() {
+            leases.sent();
+        }
+        match written {
             Ok(()) => {
                 drop(state);
                 self.address.bell.ring();

@@ -17,7 +17,7 @@
 //! - [`accounting`]: drops by reason.
 
 pub(crate) mod accounting;
-mod agent;
+pub(crate) mod agent;
 pub(crate) mod bell;
 mod inbox;
 mod link;
@@ -28,7 +28,7 @@ pub(crate) use accounting::{DropCounter, DropReason};
 pub(crate) use agent::{AgentMessage, lookup_object, request_connection};
 pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
 pub(crate) use inbox::{InboundRing, Inbox, InboxSender, inbox};
-pub(crate) use link::set_own_process;
+pub(crate) use link::{own_process, set_own_process};
 pub(crate) use remote::{RemoteLoop, encode_signal};
 pub(crate) use routes::ProcessId;
 

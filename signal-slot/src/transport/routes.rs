@@ -143,6 +143,11 @@ pub(crate) struct ProcessTable {
 }
 
 impl ProcessTable {
+    /// The root's agent, in a child.
+    pub(crate) fn root_agent(&self) -> Option<IpcSender<AgentMessage>> {
+        self.root.clone().filter(|_| self.is_child)
+    }
+
     /// True in a child process.
     pub(crate) fn is_child(&self) -> bool {
         self.is_child

@@ -13,6 +13,9 @@
 //! | 5 | detach | object id, object instance |
 //! | 6 | subscribe | signal name, object id, slot index, object instance, on (bool) |
 //!
+//! A record of a ring may start with a lease mark: `nil` (nothing leased)
+//! or `true` (the payloads name shared buffers leased to the receiver).
+//!
 //! An *instance* tells apart the objects that had the same id on a loop
 //! one after the other (0: any).
 //!
@@ -32,6 +35,7 @@ pub(crate) use writer::Writer;
 
 use crate::codec::Encoder;
 use crate::command::Command;
+use crate::error::EncodeError;
 
 const SIGNAL: u8 = 0;
 const EMIT_REQUEST: u8 = 1;
@@ -70,6 +74,27 @@ pub(crate) enum Frame<'a> {
         payloads: Payloads<'a>,
     },
     Command(Command),
+}
+
+/// The first byte of a record that leases shared buffers to its receiver
+/// (MessagePack `true`), which gives them back once the record is read.
+const LEASES: u8 = 0xc3;
+/// The first byte of a record that leases nothing (MessagePack `nil`).
+const NO_LEASES: u8 = 0xc0;
+
+/// Writes the lease mark of a record (none yet), before its frames.
+pub(crate) fn write_lease_mark(out: &mut Encoder<'_>) -> Result<(), EncodeError> {
+    std::io::Write::write_all(out, &[NO_LEASES]).map_err(writer::io_error)
+}
+
+/// Marks the record whose mark is at `at` as leasing shared buffers.
+pub(crate) fn set_lease_mark(out: &mut Encoder<'_>, at: usize) {
+    out.patch(at, &[LEASES]);
+}
+
+/// True if a record leases shared buffers to its receiver.
+pub(crate) fn has_leases(record: &[u8]) -> bool {
+    record.first() == Some(&LEASES)
 }
 
 /// Encodes one control frame as a packet of its own.

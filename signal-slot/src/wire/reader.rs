@@ -21,8 +21,13 @@ fn decode_error(what: impl std::fmt::Display) -> DecodeError {
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(packet: &'a [u8]) -> Self {
+        // A record's lease mark is not a frame.
+        let rest = match packet.split_first() {
+            Some((&(LEASES | NO_LEASES), rest)) => rest,
+            _ => packet,
+        };
         Reader {
-            rest: packet,
+            rest,
             failed: false,
         }
     }

@@ -1,0 +1,803 @@
+//! Buffers in shared memory, filled in place and sent by handle: the
+//! zero-copy path for large payloads between processes.
+//!
+//! A [`BufferPool`] is a set of fixed-size buffers in memory that every
+//! process of the tree maps. [`BufferPool::try_take`] gives a free buffer
+//! as a [`BufferMut`], written in place (a rollout, an image, a tensor);
+//! [`BufferMut::freeze`] makes it a [`SharedBuffer`], which a signal
+//! carries to any loop: a slot in another process reads the same memory,
+//! nothing is copied. The buffer goes back to the pool when the last
+//! `SharedBuffer` of it, in any process, is dropped.
+//!
+//! Every reference is counted per process in the pool's memory: a buffer
+//! held by a process that ends (or is killed) goes back to the pool as the
+//! root process learns of the end, and a signal on its way holds the buffer
+//! (a *lease*, written with the message and given back by the receiving
+//! process once its slots have run, or dropped the signal).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use serde::de::Error as _;
+use serde::ser::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::Error;
+use crate::registry::registry;
+use crate::sys::pool::{self, PoolMemory, SlotMut, SlotRef};
+use crate::transport::routes::ProcessId;
+
+/// The MessagePack extension type of a [`SharedBuffer`] on the wire.
+const EXT_TYPE: i8 = 0x53;
+/// Pool id, slot, generation, length.
+const EXT_LEN: usize = 24;
+
+/// A pool of buffers in memory shared by the processes of a tree.
+///
+/// Create pools in any process; a process that receives a buffer of a pool
+/// it has not seen maps the pool then. A pool lives as long as the
+/// process tree (its memory is `slots × slot_bytes`, plus a header of 576
+/// bytes per buffer): create the pools a system needs once, at start.
+///
+/// A `BufferPool` is a handle: cloning it, or sending it to another
+/// process (as a signal argument or an init argument), gives the same
+/// pool.
+///
+/// # Example
+///
+/// ```
+/// use signal_slot::BufferPool;
+///
+/// let pool = BufferPool::new(4096, 8)?;
+/// let mut buffer = pool.try_take().expect("a free buffer");
+/// buffer[..5].copy_from_slice(b"hello");
+/// let frame = buffer.freeze(5);
+/// assert_eq!(&frame[..], b"hello");
+/// assert_eq!(pool.available(), 7);
+/// drop(frame);
+/// assert_eq!(pool.available(), 8);
+/// # Ok::<(), signal_slot::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct BufferPool {
+    id: u64,
+    memory: Arc<PoolMemory>,
+    cursor: Arc<AtomicUsize>,
+}
+
+/// The pools this process has mapped, and the processes that ended (whose
+/// references the root gives back).
+#[derive(Default)]
+pub(crate) struct PoolTable {
+    pools: HashMap<u64, Arc<PoolMemory>>,
+    ended: HashSet<u32>,
+}
+
+/// What a forked child was given of each pool: `(buffer, references)`.
+pub(crate) type Handed = Vec<(Arc<PoolMemory>, Vec<(usize, u32)>)>;
+
+impl PoolTable {
+    /// Before a fork: the child `process` inherits every reference this
+    /// process holds, so it holds them too. Returns what to take back if
+    /// the fork fails.
+    pub(crate) fn hand_to_child(&self, process: ProcessId) -> Handed {
+        let holder = pool::holder_of(process);
+        self.pools
+            .values()
+            .map(|memory| (memory.clone(), memory.hand_to_child(holder)))
+            .filter(|(_, handed)| !handed.is_empty())
+            .collect()
+    }
+
+    /// In the root: the process `process` ended; every reference it held
+    /// (and every lease written for it) goes back.
+    pub(crate) fn process_ended(&mut self, process: ProcessId) {
+        self.ended.insert(pool::holder_of(process));
+        for memory in self.pools.values() {
+            memory.clear_holders(|holder| self.ended.contains(&holder));
+        }
+    }
+}
+
+/// Takes back what [`PoolTable::hand_to_child`] gave a child that did not
+/// start.
+pub(crate) fn forget_handed(process: ProcessId, handed: Handed) {
+    let holder = pool::holder_of(process);
+    for (memory, slots) in handed {
+        memory.forget_handed(holder, &slots);
+    }
+}
+
+/// A new pool's id: unique in the tree (the creating process's number and
+/// a count).
+fn new_id() -> u64 {
+    static COUNT: AtomicU32 = AtomicU32::new(0);
+    let process = crate::transport::own_process();
+    (process << 32) | u64::from(COUNT.fetch_add(1, Ordering::Relaxed))
+}
+
+impl BufferPool {
+    /// A pool of `slots` buffers of `slot_bytes` bytes each.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the sizes are out of range (no buffer, an empty
+    /// buffer, more than a million buffers) or the shared memory cannot be
+    /// created.
+    pub fn new(slot_bytes: usize, slots: usize) -> Result<BufferPool, Error> {
+        let memory = PoolMemory::create(slots, slot_bytes)
+            .map_err(|error| Error::io("cannot create a buffer pool", error))?;
+        let id = new_id();
+        let memory = Arc::new(memory);
+        let root = {
+            let mut registry = registry();
+            registry.pools.pools.insert(id, memory.clone());
+            registry.processes.root_agent()
+        };
+        if let Some(root) = root {
+            crate::transport::agent::tell_pool(&root, id, memory.share()).map_err(|message| {
+                Error::io(
+                    "a buffer pool cannot be made known to the other processes",
+                    std::io::Error::other(message),
+                )
+            })?;
+        }
+        Ok(BufferPool {
+            id,
+            memory,
+            cursor: Arc::default(),
+        })
+    }
+
+    /// A free buffer, or `None` if every buffer is held somewhere. Never
+    /// blocks. Its bytes are what its last user left in it.
+    pub fn try_take(&self) -> Option<BufferMut> {
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % self.memory.slots();
+        let slot = SlotMut::take(&self.memory, start)?;
+        Some(BufferMut {
+            pool: self.id,
+            slot,
+        })
+    }
+
+    /// The number of buffers no process holds now.
+    pub fn available(&self) -> usize {
+        self.memory.free()
+    }
+
+    /// The number of buffers.
+    pub fn len(&self) -> usize {
+        self.memory.slots()
+    }
+
+    /// Never true: a pool has at least one buffer.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The size of each buffer, in bytes.
+    pub fn buffer_bytes(&self) -> usize {
+        self.memory.slot_bytes()
+    }
+}
+
+impl fmt::Debug for BufferPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferPool")
+            .field("id", &self.id)
+            .field("buffers", &self.len())
+            .field("buffer_bytes", &self.buffer_bytes())
+            .field("available", &self.available())
+            .finish()
+    }
+}
+
+impl Serialize for BufferPool {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.id)
+    }
+}
+
+impl<'de> Deserialize<'de> for BufferPool {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let id = u64::deserialize(deserializer)?;
+        let memory = find(id).map_err(D::Error::custom)?;
+        Ok(BufferPool {
+            id,
+            memory,
+            cursor: Arc::default(),
+        })
+    }
+}
+
+/// The pool `id`, mapped here: known already, or asked of the root.
+fn find(id: u64) -> Result<Arc<PoolMemory>, String> {
+    let root = {
+        let registry = registry();
+        if let Some(memory) = registry.pools.pools.get(&id) {
+            return Ok(memory.clone());
+        }
+        registry.processes.root_agent()
+    };
+    let unknown = || format!("buffer pool {id:#x} is unknown in this process tree");
+    let root = root.ok_or_else(unknown)?;
+    let shared = crate::transport::agent::find_pool(&root, id)?.ok_or_else(unknown)?;
+    let memory = PoolMemory::open(shared)
+        .map_err(|error| format!("buffer pool {id:#x} cannot be mapped: {error}"))?;
+    let mut registry = registry();
+    Ok(registry
+        .pools
+        .pools
+        .entry(id)
+        .or_insert_with(|| Arc::new(memory))
+        .clone())
+}
+
+/// In the root: a pool created in a child.
+pub(crate) fn pool_created(id: u64, shared: ipc_channel::ipc::IpcSharedMemory) {
+    match PoolMemory::open(shared) {
+        Ok(memory) => {
+            registry()
+                .pools
+                .pools
+                .entry(id)
+                .or_insert_with(|| Arc::new(memory));
+        }
+        Err(error) => tracing::error!(%error, "a buffer pool of a child cannot be mapped"),
+    }
+}
+
+/// In the root: the pool `id`, to send to the child that asks.
+pub(crate) fn pool_memory(id: u64) -> Option<ipc_channel::ipc::IpcSharedMemory> {
+    registry().pools.pools.get(&id).map(|memory| memory.share())
+}
+
+/// A buffer taken from a [`BufferPool`], to fill in place.
+///
+/// It dereferences to the whole buffer (`pool.buffer_bytes()` bytes);
+/// [`freeze`](Self::freeze) says how much of it was written and makes it a
+/// [`SharedBuffer`] to send. Dropped, it goes back to the pool.
+pub struct BufferMut {
+    pool: u64,
+    slot: SlotMut,
+}
+
+impl BufferMut {
+    /// The buffer, readable and sendable, holding its first `len` bytes
+    /// (at most the buffer's size).
+    pub fn freeze(self, len: usize) -> SharedBuffer {
+        SharedBuffer {
+            pool: self.pool,
+            slot: self.slot.freeze(len),
+        }
+    }
+
+    /// The buffer's size in bytes.
+    pub fn capacity(&self) -> usize {
+        self.slot.bytes().len()
+    }
+
+    /// The buffer as a slice of `T` (numbers, or any [`bytemuck::Pod`]
+    /// type), to fill in place: as many whole `T`s as fit. Buffers are
+    /// aligned to 64 bytes.
+    pub fn as_mut_slice_of<T: bytemuck::Pod>(&mut self) -> &mut [T] {
+        let bytes = self.slot.bytes_mut();
+        let whole = bytes.len() / std::mem::size_of::<T>().max(1) * std::mem::size_of::<T>();
+        bytemuck::cast_slice_mut(&mut bytes[..whole])
+    }
+}
+
+impl Deref for BufferMut {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.slot.bytes()
+    }
+}
+
+impl DerefMut for BufferMut {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.slot.bytes_mut()
+    }
+}
+
+impl fmt::Debug for BufferMut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferMut")
+            .field("pool", &self.pool)
+            .field("buffer", &self.slot.slot())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
+
+/// A written buffer of a [`BufferPool`], read in place by whoever receives
+/// it, in any process of the tree; sent as a handle (24 bytes), never
+/// copied. It goes back to the pool when its last copy, in any process, is
+/// dropped.
+///
+/// It travels only as a signal's argument (or inside one), between the
+/// processes of the tree that holds its pool; serialized anywhere else,
+/// it is an error.
+///
+/// # Example
+///
+/// ```
+/// use signal_slot::{BufferPool, SharedBuffer};
+///
+/// let pool = BufferPool::new(64, 2)?;
+/// let mut buffer = pool.try_take().unwrap();
+/// buffer.as_mut_slice_of::<f32>()[..2].copy_from_slice(&[0.5, 1.5]);
+/// let frame: SharedBuffer = buffer.freeze(8);
+/// assert_eq!(frame.as_slice_of::<f32>(), Some(&[0.5f32, 1.5][..]));
+/// # Ok::<(), signal_slot::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct SharedBuffer {
+    pool: u64,
+    slot: SlotRef,
+}
+
+impl SharedBuffer {
+    /// The written bytes as a slice of `T`, if their length is a whole
+    /// number of `T`s.
+    pub fn as_slice_of<T: bytemuck::Pod>(&self) -> Option<&[T]> {
+        bytemuck::try_cast_slice(self.slot.bytes()).ok()
+    }
+}
+
+impl Deref for SharedBuffer {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.slot.bytes()
+    }
+}
+
+impl AsRef<[u8]> for SharedBuffer {
+    fn as_ref(&self) -> &[u8] {
+        self.slot.bytes()
+    }
+}
+
+impl fmt::Debug for SharedBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedBuffer")
+            .field("pool", &self.pool)
+            .field("buffer", &self.slot.slot())
+            .field("len", &self.slot.len())
+            .finish()
+    }
+}
+
+impl PartialEq for SharedBuffer {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
+    }
+}
+
+/// A buffer as the wire names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Named {
+    pool: u64,
+    slot: u32,
+    generation: u32,
+    len: u64,
+}
+
+impl Named {
+    fn to_bytes(self) -> [u8; EXT_LEN] {
+        let mut bytes = [0; EXT_LEN];
+        bytes[..8].copy_from_slice(&self.pool.to_le_bytes());
+        bytes[8..12].copy_from_slice(&self.slot.to_le_bytes());
+        bytes[12..16].copy_from_slice(&self.generation.to_le_bytes());
+        bytes[16..].copy_from_slice(&self.len.to_le_bytes());
+        bytes
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Named> {
+        let bytes: &[u8; EXT_LEN] = bytes.try_into().ok()?;
+        let word = |range: std::ops::Range<usize>| -> [u8; 8] {
+            let mut out = [0; 8];
+            out[..range.len()].copy_from_slice(&bytes[range]);
+            out
+        };
+        Some(Named {
+            pool: u64::from_le_bytes(word(0..8)),
+            slot: u64::from_le_bytes(word(8..12)) as u32,
+            generation: u64::from_le_bytes(word(12..16)) as u32,
+            len: u64::from_le_bytes(word(16..24)),
+        })
+    }
+}
+
+impl Serialize for SharedBuffer {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let named = Named {
+            pool: self.pool,
+            slot: self.slot.slot() as u32,
+            generation: self.slot.generation(),
+            len: self.slot.len() as u64,
+        };
+        lease(&self.slot).map_err(S::Error::custom)?;
+        let bytes = named.to_bytes();
+        serializer.serialize_newtype_struct(
+            rmp_serde::MSGPACK_EXT_STRUCT_NAME,
+            &(EXT_TYPE, serde_bytes::Bytes::new(&bytes)),
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for SharedBuffer {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename = "_ExtStruct")]
+        struct Ext((i8, serde_bytes::ByteBuf));
+        let Ext((kind, bytes)) = Ext::deserialize(deserializer)?;
+        let named = (kind == EXT_TYPE)
+            .then(|| Named::from_bytes(&bytes))
+            .flatten()
+            .ok_or_else(|| D::Error::custom("not a shared buffer"))?;
+        let memory = find(named.pool).map_err(D::Error::custom)?;
+        let slot = SlotRef::upgrade(
+            &memory,
+            named.slot as usize,
+            named.generation,
+            usize::try_from(named.len).unwrap_or(usize::MAX),
+        )
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "buffer {} of pool {:#x} is gone (its message outlived its lease)",
+                named.slot, named.pool
+            ))
+        })?;
+        Ok(SharedBuffer {
+            pool: named.pool,
+            slot,
+        })
+    }
+}
+
+// ---- Leases: the references a message holds on its way ----
+
+/// The leases written while encoding for one receiving process.
+struct Scope {
+    holder: u32,
+    written: Vec<(Arc<PoolMemory>, usize)>,
+}
+
+thread_local! {
+    static SCOPE: std::cell::RefCell<Option<Scope>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes a lease of `slot` for the process the current message goes to.
+fn lease(slot: &SlotRef) -> Result<(), String> {
+    SCOPE
+        .with(|scope| {
+            let mut scope = scope.borrow_mut();
+            let scope = scope.as_mut().ok_or(
+            "a shared buffer travels only in a signal's arguments, between processes of its tree",
+        )?;
+            slot.pool()
+                .lease(slot.slot(), scope.holder)
+                .map_err(|_| "64 processes hold this shared buffer already")?;
+            scope.written.push((slot.pool().clone(), slot.slot()));
+            Ok::<(), &str>(())
+        })
+        .map_err(str::to_owned)
+}
+
+/// The leases of one message to the process `to`: taken by the shared
+/// buffers encoded within [`enter`](Self::enter), given back unless the
+/// message is [`sent`](Self::sent).
+pub(crate) struct Leases {
+    scope: Option<Scope>,
+}
+
+impl Leases {
+    pub(crate) fn to(process: ProcessId) -> Leases {
+        Leases {
+            scope: Some(Scope {
+                holder: pool::holder_of(process),
+                written: Vec::new(),
+            }),
+        }
+    }
+
+    /// Runs `encode` with shared buffers leased to the receiving process.
+    pub(crate) fn enter<R>(&mut self, encode: impl FnOnce() -> R) -> R {
+        struct Restore<'a> {
+            leases: &'a mut Leases,
+            outer: Option<Scope>,
+        }
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.leases.scope = SCOPE.with(|scope| scope.replace(self.outer.take()));
+            }
+        }
+        let outer = SCOPE.with(|scope| scope.replace(self.scope.take()));
+        let _restore = Restore {
+            leases: self,
+            outer,
+        };
+        encode()
+    }
+
+    /// True if a lease was written.
+    pub(crate) fn any(&self) -> bool {
+        self.scope
+            .as_ref()
+            .is_some_and(|scope| !scope.written.is_empty())
+    }
+
+    /// Gives back the leases written so far (the message did not go).
+    pub(crate) fn revoke(&mut self) {
+        if let Some(scope) = &mut self.scope {
+            for (memory, slot) in scope.written.drain(..) {
+                memory.revoke_lease(slot, scope.holder);
+            }
+        }
+    }
+
+    /// The message went: its receiver gives the leases back.
+    pub(crate) fn sent(mut self) {
+        if let Some(scope) = &mut self.scope {
+            scope.written.clear();
+        }
+    }
+}
+
+impl Drop for Leases {
+    fn drop(&mut self) {
+        self.revoke();
+    }
+}
+
+/// Writes leases (in the current scope) for the shared buffers named in
+/// `payload`: bytes from another process passed on as they are.
+pub(crate) fn lease_encoded(payload: &[u8]) -> Result<(), String> {
+    let mut result = Ok(());
+    for_each_named(payload, |named| {
+        if result.is_ok() {
+            result = find(named.pool).and_then(|memory| {
+                let held = SlotRef::upgrade(
+                    &memory,
+                    named.slot as usize,
+                    named.generation,
+                    named.len as usize,
+                )
+                .ok_or_else(|| "a shared buffer that is gone".to_owned())?;
+                lease(&held)
+            });
+        }
+    });
+    result
+}
+
+/// References of this process to the shared buffers named in bytes held
+/// for later (what another process asked this one to emit).
+#[derive(Default)]
+pub(crate) struct Held {
+    _refs: Vec<SlotRef>,
+}
+
+impl Held {
+    /// Holds the buffers `payloads` name, while the record that leases them
+    /// to this process is still unread.
+    pub(crate) fn of<'a>(payloads: impl IntoIterator<Item = &'a [u8]>) -> Held {
+        let mut held = Vec::new();
+        for payload in payloads {
+            for_each_named(payload, |named| {
+                if let Some(slot) = find(named.pool).ok().and_then(|memory| {
+                    SlotRef::upgrade(
+                        &memory,
+                        named.slot as usize,
+                        named.generation,
+                        named.len as usize,
+                    )
+                }) {
+                    held.push(slot);
+                }
+            });
+        }
+        Held { _refs: held }
+    }
+}
+
+/// Gives back the leases of a record (or packet) of frames this process
+/// received: its slots have run, or it was dropped.
+pub(crate) fn end_leases(frames: &[u8]) {
+    for frame in crate::wire::Reader::new(frames) {
+        let payloads = match frame {
+            Ok(crate::wire::Frame::Signal { payloads, .. })
+            | Ok(crate::wire::Frame::EmitRequest { payloads, .. }) => payloads,
+            Ok(crate::wire::Frame::Command(_)) => continue,
+            Err(_) => break,
+        };
+        for payload in payloads {
+            for_each_named(payload, |named| match find(named.pool) {
+                Ok(memory) if (named.slot as usize) < memory.slots() => {
+                    memory.end_lease(named.slot as usize);
+                }
+                Ok(_) => {}
+                Err(error) => tracing::debug!(%error, "a lease cannot be given back"),
+            });
+        }
+    }
+}
+
+/// Calls `found` for every shared buffer named in the MessagePack value(s)
+/// of `bytes`. Stops quietly at anything malformed.
+fn for_each_named(mut bytes: &[u8], mut found: impl FnMut(Named)) {
+    use rmp::Marker;
+    fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = bytes.split_at_checked(n)?;
+        *bytes = rest;
+        Some(head)
+    }
+    fn len(bytes: &mut &[u8], size: usize) -> Option<usize> {
+        let head = take(bytes, size)?;
+        let mut word = [0; 8];
+        word[8 - size..].copy_from_slice(head);
+        usize::try_from(u64::from_be_bytes(word)).ok()
+    }
+    // Values still to read at this level and above.
+    let mut pending: usize = 1;
+    while pending > 0 && !bytes.is_empty() {
+        pending -= 1;
+        let Some(marker) = take(&mut bytes, 1).map(|byte| Marker::from_u8(byte[0])) else {
+            return;
+        };
+        let skip = match marker {
+            Marker::FixPos(_) | Marker::FixNeg(_) | Marker::Null | Marker::True | Marker::False => {
+                0
+            }
+            Marker::U8 | Marker::I8 => 1,
+            Marker::U16 | Marker::I16 => 2,
+            Marker::U32 | Marker::I32 | Marker::F32 => 4,
+            Marker::U64 | Marker::I64 | Marker::F64 => 8,
+            Marker::FixStr(n) => usize::from(n),
+            Marker::Str8 | Marker::Bin8 => match len(&mut bytes, 1) {
+                Some(n) => n,
+                None => return,
+            },
+            Marker::Str16 | Marker::Bin16 => match len(&mut bytes, 2) {
+                Some(n) => n,
+                None => return,
+            },
+            Marker::Str32 | Marker::Bin32 => match len(&mut bytes, 4) {
+                Some(n) => n,
+                None => return,
+            },
+            Marker::FixArray(n) => {
+                pending = pending.saturating_add(usize::from(n));
+                0
+            }
+            Marker::FixMap(n) => {
+                pending = pending.saturating_add(2 * usize::from(n));
+                0
+            }
+            Marker::Array16 | Marker::Array32 | Marker::Map16 | Marker::Map32 => {
+                let size = if matches!(marker, Marker::Array16 | Marker::Map16) {
+                    2
+                } else {
+                    4
+                };
+                let Some(n) = len(&mut bytes, size) else {
+                    return;
+                };
+                let n = if matches!(marker, Marker::Map16 | Marker::Map32) {
+                    n.saturating_mul(2)
+                } else {
+                    n
+                };
+                pending = pending.saturating_add(n);
+                0
+            }
+            Marker::FixExt1
+            | Marker::FixExt2
+            | Marker::FixExt4
+            | Marker::FixExt8
+            | Marker::FixExt16 => {
+                let n = match marker {
+                    Marker::FixExt1 => 1,
+                    Marker::FixExt2 => 2,
+                    Marker::FixExt4 => 4,
+                    Marker::FixExt8 => 8,
+                    _ => 16,
+                };
+                n + 1
+            }
+            Marker::Ext8 | Marker::Ext16 | Marker::Ext32 => {
+                let size = match marker {
+                    Marker::Ext8 => 1,
+                    Marker::Ext16 => 2,
+                    _ => 4,
+                };
+                let Some(n) = len(&mut bytes, size) else {
+                    return;
+                };
+                let Some(kind) = take(&mut bytes, 1) else {
+                    return;
+                };
+                if kind[0] as i8 == EXT_TYPE && n == EXT_LEN {
+                    let Some(body) = take(&mut bytes, n) else {
+                        return;
+                    };
+                    if let Some(named) = Named::from_bytes(body) {
+                        found(named);
+                    }
+                    0
+                } else {
+                    n
+                }
+            }
+            Marker::Reserved => return,
+        };
+        if take(&mut bytes, skip).is_none() {
+            return;
+        }
+        if pending == 0 && !bytes.is_empty() {
+            // Several values back to back (a packet of payloads).
+            pending = 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(slot: u32) -> Named {
+        Named {
+            pool: 0x1234_0000_0005,
+            slot,
+            generation: 9,
+            len: 100,
+        }
+    }
+
+    fn ext(named: Named) -> Vec<u8> {
+        let mut out = vec![0xc7, EXT_LEN as u8, EXT_TYPE as u8];
+        out.extend_from_slice(&named.to_bytes());
+        out
+    }
+
+    #[test]
+    fn handles_are_found_anywhere_in_a_value() {
+        // [1, "ab", {"k": <handle 1>}, [bin(3), <handle 2>], -1.5]
+        let mut value = vec![0x95, 0x01, 0xa2, b'a', b'b', 0x81, 0xa1, b'k'];
+        value.extend(ext(named(1)));
+        value.extend([0x92, 0xc4, 3, 0, 0, 0]);
+        value.extend(ext(named(2)));
+        value.extend([0xcb, 0, 0, 0, 0, 0, 0, 0xf8, 0xbf]);
+        let mut seen = Vec::new();
+        for_each_named(&value, |named| seen.push(named.slot));
+        assert_eq!(seen, vec![1, 2]);
+    }
+
+    #[test]
+    fn other_extensions_and_truncated_values_are_passed_over() {
+        let mut value = vec![0x92, 0xd4, 1, 7];
+        value.extend(ext(named(3)));
+        let mut seen = Vec::new();
+        for_each_named(&value, |named| seen.push(named.slot));
+        assert_eq!(seen, vec![3]);
+        for cut in 0..value.len() {
+            for_each_named(&value[..cut], |named| assert_eq!(named.slot, 3));
+        }
+        // A forged length does not read past the end.
+        for_each_named(&[0xdd, 0xff, 0xff, 0xff, 0xff], |_| panic!("nothing here"));
+        for_each_named(&[0xc6, 0xff, 0xff, 0xff, 0xff, 1], |_| {
+            panic!("nothing here")
+        });
+    }
+
+    #[test]
+    fn a_named_buffer_round_trips() {
+        let named = named(77);
+        assert_eq!(Named::from_bytes(&named.to_bytes()), Some(named));
+        assert_eq!(Named::from_bytes(&[0; 23]), None);
+    }
+}
