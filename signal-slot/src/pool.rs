@@ -616,15 +616,21 @@ pub(crate) fn end_leases(frames: &[u8]) {
             Err(_) => break,
         };
         for payload in payloads {
-            for_each_named(payload, |named| match find(named.pool) {
-                Ok(memory) if (named.slot as usize) < memory.slots() => {
-                    memory.end_lease(named.slot as usize);
-                }
-                Ok(_) => {}
-                Err(error) => tracing::debug!(%error, "a lease cannot be given back"),
-            });
+            end_leases_in(payload);
         }
     }
+}
+
+/// Gives back the leases of the shared buffers named in a MessagePack
+/// value this process received (an object's state, once revived).
+pub(crate) fn end_leases_in(value: &[u8]) {
+    for_each_named(value, |named| match find(named.pool) {
+        Ok(memory) if (named.slot as usize) < memory.slots() => {
+            memory.end_lease(named.slot as usize);
+        }
+        Ok(_) => {}
+        Err(error) => tracing::debug!(%error, "a lease cannot be given back"),
+    });
 }
 
 /// Calls `found` for every shared buffer named in the MessagePack value(s)

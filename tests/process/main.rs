@@ -60,6 +60,8 @@ fn main() {
             pool::shared_buffers_go_both_ways_in_place_and_back_to_their_pool,
             pool::buffers_held_by_ended_or_killed_processes_go_back,
             pool::buffers_of_signals_that_never_arrive_go_back,
+            pool::one_buffer_to_two_processes_and_a_pool_made_in_a_child,
+            pool::a_buffer_in_an_object_moves_with_it_to_a_child,
             control::process_control,
             control::serial_processes_run_on_this_thread,
             soak::soak => limit(900 s),

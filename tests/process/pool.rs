@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use signal_slot::{
-    BufferPool, Context, EventLoop, EventLoopProcess, SharedBuffer, event_loop_object,
+    BufferPool, Context, EventLoop, EventLoopProcess, SharedBuffer, StartMethod, event_loop_object,
 };
 
 use crate::common::Log;
@@ -42,6 +42,9 @@ struct Keeper {
     pool: BufferPool,
     #[serde(skip)]
     kept: Vec<SharedBuffer>,
+    /// A pool made in the child, on first use.
+    #[serde(skip)]
+    own: Option<BufferPool>,
 }
 
 #[event_loop_object]
@@ -65,6 +68,16 @@ impl Keeper {
         // Also kept here: the buffer is held by both processes.
         self.kept.push(buffer.clone());
         ctx.filled().emit(buffer);
+    }
+
+    #[slot]
+    fn fill_from_own_pool(&mut self, ctx: &mut Context<Self>, seed: u8, len: u64) {
+        let pool = self
+            .own
+            .get_or_insert_with(|| BufferPool::new(4096, 2).expect("a pool"));
+        ctx.filled().emit(filled(pool, seed, len as usize));
+        ctx.said()
+            .emit(format!("own pool: {} free", pool.available()));
     }
 
     #[slot]
@@ -135,6 +148,9 @@ impl Giver {
     fn take_some(count: u64);
 
     #[signal]
+    fn fill_from_own_pool(seed: u8, len: u64);
+
+    #[signal]
     fn let_go();
 
     #[signal]
@@ -181,6 +197,7 @@ fn keeper_in(name: &str, pool: &BufferPool, bench: &Bench) -> (EventLoopProcess,
             Keeper {
                 pool: pool.clone(),
                 kept: Vec::new(),
+                own: None,
             },
         )
         .unwrap();
@@ -189,6 +206,11 @@ fn keeper_in(name: &str, pool: &BufferPool, bench: &Bench) -> (EventLoopProcess,
     bench.giver.give().connect(keeper.keep()).unwrap();
     bench.giver.fill().connect(keeper.fill()).unwrap();
     bench.giver.take_some().connect(keeper.take_some()).unwrap();
+    bench
+        .giver
+        .fill_from_own_pool()
+        .connect(keeper.fill_from_own_pool())
+        .unwrap();
     bench.giver.let_go().connect(keeper.let_go()).unwrap();
     bench.giver.quit().connect(keeper.quit()).unwrap();
     (child, keeper)
@@ -273,6 +295,7 @@ pub fn buffers_of_signals_that_never_arrive_go_back() {
             Keeper {
                 pool: pool.clone(),
                 kept: Vec::new(),
+                own: None,
             },
         )
         .unwrap();
@@ -307,4 +330,115 @@ pub fn buffers_of_signals_that_never_arrive_go_back() {
     child.stop();
     assert!(join(&mut child).success());
     drop(bench.parent);
+}
+
+pub fn one_buffer_to_two_processes_and_a_pool_made_in_a_child() {
+    let pool = BufferPool::new(BUFFER_BYTES, 4).unwrap();
+    let bench = bench("pool_fan");
+    let (mut first, _first) = keeper_in("pool_fan_first", &pool, &bench);
+    let (mut second, _second) = keeper_in("pool_fan_second", &pool, &bench);
+    first.start().unwrap();
+    second.start().unwrap();
+    // One buffer, read in place by both.
+    bench.giver.give().emit(filled(&pool, 5, 1000));
+    wait_for(&bench.log, 2);
+    assert_eq!(
+        bench.log.entries(),
+        [
+            "kept 1000 bytes, intact: true",
+            "kept 1000 bytes, intact: true"
+        ]
+    );
+    assert_eq!(pool.available(), 3);
+    // A pool made in a child: its buffers reach this process (the root)
+    // and stay out of that pool while held here.
+    bench.giver.fill_from_own_pool().emit(11, 3000);
+    wait_for(&bench.log, 6);
+    let mut rest = bench.log.entries().split_off(2);
+    rest.sort();
+    assert_eq!(
+        rest,
+        [
+            "own pool: 1 free",
+            "own pool: 1 free",
+            "took 3000 bytes, intact: true",
+            "took 3000 bytes, intact: true",
+        ]
+    );
+    // One child ends: the other still holds the buffer they shared.
+    first.stop();
+    join(&mut first);
+    assert_eq!(pool.available(), 3);
+    second.stop();
+    join(&mut second);
+    assert_eq!(pool.available(), 4);
+    // The buffers of the children's pools, still held here, are intact.
+    let check = bench.taker.let_go();
+    check.invoke(()).unwrap();
+    wait_for(&bench.log, 7);
+}
+
+/// Holds a buffer in its state.
+#[event_loop_object]
+#[derive(Serialize, Deserialize)]
+struct Holder {
+    buffer: Option<SharedBuffer>,
+}
+
+#[event_loop_object]
+impl Holder {
+    #[signal]
+    fn said(text: String);
+
+    #[slot]
+    fn show(&mut self, ctx: &mut Context<Self>) {
+        let text = match &self.buffer {
+            Some(buffer) => format!("holding {} bytes, intact: {}", buffer.len(), intact(buffer)),
+            None => "holding nothing".to_owned(),
+        };
+        ctx.said().emit(text);
+    }
+
+    #[slot]
+    fn let_go(&mut self, ctx: &mut Context<Self>) {
+        self.buffer = None;
+        ctx.said().emit("let go".to_owned());
+    }
+}
+
+pub fn a_buffer_in_an_object_moves_with_it_to_a_child() {
+    let pool = BufferPool::new(512, 2).unwrap();
+    let bench = bench("pool_state");
+    for (round, method) in [StartMethod::Fork, StartMethod::Spawn]
+        .into_iter()
+        .enumerate()
+    {
+        let mut child = EventLoopProcess::new(format!("pool_state{round}"))
+            .unwrap()
+            .start_method(method);
+        let holder = child
+            .add_with_id(
+                "holder",
+                Holder {
+                    buffer: Some(filled(&pool, 6, 400)),
+                },
+            )
+            .unwrap();
+        holder.said().connect(bench.taker.heard()).unwrap();
+        child.start().unwrap();
+        // This process's copy went with the object.
+        assert_eq!(pool.available(), 1, "{method:?}");
+        holder.show().invoke(()).unwrap();
+        holder.let_go().invoke(()).unwrap();
+        wait_for(&bench.log, 2 * round + 2);
+        assert_eq!(
+            bench.log.entries()[2 * round..],
+            ["holding 400 bytes, intact: true", "let go"]
+        );
+        // Nothing else held it: not this process, not the journey.
+        assert_eq!(pool.available(), 2, "{method:?}");
+        child.stop();
+        assert!(join(&mut child).success());
+        assert_eq!(pool.available(), 2, "{method:?}");
+    }
 }

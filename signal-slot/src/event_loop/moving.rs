@@ -259,7 +259,11 @@ impl PackedLoop {
         for cargo in self.cargo {
             match cargo {
                 Cargo::Object(transfer) => {
-                    let object = revive_object(&transfer, peer.clone()).map_err(|why| {
+                    let revived = revive_object(&transfer, peer.clone());
+                    // The shared buffers in its state were leased to this
+                    // process for the journey; the object holds its own.
+                    crate::pool::end_leases_in(&transfer.state);
+                    let object = revived.map_err(|why| {
                         format!("object `{}` cannot be revived: {why}", transfer.id)
                     })?;
                     queue.push(Envelope::Attach(object));
