@@ -90,7 +90,7 @@ fn options() -> Result<Options, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown argument `{other}`; usage: bench [--json] [--quick] [--only W1|W2|W2b|W3|W4] \
+                    "unknown argument `{other}`; usage: bench [--json] [--quick] [--only W1|W2|W2b|W3|W4|W4z] \
                      [--thread|--process] [--runs N] [--scale X] [--start] [--floor]"
                 ));
             }
@@ -148,7 +148,7 @@ fn describe(workload: Workload, n: u64, elapsed: Duration) -> String {
             value / 1e3,
             elapsed.as_secs_f64() * 1e6 / n as f64
         ),
-        Workload::W4 => format!("{:>9.0} MB/s", value),
+        Workload::W4 | Workload::W4z => format!("{:>9.0} MB/s", value),
         _ => format!("{:>7.2}M {}", value / 1e6, unit.trim_end_matches("/s")),
     }
 }

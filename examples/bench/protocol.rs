@@ -41,15 +41,20 @@ pub enum Workload {
     W3,
     /// 64 KiB `Vec<u8>` payloads, window 64, ack every 16.
     W4,
+    /// As W4, each payload a [`SharedBuffer`](::signal_slot::SharedBuffer)
+    /// of a pool, filled in place and read in place (the raw baselines
+    /// send it as W4 does: they have no such thing).
+    W4z,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 6] = [
         Workload::W1,
         Workload::W2,
         Workload::W2b,
         Workload::W3,
         Workload::W4,
+        Workload::W4z,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +64,7 @@ impl Workload {
             Workload::W2b => "W2b",
             Workload::W3 => "W3",
             Workload::W4 => "W4",
+            Workload::W4z => "W4z",
         }
     }
 
@@ -76,7 +82,7 @@ impl Workload {
             Workload::W1 => 200_000,
             Workload::W2 | Workload::W2b => 2_000_000,
             Workload::W3 => 500_000,
-            Workload::W4 => 20_000,
+            Workload::W4 | Workload::W4z => 20_000,
         };
         let n = ((suggested as f64 * scale) as u64).max(1);
         (n / self.ack_every()).max(1) * self.ack_every()
@@ -85,14 +91,14 @@ impl Workload {
     /// Whether the signals carry [`BLOB`]-byte payloads instead of a bare
     /// sequence number.
     pub fn sends_blobs(self) -> bool {
-        self == Workload::W4
+        matches!(self, Workload::W4 | Workload::W4z)
     }
 
     /// Un-acked signals in flight at most (W1: the one ping).
     pub fn window(self) -> u64 {
         match self {
             Workload::W1 => 1,
-            Workload::W4 => BLOB_WINDOW,
+            Workload::W4 | Workload::W4z => BLOB_WINDOW,
             _ => WINDOW,
         }
     }
@@ -101,7 +107,7 @@ impl Workload {
     pub fn ack_every(self) -> u64 {
         match self {
             Workload::W1 => 1,
-            Workload::W4 => BLOB_ACK_EVERY,
+            Workload::W4 | Workload::W4z => BLOB_ACK_EVERY,
             _ => ACK_EVERY,
         }
     }
@@ -138,7 +144,7 @@ impl Workload {
                 let receivers = self.receiving_loops() * self.receivers_per_loop();
                 (n as f64 * receivers as f64 / seconds, "deliveries/s")
             }
-            Workload::W4 => (n as f64 * BLOB as f64 / seconds / 1e6, "MB/s"),
+            Workload::W4 | Workload::W4z => (n as f64 * BLOB as f64 / seconds / 1e6, "MB/s"),
         }
     }
 }

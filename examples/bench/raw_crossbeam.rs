@@ -17,7 +17,7 @@ pub fn run(workload: Workload, n: u64) -> RunResult {
     match workload {
         Workload::W1 => ping_pong(n),
         // The raw floor of W2b is single sends, as for W2.
-        Workload::W2 | Workload::W2b | Workload::W4 => stream(workload, n),
+        Workload::W2 | Workload::W2b | Workload::W4 | Workload::W4z => stream(workload, n),
         Workload::W3 => fan_out(workload, n),
     }
 }

@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 
 // `::`: the crate, not this module of the same name.
 use ::signal_slot::{
-    Context, Error, EventLoop, EventLoopProcess, EventLoopThread, IdleWait, LoopHandle, Timer,
-    event_loop_object,
+    BufferPool, Context, Error, EventLoop, EventLoopProcess, EventLoopThread, IdleWait, LoopHandle,
+    SharedBuffer, Timer, event_loop_object,
 };
 
-use crate::protocol::{Placement, Receipts, RunResult, Workload, blob, error_text, read_blob};
+use crate::protocol::{
+    BLOB, Placement, Receipts, RunResult, Workload, blob, error_text, read_blob, stamp,
+};
 
 pub const NAME: &str = "signal-slot";
 
@@ -94,6 +96,8 @@ struct Source {
     acked: HashMap<String, u64>,
     started: Option<Instant>,
     outcome: Outcome,
+    /// W4z's buffers: a window's worth, and some.
+    pool: Option<BufferPool>,
 }
 
 #[event_loop_object]
@@ -103,6 +107,9 @@ impl Source {
 
     #[signal]
     fn blob(data: Vec<u8>);
+
+    #[signal]
+    fn frame(data: SharedBuffer);
 
     #[slot]
     fn go(&mut self, ctx: &mut Context<Self>) {
@@ -136,15 +143,20 @@ impl Source {
 }
 
 impl Source {
-    fn new(workload: Workload, n: u64, outcome: Outcome) -> Self {
-        Source {
+    fn new(workload: Workload, n: u64, outcome: Outcome) -> Result<Self, Error> {
+        let pool = match workload {
+            Workload::W4z => Some(BufferPool::new(BLOB, workload.window() as usize + 32)?),
+            _ => None,
+        };
+        Ok(Source {
             workload,
             n,
             sent: 0,
             acked: HashMap::new(),
             started: None,
             outcome,
-        }
+            pool,
+        })
     }
 
     /// The count every acking receiver has acked.
@@ -161,7 +173,18 @@ impl Source {
         let batch = self.workload.batch();
         let acked = self.acked_by_all();
         while self.sent < self.n && self.sent - acked < window {
-            if self.workload.sends_blobs() {
+            if let Some(pool) = &self.pool {
+                // Filled in place, as W4's payload is made: zeros, stamped.
+                let Some(mut buffer) = pool.try_take() else {
+                    // All out (never, with a window's worth and some): the
+                    // next ack pumps again.
+                    break;
+                };
+                buffer[..BLOB].fill(0);
+                stamp(&mut buffer, self.sent);
+                ctx.frame().emit(buffer.freeze(BLOB));
+                self.sent += 1;
+            } else if self.workload.sends_blobs() {
                 ctx.blob().emit(blob(self.sent));
                 self.sent += 1;
             } else if batch > 1 {
@@ -198,6 +221,11 @@ impl Sink {
 
     #[slot]
     fn on_blob(&mut self, ctx: &mut Context<Self>, data: Vec<u8>) {
+        self.received(ctx, read_blob(&data));
+    }
+
+    #[slot]
+    fn on_frame(&mut self, ctx: &mut Context<Self>, data: SharedBuffer) {
         self.received(ctx, read_blob(&data));
     }
 }
@@ -341,7 +369,7 @@ fn set_up_stream(
     outcome: &Outcome,
     idle: IdleWait,
 ) -> Result<Vec<Remote>, Error> {
-    let source = main.add_with_id("source", Source::new(workload, n, outcome.clone()))?;
+    let source = main.add_with_id("source", Source::new(workload, n, outcome.clone())?)?;
     let mut remotes = Vec::new();
     for index in 0..workload.receiving_loops() {
         let remote = Remote::new(placement, format!("bench_remote_{tag}_{index}"), idle)?;
@@ -354,7 +382,9 @@ fn set_up_stream(
                     acks,
                 },
             )?;
-            if workload.sends_blobs() {
+            if workload == Workload::W4z {
+                source.frame().connect(sink.on_frame())?;
+            } else if workload.sends_blobs() {
                 source.blob().connect(sink.on_blob())?;
             } else {
                 source.data().connect(sink.on_data())?;
