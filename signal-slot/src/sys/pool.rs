@@ -590,6 +590,81 @@ mod tests {
         assert_eq!(other.free(), 2);
     }
 
+    /// Threads take, clone, lease and drop buffers while another clears
+    /// the references of a process that "ended" (holder 9, leased to and
+    /// never reading): no buffer is ever given to a second writer while
+    /// someone still reads it, and at the end every buffer is free.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn concurrent_holders_and_clears_never_free_a_buffer_early() {
+        const DEAD: u32 = 9;
+        /// Ends the clearing thread however the workers end.
+        struct Done<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let pool = pool(6);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let checked = std::thread::scope(|scope| {
+            let _done = Done(&done);
+            scope.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    pool.clear_holders(|holder| holder == DEAD);
+                    std::thread::yield_now();
+                }
+            });
+            let workers: Vec<_> = (1..=3u64)
+                .map(|me| {
+                    let pool = &pool;
+                    scope.spawn(move || {
+                        let mut checked = 0u64;
+                        for round in 0..20_000u64 {
+                            let Some(mut buffer) = SlotMut::take(pool, round as usize) else {
+                                continue;
+                            };
+                            buffer.bytes_mut()[..8].copy_from_slice(&me.to_le_bytes());
+                            let buffer = buffer.freeze(8);
+                            if round % 3 == 0 {
+                                pool.lease(buffer.slot(), DEAD).unwrap();
+                            }
+                            let copy = buffer.clone();
+                            let again =
+                                SlotRef::upgrade(pool, buffer.slot(), buffer.generation(), 8)
+                                    .expect("alive while held");
+                            drop(buffer);
+                            assert_eq!(copy.bytes(), me.to_le_bytes());
+                            drop(copy);
+                            std::thread::yield_now();
+                            assert_eq!(again.bytes(), me.to_le_bytes(), "freed early");
+                            checked += 1;
+                        }
+                        checked
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| worker.join())
+                .collect::<Result<Vec<u64>, _>>()
+        });
+        let checked: u64 = checked.expect("a worker failed").into_iter().sum();
+        assert!(checked > 1_000, "only {checked} rounds got a buffer");
+        pool.clear_holders(|holder| holder == DEAD);
+        assert_eq!(pool.free(), 6);
+        for slot in 0..6 {
+            assert_eq!(unpack(pool.state(slot).load(Ordering::Relaxed)).1, 0);
+            for column in 0..COLUMNS {
+                assert_eq!(
+                    unpack(pool.column(slot, column).load(Ordering::Relaxed)).1,
+                    0
+                );
+            }
+            assert_eq!(pool.local[slot].load(Ordering::Relaxed), 0);
+        }
+    }
+
     #[test]
     #[cfg_attr(miri, ignore)]
     fn bad_sizes_are_refused() {
