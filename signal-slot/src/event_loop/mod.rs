@@ -91,6 +91,7 @@ pub(crate) enum Step {
     Idle,
 }
 
+#[derive(Debug)]
 enum Phase {
     NotStarted,
     Running,
@@ -156,6 +157,29 @@ pub struct EventLoop {
     phase: Phase,
     /// What the loop was built with.
     options: LoopOptions,
+}
+
+/// The loop's name, state, objects and what waits in its inbox.
+///
+/// ```
+/// let main = signal_slot::EventLoop::new("debug_example")?;
+/// let text = format!("{main:?}");
+/// assert!(text.starts_with("EventLoop { name: \"debug_example\", phase: NotStarted"), "{text}");
+/// # Ok::<(), signal_slot::Error>(())
+/// ```
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut objects: Vec<&str> = self.objects.keys().map(|id| &**id).collect();
+        objects.sort_unstable();
+        f.debug_struct("EventLoop")
+            .field("name", &self.handle.name())
+            .field("phase", &self.phase)
+            .field("objects", &objects)
+            .field("pending_signals", &self.pending_messages())
+            .field("rings", &self.inbox.rings.len())
+            .field("idle_wait", &self.idle_wait)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::ops::Deref for EventLoop {

@@ -130,21 +130,30 @@ impl Link for RingLink {
         // Shared buffers in the arguments are leased to the loop's process
         // for as long as the record is unread; the record says so in its
         // first byte. (`encode` may run twice, when the first place
-        // offered is too short: leases of a failed attempt go back.)
-        let mut leases = crate::pool::Leases::to(self.address.process);
-        let written = producer.write(signals, urgent, |out| {
-            leases.revoke();
-            wire::write_lease_mark(out)?;
-            let mark = out.len() - 1;
-            leases.enter(|| encode(out))?;
-            if leases.any() {
-                wire::set_lease_mark(out, mark);
+        // offered is too short: leases of a failed attempt go back.) A
+        // process that has never seen a pool has no buffer to lease.
+        let written = if crate::pool::in_use() {
+            let mut leases = crate::pool::Leases::to(self.address.process);
+            let mut retry = false;
+            let written = producer.write(signals, urgent, |out| {
+                if std::mem::replace(&mut retry, true) {
+                    leases.revoke();
+                }
+                wire::write_lease_mark(out)?;
+                let mark = out.len() - 1;
+                leases.enter(|| encode(out))?;
+                if leases.any() {
+                    wire::set_lease_mark(out, mark);
+                }
+                Ok(())
+            });
+            if written.is_ok() {
+                leases.sent();
             }
-            Ok(())
-        });
-        if written.is_ok() {
-            leases.sent();
-        }
+            written
+        } else {
+            producer.write(signals, urgent, encode)
+        };
         match written {
             Ok(()) => {
                 drop(state);
