@@ -75,6 +75,7 @@
 //! | broadcast to a loop's subscribers | [`Signal::broadcast_on`], [`ObjectHandle::subscribe`] |
 //! | a work queue | [`Signal::connect_balanced`] |
 //! | time | [`Timer`], [`TightLoop`] |
+//! | large payloads between processes, with no copy | [`BufferPool`], [`SharedBuffer`] |
 //!
 //! # Delivery
 //!
@@ -89,7 +90,8 @@
 //!   at most once a second per loop.
 //! - Inside a process, arguments are moved (or cloned, for all but the last
 //!   receiver) and never serialized. Between processes they travel as
-//!   MessagePack.
+//!   MessagePack; a [`SharedBuffer`] travels as a handle to memory both
+//!   processes map.
 //! - A panicking slot is caught and reported with its loop, object, slot and
 //!   emitter; the loop ends with [`ExitStatus::SlotFailed`] unless its
 //!   [`PanicPolicy`] says to keep going.
