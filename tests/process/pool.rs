@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use signal_slot::{
-    BufferPool, Context, EventLoop, EventLoopProcess, SharedBuffer, StartMethod, event_loop_object,
+    BufferPool, Context, EventLoop, EventLoopBuilder, EventLoopProcess, SharedBuffer, StartMethod,
+    event_loop_object,
 };
 
 use crate::common::Log;
@@ -189,8 +190,12 @@ fn bench(tag: &str) -> Bench {
     }
 }
 
-fn keeper_in(name: &str, pool: &BufferPool, bench: &Bench) -> (EventLoopProcess, KeeperHandle) {
-    let child = EventLoopProcess::new(name).unwrap();
+fn keeper_in(
+    options: EventLoopBuilder,
+    pool: &BufferPool,
+    bench: &Bench,
+) -> (EventLoopProcess, KeeperHandle) {
+    let child = EventLoopProcess::with_options(options).unwrap();
     let keeper = child
         .add_with_id(
             "keeper",
@@ -227,7 +232,7 @@ fn wait_for(log: &Log, count: usize) {
 pub fn shared_buffers_go_both_ways_in_place_and_back_to_their_pool() {
     let pool = BufferPool::new(BUFFER_BYTES, 8).unwrap();
     let bench = bench("pool_ways");
-    let (mut child, _keeper) = keeper_in("pool_ways_child", &pool, &bench);
+    let (mut child, _keeper) = keeper_in(EventLoop::builder("pool_ways_child"), &pool, &bench);
     child.start().unwrap();
 
     // Parent to child: filled here, read there.
@@ -262,7 +267,11 @@ pub fn buffers_held_by_ended_or_killed_processes_go_back() {
     let pool = BufferPool::new(1024, 16).unwrap();
     for round in 0..ROUNDS {
         let bench = bench(&format!("pool_wave{round}"));
-        let (mut child, _keeper) = keeper_in(&format!("pool_wave{round}_child"), &pool, &bench);
+        let (mut child, _keeper) = keeper_in(
+            EventLoop::builder(format!("pool_wave{round}_child")),
+            &pool,
+            &bench,
+        );
         child.start().unwrap();
         bench.giver.give().emit(filled(&pool, 1, 100));
         bench.giver.give().emit(filled(&pool, 2, 100));
@@ -286,21 +295,11 @@ pub fn buffers_of_signals_that_never_arrive_go_back() {
     let pool = BufferPool::new(256, 64).unwrap();
     let bench = bench("pool_lost");
     // A ring of 4 KiB: most of a burst does not fit.
-    let mut child =
-        EventLoopProcess::with_options(EventLoop::builder("pool_lost_child").inbox_bytes(4096))
-            .unwrap();
-    let keeper = child
-        .add_with_id(
-            "keeper",
-            Keeper {
-                pool: pool.clone(),
-                kept: Vec::new(),
-                own: None,
-            },
-        )
-        .unwrap();
-    keeper.said().connect(bench.taker.heard()).unwrap();
-    bench.giver.give().connect(keeper.keep()).unwrap();
+    let (mut child, keeper) = keeper_in(
+        EventLoop::builder("pool_lost_child").inbox_bytes(4096),
+        &pool,
+        &bench,
+    );
     child.start().unwrap();
     const SENT: u64 = 2_000;
     let one = filled(&pool, 9, 200);
@@ -345,8 +344,8 @@ pub fn buffers_of_signals_that_never_arrive_go_back() {
 pub fn one_buffer_to_two_processes_and_a_pool_made_in_a_child() {
     let pool = BufferPool::new(BUFFER_BYTES, 4).unwrap();
     let bench = bench("pool_fan");
-    let (mut first, _first) = keeper_in("pool_fan_first", &pool, &bench);
-    let (mut second, _second) = keeper_in("pool_fan_second", &pool, &bench);
+    let (mut first, _first) = keeper_in(EventLoop::builder("pool_fan_first"), &pool, &bench);
+    let (mut second, _second) = keeper_in(EventLoop::builder("pool_fan_second"), &pool, &bench);
     first.start().unwrap();
     second.start().unwrap();
     // One buffer, read in place by both.
