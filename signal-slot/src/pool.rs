@@ -422,6 +422,21 @@ impl Named {
     }
 }
 
+impl Named {
+    /// A reference of this process to the buffer, if it is still the one
+    /// named (its pool mapped here first if need be).
+    fn upgrade(self) -> Result<SlotRef, String> {
+        let memory = find(self.pool)?;
+        let len = usize::try_from(self.len).unwrap_or(usize::MAX);
+        SlotRef::upgrade(&memory, self.slot as usize, self.generation, len).ok_or_else(|| {
+            format!(
+                "buffer {} of pool {:#x} is gone (its message outlived its lease)",
+                self.slot, self.pool
+            )
+        })
+    }
+}
+
 impl Serialize for SharedBuffer {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let named = Named {
@@ -449,19 +464,7 @@ impl<'de> Deserialize<'de> for SharedBuffer {
             .then(|| Named::from_bytes(&bytes))
             .flatten()
             .ok_or_else(|| D::Error::custom("not a shared buffer"))?;
-        let memory = find(named.pool).map_err(D::Error::custom)?;
-        let slot = SlotRef::upgrade(
-            &memory,
-            named.slot as usize,
-            named.generation,
-            usize::try_from(named.len).unwrap_or(usize::MAX),
-        )
-        .ok_or_else(|| {
-            D::Error::custom(format!(
-                "buffer {} of pool {:#x} is gone (its message outlived its lease)",
-                named.slot, named.pool
-            ))
-        })?;
+        let slot = named.upgrade().map_err(D::Error::custom)?;
         Ok(SharedBuffer {
             pool: named.pool,
             slot,
@@ -570,16 +573,7 @@ pub(crate) fn lease_encoded(payload: &[u8]) -> Result<(), String> {
     let mut result = Ok(());
     for_each_named(payload, |named| {
         if result.is_ok() {
-            result = find(named.pool).and_then(|memory| {
-                let held = SlotRef::upgrade(
-                    &memory,
-                    named.slot as usize,
-                    named.generation,
-                    named.len as usize,
-                )
-                .ok_or_else(|| "a shared buffer that is gone".to_owned())?;
-                lease(&held)
-            });
+            result = named.upgrade().and_then(|held| lease(&held));
         }
     });
     result
@@ -599,14 +593,7 @@ impl Held {
         let mut held = Vec::new();
         for payload in payloads {
             for_each_named(payload, |named| {
-                if let Some(slot) = find(named.pool).ok().and_then(|memory| {
-                    SlotRef::upgrade(
-                        &memory,
-                        named.slot as usize,
-                        named.generation,
-                        named.len as usize,
-                    )
-                }) {
+                if let Ok(slot) = named.upgrade() {
                     held.push(slot);
                 }
             });
