@@ -147,6 +147,7 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
 
     let mut accessors = Vec::new();
     let mut signal_structs = Vec::new();
+    let mut self_signals = Vec::new();
     for (index, signal) in object.signals.iter().enumerate() {
         let index = index as u16;
         let ident = &signal.ident;
@@ -179,6 +180,19 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
                     #name,
                     #encode,
                 ))
+            }
+        });
+        // `self.signal()` in a slot, the natural port from the original:
+        // a method whose bound never holds, so that the error says to use
+        // the context (a missing method would only say it is missing).
+        self_signals.push(quote_spanned! {ident.span()=>
+            #[doc(hidden)]
+            #[allow(dead_code, clippy::extra_unused_lifetimes)]
+            pub(crate) fn #ident(&self) -> #struct_ident<'static>
+            where
+                for<'__a> #self_ty: ::signal_slot::__private::EmitThroughContext,
+            {
+                ::core::unreachable!("a signal is reached through a handle or a slot's context")
             }
         });
         signal_structs.push(quote! {
@@ -252,7 +266,15 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
         .then(|| quote!(let _ = ctx;));
 
     quote! {
+        // First, so that a type that cannot travel is reported by this
+        // check's message before anything else trips over it.
+        #checks
+
         #item
+
+        impl #self_ty {
+            #(#self_signals)*
+        }
 
         ::signal_slot::__private::inventory::submit! {
             ::signal_slot::__private::travel::ObjectType::of::<#self_ty>()
@@ -282,8 +304,6 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
         }
 
         #(#signal_structs)*
-
-        #checks
 
         impl ::signal_slot::EventLoopObject for #self_ty {
             const SIGNALS: &'static [&'static str] = &[#(#signal_names),*];

@@ -148,7 +148,7 @@ pub use pool::{BufferMut, BufferPool, SharedBuffer};
 pub use process::{
     EventLoopProcess, ProcessExit, StartMethod, init_process, set_start_method, start_method,
 };
-pub use signal::{ConnectTo, Signal, SignalArg, Slot, SlotReturn};
+pub use signal::{ConnectTo, IntoArgs, Signal, SignalArg, Slot, SlotReturn};
 pub use status::{ExitStatus, IdleWait, PanicPolicy, SlotFailure};
 pub use thread::EventLoopThread;
 pub use timer::{TightLoop, Timer};
@@ -268,4 +268,17 @@ pub mod __private {
 
     /// Fails to compile, at the argument's type, if it cannot travel.
     pub fn assert_arg<T: SignalArg>() {}
+
+    /// Never implemented for an object: the bound of the methods that
+    /// catch `self.signal()` in a slot, so that the error says where
+    /// signals are.
+    #[diagnostic::on_unimplemented(
+        message = "a slot emits signals through its context, not through `self`",
+        label = "`{Self}` has no signals: its handle and a slot's context have them",
+        note = "take `ctx: &mut Context<Self>` after `&mut self` in the slot's parameters, \
+                and write `ctx.signal_name().emit(..)`"
+    )]
+    pub trait EmitThroughContext {}
+
+    impl<T: crate::EventLoopObject> EmitThroughContext for crate::Context<'_, T> {}
 }

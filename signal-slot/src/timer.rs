@@ -158,7 +158,7 @@ impl Timer {
     /// # Ok::<(), signal_slot::Error>(())
     /// ```
     pub fn set_interval(&self, interval: Duration) {
-        let _ = self.handle.set_interval().invoke((interval,));
+        let _ = self.handle.set_interval().invoke(interval);
     }
 
     /// Emitted when the timer fires.

@@ -166,3 +166,15 @@ fn emit_many_delivers_every_item_in_order() {
         ]
     );
 }
+
+#[test]
+fn a_slot_of_one_argument_is_invoked_with_the_argument_alone() {
+    let log = Log::default();
+    let mut main = EventLoop::new("invoke_alone_main").unwrap();
+    let recorder = main.add_with_id("recorder", Recorder::new(&log)).unwrap();
+    recorder.on_value().invoke(3).unwrap();
+    recorder.on_value().invoke((4,)).unwrap();
+    main.stop_slot().invoke(()).unwrap();
+    assert_eq!(main.exec(), ExitStatus::Normal);
+    assert_eq!(log.entries(), ["recorder:3", "recorder:4"]);
+}

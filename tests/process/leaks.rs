@@ -134,7 +134,7 @@ fn loops_in_the_parent(count: usize) {
         // The child's emitter gets a connection to this loop (applied in
         // the child) and writes to it through a ring of its own.
         ballast.reply().connect(probe.report()).unwrap();
-        ballast.on_text().invoke((format!("to {index}"),)).unwrap();
+        ballast.on_text().invoke(format!("to {index}")).unwrap();
         run_until(&mut temporary, &log, index + 1);
         ballast.reply().disconnect(probe.report()).unwrap();
         drop(temporary);

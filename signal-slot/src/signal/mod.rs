@@ -12,7 +12,7 @@ pub(crate) use slot::new_slot;
 /// How long a change to the connections of an emitter in another process
 /// may take before `connect` gives up.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-pub use slot::{ConnectTo, Slot, SlotReturn};
+pub use slot::{ConnectTo, IntoArgs, Slot, SlotReturn};
 
 use std::sync::Arc;
 

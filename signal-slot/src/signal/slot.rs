@@ -80,9 +80,51 @@ impl<'a, A> Slot<'a, A> {
     }
 }
 
+/// The arguments of a call of a slot that takes the tuple `A`: the tuple
+/// itself, or for a slot of one argument, that argument alone.
+///
+/// ```
+/// # use signal_slot::{EventLoop, event_loop_object};
+/// # #[event_loop_object] struct Counter { total: u64 }
+/// # #[event_loop_object] impl Counter {
+/// #     #[slot] fn add(&mut self, amount: u64) { self.total += amount; }
+/// #     #[slot] fn add_two(&mut self, a: u64, b: u64) { self.total += a + b; }
+/// # }
+/// # let main = EventLoop::new("into_args_example")?;
+/// # let counter = main.add(Counter { total: 0 })?;
+/// counter.add().invoke(5)?; // the same as `invoke((5,))`
+/// counter.add_two().invoke((1, 2))?;
+/// # Ok::<(), signal_slot::Error>(())
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not the arguments of a slot taking `{A}`",
+    label = "the slot takes `{A}`",
+    note = "pass the arguments as one tuple; a slot of one argument also takes it alone"
+)]
+pub trait IntoArgs<A> {
+    /// The argument tuple.
+    fn into_args(self) -> A;
+}
+
+impl<A> IntoArgs<A> for A {
+    fn into_args(self) -> A {
+        self
+    }
+}
+
+/// One argument alone. (It cannot overlap the tuple itself: `T` would have
+/// to be `(T,)`.)
+impl<T> IntoArgs<(T,)> for T {
+    fn into_args(self) -> (T,) {
+        (self,)
+    }
+}
+
 impl<A: Clone + Send + 'static> Slot<'_, A> {
-    /// Calls the slot on its loop with `args`, queued like a signal with no
-    /// emitter (the slot's context reports no sender).
+    /// Calls the slot on its loop with `args` (the argument tuple, or for a
+    /// slot of one argument, that argument alone: see [`IntoArgs`]),
+    /// queued like a signal with no emitter (the slot's context reports no
+    /// sender).
     ///
     /// ```
     /// # use signal_slot::{Context, EventLoop, event_loop_object};
@@ -101,7 +143,7 @@ impl<A: Clone + Send + 'static> Slot<'_, A> {
     ///
     /// let mut main = EventLoop::new("invoke_example")?;
     /// let greeter = main.add(Greeter)?;
-    /// greeter.greet().invoke(("world".to_owned(),))?;
+    /// greeter.greet().invoke("world".to_owned())?;
     /// main.exec();
     /// # Ok::<(), signal_slot::Error>(())
     /// ```
@@ -109,7 +151,8 @@ impl<A: Clone + Send + 'static> Slot<'_, A> {
     /// # Errors
     ///
     /// [`Error::LoopEnded`] if the slot's loop has ended.
-    pub fn invoke(&self, args: A) -> Result<(), Error> {
+    pub fn invoke(&self, args: impl IntoArgs<A>) -> Result<(), Error> {
+        let args = args.into_args();
         let peer = receiving_peer(self.target)?;
         let envelope = SignalEnvelope {
             header: Arc::new(Header {
