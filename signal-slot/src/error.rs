@@ -92,6 +92,17 @@ pub enum Error {
         /// The object that was asked to use it.
         object: String,
     },
+    /// An object asked for with [`LoopHandle::keep`](crate::LoopHandle::keep)
+    /// was not handed back.
+    #[error("object `{id}` of event loop `{loop_name}` was not handed back: {why}")]
+    NotHandedBack {
+        /// The loop.
+        loop_name: String,
+        /// The object id.
+        id: String,
+        /// Why not.
+        why: String,
+    },
     /// The thread or process was already started.
     #[error("`{0}` was already started")]
     AlreadyStarted(String),

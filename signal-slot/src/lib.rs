@@ -75,6 +75,7 @@
 //! | broadcast to a loop's subscribers | [`Signal::broadcast_on`], [`ObjectHandle::subscribe`] |
 //! | a work queue | [`Signal::connect_balanced`] |
 //! | time | [`Timer`], [`TightLoop`] |
+//! | an object back from its loop, to read its state | [`LoopHandle::keep`], [`Kept`] |
 //! | large payloads between processes, with no copy | [`BufferPool`], [`SharedBuffer`] |
 //!
 //! # Delivery
@@ -121,6 +122,7 @@ mod context;
 mod error;
 mod event_loop;
 mod interrupt;
+mod keep;
 mod object;
 mod payload;
 mod pool;
@@ -143,6 +145,7 @@ pub use connection::Delivery;
 pub use context::{Context, Sender};
 pub use error::{DecodeError, EncodeError, Error, SlotError};
 pub use event_loop::{EventLoop, EventLoopBuilder, LoopHandle};
+pub use keep::Kept;
 pub use object::{EventLoopObject, Handle, ObjectHandle};
 pub use pool::{BufferMut, BufferPool, SharedBuffer};
 pub use process::{

@@ -371,6 +371,9 @@ pub(crate) trait ErasedObject: Send {
 
     /// The object as it travels to a process started by spawn.
     fn transfer(&self) -> Result<crate::travel::ObjectTransfer, String>;
+
+    /// The object, for a [`Kept`](crate::Kept) to take back.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
 }
 
 impl<T: EventLoopObject> ErasedObject for ObjectCell<T> {
@@ -397,5 +400,9 @@ impl<T: EventLoopObject> ErasedObject for ObjectCell<T> {
             instance: shared.instance,
             state: self.object.encode_state()?,
         })
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
     }
 }

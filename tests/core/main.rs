@@ -7,6 +7,7 @@ mod common;
 mod broadcast;
 mod connections;
 mod faults;
+mod kept;
 mod lifecycle;
 mod objects;
 mod serial;

@@ -270,3 +270,37 @@ pub fn a_loop_on_a_thread_of_a_child_is_reachable_from_everywhere() {
     rollout.stop();
     assert!(join(&mut rollout).success());
 }
+
+/// An object asked back from a loop that then moves to a child (by either
+/// start method) lives on there: the request is refused, saying so, and a
+/// request to the loop in the child is refused at once.
+pub fn an_object_asked_back_from_a_loop_that_moves_is_refused() {
+    for method in [StartMethod::Fork, StartMethod::Spawn] {
+        let mut child = EventLoopProcess::new(format!("kept_{method:?}_child").to_lowercase())
+            .unwrap()
+            .start_method(method);
+        let tally = child
+            .add(Tally {
+                count: 0,
+                label: "kept".to_owned(),
+            })
+            .unwrap();
+        let kept = child.keep(&tally).unwrap();
+        child.start().unwrap();
+        match kept.take() {
+            Err(signal_slot::Error::NotHandedBack { why, .. }) => {
+                assert!(why.contains("moved to another process"), "{why}");
+            }
+            Err(other) => panic!("{method:?}: expected a refusal, got {other}"),
+            Ok(_) => panic!("{method:?}: the object came back from a loop that moved"),
+        }
+        match child.keep(&tally) {
+            Err(signal_slot::Error::NotHandedBack { why, .. }) => {
+                assert!(why.contains("another process"), "{why}");
+            }
+            other => panic!("{method:?}: expected a refusal, got {other:?}"),
+        }
+        child.stop();
+        assert!(join(&mut child).success());
+    }
+}

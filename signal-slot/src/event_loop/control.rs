@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use crate::command::Command;
 use crate::connection::{self, ReceiverRef};
+use crate::keep::KeepRequest;
 use crate::object::{ErasedObject, ObjectShared};
 use crate::registry::registry;
 
@@ -18,6 +19,24 @@ impl EventLoop {
         let id = object.handle().shared.id.clone();
         self.detached.remove(&id);
         self.objects.insert(id, Resident::new(object));
+    }
+
+    /// Hands the object of `request` back when it leaves the loop.
+    pub(super) fn keep(&mut self, request: KeepRequest) {
+        let resident = self
+            .objects
+            .get_mut(&request.object)
+            .filter(|resident| request.instance == 0 || resident.instance == request.instance);
+        match resident {
+            Some(resident) => {
+                if let Some(earlier) = resident.keep.replace(request.to) {
+                    earlier.refuse("it was asked for again; the later request gets it");
+                }
+            }
+            None => request
+                .to
+                .refuse("it is not attached to the loop (it was detached before it was asked for)"),
+        }
     }
 
     pub(super) fn apply_command(&mut self, command: Command) {
@@ -61,7 +80,7 @@ impl EventLoop {
         shared.detached.store(true, Ordering::Release);
         let emitters = registry().live_objects();
         connection::forget_object(&shared, self.handle.peer(), emitters.into_iter());
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(resident))) {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| resident.map(Resident::leave))) {
             tracing::error!(
                 event_loop = self.handle.name(),
                 object = %id,

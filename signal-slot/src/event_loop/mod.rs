@@ -30,6 +30,7 @@ use rustc_hash::FxHashMap;
 
 use crate::connection::{EmitterName, ReceiverRef};
 use crate::error::Error;
+use crate::keep::HandBack;
 use crate::object::ErasedObject;
 use crate::registry::registry;
 use crate::status::{ExitStatus, IdleWait, PanicPolicy, SlotFailure};
@@ -105,6 +106,9 @@ enum Phase {
 pub(crate) struct Resident {
     pub(crate) instance: u64,
     pub(crate) object: Box<dyn ErasedObject>,
+    /// Where the object goes when it leaves the loop, instead of being
+    /// dropped (see [`LoopHandle::keep`]).
+    pub(crate) keep: Option<Box<dyn HandBack>>,
 }
 
 impl Resident {
@@ -112,6 +116,16 @@ impl Resident {
         Resident {
             instance: object.handle().shared.instance,
             object,
+            keep: None,
+        }
+    }
+
+    /// The object leaves the loop: handed back if asked for, dropped
+    /// otherwise (the caller catches a panicking `Drop`).
+    pub(crate) fn leave(self) {
+        match self.keep {
+            Some(keep) => keep.give(self.object),
+            None => drop(self.object),
         }
     }
 }
@@ -381,6 +395,7 @@ impl EventLoop {
             Envelope::Signal(signal) => self.dispatch_local(signal),
             Envelope::Attach(object) => self.attach(object),
             Envelope::Command(command) => self.apply_command(command),
+            Envelope::Keep(request) => self.keep(request),
             Envelope::Frames { bytes, signals } => self.dispatch_packet(&bytes, signals),
             Envelope::Ring(ring) => self.inbox.rings.push(ring),
             Envelope::ProducerEnded(process) => {
@@ -456,6 +471,8 @@ impl EventLoop {
                     });
                 }
                 attach @ Envelope::Attach(_) => self.drop_user_values(attach),
+                // The objects are still here: handed back when they go.
+                Envelope::Keep(request) => self.keep(request),
                 Envelope::Command(_) | Envelope::ProducerEnded(_) => {}
             }
         }
@@ -488,11 +505,11 @@ impl EventLoop {
         self.release_objects();
     }
 
-    /// Drops the loop's objects, one by one: a panic in one's `Drop` is
-    /// reported, and the others still go.
+    /// Drops the loop's objects (or hands them back), one by one: a panic
+    /// in one's `Drop` is reported, and the others still go.
     fn release_objects(&mut self) {
         for (id, resident) in self.objects.drain() {
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(resident))) {
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| resident.leave())) {
                 tracing::error!(
                     event_loop = self.handle.name(),
                     object = %id,

@@ -165,6 +165,8 @@ impl EventLoop {
                     flush(&mut cargo, &mut frames, &mut signals);
                     cargo.push(Cargo::Object(transfer));
                 }
+                // Refused when this process's copy of the loop is released.
+                Envelope::Keep(_) => {}
                 Envelope::ProducerEnded(process) => {
                     flush(&mut cargo, &mut frames, &mut signals);
                     cargo.push(Cargo::ProducerEnded(*process));
@@ -308,10 +310,19 @@ impl EventLoop {
     /// copies of its objects, and of what was queued for them (`queued`:
     /// what [`pack`](Self::pack) took), go, without ending the loop.
     pub(crate) fn release_after_move(mut self: Box<Self>, queued: Vec<Envelope>) {
+        const MOVED: &str = "its loop moved to another process";
         self.phase = Phase::Moved;
-        self.drop_user_values(queued);
-        while let Some(envelope) = self.inbox.try_recv() {
-            self.drop_user_values(envelope);
+        let inbox = std::iter::from_fn(|| self.inbox.try_recv()).collect::<Vec<_>>();
+        for envelope in queued.into_iter().chain(inbox) {
+            match envelope {
+                Envelope::Keep(request) => request.to.refuse(MOVED),
+                envelope => self.drop_user_values(envelope),
+            }
+        }
+        for resident in self.objects.values_mut() {
+            if let Some(keep) = resident.keep.take() {
+                keep.refuse(MOVED);
+            }
         }
         self.release_objects();
     }

@@ -40,6 +40,7 @@ use arc_swap::ArcSwap;
 use crate::command::Command;
 use crate::connection::{DeliveryError, Header};
 use crate::error::Error;
+use crate::keep::KeepRequest;
 use crate::object::{ErasedObject, ObjectShared};
 use crate::payload::Args;
 use crate::wire::{Frame, Writer};
@@ -57,6 +58,8 @@ pub(crate) enum Envelope {
     /// An object joining the loop.
     Attach(Box<dyn ErasedObject>),
     Command(Command),
+    /// An object to hand back instead of dropping it.
+    Keep(KeepRequest),
     /// Signals and commands as wire frames (what was queued for a loop
     /// before it moved to a process started by spawn), holding `signals`
     /// signals.
@@ -224,6 +227,10 @@ impl LoopPeer {
                     loop_name: self.name.to_string(),
                     id: object.handle().id().to_owned(),
                 }),
+                Envelope::Keep(request) => {
+                    request.to.refuse("it lives in another process");
+                    Ok(())
+                }
                 Envelope::Frames { .. } | Envelope::Ring(_) | Envelope::ProducerEnded(_) => {
                     Err(ended())
                 }
