@@ -31,8 +31,15 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use signal_slot::{
     Context, EventLoop, EventLoopProcess, EventLoopThread, Handle, IdleWait, LoopHandle,
-    StartMethod, Timer, event_loop_object,
+    StartMethod, Timer, event_loop_object, topic,
 };
+
+topic! {
+    /// New policy weights, from the learner to whoever wants them: the
+    /// learner publishes them, the policy worker subscribes; neither names
+    /// the other.
+    PolicyUpdated(version: u64, weights: Vec<f32>);
+}
 
 /// Observations per environment, and the size of the policy.
 const OBSERVATION: usize = 32;
@@ -374,7 +381,7 @@ fn learner_setup(
         .expect("same process");
     learner
         .policy_updated()
-        .broadcast_on(&inference)
+        .publish_on(PolicyUpdated, &inference)
         .expect("the inference process");
     learner
         .report()
@@ -607,7 +614,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for worker in &workers {
         worker.request().connect(policy.on_request())?;
     }
-    policy.subscribe("policy_updated", policy.on_policy_updated())?;
+    policy.subscribe(PolicyUpdated, policy.on_policy_updated())?;
     inference
         .terminate_signal()
         .connect(policy.on_terminate())?;

@@ -130,7 +130,23 @@ pub(crate) struct SignalConnections {
 pub(crate) enum Change {
     Connect(ReceiverRef, Delivery),
     Disconnect(ReceiverRef),
+    /// Broadcasts the signal under its own name (or stops).
     Broadcast(bool),
+    /// Broadcasts the signal under a topic's name (or stops).
+    Publish(Arc<str>, bool),
+}
+
+/// The `'static` name of a topic named in a change another process asked
+/// for: topics are declared in code, so there are few, each kept once.
+fn topic_key(name: &str) -> &'static str {
+    static TOPICS: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut topics = TOPICS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = topics.iter().find(|known| **known == name) {
+        return known;
+    }
+    let key: &'static str = Box::leak(name.into());
+    topics.push(key);
+    key
 }
 
 /// Serializes writers, so that no change is lost between load and store.
@@ -154,27 +170,41 @@ pub(crate) fn apply(
     let Some(connections) = emitter.signals.get(usize::from(signal)) else {
         return false;
     };
-    let header = |receivers: Vec<ReceiverRef>, broadcast: bool| {
-        Arc::new(Header {
-            emitter: Some(EmitterName::of(emitter)),
-            signal: emitter.signal_name(signal),
-            receivers: receivers.into(),
-            broadcast,
-        })
+    let name = emitter.signal_name(signal);
+    let header = |key: &'static str| {
+        move |receivers: Vec<ReceiverRef>, broadcast: bool| {
+            Arc::new(Header {
+                emitter: Some(EmitterName::of(emitter)),
+                signal: key,
+                receivers: receivers.into(),
+                broadcast,
+            })
+        }
     };
     let _guard = writers();
     let mut list = ConnectionList::clone(&connections.list.load());
+    let broadcast = |list: &mut ConnectionList, key: &'static str, on: bool| {
+        edit_destination(&mut list.fan_out, peer, key, header(key), |_, broadcast| {
+            let changed = *broadcast != on;
+            *broadcast = on;
+            changed
+        })
+    };
     let changed = match change {
-        Change::Connect(receiver, Delivery::FanOut) => {
-            edit_destination(&mut list.fan_out, peer, header, |receivers, _| {
+        Change::Connect(receiver, Delivery::FanOut) => edit_destination(
+            &mut list.fan_out,
+            peer,
+            name,
+            header(name),
+            |receivers, _| {
                 if receivers.iter().any(|existing| existing.matches(&receiver)) {
                     false
                 } else {
                     receivers.push(receiver);
                     true
                 }
-            })
-        }
+            },
+        ),
         Change::Connect(receiver, Delivery::Balanced) => {
             let exists = list.balanced.iter().any(|destination| {
                 Arc::ptr_eq(&destination.peer, peer)
@@ -183,7 +213,7 @@ pub(crate) fn apply(
             if !exists {
                 list.balanced.push(Destination {
                     peer: peer.clone(),
-                    header: header(vec![receiver], false),
+                    header: header(name)(vec![receiver], false),
                 });
             }
             !exists
@@ -195,20 +225,21 @@ pub(crate) fn apply(
                     && destination.header.receivers[0].matches(&receiver))
             });
             let from_balanced = list.balanced.len() != before;
-            let from_fan_out = edit_destination(&mut list.fan_out, peer, header, |receivers, _| {
-                let before = receivers.len();
-                receivers.retain(|existing| !existing.matches(&receiver));
-                receivers.len() != before
-            });
+            let from_fan_out = edit_destination(
+                &mut list.fan_out,
+                peer,
+                name,
+                header(name),
+                |receivers, _| {
+                    let before = receivers.len();
+                    receivers.retain(|existing| !existing.matches(&receiver));
+                    receivers.len() != before
+                },
+            );
             from_balanced || from_fan_out
         }
-        Change::Broadcast(on) => {
-            edit_destination(&mut list.fan_out, peer, header, |_, broadcast| {
-                let changed = *broadcast != on;
-                *broadcast = on;
-                changed
-            })
-        }
+        Change::Broadcast(on) => broadcast(&mut list, name, on),
+        Change::Publish(topic, on) => broadcast(&mut list, topic_key(&topic), on),
     };
     if changed {
         connections.list.store(Arc::new(list));
@@ -280,16 +311,16 @@ pub(crate) fn forget_object(
             }
             let mut list = ConnectionList::clone(&current);
             list.balanced.retain(|destination| !names_it(destination));
-            let signal = u16::try_from(index).unwrap_or(u16::MAX);
+            let name = emitter.signal_name(u16::try_from(index).unwrap_or(u16::MAX));
             let header = |receivers: Vec<ReceiverRef>, broadcast: bool| {
                 Arc::new(Header {
                     emitter: Some(EmitterName::of(&emitter)),
-                    signal: emitter.signal_name(signal),
+                    signal: name,
                     receivers: receivers.into(),
                     broadcast,
                 })
             };
-            edit_destination(&mut list.fan_out, peer, header, |receivers, _| {
+            edit_destination(&mut list.fan_out, peer, name, header, |receivers, _| {
                 receivers.retain(|receiver| !gone(receiver));
                 true
             });
@@ -298,17 +329,19 @@ pub(crate) fn forget_object(
     }
 }
 
-/// Edits the receivers of `peer`'s destination, creating it if needed and
-/// removing it if it ends up empty.
+/// Edits the receivers of `peer`'s destination under the name `key` (the
+/// signal's own, or a topic's that it is published under), creating it if
+/// needed and removing it if it ends up empty.
 fn edit_destination(
     destinations: &mut Vec<Destination>,
     peer: &Arc<LoopPeer>,
+    key: &'static str,
     header: impl FnOnce(Vec<ReceiverRef>, bool) -> Arc<Header>,
     edit: impl FnOnce(&mut Vec<ReceiverRef>, &mut bool) -> bool,
 ) -> bool {
-    let position = destinations
-        .iter()
-        .position(|destination| Arc::ptr_eq(&destination.peer, peer));
+    let position = destinations.iter().position(|destination| {
+        Arc::ptr_eq(&destination.peer, peer) && destination.header.signal == key
+    });
     let (mut receivers, mut broadcast) = match position {
         Some(index) => (
             destinations[index].header.receivers.to_vec(),

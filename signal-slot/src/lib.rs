@@ -72,7 +72,7 @@
 //! | an object on a loop | a struct with `#[event_loop_object]`, reached through its [`Handle`] |
 //! | a signal, a slot | [`Signal`], [`Slot`], from the handle's generated methods |
 //! | a slot's view of its loop | [`Context`] |
-//! | broadcast to a loop's subscribers | [`Signal::broadcast_on`], [`ObjectHandle::subscribe`] |
+//! | broadcast to a loop's subscribers | [`topic!`], [`Signal::publish_on`], [`ObjectHandle::subscribe`]; by name: [`Signal::broadcast_on`], [`ObjectHandle::subscribe_by_name`] |
 //! | a work queue | [`Signal::connect_balanced`] |
 //! | time | [`Timer`], [`TightLoop`] |
 //! | an object back from its loop, to read its state | [`LoopHandle::keep`], [`Kept`] |
@@ -151,7 +151,7 @@ pub use pool::{BufferMut, BufferPool, SharedBuffer};
 pub use process::{
     EventLoopProcess, ProcessExit, StartMethod, init_process, set_start_method, start_method,
 };
-pub use signal::{ConnectTo, IntoArgs, Signal, SignalArg, Slot, SlotReturn};
+pub use signal::{ConnectTo, IntoArgs, Signal, SignalArg, Slot, SlotReturn, Topic};
 pub use status::{ExitStatus, IdleWait, PanicPolicy, SlotFailure};
 pub use thread::EventLoopThread;
 pub use timer::{TightLoop, Timer};

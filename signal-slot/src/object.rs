@@ -12,7 +12,7 @@ use crate::context::Context;
 use crate::error::{Error, SlotError};
 use crate::event_loop::LoopHandle;
 use crate::payload::Payload;
-use crate::signal::Slot;
+use crate::signal::{ConnectTo, Slot, Topic};
 use crate::transport::LoopPeer;
 
 /// An object that lives on an event loop: its slots are called there, one
@@ -259,22 +259,23 @@ impl ObjectHandle {
         })
     }
 
-    /// Subscribes `slot` (a slot of this object) to the broadcasts of
-    /// `signal` on this object's loop: any signal of that name that an
-    /// emitter broadcasts on the loop (see
-    /// [`Signal::broadcast_on`](crate::Signal::broadcast_on)) reaches it,
-    /// whoever the emitter.
-    ///
-    /// The argument types are checked when a broadcast arrives: a mismatch
-    /// is reported as an error naming the subscriber. See
-    /// [`Signal::broadcast_on`](crate::Signal::broadcast_on) for an example.
+    /// Subscribes `slot` (a slot of this object) to `topic` on this
+    /// object's loop: every signal published under the topic on the loop
+    /// (see [`Signal::publish_on`](crate::Signal::publish_on)) reaches it,
+    /// whoever the emitter. The slot takes the topic's argument types, or
+    /// this does not compile; see [`topic!`](crate::topic) for an example.
     ///
     /// # Errors
     ///
     /// [`Error::ForeignSlot`] if `slot` belongs to another object,
     /// [`Error::LoopEnded`] if the loop has ended.
-    pub fn subscribe<A>(&self, signal: &str, slot: Slot<'_, A>) -> Result<(), Error> {
-        self.subscription(signal, slot, true)
+    pub fn subscribe<T: Topic>(
+        &self,
+        topic: T,
+        slot: impl ConnectTo<T::Args>,
+    ) -> Result<(), Error> {
+        let _ = topic;
+        self.subscription(T::NAME, slot.target(), true)
     }
 
     /// Undoes [`subscribe`](Self::subscribe). Unsubscribing what is not
@@ -283,15 +284,55 @@ impl ObjectHandle {
     /// # Errors
     ///
     /// As for [`subscribe`](Self::subscribe).
-    pub fn unsubscribe<A>(&self, signal: &str, slot: Slot<'_, A>) -> Result<(), Error> {
-        self.subscription(signal, slot, false)
+    pub fn unsubscribe<T: Topic>(
+        &self,
+        topic: T,
+        slot: impl ConnectTo<T::Args>,
+    ) -> Result<(), Error> {
+        let _ = topic;
+        self.subscription(T::NAME, slot.target(), false)
     }
 
-    fn subscription<A>(&self, signal: &str, slot: Slot<'_, A>, on: bool) -> Result<(), Error> {
-        if !Arc::ptr_eq(&slot.target().shared, &self.shared) {
+    /// Subscribes `slot` (a slot of this object) to the broadcasts of the
+    /// signals named `signal` on this object's loop, the original's
+    /// anonymous broadcast: any signal of that name that an emitter
+    /// broadcasts on the loop (see
+    /// [`Signal::broadcast_on`](crate::Signal::broadcast_on)) reaches it,
+    /// whoever the emitter.
+    ///
+    /// Neither the name nor the argument types can be checked at compile
+    /// time: a typo subscribes to nothing, and a type mismatch is reported
+    /// (naming the subscriber) when a broadcast arrives. Prefer a
+    /// [`topic!`](crate::topic) and [`subscribe`](Self::subscribe). See
+    /// [`Signal::broadcast_on`](crate::Signal::broadcast_on) for an example.
+    ///
+    /// # Errors
+    ///
+    /// As for [`subscribe`](Self::subscribe).
+    pub fn subscribe_by_name<A>(&self, signal: &str, slot: Slot<'_, A>) -> Result<(), Error> {
+        self.subscription(signal, (slot.target(), slot.index()), true)
+    }
+
+    /// Undoes [`subscribe_by_name`](Self::subscribe_by_name).
+    /// Unsubscribing what is not subscribed logs a warning.
+    ///
+    /// # Errors
+    ///
+    /// As for [`subscribe`](Self::subscribe).
+    pub fn unsubscribe_by_name<A>(&self, signal: &str, slot: Slot<'_, A>) -> Result<(), Error> {
+        self.subscription(signal, (slot.target(), slot.index()), false)
+    }
+
+    fn subscription(
+        &self,
+        signal: &str,
+        (target, slot): (&ObjectHandle, u16),
+        on: bool,
+    ) -> Result<(), Error> {
+        if !Arc::ptr_eq(&target.shared, &self.shared) {
             return Err(Error::ForeignSlot {
-                slot: slot.name(),
-                owner: slot.target().id().to_owned(),
+                slot: target.slot_name(slot),
+                owner: target.id().to_owned(),
                 object: self.id().to_owned(),
             });
         }
@@ -301,7 +342,7 @@ impl ObjectHandle {
         })?;
         peer.send_command(Command::Subscribe {
             signal: signal.into(),
-            receiver: ReceiverRef::to(&self.shared, slot.index()),
+            receiver: ReceiverRef::to(&self.shared, slot),
             on,
         })
     }

@@ -168,7 +168,9 @@ pub fn timers_broadcasts_and_loop_signals_in_a_child() {
             },
         )
         .unwrap();
-    listener.subscribe("done", listener.report()).unwrap();
+    listener
+        .subscribe_by_name("done", listener.report())
+        .unwrap();
     let main_handle = main.handle();
     let mut child = EventLoopProcess::new("child_timer")
         .unwrap()
@@ -192,4 +194,61 @@ pub fn timers_broadcasts_and_loop_signals_in_a_child() {
     assert_eq!(heard.entries(), [format!("5 ticks in {pid}")]);
     child.stop();
     assert!(join(&mut child).success());
+}
+
+signal_slot::topic! {
+    /// Values published by a child.
+    ChildValues(value: u64);
+    /// The same, under another name.
+    OtherValues(value: u64);
+}
+
+/// A topic across processes: published before the start (the publication
+/// travels with the loop, by either start method), then changed from the
+/// parent while the child runs (the change goes to the child, where the
+/// emitter's connections live).
+pub fn topics_across_processes() {
+    let values = Log::default();
+    let others = Log::default();
+    let mut listeners = signal_slot::EventLoopThread::new("topic_listeners").unwrap();
+    let listen = |id: &str, log: &Log| {
+        listeners
+            .add_with_id(
+                id,
+                Probe {
+                    log: log.clone(),
+                    expected: usize::MAX,
+                },
+            )
+            .unwrap()
+    };
+    let value_probe = listen("values", &values);
+    let other_probe = listen("others", &others);
+    value_probe
+        .subscribe(ChildValues, value_probe.report_value())
+        .unwrap();
+    other_probe
+        .subscribe(OtherValues, other_probe.report_value())
+        .unwrap();
+    listeners.start().unwrap();
+
+    let mut child = EventLoopProcess::new("topic_child").unwrap();
+    let source = child.add_with_id("source", Source).unwrap();
+    source.value().publish_on(ChildValues, &listeners).unwrap();
+    child.start().unwrap();
+    source.value().emit(1);
+    assert!(values.wait_for(1, Duration::from_secs(10)));
+    source
+        .value()
+        .stop_publishing_on(ChildValues, &listeners)
+        .unwrap();
+    source.value().publish_on(OtherValues, &listeners).unwrap();
+    source.value().emit(2);
+    assert!(others.wait_for(1, Duration::from_secs(10)));
+    child.stop();
+    assert!(join(&mut child).success());
+    listeners.stop();
+    assert_eq!(listeners.join().unwrap(), ExitStatus::Normal);
+    assert_eq!(values.entries(), ["value 1"]);
+    assert_eq!(others.entries(), ["value 2"]);
 }

@@ -225,7 +225,13 @@ fn describe_connections(
                 )?;
             }
             if destination.header.broadcast {
-                write(event_loop, Change::Broadcast(true))?;
+                let name = emitter.signal_name(signal);
+                let change = if destination.header.signal == name {
+                    Change::Broadcast(true)
+                } else {
+                    Change::Publish(destination.header.signal.into(), true)
+                };
+                write(event_loop, change)?;
             }
         }
         for destination in &list.balanced {

@@ -79,6 +79,34 @@ macro_rules! __signal_methods {
                 self.0.broadcast_on(event_loop)
             }
 
+            /// Publishes the signal under a topic on a loop; see
+            /// [`Signal::publish_on`](::signal_slot::Signal::publish_on).
+            ///
+            /// # Errors
+            ///
+            /// As for [`Signal::connect`](::signal_slot::Signal::connect).
+            pub fn publish_on<T: ::signal_slot::Topic<Args = $args>>(
+                &self,
+                topic: T,
+                event_loop: &::signal_slot::LoopHandle,
+            ) -> ::core::result::Result<(), ::signal_slot::Error> {
+                self.0.publish_on(topic, event_loop)
+            }
+
+            /// Stops publishing under a topic on a loop; see
+            /// [`Signal::stop_publishing_on`](::signal_slot::Signal::stop_publishing_on).
+            ///
+            /// # Errors
+            ///
+            /// As for [`Signal::connect`](::signal_slot::Signal::connect).
+            pub fn stop_publishing_on<T: ::signal_slot::Topic<Args = $args>>(
+                &self,
+                topic: T,
+                event_loop: &::signal_slot::LoopHandle,
+            ) -> ::core::result::Result<(), ::signal_slot::Error> {
+                self.0.stop_publishing_on(topic, event_loop)
+            }
+
             /// Stops broadcasting on a loop; see
             /// [`Signal::stop_broadcast_on`](::signal_slot::Signal::stop_broadcast_on).
             ///

@@ -6,6 +6,7 @@
 
 mod methods;
 mod slot;
+mod topic;
 
 pub(crate) use slot::new_slot;
 
@@ -13,6 +14,7 @@ pub(crate) use slot::new_slot;
 /// may take before `connect` gives up.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 pub use slot::{ConnectTo, IntoArgs, Slot, SlotReturn};
+pub use topic::Topic;
 
 use std::sync::Arc;
 
@@ -387,7 +389,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     /// let learner = main.add(Learner)?;
     /// // The actor subscribes by signal name; it never names the learner.
     /// let actor = main.add(Actor { version: 0 })?;
-    /// actor.subscribe("new_weights", actor.on_weights())?;
+    /// actor.subscribe_by_name("new_weights", actor.on_weights())?;
     /// learner.new_weights().broadcast_on(&main)?;
     /// learner.new_weights().emit(7);
     /// assert!(main.exec().is_normal());
@@ -399,6 +401,51 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     /// As for [`connect`](Self::connect).
     pub fn broadcast_on(&self, event_loop: &LoopHandle) -> Result<(), Error> {
         self.change(event_loop.peer(), Change::Broadcast(true))?;
+        Ok(())
+    }
+
+    /// Publishes the signal under `topic` on `event_loop`: every emission
+    /// reaches every object on that loop subscribed to the topic (see
+    /// [`ObjectHandle::subscribe`]), whoever they are. The topic carries the
+    /// signal's argument types, or this does not compile; see
+    /// [`topic!`](crate::topic) for an example.
+    ///
+    /// A signal may be published under several topics, on several loops,
+    /// and connected besides; each is one message per emission.
+    ///
+    /// # Errors
+    ///
+    /// As for [`connect`](Self::connect).
+    pub fn publish_on<T: Topic<Args = A>>(
+        &self,
+        topic: T,
+        event_loop: &LoopHandle,
+    ) -> Result<(), Error> {
+        let _ = topic;
+        self.change(event_loop.peer(), Change::Publish(T::NAME.into(), true))?;
+        Ok(())
+    }
+
+    /// Stops publishing the signal under `topic` on `event_loop`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`connect`](Self::connect).
+    pub fn stop_publishing_on<T: Topic<Args = A>>(
+        &self,
+        topic: T,
+        event_loop: &LoopHandle,
+    ) -> Result<(), Error> {
+        let _ = topic;
+        if !self.change(event_loop.peer(), Change::Publish(T::NAME.into(), false))? {
+            tracing::warn!(
+                signal = self.name,
+                emitter = self.emitter.id(),
+                event_loop = event_loop.name(),
+                topic = T::NAME,
+                "the signal is not published under that topic on that loop"
+            );
+        }
         Ok(())
     }
 

@@ -44,6 +44,7 @@ const DISCONNECT: u8 = 3;
 const BROADCAST: u8 = 4;
 const DETACH: u8 = 5;
 const SUBSCRIBE: u8 = 6;
+const PUBLISH: u8 = 7;
 
 /// The receivers a signal frame names (object, slot, instance): on the
 /// stack for the usual few.
@@ -181,6 +182,12 @@ mod tests {
                 signal: 0,
                 event_loop: "worker".into(),
                 change: Change::Broadcast(false),
+            }),
+            Frame::Command(Command::Connection {
+                emitter: "a".into(),
+                signal: 1,
+                event_loop: "worker".into(),
+                change: Change::Publish("app::Weights".into(), true),
             }),
             Frame::Command(Command::Detach {
                 object: "b".into(),

@@ -128,7 +128,7 @@ impl<'a> Reader<'a> {
         let expected = match tag {
             SIGNAL | CONNECT => 7,
             DISCONNECT => 6,
-            SUBSCRIBE => 5,
+            SUBSCRIBE | PUBLISH => 5,
             EMIT_REQUEST | BROADCAST => 4,
             DETACH => 2,
             other => return Err(decode_error(format!("unknown frame kind {other}"))),
@@ -164,12 +164,13 @@ impl<'a> Reader<'a> {
                 signal: self.u16()?,
                 payloads: self.payloads()?,
             },
-            CONNECT | DISCONNECT | BROADCAST => {
+            CONNECT | DISCONNECT | BROADCAST | PUBLISH => {
                 let emitter = self.name()?;
                 let signal = self.u16()?;
                 let event_loop = self.name()?;
                 let change = match tag {
                     BROADCAST => Change::Broadcast(self.bool()?),
+                    PUBLISH => Change::Publish(self.name()?, self.bool()?),
                     _ => {
                         let receiver = self.receiver()?;
                         if tag == CONNECT {

@@ -173,6 +173,7 @@ impl<'b, 'e> Writer<'b, 'e> {
                     Change::Connect(..) => (CONNECT, 7),
                     Change::Disconnect(_) => (DISCONNECT, 6),
                     Change::Broadcast(_) => (BROADCAST, 4),
+                    Change::Publish(..) => (PUBLISH, 5),
                 };
                 self.header(fields, tag)?;
                 self.str(emitter)?;
@@ -185,6 +186,10 @@ impl<'b, 'e> Writer<'b, 'e> {
                     }
                     Change::Disconnect(receiver) => self.receiver(receiver),
                     Change::Broadcast(on) => self.bool(*on),
+                    Change::Publish(topic, on) => {
+                        self.str(topic)?;
+                        self.bool(*on)
+                    }
                 }
             }
             Command::Detach { object, instance } => {
