@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use arc_swap::ArcSwap;
 
 use crate::object::{Home, ObjectShared};
-use crate::payload::Args;
+use crate::payload::{Args, Mailbox, Ticket};
 use crate::transport::{DropReason, LoopPeer, SignalEnvelope};
 
 /// A slot of one object (instance) on the receiving loop.
@@ -81,6 +81,8 @@ pub(crate) struct Header {
     pub(crate) receivers: Box<[ReceiverRef]>,
     /// The signal is also broadcast to the loop's subscribers.
     pub(crate) broadcast: bool,
+    /// A keep-latest connection's (one receiver).
+    pub(crate) latest: bool,
 }
 
 impl Header {
@@ -108,6 +110,19 @@ pub enum Delivery {
     /// signal, in turn, skipping receivers whose inbox is full or gone: a
     /// work queue.
     Balanced,
+    /// The receiver gets the newest emission: one that finds an older one
+    /// still waiting for the receiver replaces it (the older one counts as
+    /// dropped). For state where only the latest matters: weights, poses,
+    /// progress.
+    KeepLatest,
+}
+
+/// A keep-latest connection: one receiver, and the mailbox of the newest
+/// emission waiting for it (in this process).
+#[derive(Clone)]
+pub(crate) struct LatestDestination {
+    pub(crate) destination: Destination,
+    pub(crate) mailbox: Arc<Mailbox>,
 }
 
 /// The connections of one signal: an immutable snapshot.
@@ -116,6 +131,8 @@ pub(crate) struct ConnectionList {
     pub(crate) fan_out: Vec<Destination>,
     /// One entry per receiver, each a one-receiver destination.
     pub(crate) balanced: Vec<Destination>,
+    /// One entry per keep-latest receiver.
+    pub(crate) latest: Vec<LatestDestination>,
 }
 
 /// The connections of one signal of one object.
@@ -178,6 +195,7 @@ pub(crate) fn apply(
                 signal: key,
                 receivers: receivers.into(),
                 broadcast,
+                latest: false,
             })
         }
     };
@@ -218,13 +236,37 @@ pub(crate) fn apply(
             }
             !exists
         }
-        Change::Disconnect(receiver) => {
-            let before = list.balanced.len();
-            list.balanced.retain(|destination| {
-                !(Arc::ptr_eq(&destination.peer, peer)
-                    && destination.header.receivers[0].matches(&receiver))
+        Change::Connect(receiver, Delivery::KeepLatest) => {
+            let exists = list.latest.iter().any(|latest| {
+                Arc::ptr_eq(&latest.destination.peer, peer)
+                    && latest.destination.header.receivers[0].matches(&receiver)
             });
-            let from_balanced = list.balanced.len() != before;
+            if !exists {
+                list.latest.push(LatestDestination {
+                    destination: Destination {
+                        peer: peer.clone(),
+                        header: Arc::new(Header {
+                            emitter: Some(EmitterName::of(emitter)),
+                            signal: name,
+                            receivers: Box::new([receiver]),
+                            broadcast: false,
+                            latest: true,
+                        }),
+                    },
+                    mailbox: Arc::default(),
+                });
+            }
+            !exists
+        }
+        Change::Disconnect(receiver) => {
+            let is_it = |destination: &Destination| {
+                Arc::ptr_eq(&destination.peer, peer)
+                    && destination.header.receivers[0].matches(&receiver)
+            };
+            let before = list.balanced.len() + list.latest.len();
+            list.balanced.retain(|destination| !is_it(destination));
+            list.latest.retain(|latest| !is_it(&latest.destination));
+            let from_balanced = list.balanced.len() + list.latest.len() != before;
             let from_fan_out = edit_destination(
                 &mut list.fan_out,
                 peer,
@@ -306,11 +348,18 @@ pub(crate) fn forget_object(
                 Arc::ptr_eq(&destination.peer, peer)
                     && destination.header.receivers.iter().any(gone)
             };
-            if !current.fan_out.iter().any(names_it) && !current.balanced.iter().any(names_it) {
+            if !current.fan_out.iter().any(names_it)
+                && !current.balanced.iter().any(names_it)
+                && !current
+                    .latest
+                    .iter()
+                    .any(|latest| names_it(&latest.destination))
+            {
                 continue;
             }
             let mut list = ConnectionList::clone(&current);
             list.balanced.retain(|destination| !names_it(destination));
+            list.latest.retain(|latest| !names_it(&latest.destination));
             let name = emitter.signal_name(u16::try_from(index).unwrap_or(u16::MAX));
             let header = |receivers: Vec<ReceiverRef>, broadcast: bool| {
                 Arc::new(Header {
@@ -318,6 +367,7 @@ pub(crate) fn forget_object(
                     signal: name,
                     receivers: receivers.into(),
                     broadcast,
+                    latest: false,
                 })
             };
             edit_destination(&mut list.fan_out, peer, name, header, |receivers, _| {
@@ -391,8 +441,9 @@ pub(crate) fn emit(emitter: &Arc<ObjectShared>, index: u16, make_args: impl FnOn
     };
     let list = connections.list.load();
     let fan_out = list.fan_out.len();
+    let latest = list.latest.len();
     let balanced = !list.balanced.is_empty();
-    let total = fan_out + usize::from(balanced);
+    let total = fan_out + latest + usize::from(balanced);
     if total == 0 {
         return;
     }
@@ -416,8 +467,63 @@ pub(crate) fn emit(emitter: &Arc<ObjectShared>, index: u16, make_args: impl FnOn
             destination.peer.drops().record_envelope(&envelope, reason);
         }
     }
+    for (position, latest) in list.latest.iter().enumerate() {
+        deliver_latest(latest, take_args(fan_out + position));
+    }
     if balanced {
-        deliver_balanced(connections, &list.balanced, take_args(fan_out));
+        deliver_balanced(connections, &list.balanced, take_args(fan_out + latest));
+    }
+}
+
+/// Delivers to a keep-latest receiver: into its mailbox, replacing what
+/// waits there (a ticket for it is queued already), or with a new ticket.
+fn deliver_latest(latest: &LatestDestination, mut args: Args) {
+    let destination = &latest.destination;
+    let describe = || {
+        format!(
+            "signal `{}` from `{}` to `{}`",
+            destination.header.signal,
+            destination.header.emitter_id(),
+            destination.header.receivers[0].object
+        )
+    };
+    let older = args.retain_last();
+    if older > 0 {
+        destination
+            .peer
+            .drops()
+            .record(older as u64, DropReason::Replaced, describe);
+    }
+    if destination.peer.is_remote() {
+        // Its process keeps the newest of what waits in the ring when it
+        // reads it.
+        let envelope = SignalEnvelope {
+            header: destination.header.clone(),
+            args,
+        };
+        if let Err((envelope, reason)) = destination.peer.deliver(envelope) {
+            destination.peer.drops().record_envelope(&envelope, reason);
+        }
+        return;
+    }
+    match latest.mailbox.put(args) {
+        Some(replaced) => {
+            let count = replaced.count() as u64;
+            destination
+                .peer
+                .drops()
+                .record(count, DropReason::Replaced, describe);
+        }
+        None => {
+            let envelope = SignalEnvelope {
+                header: destination.header.clone(),
+                args: Args::Latest(Ticket::new(latest.mailbox.clone())),
+            };
+            // A ticket that cannot be queued empties the mailbox as it goes.
+            if let Err((envelope, reason)) = destination.peer.deliver(envelope) {
+                destination.peer.drops().record_envelope(&envelope, reason);
+            }
+        }
     }
 }
 

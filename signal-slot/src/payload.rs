@@ -7,7 +7,7 @@
 //! slot into its argument types.
 
 use std::any::{Any, type_name};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::codec::Encoder;
 use crate::error::{EncodeError, SlotError};
@@ -36,6 +36,8 @@ pub trait ErasedArgs: Send {
     fn encode_item(&self, index: usize, buf: &mut Encoder<'_>) -> Result<(), EncodeError>;
     /// Emission `index` as MessagePack, if the batch holds encoded bytes.
     fn encoded_item(&self, index: usize) -> Option<&[u8]>;
+    /// Drops every emission but the last; returns how many went.
+    fn retain_last(&mut self) -> usize;
 }
 
 /// The concrete batch behind [`ErasedArgs`] for arguments of type `A`.
@@ -59,6 +61,57 @@ pub enum Args {
     Inline(Option<InlineArgs>),
     /// A batch, a large tuple, or MessagePack bytes.
     Boxed(Box<dyn ErasedArgs>),
+    /// Whatever a keep-latest connection's mailbox holds when the loop
+    /// gets to it.
+    Latest(Ticket),
+}
+
+/// The newest arguments of a keep-latest connection, waiting for its loop:
+/// at most one emission, replaced by each newer one.
+#[derive(Default)]
+pub(crate) struct Mailbox {
+    pending: Mutex<Option<Args>>,
+}
+
+impl Mailbox {
+    /// Puts `args` in; gives back what it replaced, if the loop had not
+    /// taken it yet (then a ticket for the mailbox is already queued).
+    pub(crate) fn put(&self, args: Args) -> Option<Args> {
+        self.lock().replace(args)
+    }
+
+    /// What the mailbox holds, taken out.
+    pub(crate) fn take(&self) -> Option<Args> {
+        self.lock().take()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Args>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A claim on a [`Mailbox`], queued in the loop's inbox in place of the
+/// arguments. Dropped unhandled (the loop stopped, or is gone), it empties
+/// the mailbox: what it held is dropped with it, and counted with it.
+#[doc(hidden)]
+pub struct Ticket(Option<Arc<Mailbox>>);
+
+impl Ticket {
+    pub(crate) fn new(mailbox: Arc<Mailbox>) -> Self {
+        Ticket(Some(mailbox))
+    }
+
+    /// The arguments the loop delivers: the newest emission. Once
+    /// redeemed, the ticket leaves the mailbox to the next one.
+    pub(crate) fn redeem(&mut self) -> Option<Args> {
+        self.0.take().and_then(|mailbox| mailbox.take())
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        drop(self.redeem());
+    }
 }
 
 impl Args {
@@ -92,7 +145,7 @@ impl Args {
     /// The number of emissions.
     pub(crate) fn count(&self) -> usize {
         match self {
-            Args::Inline(_) => 1,
+            Args::Inline(_) | Args::Latest(_) => 1,
             Args::Boxed(batch) => batch.count(),
         }
     }
@@ -102,6 +155,19 @@ impl Args {
         match self {
             Args::Inline(inline) => Args::Inline(inline.clone()),
             Args::Boxed(batch) => Args::Boxed(batch.clone_box()),
+            Args::Latest(ticket) => ticket
+                .0
+                .as_ref()
+                .and_then(|mailbox| mailbox.lock().as_ref().map(Args::clone_args))
+                .unwrap_or(Args::Inline(None)),
+        }
+    }
+
+    /// Keeps only the last emission of a batch; returns how many went.
+    pub(crate) fn retain_last(&mut self) -> usize {
+        match self {
+            Args::Inline(_) | Args::Latest(_) => 0,
+            Args::Boxed(batch) => batch.retain_last(),
         }
     }
 
@@ -117,6 +183,15 @@ impl Args {
                 "emission {index} was already delivered"
             ))),
             Args::Boxed(batch) => batch.encode_item(index, buf),
+            Args::Latest(ticket) => {
+                let pending = ticket.0.as_ref().map(|mailbox| mailbox.lock());
+                match pending.as_deref() {
+                    Some(Some(args)) => args.encode_item(index, buf),
+                    _ => Err(EncodeError(
+                        "the newest emission was already delivered".to_owned(),
+                    )),
+                }
+            }
         }
     }
 }
@@ -175,6 +250,17 @@ impl<A: Clone + Send + 'static> ErasedArgs for ArgsBatch<A> {
     fn encoded_item(&self, _index: usize) -> Option<&[u8]> {
         None
     }
+
+    fn retain_last(&mut self) -> usize {
+        match &mut self.items {
+            Items::One(_) => 0,
+            Items::Many(items) => {
+                let gone = items.len().saturating_sub(1);
+                items.drain(..gone);
+                gone
+            }
+        }
+    }
 }
 
 /// A batch that arrived as MessagePack and is passed on as such (a signal
@@ -219,6 +305,12 @@ impl ErasedArgs for EncodedBatch {
 
     fn encoded_item(&self, index: usize) -> Option<&[u8]> {
         self.items.get(index).map(Vec::as_slice)
+    }
+
+    fn retain_last(&mut self) -> usize {
+        let gone = self.items.len().saturating_sub(1);
+        self.items.drain(..gone);
+        gone
     }
 }
 
@@ -297,6 +389,12 @@ impl Payload<'_> {
                     found: args.type_name(),
                 })
             }
+            Payload::Local {
+                args: Args::Latest(_),
+                ..
+            } => Err(SlotError::Decode(
+                "a keep-latest emission reached a slot unredeemed".to_owned(),
+            )),
             Payload::Encoded(mut bytes) => {
                 let value = decode(&mut bytes)?;
                 if !bytes.is_empty() {

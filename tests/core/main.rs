@@ -8,6 +8,7 @@ mod broadcast;
 mod connections;
 mod faults;
 mod kept;
+mod latest;
 mod lifecycle;
 mod objects;
 mod serial;

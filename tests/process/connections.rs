@@ -383,3 +383,71 @@ pub fn a_chain_wired_after_start_carries_its_first_signal() {
     main.stop();
     main.join().unwrap();
 }
+
+/// Says which values reach it, to the parent.
+#[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Follower;
+
+#[event_loop_object]
+impl Follower {
+    #[signal]
+    fn seen(text: String);
+
+    #[slot]
+    fn on_value(&mut self, ctx: &mut Context<Self>, value: u64) {
+        ctx.seen().emit(format!("latest {value}"));
+    }
+}
+
+/// True once the process `pid` is stopped (SIGSTOP took effect).
+fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+    })
+}
+
+/// A keep-latest connection into a child (made before the start, so it
+/// travels with the loop): of what waits for the child when it reads, its
+/// slot gets only the newest.
+pub fn keep_latest_into_a_stopped_child() {
+    let log = Log::default();
+    let mut home = EventLoopThread::new("latest_home").unwrap();
+    let probe = home
+        .add_with_id(
+            "probe",
+            Probe {
+                log: log.clone(),
+                expected: usize::MAX,
+            },
+        )
+        .unwrap();
+    let source = home.add_with_id("source", Source).unwrap();
+    home.start().unwrap();
+    let mut child = EventLoopProcess::new("latest_child").unwrap();
+    let follower = child.add_with_id("follower", Follower).unwrap();
+    source.value().connect_latest(follower.on_value()).unwrap();
+    follower.seen().connect(probe.report()).unwrap();
+    child.start().unwrap();
+    source.value().emit(0);
+    assert!(log.wait_for(1, Duration::from_secs(10)));
+
+    child.suspend(true).unwrap();
+    let pid = child.pid().unwrap();
+    assert!(crate::common::harness::wait_until(
+        Duration::from_secs(10),
+        || is_stopped(pid)
+    ));
+    for value in 1..=100 {
+        source.value().emit(value);
+    }
+    child.suspend(false).unwrap();
+    assert!(log.wait_for(2, Duration::from_secs(10)));
+    child.stop();
+    assert!(join(&mut child).success());
+    home.stop();
+    home.join().unwrap();
+    assert_eq!(log.entries(), ["latest 0", "latest 100"]);
+    assert_eq!(child.dropped_signals(), 0);
+}

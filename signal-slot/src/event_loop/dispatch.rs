@@ -95,6 +95,13 @@ impl EventLoop {
     /// Dispatches a signal emitted in this process.
     pub(super) fn dispatch_local(&mut self, envelope: SignalEnvelope) {
         let SignalEnvelope { header, mut args } = envelope;
+        if let Args::Latest(ticket) = &mut args {
+            // The newest emission of a keep-latest connection.
+            match ticket.redeem() {
+                Some(newest) => args = newest,
+                None => return,
+            }
+        }
         let sender = header.emitter.as_ref().map(|emitter| Sender {
             id: &emitter.id,
             loop_name: emitter.loop_name.as_deref(),

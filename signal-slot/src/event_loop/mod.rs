@@ -167,6 +167,9 @@ pub struct EventLoop {
     /// after them).
     backlog: usize,
     catch_interrupt: bool,
+    /// The newest emissions of keep-latest connections from other
+    /// processes, for the end of the reading pass.
+    newest: Vec<remote::Newest>,
     idle_wait: IdleWait,
     phase: Phase,
     /// What the loop was built with.

@@ -234,13 +234,18 @@ fn describe_connections(
                 write(event_loop, change)?;
             }
         }
-        for destination in &list.balanced {
+        let balanced = list
+            .balanced
+            .iter()
+            .map(|destination| (destination, Delivery::Balanced));
+        let latest = list
+            .latest
+            .iter()
+            .map(|latest| (&latest.destination, Delivery::KeepLatest));
+        for (destination, delivery) in balanced.chain(latest) {
             let event_loop = destination.peer.name_arc();
             for receiver in &destination.header.receivers {
-                write(
-                    event_loop,
-                    Change::Connect(receiver.clone(), Delivery::Balanced),
-                )?;
+                write(event_loop, Change::Connect(receiver.clone(), delivery))?;
             }
         }
     }

@@ -41,6 +41,29 @@ impl<'a> Tally<'a> {
     }
 }
 
+/// The newest emission of a keep-latest connection from another process,
+/// kept until the loop has read what waits in its rings.
+pub(super) struct Newest {
+    /// The emitter's id and loop.
+    emitter: Option<(Box<str>, Option<Box<str>>)>,
+    emitter_instance: u64,
+    signal: Box<str>,
+    receiver: (Box<str>, u16, u64),
+    payload: Vec<u8>,
+    /// The shared buffers the payload names: the record's leases end
+    /// before it is read.
+    _held: crate::pool::Held,
+}
+
+impl Newest {
+    fn same_connection(&self, other: &Newest) -> bool {
+        self.emitter == other.emitter
+            && self.emitter_instance == other.emitter_instance
+            && self.signal == other.signal
+            && self.receiver == other.receiver
+    }
+}
+
 /// How a record ended, for what it held that no slot took.
 enum Rest {
     /// Everything was handed to slots.
@@ -113,7 +136,70 @@ impl EventLoop {
         });
         rings.append(&mut self.inbox.rings);
         self.inbox.rings = rings;
+        self.deliver_newest();
         handled
+    }
+
+    /// Keeps `value` as the newest of its keep-latest connection, in place
+    /// of an older one that waits (and of `replaced` older ones of its
+    /// frame): what a reading pass finds waiting, only the newest of it
+    /// reaches the slot.
+    fn keep_newest(&mut self, value: Newest, replaced: usize) {
+        let mut replaced = replaced as u64;
+        match self
+            .newest
+            .iter_mut()
+            .find(|kept| kept.same_connection(&value))
+        {
+            Some(kept) => {
+                *kept = value;
+                replaced += 1;
+            }
+            None => self.newest.push(value),
+        }
+        if replaced > 0 {
+            let drops = self.handle.peer().drops();
+            drops.record(replaced, DropReason::Replaced, || {
+                "signals of a keep-latest connection from another process".to_owned()
+            });
+        }
+    }
+
+    /// Hands the newest emissions of keep-latest connections to their
+    /// slots (counted as taken already, when they were read).
+    fn deliver_newest(&mut self) {
+        if self.newest.is_empty() {
+            return;
+        }
+        for newest in std::mem::take(&mut self.newest) {
+            if self.stopping() {
+                self.handle
+                    .peer()
+                    .drops()
+                    .record(1, DropReason::AfterStop, || {
+                        format!("signal `{}` of a keep-latest connection", newest.signal)
+                    });
+                continue;
+            }
+            let (object, slot, instance) = &newest.receiver;
+            let receivers = [(&**object, *slot, *instance)];
+            let items = [newest.payload.as_slice()];
+            let tally = Tally::new(None);
+            self.dispatch(Incoming {
+                sender: newest.emitter.as_ref().map(|(id, loop_name)| Sender {
+                    id,
+                    loop_name: loop_name.as_deref(),
+                    instance: newest.emitter_instance,
+                }),
+                signal: &newest.signal,
+                receivers: Receivers::Remote(&receivers),
+                broadcast: false,
+                payloads: Payloads::Encoded {
+                    items: &items,
+                    tally: &tally,
+                },
+            });
+        }
     }
 
     /// Handles a packet of frames from this process's queue (what was
@@ -125,11 +211,21 @@ impl EventLoop {
         self.drop_rest(&tally, left, rest);
         // Packed by the parent, with no lease mark.
         crate::pool::end_leases(bytes);
+        self.deliver_newest();
     }
 
     /// Counts what the rings still hold as taken and dropped, and lets them
     /// go: the loop has ended.
     pub(super) fn drop_rings(&mut self) {
+        let kept = std::mem::take(&mut self.newest).len() as u64;
+        if kept > 0 {
+            self.handle
+                .peer()
+                .drops()
+                .record(kept, DropReason::AfterStop, || {
+                    format!("{kept} signals of keep-latest connections from another process")
+                });
+        }
         for ring in std::mem::take(&mut self.inbox.rings) {
             let mut consumer = ring.consumer;
             consumer.close();
@@ -190,8 +286,34 @@ impl EventLoop {
                 emitter_instance,
                 signal,
                 receivers,
+                latest: true,
+                payloads,
+                ..
+            } => {
+                tally.taken(payloads.len() as u64);
+                let (Some(&receiver), Some(&newest)) = (receivers.first(), payloads.last()) else {
+                    return;
+                };
+                let value = Newest {
+                    emitter: emitter.map(|id| (id.into(), emitter_loop.map(Into::into))),
+                    emitter_instance,
+                    signal: signal.into(),
+                    receiver: (receiver.0.into(), receiver.1, receiver.2),
+                    payload: newest.to_vec(),
+                    _held: crate::pool::Held::of([newest]),
+                };
+                let replaced = payloads.len() - 1;
+                self.keep_newest(value, replaced);
+            }
+            Frame::Signal {
+                emitter_loop,
+                emitter,
+                emitter_instance,
+                signal,
+                receivers,
                 broadcast,
                 payloads,
+                ..
             } => self.dispatch(Incoming {
                 sender: emitter.map(|id| Sender {
                     id,

@@ -53,6 +53,19 @@ macro_rules! __signal_methods {
                 self.0.connect_balanced(slot)
             }
 
+            /// Connects a slot as a keep-latest receiver; see
+            /// [`Signal::connect_latest`](::signal_slot::Signal::connect_latest).
+            ///
+            /// # Errors
+            ///
+            /// As for [`Signal::connect`](::signal_slot::Signal::connect).
+            pub fn connect_latest<S: ::signal_slot::ConnectTo<$args>>(
+                &self,
+                slot: S,
+            ) -> ::core::result::Result<(), ::signal_slot::Error> {
+                self.0.connect_latest(slot)
+            }
+
             /// Disconnects a slot; see
             /// [`Signal::disconnect`](::signal_slot::Signal::disconnect).
             ///

@@ -277,6 +277,87 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         self.connect_with(target, index, Delivery::Balanced)
     }
 
+    /// Connects the signal to `slot` as a keep-latest receiver: the slot
+    /// gets the newest emission. An emission that finds an older one still
+    /// waiting for the slot replaces it, and the older one is counted as
+    /// dropped (like any other drop, at debug level in the log): the
+    /// receiver's queue holds at most one emission of the connection, and
+    /// a slow receiver never works through stale values.
+    ///
+    /// Which delivery to use:
+    ///
+    /// - [`connect`](Self::connect) (fan-out), for events: every emission
+    ///   matters (a request, a trajectory, a log line).
+    /// - [`connect_balanced`](Self::connect_balanced), for work: every
+    ///   emission matters once, to any one of several workers.
+    /// - `connect_latest`, for state: only the newest value matters (model
+    ///   weights, a pose, progress), and a receiver that falls behind should
+    ///   skip to it rather than replay what it missed.
+    ///
+    /// An `emit_many` batch counts as its last emission. Between processes,
+    /// the receiving loop keeps the newest of what it finds waiting when it
+    /// reads from the sending process, and delivers it after that reading
+    /// pass: a keep-latest emission is not ordered with the emitter's other
+    /// signals.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use signal_slot::{Context, EventLoop, EventLoopThread, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Learner;
+    ///
+    /// #[event_loop_object]
+    /// impl Learner {
+    ///     #[signal]
+    ///     fn weights(version: u64);
+    /// }
+    ///
+    /// #[event_loop_object]
+    /// struct Actor { seen: mpsc::Sender<u64>, go: mpsc::Receiver<()> }
+    ///
+    /// #[event_loop_object]
+    /// impl Actor {
+    ///     #[slot]
+    ///     fn on_weights(&mut self, version: u64) {
+    ///         let _ = self.seen.send(version);
+    ///         if version == 0 {
+    ///             // A slow first step: versions 1 to 99 arrive meanwhile.
+    ///             let _ = self.go.recv();
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let (seen, versions) = mpsc::channel();
+    /// let (go, wait) = mpsc::channel();
+    /// let main = EventLoop::new("connect_latest_example")?;
+    /// let mut worker = EventLoopThread::new("connect_latest_worker")?;
+    /// let learner = main.add(Learner)?;
+    /// let actor = worker.add(Actor { seen, go: wait })?;
+    /// learner.weights().connect_latest(actor.on_weights())?;
+    /// worker.start()?;
+    /// learner.weights().emit(0);
+    /// assert_eq!(versions.recv().unwrap(), 0);
+    /// for version in 1..100 {
+    ///     learner.weights().emit(version);
+    /// }
+    /// go.send(()).unwrap();
+    /// // Straight to the newest: 1 to 98 were replaced.
+    /// assert_eq!(versions.recv().unwrap(), 99);
+    /// worker.stop();
+    /// worker.join()?;
+    /// assert_eq!(worker.dropped_signals(), 98);
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`connect`](Self::connect).
+    pub fn connect_latest<S: ConnectTo<A>>(&self, slot: S) -> Result<(), Error> {
+        let (target, index) = slot.target();
+        self.connect_with(target, index, Delivery::KeepLatest)
+    }
+
     fn connect_with(
         &self,
         target: &ObjectHandle,

@@ -160,6 +160,7 @@ impl<A: Clone + Send + 'static> Slot<'_, A> {
                 signal: INVOKE,
                 receivers: Box::new([ReceiverRef::to(&self.target.shared, self.index)]),
                 broadcast: false,
+                latest: false,
             }),
             args: Args::one(args, self.encode),
         };

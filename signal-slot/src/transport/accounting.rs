@@ -30,6 +30,8 @@ pub(crate) enum DropReason {
     /// It arrived from another process damaged (after a frame that cannot
     /// be decoded).
     Corrupt,
+    /// A newer emission replaced it on a keep-latest connection.
+    Replaced,
 }
 
 impl DropReason {
@@ -41,6 +43,7 @@ impl DropReason {
             DropReason::Encode => "the signal could not be encoded for its process",
             DropReason::TooLarge => "the signal is too large for its inbox",
             DropReason::Corrupt => "it arrived damaged from another process",
+            DropReason::Replaced => "a newer one replaced it (a keep-latest connection)",
         }
     }
 }
@@ -82,8 +85,9 @@ impl DropCounter {
             reason.describe(),
         );
         let total = self.total();
-        if reason == DropReason::AfterStop {
-            // Signals racing a stop are expected at shutdown.
+        if matches!(reason, DropReason::AfterStop | DropReason::Replaced) {
+            // Signals racing a stop are expected at shutdown; replacing is
+            // what a keep-latest connection is for.
             tracing::debug!(event_loop = %self.loop_name, dropped_total = total, "{message}");
         } else {
             tracing::error!(event_loop = %self.loop_name, dropped_total = total, "{message}");

@@ -197,7 +197,7 @@ pub(crate) fn encode_signal(
         emitter,
         header.signal,
         header.receivers.iter(),
-        header.broadcast,
+        (header.broadcast, header.latest),
         envelope.args.count(),
         |index, buf| envelope.args.encode_item(index, buf),
     )

@@ -65,7 +65,11 @@ pub(crate) enum Frame<'a> {
         emitter_instance: u64,
         signal: &'a str,
         receivers: Receivers<'a>,
+        /// Also for the loop's subscribers to `signal`.
         broadcast: bool,
+        /// For a keep-latest connection: the receiving loop keeps the
+        /// newest of what it finds waiting.
+        latest: bool,
         payloads: Payloads<'a>,
     },
     EmitRequest {
@@ -154,7 +158,7 @@ mod tests {
                 Some(("a", 17)),
                 "ping",
                 [receiver("b", 0), receiver("c", 3)].iter(),
-                true,
+                (true, false),
                 2,
                 encode_u64(7),
             )
@@ -165,7 +169,7 @@ mod tests {
                 None,
                 "<invoke>",
                 [receiver("b", 1)].iter(),
-                false,
+                (false, true),
                 1,
                 encode_u64(1),
             )
@@ -175,6 +179,10 @@ mod tests {
             Frame::Command(connection(Change::Connect(
                 receiver("b", 2),
                 Delivery::Balanced,
+            ))),
+            Frame::Command(connection(Change::Connect(
+                receiver("b", 3),
+                Delivery::KeepLatest,
             ))),
             Frame::Command(connection(Change::Disconnect(receiver("b", 2)))),
             Frame::Command(Command::Connection {
@@ -208,7 +216,7 @@ mod tests {
     fn every_frame_round_trips() {
         let packet = sample_packet();
         let frames: Vec<Frame<'_>> = Reader::new(&packet).collect::<Result<_, _>>().unwrap();
-        assert_eq!(frames.len(), 8);
+        assert_eq!(frames.len(), 10);
         let Frame::Signal {
             emitter_loop,
             emitter,
@@ -216,6 +224,7 @@ mod tests {
             signal,
             receivers,
             broadcast,
+            latest,
             payloads,
         } = &frames[0]
         else {
@@ -228,9 +237,18 @@ mod tests {
         assert_eq!(*signal, "ping");
         assert_eq!(receivers[..], [("b", 0, 40), ("c", 3, 43)]);
         assert!(*broadcast);
+        assert!(!*latest);
         assert_eq!(payloads.len(), 2);
         assert_eq!(payloads[1], [0x91, 8]);
-        assert!(matches!(frames[1], Frame::Signal { emitter: None, .. }));
+        assert!(matches!(
+            frames[1],
+            Frame::Signal {
+                emitter: None,
+                broadcast: false,
+                latest: true,
+                ..
+            }
+        ));
         assert!(matches!(
             frames[2],
             Frame::EmitRequest {
@@ -248,21 +266,37 @@ mod tests {
             )))
         );
         assert_eq!(
+            frames[4],
+            Frame::Command(connection(Change::Connect(
+                receiver("b", 3),
+                Delivery::KeepLatest
+            )))
+        );
+        assert_eq!(
             frames[7],
+            Frame::Command(Command::Connection {
+                emitter: "a".into(),
+                signal: 1,
+                event_loop: "worker".into(),
+                change: Change::Publish("app::Weights".into(), true),
+            })
+        );
+        assert_eq!(
+            frames[9],
             Frame::Command(Command::Subscribe {
                 signal: "ping".into(),
                 receiver: receiver("b", 4),
                 on: true,
             })
         );
-        assert!(matches!(frames[6], Frame::Command(Command::Detach { .. })));
+        assert!(matches!(frames[8], Frame::Command(Command::Detach { .. })));
     }
 
     #[test]
     fn a_failed_payload_leaves_no_half_frame() {
         let mut buf = Vec::new();
         Writer::new(&mut Encoder::growing(&mut buf))
-            .signal(None, None, "s", [].iter(), false, 1, encode_u64(1))
+            .signal(None, None, "s", [].iter(), (false, false), 1, encode_u64(1))
             .unwrap();
         let before = buf.len();
         let mut encoder = Encoder::growing(&mut buf);
@@ -313,7 +347,7 @@ mod tests {
         // A payload that claims more bytes than are left.
         let mut buf = Vec::new();
         Writer::new(&mut Encoder::growing(&mut buf))
-            .signal(None, None, "s", [].iter(), false, 1, encode_u64(1))
+            .signal(None, None, "s", [].iter(), (false, false), 1, encode_u64(1))
             .unwrap();
         let at = buf.len() - 6;
         buf[at..at + 4].copy_from_slice(&1000u32.to_be_bytes());

@@ -148,13 +148,18 @@ impl<'a> Reader<'a> {
                     }
                     receivers.push((self.str()?, self.u16()?, self.uint()?));
                 }
+                let flags = self.u16()?;
+                if flags > 0b11 {
+                    return Err(decode_error(format!("unknown signal flags {flags:#b}")));
+                }
                 Frame::Signal {
                     emitter_loop,
                     emitter,
                     emitter_instance,
                     signal,
                     receivers,
-                    broadcast: self.bool()?,
+                    broadcast: flags & 1 != 0,
+                    latest: flags & 0b10 != 0,
                     payloads: self.payloads()?,
                 }
             }
@@ -174,10 +179,13 @@ impl<'a> Reader<'a> {
                     _ => {
                         let receiver = self.receiver()?;
                         if tag == CONNECT {
-                            let delivery = if self.bool()? {
-                                Delivery::Balanced
-                            } else {
-                                Delivery::FanOut
+                            let delivery = match self.u16()? {
+                                0 => Delivery::FanOut,
+                                1 => Delivery::Balanced,
+                                2 => Delivery::KeepLatest,
+                                other => {
+                                    return Err(decode_error(format!("unknown delivery {other}")));
+                                }
                             };
                             Change::Connect(receiver, delivery)
                         } else {

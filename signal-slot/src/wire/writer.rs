@@ -92,7 +92,7 @@ impl<'b, 'e> Writer<'b, 'e> {
         emitter: Option<(&str, u64)>,
         signal: &str,
         receivers: impl ExactSizeIterator<Item = &'r ReceiverRef>,
-        broadcast: bool,
+        (broadcast, latest): (bool, bool),
         count: usize,
         encode: impl FnMut(usize, &mut Encoder<'_>) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
@@ -119,7 +119,7 @@ impl<'b, 'e> Writer<'b, 'e> {
                 rmp::encode::write_array_len(w.buf, 3).map_err(io_error)?;
                 w.receiver(receiver)?;
             }
-            w.bool(broadcast)?;
+            w.u16(u16::from(broadcast) | (u16::from(latest) << 1))?;
             w.payloads(count, encode)
         })
     }
@@ -182,7 +182,11 @@ impl<'b, 'e> Writer<'b, 'e> {
                 match change {
                     Change::Connect(receiver, delivery) => {
                         self.receiver(receiver)?;
-                        self.bool(*delivery == Delivery::Balanced)
+                        self.u16(match delivery {
+                            Delivery::FanOut => 0,
+                            Delivery::Balanced => 1,
+                            Delivery::KeepLatest => 2,
+                        })
                     }
                     Change::Disconnect(receiver) => self.receiver(receiver),
                     Change::Broadcast(on) => self.bool(*on),
