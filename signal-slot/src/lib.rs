@@ -74,6 +74,7 @@
 //! | a slot's view of its loop | [`Context`] |
 //! | broadcast to a loop's subscribers | [`topic!`], [`Signal::publish_on`], [`ObjectHandle::subscribe`]; by name: [`Signal::broadcast_on`], [`ObjectHandle::subscribe_by_name`] |
 //! | a work queue | [`Signal::connect_balanced`] |
+//! | the newest value only (weights, poses, progress) | [`Signal::connect_latest`] |
 //! | time | [`Timer`], [`TightLoop`] |
 //! | an object back from its loop, to read its state | [`LoopHandle::keep`], [`Kept`] |
 //! | large payloads between processes, with no copy | [`BufferPool`], [`SharedBuffer`] |

@@ -196,7 +196,7 @@ impl EventLoopBuilder {
             sender,
             backlog: 0,
             catch_interrupt: options.catch_interrupt,
-            newest: Vec::new(),
+            newest: Default::default(),
             idle_wait: options.idle_wait,
             phase: Phase::NotStarted,
             options,

@@ -169,7 +169,7 @@ pub struct EventLoop {
     catch_interrupt: bool,
     /// The newest emissions of keep-latest connections from other
     /// processes, for the end of the reading pass.
-    newest: Vec<remote::Newest>,
+    newest: remote::NewestValues,
     idle_wait: IdleWait,
     phase: Phase,
     /// What the loop was built with.

@@ -9,6 +9,7 @@
 //! loop dies reckons what it lost from these counts.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use crate::context::Sender;
 use crate::sys::ring::Consumer;
@@ -44,24 +45,29 @@ impl<'a> Tally<'a> {
 /// The newest emission of a keep-latest connection from another process,
 /// kept until the loop has read what waits in its rings.
 pub(super) struct Newest {
-    /// The emitter's id and loop.
-    emitter: Option<(Box<str>, Option<Box<str>>)>,
-    emitter_instance: u64,
-    signal: Box<str>,
-    receiver: (Box<str>, u16, u64),
+    connection: Arc<LatestConnection>,
     payload: Vec<u8>,
     /// The shared buffers the payload names: the record's leases end
     /// before it is read.
     _held: crate::pool::Held,
 }
 
-impl Newest {
-    fn same_connection(&self, other: &Newest) -> bool {
-        self.emitter == other.emitter
-            && self.emitter_instance == other.emitter_instance
-            && self.signal == other.signal
-            && self.receiver == other.receiver
-    }
+/// Which keep-latest connection a frame belongs to.
+#[derive(PartialEq, Eq, Hash)]
+pub(super) struct LatestConnection {
+    /// The emitter's id and loop.
+    emitter: Option<(Box<str>, Option<Box<str>>)>,
+    emitter_instance: u64,
+    signal: Box<str>,
+    receiver: (Box<str>, u16, u64),
+}
+
+/// The newest emissions of keep-latest connections from other processes,
+/// in the order their connections first came up in the pass.
+#[derive(Default)]
+pub(super) struct NewestValues {
+    values: Vec<Newest>,
+    index: rustc_hash::FxHashMap<Arc<LatestConnection>, usize>,
 }
 
 /// How a record ended, for what it held that no slot took.
@@ -146,16 +152,18 @@ impl EventLoop {
     /// reaches the slot.
     fn keep_newest(&mut self, value: Newest, replaced: usize) {
         let mut replaced = replaced as u64;
-        match self
-            .newest
-            .iter_mut()
-            .find(|kept| kept.same_connection(&value))
-        {
-            Some(kept) => {
-                *kept = value;
+        let newest = &mut self.newest;
+        match newest.index.get(&value.connection) {
+            Some(&at) => {
+                newest.values[at] = value;
                 replaced += 1;
             }
-            None => self.newest.push(value),
+            None => {
+                newest
+                    .index
+                    .insert(value.connection.clone(), newest.values.len());
+                newest.values.push(value);
+            }
         }
         if replaced > 0 {
             let drops = self.handle.peer().drops();
@@ -168,30 +176,32 @@ impl EventLoop {
     /// Hands the newest emissions of keep-latest connections to their
     /// slots (counted as taken already, when they were read).
     fn deliver_newest(&mut self) {
-        if self.newest.is_empty() {
+        if self.newest.values.is_empty() {
             return;
         }
-        for newest in std::mem::take(&mut self.newest) {
+        let NewestValues { values, .. } = std::mem::take(&mut self.newest);
+        for newest in values {
+            let connection = &newest.connection;
             if self.stopping() {
                 self.handle
                     .peer()
                     .drops()
                     .record(1, DropReason::AfterStop, || {
-                        format!("signal `{}` of a keep-latest connection", newest.signal)
+                        format!("signal `{}` of a keep-latest connection", connection.signal)
                     });
                 continue;
             }
-            let (object, slot, instance) = &newest.receiver;
+            let (object, slot, instance) = &connection.receiver;
             let receivers = [(&**object, *slot, *instance)];
             let items = [newest.payload.as_slice()];
             let tally = Tally::new(None);
             self.dispatch(Incoming {
-                sender: newest.emitter.as_ref().map(|(id, loop_name)| Sender {
+                sender: connection.emitter.as_ref().map(|(id, loop_name)| Sender {
                     id,
                     loop_name: loop_name.as_deref(),
-                    instance: newest.emitter_instance,
+                    instance: connection.emitter_instance,
                 }),
-                signal: &newest.signal,
+                signal: &connection.signal,
                 receivers: Receivers::Remote(&receivers),
                 broadcast: false,
                 payloads: Payloads::Encoded {
@@ -217,7 +227,7 @@ impl EventLoop {
     /// Counts what the rings still hold as taken and dropped, and lets them
     /// go: the loop has ended.
     pub(super) fn drop_rings(&mut self) {
-        let kept = std::mem::take(&mut self.newest).len() as u64;
+        let kept = std::mem::take(&mut self.newest).values.len() as u64;
         if kept > 0 {
             self.handle
                 .peer()
@@ -295,10 +305,12 @@ impl EventLoop {
                     return;
                 };
                 let value = Newest {
-                    emitter: emitter.map(|id| (id.into(), emitter_loop.map(Into::into))),
-                    emitter_instance,
-                    signal: signal.into(),
-                    receiver: (receiver.0.into(), receiver.1, receiver.2),
+                    connection: Arc::new(LatestConnection {
+                        emitter: emitter.map(|id| (id.into(), emitter_loop.map(Into::into))),
+                        emitter_instance,
+                        signal: signal.into(),
+                        receiver: (receiver.0.into(), receiver.1, receiver.2),
+                    }),
                     payload: newest.to_vec(),
                     _held: crate::pool::Held::of([newest]),
                 };
@@ -397,10 +409,10 @@ mod tests {
         let frame = (
             prop::sample::select(vec!["target", "missing", "frames_loop", ""]),
             0u16..6,
-            any::<bool>(),
+            any::<(bool, bool)>(),
             prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..4),
         )
-            .prop_map(|(receiver, slot, broadcast, payloads)| {
+            .prop_map(|(receiver, slot, flags, payloads)| {
                 let mut packet = Vec::new();
                 let receiver = ReceiverRef {
                     object: receiver.into(),
@@ -412,7 +424,7 @@ mod tests {
                     Some(("emitter", 3)),
                     "noise",
                     [receiver].iter(),
-                    broadcast,
+                    flags,
                     payloads.len(),
                     |index, buf| {
                         std::io::Write::write_all(buf, &payloads[index])

@@ -305,7 +305,7 @@ mod tests {
             None,
             "s",
             [receiver("x", 0)].iter(),
-            false,
+            (false, false),
             3,
             |index, buf| {
                 if index == 2 {
