@@ -25,13 +25,16 @@
 //!
 //! `--spin-us N` sets how long an idle loop of the child processes looks for
 //! work before it sleeps (20 µs by default); `--busy-poll` never sleeps.
+//!
+//! `--topology [mermaid|dot|json]` prints the system's topology (processes,
+//! loops, objects, connections) once every process runs, and ends the run.
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use signal_slot::{
     Context, EventLoop, EventLoopProcess, EventLoopThread, Handle, IdleWait, LoopHandle,
-    StartMethod, Timer, event_loop_object, topic,
+    StartMethod, Timer, Topology, event_loop_object, topic,
 };
 
 topic! {
@@ -401,6 +404,10 @@ fn learner_setup(
 struct Coordinator {
     expected: usize,
     reports: usize,
+    /// Processes whose loop runs.
+    started: usize,
+    /// Print the topology once every process runs, and stop.
+    topology: Option<String>,
     steps_per_second: f64,
     round_trips: Vec<u64>,
     dropped: u64,
@@ -415,6 +422,30 @@ impl Coordinator {
     #[slot]
     fn finish(&mut self, ctx: &mut Context<Self>) {
         ctx.stop_all().emit();
+    }
+
+    /// A process's loop runs (after its init function, if any).
+    #[slot]
+    fn on_started(&mut self, ctx: &mut Context<Self>) {
+        self.started += 1;
+        if self.started < self.expected {
+            return;
+        }
+        let Some(format) = self.topology.take() else {
+            return;
+        };
+        match Topology::capture() {
+            Ok(topology) => match format.as_str() {
+                "dot" => print!("{}", topology.to_dot()),
+                "json" => println!("{}", topology.to_json()),
+                _ => print!("{}", topology.to_mermaid()),
+            },
+            Err(error) => eprintln!("no topology: {error}"),
+        }
+        self.lines.clear();
+        self.expected = usize::MAX;
+        ctx.stop_all().emit();
+        ctx.stop_loop();
     }
 
     #[slot]
@@ -443,6 +474,10 @@ impl Coordinator {
     /// Prints what was measured, when the coordinator's loop ends.
     #[slot]
     fn summary(&mut self) {
+        if self.expected == usize::MAX {
+            // Ended after printing the topology: nothing was measured.
+            return;
+        }
         if self.reports < self.expected {
             println!(
                 "only {} of {} processes reported",
@@ -502,6 +537,7 @@ struct Options {
     seconds: f64,
     method: StartMethod,
     idle: IdleWait,
+    topology: Option<String>,
 }
 
 fn options() -> Result<Options, String> {
@@ -513,11 +549,20 @@ fn options() -> Result<Options, String> {
         seconds: 3.0,
         method: signal_slot::start_method(),
         idle: IdleWait::default(),
+        topology: None,
     };
     let usage = "usage: sample_factory [--workers N] [--envs N] [--rollout N] [--batch N] \
-                 [--seconds S] [--spawn | --fork] [--spin-us N | --busy-poll]";
-    let mut args = std::env::args().skip(1);
+                 [--seconds S] [--spawn | --fork] [--spin-us N | --busy-poll] \
+                 [--topology [mermaid|dot|json]]";
+    let mut args = std::env::args().skip(1).peekable();
     while let Some(arg) = args.next() {
+        if arg == "--topology" {
+            let format = args
+                .next_if(|format| ["mermaid", "dot", "json"].contains(&format.as_str()))
+                .unwrap_or_else(|| "mermaid".to_owned());
+            options.topology = Some(format);
+            continue;
+        }
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value; {usage}"));
         let bad = |name: &str, value: &str| format!("bad {name} {value}; {usage}");
         match arg.as_str() {
@@ -576,6 +621,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // Every worker, the inference process and the learner report.
             expected: options.workers as usize + 2,
             reports: 0,
+            started: 0,
+            topology: options.topology.clone(),
             steps_per_second: 0.0,
             round_trips: vec![0; BUCKETS],
             dropped: 0,
@@ -597,6 +644,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             RolloutWorker::new(index, options.envs, options.rollout, inference_loop.clone()),
         )?;
         rollout.start_signal().connect(worker.begin())?;
+        rollout.start_signal().connect(coordinator.on_started())?;
         rollout.terminate_signal().connect(worker.on_terminate())?;
         worker.report().connect(coordinator.on_worker_report())?;
         rollouts.push(rollout);
@@ -619,6 +667,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .terminate_signal()
         .connect(policy.on_terminate())?;
     policy.report().connect(coordinator.on_report())?;
+    inference.start_signal().connect(coordinator.on_started())?;
     let mut learner = process("learner")?.init_with(
         learner_setup,
         (
@@ -628,6 +677,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             coordinator.clone(),
         ),
     );
+    learner.start_signal().connect(coordinator.on_started())?;
 
     // The stop: the coordinator asks every process to stop, and ends once
     // each has reported (or after a grace period).

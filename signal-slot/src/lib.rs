@@ -78,6 +78,7 @@
 //! | time | [`Timer`], [`TightLoop`] |
 //! | an object back from its loop, to read its state | [`LoopHandle::keep`], [`Kept`] |
 //! | large payloads between processes, with no copy | [`BufferPool`], [`SharedBuffer`] |
+//! | a picture of the running system (Mermaid, DOT, JSON) | [`Topology`] |
 //!
 //! # Delivery
 //!
@@ -136,6 +137,7 @@ mod status;
 mod sys;
 mod thread;
 mod timer;
+mod topology;
 mod transport;
 mod travel;
 mod wire;
@@ -156,6 +158,9 @@ pub use signal::{ConnectTo, IntoArgs, Signal, SignalArg, Slot, SlotReturn, Topic
 pub use status::{ExitStatus, IdleWait, PanicPolicy, SlotFailure};
 pub use thread::EventLoopThread;
 pub use timer::{TightLoop, Timer};
+pub use topology::{
+    ConnectionInfo, LoopInfo, ObjectInfo, ProcessInfo, Receiver, SubscriptionInfo, Topology,
+};
 pub use transport::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
 
 /// The deepest nesting an argument may have to travel to another process:

@@ -14,6 +14,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::error::Error;
 use crate::object::{ObjectHandle, ObjectShared};
+use crate::topology::SubscriptionInfo;
 use crate::transport::LoopPeer;
 use crate::transport::routes::ProcessTable;
 
@@ -24,6 +25,9 @@ pub(crate) struct Registry {
     objects: HashMap<(Arc<str>, Arc<str>), ObjectEntry>,
     pub(crate) processes: ProcessTable,
     pub(crate) pools: crate::pool::PoolTable,
+    /// The subscriptions of each loop of this process, as its loop last
+    /// reported them (for the topology; the loop keeps its own).
+    subscriptions: HashMap<Arc<str>, Vec<SubscriptionInfo>>,
 }
 
 struct ObjectEntry {
@@ -66,8 +70,35 @@ impl Registry {
             return;
         }
         self.loops.remove(peer.name_arc());
+        self.subscriptions.remove(peer.name_arc());
         self.objects
             .retain(|(loop_name, _), _| **loop_name != *peer.name());
+    }
+
+    /// The subscriptions of the loop `name` now, as it reports them.
+    pub(crate) fn set_subscriptions(&mut self, name: &Arc<str>, list: Vec<SubscriptionInfo>) {
+        if list.is_empty() {
+            self.subscriptions.remove(name);
+        } else {
+            self.subscriptions.insert(name.clone(), list);
+        }
+    }
+
+    /// The subscriptions of the loop `name`.
+    pub(crate) fn subscriptions_of(&self, name: &str) -> Vec<SubscriptionInfo> {
+        self.subscriptions.get(name).cloned().unwrap_or_default()
+    }
+
+    /// Every object attached to a loop of this process, with its loop's
+    /// name.
+    pub(crate) fn attached_objects(&self) -> Vec<(Arc<str>, Arc<ObjectShared>)> {
+        self.objects
+            .iter()
+            .filter(|(_, entry)| entry.attached)
+            .filter_map(|((loop_name, _), entry)| {
+                Some((loop_name.clone(), entry.handle.upgrade()?))
+            })
+            .collect()
     }
 
     /// Registers an object attached to a loop of this process, reserving

@@ -14,3 +14,4 @@ mod objects;
 mod serial;
 mod threads;
 mod timers;
+mod topology;

@@ -42,6 +42,7 @@ fn main() {
             wiring::struct_and_map_arguments_cross_processes,
             wiring::timers_broadcasts_and_loop_signals_in_a_child,
             wiring::topics_across_processes,
+            wiring::the_topology_spans_processes,
             connections::fan_out_order_and_graceful_stop_across_processes,
             connections::connections_at_any_time_between_running_processes,
             connections::emitting_on_behalf_of_an_object_in_a_child,

@@ -252,3 +252,49 @@ pub fn topics_across_processes() {
     assert_eq!(values.entries(), ["value 1"]);
     assert_eq!(others.entries(), ["value 2"]);
 }
+
+/// The topology across processes: a child's loop, its objects and their
+/// connections to the parent, with the slot names from the process where
+/// each receiver lives.
+pub fn the_topology_spans_processes() {
+    let (_log, main, probe, source) = parent("topo_parent", usize::MAX);
+    let mut child = EventLoopProcess::new("topo_child").unwrap();
+    let worker = child.add_with_id("worker", Worker::new()).unwrap();
+    source.value().connect(worker.on_value()).unwrap();
+    worker.reply().connect_latest(probe.report()).unwrap();
+    child.start().unwrap();
+    let topology = signal_slot::Topology::capture().unwrap();
+    assert_eq!(topology.processes.len(), 2, "{topology:#?}");
+    let there = &topology.processes[1];
+    assert_eq!(there.pid, child.pid().unwrap());
+    assert_eq!(there.loops.len(), 1);
+    assert_eq!(there.loops[0].name, "topo_child");
+    let ids: Vec<&str> = there.loops[0]
+        .objects
+        .iter()
+        .map(|o| o.id.as_str())
+        .collect();
+    assert_eq!(ids, ["topo_child", "worker"]);
+    let worker_info = &there.loops[0].objects[1];
+    assert_eq!(
+        format!("{:?}", worker_info.connections[0].to),
+        "Slot { object: \"probe\", slot: \"report\", delivery: KeepLatest }"
+    );
+    let here = &topology.processes[0];
+    let source_info = here
+        .loops
+        .iter()
+        .find(|event_loop| event_loop.name == "topo_parent")
+        .and_then(|event_loop| event_loop.objects.iter().find(|o| o.id == "source"))
+        .unwrap();
+    assert_eq!(
+        format!("{:?}", source_info.connections[0].to),
+        "Slot { object: \"worker\", slot: \"on_value\", delivery: FanOut }"
+    );
+    let mermaid = topology.to_mermaid();
+    assert!(mermaid.contains("value → on_value"), "{mermaid}");
+    assert!(mermaid.contains("reply → report (latest)"), "{mermaid}");
+    child.stop();
+    assert!(join(&mut child).success());
+    drop(main);
+}

@@ -101,6 +101,7 @@ impl EventLoop {
             }
         }
         registry().detach(self.handle.peer().name_arc(), &id);
+        self.report_subscriptions();
         self.detached.insert(id);
     }
 
@@ -128,6 +129,27 @@ impl EventLoop {
         } else {
             self.state.subscribers.insert(signal, receivers.into());
         }
+        self.report_subscriptions();
+    }
+
+    /// Tells the registry the loop's subscriptions, for the topology.
+    fn report_subscriptions(&self) {
+        let mut list = Vec::new();
+        for (name, receivers) in &self.state.subscribers {
+            for receiver in receivers.iter() {
+                let slot = self.objects.get(&receiver.object).map_or_else(
+                    || format!("#{}", receiver.slot),
+                    |resident| resident.object.handle().slot_name(receiver.slot).to_owned(),
+                );
+                list.push(crate::topology::SubscriptionInfo {
+                    name: name.to_string(),
+                    object: receiver.object.to_string(),
+                    slot,
+                });
+            }
+        }
+        list.sort_by(|a, b| (&a.name, &a.object, &a.slot).cmp(&(&b.name, &b.object, &b.slot)));
+        registry().set_subscriptions(self.handle.peer().name_arc(), list);
     }
 
     /// An object of this loop, named by another process with its

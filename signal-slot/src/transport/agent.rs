@@ -74,6 +74,10 @@ pub(crate) enum AgentMessage {
         id: u64,
         reply: IpcSender<Option<IpcSharedMemory>>,
     },
+    /// What lives in this process, for the topology.
+    Describe {
+        reply: IpcSender<crate::topology::ProcessInfo>,
+    },
     /// The process is ending: the agent stops.
     Stop,
 }
@@ -132,6 +136,9 @@ fn handle(message: AgentMessage) {
                 })
                 .map(|object| (object.type_name().to_owned(), object.shared.instance));
             let _ = reply.send(found);
+        }
+        AgentMessage::Describe { reply } => {
+            let _ = reply.send(crate::topology::describe_here());
         }
         AgentMessage::Announce { route, reply } => {
             routes::announced(route);
@@ -216,6 +223,17 @@ pub(crate) fn lookup_object(
             id: id.to_owned(),
             reply,
         })
+        .map_err(|error| format!("its process cannot be reached: {error}"))?;
+    await_answer(&answer, ANSWER_TIMEOUT)
+}
+
+/// What lives in the process of `agent`, for the topology.
+pub(crate) fn describe_process(
+    agent: &IpcSender<AgentMessage>,
+) -> Result<crate::topology::ProcessInfo, String> {
+    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
+    agent
+        .send(AgentMessage::Describe { reply })
         .map_err(|error| format!("its process cannot be reached: {error}"))?;
     await_answer(&answer, ANSWER_TIMEOUT)
 }

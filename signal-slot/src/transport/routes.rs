@@ -143,6 +143,11 @@ pub(crate) struct ProcessTable {
 }
 
 impl ProcessTable {
+    /// This process's number in the tree (0 for the root).
+    pub(crate) fn own(&self) -> ProcessId {
+        self.own
+    }
+
     /// The root's agent, in a child.
     pub(crate) fn root_agent(&self) -> Option<IpcSender<AgentMessage>> {
         self.root.clone().filter(|_| self.is_child)

@@ -1,0 +1,566 @@
+//! A picture of the running system: its processes, their loops, the objects
+//! on them and the connections between them, exported as Mermaid, Graphviz
+//! DOT or JSON.
+//!
+//! Each process describes what lives in it (the connections of an object
+//! live with the object); [`Topology::capture`] asks every process of the
+//! tree that this one knows a loop of, through its agent.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde::{Deserialize, Serialize};
+
+use crate::connection::{self, Delivery};
+use crate::error::Error;
+use crate::registry::registry;
+
+/// The topology of the process tree as seen from this process: every
+/// process it knows a loop of, their loops, objects, connections and
+/// subscriptions.
+///
+/// ```
+/// use signal_slot::{EventLoop, Topology, event_loop_object};
+///
+/// #[event_loop_object]
+/// struct Sensor;
+///
+/// #[event_loop_object]
+/// impl Sensor {
+///     #[signal]
+///     fn reading(value: f64);
+/// }
+///
+/// #[event_loop_object]
+/// struct Display;
+///
+/// #[event_loop_object]
+/// impl Display {
+///     #[slot]
+///     fn show(&mut self, value: f64) {
+///         let _ = value;
+///     }
+/// }
+///
+/// let main = EventLoop::new("topology_example")?;
+/// let sensor = main.add_with_id("sensor", Sensor)?;
+/// let display = main.add_with_id("display", Display)?;
+/// sensor.reading().connect_latest(display.show())?;
+///
+/// let topology = Topology::capture()?;
+/// let mermaid = topology.to_mermaid();
+/// assert!(mermaid.contains("reading → show"), "{mermaid}");
+/// assert!(topology.to_dot().starts_with("digraph"));
+/// assert!(topology.to_json().contains("\"KeepLatest\""));
+/// # Ok::<(), signal_slot::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Topology {
+    /// The processes, the root's first.
+    pub processes: Vec<ProcessInfo>,
+}
+
+/// One process of the tree and the loops that run in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProcessInfo {
+    /// Its number in the tree (0 for the root).
+    pub number: u64,
+    /// Its operating-system id.
+    pub pid: u32,
+    /// Its loops, by name.
+    pub loops: Vec<LoopInfo>,
+}
+
+/// A loop and what lives on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LoopInfo {
+    /// The loop's name.
+    pub name: String,
+    /// Its objects, by id.
+    pub objects: Vec<ObjectInfo>,
+    /// Who subscribed to which broadcast name on it.
+    pub subscriptions: Vec<SubscriptionInfo>,
+}
+
+/// An object, its signals and slots, and the connections of its signals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ObjectInfo {
+    /// The object's id.
+    pub id: String,
+    /// The name of its type.
+    pub type_name: String,
+    /// Its signals' names.
+    pub signals: Vec<String>,
+    /// Its slots' names.
+    pub slots: Vec<String>,
+    /// The connections of its signals.
+    pub connections: Vec<ConnectionInfo>,
+}
+
+/// A connection of a signal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// The signal's name.
+    pub signal: String,
+    /// The receiving loop.
+    pub to_loop: String,
+    /// What receives it there.
+    pub to: Receiver,
+}
+
+/// What a connection delivers to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Receiver {
+    /// A slot of an object.
+    Slot {
+        /// The object's id.
+        object: String,
+        /// The slot's name (`#n` if no process of the tree said it).
+        slot: String,
+        /// How the connection delivers.
+        delivery: Delivery,
+    },
+    /// The loop's subscribers to a broadcast name: the signal's own name
+    /// ([`Signal::broadcast_on`](crate::Signal::broadcast_on)) or a topic's
+    /// ([`Signal::publish_on`](crate::Signal::publish_on)).
+    Subscribers {
+        /// The broadcast name.
+        name: String,
+    },
+}
+
+/// A subscription of a slot to a broadcast name on its object's loop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SubscriptionInfo {
+    /// The broadcast name: a signal's, or a topic's path.
+    pub name: String,
+    /// The subscriber's id.
+    pub object: String,
+    /// The subscribed slot.
+    pub slot: String,
+}
+
+/// A slot of `object` on `loop_name`, by index, until names are known.
+const UNRESOLVED: &str = "#";
+
+impl Topology {
+    /// The topology of the tree now: this process, and every other process
+    /// it knows a loop of, asked through its agent (a round trip each).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if a process that should answer does not (it
+    /// ended meanwhile, or is stuck).
+    pub fn capture() -> Result<Topology, Error> {
+        let here = describe_here();
+        let mut agents = BTreeMap::new();
+        {
+            let registry = registry();
+            for peer in registry.loops.values() {
+                if let Some(address) = peer.address().filter(|_| peer.is_remote())
+                    && address.process != here.number
+                {
+                    agents
+                        .entry(address.process)
+                        .or_insert_with(|| address.agent.clone());
+                }
+            }
+        }
+        let mut processes = vec![here];
+        for (number, agent) in agents {
+            let view =
+                crate::transport::describe_process(&agent).map_err(|message| Error::Process {
+                    process: format!("#{number}"),
+                    message: format!("cannot describe its loops: {message}"),
+                })?;
+            processes.push(view);
+        }
+        processes.sort_by_key(|process| process.number);
+        let mut topology = Topology { processes };
+        topology.name_slots();
+        Ok(topology)
+    }
+
+    /// Replaces slot numbers by names, from the process where each
+    /// receiver lives.
+    fn name_slots(&mut self) {
+        let mut slots: HashMap<(String, String), Vec<String>> = HashMap::new();
+        for process in &self.processes {
+            for event_loop in &process.loops {
+                for object in &event_loop.objects {
+                    slots.insert(
+                        (event_loop.name.clone(), object.id.clone()),
+                        object.slots.clone(),
+                    );
+                }
+            }
+        }
+        let connections = self
+            .processes
+            .iter_mut()
+            .flat_map(|process| &mut process.loops)
+            .flat_map(|event_loop| &mut event_loop.objects)
+            .flat_map(|object| &mut object.connections);
+        for connection in connections {
+            if let Receiver::Slot { object, slot, .. } = &mut connection.to
+                && let Some(index) = slot.strip_prefix(UNRESOLVED)
+                && let Ok(index) = index.parse::<usize>()
+                && let Some(name) = slots
+                    .get(&(connection.to_loop.clone(), object.clone()))
+                    .and_then(|names| names.get(index))
+            {
+                *slot = name.clone();
+            }
+        }
+    }
+
+    /// The topology as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self)
+            .unwrap_or_else(|error| format!("{{\"error\": {error:?}}}"))
+    }
+
+    /// The topology as a Mermaid flowchart: a box per process holding a
+    /// box per loop holding its objects; an arrow per connection, labelled
+    /// `signal → slot` (dotted for balanced connections, thick for
+    /// keep-latest ones, and via the broadcast name for broadcasts).
+    pub fn to_mermaid(&self) -> String {
+        let mut out = String::from("flowchart LR\n");
+        let nodes = self.nodes();
+        for process in &self.processes {
+            let _ = writeln!(
+                out,
+                "  subgraph p{}[\"{}\"]",
+                process.number,
+                mermaid_text(&process_label(process))
+            );
+            for event_loop in &process.loops {
+                let _ = writeln!(
+                    out,
+                    "    subgraph {}[\"loop {}\"]",
+                    nodes.loop_id(&event_loop.name),
+                    mermaid_text(&event_loop.name)
+                );
+                for object in &event_loop.objects {
+                    let _ = writeln!(
+                        out,
+                        "      {}[\"{}\"]",
+                        nodes.object(&event_loop.name, &object.id),
+                        mermaid_text(&format!("{}: {}", object.id, object.type_name))
+                    );
+                }
+                out.push_str("    end\n");
+            }
+            out.push_str("  end\n");
+        }
+        for edge in self.edges(&nodes) {
+            let arrow = match edge.delivery {
+                Some(Delivery::Balanced) => "-.->",
+                Some(Delivery::KeepLatest) => "==>",
+                Some(Delivery::FanOut) | None => "-->",
+            };
+            let _ = writeln!(
+                out,
+                "  {} {arrow}|\"{}\"| {}",
+                edge.from,
+                mermaid_text(&edge.label),
+                edge.to
+            );
+        }
+        out
+    }
+
+    /// The topology as a Graphviz DOT digraph: a cluster per process and
+    /// per loop; an edge per connection, labelled `signal → slot` (dashed
+    /// for balanced connections, bold for keep-latest ones).
+    pub fn to_dot(&self) -> String {
+        let mut out = String::from("digraph signal_slot {\n  rankdir=LR;\n  node [shape=box];\n");
+        let nodes = self.nodes();
+        for process in &self.processes {
+            let _ = writeln!(
+                out,
+                "  subgraph cluster_p{} {{\n    label=\"{}\";",
+                process.number,
+                dot_text(&process_label(process))
+            );
+            for event_loop in &process.loops {
+                let _ = writeln!(
+                    out,
+                    "    subgraph cluster_{} {{\n      label=\"loop {}\";",
+                    nodes.loop_id(&event_loop.name),
+                    dot_text(&event_loop.name)
+                );
+                for object in &event_loop.objects {
+                    let _ = writeln!(
+                        out,
+                        "      {} [label=\"{}\"];",
+                        nodes.object(&event_loop.name, &object.id),
+                        dot_text(&format!("{}: {}", object.id, object.type_name))
+                    );
+                }
+                out.push_str("    }\n");
+            }
+            out.push_str("  }\n");
+        }
+        for edge in self.edges(&nodes) {
+            let style = match edge.delivery {
+                Some(Delivery::Balanced) => ", style=dashed",
+                Some(Delivery::KeepLatest) => ", style=bold",
+                Some(Delivery::FanOut) | None => "",
+            };
+            let _ = writeln!(
+                out,
+                "  {} -> {} [label=\"{}\"{style}];",
+                edge.from,
+                edge.to,
+                dot_text(&edge.label)
+            );
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// A node id for every loop and object.
+    fn nodes(&self) -> Nodes {
+        let mut nodes = Nodes::default();
+        for process in &self.processes {
+            for event_loop in &process.loops {
+                let next = nodes.loops.len();
+                nodes.loops.insert(event_loop.name.clone(), next);
+                for object in &event_loop.objects {
+                    let next = nodes.objects.len();
+                    nodes
+                        .objects
+                        .insert((event_loop.name.clone(), object.id.clone()), next);
+                }
+            }
+        }
+        nodes
+    }
+
+    /// An edge per connection, and per subscriber reached by a broadcast.
+    fn edges(&self, nodes: &Nodes) -> Vec<Edge> {
+        let subscribers: HashMap<(&str, &str), Vec<&SubscriptionInfo>> = {
+            let mut map: HashMap<(&str, &str), Vec<&SubscriptionInfo>> = HashMap::new();
+            for event_loop in self.processes.iter().flat_map(|process| &process.loops) {
+                for subscription in &event_loop.subscriptions {
+                    map.entry((&event_loop.name, &subscription.name))
+                        .or_default()
+                        .push(subscription);
+                }
+            }
+            map
+        };
+        let mut edges = Vec::new();
+        let mut seen = BTreeSet::new();
+        for event_loop in self.processes.iter().flat_map(|process| &process.loops) {
+            for object in &event_loop.objects {
+                let from = nodes.object(&event_loop.name, &object.id);
+                for connection in &object.connections {
+                    let mut push = |to: String, label: String, delivery: Option<Delivery>| {
+                        if seen.insert((from.clone(), to.clone(), label.clone())) {
+                            edges.push(Edge {
+                                from: from.clone(),
+                                to,
+                                label,
+                                delivery,
+                            });
+                        }
+                    };
+                    match &connection.to {
+                        Receiver::Slot {
+                            object: receiver,
+                            slot,
+                            delivery,
+                        } => {
+                            let suffix = match delivery {
+                                Delivery::FanOut => "",
+                                Delivery::Balanced => " (balanced)",
+                                Delivery::KeepLatest => " (latest)",
+                            };
+                            push(
+                                nodes.object(&connection.to_loop, receiver),
+                                format!("{} → {slot}{suffix}", connection.signal),
+                                Some(*delivery),
+                            );
+                        }
+                        Receiver::Subscribers { name } => {
+                            let reached = subscribers
+                                .get(&(connection.to_loop.as_str(), name.as_str()))
+                                .map(Vec::as_slice)
+                                .unwrap_or_default();
+                            for subscription in reached {
+                                push(
+                                    nodes.object(&connection.to_loop, &subscription.object),
+                                    format!(
+                                        "{} → {} (broadcast {})",
+                                        connection.signal,
+                                        subscription.slot,
+                                        short_name(name)
+                                    ),
+                                    None,
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        edges
+    }
+}
+
+/// Node ids, by loop and by object.
+#[derive(Default)]
+struct Nodes {
+    loops: HashMap<String, usize>,
+    objects: HashMap<(String, String), usize>,
+}
+
+impl Nodes {
+    fn loop_id(&self, name: &str) -> String {
+        format!("l{}", self.loops.get(name).copied().unwrap_or(usize::MAX))
+    }
+
+    /// An object's node; one of a process that did not answer gets an id
+    /// of its own, made of its names.
+    fn object(&self, loop_name: &str, id: &str) -> String {
+        match self.objects.get(&(loop_name.to_owned(), id.to_owned())) {
+            Some(index) => format!("o{index}"),
+            None => {
+                let mut name = String::from("x_");
+                for c in loop_name.chars().chain(['_']).chain(id.chars()) {
+                    name.push(if c.is_ascii_alphanumeric() { c } else { '_' });
+                }
+                name
+            }
+        }
+    }
+}
+
+struct Edge {
+    from: String,
+    to: String,
+    label: String,
+    delivery: Option<Delivery>,
+}
+
+fn process_label(process: &ProcessInfo) -> String {
+    if process.number == 0 {
+        format!("root process (pid {})", process.pid)
+    } else {
+        format!("process #{} (pid {})", process.number, process.pid)
+    }
+}
+
+/// A topic's name without its module path.
+fn short_name(name: &str) -> &str {
+    name.rsplit("::").next().unwrap_or(name)
+}
+
+/// Text inside a quoted Mermaid label.
+fn mermaid_text(text: &str) -> String {
+    text.replace('"', "#quot;")
+}
+
+/// Text inside a quoted DOT label.
+fn dot_text(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// What lives in this process: its loops, their objects, their objects'
+/// connections and their subscriptions.
+pub(crate) fn describe_here() -> ProcessInfo {
+    let registry = registry();
+    let mut loops: BTreeMap<Arc<str>, LoopInfo> = BTreeMap::new();
+    for (name, peer) in &registry.loops {
+        if peer.local_inbox().is_some() && !peer.is_gone() {
+            loops.insert(
+                name.clone(),
+                LoopInfo {
+                    name: name.to_string(),
+                    objects: Vec::new(),
+                    subscriptions: registry.subscriptions_of(name),
+                },
+            );
+        }
+    }
+    for (loop_name, object) in registry.attached_objects() {
+        let Some(event_loop) = loops.get_mut(&loop_name) else {
+            continue;
+        };
+        if object.detached.load(Ordering::Acquire) {
+            continue;
+        }
+        let mut connections = Vec::new();
+        for (index, list) in connection::snapshot(&object) {
+            let signal = object.signal_name(index).to_owned();
+            let mut slot = |destination: &connection::Destination, delivery: Delivery| {
+                for receiver in &destination.header.receivers {
+                    connections.push(ConnectionInfo {
+                        signal: signal.clone(),
+                        to_loop: destination.peer.name().to_owned(),
+                        to: Receiver::Slot {
+                            object: receiver.object.to_string(),
+                            slot: format!("{UNRESOLVED}{}", receiver.slot),
+                            delivery,
+                        },
+                    });
+                }
+            };
+            for destination in &list.fan_out {
+                slot(destination, Delivery::FanOut);
+            }
+            for destination in &list.balanced {
+                slot(destination, Delivery::Balanced);
+            }
+            for latest in &list.latest {
+                slot(&latest.destination, Delivery::KeepLatest);
+            }
+            for destination in &list.fan_out {
+                if destination.header.broadcast {
+                    connections.push(ConnectionInfo {
+                        signal: signal.clone(),
+                        to_loop: destination.peer.name().to_owned(),
+                        to: Receiver::Subscribers {
+                            name: destination.header.signal.to_owned(),
+                        },
+                    });
+                }
+            }
+        }
+        event_loop.objects.push(ObjectInfo {
+            id: object.id.to_string(),
+            type_name: object.type_name.to_owned(),
+            signals: object
+                .signal_names
+                .iter()
+                .map(|&name| name.to_owned())
+                .collect(),
+            slots: object
+                .slot_names
+                .iter()
+                .map(|&name| name.to_owned())
+                .collect(),
+            connections,
+        });
+    }
+    let mut loops: Vec<LoopInfo> = loops.into_values().collect();
+    for event_loop in &mut loops {
+        event_loop.objects.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    ProcessInfo {
+        number: registry.processes.own(),
+        pid: std::process::id(),
+        loops,
+    }
+}
