@@ -160,6 +160,32 @@ pub(crate) struct SlotDecl {
     pub span: Span,
 }
 
+impl SlotDecl {
+    /// The type of the value the slot gives back to a caller: its return
+    /// type, unless that is `()` or `Result<(), E>` (a slot that reports
+    /// an error, and whose callers get `()`).
+    pub(crate) fn reply_type(&self) -> Option<&syn::Type> {
+        let ReturnType::Type(_, ty) = &self.output else {
+            return None;
+        };
+        let is_unit =
+            |ty: &syn::Type| matches!(ty, syn::Type::Tuple(tuple) if tuple.elems.is_empty());
+        if is_unit(ty) {
+            return None;
+        }
+        if let syn::Type::Path(path) = &**ty
+            && let Some(last) = path.path.segments.last()
+            && last.ident == "Result"
+            && let syn::PathArguments::AngleBracketed(generics) = &last.arguments
+            && let Some(syn::GenericArgument::Type(ok)) = generics.args.first()
+            && is_unit(ok)
+        {
+            return None;
+        }
+        Some(ty)
+    }
+}
+
 /// An `impl` block annotated with `#[event_loop_object]`.
 pub(crate) struct ObjectImpl {
     /// The user's impl block, without the signal declarations and with the

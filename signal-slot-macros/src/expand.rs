@@ -130,9 +130,15 @@ fn bound_checks(object: &ObjectImpl) -> TokenStream {
             let ty = &arg.ty;
             quote_spanned!(ty.span()=> ::signal_slot::__private::assert_arg::<#ty>();)
         });
+    let replies = object
+        .slots
+        .iter()
+        .filter_map(|slot| slot.reply_type())
+        .map(|ty| quote_spanned!(ty.span()=> ::signal_slot::__private::assert_reply::<#ty>();));
     quote! {
         const _: fn() = || {
             #(#types)*
+            #(#replies)*
         };
     }
 }
@@ -227,20 +233,42 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
         let call = quote_spanned! {slot.span=>
             <#self_ty>::#ident(self, #context #(#locals),*)
         };
-        let into_result = match &slot.output {
-            syn::ReturnType::Default => {
-                quote!(::signal_slot::__private::SlotReturn::into_slot_result(#call))
-            }
-            syn::ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
-                ::signal_slot::__private::SlotReturn::into_slot_result(#call)
+        // The slot's value first: the call may borrow the context too.
+        let into_result = match (&slot.output, slot.reply_type()) {
+            (_, Some(_)) => quote! {
+                let __value = #call;
+                ::signal_slot::__private::reply(ctx, __value)
             },
+            (syn::ReturnType::Default, None) => quote! {
+                let __result = ::signal_slot::__private::SlotReturn::into_slot_result(#call);
+                ::signal_slot::__private::finish(ctx, __result)
+            },
+            (syn::ReturnType::Type(_, ty), None) => {
+                let result = quote_spanned! {ty.span()=>
+                    ::signal_slot::__private::SlotReturn::into_slot_result(#call)
+                };
+                quote! {
+                    let __result = #result;
+                    ::signal_slot::__private::finish(ctx, __result)
+                }
+            }
         };
-        let doc = format!(
-            "The slot `{ident}`, to connect signals of the same signature to, or to invoke."
-        );
+        let reply = slot
+            .reply_type()
+            .map_or_else(|| quote!(()), |ty| quote!(#ty));
+        let doc = if slot.reply_type().is_some() {
+            format!(
+                "The slot `{ident}`, to `call` for its value, or to connect signals of the same \
+                 signature to, or to invoke."
+            )
+        } else {
+            format!(
+                "The slot `{ident}`, to connect signals of the same signature to, or to invoke."
+            )
+        };
         accessors.push(quote! {
             #[doc = #doc]
-            pub fn #ident(&self) -> ::signal_slot::Slot<'_, #tuple> {
+            pub fn #ident(&self) -> ::signal_slot::Slot<'_, #tuple, #reply> {
                 ::signal_slot::__private::slot(
                     ::signal_slot::__private::TypedHandle::object_handle(self),
                     #index,

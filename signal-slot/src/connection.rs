@@ -83,6 +83,8 @@ pub(crate) struct Header {
     pub(crate) broadcast: bool,
     /// A keep-latest connection's (one receiver).
     pub(crate) latest: bool,
+    /// A call's: where its reply goes (one receiver, no emitter).
+    pub(crate) request: Option<crate::call::RequestGuard>,
 }
 
 impl Header {
@@ -196,6 +198,7 @@ pub(crate) fn apply(
                 receivers: receivers.into(),
                 broadcast,
                 latest: false,
+                request: None,
             })
         }
     };
@@ -251,6 +254,7 @@ pub(crate) fn apply(
                             receivers: Box::new([receiver]),
                             broadcast: false,
                             latest: true,
+                            request: None,
                         }),
                     },
                     mailbox: Arc::default(),
@@ -368,6 +372,7 @@ pub(crate) fn forget_object(
                     receivers: receivers.into(),
                     broadcast,
                     latest: false,
+                    request: None,
                 })
             };
             edit_destination(&mut list.fan_out, peer, name, header, |receivers, _| {

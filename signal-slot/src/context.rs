@@ -2,6 +2,9 @@
 
 use std::ops::Deref;
 
+use serde::Serialize;
+
+use crate::call::ReplyRoute;
 use crate::event_loop::{LoopHandle, LoopState};
 use crate::object::{EventLoopObject, ObjectHandle};
 
@@ -35,6 +38,8 @@ pub struct Context<'a, T: EventLoopObject> {
     handle: &'a T::Handle,
     state: &'a mut LoopState,
     sender: Option<Sender<'a>>,
+    /// Where the slot's value goes, if the slot was called.
+    reply: Option<ReplyRoute>,
 }
 
 /// The emitter of the signal a slot is handling.
@@ -109,11 +114,20 @@ impl<'a, T: EventLoopObject> Context<'a, T> {
         handle: &'a T::Handle,
         state: &'a mut LoopState,
         sender: Option<Sender<'a>>,
+        reply: Option<ReplyRoute>,
     ) -> Self {
         Context {
             handle,
             state,
             sender,
+            reply,
+        }
+    }
+
+    /// Sends `value` to the caller, if the slot was called (once).
+    pub(crate) fn reply<R: Serialize + Send + 'static>(&mut self, value: R) {
+        if let Some(route) = self.reply.take() {
+            crate::call::reply_value(route, value);
         }
     }
 

@@ -116,6 +116,7 @@
 
 extern crate self as signal_slot;
 
+mod call;
 #[doc(hidden)]
 pub mod codec;
 mod command;
@@ -144,6 +145,7 @@ mod wire;
 
 use sys::platform;
 
+pub use call::{CallError, SlotReply};
 pub use connection::Delivery;
 pub use context::{Context, Sender};
 pub use error::{DecodeError, EncodeError, Error, SlotError};
@@ -271,12 +273,37 @@ pub mod __private {
     }
 
     /// A slot accessor's value.
-    pub fn slot<A>(handle: &ObjectHandle, index: u16, encode: EncodeFn<A>) -> Slot<'_, A> {
+    pub fn slot<A, R>(handle: &ObjectHandle, index: u16, encode: EncodeFn<A>) -> Slot<'_, A, R> {
         crate::signal::new_slot(handle, index, encode)
     }
 
     /// Fails to compile, at the argument's type, if it cannot travel.
     pub fn assert_arg<T: SignalArg>() {}
+
+    /// Fails to compile, at the slot's return type, if it cannot travel
+    /// back to a caller.
+    pub fn assert_reply<T: crate::call::SlotReply>() {}
+
+    /// A called slot's value, to its caller.
+    pub fn reply<T: crate::EventLoopObject, R: SignalArg>(
+        ctx: &mut crate::Context<'_, T>,
+        value: R,
+    ) -> Result<(), SlotError> {
+        ctx.reply(value);
+        Ok(())
+    }
+
+    /// A slot that gives no value: a caller, if it was called, gets `()`
+    /// once it ran without error.
+    pub fn finish<T: crate::EventLoopObject>(
+        ctx: &mut crate::Context<'_, T>,
+        result: Result<(), SlotError>,
+    ) -> Result<(), SlotError> {
+        if result.is_ok() {
+            ctx.reply(());
+        }
+        result
+    }
 
     /// Never implemented for an object: the bound of the methods that
     /// catch `self.signal()` in a slot, so that the error says where

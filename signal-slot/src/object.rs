@@ -309,7 +309,7 @@ impl ObjectHandle {
     /// # Errors
     ///
     /// As for [`subscribe`](Self::subscribe).
-    pub fn subscribe_by_name<A>(&self, signal: &str, slot: Slot<'_, A>) -> Result<(), Error> {
+    pub fn subscribe_by_name<A, R>(&self, signal: &str, slot: Slot<'_, A, R>) -> Result<(), Error> {
         self.subscription(signal, (slot.target(), slot.index()), true)
     }
 
@@ -319,7 +319,11 @@ impl ObjectHandle {
     /// # Errors
     ///
     /// As for [`subscribe`](Self::subscribe).
-    pub fn unsubscribe_by_name<A>(&self, signal: &str, slot: Slot<'_, A>) -> Result<(), Error> {
+    pub fn unsubscribe_by_name<A, R>(
+        &self,
+        signal: &str,
+        slot: Slot<'_, A, R>,
+    ) -> Result<(), Error> {
         self.subscription(signal, (slot.target(), slot.index()), false)
     }
 
@@ -404,6 +408,7 @@ pub(crate) trait ErasedObject: Send {
         &mut self,
         state: &mut crate::event_loop::LoopState,
         sender: Option<crate::context::Sender<'_>>,
+        reply: Option<crate::call::ReplyRoute>,
         slot: u16,
         payload: Payload<'_>,
     ) -> Result<(), SlotError>;
@@ -422,10 +427,11 @@ impl<T: EventLoopObject> ErasedObject for ObjectCell<T> {
         &mut self,
         state: &mut crate::event_loop::LoopState,
         sender: Option<crate::context::Sender<'_>>,
+        reply: Option<crate::call::ReplyRoute>,
         slot: u16,
         payload: Payload<'_>,
     ) -> Result<(), SlotError> {
-        let mut ctx = Context::new(&self.handle, state, sender);
+        let mut ctx = Context::new(&self.handle, state, sender, reply);
         self.object.dispatch(&mut ctx, slot, payload)
     }
 

@@ -5,6 +5,7 @@
 mod common;
 
 mod broadcast;
+mod calls;
 mod connections;
 mod faults;
 mod kept;

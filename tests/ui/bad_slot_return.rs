@@ -5,9 +5,11 @@ struct A;
 
 #[event_loop_object]
 impl A {
+    /// A value for callers must travel like an argument: an `Instant`
+    /// does not.
     #[slot]
-    fn compute(&mut self, value: u32) -> u32 {
-        value * 2
+    fn started(&mut self) -> std::time::Instant {
+        std::time::Instant::now()
     }
 }
 

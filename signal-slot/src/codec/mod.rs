@@ -143,6 +143,15 @@ pub(crate) fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String
     }
 }
 
+/// Encodes any serializable value (an argument tuple, say): an
+/// [`EncodeFn`](crate::payload::EncodeFn) for any type.
+pub(crate) fn encode_serde<T: Serialize>(
+    value: &T,
+    buf: &mut Encoder<'_>,
+) -> Result<(), EncodeError> {
+    (&Arg(value)).encode_arg(buf)
+}
+
 /// A value back from [`to_vec`]'s MessagePack.
 pub(crate) fn from_slice<T: DeserializeOwned>(mut bytes: &[u8]) -> Result<T, String> {
     let value = DecodeAs::<T>::new()

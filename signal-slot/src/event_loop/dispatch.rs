@@ -3,6 +3,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::call::{Failure, ReplyRoute};
 use crate::connection::{DIRECT_INVOCATION, ReceiverRef};
 use crate::context::Sender;
 use crate::error::SlotError;
@@ -88,6 +89,8 @@ pub(super) struct Incoming<'a> {
     pub(super) receivers: Receivers<'a>,
     /// Also for the loop's subscribers to `signal`.
     pub(super) broadcast: bool,
+    /// A call's: where the slot's value goes.
+    pub(super) reply: Option<ReplyRoute>,
     pub(super) payloads: Payloads<'a>,
 }
 
@@ -112,6 +115,7 @@ impl EventLoop {
             signal: header.signal,
             receivers: Receivers::Local(&header.receivers),
             broadcast: header.broadcast,
+            reply: header.request.as_ref().map(|request| request.route),
             payloads: Payloads::Local(&mut args),
         });
     }
@@ -127,6 +131,7 @@ impl EventLoop {
             signal,
             receivers,
             broadcast,
+            reply,
             mut payloads,
         } = incoming;
         let subscribers = if broadcast {
@@ -147,6 +152,7 @@ impl EventLoop {
             else {
                 payloads.taken(count);
                 self.drop_for_missing_object(object_id, instance, sender, signal, count);
+                self.refuse_call(reply, object_id);
                 return;
             };
             for index in 0..count {
@@ -159,6 +165,7 @@ impl EventLoop {
                     object_id,
                     slot,
                     sender,
+                    reply,
                     signal,
                     payload,
                 );
@@ -192,16 +199,33 @@ impl EventLoop {
                         object_id,
                         slot,
                         sender,
+                        reply,
                         signal,
                         payload,
                     ),
-                    None => self.drop_for_missing_object(object_id, instance, sender, signal, 1),
+                    None => {
+                        self.drop_for_missing_object(object_id, instance, sender, signal, 1);
+                        self.refuse_call(reply, object_id);
+                    }
                 }
                 if self.state.aborted() {
                     self.cut_short(&payloads, count - index - 1, signal);
                     return;
                 }
             }
+        }
+    }
+
+    /// Tells the caller of a call to a missing object.
+    fn refuse_call(&self, reply: Option<ReplyRoute>, object_id: &str) {
+        if let Some(route) = reply {
+            crate::call::reply_failure(
+                route,
+                Failure::Gone(format!(
+                    "no object `{object_id}` on event loop `{}`",
+                    self.handle.name()
+                )),
+            );
         }
     }
 
@@ -252,13 +276,25 @@ impl EventLoop {
         object_id: &str,
         slot: u16,
         sender: Option<Sender<'_>>,
+        reply: Option<ReplyRoute>,
         signal: &str,
         payload: Payload<'_>,
     ) {
         let result = catch_unwind(AssertUnwindSafe(|| {
-            object.dispatch(state, sender, slot, payload)
+            object.dispatch(state, sender, reply, slot, payload)
         }));
         let slot_name = || object.handle().slot_name(slot);
+        if let Some(route) = reply {
+            // A slot that ran replied itself; one that did not, says why.
+            let failure = match &result {
+                Ok(Ok(())) => None,
+                Ok(Err(error)) => Some(Failure::Failed(error.to_string())),
+                Err(panic) => Some(Failure::Panicked(panic_message(panic.as_ref()))),
+            };
+            if let Some(failure) = failure {
+                crate::call::reply_failure(route, failure);
+            }
+        }
         match result {
             Ok(Ok(())) => {}
             Ok(Err(SlotError::Returned(error))) => {

@@ -503,6 +503,7 @@ impl EventLoop {
         self.drain_after_stop(|_| false);
         self.drop_rings();
         routes::loop_ended_here(self.handle.peer());
+        crate::call::loop_ended(self.handle.name(), "its loop ended");
         self.state.timers = Timers::default();
         self.state.tight_loops.clear();
         self.release_objects();

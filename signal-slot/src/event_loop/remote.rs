@@ -204,6 +204,7 @@ impl EventLoop {
                 signal: &connection.signal,
                 receivers: Receivers::Remote(&receivers),
                 broadcast: false,
+                reply: None,
                 payloads: Payloads::Encoded {
                     items: &items,
                     tally: &tally,
@@ -324,6 +325,7 @@ impl EventLoop {
                 signal,
                 receivers,
                 broadcast,
+                reply,
                 payloads,
                 ..
             } => self.dispatch(Incoming {
@@ -335,6 +337,7 @@ impl EventLoop {
                 signal,
                 receivers: Receivers::Remote(&receivers),
                 broadcast,
+                reply: reply.map(|(process, call)| crate::call::ReplyRoute { process, call }),
                 payloads: Payloads::Encoded {
                     items: &payloads,
                     tally,
@@ -410,9 +413,10 @@ mod tests {
             prop::sample::select(vec!["target", "missing", "frames_loop", ""]),
             0u16..6,
             any::<(bool, bool)>(),
+            prop::option::of((0u64..3, any::<u64>())),
             prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..4),
         )
-            .prop_map(|(receiver, slot, flags, payloads)| {
+            .prop_map(|(receiver, slot, flags, reply, payloads)| {
                 let mut packet = Vec::new();
                 let receiver = ReceiverRef {
                     object: receiver.into(),
@@ -425,6 +429,7 @@ mod tests {
                     "noise",
                     [receiver].iter(),
                     flags,
+                    reply,
                     payloads.len(),
                     |index, buf| {
                         std::io::Write::write_all(buf, &payloads[index])

@@ -46,6 +46,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
     // kept between tasks.
     let gate = platform::quiesce();
     let writers = crate::connection::writers();
+    let calls = crate::call::lock_for_fork();
     let mut registry = registry();
     let hooks = crate::interrupt::hold();
     if registry.processes.is_child() {
@@ -75,7 +76,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
             crate::pool::forget_handed(channels.process, handed);
             drop(peer.set_route(Route::Local(inbox)));
             registry.processes.restore_pending(name.clone(), pending);
-            drop((hooks, registry, writers, gate));
+            drop((hooks, registry, writers, gate, calls));
             drop(local);
             Err(Error::io(format!("process `{name}`: cannot fork"), source))
         }
@@ -85,6 +86,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
             std::mem::forget(local);
             let mut hooks = hooks;
             hooks.forget_loops();
+            crate::call::forget_in_child(calls);
             let Some(event_loop) = event_loop.take() else {
                 unreachable!("checked above")
             };
@@ -104,7 +106,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
             // that the child alone holds it.
             drop(pending);
             routes::child_started(&mut registry, channels);
-            drop((hooks, registry, writers, gate));
+            drop((hooks, registry, writers, gate, calls));
             drop(local);
             // The loop, its objects and the init function live in the child
             // now; this process's copies go (their `Drop` runs here).

@@ -2,6 +2,9 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
+
+use crate::call::{self, CallError, Failure, Reply, ReplyRoute, RequestGuard, SlotReply};
 
 use crate::connection::{Header, ReceiverRef};
 use crate::error::Error;
@@ -14,22 +17,24 @@ use super::receiving_peer;
 /// The signal name of a direct invocation of a slot, for messages.
 pub(crate) const INVOKE: &str = "<invoke>";
 
-/// A slot of an object, taking argument tuple `A`: what a signal of the
-/// same argument types connects to.
-pub struct Slot<'a, A> {
+/// A slot of an object, taking argument tuple `A` and giving its callers a
+/// value of type `R` (`()` for a slot that returns nothing, or only
+/// errors): what a signal of the same argument types connects to, and what
+/// [`call`](Self::call) and [`call_then`](Self::call_then) call.
+pub struct Slot<'a, A, R = ()> {
     target: &'a ObjectHandle,
     index: u16,
     encode: EncodeFn<A>,
-    _args: PhantomData<fn(A)>,
+    _args: PhantomData<fn(A) -> R>,
 }
 
-impl<A> Clone for Slot<'_, A> {
+impl<A, R> Clone for Slot<'_, A, R> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<A> Copy for Slot<'_, A> {}
+impl<A, R> Copy for Slot<'_, A, R> {}
 
 /// A slot that a signal carrying `A` can connect to: a [`Slot`] of the same
 /// argument types.
@@ -43,19 +48,24 @@ pub trait ConnectTo<A> {
     fn target(&self) -> (&ObjectHandle, u16);
 }
 
-impl<A> ConnectTo<A> for Slot<'_, A> {
+/// A signal's emissions reach a slot whatever it gives its callers.
+impl<A, R> ConnectTo<A> for Slot<'_, A, R> {
     fn target(&self) -> (&ObjectHandle, u16) {
         (self.target, self.index)
     }
 }
 
-impl<A> ConnectTo<A> for &Slot<'_, A> {
+impl<A, R> ConnectTo<A> for &Slot<'_, A, R> {
     fn target(&self) -> (&ObjectHandle, u16) {
         (self.target, self.index)
     }
 }
 
-pub(crate) fn new_slot<A>(target: &ObjectHandle, index: u16, encode: EncodeFn<A>) -> Slot<'_, A> {
+pub(crate) fn new_slot<A, R>(
+    target: &ObjectHandle,
+    index: u16,
+    encode: EncodeFn<A>,
+) -> Slot<'_, A, R> {
     Slot {
         target,
         index,
@@ -64,7 +74,7 @@ pub(crate) fn new_slot<A>(target: &ObjectHandle, index: u16, encode: EncodeFn<A>
     }
 }
 
-impl<'a, A> Slot<'a, A> {
+impl<'a, A, R> Slot<'a, A, R> {
     /// The slot's name.
     pub fn name(&self) -> &'static str {
         self.target.slot_name(self.index)
@@ -120,7 +130,7 @@ impl<T> IntoArgs<(T,)> for T {
     }
 }
 
-impl<A: Clone + Send + 'static> Slot<'_, A> {
+impl<A: Clone + Send + 'static, R> Slot<'_, A, R> {
     /// Calls the slot on its loop with `args` (the argument tuple, or for a
     /// slot of one argument, that argument alone: see [`IntoArgs`]),
     /// queued like a signal with no emitter (the slot's context reports no
@@ -161,6 +171,7 @@ impl<A: Clone + Send + 'static> Slot<'_, A> {
                 receivers: Box::new([ReceiverRef::to(&self.target.shared, self.index)]),
                 broadcast: false,
                 latest: false,
+                request: None,
             }),
             args: Args::one(args, self.encode),
         };
@@ -168,7 +179,214 @@ impl<A: Clone + Send + 'static> Slot<'_, A> {
     }
 }
 
-impl<A> std::fmt::Debug for Slot<'_, A> {
+/// The signal name of a call of a slot, for messages.
+pub(crate) const CALL: &str = "<call>";
+
+impl<A: Clone + Send + 'static, R: SlotReply> Slot<'_, A, R> {
+    /// Calls the slot with `args` and waits up to `timeout` for its value:
+    /// from a thread that is not the slot's loop's (from a slot, use
+    /// [`call_then`](Self::call_then), which does not block the loop).
+    ///
+    /// The call is queued like an invocation; the slot runs on its loop,
+    /// in its process, and its return value comes back. A slot that
+    /// returns nothing (or `Result<(), E>`) gives `()` once it ran.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use signal_slot::{EventLoopThread, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Calculator { calls: u32 }
+    ///
+    /// #[event_loop_object]
+    /// impl Calculator {
+    ///     #[slot]
+    ///     fn area(&mut self, width: f64, height: f64) -> f64 {
+    ///         self.calls += 1;
+    ///         width * height
+    ///     }
+    /// }
+    ///
+    /// let mut worker = EventLoopThread::new("call_example")?;
+    /// let calculator = worker.add(Calculator { calls: 0 })?;
+    /// worker.start()?;
+    /// let area = calculator.area().call((3.0, 4.0), Duration::from_secs(5));
+    /// assert_eq!(area, Ok(12.0));
+    /// worker.stop();
+    /// worker.join()?;
+    /// // Its loop has ended: an error, not a hang.
+    /// assert!(calculator.area().call((1.0, 1.0), Duration::from_secs(5)).is_err());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Timeout`] if no reply came within `timeout` (called
+    /// from the slot's own loop, it cannot come: that loop waits here);
+    /// [`CallError::Gone`] if the object, its loop or its process is gone,
+    /// or its loop ended before it ran the call; [`CallError::Panicked`] if
+    /// the slot panicked; [`CallError::Failed`] if the arguments or the
+    /// value could not travel, or the slot returned an error.
+    pub fn call(&self, args: impl IntoArgs<A>, timeout: Duration) -> Result<R, CallError> {
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let callee = self.callee();
+        let complete = Box::new(move |reply| {
+            let _ = sender.send(reply);
+        });
+        let route = self
+            .request(args.into_args(), timeout, complete)
+            .map_err(|error| CallError::Gone {
+                callee: callee.clone(),
+                why: error.to_string(),
+            })?;
+        // The table's watcher fails the call at its deadline; the margin
+        // is for a watcher that could not start.
+        match receiver.recv_timeout(timeout.saturating_add(Duration::from_secs(1))) {
+            Ok(reply) => into_value(reply, &callee),
+            Err(_) => {
+                call::cancel(route.call);
+                Err(CallError::Timeout { callee, timeout })
+            }
+        }
+    }
+
+    /// Calls the slot with `args` without waiting: the outcome (its value,
+    /// or why there is none, at the latest after `timeout`) arrives as a
+    /// call of `reply_to`, a slot that takes `Result<R, CallError>`,
+    /// usually of the caller (`ctx.on_reply()` in a slot). Exactly one
+    /// outcome arrives.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use signal_slot::{CallError, Context, EventLoop, EventLoopThread, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Oracle;
+    ///
+    /// #[event_loop_object]
+    /// impl Oracle {
+    ///     #[slot]
+    ///     fn answer(&mut self, question: String) -> u32 {
+    ///         question.len() as u32
+    ///     }
+    /// }
+    ///
+    /// #[event_loop_object]
+    /// struct Asker { oracle: OracleHandle, answer: Option<u32> }
+    ///
+    /// #[event_loop_object]
+    /// impl Asker {
+    ///     #[slot]
+    ///     fn ask(&mut self, ctx: &mut Context<Self>) {
+    ///         let question = "what is six times seven?".to_owned();
+    ///         self.oracle
+    ///             .answer()
+    ///             .call_then(question, Duration::from_secs(5), ctx.on_answer())
+    ///             .unwrap();
+    ///     }
+    ///
+    ///     #[slot]
+    ///     fn on_answer(&mut self, ctx: &mut Context<Self>, answer: Result<u32, CallError>) {
+    ///         self.answer = answer.ok();
+    ///         ctx.stop_loop();
+    ///     }
+    /// }
+    ///
+    /// let mut main = EventLoop::new("call_then_example")?;
+    /// let mut worker = EventLoopThread::new("call_then_worker")?;
+    /// let oracle = worker.add(Oracle)?;
+    /// let asker = main.add(Asker { oracle, answer: None })?;
+    /// let kept = main.keep(&asker)?;
+    /// worker.start()?;
+    /// asker.ask().invoke(())?;
+    /// main.exec();
+    /// assert_eq!(kept.take()?.answer, Some(24));
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ObjectNotFound`] if the slot's object lives on no loop.
+    /// Everything else (the callee gone, a panic, the timeout) arrives at
+    /// `reply_to` as a [`CallError`].
+    pub fn call_then<S: ConnectTo<(Result<R, CallError>,)>>(
+        &self,
+        args: impl IntoArgs<A>,
+        timeout: Duration,
+        reply_to: S,
+    ) -> Result<(), Error> {
+        let (target, index) = reply_to.target();
+        let target = target.clone();
+        let callee = self.callee();
+        let complete = Box::new(move |reply| {
+            let value: Result<R, CallError> = into_value(reply, &callee);
+            let slot: Slot<'_, (Result<R, CallError>,)> =
+                new_slot(&target, index, crate::codec::encode_serde);
+            if let Err(error) = slot.invoke((value,)) {
+                tracing::debug!(
+                    callee,
+                    %error,
+                    "the outcome of a call cannot reach `{}.{}`",
+                    target.id(),
+                    target.slot_name(index)
+                );
+            }
+        });
+        self.request(args.into_args(), timeout, complete)
+            .map(|_| ())
+    }
+
+    /// `object.slot`, for messages.
+    fn callee(&self) -> String {
+        format!("{}.{}", self.target.id(), self.name())
+    }
+
+    /// Queues a call of the slot whose outcome `complete` receives.
+    fn request(
+        &self,
+        args: A,
+        timeout: Duration,
+        complete: Box<dyn FnOnce(Result<Reply, CallError>) + Send>,
+    ) -> Result<ReplyRoute, Error> {
+        let peer = receiving_peer(self.target)?;
+        let route = call::register(self.callee(), peer.name_arc().clone(), timeout, complete);
+        let envelope = SignalEnvelope {
+            header: Arc::new(Header {
+                emitter: None,
+                signal: CALL,
+                receivers: Box::new([ReceiverRef::to(&self.target.shared, self.index)]),
+                broadcast: false,
+                latest: false,
+                request: Some(RequestGuard::new(route)),
+            }),
+            args: Args::one(args, self.encode),
+        };
+        if let Err(error) = peer.post(Envelope::Signal(envelope)) {
+            // Told already if the request was dropped here; not if it was
+            // written for another process and lost on the way.
+            call::complete(route.call, Err(Failure::Gone(error.to_string())));
+        }
+        Ok(route)
+    }
+}
+
+/// The value of a call from what came back.
+fn into_value<R: SlotReply>(reply: Result<Reply, CallError>, callee: &str) -> Result<R, CallError> {
+    let failed = |why: String| CallError::Failed {
+        callee: callee.to_owned(),
+        why,
+    };
+    match reply? {
+        Reply::Value(value) => value
+            .downcast::<R>()
+            .map(|value| *value)
+            .map_err(|_| failed("the reply is not of the slot's type".to_owned())),
+        Reply::Encoded(bytes) => crate::codec::from_slice::<R>(&bytes)
+            .map_err(|why| failed(format!("the reply cannot be decoded: {why}"))),
+    }
+}
+
+impl<A, R> std::fmt::Debug for Slot<'_, A, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,

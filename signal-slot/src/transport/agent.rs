@@ -74,6 +74,11 @@ pub(crate) enum AgentMessage {
         id: u64,
         reply: IpcSender<Option<IpcSharedMemory>>,
     },
+    /// The reply to call `call` of this process.
+    Reply {
+        call: u64,
+        reply: Result<Vec<u8>, crate::call::Failure>,
+    },
     /// What lives in this process, for the topology.
     Describe {
         reply: IpcSender<crate::topology::ProcessInfo>,
@@ -137,6 +142,7 @@ fn handle(message: AgentMessage) {
                 .map(|object| (object.type_name().to_owned(), object.shared.instance));
             let _ = reply.send(found);
         }
+        AgentMessage::Reply { call, reply } => crate::call::replied(call, reply),
         AgentMessage::Describe { reply } => {
             let _ = reply.send(crate::topology::describe_here());
         }
@@ -225,6 +231,23 @@ pub(crate) fn lookup_object(
         })
         .map_err(|error| format!("its process cannot be reached: {error}"))?;
     await_answer(&answer, ANSWER_TIMEOUT)
+}
+
+/// The agent of process `process`, if this process knows one of its loops
+/// (or it is the root, which every child knows).
+pub(crate) fn agent_of(process: ProcessId) -> Option<IpcSender<AgentMessage>> {
+    let registry = registry();
+    if process == 0
+        && let Some(root) = registry.processes.root_agent()
+    {
+        return Some(root);
+    }
+    registry
+        .loops
+        .values()
+        .filter_map(|peer| peer.address())
+        .find(|address| address.process == process)
+        .map(|address| address.agent.clone())
 }
 
 /// What lives in the process of `agent`, for the topology.

@@ -25,7 +25,9 @@ mod remote;
 pub(crate) mod routes;
 
 pub(crate) use accounting::{DropCounter, DropReason};
-pub(crate) use agent::{AgentMessage, describe_process, lookup_object, request_connection};
+pub(crate) use agent::{
+    AgentMessage, agent_of, describe_process, lookup_object, request_connection,
+};
 pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
 pub(crate) use inbox::{InboundRing, Inbox, InboxSender, inbox};
 pub(crate) use link::{own_process, set_own_process};

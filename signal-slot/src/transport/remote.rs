@@ -198,6 +198,10 @@ pub(crate) fn encode_signal(
         header.signal,
         header.receivers.iter(),
         (header.broadcast, header.latest),
+        header.request.as_ref().map(|request| {
+            let route = request.forwarded();
+            (route.process, route.call)
+        }),
         envelope.args.count(),
         |index, buf| envelope.args.encode_item(index, buf),
     )

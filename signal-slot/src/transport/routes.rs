@@ -31,6 +31,14 @@ use crate::registry::{Registry, registry};
 /// creation, never reused.
 pub(crate) type ProcessId = u64;
 
+/// This process's number, for who reads it often (0 in the root).
+static OWN_PROCESS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// This process's number in the tree, without the registry's lock.
+pub(crate) fn own_process() -> ProcessId {
+    OWN_PROCESS.load(std::sync::atomic::Ordering::Acquire)
+}
+
 /// Where a loop of the tree is reached.
 pub(crate) struct LoopAddress {
     pub(crate) name: Arc<str>,
@@ -351,6 +359,7 @@ pub(crate) fn become_child(registry: &mut Registry, process: ProcessId, own: &Ar
     let table = &mut registry.processes;
     table.root = table.agent.take().or_else(|| table.root.take());
     table.own = process;
+    OWN_PROCESS.store(process, std::sync::atomic::Ordering::Release);
     table.is_child = true;
     table.active = true;
     // The other children's channels belong to the root.
@@ -395,6 +404,7 @@ pub(crate) fn become_spawned_child(
     let mut registry = registry();
     let table = &mut registry.processes;
     table.own = process;
+    OWN_PROCESS.store(process, std::sync::atomic::Ordering::Release);
     table.is_child = true;
     table.active = true;
     table.root = Some(root);
@@ -544,4 +554,5 @@ pub(crate) fn process_ended(process: ProcessId) {
 /// what is emitted to it is counted as dropped; they are the user's to end.
 fn end_loop(peer: &LoopPeer) {
     peer.end_route();
+    crate::call::loop_ended(peer.name(), "its loop (or its process) ended");
 }

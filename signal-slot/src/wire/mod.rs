@@ -45,6 +45,7 @@ const BROADCAST: u8 = 4;
 const DETACH: u8 = 5;
 const SUBSCRIBE: u8 = 6;
 const PUBLISH: u8 = 7;
+const REQUEST: u8 = 8;
 
 /// The receivers a signal frame names (object, slot, instance): on the
 /// stack for the usual few.
@@ -70,6 +71,8 @@ pub(crate) enum Frame<'a> {
         /// For a keep-latest connection: the receiving loop keeps the
         /// newest of what it finds waiting.
         latest: bool,
+        /// For a call: the caller's process and the call's number there.
+        reply: Option<(u64, u64)>,
         payloads: Payloads<'a>,
     },
     EmitRequest {
@@ -159,6 +162,7 @@ mod tests {
                 "ping",
                 [receiver("b", 0), receiver("c", 3)].iter(),
                 (true, false),
+                None,
                 2,
                 encode_u64(7),
             )
@@ -170,6 +174,7 @@ mod tests {
                 "<invoke>",
                 [receiver("b", 1)].iter(),
                 (false, true),
+                Some((3, 77)),
                 1,
                 encode_u64(1),
             )
@@ -225,6 +230,7 @@ mod tests {
             receivers,
             broadcast,
             latest,
+            reply,
             payloads,
         } = &frames[0]
         else {
@@ -238,6 +244,7 @@ mod tests {
         assert_eq!(receivers[..], [("b", 0, 40), ("c", 3, 43)]);
         assert!(*broadcast);
         assert!(!*latest);
+        assert_eq!(*reply, None);
         assert_eq!(payloads.len(), 2);
         assert_eq!(payloads[1], [0x91, 8]);
         assert!(matches!(
@@ -246,6 +253,7 @@ mod tests {
                 emitter: None,
                 broadcast: false,
                 latest: true,
+                reply: Some((3, 77)),
                 ..
             }
         ));
@@ -296,7 +304,16 @@ mod tests {
     fn a_failed_payload_leaves_no_half_frame() {
         let mut buf = Vec::new();
         Writer::new(&mut Encoder::growing(&mut buf))
-            .signal(None, None, "s", [].iter(), (false, false), 1, encode_u64(1))
+            .signal(
+                None,
+                None,
+                "s",
+                [].iter(),
+                (false, false),
+                None,
+                1,
+                encode_u64(1),
+            )
             .unwrap();
         let before = buf.len();
         let mut encoder = Encoder::growing(&mut buf);
@@ -306,6 +323,7 @@ mod tests {
             "s",
             [receiver("x", 0)].iter(),
             (false, false),
+            None,
             3,
             |index, buf| {
                 if index == 2 {
@@ -347,7 +365,16 @@ mod tests {
         // A payload that claims more bytes than are left.
         let mut buf = Vec::new();
         Writer::new(&mut Encoder::growing(&mut buf))
-            .signal(None, None, "s", [].iter(), (false, false), 1, encode_u64(1))
+            .signal(
+                None,
+                None,
+                "s",
+                [].iter(),
+                (false, false),
+                None,
+                1,
+                encode_u64(1),
+            )
             .unwrap();
         let at = buf.len() - 6;
         buf[at..at + 4].copy_from_slice(&1000u32.to_be_bytes());

@@ -126,6 +126,7 @@ impl<'a> Reader<'a> {
         }
         let tag = u8::try_from(self.uint()?).map_err(|_| decode_error("unknown frame kind"))?;
         let expected = match tag {
+            REQUEST => 9,
             SIGNAL | CONNECT => 7,
             DISCONNECT => 6,
             SUBSCRIBE | PUBLISH => 5,
@@ -135,7 +136,7 @@ impl<'a> Reader<'a> {
         };
         Self::expect_fields(fields, expected, tag)?;
         Ok(match tag {
-            SIGNAL => {
+            SIGNAL | REQUEST => {
                 let emitter_loop = self.optional_str()?;
                 let emitter = self.optional_str()?;
                 let emitter_instance = self.uint()?;
@@ -152,6 +153,11 @@ impl<'a> Reader<'a> {
                 if flags > 0b11 {
                     return Err(decode_error(format!("unknown signal flags {flags:#b}")));
                 }
+                let reply = if tag == REQUEST {
+                    Some((self.uint()?, self.uint()?))
+                } else {
+                    None
+                };
                 Frame::Signal {
                     emitter_loop,
                     emitter,
@@ -160,6 +166,7 @@ impl<'a> Reader<'a> {
                     receivers,
                     broadcast: flags & 1 != 0,
                     latest: flags & 0b10 != 0,
+                    reply,
                     payloads: self.payloads()?,
                 }
             }

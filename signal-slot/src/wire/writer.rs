@@ -93,11 +93,15 @@ impl<'b, 'e> Writer<'b, 'e> {
         signal: &str,
         receivers: impl ExactSizeIterator<Item = &'r ReceiverRef>,
         (broadcast, latest): (bool, bool),
+        reply: Option<(u64, u64)>,
         count: usize,
         encode: impl FnMut(usize, &mut Encoder<'_>) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
         self.frame(|w| {
-            w.header(7, SIGNAL)?;
+            match reply {
+                Some(_) => w.header(9, REQUEST)?,
+                None => w.header(7, SIGNAL)?,
+            }
             match emitter_loop {
                 Some(name) => w.str(name)?,
                 None => w.nil()?,
@@ -120,6 +124,10 @@ impl<'b, 'e> Writer<'b, 'e> {
                 w.receiver(receiver)?;
             }
             w.u16(u16::from(broadcast) | (u16::from(latest) << 1))?;
+            if let Some((process, call)) = reply {
+                w.u64(process)?;
+                w.u64(call)?;
+            }
             w.payloads(count, encode)
         })
     }
