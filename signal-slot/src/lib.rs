@@ -222,10 +222,12 @@ pub const MAX_NESTING: usize = codec::MAX_DEPTH;
 /// On the `impl` block, each `#[signal] fn name(arg: Type, ..);` becomes
 /// a method `name()` of the handle returning a typed signal with
 /// `emit(arg, ..)`, `emit_tuple`, `emit_many`, `connect`,
-/// `connect_balanced`, `disconnect` and `broadcast_on`; each `#[slot]`
-/// method becomes a method of the same name returning a `Slot<(Type, ..)>`
-/// to connect to or `invoke`. A slot returns `()` or `Result<(), E>` with
-/// `E: Display`.
+/// `connect_balanced`, `connect_latest`, `disconnect`, `publish_on` and
+/// `broadcast_on`; each `#[slot]` method becomes a method of the same name
+/// returning a `Slot<(Type, ..), R>` to connect to, `invoke` or `call`. A
+/// slot returns `()`, `Result<(), E>` with `E: Display` (an `Err` is
+/// reported), or a value `R` for its callers ([`Slot::call`],
+/// [`Slot::call_then`]), which must travel like an argument.
 ///
 /// Argument types must be owned and `Clone + Send + Serialize +
 /// DeserializeOwned + 'static`. Everything is checked at compile time, with

@@ -397,8 +397,11 @@ impl<A, R> std::fmt::Debug for Slot<'_, A, R> {
     }
 }
 
-/// What a slot may return: `()`, or `Result<(), E>` where an `Err` is
-/// reported (naming the loop, object, slot and emitter) and the loop goes on.
+/// What a slot that gives its callers no value may return: `()`, or
+/// `Result<(), E>` where an `Err` is reported (naming the loop, object,
+/// slot and emitter; a caller gets it as [`CallError::Failed`]) and the
+/// loop goes on. A slot that returns any other type gives that value to
+/// its callers (see [`Slot::call`]).
 #[diagnostic::on_unimplemented(
     message = "a slot returns `()` or `Result<(), E>` with `E: Display`, not `{Self}`",
     label = "unsupported slot return type"
