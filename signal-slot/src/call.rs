@@ -114,7 +114,7 @@ pub(crate) struct Pending {
 }
 
 struct Calls {
-    table: Mutex<HashMap<u64, Pending>>,
+    table: Mutex<Table>,
     /// Wakes the watcher when a call with an earlier deadline comes.
     changed: Condvar,
     next: AtomicU64,
@@ -122,14 +122,22 @@ struct Calls {
     watcher: AtomicU32,
 }
 
+/// The calls waiting for a reply, and when the watcher wakes next.
+#[derive(Default)]
+pub(crate) struct Table {
+    calls: HashMap<u64, Pending>,
+    /// The deadline the watcher sleeps until (`None`: until told).
+    wakes_at: Option<Instant>,
+}
+
 static CALLS: LazyLock<Calls> = LazyLock::new(|| Calls {
-    table: Mutex::new(HashMap::new()),
+    table: Mutex::new(Table::default()),
     changed: Condvar::new(),
     next: AtomicU64::new(1),
     watcher: AtomicU32::new(0),
 });
 
-fn table() -> MutexGuard<'static, HashMap<u64, Pending>> {
+fn table() -> MutexGuard<'static, Table> {
     CALLS.table.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -146,17 +154,25 @@ pub(crate) fn register(
     let deadline = Instant::now()
         .checked_add(timeout)
         .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
-    table().insert(
-        call,
-        Pending {
-            callee,
-            target_loop,
-            deadline,
-            timeout,
-            complete,
-        },
-    );
-    CALLS.changed.notify_all();
+    let wake = {
+        let mut table = table();
+        table.calls.insert(
+            call,
+            Pending {
+                callee,
+                target_loop,
+                deadline,
+                timeout,
+                complete,
+            },
+        );
+        // The watcher is told only of a deadline before the one it sleeps
+        // until: not once per call.
+        table.wakes_at.is_none_or(|wakes_at| deadline < wakes_at)
+    };
+    if wake {
+        CALLS.changed.notify_all();
+    }
     ReplyRoute {
         process: own_process(),
         call,
@@ -166,12 +182,12 @@ pub(crate) fn register(
 /// Forgets a call that will not be waited for (the request could not be
 /// sent, or a blocking caller gave up); true if it was still pending.
 pub(crate) fn cancel(call: u64) -> bool {
-    table().remove(&call).is_some()
+    table().calls.remove(&call).is_some()
 }
 
 /// Finishes call `call` of this process with `reply`, if it still waits.
 pub(crate) fn complete(call: u64, reply: Result<Reply, Failure>) {
-    let Some(pending) = table().remove(&call) else {
+    let Some(pending) = table().calls.remove(&call) else {
         return;
     };
     let callee = pending.callee;
@@ -188,13 +204,14 @@ pub(crate) fn loop_ended(name: &str, why: &str) {
     let ended: Vec<Pending> = {
         let mut table = table();
         let calls: Vec<u64> = table
+            .calls
             .iter()
             .filter(|(_, pending)| &*pending.target_loop == name)
             .map(|(call, _)| *call)
             .collect();
         calls
             .into_iter()
-            .filter_map(|call| table.remove(&call))
+            .filter_map(|call| table.calls.remove(&call))
             .collect()
     };
     for pending in ended {
@@ -276,6 +293,7 @@ fn watch() {
     loop {
         let now = Instant::now();
         let expired: Vec<u64> = table
+            .calls
             .iter()
             .filter(|(_, pending)| pending.deadline <= now)
             .map(|(call, _)| *call)
@@ -283,7 +301,7 @@ fn watch() {
         if !expired.is_empty() {
             let expired: Vec<Pending> = expired
                 .into_iter()
-                .filter_map(|call| table.remove(&call))
+                .filter_map(|call| table.calls.remove(&call))
                 .collect();
             drop(table);
             for pending in expired {
@@ -296,7 +314,8 @@ fn watch() {
             table = self::table();
             continue;
         }
-        let next = table.values().map(|pending| pending.deadline).min();
+        let next = table.calls.values().map(|pending| pending.deadline).min();
+        table.wakes_at = next;
         table = match next {
             Some(deadline) => {
                 CALLS
@@ -315,17 +334,18 @@ fn watch() {
 
 /// Held across a fork, so that the child does not inherit the table half
 /// changed.
-pub(crate) fn lock_for_fork() -> MutexGuard<'static, HashMap<u64, Pending>> {
+pub(crate) fn lock_for_fork() -> MutexGuard<'static, Table> {
     table()
 }
 
 /// In a forked child: the parent's calls are the parent's to finish.
-pub(crate) fn forget_in_child(mut table: MutexGuard<'static, HashMap<u64, Pending>>) {
+pub(crate) fn forget_in_child(mut table: MutexGuard<'static, Table>) {
     // Their completions belong to threads and loops of the parent: leaked,
-    // not run or dropped here.
-    for (_, pending) in table.drain() {
+    // not run or dropped here. No watcher runs here yet.
+    for (_, pending) in table.calls.drain() {
         std::mem::forget(pending);
     }
+    table.wakes_at = None;
 }
 
 /// A request's claim to a reply, in the header of a request queued in this
@@ -365,6 +385,74 @@ impl Drop for RequestGuard {
                     "its loop stopped or ended before it ran the call".to_owned(),
                 )),
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A call to a loop of `target`'s name (each test its own).
+    fn call_with(
+        target: &str,
+        timeout: Duration,
+    ) -> (u64, crossbeam_channel::Receiver<Result<Reply, CallError>>) {
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let route = register(
+            "test.slot".to_owned(),
+            target.into(),
+            timeout,
+            Box::new(move |reply| {
+                let _ = sender.send(reply);
+            }),
+        );
+        (route.call, receiver)
+    }
+
+    #[test]
+    fn a_nearer_deadline_wakes_the_watcher() {
+        let (long, _long_reply) = call_with("nearer", Duration::from_secs(600));
+        // Until the watcher sleeps for the far deadline.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while table()
+            .wakes_at
+            .is_none_or(|at| at < Instant::now() + Duration::from_secs(500))
+        {
+            assert!(Instant::now() < deadline, "the watcher never slept");
+            std::thread::yield_now();
+        }
+        let started = Instant::now();
+        let (_, short_reply) = call_with("nearer", Duration::from_millis(20));
+        let outcome = short_reply.recv_timeout(Duration::from_secs(5));
+        assert!(matches!(outcome, Ok(Err(CallError::Timeout { .. }))));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(cancel(long));
+    }
+
+    #[test]
+    fn a_completed_call_completes_once() {
+        let (call, reply) = call_with("once", Duration::from_secs(600));
+        complete(call, Ok(Reply::Value(Box::new(5u32))));
+        complete(call, Err(Failure::Gone("again".to_owned())));
+        assert!(matches!(reply.try_recv(), Ok(Ok(Reply::Value(_)))));
+        assert!(reply.try_recv().is_err());
+        assert!(!cancel(call));
+    }
+
+    #[test]
+    fn calls_to_a_loop_that_ends_fail_at_once() {
+        let (_, reply) = call_with("ending", Duration::from_secs(600));
+        loop_ended("ending", "it ended");
+        match reply.try_recv() {
+            Ok(Err(CallError::Gone { why, callee })) => {
+                assert_eq!((why.as_str(), callee.as_str()), ("it ended", "test.slot"));
+            }
+            _ => panic!("not failed"),
         }
     }
 }

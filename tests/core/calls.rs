@@ -17,6 +17,8 @@ struct Service {
     calls: u32,
     /// Released by the test, for a slot that must take its time.
     gate: Option<mpsc::Receiver<()>>,
+    /// Told when the slow slot starts waiting at the gate.
+    entered: Option<mpsc::Sender<u64>>,
 }
 
 impl Service {
@@ -24,6 +26,14 @@ impl Service {
         Service {
             calls: 0,
             gate: None,
+            entered: None,
+        }
+    }
+
+    fn gated(gate: mpsc::Receiver<()>) -> Self {
+        Service {
+            gate: Some(gate),
+            ..Service::new()
         }
     }
 }
@@ -69,6 +79,9 @@ impl Service {
 
     #[slot]
     fn slow(&mut self, value: u64) -> u64 {
+        if let Some(entered) = &self.entered {
+            let _ = entered.send(value);
+        }
         if let Some(gate) = &self.gate {
             let _ = gate.recv();
         }
@@ -154,12 +167,9 @@ fn a_panicking_slot_is_an_error_for_its_caller_and_the_loop_goes_on() {
 fn a_slow_callee_times_out_and_its_late_value_goes_nowhere() {
     let (release, gate) = mpsc::channel();
     let mut worker = EventLoopThread::new("calls_slow").unwrap();
-    let service = worker
-        .add(Service {
-            calls: 0,
-            gate: Some(gate),
-        })
-        .unwrap();
+    let service = worker.add(Service::gated(gate)).unwrap();
+    // Dropped before the worker, should an assertion fail: the gate opens.
+    let release = release;
     worker.start().unwrap();
     let started = Instant::now();
     match service.slow().call(1, Duration::from_millis(100)) {
@@ -174,6 +184,46 @@ fn a_slow_callee_times_out_and_its_late_value_goes_nowhere() {
     release.send(()).unwrap();
     // The first call's value came late and went nowhere; this one is ours.
     assert_eq!(service.slow().call(2, LONG), Ok(2));
+    worker.stop();
+    worker.join().unwrap();
+}
+
+#[test]
+fn a_short_call_after_a_long_one_times_out_on_time() {
+    let (release, gate) = mpsc::channel();
+    let (entered, entries) = mpsc::channel();
+    let mut worker = EventLoopThread::new("calls_deadlines").unwrap();
+    let service = worker
+        .add(Service {
+            entered: Some(entered),
+            ..Service::gated(gate)
+        })
+        .unwrap();
+    // Dropped before the worker, should an assertion fail: the gate opens.
+    let release = release;
+    worker.start().unwrap();
+    // A call with a far deadline waits at the gate...
+    let long = std::thread::spawn({
+        let service = service.clone();
+        move || service.slow().call(1, Duration::from_secs(60))
+    });
+    assert_eq!(entries.recv_timeout(LONG), Ok(1));
+    // ...and one with a near deadline, behind it, times out at that
+    // deadline, not at the far one.
+    let started = Instant::now();
+    assert!(matches!(
+        service.slow().call(2, Duration::from_millis(50)),
+        Err(CallError::Timeout { .. })
+    ));
+    // (The blocking call gives up by itself a second after its timeout.)
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    release.send(()).unwrap();
+    assert_eq!(long.join().unwrap(), Ok(1));
+    release.send(()).unwrap();
     worker.stop();
     worker.join().unwrap();
 }
@@ -261,12 +311,7 @@ impl Client {
 fn a_slot_calls_without_blocking_and_gets_exactly_one_outcome() {
     let (release, gate) = mpsc::channel();
     let mut worker = EventLoopThread::new("calls_then_worker").unwrap();
-    let service = worker
-        .add(Service {
-            calls: 0,
-            gate: Some(gate),
-        })
-        .unwrap();
+    let service = worker.add(Service::gated(gate)).unwrap();
     worker.start().unwrap();
     let mut main = EventLoop::new("calls_then_main").unwrap();
     let client = main
