@@ -32,4 +32,12 @@ pub(crate) enum Command {
         receiver: ReceiverRef,
         on: bool,
     },
+    /// Hands the state of the object `object` (that instance, or any if 0)
+    /// back to another process, as the reply to a call of it, when the
+    /// object leaves the loop.
+    Keep {
+        object: Arc<str>,
+        instance: u64,
+        route: crate::call::ReplyRoute,
+    },
 }

@@ -1,5 +1,11 @@
 //! Objects handed back: a loop keeps an object for its user instead of
 //! dropping it when the object is detached or the loop ends.
+//!
+//! The request names a channel of the asking process, and a call (see
+//! `call`) registered there: where the loop runs in the same process, the
+//! object goes through the channel as it is; where the loop moved to a
+//! child process (by fork or spawn), the object's state comes back as the
+//! call's reply and is rebuilt here.
 
 use std::any::Any;
 use std::fmt;
@@ -9,6 +15,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
+use crate::call::{self, CallError, Failure, Reply, ReplyRoute};
 use crate::error::Error;
 use crate::object::{ErasedObject, EventLoopObject, ObjectCell};
 
@@ -26,12 +33,25 @@ pub(crate) trait HandBack: Send {
     fn give(self: Box<Self>, object: Box<dyn ErasedObject>);
     /// Tells the waiting side that the object will not come, and why.
     fn refuse(self: Box<Self>, why: &str);
+    /// Where the object's state goes from another process.
+    fn route(&self) -> ReplyRoute;
 }
 
-struct Sender<T>(crossbeam_channel::Sender<Result<T, String>>);
+/// The end of a [`Kept`] in the process that asked: the object as it is
+/// here; its state, through the call, from a child the loop moved to.
+struct KeepSender<T> {
+    sender: crossbeam_channel::Sender<Result<T, String>>,
+    route: ReplyRoute,
+    /// The process that asked (a forked child inherits the request).
+    pid: u32,
+}
 
-impl<T: EventLoopObject> HandBack for Sender<T> {
+impl<T: EventLoopObject> HandBack for KeepSender<T> {
     fn give(self: Box<Self>, object: Box<dyn ErasedObject>) {
+        if self.pid != std::process::id() {
+            return Box::new(StateBack { route: self.route }).give(object);
+        }
+        call::cancel(self.route.call);
         let any: Box<dyn Any + Send> = object.into_any();
         match any.downcast::<ObjectCell<T>>() {
             Ok(cell) => {
@@ -39,19 +59,60 @@ impl<T: EventLoopObject> HandBack for Sender<T> {
                 drop(handle);
                 // A receiver that went away returns the object: it is
                 // dropped here, on the loop, like any other object.
-                let _ = self.0.send(Ok(object));
+                let _ = self.sender.try_send(Ok(object));
             }
-            Err(_) => self.refuse("the object under that id is of another type"),
+            Err(_) => {
+                let _ = self
+                    .sender
+                    .try_send(Err("the object under that id is of another type".to_owned()));
+            }
         }
     }
 
     fn refuse(self: Box<Self>, why: &str) {
-        let _ = self.0.send(Err(why.to_owned()));
+        if self.pid != std::process::id() {
+            return Box::new(StateBack { route: self.route }).refuse(why);
+        }
+        call::cancel(self.route.call);
+        let _ = self.sender.try_send(Err(why.to_owned()));
+    }
+
+    fn route(&self) -> ReplyRoute {
+        self.route
+    }
+}
+
+/// The end of a [`Kept`] in a process the loop moved to: the object's
+/// state goes back to the asking process as the reply to its call.
+pub(crate) struct StateBack {
+    pub(crate) route: ReplyRoute,
+}
+
+impl HandBack for StateBack {
+    fn give(self: Box<Self>, object: Box<dyn ErasedObject>) {
+        match object.transfer() {
+            Ok(transfer) => {
+                call::reply_value(self.route, serde_bytes::ByteBuf::from(transfer.state));
+            }
+            Err(why) => call::reply_failure(
+                self.route,
+                Failure::Failed(format!("its state cannot travel back: {why}")),
+            ),
+        }
+    }
+
+    fn refuse(self: Box<Self>, why: &str) {
+        call::reply_failure(self.route, Failure::Gone(why.to_owned()));
+    }
+
+    fn route(&self) -> ReplyRoute {
+        self.route
     }
 }
 
 /// An object its loop hands back instead of dropping it: when the object
-/// is detached, or when its loop ends (after its last slot ran). From
+/// is detached, or when its loop ends (after its last slot ran); from a
+/// loop in a child process, as its state, rebuilt here. From
 /// [`LoopHandle::keep`](crate::LoopHandle::keep).
 ///
 /// For tests above all: run the loop, then read the objects' state, with
@@ -89,7 +150,16 @@ pub struct Kept<T> {
     id: Arc<str>,
     loop_name: Arc<str>,
     receiver: Receiver<Result<T, String>>,
+    /// The call a child answers with the object's state.
+    call: u64,
     _object: PhantomData<fn() -> T>,
+}
+
+impl<T> Drop for Kept<T> {
+    fn drop(&mut self) {
+        // Nobody waits any more.
+        call::cancel(self.call);
+    }
 }
 
 impl<T: EventLoopObject> Kept<T> {
@@ -100,15 +170,32 @@ impl<T: EventLoopObject> Kept<T> {
         loop_name: Arc<str>,
     ) -> (KeepRequest, Kept<T>) {
         let (sender, receiver) = crossbeam_channel::bounded(1);
+        // For a loop that moves to a child: its state comes back as the
+        // reply to this call, which waits as long as it takes (the loop's
+        // end does not fail it: the state comes just before).
+        let state_sender = sender.clone();
+        let route = call::register(
+            format!("{id} (kept)"),
+            "".into(),
+            Duration::MAX,
+            Box::new(move |reply| {
+                let _ = state_sender.try_send(object_from(reply));
+            }),
+        );
         let request = KeepRequest {
             object: id.clone(),
             instance,
-            to: Box::new(Sender::<T>(sender)),
+            to: Box::new(KeepSender::<T> {
+                sender,
+                route,
+                pid: std::process::id(),
+            }),
         };
         let kept = Kept {
             id,
             loop_name,
             receiver,
+            call: route.call,
             _object: PhantomData,
         };
         (request, kept)
@@ -121,13 +208,15 @@ impl<T: EventLoopObject> Kept<T> {
     ///
     /// [`Error::NotHandedBack`] if it was not handed back (yet), saying
     /// why: its loop still runs, the object was detached before it was
-    /// asked for, its loop moved to another process.
+    /// asked for, its state could not travel back from the child process
+    /// its loop runs in.
     pub fn take(self) -> Result<T, Error> {
         match self.receiver.try_recv() {
             Ok(result) => self.outcome(result),
-            Err(TryRecvError::Empty) => {
-                Err(self.not_handed_back("its loop still runs and it was not detached"))
-            }
+            Err(TryRecvError::Empty) => Err(self.not_handed_back(
+                "its loop still runs (here or in the process it moved to) and it was not \
+                 detached, or that process ended without handing it back",
+            )),
             Err(TryRecvError::Disconnected) => Err(self.dropped()),
         }
     }
@@ -163,6 +252,20 @@ impl<T: EventLoopObject> Kept<T> {
             why: why.to_owned(),
         }
     }
+}
+
+/// The object rebuilt from the state a child sent back.
+fn object_from<T: EventLoopObject>(reply: Result<Reply, CallError>) -> Result<T, String> {
+    let state = match reply.map_err(|error| error.to_string())? {
+        Reply::Value(value) => value
+            .downcast::<serde_bytes::ByteBuf>()
+            .map_err(|_| "the state came back as something else".to_owned())?
+            .into_vec(),
+        Reply::Encoded(bytes) => crate::codec::from_slice::<serde_bytes::ByteBuf>(&bytes)
+            .map_err(|why| format!("its state came back damaged: {why}"))?
+            .into_vec(),
+    };
+    T::decode_state(&state).map_err(|why| format!("its state cannot be rebuilt: {why}"))
 }
 
 impl<T> fmt::Debug for Kept<T> {

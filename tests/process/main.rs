@@ -61,7 +61,7 @@ fn main() {
             spawn::what_cannot_travel_fails_at_start_and_changes_nothing,
             spawn::a_closure_init_cannot_travel_and_says_so,
             spawn::a_loop_on_a_thread_of_a_child_is_reachable_from_everywhere,
-            spawn::an_object_asked_back_from_a_loop_that_moves_is_refused,
+            spawn::objects_come_back_from_a_child,
             calls::calls_into_a_child_and_back,
             pool::shared_buffers_go_both_ways_in_place_and_back_to_their_pool,
             pool::buffers_held_by_ended_or_killed_processes_go_back,

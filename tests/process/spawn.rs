@@ -271,36 +271,66 @@ pub fn a_loop_on_a_thread_of_a_child_is_reachable_from_everywhere() {
     assert!(join(&mut rollout).success());
 }
 
-/// An object asked back from a loop that then moves to a child (by either
-/// start method) lives on there: the request is refused, saying so, and a
-/// request to the loop in the child is refused at once.
-pub fn an_object_asked_back_from_a_loop_that_moves_is_refused() {
+/// Objects asked back from a loop in a child (before it starts, so the
+/// request travels with the loop, or after, so it goes to the child) come
+/// back as their state when the child's loop ends; one whose state cannot
+/// travel is refused with the reason.
+pub fn objects_come_back_from_a_child() {
     for method in [StartMethod::Fork, StartMethod::Spawn] {
         let mut child = EventLoopProcess::new(format!("kept_{method:?}_child").to_lowercase())
             .unwrap()
             .start_method(method);
-        let tally = child
-            .add(Tally {
-                count: 0,
-                label: "kept".to_owned(),
-            })
-            .unwrap();
-        let kept = child.keep(&tally).unwrap();
+        let tally = |label: &str, count| Tally {
+            count,
+            label: label.to_owned(),
+        };
+        let before = child.add_with_id("before", tally("before", 10)).unwrap();
+        let after = child.add_with_id("after", tally("after", 20)).unwrap();
+        let kept_before = child.keep(&before).unwrap();
         child.start().unwrap();
-        match kept.take() {
-            Err(signal_slot::Error::NotHandedBack { why, .. }) => {
-                assert!(why.contains("moved to another process"), "{why}");
-            }
-            Err(other) => panic!("{method:?}: expected a refusal, got {other}"),
-            Ok(_) => panic!("{method:?}: the object came back from a loop that moved"),
+        let kept_after = child.keep(&after).unwrap();
+        // The slots run in the child; the states come back with their
+        // changes.
+        for _ in 0..3 {
+            before.bump().invoke(()).unwrap();
         }
-        match child.keep(&tally) {
-            Err(signal_slot::Error::NotHandedBack { why, .. }) => {
-                assert!(why.contains("another process"), "{why}");
-            }
-            other => panic!("{method:?}: expected a refusal, got {other:?}"),
-        }
+        after.bump().invoke(()).unwrap();
+        // Detached while the loop runs: back at once.
+        after.detach().unwrap();
+        let after = kept_after.wait(Duration::from_secs(20)).unwrap();
+        assert_eq!(
+            (after.label.as_str(), after.count),
+            ("after", 21),
+            "{method:?}"
+        );
         child.stop();
         assert!(join(&mut child).success());
+        let before = kept_before.wait(Duration::from_secs(20)).unwrap();
+        assert_eq!(
+            (before.label.as_str(), before.count),
+            ("before", 13),
+            "{method:?}"
+        );
+    }
+    // A state that cannot travel: refused, saying why (fork only: spawn
+    // would not start with it).
+    let mut child = EventLoopProcess::new("kept_stopwatch_child")
+        .unwrap()
+        .start_method(StartMethod::Fork);
+    let watch = child
+        .add(Stopwatch {
+            started: Instant::now(),
+        })
+        .unwrap();
+    let kept = child.keep(&watch).unwrap();
+    child.start().unwrap();
+    child.stop();
+    assert!(join(&mut child).success());
+    match kept.wait(Duration::from_secs(20)) {
+        Err(signal_slot::Error::NotHandedBack { why, .. }) => {
+            assert!(why.contains("cannot travel back"), "{why}");
+        }
+        Err(other) => panic!("expected a refusal, got {other}"),
+        Ok(_) => panic!("an `Instant` came back from another process"),
     }
 }

@@ -64,6 +64,15 @@ impl EventLoop {
                 }
             }
             Command::Detach { object, instance } => self.detach(object, instance),
+            Command::Keep {
+                object,
+                instance,
+                route,
+            } => self.keep(KeepRequest {
+                object,
+                instance,
+                to: Box::new(crate::keep::StateBack { route }),
+            }),
             Command::Subscribe {
                 signal,
                 receiver,

@@ -252,14 +252,16 @@ impl LoopHandle {
     ///
     /// For tests above all: run a loop, then read its objects' state. See
     /// [`Kept`] for an example. An object detached before the loop handles
-    /// the request is not handed back (`take` says so); neither is an
-    /// object of a loop that moves to another process.
+    /// the request is not handed back (`take` says so). An object of a loop
+    /// in a child process (asked for before or after the child started)
+    /// comes back as its state, rebuilt here: its type must be
+    /// `Serialize` and `Deserialize`, as for the spawn start method, or the
+    /// [`Kept`] says why not.
     ///
     /// # Errors
     ///
     /// [`Error::ObjectNotFound`] if `object` is not on this loop,
-    /// [`Error::LoopEnded`] if the loop has ended (its objects are gone),
-    /// [`Error::NotHandedBack`] if the loop runs in another process.
+    /// [`Error::LoopEnded`] if the loop has ended (its objects are gone).
     pub fn keep<H>(&self, object: &H) -> Result<Kept<H::Object>, Error>
     where
         H: TypedHandle,
@@ -273,13 +275,6 @@ impl LoopHandle {
             return Err(Error::ObjectNotFound {
                 loop_name: self.name().to_owned(),
                 id: object.id().to_owned(),
-            });
-        }
-        if self.peer.is_remote() {
-            return Err(Error::NotHandedBack {
-                loop_name: self.name().to_owned(),
-                id: object.id().to_owned(),
-                why: "it lives in another process".to_owned(),
             });
         }
         let (request, kept) = Kept::request(

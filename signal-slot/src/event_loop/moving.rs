@@ -14,10 +14,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::call::ReplyRoute;
 use crate::codec::Encoder;
 use crate::command::Command;
 use crate::connection::{self, Change, Delivery};
 use crate::error::Error;
+use crate::keep::{KeepRequest, StateBack};
 use crate::object::{ErasedObject, ObjectShared};
 use crate::registry::registry;
 use crate::transport::bell::Bell;
@@ -54,6 +56,14 @@ enum Cargo {
     },
     /// A process of the tree ended.
     ProducerEnded(ProcessId),
+    /// An object to hand back (its state, to the process and call named)
+    /// when it leaves the loop.
+    Keep {
+        object: String,
+        instance: u64,
+        process: ProcessId,
+        call: u64,
+    },
 }
 
 /// Why a loop could not be packed: the object and what it lacks.
@@ -112,6 +122,7 @@ impl EventLoop {
         let mut cargo = Vec::new();
         let mut movers: Vec<&Arc<ObjectShared>> = Vec::new();
         let mut own = Vec::new();
+        let mut kept = Vec::new();
         for resident in self.objects.values() {
             let object = &*resident.object;
             movers.push(&object.handle().shared);
@@ -123,8 +134,18 @@ impl EventLoop {
                     .transfer()
                     .map_err(|why| cannot_move(name, object, &why))?,
             );
+            if let Some(keep) = &resident.keep {
+                let route = keep.route();
+                kept.push(Cargo::Keep {
+                    object: object.handle().id().to_owned(),
+                    instance: resident.instance,
+                    process: route.process,
+                    call: route.call,
+                });
+            }
         }
         cargo.extend(own.into_iter().map(Cargo::Object));
+        cargo.extend(kept);
         let mut frames = Vec::new();
         let mut signals = 0u32;
         let flush = |cargo: &mut Vec<Cargo>, frames: &mut Vec<u8>, signals: &mut u32| {
@@ -165,8 +186,16 @@ impl EventLoop {
                     flush(&mut cargo, &mut frames, &mut signals);
                     cargo.push(Cargo::Object(transfer));
                 }
-                // Refused when this process's copy of the loop is released.
-                Envelope::Keep(_) => {}
+                Envelope::Keep(request) => {
+                    flush(&mut cargo, &mut frames, &mut signals);
+                    let route = request.to.route();
+                    cargo.push(Cargo::Keep {
+                        object: request.object.to_string(),
+                        instance: request.instance,
+                        process: route.process,
+                        call: route.call,
+                    });
+                }
                 Envelope::ProducerEnded(process) => {
                     flush(&mut cargo, &mut frames, &mut signals);
                     cargo.push(Cargo::ProducerEnded(*process));
@@ -285,6 +314,18 @@ impl PackedLoop {
                     queue.push(Envelope::Frames { bytes, signals });
                 }
                 Cargo::ProducerEnded(process) => queue.push(Envelope::ProducerEnded(process)),
+                Cargo::Keep {
+                    object,
+                    instance,
+                    process,
+                    call,
+                } => queue.push(Envelope::Keep(KeepRequest {
+                    object: object.into(),
+                    instance,
+                    to: Box::new(StateBack {
+                        route: ReplyRoute { process, call },
+                    }),
+                })),
             }
         }
         for frame in wire::Reader::new(&self.connections) {
@@ -321,19 +362,16 @@ impl EventLoop {
     /// copies of its objects, and of what was queued for them (`queued`:
     /// what [`pack`](Self::pack) took), go, without ending the loop.
     pub(crate) fn release_after_move(mut self: Box<Self>, queued: Vec<Envelope>) {
-        const MOVED: &str = "its loop moved to another process";
         self.phase = Phase::Moved;
-        let inbox = std::iter::from_fn(|| self.inbox.try_recv()).collect::<Vec<_>>();
-        for envelope in queued.into_iter().chain(inbox) {
-            match envelope {
-                Envelope::Keep(request) => request.to.refuse(MOVED),
-                envelope => self.drop_user_values(envelope),
-            }
+        self.drop_user_values(queued);
+        while let Some(envelope) = self.inbox.try_recv() {
+            self.drop_user_values(envelope);
         }
+        // The objects asked back are handed back from the loop's new
+        // process (which inherited the requests, or got them packed):
+        // these copies go quietly.
         for resident in self.objects.values_mut() {
-            if let Some(keep) = resident.keep.take() {
-                keep.refuse(MOVED);
-            }
+            drop(resident.keep.take());
         }
         self.release_objects();
     }

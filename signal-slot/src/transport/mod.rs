@@ -230,8 +230,16 @@ impl LoopPeer {
                     id: object.handle().id().to_owned(),
                 }),
                 Envelope::Keep(request) => {
-                    request.to.refuse("it lives in another process");
-                    Ok(())
+                    // Its state comes back as the reply to the request's
+                    // call.
+                    let command = Command::Keep {
+                        object: request.object.clone(),
+                        instance: request.instance,
+                        route: request.to.route(),
+                    };
+                    let describe = || format!("{command:?}");
+                    let frame = Frame::Command(command.clone());
+                    remote.post(self, 0, &describe, |out| Writer::new(out).control(&frame))
                 }
                 Envelope::Frames { .. } | Envelope::Ring(_) | Envelope::ProducerEnded(_) => {
                     Err(ended())

@@ -46,6 +46,7 @@ const DETACH: u8 = 5;
 const SUBSCRIBE: u8 = 6;
 const PUBLISH: u8 = 7;
 const REQUEST: u8 = 8;
+const KEEP: u8 = 9;
 
 /// The receivers a signal frame names (object, slot, instance): on the
 /// stack for the usual few.
@@ -211,6 +212,14 @@ mod tests {
                 receiver: receiver("b", 4),
                 on: true,
             }),
+            Frame::Command(Command::Keep {
+                object: "b".into(),
+                instance: 9,
+                route: crate::call::ReplyRoute {
+                    process: 2,
+                    call: 31,
+                },
+            }),
         ] {
             writer.control(&frame).unwrap();
         }
@@ -221,7 +230,7 @@ mod tests {
     fn every_frame_round_trips() {
         let packet = sample_packet();
         let frames: Vec<Frame<'_>> = Reader::new(&packet).collect::<Result<_, _>>().unwrap();
-        assert_eq!(frames.len(), 10);
+        assert_eq!(frames.len(), 11);
         let Frame::Signal {
             emitter_loop,
             emitter,
@@ -298,6 +307,17 @@ mod tests {
             })
         );
         assert!(matches!(frames[8], Frame::Command(Command::Detach { .. })));
+        assert_eq!(
+            frames[10],
+            Frame::Command(Command::Keep {
+                object: "b".into(),
+                instance: 9,
+                route: crate::call::ReplyRoute {
+                    process: 2,
+                    call: 31
+                },
+            })
+        );
     }
 
     #[test]

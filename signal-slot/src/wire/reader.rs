@@ -132,6 +132,7 @@ impl<'a> Reader<'a> {
             SUBSCRIBE | PUBLISH => 5,
             EMIT_REQUEST | BROADCAST => 4,
             DETACH => 2,
+            KEEP => 4,
             other => return Err(decode_error(format!("unknown frame kind {other}"))),
         };
         Self::expect_fields(fields, expected, tag)?;
@@ -210,6 +211,14 @@ impl<'a> Reader<'a> {
             DETACH => Frame::Command(Command::Detach {
                 object: self.name()?,
                 instance: self.uint()?,
+            }),
+            KEEP => Frame::Command(Command::Keep {
+                object: self.name()?,
+                instance: self.uint()?,
+                route: crate::call::ReplyRoute {
+                    process: self.uint()?,
+                    call: self.uint()?,
+                },
             }),
             SUBSCRIBE => Frame::Command(Command::Subscribe {
                 signal: self.name()?,

@@ -209,6 +209,17 @@ impl<'b, 'e> Writer<'b, 'e> {
                 self.str(object)?;
                 self.u64(*instance)
             }
+            Command::Keep {
+                object,
+                instance,
+                route,
+            } => {
+                self.header(4, KEEP)?;
+                self.str(object)?;
+                self.u64(*instance)?;
+                self.u64(route.process)?;
+                self.u64(route.call)
+            }
             Command::Subscribe {
                 signal,
                 receiver,
