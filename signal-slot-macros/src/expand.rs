@@ -235,10 +235,15 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
         };
         // The slot's value first: the call may borrow the context too.
         let into_result = match (&slot.output, slot.reply_type()) {
-            (_, Some(_)) => quote! {
-                let __value = #call;
-                ::signal_slot::__private::reply(ctx, __value)
-            },
+            (_, Some(ty)) => {
+                let reply = quote_spanned! {ty.span()=>
+                    ::signal_slot::__private::reply(ctx, __value)
+                };
+                quote! {
+                    let __value = #call;
+                    #reply
+                }
+            }
             (syn::ReturnType::Default, None) => quote! {
                 let __result = ::signal_slot::__private::SlotReturn::into_slot_result(#call);
                 ::signal_slot::__private::finish(ctx, __result)

@@ -287,7 +287,7 @@ pub mod __private {
     pub fn assert_reply<T: crate::call::SlotReply>() {}
 
     /// A called slot's value, to its caller.
-    pub fn reply<T: crate::EventLoopObject, R: SignalArg>(
+    pub fn reply<T: crate::EventLoopObject, R: crate::call::SlotReply>(
         ctx: &mut crate::Context<'_, T>,
         value: R,
     ) -> Result<(), SlotError> {
