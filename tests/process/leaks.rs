@@ -90,6 +90,12 @@ fn finished_processes(count: usize) {
     for index in WARM_UP..WARM_UP + count {
         one_process(&mut main, &log, &probe, &source, index);
     }
+    // The last child's monitor thread may still be on its way out when
+    // `join` returns: counts are awaited (a leak never settles).
+    crate::common::harness::wait_until(Duration::from_secs(5), || {
+        let now = Usage::of_this_process();
+        now.descriptors <= before.descriptors && now.threads <= before.threads
+    });
     let after = Usage::of_this_process();
     assert_eq!(log.entries()[count], format!("hello {count}:{}", 8 << 20));
     assert!(
