@@ -120,6 +120,46 @@ fn child(name: &str) -> EventLoopProcess {
         .unwrap()
 }
 
+/// A call queued for a loop before it moves to a child is answered from
+/// the child.
+pub fn a_call_queued_before_the_start_is_answered_by_the_child() {
+    let log = Log::default();
+    let mut home_loop = EventLoopThread::new("calls_queued_home").unwrap();
+    let home = home_loop
+        .add_with_id(
+            "home",
+            Home {
+                total: 0,
+                log: log.clone(),
+            },
+        )
+        .unwrap();
+    home_loop.start().unwrap();
+    let mut process = child("calls_queued_child");
+    let remote = process
+        .add_with_id(
+            "remote",
+            Remote {
+                calls: 0,
+                home: None,
+            },
+        )
+        .unwrap();
+    // Queued in the loop before it moves.
+    remote
+        .pid_plus()
+        .call_then(3, LONG, home.on_child_answer())
+        .unwrap();
+    process.start().unwrap();
+    let pid = u64::from(process.pid().unwrap());
+    assert!(log.wait_for(1, LONG));
+    assert_eq!(log.entries(), [format!("child answered Ok({})", pid + 3)]);
+    process.stop();
+    assert!(join(&mut process).success());
+    home_loop.stop();
+    home_loop.join().unwrap();
+}
+
 pub fn calls_into_a_child_and_back() {
     let log = Log::default();
     let mut home_loop = EventLoopThread::new("calls_home").unwrap();

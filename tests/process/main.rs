@@ -63,6 +63,7 @@ fn main() {
             spawn::a_loop_on_a_thread_of_a_child_is_reachable_from_everywhere,
             spawn::objects_come_back_from_a_child,
             calls::calls_into_a_child_and_back,
+            calls::a_call_queued_before_the_start_is_answered_by_the_child,
             pool::shared_buffers_go_both_ways_in_place_and_back_to_their_pool,
             pool::buffers_held_by_ended_or_killed_processes_go_back,
             pool::buffers_of_signals_that_never_arrive_go_back,

@@ -363,8 +363,15 @@ impl EventLoop {
     /// what [`pack`](Self::pack) took), go, without ending the loop.
     pub(crate) fn release_after_move(mut self: Box<Self>, queued: Vec<Envelope>) {
         self.phase = Phase::Moved;
-        self.drop_user_values(queued);
-        while let Some(envelope) = self.inbox.try_recv() {
+        let inbox = std::iter::from_fn(|| self.inbox.try_recv()).collect::<Vec<_>>();
+        for envelope in queued.into_iter().chain(inbox) {
+            // Calls queued here are answered by the loop's new process
+            // (which inherited or got them): these copies fail nothing.
+            if let Envelope::Signal(signal) = &envelope
+                && let Some(request) = &signal.header.request
+            {
+                request.forwarded();
+            }
             self.drop_user_values(envelope);
         }
         // The objects asked back are handed back from the loop's new
