@@ -438,6 +438,18 @@ fn is_context(ty: &Type) -> bool {
         .is_some_and(|segment| segment.ident == "Context")
 }
 
+/// True if `ty` mentions `Self` anywhere.
+fn mentions_self(ty: &Type) -> bool {
+    fn walk(tokens: proc_macro2::TokenStream) -> bool {
+        tokens.into_iter().any(|token| match token {
+            proc_macro2::TokenTree::Ident(ident) => ident == "Self",
+            proc_macro2::TokenTree::Group(group) => walk(group.stream()),
+            _ => false,
+        })
+    }
+    walk(ty.to_token_stream())
+}
+
 /// Parses a slot's signature, recording its errors (any error rejects the
 /// whole item, so the declaration is returned regardless).
 fn parse_slot(sig: &Signature, errors: &mut Errors) -> SlotDecl {
@@ -476,6 +488,15 @@ fn parse_slot(sig: &Signature, errors: &mut Errors) -> SlotDecl {
         }
     }
     let args = parse_args(inputs.into_iter(), "slot", errors);
+    if let ReturnType::Type(_, ty) = &sig.output
+        && mentions_self(ty)
+    {
+        errors.spanned(
+            ty,
+            "name the type instead of `Self` in a slot's return type: the value goes to \
+             callers through the object's handle, where `Self` is the handle",
+        );
+    }
     SlotDecl {
         ident: sig.ident.clone(),
         has_context,

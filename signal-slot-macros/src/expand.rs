@@ -154,6 +154,16 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
     let mut accessors = Vec::new();
     let mut signal_structs = Vec::new();
     let mut self_signals = Vec::new();
+    // The user's own methods of this block keep their names.
+    let methods: Vec<&syn::Ident> = object
+        .item
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            syn::ImplItem::Fn(method) => Some(&method.sig.ident),
+            _ => None,
+        })
+        .collect();
     for (index, signal) in object.signals.iter().enumerate() {
         let index = index as u16;
         let ident = &signal.ident;
@@ -191,16 +201,18 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
         // `self.signal()` in a slot, the natural port from the original:
         // a method whose bound never holds, so that the error says to use
         // the context (a missing method would only say it is missing).
-        self_signals.push(quote_spanned! {ident.span()=>
-            #[doc(hidden)]
-            #[allow(dead_code, clippy::extra_unused_lifetimes)]
-            pub(crate) fn #ident(&self) -> #struct_ident<'static>
-            where
-                for<'__a> #self_ty: ::signal_slot::__private::EmitThroughContext,
-            {
-                ::core::unreachable!("a signal is reached through a handle or a slot's context")
-            }
-        });
+        if !methods.contains(&ident) {
+            self_signals.push(quote_spanned! {ident.span()=>
+                #[doc(hidden)]
+                #[allow(dead_code, clippy::extra_unused_lifetimes)]
+                pub(crate) fn #ident(&self) -> #struct_ident<'static>
+                where
+                    for<'__a> #self_ty: ::signal_slot::__private::EmitThroughContext,
+                {
+                    ::core::unreachable!("a signal is reached through a handle or a slot's context")
+                }
+            });
+        }
         signal_structs.push(quote! {
             #[doc = #struct_doc]
             pub struct #struct_ident<'a>(::signal_slot::Signal<'a, #tuple>);

@@ -304,6 +304,8 @@ fn watch() {
                 .filter_map(|call| table.calls.remove(&call))
                 .collect();
             drop(table);
+            // Completions queue into loops and log: not across a fork.
+            let _working = crate::sys::platform::working();
             for pending in expired {
                 let error = CallError::Timeout {
                     callee: pending.callee,
@@ -373,6 +375,12 @@ impl RequestGuard {
     pub(crate) fn forwarded(&self) -> ReplyRoute {
         self.forwarded.store(true, Ordering::Release);
         self.route
+    }
+
+    /// The request was written for another process that will not get it
+    /// (a spawn that failed): it is this process's to fail again.
+    pub(crate) fn rearm(&self) {
+        self.forwarded.store(false, Ordering::Release);
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use arc_swap::ArcSwap;
 
 use crate::object::{Home, ObjectShared};
-use crate::payload::{Args, Mailbox, Ticket};
+use crate::payload::{Args, Mailbox};
 use crate::transport::{DropReason, LoopPeer, SignalEnvelope};
 
 /// A slot of one object (instance) on the receiving loop.
@@ -499,36 +499,19 @@ fn deliver_latest(latest: &LatestDestination, mut args: Args) {
             .drops()
             .record(older as u64, DropReason::Replaced, describe);
     }
-    if destination.peer.is_remote() {
-        // Its process keeps the newest of what waits in the ring when it
-        // reads it.
-        let envelope = SignalEnvelope {
-            header: destination.header.clone(),
-            args,
-        };
-        if let Err((envelope, reason)) = destination.peer.deliver(envelope) {
-            destination.peer.drops().record_envelope(&envelope, reason);
-        }
-        return;
-    }
-    match latest.mailbox.put(args) {
-        Some(replaced) => {
+    match destination
+        .peer
+        .deliver_latest(&latest.mailbox, &destination.header, args)
+    {
+        Ok(None) => {}
+        Ok(Some(replaced)) => {
             let count = replaced.count() as u64;
             destination
                 .peer
                 .drops()
                 .record(count, DropReason::Replaced, describe);
         }
-        None => {
-            let envelope = SignalEnvelope {
-                header: destination.header.clone(),
-                args: Args::Latest(Ticket::new(latest.mailbox.clone())),
-            };
-            // A ticket that cannot be queued empties the mailbox as it goes.
-            if let Err((envelope, reason)) = destination.peer.deliver(envelope) {
-                destination.peer.drops().record_envelope(&envelope, reason);
-            }
-        }
+        Err((envelope, reason)) => destination.peer.drops().record_envelope(&envelope, reason),
     }
 }
 

@@ -227,7 +227,14 @@ pub const MAX_NESTING: usize = codec::MAX_DEPTH;
 /// returning a `Slot<(Type, ..), R>` to connect to, `invoke` or `call`. A
 /// slot returns `()`, `Result<(), E>` with `E: Display` (an `Err` is
 /// reported), or a value `R` for its callers ([`Slot::call`],
-/// [`Slot::call_then`]), which must travel like an argument.
+/// [`Slot::call_then`]), which must travel like an argument. The return
+/// type is read as written: `Result<(), E>` behind a type alias is a value
+/// for callers, not an error to report; `Self` is refused (name the type).
+///
+/// Each signal also gives the struct a hidden method of its name, so that
+/// `self.signal()` in a slot fails with an error that says to use the
+/// context: a method of that name in the same `impl` block keeps its name,
+/// one in another block clashes with it.
 ///
 /// Argument types must be owned and `Clone + Send + Serialize +
 /// DeserializeOwned + 'static`. Everything is checked at compile time, with

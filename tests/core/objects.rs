@@ -231,3 +231,39 @@ fn the_sender_is_an_object_not_an_id() {
         ]
     );
 }
+
+/// A plain method named like a signal of its block keeps its name.
+#[event_loop_object]
+struct Gauge {
+    level: u64,
+}
+
+#[event_loop_object]
+impl Gauge {
+    #[signal]
+    fn level(value: u64);
+
+    /// Not a slot: an ordinary method, called as `self.level()`.
+    fn level(&self) -> u64 {
+        self.level
+    }
+
+    #[slot]
+    fn raise(&mut self, ctx: &mut Context<Self>) {
+        self.level += 1;
+        ctx.level().emit(self.level());
+        ctx.stop_loop();
+    }
+}
+
+#[test]
+fn a_method_named_like_a_signal_keeps_its_name() {
+    let log = Log::default();
+    let mut main = EventLoop::new("gauge_main").unwrap();
+    let gauge = main.add(Gauge { level: 4 }).unwrap();
+    let recorder = main.add_with_id("recorder", Recorder::new(&log)).unwrap();
+    gauge.level().connect(recorder.on_value()).unwrap();
+    gauge.raise().invoke(()).unwrap();
+    main.exec();
+    assert_eq!(log.entries(), ["recorder:5"]);
+}

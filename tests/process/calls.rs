@@ -51,6 +51,11 @@ impl Remote {
     }
 
     #[slot]
+    fn swallow(&mut self, value: Unsendable) -> u32 {
+        value.0
+    }
+
+    #[slot]
     fn hang(&mut self) -> u64 {
         if let Some(home) = &self.home {
             home.record().invoke("hanging".to_owned()).unwrap();
@@ -213,6 +218,11 @@ pub fn calls_into_a_child_and_back() {
         Err(CallError::Failed { why, .. }) => {
             assert!(why.contains("this value stays where it is"), "{why}");
         }
+        other => panic!("{other:?}"),
+    }
+    // Nor the arguments there: the same kind of error, at once.
+    match remote.swallow().call(Unsendable(3), LONG) {
+        Err(CallError::Failed { why, .. }) => assert!(why.contains("encoded"), "{why}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(remote.pid_plus().call(1, LONG), Ok(pid + 1));

@@ -111,6 +111,12 @@ impl EventLoop {
     /// Puts back what [`pack`](Self::pack) took from the queue.
     pub(crate) fn requeue(&mut self, queued: Vec<Envelope>) {
         for envelope in queued {
+            // Packed (and so disarmed) for a process that did not start.
+            if let Envelope::Signal(signal) = &envelope
+                && let Some(request) = &signal.header.request
+            {
+                request.rearm();
+            }
             if let Err(envelope) = self.sender.send(envelope) {
                 self.drop_user_values(envelope);
             }

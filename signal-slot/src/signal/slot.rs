@@ -191,6 +191,11 @@ impl<A: Clone + Send + 'static, R: SlotReply> Slot<'_, A, R> {
     /// in its process, and its return value comes back. A slot that
     /// returns nothing (or `Result<(), E>`) gives `()` once it ran.
     ///
+    /// In a child process, replies from other processes reach this
+    /// process once it runs (its init function runs before): a blocking
+    /// call from an init function to another process would time out;
+    /// make it from a slot with `call_then`.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use signal_slot::{EventLoopThread, event_loop_object};
@@ -363,8 +368,12 @@ impl<A: Clone + Send + 'static, R: SlotReply> Slot<'_, A, R> {
         };
         if let Err(error) = peer.post(Envelope::Signal(envelope)) {
             // Told already if the request was dropped here; not if it was
-            // written for another process and lost on the way.
-            call::complete(route.call, Err(Failure::Gone(error.to_string())));
+            // meant for another process and could not be written there.
+            let failure = match error {
+                Error::LoopEnded(_) => Failure::Gone(error.to_string()),
+                other => Failure::Failed(other.to_string()),
+            };
+            call::complete(route.call, Err(failure));
         }
         Ok(route)
     }

@@ -205,6 +205,49 @@ impl LoopPeer {
         }
     }
 
+    /// Delivers to a keep-latest receiver, deciding where the loop runs and
+    /// delivering under one hold on its route (so that a loop moving to a
+    /// child waits for it): in this process, into `mailbox` (replacing what
+    /// waits there, which is given back, a ticket for it being queued
+    /// already) or with a new ticket; to another process, as a signal
+    /// whose receiving loop keeps the newest.
+    pub(crate) fn deliver_latest(
+        &self,
+        mailbox: &Arc<crate::payload::Mailbox>,
+        header: &Arc<Header>,
+        args: Args,
+    ) -> Result<Option<Args>, DeliveryError> {
+        let route = self.route.load();
+        match &**route {
+            Route::Local(inbox) => match mailbox.put(args) {
+                Some(replaced) => Ok(Some(replaced)),
+                None => {
+                    let envelope = SignalEnvelope {
+                        header: header.clone(),
+                        args: Args::Latest(crate::payload::Ticket::new(mailbox.clone())),
+                    };
+                    // A ticket that cannot be queued empties the mailbox
+                    // as it goes.
+                    inbox.deliver(envelope).map(|()| None)
+                }
+            },
+            Route::Remote(remote) => {
+                let envelope = SignalEnvelope {
+                    header: header.clone(),
+                    args,
+                };
+                remote.deliver(self, envelope).map(|()| None)
+            }
+            Route::Gone => Err((
+                SignalEnvelope {
+                    header: header.clone(),
+                    args,
+                },
+                DropReason::Gone,
+            )),
+        }
+    }
+
     /// Queues a message (a command, an object, a slot invocation)
     /// regardless of the inbox's capacity for signals, so that it is not
     /// lost while the loop runs.
