@@ -117,6 +117,17 @@ pub enum Delivery {
     /// dropped). For state where only the latest matters: weights, poses,
     /// progress.
     KeepLatest,
+    /// The next emission reaches the receiver, once (whichever thread
+    /// emits it first), and the connection ends.
+    SingleShot,
+}
+
+/// A single-shot connection: one receiver, and whether an emission took
+/// it already.
+#[derive(Clone)]
+pub(crate) struct OnceDestination {
+    pub(crate) destination: Destination,
+    pub(crate) taken: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A keep-latest connection: one receiver, and the mailbox of the newest
@@ -135,6 +146,8 @@ pub(crate) struct ConnectionList {
     pub(crate) balanced: Vec<Destination>,
     /// One entry per keep-latest receiver.
     pub(crate) latest: Vec<LatestDestination>,
+    /// One entry per single-shot receiver.
+    pub(crate) once: Vec<OnceDestination>,
 }
 
 /// The connections of one signal of one object.
@@ -149,6 +162,8 @@ pub(crate) struct SignalConnections {
 pub(crate) enum Change {
     Connect(ReceiverRef, Delivery),
     Disconnect(ReceiverRef),
+    /// Ends the single-shot connection to the receiver (it fired).
+    Fired(ReceiverRef),
     /// Broadcasts the signal under its own name (or stops).
     Broadcast(bool),
     /// Broadcasts the signal under a topic's name (or stops).
@@ -262,15 +277,40 @@ pub(crate) fn apply(
             }
             !exists
         }
+        Change::Connect(receiver, Delivery::SingleShot) => {
+            let exists = list.once.iter().any(|once| {
+                Arc::ptr_eq(&once.destination.peer, peer)
+                    && once.destination.header.receivers[0].matches(&receiver)
+            });
+            if !exists {
+                list.once.push(OnceDestination {
+                    destination: Destination {
+                        peer: peer.clone(),
+                        header: header(name)(vec![receiver], false),
+                    },
+                    taken: Arc::default(),
+                });
+            }
+            !exists
+        }
+        Change::Fired(receiver) => {
+            let before = list.once.len();
+            list.once.retain(|once| {
+                !(Arc::ptr_eq(&once.destination.peer, peer)
+                    && once.destination.header.receivers[0].matches(&receiver))
+            });
+            list.once.len() != before
+        }
         Change::Disconnect(receiver) => {
             let is_it = |destination: &Destination| {
                 Arc::ptr_eq(&destination.peer, peer)
                     && destination.header.receivers[0].matches(&receiver)
             };
-            let before = list.balanced.len() + list.latest.len();
+            let before = list.balanced.len() + list.latest.len() + list.once.len();
             list.balanced.retain(|destination| !is_it(destination));
             list.latest.retain(|latest| !is_it(&latest.destination));
-            let from_balanced = list.balanced.len() + list.latest.len() != before;
+            list.once.retain(|once| !is_it(&once.destination));
+            let from_balanced = list.balanced.len() + list.latest.len() + list.once.len() != before;
             let from_fan_out = edit_destination(
                 &mut list.fan_out,
                 peer,
@@ -358,12 +398,14 @@ pub(crate) fn forget_object(
                     .latest
                     .iter()
                     .any(|latest| names_it(&latest.destination))
+                && !current.once.iter().any(|once| names_it(&once.destination))
             {
                 continue;
             }
             let mut list = ConnectionList::clone(&current);
             list.balanced.retain(|destination| !names_it(destination));
             list.latest.retain(|latest| !names_it(&latest.destination));
+            list.once.retain(|once| !names_it(&once.destination));
             let name = emitter.signal_name(u16::try_from(index).unwrap_or(u16::MAX));
             let header = |receivers: Vec<ReceiverRef>, broadcast: bool| {
                 Arc::new(Header {
@@ -448,7 +490,17 @@ pub(crate) fn emit(emitter: &Arc<ObjectShared>, index: u16, make_args: impl FnOn
     let fan_out = list.fan_out.len();
     let latest = list.latest.len();
     let balanced = !list.balanced.is_empty();
-    let total = fan_out + latest + usize::from(balanced);
+    // Single-shot connections this emission takes: each by one emission
+    // only, whichever thread gets there first.
+    let fired: smallvec::SmallVec<[&OnceDestination; 2]> = if list.once.is_empty() {
+        smallvec::SmallVec::new()
+    } else {
+        list.once
+            .iter()
+            .filter(|once| !once.taken.swap(true, Ordering::AcqRel))
+            .collect()
+    };
+    let total = fan_out + latest + fired.len() + usize::from(balanced);
     if total == 0 {
         return;
     }
@@ -475,8 +527,27 @@ pub(crate) fn emit(emitter: &Arc<ObjectShared>, index: u16, make_args: impl FnOn
     for (position, latest) in list.latest.iter().enumerate() {
         deliver_latest(latest, take_args(fan_out + position));
     }
+    for (position, once) in fired.iter().enumerate() {
+        let mut args = take_args(fan_out + latest + position);
+        // One emission of a batch: its first.
+        args.retain_first();
+        let destination = &once.destination;
+        let envelope = SignalEnvelope {
+            header: destination.header.clone(),
+            args,
+        };
+        if let Err((envelope, reason)) = destination.peer.deliver(envelope) {
+            destination.peer.drops().record_envelope(&envelope, reason);
+        }
+        let receiver = destination.header.receivers[0].clone();
+        apply(emitter, index, &destination.peer, Change::Fired(receiver));
+    }
     if balanced {
-        deliver_balanced(connections, &list.balanced, take_args(fan_out + latest));
+        deliver_balanced(
+            connections,
+            &list.balanced,
+            take_args(fan_out + latest + fired.len()),
+        );
     }
 }
 

@@ -75,6 +75,7 @@
 //! | broadcast to a loop's subscribers | [`topic!`], [`Signal::publish_on`], [`ObjectHandle::subscribe`]; by name: [`Signal::broadcast_on`], [`ObjectHandle::subscribe_by_name`] |
 //! | a work queue | [`Signal::connect_balanced`] |
 //! | the newest value only (weights, poses, progress) | [`Signal::connect_latest`] |
+//! | one emission only (Qt's single-shot connection) | [`Signal::connect_once`] |
 //! | time | [`Timer`], [`TightLoop`] |
 //! | an object back from its loop, to read its state | [`LoopHandle::keep`], [`Kept`] |
 //! | large payloads between processes, with no copy | [`BufferPool`], [`SharedBuffer`] |
@@ -222,7 +223,7 @@ pub const MAX_NESTING: usize = codec::MAX_DEPTH;
 /// On the `impl` block, each `#[signal] fn name(arg: Type, ..);` becomes
 /// a method `name()` of the handle returning a typed signal with
 /// `emit(arg, ..)`, `emit_tuple`, `emit_many`, `connect`,
-/// `connect_balanced`, `connect_latest`, `disconnect`, `publish_on` and
+/// `connect_balanced`, `connect_latest`, `connect_once`, `disconnect`, `publish_on` and
 /// `broadcast_on`; each `#[slot]` method becomes a method of the same name
 /// returning a `Slot<(Type, ..), R>` to connect to, `invoke` or `call`. A
 /// slot returns `()`, `Result<(), E>` with `E: Display` (an `Err` is

@@ -38,6 +38,8 @@ pub trait ErasedArgs: Send {
     fn encoded_item(&self, index: usize) -> Option<&[u8]>;
     /// Drops every emission but the last; returns how many went.
     fn retain_last(&mut self) -> usize;
+    /// Drops every emission but the first.
+    fn retain_first(&mut self);
 }
 
 /// The concrete batch behind [`ErasedArgs`] for arguments of type `A`.
@@ -163,6 +165,13 @@ impl Args {
         }
     }
 
+    /// Keeps only the first emission of a batch.
+    pub(crate) fn retain_first(&mut self) {
+        if let Args::Boxed(batch) = self {
+            batch.retain_first();
+        }
+    }
+
     /// Keeps only the last emission of a batch; returns how many went.
     pub(crate) fn retain_last(&mut self) -> usize {
         match self {
@@ -261,6 +270,12 @@ impl<A: Clone + Send + 'static> ErasedArgs for ArgsBatch<A> {
             }
         }
     }
+
+    fn retain_first(&mut self) {
+        if let Items::Many(items) = &mut self.items {
+            items.truncate(1);
+        }
+    }
 }
 
 /// A batch that arrived as MessagePack and is passed on as such (a signal
@@ -311,6 +326,10 @@ impl ErasedArgs for EncodedBatch {
         let gone = self.items.len().saturating_sub(1);
         self.items.drain(..gone);
         gone
+    }
+
+    fn retain_first(&mut self) {
+        self.items.truncate(1);
     }
 }
 

@@ -266,7 +266,7 @@ impl Topology {
             let arrow = match edge.delivery {
                 Some(Delivery::Balanced) => "-.->",
                 Some(Delivery::KeepLatest) => "==>",
-                Some(Delivery::FanOut) | None => "-->",
+                Some(Delivery::FanOut | Delivery::SingleShot) | None => "-->",
             };
             let _ = writeln!(
                 out,
@@ -315,6 +315,7 @@ impl Topology {
             let style = match edge.delivery {
                 Some(Delivery::Balanced) => ", style=dashed",
                 Some(Delivery::KeepLatest) => ", style=bold",
+                Some(Delivery::SingleShot) => ", style=dotted",
                 Some(Delivery::FanOut) | None => "",
             };
             let _ = writeln!(
@@ -386,6 +387,7 @@ impl Topology {
                                 Delivery::FanOut => "",
                                 Delivery::Balanced => " (balanced)",
                                 Delivery::KeepLatest => " (latest)",
+                                Delivery::SingleShot => " (once)",
                             };
                             push(
                                 nodes.object(&connection.to_loop, receiver),
@@ -525,6 +527,9 @@ pub(crate) fn describe_here() -> ProcessInfo {
             }
             for latest in &list.latest {
                 slot(&latest.destination, Delivery::KeepLatest);
+            }
+            for once in &list.once {
+                slot(&once.destination, Delivery::SingleShot);
             }
             for destination in &list.fan_out {
                 if destination.header.broadcast {

@@ -178,3 +178,51 @@ fn a_slot_of_one_argument_is_invoked_with_the_argument_alone() {
     assert_eq!(main.exec(), ExitStatus::Normal);
     assert_eq!(log.entries(), ["recorder:3", "recorder:4"]);
 }
+
+#[test]
+fn a_single_shot_connection_delivers_exactly_once_under_concurrent_emitters() {
+    const ROUNDS: u64 = 200;
+    const THREADS: u64 = 4;
+    let log = Log::default();
+    let mut worker = EventLoopThread::new("once_worker").unwrap();
+    let emitter = worker.add_with_id("emitter", Emitter).unwrap();
+    let once = worker.add_with_id("once", Recorder::new(&log)).unwrap();
+    let every = worker.add_with_id("every", Recorder::new(&log)).unwrap();
+    emitter.value().connect(every.on_value_again()).unwrap();
+    worker.start().unwrap();
+    let barrier = std::sync::Barrier::new(THREADS as usize);
+    for round in 0..ROUNDS {
+        emitter.value().connect_once(once.on_value()).unwrap();
+        // Connecting twice is one connection, as for the others.
+        emitter.value().connect_once(once.on_value()).unwrap();
+        // Emitters released at the same instant race for it.
+        std::thread::scope(|scope| {
+            for thread in 0..THREADS {
+                let emitter = emitter.clone();
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    emitter.value().emit(round * THREADS + thread);
+                });
+            }
+        });
+        // Each round: every emission to `every`, one to `once`.
+        let expected = ((round + 1) * (THREADS + 1)) as usize;
+        assert!(log.wait_for(expected, std::time::Duration::from_secs(10)));
+    }
+    // After it fired: nothing more for `once`; an `emit_many` batch gives
+    // it its first item.
+    emitter.value().emit(9_999);
+    emitter.value().connect_once(once.on_value()).unwrap();
+    emitter.value().emit_many([(7,), (8,)]);
+    let total = (ROUNDS * (THREADS + 1) + 1 + 3) as usize;
+    assert!(log.wait_for(total, std::time::Duration::from_secs(10)));
+    worker.stop();
+    worker.join().unwrap();
+    let entries = log.entries();
+    let once_entries: Vec<&String> = entries.iter().filter(|e| e.starts_with("once:")).collect();
+    assert_eq!(once_entries.len() as u64, ROUNDS + 1, "{once_entries:?}");
+    assert_eq!(*once_entries.last().unwrap(), "once:7");
+    assert_eq!(entries.len(), total);
+    assert_eq!(worker.dropped_signals(), 0);
+}

@@ -451,3 +451,36 @@ pub fn keep_latest_into_a_stopped_child() {
     assert_eq!(log.entries(), ["latest 0", "latest 100"]);
     assert_eq!(child.dropped_signals(), 0);
 }
+
+/// Single-shot connections of an emitter in a child: one made before the
+/// start (it travels with the loop), one made while the child runs (the
+/// change goes there); each delivers the next emission only.
+pub fn single_shot_connections_of_an_emitter_in_a_child() {
+    let log = Log::default();
+    let mut home = EventLoopThread::new("once_home").unwrap();
+    let probe = home
+        .add_with_id(
+            "probe",
+            Probe {
+                log: log.clone(),
+                expected: usize::MAX,
+            },
+        )
+        .unwrap();
+    home.start().unwrap();
+    let mut child = EventLoopProcess::new("once_child").unwrap();
+    let source = child.add_with_id("source", Source).unwrap();
+    source.value().connect_once(probe.report_value()).unwrap();
+    child.start().unwrap();
+    // Emitted in the child (on the parent's behalf), in order.
+    source.emit_values().invoke(3).unwrap();
+    assert!(log.wait_for(1, Duration::from_secs(10)));
+    source.value().connect_once(probe.report_value()).unwrap();
+    source.emit_values().invoke(3).unwrap();
+    assert!(log.wait_for(2, Duration::from_secs(10)));
+    child.stop();
+    assert!(join(&mut child).success());
+    home.stop();
+    home.join().unwrap();
+    assert_eq!(log.entries(), ["value 0", "value 0"]);
+}

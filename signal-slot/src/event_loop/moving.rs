@@ -277,7 +277,12 @@ fn describe_connections(
             .latest
             .iter()
             .map(|latest| (&latest.destination, Delivery::KeepLatest));
-        for (destination, delivery) in balanced.chain(latest) {
+        let once = list
+            .once
+            .iter()
+            .filter(|once| !once.taken.load(std::sync::atomic::Ordering::Acquire))
+            .map(|once| (&once.destination, Delivery::SingleShot));
+        for (destination, delivery) in balanced.chain(latest).chain(once) {
             let event_loop = destination.peer.name_arc();
             for receiver in &destination.header.receivers {
                 write(event_loop, Change::Connect(receiver.clone(), delivery))?;

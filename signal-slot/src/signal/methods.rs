@@ -66,6 +66,19 @@ macro_rules! __signal_methods {
                 self.0.connect_latest(slot)
             }
 
+            /// Connects a slot for one emission; see
+            /// [`Signal::connect_once`](::signal_slot::Signal::connect_once).
+            ///
+            /// # Errors
+            ///
+            /// As for [`Signal::connect`](::signal_slot::Signal::connect).
+            pub fn connect_once<S: ::signal_slot::ConnectTo<$args>>(
+                &self,
+                slot: S,
+            ) -> ::core::result::Result<(), ::signal_slot::Error> {
+                self.0.connect_once(slot)
+            }
+
             /// Disconnects a slot; see
             /// [`Signal::disconnect`](::signal_slot::Signal::disconnect).
             ///

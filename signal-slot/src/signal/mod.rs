@@ -358,6 +358,55 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         self.connect_with(target, index, Delivery::KeepLatest)
     }
 
+    /// Connects the signal to `slot` for one emission (Qt's single-shot
+    /// connection): the next emission reaches the slot (an `emit_many`
+    /// batch, its first item), exactly once even when threads emit at the
+    /// same time, and the connection ends. An emission that finds the
+    /// slot's inbox full takes it too (and is counted as dropped).
+    ///
+    /// ```
+    /// # use signal_slot::{Context, EventLoop, event_loop_object};
+    /// #[event_loop_object]
+    /// struct Server;
+    ///
+    /// #[event_loop_object]
+    /// impl Server {
+    ///     #[signal]
+    ///     fn ready(port: u16);
+    /// }
+    ///
+    /// #[event_loop_object]
+    /// struct Client { ports: Vec<u16> }
+    ///
+    /// #[event_loop_object]
+    /// impl Client {
+    ///     #[slot]
+    ///     fn on_ready(&mut self, port: u16) {
+    ///         self.ports.push(port);
+    ///     }
+    /// }
+    ///
+    /// let mut main = EventLoop::new("connect_once_example")?;
+    /// let server = main.add(Server)?;
+    /// let client = main.add(Client { ports: Vec::new() })?;
+    /// let kept = main.keep(&client)?;
+    /// server.ready().connect_once(client.on_ready())?;
+    /// server.ready().emit(8080);
+    /// server.ready().emit(8081); // not connected any more
+    /// main.stop();
+    /// main.exec();
+    /// assert_eq!(kept.take()?.ports, [8080]);
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`connect`](Self::connect).
+    pub fn connect_once<S: ConnectTo<A>>(&self, slot: S) -> Result<(), Error> {
+        let (target, index) = slot.target();
+        self.connect_with(target, index, Delivery::SingleShot)
+    }
+
     fn connect_with(
         &self,
         target: &ObjectHandle,

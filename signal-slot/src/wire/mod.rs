@@ -47,6 +47,7 @@ const SUBSCRIBE: u8 = 6;
 const PUBLISH: u8 = 7;
 const REQUEST: u8 = 8;
 const KEEP: u8 = 9;
+const FIRED: u8 = 10;
 
 /// The receivers a signal frame names (object, slot, instance): on the
 /// stack for the usual few.

@@ -128,7 +128,7 @@ impl<'a> Reader<'a> {
         let expected = match tag {
             REQUEST => 9,
             SIGNAL | CONNECT => 7,
-            DISCONNECT => 6,
+            DISCONNECT | FIRED => 6,
             SUBSCRIBE | PUBLISH => 5,
             EMIT_REQUEST | BROADCAST => 4,
             DETACH => 2,
@@ -177,7 +177,7 @@ impl<'a> Reader<'a> {
                 signal: self.u16()?,
                 payloads: self.payloads()?,
             },
-            CONNECT | DISCONNECT | BROADCAST | PUBLISH => {
+            CONNECT | DISCONNECT | FIRED | BROADCAST | PUBLISH => {
                 let emitter = self.name()?;
                 let signal = self.u16()?;
                 let event_loop = self.name()?;
@@ -191,11 +191,14 @@ impl<'a> Reader<'a> {
                                 0 => Delivery::FanOut,
                                 1 => Delivery::Balanced,
                                 2 => Delivery::KeepLatest,
+                                3 => Delivery::SingleShot,
                                 other => {
                                     return Err(decode_error(format!("unknown delivery {other}")));
                                 }
                             };
                             Change::Connect(receiver, delivery)
+                        } else if tag == FIRED {
+                            Change::Fired(receiver)
                         } else {
                             Change::Disconnect(receiver)
                         }

@@ -181,6 +181,7 @@ impl<'b, 'e> Writer<'b, 'e> {
                     Change::Connect(..) => (CONNECT, 7),
                     Change::Disconnect(_) => (DISCONNECT, 6),
                     Change::Broadcast(_) => (BROADCAST, 4),
+                    Change::Fired(_) => (FIRED, 6),
                     Change::Publish(..) => (PUBLISH, 5),
                 };
                 self.header(fields, tag)?;
@@ -194,9 +195,12 @@ impl<'b, 'e> Writer<'b, 'e> {
                             Delivery::FanOut => 0,
                             Delivery::Balanced => 1,
                             Delivery::KeepLatest => 2,
+                            Delivery::SingleShot => 3,
                         })
                     }
-                    Change::Disconnect(receiver) => self.receiver(receiver),
+                    Change::Disconnect(receiver) | Change::Fired(receiver) => {
+                        self.receiver(receiver)
+                    }
                     Change::Broadcast(on) => self.bool(*on),
                     Change::Publish(topic, on) => {
                         self.str(topic)?;
