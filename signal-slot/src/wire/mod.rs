@@ -221,6 +221,11 @@ mod tests {
                     call: 31,
                 },
             }),
+            Frame::Command(connection(Change::Connect(
+                receiver("b", 5),
+                Delivery::SingleShot,
+            ))),
+            Frame::Command(connection(Change::Fired(receiver("b", 5)))),
         ] {
             writer.control(&frame).unwrap();
         }
@@ -231,7 +236,18 @@ mod tests {
     fn every_frame_round_trips() {
         let packet = sample_packet();
         let frames: Vec<Frame<'_>> = Reader::new(&packet).collect::<Result<_, _>>().unwrap();
-        assert_eq!(frames.len(), 11);
+        assert_eq!(frames.len(), 13);
+        assert_eq!(
+            frames[11],
+            Frame::Command(connection(Change::Connect(
+                receiver("b", 5),
+                Delivery::SingleShot
+            )))
+        );
+        assert_eq!(
+            frames[12],
+            Frame::Command(connection(Change::Fired(receiver("b", 5))))
+        );
         let Frame::Signal {
             emitter_loop,
             emitter,
