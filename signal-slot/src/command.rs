@@ -32,6 +32,13 @@ pub(crate) enum Command {
         receiver: ReceiverRef,
         on: bool,
     },
+    /// Blocks (or, with `on: false`, unblocks) the signals of the object
+    /// `object` (that instance, or any if 0) of the loop.
+    Block {
+        object: Arc<str>,
+        instance: u64,
+        on: bool,
+    },
     /// Hands the state of the object `object` (that instance, or any if 0)
     /// back to another process, as the reply to a call of it, when the
     /// object leaves the loop.

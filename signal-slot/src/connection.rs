@@ -483,6 +483,10 @@ pub(crate) fn emit(emitter: &Arc<ObjectShared>, index: u16, make_args: impl FnOn
         peer.forward_emit(emitter, index, make_args());
         return;
     }
+    if emitter.blocked.load(Ordering::Relaxed) != 0 {
+        // Held by a signal blocker: nobody hears it.
+        return;
+    }
     let Some(connections) = emitter.signals.get(usize::from(index)) else {
         return;
     };

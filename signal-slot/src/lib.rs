@@ -76,6 +76,7 @@
 //! | a work queue | [`Signal::connect_balanced`] |
 //! | the newest value only (weights, poses, progress) | [`Signal::connect_latest`] |
 //! | one emission only (Qt's single-shot connection) | [`Signal::connect_once`] |
+//! | an object's signals held for a scope (Qt's `QSignalBlocker`) | [`ObjectHandle::block_signals`] |
 //! | time | [`Timer`], [`TightLoop`] |
 //! | an object back from its loop, to read its state | [`LoopHandle::keep`], [`Kept`] |
 //! | large payloads between processes, with no copy | [`BufferPool`], [`SharedBuffer`] |
@@ -152,7 +153,7 @@ pub use context::{Context, Sender};
 pub use error::{DecodeError, EncodeError, Error, SlotError};
 pub use event_loop::{EventLoop, EventLoopBuilder, LoopHandle};
 pub use keep::Kept;
-pub use object::{EventLoopObject, Handle, ObjectHandle};
+pub use object::{EventLoopObject, Handle, ObjectHandle, SignalBlocker};
 pub use pool::{BufferMut, BufferPool, SharedBuffer};
 pub use process::{
     EventLoopProcess, ProcessExit, StartMethod, init_process, set_start_method, start_method,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use crate::command::Command;
@@ -125,6 +125,9 @@ pub(crate) struct ObjectShared {
     /// Set once the object was detached: it emits nothing more, and
     /// nothing connects to it.
     pub(crate) detached: AtomicBool,
+    /// How many [`SignalBlocker`]s hold the object's signals (in the
+    /// object's own process).
+    pub(crate) blocked: AtomicU32,
     pub(crate) type_name: &'static str,
     pub(crate) home: Home,
     pub(crate) signal_names: &'static [&'static str],
@@ -173,6 +176,7 @@ impl ObjectHandle {
                 id,
                 instance,
                 detached: AtomicBool::new(false),
+                blocked: AtomicU32::new(0),
                 type_name,
                 home,
                 signal_names,
@@ -351,6 +355,83 @@ impl ObjectHandle {
         })
     }
 
+    /// Blocks the object's signals until the guard is dropped (Qt's
+    /// `QSignalBlocker`): its emissions meanwhile reach nobody, and are
+    /// not counted as dropped. Guards nest; the signals flow again when the
+    /// last one goes. For an object of another process, blocking and
+    /// unblocking are commands to that process, in order with what this
+    /// process sends it.
+    ///
+    /// ```
+    /// use signal_slot::{Context, EventLoop, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Slider;
+    ///
+    /// #[event_loop_object]
+    /// impl Slider {
+    ///     #[signal]
+    ///     fn moved(value: u32);
+    /// }
+    ///
+    /// #[event_loop_object]
+    /// struct Label { shown: Vec<u32> }
+    ///
+    /// #[event_loop_object]
+    /// impl Label {
+    ///     #[slot]
+    ///     fn show(&mut self, value: u32) {
+    ///         self.shown.push(value);
+    ///     }
+    /// }
+    ///
+    /// let mut main = EventLoop::new("block_signals_example")?;
+    /// let slider = main.add(Slider)?;
+    /// let label = main.add(Label { shown: Vec::new() })?;
+    /// let kept = main.keep(&label)?;
+    /// slider.moved().connect(label.show())?;
+    /// {
+    ///     let _quiet = slider.block_signals()?;
+    ///     slider.moved().emit(1); // set programmatically: nobody hears
+    /// }
+    /// slider.moved().emit(2);
+    /// main.stop();
+    /// main.exec();
+    /// assert_eq!(kept.take()?.shown, [2]);
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LoopEnded`] if the object's loop runs in another process
+    /// that cannot be reached.
+    pub fn block_signals(&self) -> Result<SignalBlocker, Error> {
+        self.set_blocked(true)?;
+        Ok(SignalBlocker {
+            object: self.clone(),
+        })
+    }
+
+    /// True while a [`SignalBlocker`] of this process holds the object's
+    /// signals (for an object of another process: one made here).
+    pub fn signals_blocked(&self) -> bool {
+        self.shared.blocked.load(Ordering::Relaxed) != 0
+    }
+
+    fn set_blocked(&self, block: bool) -> Result<(), Error> {
+        if let Some(peer) = self.peer()
+            && peer.is_remote()
+        {
+            peer.send_command(Command::Block {
+                object: self.shared.id.clone(),
+                instance: self.shared.instance,
+                on: block,
+            })?;
+        }
+        self.shared.count_block(block);
+        Ok(())
+    }
+
     /// The handle of the loop the object lives on.
     pub fn event_loop(&self) -> Option<LoopHandle> {
         self.peer().map(|peer| LoopHandle::from_peer(peer.clone()))
@@ -365,7 +446,35 @@ impl ObjectHandle {
     }
 }
 
+/// Holds an object's signals while it lives: see
+/// [`ObjectHandle::block_signals`].
+#[must_use = "the signals flow again as soon as the blocker is dropped"]
+#[derive(Debug)]
+pub struct SignalBlocker {
+    object: ObjectHandle,
+}
+
+impl Drop for SignalBlocker {
+    fn drop(&mut self) {
+        // A process that cannot be reached any more has nothing to unblock.
+        let _ = self.object.set_blocked(false);
+    }
+}
+
 impl ObjectShared {
+    /// Counts a blocker in or out.
+    pub(crate) fn count_block(&self, block: bool) {
+        if block {
+            self.blocked.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let _ = self
+                .blocked
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |count| {
+                    count.checked_sub(1)
+                });
+        }
+    }
+
     /// The name of signal `index`, for messages.
     pub(crate) fn signal_name(&self, index: u16) -> &'static str {
         self.signal_names

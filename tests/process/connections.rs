@@ -484,3 +484,36 @@ pub fn single_shot_connections_of_an_emitter_in_a_child() {
     home.join().unwrap();
     assert_eq!(log.entries(), ["value 0", "value 0"]);
 }
+
+/// A signal blocker on an object of a child: what its slots emit while
+/// the blocker lives reaches nobody; afterwards it flows again.
+pub fn a_signal_blocker_on_an_object_of_a_child() {
+    let log = Log::default();
+    let mut home = EventLoopThread::new("blocker_home").unwrap();
+    let probe = home
+        .add_with_id(
+            "probe",
+            Probe {
+                log: log.clone(),
+                expected: usize::MAX,
+            },
+        )
+        .unwrap();
+    home.start().unwrap();
+    let mut child = EventLoopProcess::new("blocker_child").unwrap();
+    let source = child.add_with_id("source", Source).unwrap();
+    source.value().connect(probe.report_value()).unwrap();
+    child.start().unwrap();
+    let blocker = source.block_signals().unwrap();
+    // Emitted by the child's own slot, and on its behalf from here.
+    source.emit_values().invoke(3).unwrap();
+    source.value().emit(100);
+    drop(blocker);
+    source.value().emit(7);
+    assert!(log.wait_for(1, Duration::from_secs(10)));
+    child.stop();
+    assert!(join(&mut child).success());
+    home.stop();
+    home.join().unwrap();
+    assert_eq!(log.entries(), ["value 7"]);
+}

@@ -51,6 +51,7 @@ fn main() {
             connections::a_chain_wired_after_start_carries_its_first_signal,
             connections::keep_latest_into_a_stopped_child,
             connections::single_shot_connections_of_an_emitter_in_a_child,
+            connections::a_signal_blocker_on_an_object_of_a_child,
             faults::a_killed_receiver_is_reported_and_costs_nothing,
             faults::undecodable_payloads_are_reported_and_the_loop_goes_on,
             faults::a_panicking_slot_in_a_child_ends_it_with_the_failure,

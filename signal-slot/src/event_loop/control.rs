@@ -64,6 +64,15 @@ impl EventLoop {
                 }
             }
             Command::Detach { object, instance } => self.detach(object, instance),
+            Command::Block {
+                object,
+                instance,
+                on,
+            } => {
+                if let Some(shared) = self.local_object(&object, instance) {
+                    shared.count_block(on);
+                }
+            }
             Command::Keep {
                 object,
                 instance,

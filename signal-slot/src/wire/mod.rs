@@ -48,6 +48,7 @@ const PUBLISH: u8 = 7;
 const REQUEST: u8 = 8;
 const KEEP: u8 = 9;
 const FIRED: u8 = 10;
+const BLOCK: u8 = 11;
 
 /// The receivers a signal frame names (object, slot, instance): on the
 /// stack for the usual few.
@@ -226,6 +227,11 @@ mod tests {
                 Delivery::SingleShot,
             ))),
             Frame::Command(connection(Change::Fired(receiver("b", 5)))),
+            Frame::Command(Command::Block {
+                object: "b".into(),
+                instance: 4,
+                on: true,
+            }),
         ] {
             writer.control(&frame).unwrap();
         }
@@ -236,7 +242,15 @@ mod tests {
     fn every_frame_round_trips() {
         let packet = sample_packet();
         let frames: Vec<Frame<'_>> = Reader::new(&packet).collect::<Result<_, _>>().unwrap();
-        assert_eq!(frames.len(), 13);
+        assert_eq!(frames.len(), 14);
+        assert_eq!(
+            frames[13],
+            Frame::Command(Command::Block {
+                object: "b".into(),
+                instance: 4,
+                on: true,
+            })
+        );
         assert_eq!(
             frames[11],
             Frame::Command(connection(Change::Connect(

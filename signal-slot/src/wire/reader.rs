@@ -133,6 +133,7 @@ impl<'a> Reader<'a> {
             EMIT_REQUEST | BROADCAST => 4,
             DETACH => 2,
             KEEP => 4,
+            BLOCK => 3,
             other => return Err(decode_error(format!("unknown frame kind {other}"))),
         };
         Self::expect_fields(fields, expected, tag)?;
@@ -214,6 +215,11 @@ impl<'a> Reader<'a> {
             DETACH => Frame::Command(Command::Detach {
                 object: self.name()?,
                 instance: self.uint()?,
+            }),
+            BLOCK => Frame::Command(Command::Block {
+                object: self.name()?,
+                instance: self.uint()?,
+                on: self.bool()?,
             }),
             KEEP => Frame::Command(Command::Keep {
                 object: self.name()?,

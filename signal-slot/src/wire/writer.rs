@@ -213,6 +213,16 @@ impl<'b, 'e> Writer<'b, 'e> {
                 self.str(object)?;
                 self.u64(*instance)
             }
+            Command::Block {
+                object,
+                instance,
+                on,
+            } => {
+                self.header(3, BLOCK)?;
+                self.str(object)?;
+                self.u64(*instance)?;
+                self.bool(*on)
+            }
             Command::Keep {
                 object,
                 instance,
