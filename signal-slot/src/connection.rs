@@ -103,6 +103,14 @@ pub(crate) struct Destination {
     pub(crate) header: Arc<Header>,
 }
 
+impl Destination {
+    /// True for the one-receiver destination of `receiver` on `peer` (a
+    /// balanced, keep-latest or single-shot connection).
+    fn is_for(&self, peer: &Arc<LoopPeer>, receiver: &ReceiverRef) -> bool {
+        Arc::ptr_eq(&self.peer, peer) && self.header.receivers[0].matches(receiver)
+    }
+}
+
 /// How a connection delivers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Delivery {
@@ -242,10 +250,10 @@ pub(crate) fn apply(
             },
         ),
         Change::Connect(receiver, Delivery::Balanced) => {
-            let exists = list.balanced.iter().any(|destination| {
-                Arc::ptr_eq(&destination.peer, peer)
-                    && destination.header.receivers[0].matches(&receiver)
-            });
+            let exists = list
+                .balanced
+                .iter()
+                .any(|destination| destination.is_for(peer, &receiver));
             if !exists {
                 list.balanced.push(Destination {
                     peer: peer.clone(),
@@ -255,10 +263,10 @@ pub(crate) fn apply(
             !exists
         }
         Change::Connect(receiver, Delivery::KeepLatest) => {
-            let exists = list.latest.iter().any(|latest| {
-                Arc::ptr_eq(&latest.destination.peer, peer)
-                    && latest.destination.header.receivers[0].matches(&receiver)
-            });
+            let exists = list
+                .latest
+                .iter()
+                .any(|latest| latest.destination.is_for(peer, &receiver));
             if !exists {
                 list.latest.push(LatestDestination {
                     destination: Destination {
@@ -278,10 +286,10 @@ pub(crate) fn apply(
             !exists
         }
         Change::Connect(receiver, Delivery::SingleShot) => {
-            let exists = list.once.iter().any(|once| {
-                Arc::ptr_eq(&once.destination.peer, peer)
-                    && once.destination.header.receivers[0].matches(&receiver)
-            });
+            let exists = list
+                .once
+                .iter()
+                .any(|once| once.destination.is_for(peer, &receiver));
             if !exists {
                 list.once.push(OnceDestination {
                     destination: Destination {
@@ -295,17 +303,12 @@ pub(crate) fn apply(
         }
         Change::Fired(receiver) => {
             let before = list.once.len();
-            list.once.retain(|once| {
-                !(Arc::ptr_eq(&once.destination.peer, peer)
-                    && once.destination.header.receivers[0].matches(&receiver))
-            });
+            list.once
+                .retain(|once| !once.destination.is_for(peer, &receiver));
             list.once.len() != before
         }
         Change::Disconnect(receiver) => {
-            let is_it = |destination: &Destination| {
-                Arc::ptr_eq(&destination.peer, peer)
-                    && destination.header.receivers[0].matches(&receiver)
-            };
+            let is_it = |destination: &Destination| destination.is_for(peer, &receiver);
             let before = list.balanced.len() + list.latest.len() + list.once.len();
             list.balanced.retain(|destination| !is_it(destination));
             list.latest.retain(|latest| !is_it(&latest.destination));

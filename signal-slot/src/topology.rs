@@ -234,99 +234,88 @@ impl Topology {
     /// `signal → slot` (dotted for balanced connections, thick for
     /// keep-latest ones, and via the broadcast name for broadcasts).
     pub fn to_mermaid(&self) -> String {
-        let mut out = String::from("flowchart LR\n");
-        let nodes = self.nodes();
-        for process in &self.processes {
-            let _ = writeln!(
-                out,
-                "  subgraph p{}[\"{}\"]",
-                process.number,
-                mermaid_text(&process_label(process))
-            );
-            for event_loop in &process.loops {
-                let _ = writeln!(
-                    out,
-                    "    subgraph {}[\"loop {}\"]",
-                    nodes.loop_id(&event_loop.name),
-                    mermaid_text(&event_loop.name)
-                );
-                for object in &event_loop.objects {
-                    let _ = writeln!(
-                        out,
-                        "      {}[\"{}\"]",
-                        nodes.object(&event_loop.name, &object.id),
-                        mermaid_text(&format!("{}: {}", object.id, object.type_name))
-                    );
-                }
-                out.push_str("    end\n");
-            }
-            out.push_str("  end\n");
-        }
-        for edge in self.edges(&nodes) {
-            let arrow = match edge.delivery {
-                Some(Delivery::Balanced) => "-.->",
-                Some(Delivery::KeepLatest) => "==>",
-                Some(Delivery::FanOut | Delivery::SingleShot) | None => "-->",
-            };
-            let _ = writeln!(
-                out,
-                "  {} {arrow}|\"{}\"| {}",
-                edge.from,
-                mermaid_text(&edge.label),
-                edge.to
-            );
-        }
-        out
+        self.render(&Dialect {
+            head: "flowchart LR\n",
+            tail: "",
+            open: |out, indent, id, label| {
+                let _ = writeln!(out, "{indent}subgraph {id}[\"{}\"]", mermaid_text(label));
+            },
+            close: "end",
+            node: |out, indent, id, label| {
+                let _ = writeln!(out, "{indent}{id}[\"{}\"]", mermaid_text(label));
+            },
+            edge: |out, edge| {
+                let arrow = match edge.delivery {
+                    Some(Delivery::Balanced) => "-.->",
+                    Some(Delivery::KeepLatest) => "==>",
+                    Some(Delivery::FanOut | Delivery::SingleShot) | None => "-->",
+                };
+                let label = mermaid_text(&edge.label);
+                let _ = writeln!(out, "  {} {arrow}|\"{label}\"| {}", edge.from, edge.to);
+            },
+        })
     }
 
     /// The topology as a Graphviz DOT digraph: a cluster per process and
     /// per loop; an edge per connection, labelled `signal → slot` (dashed
     /// for balanced connections, bold for keep-latest ones).
     pub fn to_dot(&self) -> String {
-        let mut out = String::from("digraph signal_slot {\n  rankdir=LR;\n  node [shape=box];\n");
-        let nodes = self.nodes();
-        for process in &self.processes {
-            let _ = writeln!(
-                out,
-                "  subgraph cluster_p{} {{\n    label=\"{}\";",
-                process.number,
-                dot_text(&process_label(process))
-            );
-            for event_loop in &process.loops {
+        self.render(&Dialect {
+            head: "digraph signal_slot {\n  rankdir=LR;\n  node [shape=box];\n",
+            tail: "}\n",
+            open: |out, indent, id, label| {
+                let label = dot_text(label);
                 let _ = writeln!(
                     out,
-                    "    subgraph cluster_{} {{\n      label=\"loop {}\";",
-                    nodes.loop_id(&event_loop.name),
-                    dot_text(&event_loop.name)
+                    "{indent}subgraph cluster_{id} {{\n{indent}  label=\"{label}\";"
                 );
+            },
+            close: "}",
+            node: |out, indent, id, label| {
+                let _ = writeln!(out, "{indent}{id} [label=\"{}\"];", dot_text(label));
+            },
+            edge: |out, edge| {
+                let style = match edge.delivery {
+                    Some(Delivery::Balanced) => ", style=dashed",
+                    Some(Delivery::KeepLatest) => ", style=bold",
+                    Some(Delivery::SingleShot) => ", style=dotted",
+                    Some(Delivery::FanOut) | None => "",
+                };
+                let label = dot_text(&edge.label);
+                let _ = writeln!(
+                    out,
+                    "  {} -> {} [label=\"{label}\"{style}];",
+                    edge.from, edge.to
+                );
+            },
+        })
+    }
+
+    /// The diagram in `dialect`: processes holding loops holding objects,
+    /// then the edges.
+    fn render(&self, dialect: &Dialect) -> String {
+        let mut out = String::from(dialect.head);
+        let nodes = self.nodes();
+        for process in &self.processes {
+            let id = format!("p{}", process.number);
+            (dialect.open)(&mut out, "  ", &id, &process_label(process));
+            for event_loop in &process.loops {
+                let id = nodes.loop_id(&event_loop.name);
+                let label = format!("loop {}", event_loop.name);
+                (dialect.open)(&mut out, "    ", &id, &label);
                 for object in &event_loop.objects {
-                    let _ = writeln!(
-                        out,
-                        "      {} [label=\"{}\"];",
-                        nodes.object(&event_loop.name, &object.id),
-                        dot_text(&format!("{}: {}", object.id, object.type_name))
-                    );
+                    let id = nodes.object(&event_loop.name, &object.id);
+                    let label = format!("{}: {}", object.id, object.type_name);
+                    (dialect.node)(&mut out, "      ", &id, &label);
                 }
-                out.push_str("    }\n");
+                let _ = writeln!(out, "    {}", dialect.close);
             }
-            out.push_str("  }\n");
+            let _ = writeln!(out, "  {}", dialect.close);
         }
         for edge in self.edges(&nodes) {
-            let style = match edge.delivery {
-                Some(Delivery::Balanced) => ", style=dashed",
-                Some(Delivery::KeepLatest) => ", style=bold",
-                Some(Delivery::SingleShot) => ", style=dotted",
-                Some(Delivery::FanOut) | None => "",
-            };
-            let _ = writeln!(
-                out,
-                "  {} -> {} [label=\"{}\"{style}];",
-                edge.from,
-                edge.to,
-                dot_text(&edge.label)
-            );
+            (dialect.edge)(&mut out, &edge);
         }
-        out.push_str("}\n");
+        out.push_str(dialect.tail);
         out
     }
 
@@ -447,6 +436,19 @@ impl Nodes {
             }
         }
     }
+}
+
+/// How a diagram language writes clusters, nodes and edges.
+struct Dialect {
+    head: &'static str,
+    tail: &'static str,
+    /// Opens a cluster: indentation, id, label.
+    open: fn(&mut String, &str, &str, &str),
+    /// What closes a cluster.
+    close: &'static str,
+    /// A node: indentation, id, label.
+    node: fn(&mut String, &str, &str, &str),
+    edge: fn(&mut String, &Edge),
 }
 
 struct Edge {

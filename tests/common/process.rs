@@ -214,6 +214,24 @@ pub fn run(main: &mut EventLoop, limit: Duration) -> ExitStatus {
     main.exec()
 }
 
+/// A loop on a thread of its own, started, with a probe that never stops
+/// it: for tests that wait on the log while children run.
+pub fn probe_thread(name: &str) -> (Log, EventLoopThread, ProbeHandle) {
+    let log = Log::default();
+    let mut home = EventLoopThread::new(name).unwrap();
+    let probe = home
+        .add_with_id(
+            "probe",
+            Probe {
+                log: log.clone(),
+                expected: usize::MAX,
+            },
+        )
+        .unwrap();
+    home.start().unwrap();
+    (log, home, probe)
+}
+
 /// Waits (up to 20 s) for `process` to end; kills it and fails if it does not.
 pub fn join(process: &mut EventLoopProcess) -> ProcessExit {
     match process

@@ -125,11 +125,20 @@ fn child(name: &str) -> EventLoopProcess {
         .unwrap()
 }
 
-/// A call queued for a loop before it moves to a child is answered from
-/// the child.
-pub fn a_call_queued_before_the_start_is_answered_by_the_child() {
+/// A started thread loop with a `Home`, and the child process `name` with
+/// a `Remote` (which calls home if `calls_home`), not started.
+fn home_and_child(
+    name: &str,
+    calls_home: bool,
+) -> (
+    Log,
+    EventLoopThread,
+    HomeHandle,
+    EventLoopProcess,
+    RemoteHandle,
+) {
     let log = Log::default();
-    let mut home_loop = EventLoopThread::new("calls_queued_home").unwrap();
+    let mut home_loop = EventLoopThread::new(format!("{name}_home")).unwrap();
     let home = home_loop
         .add_with_id(
             "home",
@@ -140,16 +149,23 @@ pub fn a_call_queued_before_the_start_is_answered_by_the_child() {
         )
         .unwrap();
     home_loop.start().unwrap();
-    let mut process = child("calls_queued_child");
+    let process = child(&format!("{name}_child"));
     let remote = process
         .add_with_id(
             "remote",
             Remote {
                 calls: 0,
-                home: None,
+                home: calls_home.then(|| home.clone()),
             },
         )
         .unwrap();
+    (log, home_loop, home, process, remote)
+}
+
+/// A call queued for a loop before it moves to a child is answered from
+/// the child.
+pub fn a_call_queued_before_the_start_is_answered_by_the_child() {
+    let (log, mut home_loop, home, mut process, remote) = home_and_child("calls_queued", false);
     // Queued in the loop before it moves.
     remote
         .pid_plus()
@@ -166,28 +182,7 @@ pub fn a_call_queued_before_the_start_is_answered_by_the_child() {
 }
 
 pub fn calls_into_a_child_and_back() {
-    let log = Log::default();
-    let mut home_loop = EventLoopThread::new("calls_home").unwrap();
-    let home = home_loop
-        .add_with_id(
-            "home",
-            Home {
-                total: 0,
-                log: log.clone(),
-            },
-        )
-        .unwrap();
-    home_loop.start().unwrap();
-    let mut process = child("calls_child");
-    let remote = process
-        .add_with_id(
-            "remote",
-            Remote {
-                calls: 0,
-                home: Some(home.clone()),
-            },
-        )
-        .unwrap();
+    let (log, mut home_loop, home, mut process, remote) = home_and_child("calls", true);
     process.start().unwrap();
     let pid = u64::from(process.pid().unwrap());
 

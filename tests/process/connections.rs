@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use crate::common::Log;
-use crate::common::process::{Probe, ProbeHandle, Source, Worker, join, parent, probe, run};
+use crate::common::process::{
+    Probe, ProbeHandle, Source, Worker, join, parent, probe, probe_thread, run,
+};
 use signal_slot::{Context, EventLoop, EventLoopProcess, EventLoopThread, event_loop_object};
 
 pub fn fan_out_order_and_graceful_stop_across_processes() {
@@ -412,19 +414,8 @@ fn is_stopped(pid: u32) -> bool {
 /// travels with the loop): of what waits for the child when it reads, its
 /// slot gets only the newest.
 pub fn keep_latest_into_a_stopped_child() {
-    let log = Log::default();
-    let mut home = EventLoopThread::new("latest_home").unwrap();
-    let probe = home
-        .add_with_id(
-            "probe",
-            Probe {
-                log: log.clone(),
-                expected: usize::MAX,
-            },
-        )
-        .unwrap();
+    let (log, mut home, probe) = probe_thread("latest_home");
     let source = home.add_with_id("source", Source).unwrap();
-    home.start().unwrap();
     let mut child = EventLoopProcess::new("latest_child").unwrap();
     let follower = child.add_with_id("follower", Follower).unwrap();
     source.value().connect_latest(follower.on_value()).unwrap();
@@ -456,18 +447,7 @@ pub fn keep_latest_into_a_stopped_child() {
 /// start (it travels with the loop), one made while the child runs (the
 /// change goes there); each delivers the next emission only.
 pub fn single_shot_connections_of_an_emitter_in_a_child() {
-    let log = Log::default();
-    let mut home = EventLoopThread::new("once_home").unwrap();
-    let probe = home
-        .add_with_id(
-            "probe",
-            Probe {
-                log: log.clone(),
-                expected: usize::MAX,
-            },
-        )
-        .unwrap();
-    home.start().unwrap();
+    let (log, mut home, probe) = probe_thread("once_home");
     let mut child = EventLoopProcess::new("once_child").unwrap();
     let source = child.add_with_id("source", Source).unwrap();
     source.value().connect_once(probe.report_value()).unwrap();
@@ -488,18 +468,7 @@ pub fn single_shot_connections_of_an_emitter_in_a_child() {
 /// A signal blocker on an object of a child: what its slots emit while
 /// the blocker lives reaches nobody; afterwards it flows again.
 pub fn a_signal_blocker_on_an_object_of_a_child() {
-    let log = Log::default();
-    let mut home = EventLoopThread::new("blocker_home").unwrap();
-    let probe = home
-        .add_with_id(
-            "probe",
-            Probe {
-                log: log.clone(),
-                expected: usize::MAX,
-            },
-        )
-        .unwrap();
-    home.start().unwrap();
+    let (log, mut home, probe) = probe_thread("blocker_home");
     let mut child = EventLoopProcess::new("blocker_child").unwrap();
     let source = child.add_with_id("source", Source).unwrap();
     source.value().connect(probe.report_value()).unwrap();
