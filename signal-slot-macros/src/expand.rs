@@ -110,10 +110,14 @@ fn decoder(args: &[Arg]) -> TokenStream {
         {
             #[allow(unused_imports)]
             use ::signal_slot::__private::codec::{DecodeBytes as _, DecodeSerde as _};
-            ::signal_slot::__private::codec::read_array_len(bytes, #count)?;
-            ::core::result::Result::Ok((
+            // A slot may take a prefix of a signal's arguments: the rest
+            // is skipped.
+            let __rest = ::signal_slot::__private::codec::read_array_len(bytes, #count)?;
+            let __args = (
                 #(#reads)*
-            ))
+            );
+            ::signal_slot::__private::codec::skip_args(bytes, __rest)?;
+            ::core::result::Result::Ok(__args)
         }
     }
 }
@@ -153,6 +157,9 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
 
     let mut accessors = Vec::new();
     let mut signal_structs = Vec::new();
+    // A signal connected to this object's signal is re-emitted by it: an
+    // arm of the dispatch table beside the slots'.
+    let mut relays = Vec::new();
     let mut self_signals = Vec::new();
     // The user's own methods of this block keep their names.
     let methods: Vec<&syn::Ident> = object
@@ -172,6 +179,7 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
         let struct_ident = signal_struct_ident(self_ident, ident);
         let tuple = arg_types(&signal.args);
         let encode = encoder(&signal.args);
+        let decode = decoder(&signal.args);
         let params = signal
             .args
             .iter()
@@ -195,8 +203,13 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
                     #index,
                     #name,
                     #encode,
+                    #decode,
                 ))
             }
+        });
+        let relay = index | 0x8000;
+        relays.push(quote! {
+            #relay => ::signal_slot::__private::relay(ctx, #index, #name, #encode, #decode, payload),
         });
         // `self.signal()` in a slot, the natural port from the original:
         // a method whose bound never holds, so that the error says to use
@@ -384,6 +397,7 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
                 #unused_ctx
                 match slot {
                     #(#arms)*
+                    #(#relays)*
                     _ => {
                         let _ = payload;
                         ::core::result::Result::Err(

@@ -18,13 +18,29 @@ use crate::payload::{Args, Mailbox};
 use crate::transport::{DropReason, LoopPeer, SignalEnvelope};
 
 /// A slot of one object (instance) on the receiving loop.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
 pub(crate) struct ReceiverRef {
     pub(crate) object: Arc<str>,
     pub(crate) slot: u16,
     /// The object's instance (see `ObjectShared::instance`); 0 for any
     /// object of that id.
     pub(crate) instance: u64,
+    /// A closure's: it leaves its loop when the connection ends.
+    pub(crate) lease: Option<Arc<crate::signal::Lease>>,
+}
+
+impl PartialEq for ReceiverRef {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.object, self.slot, self.instance) == (&other.object, other.slot, other.instance)
+    }
+}
+
+impl Eq for ReceiverRef {}
+
+impl std::hash::Hash for ReceiverRef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (&self.object, self.slot, self.instance).hash(state);
+    }
 }
 
 impl ReceiverRef {
@@ -34,17 +50,26 @@ impl ReceiverRef {
             object: shared.id.clone(),
             slot,
             instance: shared.instance,
+            lease: None,
         }
     }
 
     /// True if both name the same slot of the same object (an unknown
-    /// instance matches any).
+    /// instance matches any, and [`ANY_SLOT`] any slot).
     pub(crate) fn matches(&self, other: &ReceiverRef) -> bool {
         self.object == other.object
-            && self.slot == other.slot
+            && (self.slot == other.slot || self.slot == ANY_SLOT || other.slot == ANY_SLOT)
             && (self.instance == other.instance || self.instance == 0 || other.instance == 0)
     }
 }
+
+/// The slot index of a receiver that stands for every slot of its object
+/// (and every signal it relays), in a disconnection.
+pub(crate) const ANY_SLOT: u16 = u16::MAX;
+
+/// The signal index of a change that applies to every signal of the
+/// emitter.
+pub(crate) const EVERY_SIGNAL: u16 = u16::MAX;
 
 /// Who emitted a signal, by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +197,9 @@ pub(crate) enum Change {
     Disconnect(ReceiverRef),
     /// Ends the single-shot connection to the receiver (it fired).
     Fired(ReceiverRef),
+    /// Ends every connection of the signal (broadcasts and publications
+    /// stay).
+    DisconnectAll,
     /// Broadcasts the signal under its own name (or stops).
     Broadcast(bool),
     /// Broadcasts the signal under a topic's name (or stops).
@@ -209,6 +237,14 @@ pub(crate) fn apply(
     peer: &Arc<LoopPeer>,
     change: Change,
 ) -> bool {
+    if signal == EVERY_SIGNAL {
+        let mut changed = false;
+        for index in 0..emitter.signals.len() {
+            let index = u16::try_from(index).unwrap_or(EVERY_SIGNAL);
+            changed |= apply(emitter, index, peer, change.clone());
+        }
+        return changed;
+    }
     let Some(connections) = emitter.signals.get(usize::from(signal)) else {
         return false;
     };
@@ -286,6 +322,11 @@ pub(crate) fn apply(
             !exists
         }
         Change::Connect(receiver, Delivery::SingleShot) => {
+            // One that fired (its emission may still be on its way, and its
+            // `Fired` not applied yet) gives way to the new one.
+            list.once.retain(|once| {
+                !(once.destination.is_for(peer, &receiver) && once.taken.load(Ordering::Acquire))
+            });
             let exists = list
                 .once
                 .iter()
@@ -302,9 +343,12 @@ pub(crate) fn apply(
             !exists
         }
         Change::Fired(receiver) => {
+            // Only the one that fired: a new one to the same receiver may
+            // have taken its place already.
             let before = list.once.len();
-            list.once
-                .retain(|once| !once.destination.is_for(peer, &receiver));
+            list.once.retain(|once| {
+                !(once.destination.is_for(peer, &receiver) && once.taken.load(Ordering::Acquire))
+            });
             list.once.len() != before
         }
         Change::Disconnect(receiver) => {
@@ -327,6 +371,7 @@ pub(crate) fn apply(
             );
             from_balanced || from_fan_out
         }
+        Change::DisconnectAll => clear(&mut list),
         Change::Broadcast(on) => broadcast(&mut list, name, on),
         Change::Publish(topic, on) => broadcast(&mut list, topic_key(&topic), on),
     };
@@ -334,6 +379,72 @@ pub(crate) fn apply(
         connections.list.store(Arc::new(list));
     }
     changed
+}
+
+/// Ends every connection of `list`; broadcasts and publications stay.
+/// Returns whether there was any.
+fn clear(list: &mut ConnectionList) -> bool {
+    let connected = receiver_count(list) > 0;
+    list.balanced.clear();
+    list.latest.clear();
+    list.once.clear();
+    list.fan_out.retain_mut(|destination| {
+        let header = &destination.header;
+        if header.broadcast && !header.receivers.is_empty() {
+            destination.header = Arc::new(Header {
+                emitter: header.emitter.clone(),
+                signal: header.signal,
+                receivers: Box::new([]),
+                broadcast: true,
+                latest: false,
+                request: None,
+            });
+        }
+        destination.header.broadcast
+    });
+    connected
+}
+
+/// Ends every connection of signal `signal` of `emitter` (of every
+/// signal for [`EVERY_SIGNAL`]), an object of this process. Returns
+/// whether there was any.
+pub(crate) fn disconnect_all(emitter: &ObjectShared, signal: u16) -> bool {
+    let _guard = writers();
+    let mut changed = false;
+    for (index, connections) in emitter.signals.iter().enumerate() {
+        if signal != EVERY_SIGNAL && usize::from(signal) != index {
+            continue;
+        }
+        let mut list = ConnectionList::clone(&connections.list.load());
+        if clear(&mut list) {
+            connections.list.store(Arc::new(list));
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// How many receivers `list` names (broadcast subscribers aside).
+pub(crate) fn receiver_count(list: &ConnectionList) -> usize {
+    list.fan_out
+        .iter()
+        .map(|destination| destination.header.receivers.len())
+        .sum::<usize>()
+        + list.balanced.len()
+        + list.latest.len()
+        + list.once.len()
+}
+
+/// How many receivers signal `signal` of `emitter` has (every signal's
+/// together for [`EVERY_SIGNAL`]).
+pub(crate) fn receivers_of(emitter: &ObjectShared, signal: u16) -> usize {
+    emitter
+        .signals
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| signal == EVERY_SIGNAL || *index == usize::from(signal))
+        .map(|(_, connections)| receiver_count(&connections.list.load()))
+        .sum()
 }
 
 /// The connections of every signal of `emitter`, by index.
@@ -367,7 +478,7 @@ pub(crate) fn apply_requested(
         .filter(|object| !object.shared.detached.load(Ordering::Acquire))
         .ok_or_else(|| format!("no object `{emitter}` on event loop `{emitter_loop}`"))?;
     let peer = peer.ok_or_else(|| format!("event loop `{receiver_loop}` is not known here"))?;
-    if object.shared.signals.get(usize::from(signal)).is_none() {
+    if signal != EVERY_SIGNAL && object.shared.signals.get(usize::from(signal)).is_none() {
         return Err(format!("`{emitter}` has no signal #{signal}"));
     }
     Ok(apply(&object.shared, signal, &peer, change))
@@ -490,6 +601,22 @@ pub(crate) fn emit(emitter: &Arc<ObjectShared>, index: u16, make_args: impl FnOn
         // Held by a signal blocker: nobody hears it.
         return;
     }
+    deliver(emitter, index, make_args);
+}
+
+/// An object leaves its loop: its `destroyed` signal, which no signal
+/// blocker holds (as in Qt), with its id.
+pub(crate) fn emit_destroyed(emitter: &Arc<ObjectShared>) {
+    let id = emitter.id.to_string();
+    deliver(emitter, emitter.destroyed_index(), move || {
+        Args::one((id,), crate::signal::encode_id)
+    });
+}
+
+/// Delivers an emission to all the connections of signal `index` of
+/// `emitter`, an object of this process.
+#[inline(always)]
+fn deliver(emitter: &Arc<ObjectShared>, index: u16, make_args: impl FnOnce() -> Args) {
     let Some(connections) = emitter.signals.get(usize::from(index)) else {
         return;
     };

@@ -158,7 +158,10 @@ pub use pool::{BufferMut, BufferPool, SharedBuffer};
 pub use process::{
     EventLoopProcess, ProcessExit, StartMethod, init_process, set_start_method, start_method,
 };
-pub use signal::{ConnectTo, IntoArgs, Signal, SignalArg, Slot, SlotReturn, Topic};
+pub use signal::{
+    ConnectTo, Connection, IntoArgs, PrefixOf, ScopedConnection, Signal, SignalArg, Slot, SlotFn,
+    SlotReturn, Topic,
+};
 pub use status::{ExitStatus, IdleWait, PanicPolicy, SlotFailure};
 pub use thread::EventLoopThread;
 pub use timer::{TightLoop, Timer};
@@ -270,7 +273,7 @@ pub mod __private {
     pub use crate::signal::SlotReturn;
 
     use crate::object::ObjectHandle;
-    use crate::payload::EncodeFn;
+    use crate::payload::{DecodeFn, EncodeFn};
     use crate::signal::{Signal, SignalArg, Slot};
 
     /// A signal accessor's value.
@@ -279,8 +282,25 @@ pub mod __private {
         index: u16,
         name: &'static str,
         encode: EncodeFn<A>,
+        decode: DecodeFn<A>,
     ) -> Signal<'a, A> {
-        crate::signal::new_signal(handle, index, name, encode)
+        crate::signal::new_signal(handle, index, name, encode, decode)
+    }
+
+    /// Re-emits a signal connected to signal `index` of the object of
+    /// `ctx`, as that object's (see [`Signal::connect`]).
+    pub fn relay<T: crate::EventLoopObject, A: Clone + Send + 'static>(
+        ctx: &mut crate::Context<'_, T>,
+        index: u16,
+        name: &'static str,
+        encode: EncodeFn<A>,
+        decode: DecodeFn<A>,
+        payload: Payload<'_>,
+    ) -> Result<(), SlotError> {
+        let args = payload.take::<A>(decode)?;
+        let handle = TypedHandle::object_handle(ctx.handle());
+        crate::signal::new_signal(handle, index, name, encode, decode).emit_tuple(args);
+        Ok(())
     }
 
     /// A slot accessor's value.

@@ -384,6 +384,10 @@ impl Payload<'_> {
                         .cloned()
                         .ok_or_else(|| mismatch(inline.type_name()))
                 }
+                .or_else(|error| match slot {
+                    Some(inline) => reencode(|buf| inline.encode(buf), decode, error),
+                    None => Err(error),
+                })
             }
             Payload::Local {
                 args: Args::Boxed(args),
@@ -403,10 +407,11 @@ impl Payload<'_> {
                 if let Some(bytes) = args.encoded_item(index) {
                     return Payload::Encoded(bytes).take(decode);
                 }
-                Err(SlotError::PayloadMismatch {
+                let mismatch = SlotError::PayloadMismatch {
                     expected: type_name::<A>(),
                     found: args.type_name(),
-                })
+                };
+                reencode(|buf| args.encode_item(index, buf), decode, mismatch)
             }
             Payload::Local {
                 args: Args::Latest(_),
@@ -425,5 +430,25 @@ impl Payload<'_> {
                 Ok(value)
             }
         }
+    }
+}
+
+/// For a slot that takes a prefix of the signal's arguments (or another
+/// type that decodes from the same MessagePack): the emission's values,
+/// encoded and decoded as they would be from another process; `error` if
+/// they do not decode.
+fn reencode<A>(
+    encode: impl FnOnce(&mut Encoder<'_>) -> Result<(), EncodeError>,
+    decode: DecodeFn<A>,
+    error: SlotError,
+) -> Result<A, SlotError> {
+    let mut bytes = Vec::new();
+    if encode(&mut Encoder::growing(&mut bytes)).is_err() {
+        return Err(error);
+    }
+    let mut rest = &bytes[..];
+    match decode(&mut rest) {
+        Ok(value) if rest.is_empty() => Ok(value),
+        _ => Err(error),
     }
 }

@@ -193,17 +193,41 @@ impl Topology {
     /// Replaces slot numbers by names, from the process where each
     /// receiver lives.
     fn name_slots(&mut self) {
-        let mut slots: HashMap<(String, String), Vec<String>> = HashMap::new();
+        // The names of each object's slots and signals, by loop and id.
+        type Names<'a> = (&'a [String], &'a [String]);
+        let mut slots: HashMap<(String, String), Names<'_>> = HashMap::new();
         for process in &self.processes {
             for event_loop in &process.loops {
                 for object in &event_loop.objects {
                     slots.insert(
                         (event_loop.name.clone(), object.id.clone()),
-                        object.slots.clone(),
+                        (&object.slots, &object.signals),
                     );
                 }
             }
         }
+        // A signal connected to a signal: the second one's name.
+        let relay = usize::from(crate::signal::RELAY);
+        let names: HashMap<(String, String, usize), String> = self
+            .processes
+            .iter()
+            .flat_map(|process| &process.loops)
+            .flat_map(|event_loop| &event_loop.objects)
+            .flat_map(|object| &object.connections)
+            .filter_map(|connection| match &connection.to {
+                Receiver::Slot { object, slot, .. } => {
+                    let index = slot.strip_prefix(UNRESOLVED)?.parse::<usize>().ok()?;
+                    let (slot_names, signal_names) =
+                        slots.get(&(connection.to_loop.clone(), object.clone()))?;
+                    let name = match index.checked_sub(relay) {
+                        Some(signal) => format!("{} (signal)", signal_names.get(signal)?),
+                        None => slot_names.get(index)?.clone(),
+                    };
+                    Some(((connection.to_loop.clone(), object.clone(), index), name))
+                }
+                Receiver::Subscribers { .. } => None,
+            })
+            .collect();
         let connections = self
             .processes
             .iter_mut()
@@ -214,9 +238,7 @@ impl Topology {
             if let Receiver::Slot { object, slot, .. } = &mut connection.to
                 && let Some(index) = slot.strip_prefix(UNRESOLVED)
                 && let Ok(index) = index.parse::<usize>()
-                && let Some(name) = slots
-                    .get(&(connection.to_loop.clone(), object.clone()))
-                    .and_then(|names| names.get(index))
+                && let Some(name) = names.get(&(connection.to_loop.clone(), object.clone(), index))
             {
                 *slot = name.clone();
             }

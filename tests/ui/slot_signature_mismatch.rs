@@ -14,9 +14,11 @@ struct B;
 
 #[event_loop_object]
 impl B {
+    // A prefix of the signal's arguments would do (`msg: String`); the
+    // second one alone does not.
     #[slot]
-    fn on_text(&mut self, msg: String) {
-        let _ = msg;
+    fn on_data(&mut self, other_data: i32) {
+        let _ = other_data;
     }
 }
 
@@ -24,6 +26,6 @@ fn main() -> Result<(), signal_slot::Error> {
     let main_loop = EventLoop::new("main")?;
     let a = main_loop.add(A)?;
     let b = main_loop.add(B)?;
-    a.signal_a().connect(b.on_text())?;
+    a.signal_a().connect(b.on_data())?;
     Ok(())
 }

@@ -169,14 +169,22 @@ pub fn write_array_len(buf: &mut Encoder<'_>, len: u32) -> Result<(), EncodeErro
     Ok(())
 }
 
-/// Reads the array header of an argument tuple and checks its length.
-pub fn read_array_len(bytes: &mut &[u8], expected: u32) -> Result<(), DecodeError> {
+/// Reads the array header of an argument tuple and checks its length:
+/// at least `expected` arguments (a slot may take a prefix of a signal's
+/// arguments). Returns how many more there are, for [`skip_args`].
+pub fn read_array_len(bytes: &mut &[u8], expected: u32) -> Result<u32, DecodeError> {
     let len = rmp::decode::read_array_len(bytes)
         .map_err(|error| DecodeError(format!("expected an argument array: {error}")))?;
-    if len != expected {
-        return Err(DecodeError(format!(
-            "expected {expected} arguments, found {len}"
-        )));
+    len.checked_sub(expected)
+        .ok_or_else(|| DecodeError(format!("expected {expected} arguments, found {len}")))
+}
+
+/// Skips the `count` arguments a slot that takes a prefix of a signal's
+/// arguments leaves: each checked like any value (nesting limited), and
+/// dropped.
+pub fn skip_args(bytes: &mut &[u8], count: u32) -> Result<(), DecodeError> {
+    for _ in 0..count {
+        DecodeAs::<serde::de::IgnoredAny>::new().decode_serde(bytes)?;
     }
     Ok(())
 }
@@ -478,7 +486,29 @@ mod tests {
             .unwrap_err();
         assert!(error.0.contains("cut short"), "{error}");
         let mut slice = &[0x93u8][..];
-        assert!(read_array_len(&mut slice, 2).is_err());
+        assert!(read_array_len(&mut slice, 4).is_err());
+    }
+
+    #[test]
+    fn a_prefix_of_the_arguments_leaves_the_rest_skipped() {
+        let mut buf = Vec::new();
+        let mut encoder = Encoder::growing(&mut buf);
+        write_array_len(&mut encoder, 3).unwrap();
+        (&Arg(&7u64)).encode_arg(&mut encoder).unwrap();
+        (&Arg(&vec![1u8, 2, 3])).encode_arg(&mut encoder).unwrap();
+        (&Arg(&vec![(1u8, "a".to_owned())]))
+            .encode_arg(&mut encoder)
+            .unwrap();
+        let mut slice = &buf[..];
+        assert_eq!(read_array_len(&mut slice, 1).unwrap(), 2);
+        assert_eq!((&DecodeAs::<u64>::new()).decode_arg(&mut slice).unwrap(), 7);
+        skip_args(&mut slice, 2).unwrap();
+        assert!(slice.is_empty());
+        // A skipped value is checked all the same.
+        let mut cut = &buf[..buf.len() - 1];
+        read_array_len(&mut cut, 1).unwrap();
+        (&DecodeAs::<u64>::new()).decode_arg(&mut cut).unwrap();
+        assert!(skip_args(&mut cut, 2).is_err());
     }
 
     mod fuzz {

@@ -96,6 +96,7 @@ impl EventLoop {
         };
         let resident = self.objects.remove(&id);
         shared.detached.store(true, Ordering::Release);
+        connection::emit_destroyed(&shared);
         let emitters = registry().live_objects();
         connection::forget_object(&shared, self.handle.peer(), emitters.into_iter());
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| resident.map(Resident::leave))) {

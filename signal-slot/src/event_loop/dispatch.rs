@@ -149,6 +149,7 @@ impl EventLoop {
                 .objects
                 .get_mut(object_id)
                 .filter(|resident| instance == 0 || resident.instance == instance)
+                .filter(|resident| !resident.removed())
             else {
                 payloads.taken(count);
                 self.drop_for_missing_object(object_id, instance, sender, signal, count);
@@ -190,7 +191,8 @@ impl EventLoop {
                 let resident = self
                     .objects
                     .get_mut(object_id)
-                    .filter(|resident| instance == 0 || resident.instance == instance);
+                    .filter(|resident| instance == 0 || resident.instance == instance)
+                    .filter(|resident| !resident.removed());
                 match resident {
                     Some(Resident { object, .. }) => Self::run_slot(
                         object,
@@ -239,7 +241,23 @@ impl EventLoop {
         signal: &str,
         count: usize,
     ) {
-        let replaced = instance != 0 && self.objects.contains_key(object_id);
+        let resident = self.objects.get(object_id);
+        if resident.is_some_and(|resident| {
+            resident.removed() && (instance == 0 || resident.instance == instance)
+        }) {
+            // Detached at once: what was queued to it goes with it.
+            self.handle
+                .peer()
+                .drops()
+                .record(count as u64, DropReason::Removed, || {
+                    format!(
+                        "signal `{signal}` from `{}` to `{object_id}`, detached at once",
+                        sender.map_or(DIRECT_INVOCATION, |sender| sender.id),
+                    )
+                });
+            return;
+        }
+        let replaced = instance != 0 && resident.is_some();
         if !replaced && !self.detached.contains(object_id) {
             self.handle
                 .peer()

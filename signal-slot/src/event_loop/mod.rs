@@ -24,6 +24,7 @@ use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
@@ -31,7 +32,7 @@ use rustc_hash::FxHashMap;
 use crate::connection::{EmitterName, ReceiverRef};
 use crate::error::Error;
 use crate::keep::HandBack;
-use crate::object::ErasedObject;
+use crate::object::{ErasedObject, ObjectShared};
 use crate::registry::registry;
 use crate::status::{ExitStatus, IdleWait, PanicPolicy, SlotFailure};
 use crate::timer::{TightLoopHandle, Timers};
@@ -105,6 +106,8 @@ enum Phase {
 /// at hand for the check of every delivery.
 pub(crate) struct Resident {
     pub(crate) instance: u64,
+    /// What its handles share: says whether it was detached at once.
+    pub(crate) shared: Arc<ObjectShared>,
     pub(crate) object: Box<dyn ErasedObject>,
     /// Where the object goes when it leaves the loop, instead of being
     /// dropped (see [`LoopHandle::keep`]).
@@ -113,11 +116,20 @@ pub(crate) struct Resident {
 
 impl Resident {
     pub(crate) fn new(object: Box<dyn ErasedObject>) -> Self {
+        let shared = object.handle().shared.clone();
         Resident {
-            instance: object.handle().shared.instance,
+            instance: shared.instance,
+            shared,
             object,
             keep: None,
         }
+    }
+
+    /// True once the object was detached at once (see
+    /// [`ObjectHandle::detach_now`](crate::ObjectHandle::detach_now)):
+    /// nothing more reaches it.
+    pub(crate) fn removed(&self) -> bool {
+        self.shared.detached.load(Ordering::Relaxed)
     }
 
     /// The object leaves the loop: handed back if asked for, dropped
@@ -506,6 +518,9 @@ impl EventLoop {
         crate::call::loop_ended(self.handle.name(), "its loop ended");
         self.state.timers = Timers::default();
         self.state.tight_loops.clear();
+        for resident in self.objects.values() {
+            crate::connection::emit_destroyed(&resident.shared);
+        }
         self.release_objects();
     }
 

@@ -422,6 +422,7 @@ mod tests {
                     object: receiver.into(),
                     slot,
                     instance: 0,
+                    lease: None,
                 };
                 let _ = Writer::new(&mut Encoder::growing(&mut packet)).signal(
                     Some("elsewhere"),

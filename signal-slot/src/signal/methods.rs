@@ -27,7 +27,8 @@ macro_rules! __signal_methods {
                 self.0.emit_many(batch)
             }
 
-            /// Connects a slot of the same argument types; see
+            /// Connects a slot (or a signal) of the same argument types, or a
+            /// prefix of them; see
             /// [`Signal::connect`](::signal_slot::Signal::connect).
             ///
             /// # Errors
@@ -36,7 +37,7 @@ macro_rules! __signal_methods {
             pub fn connect<S: ::signal_slot::ConnectTo<$args>>(
                 &self,
                 slot: S,
-            ) -> ::core::result::Result<(), ::signal_slot::Error> {
+            ) -> ::core::result::Result<::signal_slot::Connection, ::signal_slot::Error> {
                 self.0.connect(slot)
             }
 
@@ -49,7 +50,7 @@ macro_rules! __signal_methods {
             pub fn connect_balanced<S: ::signal_slot::ConnectTo<$args>>(
                 &self,
                 slot: S,
-            ) -> ::core::result::Result<(), ::signal_slot::Error> {
+            ) -> ::core::result::Result<::signal_slot::Connection, ::signal_slot::Error> {
                 self.0.connect_balanced(slot)
             }
 
@@ -62,7 +63,7 @@ macro_rules! __signal_methods {
             pub fn connect_latest<S: ::signal_slot::ConnectTo<$args>>(
                 &self,
                 slot: S,
-            ) -> ::core::result::Result<(), ::signal_slot::Error> {
+            ) -> ::core::result::Result<::signal_slot::Connection, ::signal_slot::Error> {
                 self.0.connect_latest(slot)
             }
 
@@ -75,7 +76,7 @@ macro_rules! __signal_methods {
             pub fn connect_once<S: ::signal_slot::ConnectTo<$args>>(
                 &self,
                 slot: S,
-            ) -> ::core::result::Result<(), ::signal_slot::Error> {
+            ) -> ::core::result::Result<::signal_slot::Connection, ::signal_slot::Error> {
                 self.0.connect_once(slot)
             }
 
@@ -90,6 +91,40 @@ macro_rules! __signal_methods {
                 slot: S,
             ) -> ::core::result::Result<(), ::signal_slot::Error> {
                 self.0.disconnect(slot)
+            }
+
+            /// Connects a closure that runs on a loop; see
+            /// [`Signal::connect_fn`](::signal_slot::Signal::connect_fn).
+            ///
+            /// # Errors
+            ///
+            /// As for [`Signal::connect_fn`](::signal_slot::Signal::connect_fn).
+            pub fn connect_fn<F: ::signal_slot::SlotFn<$args, Args>, Args>(
+                &self,
+                event_loop: &::signal_slot::LoopHandle,
+                closure: F,
+            ) -> ::core::result::Result<::signal_slot::Connection, ::signal_slot::Error> {
+                self.0.connect_fn(event_loop, closure)
+            }
+
+            /// Ends every connection of the signal; see
+            /// [`Signal::disconnect_all`](::signal_slot::Signal::disconnect_all).
+            ///
+            /// # Errors
+            ///
+            /// As for [`Signal::disconnect_all`](::signal_slot::Signal::disconnect_all).
+            pub fn disconnect_all(&self) -> ::core::result::Result<bool, ::signal_slot::Error> {
+                self.0.disconnect_all()
+            }
+
+            /// How many receivers the signal has; see
+            /// [`Signal::receivers`](::signal_slot::Signal::receivers).
+            ///
+            /// # Errors
+            ///
+            /// As for [`Signal::receivers`](::signal_slot::Signal::receivers).
+            pub fn receivers(&self) -> ::core::result::Result<usize, ::signal_slot::Error> {
+                self.0.receivers()
             }
 
             /// Broadcasts the signal on a loop; see
@@ -144,6 +179,16 @@ macro_rules! __signal_methods {
                 event_loop: &::signal_slot::LoopHandle,
             ) -> ::core::result::Result<(), ::signal_slot::Error> {
                 self.0.stop_broadcast_on(event_loop)
+            }
+        }
+
+        /// Connected to another signal, this one re-emits it.
+        impl<'a, Args> ::signal_slot::ConnectTo<Args> for $name<'a>
+        where
+            ::signal_slot::Signal<'a, $args>: ::signal_slot::ConnectTo<Args>,
+        {
+            fn target(&self) -> (&::signal_slot::ObjectHandle, u16) {
+                ::signal_slot::ConnectTo::<Args>::target(&self.0)
             }
         }
     };

@@ -4,16 +4,21 @@
 //! - `slot`: [`Slot`], what a signal connects to, and [`SlotReturn`].
 //! - `methods`: the methods of the generated per-signal types.
 
+mod closure;
+mod connected;
 mod methods;
 mod slot;
 mod topic;
 
-pub(crate) use slot::new_slot;
+pub(crate) use slot::{RELAY, new_slot};
 
 /// How long a change to the connections of an emitter in another process
 /// may take before `connect` gives up.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-pub use slot::{ConnectTo, IntoArgs, Slot, SlotReturn};
+pub(crate) use closure::Lease;
+pub use closure::SlotFn;
+pub use connected::{Connection, ScopedConnection};
+pub use slot::{ConnectTo, IntoArgs, PrefixOf, Slot, SlotReturn};
 pub use topic::Topic;
 
 use std::sync::Arc;
@@ -27,8 +32,8 @@ use crate::command::Command;
 use crate::connection::{self, Change, Delivery, ReceiverRef};
 use crate::error::Error;
 use crate::event_loop::LoopHandle;
-use crate::object::{NO_LOOP, ObjectHandle};
-use crate::payload::{Args, EncodeFn};
+use crate::object::{NO_LOOP, ObjectHandle, TypedHandle};
+use crate::payload::{Args, DecodeFn, EncodeFn};
 use crate::registry::registry;
 use crate::transport::{LoopPeer, lookup_object, request_connection};
 
@@ -56,6 +61,7 @@ pub struct Signal<'a, A> {
     index: u16,
     name: &'static str,
     encode: EncodeFn<A>,
+    decode: DecodeFn<A>,
 }
 
 pub(crate) fn new_signal<'a, A>(
@@ -63,16 +69,18 @@ pub(crate) fn new_signal<'a, A>(
     index: u16,
     name: &'static str,
     encode: EncodeFn<A>,
+    decode: DecodeFn<A>,
 ) -> Signal<'a, A> {
     Signal {
         emitter,
         index,
         name,
         encode,
+        decode,
     }
 }
 
-impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
+impl<'a, A> Signal<'a, A> {
     /// The signal's name.
     pub fn name(&self) -> &'static str {
         self.name
@@ -83,6 +91,12 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         self.emitter
     }
 
+    pub(crate) fn index(&self) -> u16 {
+        self.index
+    }
+}
+
+impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     /// Emits the signal with its arguments as one tuple.
     ///
     /// Every connected slot receives it: one message per receiving loop,
@@ -215,7 +229,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     /// attached to its loop (any more), [`Error::LoopEnded`] if the slot's
     /// loop has ended, [`Error::Connection`] if the emitter's process
     /// cannot apply the change (it ended, or does not answer within 10 s).
-    pub fn connect<S: ConnectTo<A>>(&self, slot: S) -> Result<(), Error> {
+    pub fn connect<S: ConnectTo<A>>(&self, slot: S) -> Result<Connection, Error> {
         let (target, index) = slot.target();
         self.connect_with(target, index, Delivery::FanOut)
     }
@@ -272,7 +286,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     /// # Errors
     ///
     /// As for [`connect`](Self::connect).
-    pub fn connect_balanced<S: ConnectTo<A>>(&self, slot: S) -> Result<(), Error> {
+    pub fn connect_balanced<S: ConnectTo<A>>(&self, slot: S) -> Result<Connection, Error> {
         let (target, index) = slot.target();
         self.connect_with(target, index, Delivery::Balanced)
     }
@@ -353,7 +367,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     /// # Errors
     ///
     /// As for [`connect`](Self::connect).
-    pub fn connect_latest<S: ConnectTo<A>>(&self, slot: S) -> Result<(), Error> {
+    pub fn connect_latest<S: ConnectTo<A>>(&self, slot: S) -> Result<Connection, Error> {
         let (target, index) = slot.target();
         self.connect_with(target, index, Delivery::KeepLatest)
     }
@@ -402,7 +416,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     /// # Errors
     ///
     /// As for [`connect`](Self::connect).
-    pub fn connect_once<S: ConnectTo<A>>(&self, slot: S) -> Result<(), Error> {
+    pub fn connect_once<S: ConnectTo<A>>(&self, slot: S) -> Result<Connection, Error> {
         let (target, index) = slot.target();
         self.connect_with(target, index, Delivery::SingleShot)
     }
@@ -412,7 +426,16 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         target: &ObjectHandle,
         slot: u16,
         delivery: Delivery,
-    ) -> Result<(), Error> {
+    ) -> Result<Connection, Error> {
+        self.connect_receiver(ReceiverRef::to(&target.shared, slot), target, delivery)
+    }
+
+    fn connect_receiver(
+        &self,
+        receiver: ReceiverRef,
+        target: &ObjectHandle,
+        delivery: Delivery,
+    ) -> Result<Connection, Error> {
         let peer = receiving_peer(target)?;
         if peer.is_gone() {
             return Err(Error::LoopEnded(peer.name().to_owned()));
@@ -421,6 +444,30 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
             loop_name: object.loop_name().unwrap_or(NO_LOOP).to_owned(),
             id: object.id().to_owned(),
         };
+        if receiver.slot == self.index | slot::RELAY && target == self.emitter {
+            return Err(Error::Connection {
+                emitter: self.emitter.id().to_owned(),
+                loop_name: self.emitter.loop_name().unwrap_or(NO_LOOP).to_owned(),
+                message: format!(
+                    "the signal `{}` cannot be connected to itself: it would re-emit forever",
+                    self.name
+                ),
+            });
+        }
+        if receiver.slot & slot::RELAY != 0
+            && receiver.slot != connection::ANY_SLOT
+            && receiver.slot & !slot::RELAY >= target.shared.destroyed_index()
+        {
+            return Err(Error::Connection {
+                emitter: self.emitter.id().to_owned(),
+                loop_name: self.emitter.loop_name().unwrap_or(NO_LOOP).to_owned(),
+                message: format!(
+                    "`{}` emits its `destroyed` signal itself when it leaves its loop: no signal \
+                     can be connected to it",
+                    target.id()
+                ),
+            });
+        }
         if target.shared.detached.load(Ordering::Acquire)
             || (!peer.is_remote() && !registry().is_attached(peer.name(), target.id()))
         {
@@ -432,8 +479,13 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         if self.emitter.shared.detached.load(Ordering::Acquire) {
             return Err(gone(self.emitter));
         }
-        let receiver = ReceiverRef::to(&target.shared, slot);
-        if !self.change(peer, Change::Connect(receiver, delivery))? {
+        let slot = receiver.slot;
+        if !change(
+            self.emitter,
+            self.index,
+            peer,
+            Change::Connect(receiver, delivery),
+        )? {
             tracing::debug!(
                 signal = self.name,
                 emitter = self.emitter.id(),
@@ -442,7 +494,13 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
                 "already connected; the connection delivers once"
             );
         }
-        Ok(())
+        Ok(Connection {
+            emitter: self.emitter.clone(),
+            signal: self.index,
+            receiver: target.clone(),
+            slot,
+            owns_receiver: false,
+        })
     }
 
     /// Disconnects `slot` (fan-out or balanced). Disconnecting a slot that is
@@ -471,7 +529,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         let (target, index) = slot.target();
         let peer = receiving_peer(target)?;
         let receiver = ReceiverRef::to(&target.shared, index);
-        if !self.change(peer, Change::Disconnect(receiver))? {
+        if !change(self.emitter, self.index, peer, Change::Disconnect(receiver))? {
             tracing::warn!(
                 signal = self.name,
                 emitter = self.emitter.id(),
@@ -485,6 +543,120 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
             );
         }
         Ok(())
+    }
+
+    /// Connects the signal to a closure that runs on `event_loop` (Qt's
+    /// functor connection with a context object): typed like a slot, it
+    /// takes the signal's arguments one by one (annotated), or the first of
+    /// them, and is called on the loop's thread, in order with the loop's
+    /// other deliveries.
+    ///
+    /// The closure lives on the loop as a hidden object: it leaves when the
+    /// connection ends (see [`Connection::disconnect`] and
+    /// [`Connection::scoped`]; dropping the [`Connection`] leaves it
+    /// connected), when the emitter is detached, or when the loop ends.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use signal_slot::{EventLoop, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Thermometer;
+    ///
+    /// #[event_loop_object]
+    /// impl Thermometer {
+    ///     #[signal]
+    ///     fn reading(celsius: u64, place: String);
+    /// }
+    ///
+    /// let mut main = EventLoop::new("connect_fn_example")?;
+    /// let thermometer = main.add(Thermometer)?;
+    /// let total = Arc::new(AtomicU64::new(0));
+    /// let sum = total.clone();
+    /// let stop = main.handle();
+    /// // A prefix of the arguments: the place is left out.
+    /// thermometer.reading().connect_fn(&main, move |celsius: u64| {
+    ///     if sum.fetch_add(celsius, Ordering::Relaxed) + celsius >= 40 {
+    ///         stop.stop();
+    ///     }
+    /// })?;
+    /// thermometer.reading().emit(19, "hall".to_owned());
+    /// thermometer.reading().emit(21, "kitchen".to_owned());
+    /// main.exec();
+    /// assert_eq!(total.load(Ordering::Relaxed), 40);
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// A closure that cannot receive the signal's arguments does not
+    /// compile:
+    ///
+    /// ```compile_fail
+    /// # use signal_slot::{EventLoop, event_loop_object};
+    /// # #[event_loop_object] struct A;
+    /// # #[event_loop_object] impl A { #[signal] fn ping(n: u64); }
+    /// # let main = EventLoop::new("compile_fail_main").unwrap();
+    /// # let a = main.add(A).unwrap();
+    /// a.ping().connect_fn(&main, |text: String| {})?; // error: not a `u64`
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RemoteLoop`] if `event_loop` runs in another process (a
+    /// closure cannot go there: connect a slot of an object there instead),
+    /// [`Error::Connection`] if the emitter lives in another process (its
+    /// connections live there, where the closure cannot go), and the errors
+    /// of [`connect`](Self::connect).
+    pub fn connect_fn<F: SlotFn<A, Args>, Args>(
+        &self,
+        event_loop: &LoopHandle,
+        closure: F,
+    ) -> Result<Connection, Error> {
+        if let Some(home) = self.emitter.peer()
+            && home.is_remote()
+        {
+            return Err(Error::Connection {
+                emitter: self.emitter.id().to_owned(),
+                loop_name: home.name().to_owned(),
+                message: "a closure receives signals of this process only: the emitter's \
+                          connections live in another process, where the closure cannot go; \
+                          connect a slot instead"
+                    .to_owned(),
+            });
+        }
+        let handle = event_loop.add(closure::Closure::new(closure, self.decode))?;
+        let handle = TypedHandle::object_handle(&handle);
+        let mut receiver = ReceiverRef::to(&handle.shared, 0);
+        // From here, the closure leaves its loop with the last copy of the
+        // lease: at once if the connection is refused.
+        receiver.lease = Some(Lease::new(handle, event_loop.peer().clone()));
+        let mut connection = self.connect_receiver(receiver, handle, Delivery::FanOut)?;
+        connection.owns_receiver = true;
+        Ok(connection)
+    }
+
+    /// Ends every connection of the signal (Qt's `disconnect(sender,
+    /// signal, nullptr, nullptr)`); broadcasts and publications stay. True
+    /// if there was any.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connection`] if the emitter's process cannot be reached.
+    pub fn disconnect_all(&self) -> Result<bool, Error> {
+        disconnect_all(self.emitter, self.index)
+    }
+
+    /// How many receivers the signal has now (Qt's `receivers()`): slots,
+    /// signals and closures connected to it, each once whatever its
+    /// delivery; subscribers of its broadcasts are not counted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connection`] if the emitter lives in another process that
+    /// cannot be asked.
+    pub fn receivers(&self) -> Result<usize, Error> {
+        receivers(self.emitter, self.index)
     }
 
     /// Broadcasts the signal on `event_loop`: every emission reaches every
@@ -530,7 +702,12 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     ///
     /// As for [`connect`](Self::connect).
     pub fn broadcast_on(&self, event_loop: &LoopHandle) -> Result<(), Error> {
-        self.change(event_loop.peer(), Change::Broadcast(true))?;
+        change(
+            self.emitter,
+            self.index,
+            event_loop.peer(),
+            Change::Broadcast(true),
+        )?;
         Ok(())
     }
 
@@ -552,7 +729,12 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         event_loop: &LoopHandle,
     ) -> Result<(), Error> {
         let _ = topic;
-        self.change(event_loop.peer(), Change::Publish(T::NAME.into(), true))?;
+        change(
+            self.emitter,
+            self.index,
+            event_loop.peer(),
+            Change::Publish(T::NAME.into(), true),
+        )?;
         Ok(())
     }
 
@@ -567,7 +749,12 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         event_loop: &LoopHandle,
     ) -> Result<(), Error> {
         let _ = topic;
-        if !self.change(event_loop.peer(), Change::Publish(T::NAME.into(), false))? {
+        if !change(
+            self.emitter,
+            self.index,
+            event_loop.peer(),
+            Change::Publish(T::NAME.into(), false),
+        )? {
             tracing::warn!(
                 signal = self.name,
                 emitter = self.emitter.id(),
@@ -585,7 +772,12 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     ///
     /// As for [`connect`](Self::connect).
     pub fn stop_broadcast_on(&self, event_loop: &LoopHandle) -> Result<(), Error> {
-        if !self.change(event_loop.peer(), Change::Broadcast(false))? {
+        if !change(
+            self.emitter,
+            self.index,
+            event_loop.peer(),
+            Change::Broadcast(false),
+        )? {
             tracing::warn!(
                 signal = self.name,
                 emitter = self.emitter.id(),
@@ -595,38 +787,89 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         }
         Ok(())
     }
+}
 
-    /// Applies `change` where the emitter's connections live: here, or in
-    /// the process of its loop (where the change is applied in order with
-    /// what that process receives; it reports "not connected" itself).
-    fn change(&self, peer: &Arc<LoopPeer>, change: Change) -> Result<bool, Error> {
-        if let Some(home) = self.emitter.peer()
-            && home.is_remote()
-        {
+/// Applies `change` to signal `index` of `emitter` (every signal for
+/// [`EVERY_SIGNAL`](connection::EVERY_SIGNAL)), for receivers on `peer`,
+/// where the emitter's connections live: here, or in the process of its
+/// loop (where the change is applied in order with what that process
+/// receives; it reports "not connected" itself).
+pub(crate) fn change(
+    emitter: &ObjectHandle,
+    index: u16,
+    peer: &Arc<LoopPeer>,
+    change: Change,
+) -> Result<bool, Error> {
+    if let Some(home) = emitter.peer()
+        && home.is_remote()
+    {
+        let failed = |message: String| Error::Connection {
+            emitter: emitter.id().to_owned(),
+            loop_name: home.name().to_owned(),
+            message,
+        };
+        let address = home
+            .address()
+            .ok_or_else(|| failed("its process cannot be reached".to_owned()))?;
+        let command = Command::Connection {
+            emitter: emitter.shared.id.clone(),
+            signal: index,
+            event_loop: peer.name_arc().clone(),
+            change,
+        };
+        return request_connection(&address.agent, home.name(), command, CONNECT_TIMEOUT)
+            .map_err(failed);
+    }
+    Ok(connection::apply(&emitter.shared, index, peer, change))
+}
+
+/// Ends every connection of signal `index` of `emitter` (of every signal
+/// for [`EVERY_SIGNAL`](connection::EVERY_SIGNAL)), where they live.
+pub(crate) fn disconnect_all(emitter: &ObjectHandle, index: u16) -> Result<bool, Error> {
+    match emitter.peer() {
+        Some(home) if home.is_remote() => change(emitter, index, home, Change::DisconnectAll),
+        _ => Ok(connection::disconnect_all(&emitter.shared, index)),
+    }
+}
+
+/// How many receivers signal `index` of `emitter` (every signal for
+/// [`EVERY_SIGNAL`](connection::EVERY_SIGNAL)) has, where its connections
+/// live.
+pub(crate) fn receivers(emitter: &ObjectHandle, index: u16) -> Result<usize, Error> {
+    match emitter.peer() {
+        Some(home) if home.is_remote() => {
             let failed = |message: String| Error::Connection {
-                emitter: self.emitter.id().to_owned(),
+                emitter: emitter.id().to_owned(),
                 loop_name: home.name().to_owned(),
                 message,
             };
             let address = home
                 .address()
                 .ok_or_else(|| failed("its process cannot be reached".to_owned()))?;
-            let command = Command::Connection {
-                emitter: self.emitter.shared.id.clone(),
-                signal: self.index,
-                event_loop: peer.name_arc().clone(),
-                change,
-            };
-            return request_connection(&address.agent, home.name(), command, CONNECT_TIMEOUT)
-                .map_err(failed);
+            crate::transport::count_receivers(&address.agent, home.name(), emitter.id(), index)
+                .map_err(failed)
         }
-        Ok(connection::apply(
-            &self.emitter.shared,
-            self.index,
-            peer,
-            change,
-        ))
+        _ => Ok(connection::receivers_of(&emitter.shared, index)),
     }
+}
+
+/// Encodes the argument of `destroyed`: the object's id.
+pub(crate) fn encode_id(
+    args: &(String,),
+    buf: &mut crate::codec::Encoder<'_>,
+) -> Result<(), crate::error::EncodeError> {
+    use crate::codec::EncodeSerde as _;
+    crate::codec::write_array_len(buf, 1)?;
+    (&crate::codec::Arg(&args.0)).encode_arg(buf)
+}
+
+/// Decodes the argument of `destroyed`.
+pub(crate) fn decode_id(bytes: &mut &[u8]) -> Result<(String,), crate::error::DecodeError> {
+    use crate::codec::DecodeSerde as _;
+    let rest = crate::codec::read_array_len(bytes, 1)?;
+    let id = (&crate::codec::DecodeAs::<String>::new()).decode_arg(bytes)?;
+    crate::codec::skip_args(bytes, rest)?;
+    Ok((id,))
 }
 
 /// Asks the process of `target`'s loop whether `target` (that object, not

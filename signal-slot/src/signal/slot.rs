@@ -36,12 +36,16 @@ impl<A, R> Clone for Slot<'_, A, R> {
 
 impl<A, R> Copy for Slot<'_, A, R> {}
 
-/// A slot that a signal carrying `A` can connect to: a [`Slot`] of the same
-/// argument types.
+/// What a signal carrying `A` can connect to: a [`Slot`] that takes the
+/// same argument types, or a prefix of them (the rest are left out, as Qt
+/// lets a slot ignore trailing arguments); or another [`Signal`] of such
+/// argument types, which then re-emits it (see
+/// [`Signal::connect`](crate::Signal::connect)).
 #[diagnostic::on_unimplemented(
-    message = "the slot `{Self}` cannot receive a signal carrying `{A}`",
-    label = "the slot's parameters must be `{A}`",
-    note = "a signal connects to slots that take the same argument types in the same order"
+    message = "`{Self}` cannot receive a signal carrying `{A}`",
+    label = "the slot's parameters must be `{A}`, or a prefix of them",
+    note = "a signal connects to slots (and signals) that take the same argument types in the \
+            same order, or only the first of them"
 )]
 pub trait ConnectTo<A> {
     #[doc(hidden)]
@@ -49,16 +53,59 @@ pub trait ConnectTo<A> {
 }
 
 /// A signal's emissions reach a slot whatever it gives its callers.
-impl<A, R> ConnectTo<A> for Slot<'_, A, R> {
+impl<A, B: PrefixOf<A>, R> ConnectTo<A> for Slot<'_, B, R> {
     fn target(&self) -> (&ObjectHandle, u16) {
         (self.target, self.index)
     }
 }
 
-impl<A, R> ConnectTo<A> for &Slot<'_, A, R> {
+impl<A, B: PrefixOf<A>, R> ConnectTo<A> for &Slot<'_, B, R> {
     fn target(&self) -> (&ObjectHandle, u16) {
         (self.target, self.index)
     }
+}
+
+/// Marks the slot index under which an object re-emits its signal of the
+/// index in the other bits.
+pub(crate) const RELAY: u16 = 0x8000;
+
+/// A signal connected to a signal: the second object re-emits it.
+impl<A, B: PrefixOf<A>> ConnectTo<A> for crate::Signal<'_, B> {
+    fn target(&self) -> (&ObjectHandle, u16) {
+        (self.emitter(), self.index() | RELAY)
+    }
+}
+
+/// An argument tuple that starts a longer one, or is it: `(u64,)` is a
+/// prefix of `(u64, String)` and of `(u64,)`, and `()` of every tuple. A
+/// slot whose arguments are a prefix of a signal's connects to it.
+/// Implemented for tuples of up to 8 elements.
+#[diagnostic::on_unimplemented(
+    message = "a slot taking `{Self}` cannot receive a signal carrying `{A}`",
+    label = "the slot's parameters must be `{A}`, or a prefix of them",
+    note = "a signal connects to slots (and signals, and closures) that take the same argument \
+            types in the same order, or only the first of them"
+)]
+pub trait PrefixOf<A> {}
+
+impl<A> PrefixOf<A> for A {}
+
+/// `($($p),*)` is a prefix of `($($p),*, $($rest),+)`.
+macro_rules! prefix_of {
+    ($( ($($p:ident),*) + ($($rest:ident),+) );* $(;)?) => {
+        $( impl<$($p,)* $($rest,)+> PrefixOf<($($p,)* $($rest,)+)> for ($($p,)*) {} )*
+    };
+}
+
+prefix_of! {
+    () + (T1);
+    () + (T1, T2); (T1) + (T2);
+    () + (T1, T2, T3); (T1) + (T2, T3); (T1, T2) + (T3);
+    () + (T1, T2, T3, T4); (T1) + (T2, T3, T4); (T1, T2) + (T3, T4); (T1, T2, T3) + (T4);
+    () + (T1, T2, T3, T4, T5); (T1) + (T2, T3, T4, T5); (T1, T2) + (T3, T4, T5); (T1, T2, T3) + (T4, T5); (T1, T2, T3, T4) + (T5);
+    () + (T1, T2, T3, T4, T5, T6); (T1) + (T2, T3, T4, T5, T6); (T1, T2) + (T3, T4, T5, T6); (T1, T2, T3) + (T4, T5, T6); (T1, T2, T3, T4) + (T5, T6); (T1, T2, T3, T4, T5) + (T6);
+    () + (T1, T2, T3, T4, T5, T6, T7); (T1) + (T2, T3, T4, T5, T6, T7); (T1, T2) + (T3, T4, T5, T6, T7); (T1, T2, T3) + (T4, T5, T6, T7); (T1, T2, T3, T4) + (T5, T6, T7); (T1, T2, T3, T4, T5) + (T6, T7); (T1, T2, T3, T4, T5, T6) + (T7);
+    () + (T1, T2, T3, T4, T5, T6, T7, T8); (T1) + (T2, T3, T4, T5, T6, T7, T8); (T1, T2) + (T3, T4, T5, T6, T7, T8); (T1, T2, T3) + (T4, T5, T6, T7, T8); (T1, T2, T3, T4) + (T5, T6, T7, T8); (T1, T2, T3, T4, T5) + (T6, T7, T8); (T1, T2, T3, T4, T5, T6) + (T7, T8); (T1, T2, T3, T4, T5, T6, T7) + (T8);
 }
 
 pub(crate) fn new_slot<A, R>(

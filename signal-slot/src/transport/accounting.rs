@@ -32,6 +32,8 @@ pub(crate) enum DropReason {
     Corrupt,
     /// A newer emission replaced it on a keep-latest connection.
     Replaced,
+    /// Its receiver was detached at once, with what was queued to it.
+    Removed,
 }
 
 impl DropReason {
@@ -44,6 +46,7 @@ impl DropReason {
             DropReason::TooLarge => "the signal is too large for its inbox",
             DropReason::Corrupt => "it arrived damaged from another process",
             DropReason::Replaced => "a newer one replaced it (a keep-latest connection)",
+            DropReason::Removed => "its receiver was detached at once",
         }
     }
 }

@@ -51,6 +51,23 @@ pub(crate) enum AgentMessage {
         id: String,
         reply: IpcSender<Option<(String, u64)>>,
     },
+    /// The object `object` (that instance, or any if 0) of the loop
+    /// `loop_name` of this process is detached at once: nothing more
+    /// reaches it (its loop detaches it when the command comes).
+    RemoveNow {
+        loop_name: String,
+        object: String,
+        instance: u64,
+    },
+    /// How many receivers signal `signal` (`u16::MAX`: every signal) of
+    /// the object `emitter` of the loop `emitter_loop` of this process has
+    /// (`None`: no such object).
+    Receivers {
+        emitter_loop: String,
+        emitter: String,
+        signal: u16,
+        reply: IpcSender<Option<u64>>,
+    },
     /// To the root: a loop created in a child, which the others can now
     /// reach; answered once the root knows it and has told the others.
     Announce {
@@ -142,6 +159,38 @@ fn handle(message: AgentMessage) {
                 .map(|object| (object.type_name().to_owned(), object.shared.instance));
             let _ = reply.send(found);
         }
+        AgentMessage::Receivers {
+            emitter_loop,
+            emitter,
+            signal,
+            reply,
+        } => {
+            let count = registry()
+                .find_object(&emitter_loop, &emitter)
+                .filter(|object| {
+                    !object
+                        .shared
+                        .detached
+                        .load(std::sync::atomic::Ordering::Acquire)
+                })
+                .map(|object| crate::connection::receivers_of(&object.shared, signal) as u64);
+            let _ = reply.send(count);
+        }
+        AgentMessage::RemoveNow {
+            loop_name,
+            object,
+            instance,
+        } => {
+            if let Some(object) = registry()
+                .find_object(&loop_name, &object)
+                .filter(|object| instance == 0 || object.shared.instance == instance)
+            {
+                object
+                    .shared
+                    .detached
+                    .store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
         AgentMessage::Reply { call, reply } => crate::call::replied(call, reply),
         AgentMessage::Describe { reply } => {
             let _ = reply.send(crate::topology::describe_here());
@@ -231,6 +280,31 @@ pub(crate) fn lookup_object(
         })
         .map_err(|error| format!("its process cannot be reached: {error}"))?;
     await_answer(&answer, ANSWER_TIMEOUT)
+}
+
+/// Asks the agent of another process how many receivers signal `signal`
+/// of its object `emitter` of the loop `emitter_loop` has.
+pub(crate) fn count_receivers(
+    agent: &IpcSender<AgentMessage>,
+    emitter_loop: &str,
+    emitter: &str,
+    signal: u16,
+) -> Result<usize, String> {
+    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
+    agent
+        .send(AgentMessage::Receivers {
+            emitter_loop: emitter_loop.to_owned(),
+            emitter: emitter.to_owned(),
+            signal,
+            reply,
+        })
+        .map_err(|error| format!("its process cannot be reached: {error}"))?;
+    match await_answer(&answer, ANSWER_TIMEOUT)? {
+        Some(count) => Ok(usize::try_from(count).unwrap_or(usize::MAX)),
+        None => Err(format!(
+            "no object `{emitter}` on event loop `{emitter_loop}`"
+        )),
+    }
 }
 
 /// The agent of process `process`, if this process knows one of its loops

@@ -26,7 +26,7 @@ pub(crate) mod routes;
 
 pub(crate) use accounting::{DropCounter, DropReason};
 pub(crate) use agent::{
-    AgentMessage, agent_of, describe_process, lookup_object, request_connection,
+    AgentMessage, agent_of, count_receivers, describe_process, lookup_object, request_connection,
 };
 pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
 pub(crate) use inbox::{InboundRing, Inbox, InboxSender, inbox};
@@ -295,6 +295,25 @@ impl LoopPeer {
     /// Sends a command to the loop, in order with its signals.
     pub(crate) fn send_command(&self, command: Command) -> Result<(), Error> {
         self.post(Envelope::Command(command))
+    }
+
+    /// Detaches the object `object` (that instance, or any if 0) of this
+    /// loop of another process at once: that process's agent marks it
+    /// removed, ahead of what waits in the loop's inbox, and the loop
+    /// detaches it at its turn.
+    pub(crate) fn remove_now(&self, object: &Arc<str>, instance: u64) -> Result<(), Error> {
+        if let Some(address) = self.address() {
+            // Without the agent, the detachment below still comes.
+            let _ = address.agent.send(AgentMessage::RemoveNow {
+                loop_name: self.name.to_string(),
+                object: object.to_string(),
+                instance,
+            });
+        }
+        self.send_command(Command::Detach {
+            object: object.clone(),
+            instance,
+        })
     }
 
     /// Forwards an emission to the process where its emitter lives, which

@@ -12,6 +12,7 @@
 //! | 4 | broadcast | emitter id, signal index, loop, on (bool) |
 //! | 5 | detach | object id, object instance |
 //! | 6 | subscribe | signal name, object id, slot index, object instance, on (bool) |
+//! | 12 | disconnect all | emitter id, signal index (`u16::MAX`: every signal), loop |
 //!
 //! A record of a ring may start with a lease mark: `nil` (nothing leased)
 //! or `true` (the payloads name shared buffers leased to the receiver).
@@ -49,6 +50,7 @@ const REQUEST: u8 = 8;
 const KEEP: u8 = 9;
 const FIRED: u8 = 10;
 const BLOCK: u8 = 11;
+const DISCONNECT_ALL: u8 = 12;
 
 /// The receivers a signal frame names (object, slot, instance): on the
 /// stack for the usual few.
@@ -142,6 +144,7 @@ mod tests {
             object: object.into(),
             slot,
             instance: 40 + u64::from(slot),
+            lease: None,
         }
     }
 
@@ -232,6 +235,12 @@ mod tests {
                 instance: 4,
                 on: true,
             }),
+            Frame::Command(Command::Connection {
+                emitter: "a".into(),
+                signal: u16::MAX,
+                event_loop: "worker".into(),
+                change: Change::DisconnectAll,
+            }),
         ] {
             writer.control(&frame).unwrap();
         }
@@ -242,7 +251,16 @@ mod tests {
     fn every_frame_round_trips() {
         let packet = sample_packet();
         let frames: Vec<Frame<'_>> = Reader::new(&packet).collect::<Result<_, _>>().unwrap();
-        assert_eq!(frames.len(), 14);
+        assert_eq!(frames.len(), 15);
+        assert_eq!(
+            frames[14],
+            Frame::Command(Command::Connection {
+                emitter: "a".into(),
+                signal: u16::MAX,
+                event_loop: "worker".into(),
+                change: Change::DisconnectAll,
+            })
+        );
         assert_eq!(
             frames[13],
             Frame::Command(Command::Block {

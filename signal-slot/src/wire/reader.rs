@@ -106,6 +106,7 @@ impl<'a> Reader<'a> {
             object: self.name()?,
             slot: self.u16()?,
             instance: self.uint()?,
+            lease: None,
         })
     }
 
@@ -130,7 +131,7 @@ impl<'a> Reader<'a> {
             SIGNAL | CONNECT => 7,
             DISCONNECT | FIRED => 6,
             SUBSCRIBE | PUBLISH => 5,
-            EMIT_REQUEST | BROADCAST => 4,
+            EMIT_REQUEST | BROADCAST | DISCONNECT_ALL => 4,
             DETACH => 2,
             KEEP => 4,
             BLOCK => 3,
@@ -178,13 +179,14 @@ impl<'a> Reader<'a> {
                 signal: self.u16()?,
                 payloads: self.payloads()?,
             },
-            CONNECT | DISCONNECT | FIRED | BROADCAST | PUBLISH => {
+            CONNECT | DISCONNECT | FIRED | BROADCAST | PUBLISH | DISCONNECT_ALL => {
                 let emitter = self.name()?;
                 let signal = self.u16()?;
                 let event_loop = self.name()?;
                 let change = match tag {
                     BROADCAST => Change::Broadcast(self.bool()?),
                     PUBLISH => Change::Publish(self.name()?, self.bool()?),
+                    DISCONNECT_ALL => Change::DisconnectAll,
                     _ => {
                         let receiver = self.receiver()?;
                         if tag == CONNECT {

@@ -183,6 +183,7 @@ impl<'b, 'e> Writer<'b, 'e> {
                     Change::Broadcast(_) => (BROADCAST, 4),
                     Change::Fired(_) => (FIRED, 6),
                     Change::Publish(..) => (PUBLISH, 5),
+                    Change::DisconnectAll => (DISCONNECT_ALL, 4),
                 };
                 self.header(fields, tag)?;
                 self.str(emitter)?;
@@ -202,6 +203,7 @@ impl<'b, 'e> Writer<'b, 'e> {
                         self.receiver(receiver)
                     }
                     Change::Broadcast(on) => self.bool(*on),
+                    Change::DisconnectAll => Ok(()),
                     Change::Publish(topic, on) => {
                         self.str(topic)?;
                         self.bool(*on)

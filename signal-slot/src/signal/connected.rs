@@ -1,0 +1,164 @@
+//! Connections as values: what `connect` gives back, to end the connection
+//! by itself or when a guard goes out of scope.
+
+use crate::connection::{Change, ReceiverRef};
+use crate::error::Error;
+use crate::object::ObjectHandle;
+
+use super::{change, receiving_peer};
+
+/// One connection of a signal to a slot (or to a signal, or a closure), as
+/// [`Signal::connect`](crate::Signal::connect) and its kin give it back:
+/// Qt's `QMetaObject::Connection`.
+///
+/// Dropping it leaves the connection in place; [`disconnect`] ends it, and
+/// [`scoped`] turns it into a guard that ends it when dropped. Cheap to
+/// clone, `Send` and `Sync`: any clone ends the same connection.
+///
+/// ```
+/// use signal_slot::{EventLoop, event_loop_object};
+///
+/// #[event_loop_object]
+/// struct Button;
+///
+/// #[event_loop_object]
+/// impl Button {
+///     #[signal]
+///     fn clicked();
+/// }
+///
+/// #[event_loop_object]
+/// struct Lamp;
+///
+/// #[event_loop_object]
+/// impl Lamp {
+///     #[slot]
+///     fn toggle(&mut self) {}
+/// }
+///
+/// let main = EventLoop::new("connection_example")?;
+/// let button = main.add(Button)?;
+/// let lamp = main.add(Lamp)?;
+/// let connection = button.clicked().connect(lamp.toggle())?;
+/// assert_eq!(button.clicked().receivers()?, 1);
+/// assert!(connection.disconnect()?);
+/// // Once only: it is not connected any more.
+/// assert!(!connection.disconnect()?);
+/// {
+///     let _guard = button.clicked().connect(lamp.toggle())?.scoped();
+///     assert_eq!(button.clicked().receivers()?, 1);
+/// }
+/// assert_eq!(button.clicked().receivers()?, 0);
+/// # Ok::<(), signal_slot::Error>(())
+/// ```
+///
+/// [`disconnect`]: Connection::disconnect
+/// [`scoped`]: Connection::scoped
+#[derive(Clone)]
+pub struct Connection {
+    pub(super) emitter: ObjectHandle,
+    pub(super) signal: u16,
+    pub(super) receiver: ObjectHandle,
+    pub(super) slot: u16,
+    /// A closure's: its object leaves its loop with the connection.
+    pub(super) owns_receiver: bool,
+}
+
+impl Connection {
+    /// Ends the connection: emissions after this reach the receiver no
+    /// more (those already queued to it still arrive). True if it was
+    /// connected; false if it had ended already (disconnected, fired once,
+    /// or the emitter or receiver was detached). A closure connected with
+    /// [`connect_fn`](crate::Signal::connect_fn) leaves its loop with it.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Signal::disconnect`](crate::Signal::disconnect).
+    pub fn disconnect(&self) -> Result<bool, Error> {
+        let peer = receiving_peer(&self.receiver)?;
+        let receiver = ReceiverRef::to(&self.receiver.shared, self.slot);
+        let connected = change(
+            &self.emitter,
+            self.signal,
+            peer,
+            Change::Disconnect(receiver),
+        )?;
+        if self.owns_receiver {
+            // Its lease does it too, where the emitter's connections live
+            // in this process; a loop that ended took it already.
+            let _ = self.receiver.detach();
+        }
+        Ok(connected)
+    }
+
+    /// A guard that ends the connection when it is dropped.
+    pub fn scoped(self) -> ScopedConnection {
+        ScopedConnection(Some(self))
+    }
+
+    /// The object whose signal it is.
+    pub fn emitter(&self) -> &ObjectHandle {
+        &self.emitter
+    }
+
+    /// The object whose slot (or signal, or closure) receives.
+    pub fn receiver(&self) -> &ObjectHandle {
+        &self.receiver
+    }
+
+    /// The name of the connected signal.
+    pub fn signal_name(&self) -> &'static str {
+        self.emitter.shared.signal_name(self.signal)
+    }
+
+    /// The name of the receiving slot (or signal).
+    pub fn slot_name(&self) -> &'static str {
+        self.receiver.slot_name(self.slot)
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Connection({}.{} -> {}.{})",
+            self.emitter.id(),
+            self.signal_name(),
+            self.receiver.id(),
+            self.slot_name()
+        )
+    }
+}
+
+/// A [`Connection`] that ends when this guard is dropped: see
+/// [`Connection::scoped`].
+#[must_use = "the connection ends as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct ScopedConnection(Option<Connection>);
+
+impl ScopedConnection {
+    /// The connection, no longer ended by the guard.
+    pub fn release(mut self) -> Connection {
+        self.0
+            .take()
+            .expect("a scoped connection holds its connection until released or dropped")
+    }
+
+    /// The connection the guard ends.
+    pub fn connection(&self) -> &Connection {
+        self.0
+            .as_ref()
+            .expect("a scoped connection holds its connection until released or dropped")
+    }
+}
+
+impl Drop for ScopedConnection {
+    fn drop(&mut self) {
+        if let Some(connection) = self.0.take()
+            && let Err(error) = connection.disconnect()
+        {
+            // A process that cannot be reached has no connection to end.
+            tracing::debug!(%error, "a scoped connection could not be ended: {error}");
+        }
+    }
+}
