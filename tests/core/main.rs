@@ -15,4 +15,5 @@ mod objects;
 mod serial;
 mod threads;
 mod timers;
+mod toolbox;
 mod topology;
