@@ -61,6 +61,16 @@ pub enum Error {
         /// The object's type.
         found: String,
     },
+    /// A closure cannot run on a loop of another process (or one that is
+    /// to run in a child): it cannot travel there.
+    #[error(
+        "a closure cannot run on event loop `{loop_name}`: the loop runs (or is to run) in \
+         another process, where a closure cannot go; connect a slot of an object there instead"
+    )]
+    ClosureElsewhere {
+        /// The loop.
+        loop_name: String,
+    },
     /// Objects cannot be moved into a process that already runs.
     #[error(
         "cannot attach `{id}` to event loop `{loop_name}`: the loop runs in another process; \

@@ -21,6 +21,7 @@ mod pool;
 mod shutdown;
 mod soak;
 mod spawn;
+mod toolbox;
 mod waves;
 mod wiring;
 
@@ -52,6 +53,9 @@ fn main() {
             connections::keep_latest_into_a_stopped_child,
             connections::single_shot_connections_of_an_emitter_in_a_child,
             connections::a_signal_blocker_on_an_object_of_a_child,
+            toolbox::prefix_slots_and_relays_through_a_child,
+            toolbox::connections_of_an_emitter_in_a_child_as_values,
+            toolbox::lifetime_across_processes_and_closures_that_cannot_go,
             faults::a_killed_receiver_is_reported_and_costs_nothing,
             faults::undecodable_payloads_are_reported_and_the_loop_goes_on,
             faults::a_panicking_slot_in_a_child_ends_it_with_the_failure,

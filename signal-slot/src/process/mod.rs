@@ -281,6 +281,9 @@ impl EventLoopProcess {
         }
         let event_loop = options.for_child_process().build()?;
         let handle = event_loop.handle();
+        if !serial && platform::PROCESSES {
+            handle.peer().bind_for_child();
+        }
         let name: Arc<str> = handle.name().into();
         let monitor = ObjectHandle::for_type::<ProcessMonitor>(
             format!("process:{name}").into(),

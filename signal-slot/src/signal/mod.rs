@@ -603,8 +603,9 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     ///
     /// # Errors
     ///
-    /// [`Error::RemoteLoop`] if `event_loop` runs in another process (a
-    /// closure cannot go there: connect a slot of an object there instead),
+    /// [`Error::ClosureElsewhere`] if `event_loop` runs in another process,
+    /// or is an [`EventLoopProcess`](crate::EventLoopProcess)'s (a closure
+    /// cannot go there: connect a slot of an object there instead),
     /// [`Error::Connection`] if the emitter lives in another process (its
     /// connections live there, where the closure cannot go), and the errors
     /// of [`connect`](Self::connect).
@@ -623,6 +624,11 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
                           connections live in another process, where the closure cannot go; \
                           connect a slot instead"
                     .to_owned(),
+            });
+        }
+        if event_loop.peer().runs_elsewhere() {
+            return Err(Error::ClosureElsewhere {
+                loop_name: event_loop.name().to_owned(),
             });
         }
         let handle = event_loop.add(closure::Closure::new(closure, self.decode))?;

@@ -58,6 +58,7 @@ pub(crate) enum AgentMessage {
         loop_name: String,
         object: String,
         instance: u64,
+        reply: IpcSender<bool>,
     },
     /// How many receivers signal `signal` (`u16::MAX`: every signal) of
     /// the object `emitter` of the loop `emitter_loop` of this process has
@@ -180,16 +181,18 @@ fn handle(message: AgentMessage) {
             loop_name,
             object,
             instance,
+            reply,
         } => {
-            if let Some(object) = registry()
+            let found = registry()
                 .find_object(&loop_name, &object)
-                .filter(|object| instance == 0 || object.shared.instance == instance)
-            {
+                .filter(|object| instance == 0 || object.shared.instance == instance);
+            if let Some(object) = &found {
                 object
                     .shared
                     .detached
                     .store(true, std::sync::atomic::Ordering::Release);
             }
+            let _ = reply.send(found.is_some());
         }
         AgentMessage::Reply { call, reply } => crate::call::replied(call, reply),
         AgentMessage::Describe { reply } => {
@@ -276,6 +279,27 @@ pub(crate) fn lookup_object(
         .send(AgentMessage::Lookup {
             loop_name: loop_name.to_owned(),
             id: id.to_owned(),
+            reply,
+        })
+        .map_err(|error| format!("its process cannot be reached: {error}"))?;
+    await_answer(&answer, ANSWER_TIMEOUT)
+}
+
+/// Asks the agent of another process to mark its object `object` of the
+/// loop `loop_name` removed (see `AgentMessage::RemoveNow`); answered once
+/// it is.
+pub(crate) fn remove_now(
+    agent: &IpcSender<AgentMessage>,
+    loop_name: &str,
+    object: &str,
+    instance: u64,
+) -> Result<bool, String> {
+    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
+    agent
+        .send(AgentMessage::RemoveNow {
+            loop_name: loop_name.to_owned(),
+            object: object.to_owned(),
+            instance,
             reply,
         })
         .map_err(|error| format!("its process cannot be reached: {error}"))?;

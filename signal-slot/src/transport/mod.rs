@@ -94,6 +94,9 @@ pub(crate) struct LoopPeer {
     address: Mutex<Option<Arc<LoopAddress>>>,
     /// Whether the route is `Remote`, for the emit path (one load less).
     remote: AtomicBool,
+    /// The loop is to run in a child process (an `EventLoopProcess`'s, not
+    /// started yet): what cannot travel (a closure) must not go to it.
+    bound_for_child: AtomicBool,
     route: ArcSwap<Route>,
     /// The loop's own object (its `stop` slot, `start` and `terminate`
     /// signals), held weakly to avoid a cycle through its home.
@@ -106,6 +109,7 @@ impl LoopPeer {
         Arc::new(LoopPeer {
             address: Mutex::new(None),
             remote: AtomicBool::new(matches!(route, Route::Remote(_))),
+            bound_for_child: AtomicBool::new(false),
             route: ArcSwap::from_pointee(route),
             loop_object: OnceLock::new(),
             drops: DropCounter::new(name.clone()),
@@ -115,6 +119,17 @@ impl LoopPeer {
 
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Marks the loop as one to run in a child process.
+    pub(crate) fn bind_for_child(&self) {
+        self.bound_for_child.store(true, Ordering::Relaxed);
+    }
+
+    /// True if the loop runs in another process, or is to (see
+    /// [`bind_for_child`](Self::bind_for_child)).
+    pub(crate) fn runs_elsewhere(&self) -> bool {
+        self.is_remote() || self.bound_for_child.load(Ordering::Relaxed)
     }
 
     pub(crate) fn name_arc(&self) -> &Arc<str> {
@@ -299,17 +314,14 @@ impl LoopPeer {
 
     /// Detaches the object `object` (that instance, or any if 0) of this
     /// loop of another process at once: that process's agent marks it
-    /// removed, ahead of what waits in the loop's inbox, and the loop
-    /// detaches it at its turn.
+    /// removed, ahead of what waits in the loop's inbox, and answers; the
+    /// loop detaches it at its turn.
     pub(crate) fn remove_now(&self, object: &Arc<str>, instance: u64) -> Result<(), Error> {
-        if let Some(address) = self.address() {
-            // Without the agent, the detachment below still comes.
-            let _ = address.agent.send(AgentMessage::RemoveNow {
-                loop_name: self.name.to_string(),
-                object: object.to_string(),
-                instance,
-            });
-        }
+        let address = self
+            .address()
+            .ok_or_else(|| Error::LoopEnded(self.name.to_string()))?;
+        agent::remove_now(&address.agent, &self.name, object, instance)
+            .map_err(|_| Error::LoopEnded(self.name.to_string()))?;
         self.send_command(Command::Detach {
             object: object.clone(),
             instance,
