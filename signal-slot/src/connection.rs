@@ -84,10 +84,7 @@ impl EmitterName {
     pub(crate) fn of(object: &ObjectShared) -> Self {
         EmitterName {
             id: object.id.clone(),
-            loop_name: match &object.home {
-                Home::Loop(peer) => Some(peer.name_arc().clone()),
-                Home::NoLoop => None,
-            },
+            loop_name: object.current_peer().map(|peer| peer.name_arc().clone()),
             instance: object.instance,
         }
     }
@@ -207,8 +204,9 @@ pub(crate) enum Change {
 }
 
 /// The `'static` name of a topic named in a change another process asked
-/// for: topics are declared in code, so there are few, each kept once.
-fn topic_key(name: &str) -> &'static str {
+/// for (or of a signal from another process, forwarded): they are declared
+/// in code, so there are few, each kept once.
+pub(crate) fn intern(name: &str) -> &'static str {
     static TOPICS: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
     let mut topics = TOPICS.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(known) = topics.iter().find(|known| **known == name) {
@@ -373,7 +371,7 @@ pub(crate) fn apply(
         }
         Change::DisconnectAll => clear(&mut list),
         Change::Broadcast(on) => broadcast(&mut list, name, on),
-        Change::Publish(topic, on) => broadcast(&mut list, topic_key(&topic), on),
+        Change::Publish(topic, on) => broadcast(&mut list, intern(&topic), on),
     };
     if changed {
         connections.list.store(Arc::new(list));
@@ -540,6 +538,134 @@ pub(crate) fn forget_object(
     }
 }
 
+/// An object of this process moves from the loop `from` to the loop `to`:
+/// the connections of `emitters` to it follow it, and its own connections
+/// name it there. Returns once every emission that took a connection
+/// before the change has been queued (so that what is queued to `from`
+/// after this comes after all of it).
+pub(crate) fn repoint(
+    object: &Arc<ObjectShared>,
+    from: &Arc<LoopPeer>,
+    to: &Arc<LoopPeer>,
+    emitters: impl Iterator<Item = Arc<ObjectShared>>,
+) {
+    let is_it = |receiver: &ReceiverRef| {
+        receiver.object == object.id
+            && (receiver.instance == object.instance || receiver.instance == 0)
+    };
+    let mut retired = Vec::new();
+    {
+        let _guard = writers();
+        for emitter in emitters {
+            let renamed = Arc::ptr_eq(&emitter, object);
+            for connections in emitter.signals.iter() {
+                let current = connections.list.load_full();
+                let names_it = |destination: &Destination| {
+                    Arc::ptr_eq(&destination.peer, from)
+                        && destination.header.receivers.iter().any(is_it)
+                };
+                let moving = current.fan_out.iter().any(names_it)
+                    || current.balanced.iter().any(names_it)
+                    || current
+                        .latest
+                        .iter()
+                        .any(|latest| names_it(&latest.destination))
+                    || current.once.iter().any(|once| names_it(&once.destination));
+                if !moving && !renamed {
+                    continue;
+                }
+                let mut list = ConnectionList::clone(&current);
+                let emitter_name = EmitterName::of(&emitter);
+                let header = |key: &'static str| {
+                    let emitter_name = emitter_name.clone();
+                    move |receivers: Vec<ReceiverRef>, broadcast: bool| {
+                        Arc::new(Header {
+                            emitter: Some(emitter_name),
+                            signal: key,
+                            receivers: receivers.into(),
+                            broadcast,
+                            latest: false,
+                            request: None,
+                        })
+                    }
+                };
+                // One-receiver destinations: to the new loop.
+                for destination in list
+                    .balanced
+                    .iter_mut()
+                    .chain(list.latest.iter_mut().map(|latest| &mut latest.destination))
+                    .chain(list.once.iter_mut().map(|once| &mut once.destination))
+                {
+                    if names_it(destination) {
+                        destination.peer = to.clone();
+                    }
+                }
+                // Fan-out: its receivers leave the old loop's destination
+                // for the new loop's, under the same name.
+                let moved: Vec<(&'static str, Vec<ReceiverRef>)> = current
+                    .fan_out
+                    .iter()
+                    .filter(|destination| names_it(destination))
+                    .map(|destination| {
+                        (
+                            destination.header.signal,
+                            destination
+                                .header
+                                .receivers
+                                .iter()
+                                .filter(|receiver| is_it(receiver))
+                                .cloned()
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                for (key, receivers) in moved {
+                    edit_destination(&mut list.fan_out, from, key, header(key), |kept, _| {
+                        kept.retain(|receiver| !is_it(receiver));
+                        true
+                    });
+                    edit_destination(&mut list.fan_out, to, key, header(key), |joined, _| {
+                        joined.extend(receivers);
+                        true
+                    });
+                }
+                if renamed {
+                    // Its own emissions name the loop it lives on now.
+                    let rename = |header: &Arc<Header>| {
+                        Arc::new(Header {
+                            emitter: Some(emitter_name.clone()),
+                            signal: header.signal,
+                            receivers: header.receivers.clone(),
+                            broadcast: header.broadcast,
+                            latest: header.latest,
+                            request: None,
+                        })
+                    };
+                    for destination in list
+                        .fan_out
+                        .iter_mut()
+                        .chain(list.balanced.iter_mut())
+                        .chain(list.latest.iter_mut().map(|latest| &mut latest.destination))
+                        .chain(list.once.iter_mut().map(|once| &mut once.destination))
+                    {
+                        destination.header = rename(&destination.header);
+                    }
+                }
+                retired.push(connections.list.swap(Arc::new(list)));
+            }
+        }
+    }
+    // The grace period: an emission holds its snapshot of the connections
+    // while it delivers; once the old ones are let go, every emission that
+    // took them has queued what it sent.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    for old in retired {
+        while Arc::strong_count(&old) > 1 && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+    }
+}
+
 /// Edits the receivers of `peer`'s destination under the name `key` (the
 /// signal's own, or a topic's that it is published under), creating it if
 /// needed and removing it if it ends up empty.
@@ -590,7 +716,15 @@ fn edit_destination(
 /// `make_args` boxes the arguments; it is not called when nothing is
 /// connected.
 pub(crate) fn emit(emitter: &Arc<ObjectShared>, index: u16, make_args: impl FnOnce() -> Args) {
-    if let Home::Loop(peer) = &emitter.home
+    if emitter.has_moved.load(Ordering::Relaxed) {
+        // It moved to another loop (rare): where it lives now says.
+        if let Some(peer) = emitter.current_peer()
+            && peer.is_remote()
+        {
+            peer.forward_emit(emitter, index, make_args());
+            return;
+        }
+    } else if let Home::Loop(peer) = &emitter.home
         && peer.is_remote()
     {
         // The connections live with the object, in its own process.

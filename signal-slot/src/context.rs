@@ -96,7 +96,7 @@ impl<'a> Sender<'a> {
     /// ```
     pub fn is(&self, object: &ObjectHandle) -> bool {
         object.id() == self.id
-            && object.loop_name() == self.loop_name
+            && object.loop_name().as_deref() == self.loop_name
             && (object.shared.instance == self.instance
                 || object.shared.instance == 0
                 || self.instance == 0)

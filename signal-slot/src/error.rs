@@ -61,6 +61,14 @@ pub enum Error {
         /// The object's type.
         found: String,
     },
+    /// The object cannot move to that loop.
+    #[error("object `{id}` cannot move: {message}")]
+    Move {
+        /// The object id.
+        id: String,
+        /// Why not.
+        message: String,
+    },
     /// A closure cannot run on a loop of another process (or one that is
     /// to run in a child): it cannot travel there.
     #[error(

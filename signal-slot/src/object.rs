@@ -129,7 +129,14 @@ pub(crate) struct ObjectShared {
     /// object's own process).
     pub(crate) blocked: AtomicU32,
     pub(crate) type_name: &'static str,
+    /// Where it was created; see [`current_peer`](Self::current_peer).
     pub(crate) home: Home,
+    /// Where it lives since it moved (see [`ObjectHandle::move_to`]).
+    pub(crate) moved: arc_swap::ArcSwapOption<LoopPeer>,
+    /// Set once it moved: `moved` is where it lives.
+    pub(crate) has_moved: AtomicBool,
+    /// Set while it moves to another loop.
+    pub(crate) moving: AtomicBool,
     pub(crate) signal_names: &'static [&'static str],
     pub(crate) slot_names: &'static [&'static str],
     /// The connections of each signal, by index.
@@ -179,6 +186,9 @@ impl ObjectHandle {
                 blocked: AtomicU32::new(0),
                 type_name,
                 home,
+                moved: arc_swap::ArcSwapOption::empty(),
+                has_moved: AtomicBool::new(false),
+                moving: AtomicBool::new(false),
                 signal_names,
                 slot_names,
                 // The object's signals, then `destroyed`.
@@ -206,11 +216,8 @@ impl ObjectHandle {
 
     /// The name of the loop the object lives on, or `None` for an object
     /// that lives in a process without a loop (such as a process monitor).
-    pub fn loop_name(&self) -> Option<&str> {
-        match &self.shared.home {
-            Home::Loop(peer) => Some(peer.name()),
-            Home::NoLoop => None,
-        }
+    pub fn loop_name(&self) -> Option<Arc<str>> {
+        self.peer().map(|peer| peer.name_arc().clone())
     }
 
     /// The name of the object's type.
@@ -218,15 +225,13 @@ impl ObjectHandle {
         self.shared.type_name
     }
 
-    pub(crate) fn peer(&self) -> Option<&Arc<LoopPeer>> {
-        match &self.shared.home {
-            Home::Loop(peer) => Some(peer),
-            Home::NoLoop => None,
-        }
+    /// The loop the object lives on now.
+    pub(crate) fn peer(&self) -> Option<Arc<LoopPeer>> {
+        self.shared.current_peer()
     }
 
-    fn loop_label(&self) -> String {
-        self.loop_name().unwrap_or(NO_LOOP).to_owned()
+    pub(crate) fn loop_label(&self) -> String {
+        self.loop_name().as_deref().unwrap_or(NO_LOOP).to_owned()
     }
 
     /// Detaches the object from its loop. Signals that reach it afterwards
@@ -377,7 +382,7 @@ impl ObjectHandle {
         crate::signal::change(
             self,
             crate::connection::EVERY_SIGNAL,
-            peer,
+            &peer,
             crate::connection::Change::Disconnect(every_slot),
         )
     }
@@ -596,6 +601,20 @@ impl Drop for SignalBlocker {
 }
 
 impl ObjectShared {
+    /// The loop the object lives on now: where it was created, or where it
+    /// moved.
+    pub(crate) fn current_peer(&self) -> Option<Arc<LoopPeer>> {
+        if self.has_moved.load(Ordering::Acquire)
+            && let Some(peer) = self.moved.load_full()
+        {
+            return Some(peer);
+        }
+        match &self.home {
+            Home::Loop(peer) => Some(peer.clone()),
+            Home::NoLoop => None,
+        }
+    }
+
     /// Counts a blocker in or out.
     pub(crate) fn count_block(&self, block: bool) {
         if block {
@@ -634,7 +653,7 @@ impl fmt::Debug for ObjectHandle {
             "{}({:?} on {:?})",
             self.shared.type_name,
             self.id(),
-            self.loop_name().unwrap_or(NO_LOOP)
+            self.loop_label()
         )
     }
 }

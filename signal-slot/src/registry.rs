@@ -104,9 +104,20 @@ impl Registry {
     /// Registers an object attached to a loop of this process, reserving
     /// its id on that loop.
     pub(crate) fn attach(&mut self, handle: &ObjectHandle) -> Result<(), Error> {
-        let Some(key) = key(handle) else {
-            return Ok(());
-        };
+        match key(handle) {
+            Some((loop_name, _)) => self.attach_at(&loop_name, handle),
+            None => Ok(()),
+        }
+    }
+
+    /// Registers an object on the loop `loop_name` of this process (where
+    /// it moves), reserving its id there.
+    pub(crate) fn attach_at(
+        &mut self,
+        loop_name: &Arc<str>,
+        handle: &ObjectHandle,
+    ) -> Result<(), Error> {
+        let key = (loop_name.clone(), handle.shared.id.clone());
         let entry = ObjectEntry {
             handle: Arc::downgrade(&handle.shared),
             attached: true,

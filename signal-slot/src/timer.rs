@@ -182,6 +182,9 @@ impl Timer {
     }
 }
 
+/// A running timer on its way to another loop.
+pub(crate) struct MovingTimer(Active);
+
 struct Active {
     handle: Handle<TimerObject>,
     interval: Duration,
@@ -228,6 +231,22 @@ impl Timers {
     /// Stops a timer; returns whether it was running.
     pub(crate) fn remove(&mut self, id: &str) -> bool {
         self.active.remove(id).is_some()
+    }
+
+    /// Takes a running timer off this loop, to run on another (its object
+    /// moves there), due when it was due here.
+    pub(crate) fn take(&mut self, id: &str) -> Option<MovingTimer> {
+        self.active.remove(id).map(|active| MovingTimer(active))
+    }
+
+    /// A timer taken off another loop.
+    pub(crate) fn resume(&mut self, MovingTimer(mut active): MovingTimer) {
+        let id = active.handle.shared.id.clone();
+        self.next_generation += 1;
+        active.generation = self.next_generation;
+        self.heap
+            .push(Reverse((active.deadline, active.generation, id.clone())));
+        self.active.insert(id, active);
     }
 
     fn drop_stale(&mut self) {

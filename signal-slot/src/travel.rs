@@ -227,7 +227,7 @@ pub fn serialize_handle<S: serde::Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     HandleOnTheWire {
-        event_loop: handle.loop_name().map(str::to_owned),
+        event_loop: handle.loop_name().map(|name| name.to_string()),
         id: handle.id().to_owned(),
         instance: handle.shared.instance,
     }

@@ -192,6 +192,8 @@ impl EventLoopBuilder {
             handle,
             objects,
             detached: Default::default(),
+            arriving: Default::default(),
+            moved_out: Default::default(),
             inbox: receiver,
             sender,
             backlog: 0,

@@ -63,7 +63,7 @@ impl EventLoop {
                     );
                 }
             }
-            Command::Detach { object, instance } => self.detach(object, instance),
+            Command::Detach { object, instance } => self.detach_object(object, instance),
             Command::Block {
                 object,
                 instance,
@@ -90,8 +90,10 @@ impl EventLoop {
         }
     }
 
-    fn detach(&mut self, id: Arc<str>, instance: u64) {
+    pub(super) fn detach_object(&mut self, id: Arc<str>, instance: u64) {
         let Some(shared) = self.local_object(&id, instance) else {
+            // On its way here: detached once it comes.
+            self.detach_on_arrival(&id, instance);
             return;
         };
         let resident = self.objects.remove(&id);
@@ -152,7 +154,7 @@ impl EventLoop {
     }
 
     /// Tells the registry the loop's subscriptions, for the topology.
-    fn report_subscriptions(&self) {
+    pub(super) fn report_subscriptions(&self) {
         let mut list = Vec::new();
         for (name, receivers) in &self.state.subscribers {
             for receiver in receivers.iter() {

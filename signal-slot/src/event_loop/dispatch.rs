@@ -91,6 +91,9 @@ pub(super) struct Incoming<'a> {
     pub(super) broadcast: bool,
     /// A call's: where the slot's value goes.
     pub(super) reply: Option<ReplyRoute>,
+    /// A call's from this process: its claim to the reply, handed on if
+    /// the request is (see `redirect`).
+    pub(super) request: Option<&'a crate::call::RequestGuard>,
     pub(super) payloads: Payloads<'a>,
 }
 
@@ -116,6 +119,7 @@ impl EventLoop {
             receivers: Receivers::Local(&header.receivers),
             broadcast: header.broadcast,
             reply: header.request.as_ref().map(|request| request.route),
+            request: header.request.as_ref(),
             payloads: Payloads::Local(&mut args),
         });
     }
@@ -132,6 +136,7 @@ impl EventLoop {
             receivers,
             broadcast,
             reply,
+            request,
             mut payloads,
         } = incoming;
         let subscribers = if broadcast {
@@ -152,6 +157,13 @@ impl EventLoop {
                 .filter(|resident| !resident.removed())
             else {
                 payloads.taken(count);
+                if self.redirects(object_id, instance) {
+                    // It moves: kept for it here, or sent on to it.
+                    self.redirect(
+                        object_id, slot, instance, sender, signal, reply, request, &payloads,
+                    );
+                    return;
+                }
                 self.drop_for_missing_object(object_id, instance, sender, signal, count);
                 self.refuse_call(reply, object_id);
                 return;
@@ -187,7 +199,6 @@ impl EventLoop {
                         (&*subscriber.object, subscriber.slot, subscriber.instance)
                     }
                 };
-                let payload = payloads.payload(index, position + 1 == total);
                 let resident = self
                     .objects
                     .get_mut(object_id)
@@ -203,11 +214,22 @@ impl EventLoop {
                         sender,
                         reply,
                         signal,
-                        payload,
+                        payloads.payload(index, position + 1 == total),
                     ),
                     None => {
-                        self.drop_for_missing_object(object_id, instance, sender, signal, 1);
-                        self.refuse_call(reply, object_id);
+                        if self.redirects(object_id, instance) {
+                            // It moves: the whole batch is kept for it, or
+                            // sent on to it, once.
+                            if index == 0 {
+                                self.redirect(
+                                    object_id, slot, instance, sender, signal, reply, request,
+                                    &payloads,
+                                );
+                            }
+                        } else {
+                            self.drop_for_missing_object(object_id, instance, sender, signal, 1);
+                            self.refuse_call(reply, object_id);
+                        }
                     }
                 }
                 if self.state.aborted() {

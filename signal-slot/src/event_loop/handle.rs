@@ -270,7 +270,7 @@ impl LoopHandle {
         let object = object.object_handle();
         if !object
             .peer()
-            .is_some_and(|peer| Arc::ptr_eq(peer, &self.peer))
+            .is_some_and(|peer| Arc::ptr_eq(&peer, &self.peer))
         {
             return Err(Error::ObjectNotFound {
                 loop_name: self.name().to_owned(),

@@ -13,12 +13,14 @@ mod control;
 mod dispatch;
 mod handle;
 mod moving;
+mod relocate;
 mod remote;
 
 pub use builder::EventLoopBuilder;
 pub(crate) use builder::LoopOptions;
 pub use handle::LoopHandle;
 pub(crate) use moving::PackedLoop;
+pub(crate) use relocate::Relocation;
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -171,6 +173,11 @@ pub struct EventLoop {
     objects: FxHashMap<Arc<str>, Resident>,
     /// Ids detached from this loop: signals to them are dropped quietly.
     detached: HashSet<Arc<str>>,
+    /// Objects on their way here from another loop, and what came for them.
+    arriving: FxHashMap<Arc<str>, relocate::Arriving>,
+    /// Objects that moved from here, and where: what still comes for them
+    /// is forwarded.
+    moved_out: FxHashMap<Arc<str>, (u64, Arc<crate::transport::LoopPeer>)>,
     inbox: Inbox,
     /// A sender into `inbox`.
     sender: InboxSender,
@@ -420,6 +427,7 @@ impl EventLoop {
                     }
                 }
             }
+            Envelope::Relocation(relocation) => self.relocate(*relocation),
         }
     }
 
@@ -488,6 +496,7 @@ impl EventLoop {
                 attach @ Envelope::Attach(_) => self.drop_user_values(attach),
                 // The objects are still here: handed back when they go.
                 Envelope::Keep(request) => self.keep(request),
+                Envelope::Relocation(relocation) => self.relocate_after_stop(*relocation),
                 Envelope::Command(_) | Envelope::ProducerEnded(_) => {}
             }
         }

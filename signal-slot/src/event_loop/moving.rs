@@ -206,6 +206,12 @@ impl EventLoop {
                     flush(&mut cargo, &mut frames, &mut signals);
                     cargo.push(Cargo::ProducerEnded(*process));
                 }
+                Envelope::Relocation(_) => {
+                    return Err(Error::Process {
+                        process: name.to_owned(),
+                        message: "an object is moving to or from the loop".to_owned(),
+                    });
+                }
                 Envelope::Frames { .. } | Envelope::Ring(_) => {
                     return Err(Error::Process {
                         process: name.to_owned(),

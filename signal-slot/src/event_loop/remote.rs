@@ -205,6 +205,7 @@ impl EventLoop {
                 receivers: Receivers::Remote(&receivers),
                 broadcast: false,
                 reply: None,
+                request: None,
                 payloads: Payloads::Encoded {
                     items: &items,
                     tally: &tally,
@@ -337,6 +338,7 @@ impl EventLoop {
                 signal,
                 receivers: Receivers::Remote(&receivers),
                 broadcast,
+                request: None,
                 reply: reply.map(|(process, call)| crate::call::ReplyRoute { process, call }),
                 payloads: Payloads::Encoded {
                     items: &payloads,

@@ -80,7 +80,7 @@ impl Connection {
         let connected = change(
             &self.emitter,
             self.signal,
-            peer,
+            &peer,
             Change::Disconnect(receiver),
         )?;
         if self.owns_receiver {

@@ -441,13 +441,13 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
             return Err(Error::LoopEnded(peer.name().to_owned()));
         }
         let gone = |object: &ObjectHandle| Error::ObjectNotFound {
-            loop_name: object.loop_name().unwrap_or(NO_LOOP).to_owned(),
+            loop_name: object.loop_label(),
             id: object.id().to_owned(),
         };
         if receiver.slot == self.index | slot::RELAY && target == self.emitter {
             return Err(Error::Connection {
                 emitter: self.emitter.id().to_owned(),
-                loop_name: self.emitter.loop_name().unwrap_or(NO_LOOP).to_owned(),
+                loop_name: self.emitter.loop_label(),
                 message: format!(
                     "the signal `{}` cannot be connected to itself: it would re-emit forever",
                     self.name
@@ -460,7 +460,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         {
             return Err(Error::Connection {
                 emitter: self.emitter.id().to_owned(),
-                loop_name: self.emitter.loop_name().unwrap_or(NO_LOOP).to_owned(),
+                loop_name: self.emitter.loop_label(),
                 message: format!(
                     "`{}` emits its `destroyed` signal itself when it leaves its loop: no signal \
                      can be connected to it",
@@ -473,7 +473,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         {
             return Err(gone(target));
         }
-        if peer.is_remote() && !remote_object_is_there(peer, target) {
+        if peer.is_remote() && !remote_object_is_there(&peer, target) {
             return Err(gone(target));
         }
         if self.emitter.shared.detached.load(Ordering::Acquire) {
@@ -483,7 +483,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         if !change(
             self.emitter,
             self.index,
-            peer,
+            &peer,
             Change::Connect(receiver, delivery),
         )? {
             tracing::debug!(
@@ -529,7 +529,12 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         let (target, index) = slot.target();
         let peer = receiving_peer(target)?;
         let receiver = ReceiverRef::to(&target.shared, index);
-        if !change(self.emitter, self.index, peer, Change::Disconnect(receiver))? {
+        if !change(
+            self.emitter,
+            self.index,
+            &peer,
+            Change::Disconnect(receiver),
+        )? {
             tracing::warn!(
                 signal = self.name,
                 emitter = self.emitter.id(),
@@ -833,7 +838,7 @@ pub(crate) fn change(
 /// for [`EVERY_SIGNAL`](connection::EVERY_SIGNAL)), where they live.
 pub(crate) fn disconnect_all(emitter: &ObjectHandle, index: u16) -> Result<bool, Error> {
     match emitter.peer() {
-        Some(home) if home.is_remote() => change(emitter, index, home, Change::DisconnectAll),
+        Some(home) if home.is_remote() => change(emitter, index, &home, Change::DisconnectAll),
         _ => Ok(connection::disconnect_all(&emitter.shared, index)),
     }
 }
@@ -894,7 +899,7 @@ fn remote_object_is_there(peer: &LoopPeer, target: &ObjectHandle) -> bool {
     }
 }
 
-pub(crate) fn receiving_peer(target: &ObjectHandle) -> Result<&Arc<LoopPeer>, Error> {
+pub(crate) fn receiving_peer(target: &ObjectHandle) -> Result<Arc<LoopPeer>, Error> {
     target.peer().ok_or_else(|| Error::ObjectNotFound {
         loop_name: NO_LOOP.to_owned(),
         id: target.id().to_owned(),

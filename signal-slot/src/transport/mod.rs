@@ -73,6 +73,8 @@ pub(crate) enum Envelope {
     Ring(InboundRing),
     /// A process of the tree ended: its rings get no more records.
     ProducerEnded(ProcessId),
+    /// An object moving between loops of this process.
+    Relocation(Box<crate::event_loop::Relocation>),
 }
 
 /// How this process reaches a loop.
@@ -286,6 +288,10 @@ impl LoopPeer {
                 Envelope::Attach(object) => Err(Error::RemoteLoop {
                     loop_name: self.name.to_string(),
                     id: object.handle().id().to_owned(),
+                }),
+                Envelope::Relocation(_) => Err(Error::Move {
+                    id: String::new(),
+                    message: format!("event loop `{}` runs in another process", self.name),
                 }),
                 Envelope::Keep(request) => {
                     // Its state comes back as the reply to the request's

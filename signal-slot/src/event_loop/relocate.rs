@@ -1,0 +1,508 @@
+//! An object moving from one loop of this process to another (Qt's
+//! `moveToThread`), with its connections, in order.
+//!
+//! The protocol, for an object moving from loop X to loop Y:
+//!
+//! 1. The mover tells Y to expect it (`Expect`, in Y's queue), reserves
+//!    its id on Y, and makes Y its home: from then on what is sent to it
+//!    goes to Y, which keeps it aside until the object comes.
+//! 2. The connections of this process's emitters to it are re-pointed from
+//!    X to Y; once every emission that took the old connections has been
+//!    queued (a grace period: their snapshots are let go), the mover tells
+//!    X (`Out`, in X's queue, behind all of them).
+//! 3. X delivers what was queued before, then hands the object over (`In`,
+//!    with its timer, tight loop and subscriptions) and forwards to Y what
+//!    still comes for it (from other processes, whose connections name X).
+//! 4. Y attaches it, then delivers what it kept aside, in order.
+//!
+//! So what was queued before the move is delivered before what comes
+//! after, per emitter, and nothing is lost or delivered twice.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::call::{ReplyRoute, RequestGuard};
+use crate::connection::{EmitterName, Header, ReceiverRef};
+use crate::context::Sender;
+use crate::error::Error;
+use crate::object::ObjectHandle;
+use crate::payload::Args;
+use crate::registry::registry;
+use crate::timer::MovingTimer;
+use crate::transport::{DropReason, Envelope, LoopPeer, SignalEnvelope};
+
+use super::dispatch::Payloads;
+use super::{EventLoop, Resident};
+
+/// What travels between the loops of a move.
+pub(crate) enum Relocation {
+    /// To the new loop: an object is on its way; keep what comes for it.
+    Expect { object: Arc<str>, instance: u64 },
+    /// To the old loop: hand the object over to `to`.
+    Out {
+        object: Arc<str>,
+        instance: u64,
+        to: Arc<LoopPeer>,
+    },
+    /// To the new loop: the object, and what ran for it on the old one.
+    In(Box<Arrival>),
+    /// To the new loop: the object will not come (it left the old loop
+    /// before it could be handed over).
+    Cancel { object: Arc<str>, instance: u64 },
+}
+
+/// An object handed over to its new loop.
+pub(crate) struct Arrival {
+    resident: Resident,
+    timer: Option<MovingTimer>,
+    tight_loop: Option<crate::timer::TightLoopHandle>,
+    /// Its subscriptions on the old loop, by broadcast name.
+    subscriptions: Vec<(Arc<str>, ReceiverRef)>,
+}
+
+/// An object on its way to this loop: what came for it meanwhile.
+pub(super) struct Arriving {
+    instance: u64,
+    stash: Vec<SignalEnvelope>,
+    /// How much of the stash came before it was detached (if it was).
+    detach_at: Option<usize>,
+}
+
+impl ObjectHandle {
+    /// Moves the object to another loop of this process (Qt's
+    /// `moveToThread`): its slots run there from then on, its connections
+    /// (to and from it) follow it, its timer, tight loop and subscriptions
+    /// too. What was queued to it before the move is delivered first (on
+    /// the old loop), then what comes after (on the new one), in order per
+    /// emitter: nothing is lost or delivered twice.
+    ///
+    /// Returns once the move is under way; a slot of the object may call
+    /// it. Connections from emitters of other processes keep reaching it
+    /// through its old loop, which forwards them, while that loop runs.
+    ///
+    /// ```
+    /// use signal_slot::{Context, EventLoop, EventLoopThread, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Worker { seen: Vec<String> }
+    ///
+    /// #[event_loop_object]
+    /// impl Worker {
+    ///     #[slot]
+    ///     fn work(&mut self, ctx: &mut Context<Self>, n: u64) {
+    ///         let here = std::thread::current().name().unwrap_or("?").to_owned();
+    ///         self.seen.push(format!("{n} on {here}"));
+    ///         if n == 2 {
+    ///             ctx.stop_loop();
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let main = EventLoop::new("move_to_example_main")?;
+    /// let mut other = EventLoopThread::new("move_to_example_other")?;
+    /// let worker = main.add(Worker { seen: Vec::new() })?;
+    /// // Asked of the loop it is on; handed back from wherever it ends.
+    /// let kept = main.keep(&worker)?;
+    /// worker.work().invoke(1)?;
+    /// worker.move_to(&other)?;
+    /// worker.work().invoke(2)?;
+    /// other.start()?;
+    /// let mut main = main;
+    /// // Delivers `1` here, then hands the worker over.
+    /// main.process_events();
+    /// assert!(other.join()?.is_normal());
+    /// assert_eq!(kept.take()?.seen, ["1 on main", "2 on move_to_example_other"]);
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Move`] if the object or `to` lives in another process (or
+    /// `to` is an [`EventLoopProcess`](crate::EventLoopProcess)'s), if it
+    /// is a loop's own object, or is moving already;
+    /// [`Error::DuplicateObjectId`] if `to` has an object of its id;
+    /// [`Error::LoopEnded`] if either loop has ended;
+    /// [`Error::ObjectNotFound`] if it was detached.
+    pub fn move_to(&self, to: &crate::LoopHandle) -> Result<(), Error> {
+        let refuse = |why: &str| Error::Move {
+            id: self.id().to_owned(),
+            message: why.to_owned(),
+        };
+        let from = self.peer().ok_or_else(|| refuse("it lives on no loop"))?;
+        let to = to.peer().clone();
+        if Arc::ptr_eq(&from, &to) {
+            return Ok(());
+        }
+        if from.runs_elsewhere() || to.runs_elsewhere() {
+            return Err(refuse(
+                "objects move between loops of one process (a loop of another process, or of an \
+                 `EventLoopProcess`, is not one)",
+            ));
+        }
+        if from
+            .loop_object
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .is_some_and(|own| Arc::ptr_eq(&own, &self.shared))
+        {
+            return Err(refuse("a loop's own object stays with its loop"));
+        }
+        for peer in [&from, &to] {
+            if peer.is_gone() {
+                return Err(Error::LoopEnded(peer.name().to_owned()));
+            }
+        }
+        if self.shared.detached.load(Ordering::Acquire) {
+            return Err(Error::ObjectNotFound {
+                loop_name: from.name().to_owned(),
+                id: self.id().to_owned(),
+            });
+        }
+        if self.shared.moving.swap(true, Ordering::AcqRel) {
+            return Err(refuse("it is moving already"));
+        }
+        let object = self.shared.id.clone();
+        let instance = self.shared.instance;
+        let undo = |error: Error| {
+            self.shared.moving.store(false, Ordering::Release);
+            error
+        };
+        registry().attach_at(to.name_arc(), self).map_err(undo)?;
+        if let Err(error) = to.post(Envelope::Relocation(Box::new(Relocation::Expect {
+            object: object.clone(),
+            instance,
+        }))) {
+            registry().detach(to.name_arc(), &object);
+            return Err(undo(error));
+        }
+        // From here, what is sent to it goes to its new loop.
+        self.shared.moved.store(Some(to.clone()));
+        self.shared.has_moved.store(true, Ordering::Release);
+        let emitters = registry().live_objects();
+        crate::connection::repoint(&self.shared, &from, &to, emitters.into_iter());
+        let out = Relocation::Out {
+            object: object.clone(),
+            instance,
+            to: to.clone(),
+        };
+        if let Err(error) = from.post(Envelope::Relocation(Box::new(out))) {
+            // The old loop ended meanwhile, and the object with it.
+            let _ = to.post(Envelope::Relocation(Box::new(Relocation::Cancel {
+                object,
+                instance,
+            })));
+            return Err(undo(error));
+        }
+        Ok(())
+    }
+}
+
+impl EventLoop {
+    pub(super) fn relocate(&mut self, relocation: Relocation) {
+        match relocation {
+            Relocation::Expect { object, instance } => {
+                self.arriving.insert(
+                    object,
+                    Arriving {
+                        instance,
+                        stash: Vec::new(),
+                        detach_at: None,
+                    },
+                );
+            }
+            Relocation::Out {
+                object,
+                instance,
+                to,
+            } => self.hand_over(object, instance, to),
+            Relocation::In(arrival) => self.arrive(*arrival),
+            Relocation::Cancel { object, instance } => {
+                if let Some(arriving) = self.arriving.remove(&object) {
+                    self.drop_stash(&object, instance, arriving.stash);
+                }
+            }
+        }
+    }
+
+    /// What comes after the loop stopped: an object that arrives stays
+    /// (it goes with the others), nothing is kept for it any more.
+    pub(super) fn relocate_after_stop(&mut self, relocation: Relocation) {
+        match relocation {
+            Relocation::In(arrival) => {
+                let id = arrival.resident.shared.id.clone();
+                arrival
+                    .resident
+                    .shared
+                    .moving
+                    .store(false, Ordering::Release);
+                if let Some(arriving) = self.arriving.remove(&id) {
+                    for envelope in arriving.stash {
+                        self.handle
+                            .peer()
+                            .drops()
+                            .record_envelope(&envelope, DropReason::AfterStop);
+                        self.drop_user_values(envelope);
+                    }
+                }
+                self.objects.insert(id, arrival.resident);
+            }
+            Relocation::Out {
+                object,
+                instance,
+                to,
+            } => {
+                // It stays, and goes with the others.
+                if let Some(resident) = self.objects.get(&object) {
+                    resident.shared.moving.store(false, Ordering::Release);
+                }
+                let _ = to.post(Envelope::Relocation(Box::new(Relocation::Cancel {
+                    object,
+                    instance,
+                })));
+            }
+            other @ (Relocation::Expect { .. } | Relocation::Cancel { .. }) => {
+                self.relocate(other);
+            }
+        }
+    }
+
+    /// On the old loop: the object goes to `to`, with what ran for it here.
+    fn hand_over(&mut self, id: Arc<str>, instance: u64, to: Arc<LoopPeer>) {
+        let resident = self
+            .objects
+            .get(&id)
+            .filter(|resident| resident.instance == instance)
+            .is_some();
+        if !resident {
+            // Detached before it could go.
+            let _ = to.post(Envelope::Relocation(Box::new(Relocation::Cancel {
+                object: id,
+                instance,
+            })));
+            return;
+        }
+        let Some(resident) = self.objects.remove(&id) else {
+            return;
+        };
+        let timer = self.state.timers.take(&id);
+        let tight_loop = self.state.tight_loops.remove(&id);
+        let mut subscriptions = Vec::new();
+        for (name, receivers) in self.state.subscribers.iter_mut() {
+            if receivers.iter().any(|receiver| receiver.object == id) {
+                subscriptions.extend(
+                    receivers
+                        .iter()
+                        .filter(|receiver| receiver.object == id)
+                        .map(|receiver| (name.clone(), receiver.clone())),
+                );
+                *receivers = receivers
+                    .iter()
+                    .filter(|receiver| receiver.object != id)
+                    .cloned()
+                    .collect();
+            }
+        }
+        self.state
+            .subscribers
+            .retain(|_, receivers| !receivers.is_empty());
+        if !subscriptions.is_empty() {
+            self.report_subscriptions();
+        }
+        let name = self.handle.peer().name_arc().clone();
+        {
+            let mut registry = registry();
+            // Unless another object took the id here meanwhile.
+            if registry
+                .find_object(&name, &id)
+                .is_none_or(|object| object.shared.instance == instance)
+            {
+                registry.detach(&name, &id);
+            }
+        }
+        self.moved_out.insert(id, (instance, to.clone()));
+        let arrival = Arrival {
+            resident,
+            timer,
+            tight_loop,
+            subscriptions,
+        };
+        if let Err(error) = to.post(Envelope::Relocation(Box::new(Relocation::In(Box::new(
+            arrival,
+        ))))) {
+            tracing::warn!(
+                event_loop = self.handle.name(),
+                "event loop `{}`: an object could not move to `{}`: {error}",
+                self.handle.name(),
+                to.name()
+            );
+        }
+    }
+
+    /// On the new loop: the object, then what came for it meanwhile.
+    fn arrive(&mut self, arrival: Arrival) {
+        let Arrival {
+            resident,
+            timer,
+            tight_loop,
+            subscriptions,
+        } = arrival;
+        let id = resident.shared.id.clone();
+        let instance = resident.instance;
+        resident.shared.moving.store(false, Ordering::Release);
+        self.detached.remove(&id);
+        self.moved_out.remove(&id);
+        self.objects.insert(id.clone(), resident);
+        if let Some(timer) = timer {
+            self.state.timers.resume(timer);
+        }
+        if let Some(tight_loop) = tight_loop {
+            self.state.tight_loops.insert(id.clone(), tight_loop);
+        }
+        if !subscriptions.is_empty() {
+            for (name, receiver) in subscriptions {
+                let mut receivers = self
+                    .state
+                    .subscribers
+                    .get(&name)
+                    .map(|list| list.to_vec())
+                    .unwrap_or_default();
+                receivers.push(receiver);
+                self.state.subscribers.insert(name, receivers.into());
+            }
+            self.report_subscriptions();
+        }
+        let Some(arriving) = self
+            .arriving
+            .remove(&id)
+            .filter(|arriving| arriving.instance == instance)
+        else {
+            return;
+        };
+        let Arriving {
+            mut stash,
+            detach_at,
+            ..
+        } = arriving;
+        let after_detach = detach_at.map(|at| stash.split_off(at.min(stash.len())));
+        for envelope in stash {
+            self.dispatch_local(envelope);
+        }
+        if let Some(rest) = after_detach {
+            self.detach_object(id.clone(), instance);
+            // Detached: what came after goes quietly, as for any detached
+            // object.
+            self.drop_user_values(rest);
+        }
+    }
+
+    /// Drops what was kept for an object that does not come, counted.
+    fn drop_stash(&self, id: &str, _instance: u64, stash: Vec<SignalEnvelope>) {
+        for envelope in stash {
+            self.handle
+                .peer()
+                .drops()
+                .record_envelope(&envelope, DropReason::Gone);
+            self.drop_user_values(envelope);
+        }
+        tracing::debug!(
+            event_loop = self.handle.name(),
+            object = id,
+            "an object on its way here did not come"
+        );
+    }
+
+    /// A detachment of an object on its way here: it is detached on
+    /// arrival, after what came before the detachment. True if it was one.
+    pub(super) fn detach_on_arrival(&mut self, id: &str, instance: u64) -> bool {
+        match self
+            .arriving
+            .get_mut(id)
+            .filter(|arriving| instance == 0 || arriving.instance == instance)
+        {
+            Some(arriving) => {
+                arriving.detach_at.get_or_insert(arriving.stash.len());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// True if what comes for `object_id` (that instance, or any if 0),
+    /// which is not here, is to be kept for it (it is on its way here) or
+    /// forwarded (it moved on from here).
+    pub(super) fn redirects(&self, object_id: &str, instance: u64) -> bool {
+        let matches = |expected: u64| instance == 0 || instance == expected;
+        match self.arriving.get(object_id) {
+            Some(arriving) => matches(arriving.instance),
+            None => self
+                .moved_out
+                .get(object_id)
+                .is_some_and(|(moved, _)| matches(*moved)),
+        }
+    }
+
+    /// Keeps for `object_id` (on its way here), or forwards to it (moved on
+    /// from here), the whole batch of `payloads`, as if sent to its slot
+    /// `slot` alone. A call's request goes with it (`request` here is let
+    /// go: the new one answers). Only when [`redirects`](Self::redirects)
+    /// says so.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn redirect(
+        &mut self,
+        object_id: &str,
+        slot: u16,
+        instance: u64,
+        sender: Option<Sender<'_>>,
+        signal: &str,
+        reply: Option<ReplyRoute>,
+        request: Option<&RequestGuard>,
+        payloads: &Payloads<'_>,
+    ) {
+        let receiver = ReceiverRef {
+            object: object_id.into(),
+            slot,
+            instance,
+            lease: None,
+        };
+        let envelope = SignalEnvelope {
+            header: Arc::new(Header {
+                emitter: sender.map(|sender| EmitterName {
+                    id: sender.id.into(),
+                    loop_name: sender.loop_name.map(Into::into),
+                    instance: sender.instance,
+                }),
+                signal: crate::connection::intern(signal),
+                receivers: Box::new([receiver]),
+                broadcast: false,
+                latest: false,
+                request: reply.map(RequestGuard::new),
+            }),
+            args: payloads.batch(),
+        };
+        if let Some(request) = request {
+            request.forwarded();
+        }
+        if let Some(arriving) = self.arriving.get_mut(object_id) {
+            arriving.stash.push(envelope);
+        } else if let Some((_, to)) = self.moved_out.get(object_id) {
+            if let Err((envelope, reason)) = to.deliver(envelope) {
+                to.drops().record_envelope(&envelope, reason);
+            }
+        }
+    }
+}
+
+impl Payloads<'_> {
+    /// The whole batch, for another delivery: cloned from this process's
+    /// values, or the bytes from another process's (holding the shared
+    /// buffers they name).
+    fn batch(&self) -> Args {
+        match self {
+            Payloads::Local(args) => args.clone_args(),
+            Payloads::Encoded { items, .. } => Args::encoded(
+                items.iter().map(|item| item.to_vec()).collect(),
+                crate::pool::Held::of(items.iter().copied()),
+            ),
+        }
+    }
+}
