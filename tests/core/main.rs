@@ -11,6 +11,7 @@ mod faults;
 mod kept;
 mod latest;
 mod lifecycle;
+mod moving;
 mod objects;
 mod serial;
 mod threads;

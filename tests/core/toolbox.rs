@@ -153,7 +153,10 @@ fn a_closure_runs_on_its_loop_and_leaves_it_with_its_connection() {
         })
         .unwrap();
     assert_eq!(sensor.reading().receivers().unwrap(), 1);
-    assert_eq!(connection.receiver().loop_name(), Some("closure_worker"));
+    assert_eq!(
+        connection.receiver().loop_name().as_deref(),
+        Some("closure_worker")
+    );
     worker.start().unwrap();
     sensor.reading().emit(1, "a".to_owned());
     sensor.reading().emit(2, "b".to_owned());

@@ -175,7 +175,11 @@ pub fn lifetime_across_processes_and_closures_that_cannot_go() {
         watcher.reading().connect_fn(&child, |_: u64| {}),
         Err(Error::ClosureElsewhere { .. })
     ));
+    // Objects move between loops of one process only.
+    assert!(matches!(watcher.move_to(&child), Err(Error::Move { .. })));
     child.start().unwrap();
+    assert!(matches!(watcher.move_to(&child), Err(Error::Move { .. })));
+    assert!(matches!(doomed.move_to(&home), Err(Error::Move { .. })));
     assert!(matches!(
         watcher.reading().connect_fn(&child, |_: u64| {}),
         Err(Error::ClosureElsewhere { .. })
