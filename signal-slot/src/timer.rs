@@ -236,7 +236,7 @@ impl Timers {
     /// Takes a running timer off this loop, to run on another (its object
     /// moves there), due when it was due here.
     pub(crate) fn take(&mut self, id: &str) -> Option<MovingTimer> {
-        self.active.remove(id).map(|active| MovingTimer(active))
+        self.active.remove(id).map(MovingTimer)
     }
 
     /// A timer taken off another loop.
