@@ -38,7 +38,7 @@ impl<A, R> Copy for Slot<'_, A, R> {}
 
 /// What a signal carrying `A` can connect to: a [`Slot`] that takes the
 /// same argument types, or a prefix of them (the rest are left out, as Qt
-/// lets a slot ignore trailing arguments); or another [`Signal`] of such
+/// lets a slot ignore trailing arguments); or another [`Signal`](crate::Signal) of such
 /// argument types, which then re-emits it (see
 /// [`Signal::connect`](crate::Signal::connect)).
 #[diagnostic::on_unimplemented(
