@@ -380,6 +380,12 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
                 (&&::signal_slot::__private::travel::Traveler::<Self>::new()).encode(self)
             }
 
+            fn travels() -> bool {
+                #[allow(unused_imports)]
+                use ::signal_slot::__private::travel::{Stays as _, Travels as _};
+                (&&::signal_slot::__private::travel::Traveler::<Self>::new()).travels()
+            }
+
             fn decode_state(
                 bytes: &[u8],
             ) -> ::core::result::Result<Self, ::std::string::String> {

@@ -39,6 +39,20 @@ pub(crate) enum Command {
         instance: u64,
         on: bool,
     },
+    /// An object is on its way to the loop from a loop of another process
+    /// (or, with `on: false`, will not come): what comes for it meanwhile
+    /// is kept for it.
+    Expect {
+        object: Arc<str>,
+        instance: u64,
+        on: bool,
+    },
+    /// An object arrives from a loop of another process: its transfer (as
+    /// MessagePack) and its connections (as `Connection` command frames).
+    Arrive {
+        transfer: Vec<u8>,
+        connections: Vec<u8>,
+    },
     /// Hands the state of the object `object` (that instance, or any if 0)
     /// back to another process, as the reply to a call of it, when the
     /// object leaves the loop.

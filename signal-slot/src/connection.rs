@@ -235,11 +235,33 @@ pub(crate) fn apply(
     peer: &Arc<LoopPeer>,
     change: Change,
 ) -> bool {
+    let _guard = writers();
+    apply_locked(emitter, signal, peer, change)
+}
+
+/// As [`apply`], for an object whose connections lived here when the
+/// change was asked for: gives the change back if they went to another
+/// process meanwhile (the object moved there).
+pub(crate) fn apply_here(
+    emitter: &ObjectShared,
+    signal: u16,
+    peer: &Arc<LoopPeer>,
+    change: Change,
+) -> Result<bool, Change> {
+    let _guard = writers();
+    if emitter.remote_home().is_some() {
+        return Err(change);
+    }
+    Ok(apply_locked(emitter, signal, peer, change))
+}
+
+/// [`apply`], under the writers' lock.
+fn apply_locked(emitter: &ObjectShared, signal: u16, peer: &Arc<LoopPeer>, change: Change) -> bool {
     if signal == EVERY_SIGNAL {
         let mut changed = false;
         for index in 0..emitter.signals.len() {
             let index = u16::try_from(index).unwrap_or(EVERY_SIGNAL);
-            changed |= apply(emitter, index, peer, change.clone());
+            changed |= apply_locked(emitter, index, peer, change.clone());
         }
         return changed;
     }
@@ -259,7 +281,6 @@ pub(crate) fn apply(
             })
         }
     };
-    let _guard = writers();
     let mut list = ConnectionList::clone(&connections.list.load());
     let broadcast = |list: &mut ConnectionList, key: &'static str, on: bool| {
         edit_destination(&mut list.fan_out, peer, key, header(key), |_, broadcast| {
@@ -422,6 +443,25 @@ pub(crate) fn disconnect_all(emitter: &ObjectShared, signal: u16) -> bool {
     changed
 }
 
+/// An object of this process moves to a loop of another process: its
+/// connections are written as `Command` frames (by `describe`) for that
+/// process, and end here; from then on they live there (`emit_home`).
+/// Under the writers' lock, so that a change either is in what is written
+/// or finds them gone (see [`apply_here`]).
+pub(crate) fn hand_over<E>(
+    object: &ObjectShared,
+    to: &Arc<LoopPeer>,
+    describe: impl FnOnce(&ObjectShared) -> Result<(), E>,
+) -> Result<(), E> {
+    let _guard = writers();
+    describe(object)?;
+    for connections in &object.signals {
+        connections.list.store(Arc::default());
+    }
+    object.emit_home.store(Some(to.clone()));
+    Ok(())
+}
+
 /// How many receivers `list` names (broadcast subscribers aside).
 pub(crate) fn receiver_count(list: &ConnectionList) -> usize {
     list.fan_out
@@ -547,6 +587,7 @@ pub(crate) fn repoint(
     object: &Arc<ObjectShared>,
     from: &Arc<LoopPeer>,
     to: &Arc<LoopPeer>,
+    rename: bool,
     emitters: impl Iterator<Item = Arc<ObjectShared>>,
 ) {
     let is_it = |receiver: &ReceiverRef| {
@@ -557,7 +598,7 @@ pub(crate) fn repoint(
     {
         let _guard = writers();
         for emitter in emitters {
-            let renamed = Arc::ptr_eq(&emitter, object);
+            let renamed = rename && Arc::ptr_eq(&emitter, object);
             for connections in emitter.signals.iter() {
                 let current = connections.list.load_full();
                 let names_it = |destination: &Destination| {
@@ -717,10 +758,8 @@ fn edit_destination(
 /// connected.
 pub(crate) fn emit(emitter: &Arc<ObjectShared>, index: u16, make_args: impl FnOnce() -> Args) {
     if emitter.has_moved.load(Ordering::Relaxed) {
-        // It moved to another loop (rare): where it lives now says.
-        if let Some(peer) = emitter.current_peer()
-            && peer.is_remote()
-        {
+        // It moved (rare): to another process, where its connections went?
+        if let Some(peer) = emitter.remote_home() {
             peer.forward_emit(emitter, index, make_args());
             return;
         }

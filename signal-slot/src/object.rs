@@ -53,6 +53,13 @@ pub trait EventLoopObject: ObjectStruct + Send + 'static {
     /// The object back from [`encode_state`](Self::encode_state).
     #[doc(hidden)]
     fn decode_state(bytes: &[u8]) -> Result<Self, String>;
+
+    /// True if its type implements `Serialize` and `Deserialize` (it may
+    /// move to another process).
+    #[doc(hidden)]
+    fn travels() -> bool {
+        false
+    }
 }
 
 /// Links an object type to its generated handle type. Implemented by
@@ -137,6 +144,11 @@ pub(crate) struct ObjectShared {
     pub(crate) has_moved: AtomicBool,
     /// Set while it moves to another loop.
     pub(crate) moving: AtomicBool,
+    /// Once it moved to a loop of another process: that loop, where its
+    /// connections live since (see [`remote_home`](Self::remote_home)).
+    pub(crate) emit_home: arc_swap::ArcSwapOption<LoopPeer>,
+    /// Its type may travel to another process.
+    pub(crate) travels: bool,
     pub(crate) signal_names: &'static [&'static str],
     pub(crate) slot_names: &'static [&'static str],
     /// The connections of each signal, by index.
@@ -189,6 +201,8 @@ impl ObjectHandle {
                 moved: arc_swap::ArcSwapOption::empty(),
                 has_moved: AtomicBool::new(false),
                 moving: AtomicBool::new(false),
+                emit_home: arc_swap::ArcSwapOption::empty(),
+                travels: false,
                 signal_names,
                 slot_names,
                 // The object's signals, then `destroyed`.
@@ -200,7 +214,17 @@ impl ObjectHandle {
     }
 
     pub(crate) fn for_type<T: EventLoopObject>(id: Arc<str>, home: Home) -> Self {
-        Self::new(id, T::TYPE_NAME, home, T::SIGNALS, T::SLOTS)
+        let mut handle = Self::new(id, T::TYPE_NAME, home, T::SIGNALS, T::SLOTS);
+        handle.set_travels(T::travels());
+        handle
+    }
+
+    /// Says whether its type travels; only while the handle is the only
+    /// one.
+    pub(crate) fn set_travels(&mut self, travels: bool) {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.travels = travels;
+        }
     }
 
     /// A handle made by name to an object of another process, whose
@@ -554,9 +578,7 @@ impl ObjectHandle {
     }
 
     fn set_blocked(&self, block: bool) -> Result<(), Error> {
-        if let Some(peer) = self.peer()
-            && peer.is_remote()
-        {
+        if let Some(peer) = self.shared.remote_home() {
             peer.send_command(Command::Block {
                 object: self.shared.id.clone(),
                 instance: self.shared.instance,
@@ -612,6 +634,18 @@ impl ObjectShared {
         match &self.home {
             Home::Loop(peer) => Some(peer.clone()),
             Home::NoLoop => None,
+        }
+    }
+
+    /// The loop of another process where the object's connections live
+    /// (it was made there, or moved there), or `None` if they live here.
+    pub(crate) fn remote_home(&self) -> Option<Arc<LoopPeer>> {
+        if self.has_moved.load(Ordering::Acquire) {
+            return self.emit_home.load_full();
+        }
+        match &self.home {
+            Home::Loop(peer) if peer.is_remote() => Some(peer.clone()),
+            _ => None,
         }
     }
 

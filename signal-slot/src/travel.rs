@@ -38,6 +38,10 @@ impl<T> Traveler<T> {
 
 /// A type that can travel: `Serialize + DeserializeOwned`.
 pub trait Travels<T> {
+    /// True: the type travels.
+    fn travels(&self) -> bool {
+        true
+    }
     /// The value as MessagePack.
     fn encode(&self, value: &T) -> Result<Vec<u8>, String>;
     /// The value back.
@@ -56,6 +60,10 @@ impl<T: Serialize + DeserializeOwned> Travels<T> for &Traveler<T> {
 
 /// A type that cannot travel.
 pub trait Stays<T> {
+    /// False: the type stays in its process.
+    fn travels(&self) -> bool {
+        false
+    }
     /// Always an error that says what the type lacks.
     fn encode(&self, value: &T) -> Result<Vec<u8>, String> {
         let _ = value;
@@ -114,7 +122,7 @@ fn revive<T: EventLoopObject>(
     peer: Arc<LoopPeer>,
 ) -> Result<Box<dyn ErasedObject>, String> {
     let object = T::decode_state(&transfer.state)?;
-    let handle = ObjectHandle::with_instance(
+    let mut handle = ObjectHandle::with_instance(
         transfer.id.as_str().into(),
         T::TYPE_NAME,
         Home::Loop(peer),
@@ -122,6 +130,7 @@ fn revive<T: EventLoopObject>(
         T::SLOTS,
         transfer.instance,
     );
+    handle.set_travels(T::travels());
     registry()
         .attach(&handle)
         .map_err(|error| error.to_string())?;

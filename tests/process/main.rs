@@ -56,6 +56,7 @@ fn main() {
             toolbox::prefix_slots_and_relays_through_a_child,
             toolbox::connections_of_an_emitter_in_a_child_as_values,
             toolbox::lifetime_across_processes_and_closures_that_cannot_go,
+            toolbox::an_object_moves_into_a_child_and_back,
             faults::a_killed_receiver_is_reported_and_costs_nothing,
             faults::undecodable_payloads_are_reported_and_the_loop_goes_on,
             faults::a_panicking_slot_in_a_child_ends_it_with_the_failure,

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::common::process::{join, probe_thread};
-use signal_slot::{Context, Error, EventLoopProcess, event_loop_object};
+use signal_slot::{Context, Error, EventLoopProcess, LoopHandle, event_loop_object};
 
 /// Readings of two arguments; re-emits them; says what reaches it.
 #[event_loop_object]
@@ -175,10 +175,12 @@ pub fn lifetime_across_processes_and_closures_that_cannot_go() {
         watcher.reading().connect_fn(&child, |_: u64| {}),
         Err(Error::ClosureElsewhere { .. })
     ));
-    // Objects move between loops of one process only.
+    // Not to a child's loop before it runs: added to it instead.
     assert!(matches!(watcher.move_to(&child), Err(Error::Move { .. })));
     child.start().unwrap();
-    assert!(matches!(watcher.move_to(&child), Err(Error::Move { .. })));
+    // Not an object whose type cannot travel, nor one of another process
+    // (its own process moves it).
+    assert!(matches!(probe.move_to(&child), Err(Error::Move { .. })));
     assert!(matches!(doomed.move_to(&home), Err(Error::Move { .. })));
     assert!(matches!(
         watcher.reading().connect_fn(&child, |_: u64| {}),
@@ -225,4 +227,78 @@ pub fn lifetime_across_processes_and_closures_that_cannot_go() {
         ]
     );
     assert_eq!(child.dropped_signals(), 0);
+}
+
+/// Counts what reaches it, and says where it counted.
+#[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Counter {
+    count: u64,
+}
+
+#[event_loop_object]
+impl Counter {
+    #[signal]
+    fn counted(text: String);
+
+    #[slot]
+    fn bump(&mut self, ctx: &mut Context<Self>, value: u64) {
+        self.count += 1;
+        let place = ctx.event_loop().name().to_owned();
+        ctx.counted()
+            .emit(format!("{value} count {} on {place}", self.count));
+    }
+
+    /// Moves itself to the loop `name`, wherever that runs.
+    #[slot]
+    fn go_to(&mut self, ctx: &mut Context<Self>, name: String) {
+        let to = LoopHandle::named(&name).expect("the loop is known");
+        ctx.handle().move_to(&to).expect("it can move");
+    }
+}
+
+/// An object that travels moves into a running child with its state and
+/// connections, then back from there, while values stream to it: each
+/// reaches it once, in order, counted by its state; its own emissions
+/// follow it.
+pub fn an_object_moves_into_a_child_and_back() {
+    const COUNT: u64 = 3_000;
+    let (log, mut home, probe) = probe_thread("travel_home");
+    let source = home.add_with_id("source", Gauge).unwrap();
+    let counter = home.add_with_id("counter", Counter { count: 0 }).unwrap();
+    let mut child = EventLoopProcess::new("travel_child").unwrap();
+    let _anchor = child.add_with_id("anchor", Gauge).unwrap();
+    source.reading().connect(counter.bump()).unwrap();
+    counter.counted().connect(probe.report()).unwrap();
+    child.start().unwrap();
+    for value in 0..COUNT {
+        if value == COUNT / 3 {
+            counter.move_to(&child).unwrap();
+        }
+        if value == 2 * COUNT / 3 {
+            // Back: the move is made in its process.
+            counter.go_to().invoke("travel_home".to_owned()).unwrap();
+        }
+        source.reading().emit(value, String::new());
+    }
+    assert!(
+        log.wait_for(COUNT as usize, Duration::from_secs(20)),
+        "{} of {COUNT}",
+        log.len()
+    );
+    let entries = log.entries();
+    let mut places = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let (head, place) = entry.split_once(" on ").unwrap();
+        assert_eq!(head, format!("{index} count {}", index + 1), "{entry}");
+        if places.last() != Some(&place) {
+            places.push(place);
+        }
+    }
+    assert_eq!(places, ["travel_home", "travel_child", "travel_home"]);
+    child.stop();
+    assert!(join(&mut child).success());
+    home.stop();
+    home.join().unwrap();
+    assert_eq!(child.dropped_signals() + home.dropped_signals(), 0);
 }

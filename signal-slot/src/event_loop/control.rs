@@ -64,6 +64,19 @@ impl EventLoop {
                 }
             }
             Command::Detach { object, instance } => self.detach_object(object, instance),
+            Command::Expect {
+                object,
+                instance,
+                on,
+            } => self.relocate(if on {
+                super::Relocation::Expect { object, instance }
+            } else {
+                super::Relocation::Cancel { object, instance }
+            }),
+            Command::Arrive {
+                transfer,
+                connections,
+            } => self.arrive_from_process(&transfer, &connections),
             Command::Block {
                 object,
                 instance,

@@ -242,7 +242,7 @@ impl EventLoop {
 
 /// Writes the connections of every signal of `emitter` as `Command`
 /// frames that rebuild them.
-fn describe_connections(
+pub(super) fn describe_connections(
     emitter: &ObjectShared,
     out: &mut Vec<u8>,
 ) -> Result<(), crate::error::EncodeError> {
@@ -345,25 +345,7 @@ impl PackedLoop {
                 })),
             }
         }
-        for frame in wire::Reader::new(&self.connections) {
-            let Ok(Frame::Command(Command::Connection {
-                emitter,
-                signal,
-                event_loop: receivers,
-                change,
-            })) = frame
-            else {
-                return Err("the connections of its objects cannot be decoded".to_owned());
-            };
-            // A loop the parent knew that this process does not (it ended
-            // meanwhile): what is emitted to it is counted as dropped, as
-            // in the parent.
-            registry()
-                .loops
-                .entry(receivers.clone())
-                .or_insert_with(|| LoopPeer::new(receivers.clone(), Route::Gone));
-            connection::apply_requested(peer.name(), &emitter, signal, &receivers, change)?;
-        }
+        restore_connections(peer.name(), &self.connections)?;
         for envelope in queue {
             if event_loop.sender.send(envelope).is_err() {
                 return Err("its inbox closed".to_owned());
@@ -405,4 +387,29 @@ impl EventLoop {
     pub(crate) fn keep_order_after_move(&mut self) {
         self.backlog = self.inbox.len();
     }
+}
+
+/// Restores the connections of objects of the loop `loop_name`, written
+/// by [`describe_connections`] in another process.
+pub(super) fn restore_connections(loop_name: &str, frames: &[u8]) -> Result<(), String> {
+    for frame in wire::Reader::new(frames) {
+        let Ok(Frame::Command(Command::Connection {
+            emitter,
+            signal,
+            event_loop: receivers,
+            change,
+        })) = frame
+        else {
+            return Err("the connections of its objects cannot be decoded".to_owned());
+        };
+        // A loop the other process knew that this one does not (it ended
+        // meanwhile): what is emitted to it is counted as dropped, as it
+        // would have been there.
+        registry()
+            .loops
+            .entry(receivers.clone())
+            .or_insert_with(|| LoopPeer::new(receivers.clone(), Route::Gone));
+        connection::apply_requested(loop_name, &emitter, signal, &receivers, change)?;
+    }
+    Ok(())
 }

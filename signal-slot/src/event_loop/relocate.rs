@@ -1,5 +1,6 @@
-//! An object moving from one loop of this process to another (Qt's
-//! `moveToThread`), with its connections, in order.
+//! An object moving from a loop of this process to another loop (Qt's
+//! `moveToThread`), here or in another process, with its connections, in
+//! order.
 //!
 //! The protocol, for an object moving from loop X to loop Y:
 //!
@@ -11,7 +12,9 @@
 //!    queued (a grace period: their snapshots are let go), the mover tells
 //!    X (`Out`, in X's queue, behind all of them).
 //! 3. X delivers what was queued before, then hands the object over (`In`,
-//!    with its timer, tight loop and subscriptions) and forwards to Y what
+//!    with its timer, tight loop and subscriptions; to a loop of another
+//!    process, an `Arrive` command with its state and the connections of
+//!    its signals, which live there from then on) and forwards to Y what
 //!    still comes for it (from other processes, whose connections name X).
 //! 4. Y attaches it, then delivers what it kept aside, in order.
 //!
@@ -22,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::call::{ReplyRoute, RequestGuard};
+use crate::command::Command;
 use crate::connection::{EmitterName, Header, ReceiverRef};
 use crate::context::Sender;
 use crate::error::Error;
@@ -69,16 +73,23 @@ pub(super) struct Arriving {
 }
 
 impl ObjectHandle {
-    /// Moves the object to another loop of this process (Qt's
-    /// `moveToThread`): its slots run there from then on, its connections
-    /// (to and from it) follow it, its timer, tight loop and subscriptions
-    /// too. What was queued to it before the move is delivered first (on
-    /// the old loop), then what comes after (on the new one), in order per
-    /// emitter: nothing is lost or delivered twice.
+    /// Moves the object to another loop (Qt's `moveToThread`): its slots
+    /// run there from then on, its connections (to and from it) follow it,
+    /// its timer, tight loop and subscriptions too. What was queued to it
+    /// before the move is delivered first (on the old loop), then what
+    /// comes after (on the new one), in order per emitter: nothing is lost
+    /// or delivered twice.
     ///
-    /// Returns once the move is under way; a slot of the object may call
-    /// it. Connections from emitters of other processes keep reaching it
-    /// through its old loop, which forwards them, while that loop runs.
+    /// The new loop may run in another process if the object's type can
+    /// travel (`Serialize` and `Deserialize`, as for the spawn start
+    /// method): its state goes there once the old loop delivered what was
+    /// queued to it, with the connections of its signals; this process's
+    /// copy is dropped. A move is made in the object's own process (a slot
+    /// of it may call `move_to`, to come back, say).
+    ///
+    /// Returns once the move is under way. Emitters of other processes,
+    /// and handles there, keep reaching it through the loop they knew,
+    /// which forwards what comes for it, in order, while that loop runs.
     ///
     /// ```
     /// use signal_slot::{Context, EventLoop, EventLoopThread, event_loop_object};
@@ -117,9 +128,11 @@ impl ObjectHandle {
     ///
     /// # Errors
     ///
-    /// [`Error::Move`] if the object or `to` lives in another process (or
-    /// `to` is an [`EventLoopProcess`](crate::EventLoopProcess)'s), if it
-    /// is a loop's own object, or is moving already;
+    /// [`Error::Move`] if the object lives in another process (or on an
+    /// [`EventLoopProcess`](crate::EventLoopProcess)'s loop), if `to` is
+    /// an `EventLoopProcess`'s loop that has not started, if `to` runs in
+    /// another process and the object's type cannot travel, if it is a
+    /// loop's own object, or is moving already;
     /// [`Error::DuplicateObjectId`] if `to` has an object of its id;
     /// [`Error::LoopEnded`] if either loop has ended;
     /// [`Error::ObjectNotFound`] if it was detached.
@@ -133,10 +146,23 @@ impl ObjectHandle {
         if Arc::ptr_eq(&from, &to) {
             return Ok(());
         }
-        if from.runs_elsewhere() || to.runs_elsewhere() {
+        if from.runs_elsewhere() {
             return Err(refuse(
-                "objects move between loops of one process (a loop of another process, or of an \
-                 `EventLoopProcess`, is not one)",
+                "it lives in another process (or on an `EventLoopProcess`'s loop): a move is made \
+                 in the object's own process (a slot of it may call `move_to`)",
+            ));
+        }
+        let remote = to.is_remote();
+        if to.runs_elsewhere() && !remote {
+            return Err(refuse(
+                "that loop is an `EventLoopProcess`'s that has not started: add the object to it \
+                 instead, or move it once the process runs",
+            ));
+        }
+        if remote && !self.shared.travels {
+            return Err(refuse(
+                "its type cannot travel to another process: it needs `Serialize` and \
+                 `Deserialize` (and a closure never travels)",
             ));
         }
         if from
@@ -167,19 +193,24 @@ impl ObjectHandle {
             self.shared.moving.store(false, Ordering::Release);
             error
         };
-        registry().attach_at(to.name_arc(), self).map_err(undo)?;
-        if let Err(error) = to.post(Envelope::Relocation(Box::new(Relocation::Expect {
-            object: object.clone(),
-            instance,
-        }))) {
-            registry().detach(to.name_arc(), &object);
-            return Err(undo(error));
+        if remote {
+            expect_elsewhere(&to, &object, instance).map_err(undo)?;
+        } else {
+            registry().attach_at(to.name_arc(), self).map_err(undo)?;
+            let expect = Relocation::Expect {
+                object: object.clone(),
+                instance,
+            };
+            if let Err(error) = to.post(Envelope::Relocation(Box::new(expect))) {
+                registry().detach(to.name_arc(), &object);
+                return Err(undo(error));
+            }
         }
         // From here, what is sent to it goes to its new loop.
         self.shared.moved.store(Some(to.clone()));
         self.shared.has_moved.store(true, Ordering::Release);
         let emitters = registry().live_objects();
-        crate::connection::repoint(&self.shared, &from, &to, emitters.into_iter());
+        crate::connection::repoint(&self.shared, &from, &to, !remote, emitters.into_iter());
         let out = Relocation::Out {
             object: object.clone(),
             instance,
@@ -187,14 +218,55 @@ impl ObjectHandle {
         };
         if let Err(error) = from.post(Envelope::Relocation(Box::new(out))) {
             // The old loop ended meanwhile, and the object with it.
-            let _ = to.post(Envelope::Relocation(Box::new(Relocation::Cancel {
-                object,
-                instance,
-            })));
+            cancel(&to, object, instance);
             return Err(undo(error));
         }
         Ok(())
     }
+}
+
+/// Tells the loop `to` of another process that an object is on its way,
+/// once its process said the id is free there.
+fn expect_elsewhere(to: &Arc<LoopPeer>, object: &Arc<str>, instance: u64) -> Result<(), Error> {
+    let address = to
+        .address()
+        .ok_or_else(|| Error::LoopEnded(to.name().to_owned()))?;
+    match crate::transport::lookup_object(&address.agent, to.name(), object) {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            return Err(Error::DuplicateObjectId {
+                loop_name: to.name().to_owned(),
+                id: object.to_string(),
+            });
+        }
+        Err(message) => {
+            return Err(Error::Move {
+                id: object.to_string(),
+                message,
+            });
+        }
+    }
+    to.send_command(Command::Expect {
+        object: object.clone(),
+        instance,
+        on: true,
+    })
+}
+
+/// Tells the loop `to` that the object it expects will not come.
+fn cancel(to: &Arc<LoopPeer>, object: Arc<str>, instance: u64) {
+    let _ = if to.is_remote() {
+        to.send_command(Command::Expect {
+            object,
+            instance,
+            on: false,
+        })
+    } else {
+        to.post(Envelope::Relocation(Box::new(Relocation::Cancel {
+            object,
+            instance,
+        })))
+    };
 }
 
 impl EventLoop {
@@ -275,51 +347,19 @@ impl EventLoop {
             .is_some();
         if !resident {
             // Detached before it could go.
-            let _ = to.post(Envelope::Relocation(Box::new(Relocation::Cancel {
-                object: id,
-                instance,
-            })));
+            cancel(&to, id, instance);
             return;
         }
         let Some(resident) = self.objects.remove(&id) else {
             return;
         };
+        if to.is_remote() {
+            self.hand_over_elsewhere(id, resident, to);
+            return;
+        }
         let timer = self.state.timers.take(&id);
         let tight_loop = self.state.tight_loops.remove(&id);
-        let mut subscriptions = Vec::new();
-        for (name, receivers) in self.state.subscribers.iter_mut() {
-            if receivers.iter().any(|receiver| receiver.object == id) {
-                subscriptions.extend(
-                    receivers
-                        .iter()
-                        .filter(|receiver| receiver.object == id)
-                        .map(|receiver| (name.clone(), receiver.clone())),
-                );
-                *receivers = receivers
-                    .iter()
-                    .filter(|receiver| receiver.object != id)
-                    .cloned()
-                    .collect();
-            }
-        }
-        self.state
-            .subscribers
-            .retain(|_, receivers| !receivers.is_empty());
-        if !subscriptions.is_empty() {
-            self.report_subscriptions();
-        }
-        let name = self.handle.peer().name_arc().clone();
-        {
-            let mut registry = registry();
-            // Unless another object took the id here meanwhile.
-            if registry
-                .find_object(&name, &id)
-                .is_none_or(|object| object.shared.instance == instance)
-            {
-                registry.detach(&name, &id);
-            }
-        }
-        self.moved_out.insert(id, (instance, to.clone()));
+        let subscriptions = self.leave_here(&id, instance, &to);
         let arrival = Arrival {
             resident,
             timer,
@@ -336,6 +376,164 @@ impl EventLoop {
                 to.name()
             );
         }
+    }
+
+    /// What an object leaving for `to` leaves here: its subscriptions
+    /// (given back, to take along), its id, and what still comes for it
+    /// (forwarded).
+    fn leave_here(
+        &mut self,
+        id: &Arc<str>,
+        instance: u64,
+        to: &Arc<LoopPeer>,
+    ) -> Vec<(Arc<str>, ReceiverRef)> {
+        let mut subscriptions = Vec::new();
+        for (name, receivers) in self.state.subscribers.iter_mut() {
+            if receivers.iter().any(|receiver| receiver.object == *id) {
+                subscriptions.extend(
+                    receivers
+                        .iter()
+                        .filter(|receiver| receiver.object == *id)
+                        .map(|receiver| (name.clone(), receiver.clone())),
+                );
+                *receivers = receivers
+                    .iter()
+                    .filter(|receiver| receiver.object != *id)
+                    .cloned()
+                    .collect();
+            }
+        }
+        self.state
+            .subscribers
+            .retain(|_, receivers| !receivers.is_empty());
+        if !subscriptions.is_empty() {
+            self.report_subscriptions();
+        }
+        let name = self.handle.peer().name_arc().clone();
+        {
+            let mut registry = registry();
+            // Unless another object took the id here meanwhile.
+            if registry
+                .find_object(&name, id)
+                .is_none_or(|object| object.shared.instance == instance)
+            {
+                registry.detach(&name, id);
+            }
+        }
+        self.moved_out.insert(id.clone(), (instance, to.clone()));
+        subscriptions
+    }
+
+    /// On the old loop: the object goes to `to`, a loop of another
+    /// process, as its state and its connections; this process's copy is
+    /// dropped, and its handles reach it there.
+    fn hand_over_elsewhere(&mut self, id: Arc<str>, resident: Resident, to: Arc<LoopPeer>) {
+        let instance = resident.instance;
+        let shared = resident.shared.clone();
+        let mut connections = Vec::new();
+        let packed = resident.object.transfer().and_then(|transfer| {
+            let bytes = crate::codec::to_vec(&transfer)?;
+            crate::connection::hand_over(&shared, &to, |object| {
+                super::moving::describe_connections(object, &mut connections)
+                    .map_err(|error| error.to_string())
+            })?;
+            Ok(bytes)
+        });
+        let transfer = match packed {
+            Ok(transfer) => transfer,
+            Err(why) => {
+                // It stays: what was sent to it comes back here.
+                tracing::error!(
+                    event_loop = self.handle.name(),
+                    object = %id,
+                    "event loop `{}`: `{id}` cannot move to `{}`: {why}; it stays here",
+                    self.handle.name(),
+                    to.name()
+                );
+                shared.moved.store(None);
+                shared.has_moved.store(false, Ordering::Release);
+                let emitters = registry().live_objects();
+                crate::connection::repoint(
+                    &shared,
+                    &to,
+                    self.handle.peer(),
+                    true,
+                    emitters.into_iter(),
+                );
+                self.objects.insert(id.clone(), resident);
+                shared.moving.store(false, Ordering::Release);
+                cancel(&to, id, instance);
+                return;
+            }
+        };
+        self.state.timers.remove(&id);
+        self.state.tight_loops.remove(&id);
+        let subscriptions = self.leave_here(&id, instance, &to);
+        let sent = to.send_command(Command::Arrive {
+            transfer,
+            connections,
+        });
+        for (name, receiver) in subscriptions {
+            let _ = to.send_command(Command::Subscribe {
+                signal: name,
+                receiver,
+                on: true,
+            });
+        }
+        if let Err(error) = sent {
+            tracing::warn!(
+                event_loop = self.handle.name(),
+                "event loop `{}`: `{id}` could not move to `{}`: {error}",
+                self.handle.name(),
+                to.name()
+            );
+        }
+        shared.moving.store(false, Ordering::Release);
+        let Resident { object, keep, .. } = resident;
+        if let Some(keep) = keep {
+            keep.refuse("it moved to a loop of another process");
+        }
+        // Its state went on; this copy goes, as a parent's after a spawn.
+        self.drop_user_values(object);
+    }
+
+    /// On the new loop: an object from a loop of another process.
+    pub(super) fn arrive_from_process(&mut self, transfer: &[u8], connections: &[u8]) {
+        let revived = crate::codec::from_slice::<crate::travel::ObjectTransfer>(transfer).and_then(
+            |transfer| {
+                let object = crate::travel::revive_object(&transfer, self.handle.peer().clone())?;
+                // The shared buffers in its state were leased to this
+                // process for the journey; the object holds its own.
+                crate::pool::end_leases_in(&transfer.state);
+                Ok(object)
+            },
+        );
+        let object = match revived {
+            Ok(object) => object,
+            Err(why) => {
+                tracing::error!(
+                    event_loop = self.handle.name(),
+                    "event loop `{}`: an object from another process cannot be revived: {why}",
+                    self.handle.name()
+                );
+                return;
+            }
+        };
+        if let Err(why) = super::moving::restore_connections(self.handle.name(), connections) {
+            tracing::error!(
+                event_loop = self.handle.name(),
+                object = object.handle().id(),
+                "event loop `{}`: the connections of `{}` cannot be restored: {why}",
+                self.handle.name(),
+                object.handle().id()
+            );
+        }
+        self.arrive(Arrival {
+            resident: Resident::new(object),
+            timer: None,
+            tight_loop: None,
+            subscriptions: Vec::new(),
+        });
     }
 
     /// On the new loop: the object, then what came for it meanwhile.

@@ -188,6 +188,8 @@ fn run_child(start: ChildStart<'_>) -> ExitStatus {
     routes::become_child(&mut registry, process, &peer);
     // Leaked: the route the parent had may be held by its threads.
     std::mem::forget(peer.set_route(Route::Local(event_loop.inbox_sender())));
+    // It runs here now.
+    peer.bind_for_child(false);
     drop(registry);
     drop(locks);
     event_loop.keep_order_after_move();

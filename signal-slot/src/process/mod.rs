@@ -282,7 +282,7 @@ impl EventLoopProcess {
         let event_loop = options.for_child_process().build()?;
         let handle = event_loop.handle();
         if !serial && platform::PROCESSES {
-            handle.peer().bind_for_child();
+            handle.peer().bind_for_child(true);
         }
         let name: Arc<str> = handle.name().into();
         let monitor = ObjectHandle::for_type::<ProcessMonitor>(

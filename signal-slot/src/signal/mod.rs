@@ -619,9 +619,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         event_loop: &LoopHandle,
         closure: F,
     ) -> Result<Connection, Error> {
-        if let Some(home) = self.emitter.peer()
-            && home.is_remote()
-        {
+        if let Some(home) = self.emitter.shared.remote_home() {
             return Err(Error::Connection {
                 emitter: self.emitter.id().to_owned(),
                 loop_name: home.name().to_owned(),
@@ -811,9 +809,7 @@ pub(crate) fn change(
     peer: &Arc<LoopPeer>,
     change: Change,
 ) -> Result<bool, Error> {
-    if let Some(home) = emitter.peer()
-        && home.is_remote()
-    {
+    if let Some(home) = emitter.shared.remote_home() {
         let failed = |message: String| Error::Connection {
             emitter: emitter.id().to_owned(),
             loop_name: home.name().to_owned(),
@@ -831,15 +827,19 @@ pub(crate) fn change(
         return request_connection(&address.agent, home.name(), command, CONNECT_TIMEOUT)
             .map_err(failed);
     }
-    Ok(connection::apply(&emitter.shared, index, peer, change))
+    match connection::apply_here(&emitter.shared, index, peer, change) {
+        Ok(changed) => Ok(changed),
+        // It moved to another process meanwhile: its connections are there.
+        Err(change) => self::change(emitter, index, peer, change),
+    }
 }
 
 /// Ends every connection of signal `index` of `emitter` (of every signal
 /// for [`EVERY_SIGNAL`](connection::EVERY_SIGNAL)), where they live.
 pub(crate) fn disconnect_all(emitter: &ObjectHandle, index: u16) -> Result<bool, Error> {
-    match emitter.peer() {
-        Some(home) if home.is_remote() => change(emitter, index, &home, Change::DisconnectAll),
-        _ => Ok(connection::disconnect_all(&emitter.shared, index)),
+    match emitter.shared.remote_home() {
+        Some(home) => change(emitter, index, &home, Change::DisconnectAll),
+        None => Ok(connection::disconnect_all(&emitter.shared, index)),
     }
 }
 
@@ -847,8 +847,8 @@ pub(crate) fn disconnect_all(emitter: &ObjectHandle, index: u16) -> Result<bool,
 /// [`EVERY_SIGNAL`](connection::EVERY_SIGNAL)) has, where its connections
 /// live.
 pub(crate) fn receivers(emitter: &ObjectHandle, index: u16) -> Result<usize, Error> {
-    match emitter.peer() {
-        Some(home) if home.is_remote() => {
+    match emitter.shared.remote_home() {
+        Some(home) => {
             let failed = |message: String| Error::Connection {
                 emitter: emitter.id().to_owned(),
                 loop_name: home.name().to_owned(),
@@ -860,7 +860,7 @@ pub(crate) fn receivers(emitter: &ObjectHandle, index: u16) -> Result<usize, Err
             crate::transport::count_receivers(&address.agent, home.name(), emitter.id(), index)
                 .map_err(failed)
         }
-        _ => Ok(connection::receivers_of(&emitter.shared, index)),
+        None => Ok(connection::receivers_of(&emitter.shared, index)),
     }
 }
 

@@ -123,9 +123,10 @@ impl LoopPeer {
         &self.name
     }
 
-    /// Marks the loop as one to run in a child process.
-    pub(crate) fn bind_for_child(&self) {
-        self.bound_for_child.store(true, Ordering::Relaxed);
+    /// Marks the loop as one to run in a child process (or, in that
+    /// child, as running here).
+    pub(crate) fn bind_for_child(&self, bound: bool) {
+        self.bound_for_child.store(bound, Ordering::Relaxed);
     }
 
     /// True if the loop runs in another process, or is to (see

@@ -13,6 +13,8 @@
 //! | 5 | detach | object id, object instance |
 //! | 6 | subscribe | signal name, object id, slot index, object instance, on (bool) |
 //! | 12 | disconnect all | emitter id, signal index (`u16::MAX`: every signal), loop |
+//! | 13 | expect | object id, object instance, on (bool) |
+//! | 14 | arrive | object transfer (bin), its connections as command frames (bin) |
 //!
 //! A record of a ring may start with a lease mark: `nil` (nothing leased)
 //! or `true` (the payloads name shared buffers leased to the receiver).
@@ -51,6 +53,8 @@ const KEEP: u8 = 9;
 const FIRED: u8 = 10;
 const BLOCK: u8 = 11;
 const DISCONNECT_ALL: u8 = 12;
+const EXPECT: u8 = 13;
+const ARRIVE: u8 = 14;
 
 /// The receivers a signal frame names (object, slot, instance): on the
 /// stack for the usual few.
@@ -241,6 +245,15 @@ mod tests {
                 event_loop: "worker".into(),
                 change: Change::DisconnectAll,
             }),
+            Frame::Command(Command::Expect {
+                object: "b".into(),
+                instance: 7,
+                on: false,
+            }),
+            Frame::Command(Command::Arrive {
+                transfer: vec![1, 2, 3],
+                connections: vec![],
+            }),
         ] {
             writer.control(&frame).unwrap();
         }
@@ -251,7 +264,22 @@ mod tests {
     fn every_frame_round_trips() {
         let packet = sample_packet();
         let frames: Vec<Frame<'_>> = Reader::new(&packet).collect::<Result<_, _>>().unwrap();
-        assert_eq!(frames.len(), 15);
+        assert_eq!(frames.len(), 17);
+        assert_eq!(
+            frames[15],
+            Frame::Command(Command::Expect {
+                object: "b".into(),
+                instance: 7,
+                on: false,
+            })
+        );
+        assert_eq!(
+            frames[16],
+            Frame::Command(Command::Arrive {
+                transfer: vec![1, 2, 3],
+                connections: vec![],
+            })
+        );
         assert_eq!(
             frames[14],
             Frame::Command(Command::Connection {

@@ -134,7 +134,8 @@ impl<'a> Reader<'a> {
             EMIT_REQUEST | BROADCAST | DISCONNECT_ALL => 4,
             DETACH => 2,
             KEEP => 4,
-            BLOCK => 3,
+            BLOCK | EXPECT => 3,
+            ARRIVE => 2,
             other => return Err(decode_error(format!("unknown frame kind {other}"))),
         };
         Self::expect_fields(fields, expected, tag)?;
@@ -217,6 +218,15 @@ impl<'a> Reader<'a> {
             DETACH => Frame::Command(Command::Detach {
                 object: self.name()?,
                 instance: self.uint()?,
+            }),
+            EXPECT => Frame::Command(Command::Expect {
+                object: self.name()?,
+                instance: self.uint()?,
+                on: self.bool()?,
+            }),
+            ARRIVE => Frame::Command(Command::Arrive {
+                transfer: self.bin()?.to_vec(),
+                connections: self.bin()?.to_vec(),
             }),
             BLOCK => Frame::Command(Command::Block {
                 object: self.name()?,

@@ -37,6 +37,12 @@ impl<'b, 'e> Writer<'b, 'e> {
         rmp::encode::write_bool(self.buf, value).map_err(io_error)
     }
 
+    fn bin(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        let len = u32::try_from(bytes.len()).map_err(|_| io_error("a value over 4 GiB"))?;
+        rmp::encode::write_bin_len(self.buf, len).map_err(io_error)?;
+        self.buf.write_all(bytes).map_err(io_error)
+    }
+
     fn header(&mut self, fields: u32, tag: u8) -> Result<(), EncodeError> {
         rmp::encode::write_array_len(self.buf, fields + 1).map_err(io_error)?;
         rmp::encode::write_uint(self.buf, u64::from(tag))
@@ -209,6 +215,24 @@ impl<'b, 'e> Writer<'b, 'e> {
                         self.bool(*on)
                     }
                 }
+            }
+            Command::Expect {
+                object,
+                instance,
+                on,
+            } => {
+                self.header(3, EXPECT)?;
+                self.str(object)?;
+                self.u64(*instance)?;
+                self.bool(*on)
+            }
+            Command::Arrive {
+                transfer,
+                connections,
+            } => {
+                self.header(2, ARRIVE)?;
+                self.bin(transfer)?;
+                self.bin(connections)
             }
             Command::Detach { object, instance } => {
                 self.header(2, DETACH)?;
