@@ -35,7 +35,7 @@ use crate::event_loop::LoopHandle;
 use crate::object::{NO_LOOP, ObjectHandle, TypedHandle};
 use crate::payload::{Args, DecodeFn, EncodeFn};
 use crate::registry::registry;
-use crate::transport::{LoopPeer, lookup_object, request_connection};
+use crate::transport::{AgentMessage, LoopPeer, lookup_object, request_connection};
 
 /// What a signal or slot argument must be: owned, cloneable (for fan-out
 /// inside a process), sendable across threads, and serializable (for other
@@ -810,22 +810,15 @@ pub(crate) fn change(
     change: Change,
 ) -> Result<bool, Error> {
     if let Some(home) = emitter.shared.remote_home() {
-        let failed = |message: String| Error::Connection {
-            emitter: emitter.id().to_owned(),
-            loop_name: home.name().to_owned(),
-            message,
-        };
-        let address = home
-            .address()
-            .ok_or_else(|| failed("its process cannot be reached".to_owned()))?;
         let command = Command::Connection {
             emitter: emitter.shared.id.clone(),
             signal: index,
             event_loop: peer.name_arc().clone(),
             change,
         };
-        return request_connection(&address.agent, home.name(), command, CONNECT_TIMEOUT)
-            .map_err(failed);
+        return ask_home(emitter, &home, |agent| {
+            request_connection(agent, home.name(), command, CONNECT_TIMEOUT)
+        });
     }
     match connection::apply_here(&emitter.shared, index, peer, change) {
         Ok(changed) => Ok(changed),
@@ -848,20 +841,29 @@ pub(crate) fn disconnect_all(emitter: &ObjectHandle, index: u16) -> Result<bool,
 /// live.
 pub(crate) fn receivers(emitter: &ObjectHandle, index: u16) -> Result<usize, Error> {
     match emitter.shared.remote_home() {
-        Some(home) => {
-            let failed = |message: String| Error::Connection {
-                emitter: emitter.id().to_owned(),
-                loop_name: home.name().to_owned(),
-                message,
-            };
-            let address = home
-                .address()
-                .ok_or_else(|| failed("its process cannot be reached".to_owned()))?;
-            crate::transport::count_receivers(&address.agent, home.name(), emitter.id(), index)
-                .map_err(failed)
-        }
+        Some(home) => ask_home(emitter, &home, |agent| {
+            crate::transport::count_receivers(agent, home.name(), emitter.id(), index)
+        }),
         None => Ok(connection::receivers_of(&emitter.shared, index)),
     }
+}
+
+/// Asks the agent of `home`, the loop of another process where the
+/// connections of `emitter` live; a failure names both.
+fn ask_home<T>(
+    emitter: &ObjectHandle,
+    home: &LoopPeer,
+    ask: impl FnOnce(&ipc_channel::ipc::IpcSender<AgentMessage>) -> Result<T, String>,
+) -> Result<T, Error> {
+    let failed = |message: String| Error::Connection {
+        emitter: emitter.id().to_owned(),
+        loop_name: home.name().to_owned(),
+        message,
+    };
+    let address = home
+        .address()
+        .ok_or_else(|| failed("its process cannot be reached".to_owned()))?;
+    ask(&address.agent).map_err(failed)
 }
 
 /// Encodes the argument of `destroyed`: the object's id.
