@@ -175,6 +175,11 @@ pub fn lifetime_across_processes_and_closures_that_cannot_go() {
         watcher.reading().connect_fn(&child, |_: u64| {}),
         Err(Error::ClosureElsewhere { .. })
     ));
+    // Nor from an emitter on it.
+    assert!(matches!(
+        doomed.reading().connect_fn(&home, |_: u64| {}),
+        Err(Error::Connection { .. })
+    ));
     // Not to a child's loop before it runs: added to it instead.
     assert!(matches!(watcher.move_to(&child), Err(Error::Move { .. })));
     child.start().unwrap();

@@ -619,7 +619,12 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         event_loop: &LoopHandle,
         closure: F,
     ) -> Result<Connection, Error> {
-        if let Some(home) = self.emitter.shared.remote_home() {
+        let elsewhere = self.emitter.shared.remote_home().or_else(|| {
+            // An `EventLoopProcess`'s loop, not started: its objects'
+            // connections go with it.
+            self.emitter.peer().filter(|peer| peer.runs_elsewhere())
+        });
+        if let Some(home) = elsewhere {
             return Err(Error::Connection {
                 emitter: self.emitter.id().to_owned(),
                 loop_name: home.name().to_owned(),
