@@ -178,6 +178,9 @@ pub(crate) struct ConnectionList {
     pub(crate) latest: Vec<LatestDestination>,
     /// One entry per single-shot receiver.
     pub(crate) once: Vec<OnceDestination>,
+    /// The object moved to a loop of another process, with its
+    /// connections: emissions go there (see `hand_over`).
+    pub(crate) forward: bool,
 }
 
 /// The connections of one signal of one object.
@@ -185,6 +188,31 @@ pub(crate) struct ConnectionList {
 pub(crate) struct SignalConnections {
     list: ArcSwap<ConnectionList>,
     next_balanced: AtomicUsize,
+    /// Lists replaced while an emission still held them: until they are
+    /// let go, an emission that took them may still be queueing (see
+    /// [`repoint`]).
+    retired: Mutex<Vec<std::sync::Weak<ConnectionList>>>,
+}
+
+impl SignalConnections {
+    /// Puts `list` in place (under the writers' lock). A list replaced
+    /// while an emission holds it is remembered until let go (replacing
+    /// pays every reader's debt: the count is theirs).
+    fn replace(&self, list: Arc<ConnectionList>) {
+        let old = self.list.swap(list);
+        let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        retired.retain(|list| list.strong_count() > 0);
+        if Arc::strong_count(&old) > 1 {
+            retired.push(Arc::downgrade(&old));
+        }
+    }
+
+    /// True once no emission holds a list replaced before now.
+    fn settled(&self) -> bool {
+        let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        retired.retain(|list| list.strong_count() > 0);
+        retired.is_empty()
+    }
 }
 
 /// A change to a signal's connections.
@@ -395,7 +423,7 @@ fn apply_locked(emitter: &ObjectShared, signal: u16, peer: &Arc<LoopPeer>, chang
         Change::Publish(topic, on) => broadcast(&mut list, intern(&topic), on),
     };
     if changed {
-        connections.list.store(Arc::new(list));
+        connections.replace(Arc::new(list));
     }
     changed
 }
@@ -427,8 +455,12 @@ fn clear(list: &mut ConnectionList) -> bool {
 /// Ends every connection of signal `signal` of `emitter` (of every
 /// signal for [`EVERY_SIGNAL`]), an object of this process. Returns
 /// whether there was any.
-pub(crate) fn disconnect_all(emitter: &ObjectShared, signal: u16) -> bool {
+pub(crate) fn disconnect_all(emitter: &ObjectShared, signal: u16) -> Option<bool> {
     let _guard = writers();
+    if emitter.remote_home().is_some() {
+        // It moved to another process meanwhile: its connections are there.
+        return None;
+    }
     let mut changed = false;
     for (index, connections) in emitter.signals.iter().enumerate() {
         if signal != EVERY_SIGNAL && usize::from(signal) != index {
@@ -436,29 +468,34 @@ pub(crate) fn disconnect_all(emitter: &ObjectShared, signal: u16) -> bool {
         }
         let mut list = ConnectionList::clone(&connections.list.load());
         if clear(&mut list) {
-            connections.list.store(Arc::new(list));
+            connections.replace(Arc::new(list));
             changed = true;
         }
     }
-    changed
+    Some(changed)
 }
 
-/// An object of this process moves to a loop of another process: its
-/// connections are written as `Command` frames (by `describe`) for that
-/// process, and end here; from then on they live there (`emit_home`).
-/// Under the writers' lock, so that a change either is in what is written
-/// or finds them gone (see [`apply_here`]).
+/// An object of this process moves to a loop of another process: `send`
+/// writes its connections for that process (with the object), and they
+/// end here; from then on they live there (`emit_home`), and emissions
+/// here go there, behind the object. Under the writers' lock, so that a
+/// change either is in what is sent or finds them gone (see
+/// [`apply_here`]). Nothing changes if `send` fails.
 pub(crate) fn hand_over<E>(
     object: &ObjectShared,
     to: &Arc<LoopPeer>,
-    describe: impl FnOnce(&ObjectShared) -> Result<(), E>,
+    send: impl FnOnce(&ObjectShared) -> Result<(), E>,
 ) -> Result<(), E> {
     let _guard = writers();
-    describe(object)?;
-    for connections in &object.signals {
-        connections.list.store(Arc::default());
-    }
+    send(object)?;
     object.emit_home.store(Some(to.clone()));
+    let forward = Arc::new(ConnectionList {
+        forward: true,
+        ..ConnectionList::default()
+    });
+    for connections in &object.signals {
+        connections.replace(forward.clone());
+    }
     Ok(())
 }
 
@@ -531,7 +568,7 @@ pub(crate) fn forget_object(
 ) {
     let _guard = writers();
     for connections in &object.signals {
-        connections.list.store(Arc::default());
+        connections.replace(Arc::default());
     }
     let gone = |receiver: &ReceiverRef| {
         receiver.object == object.id
@@ -573,7 +610,7 @@ pub(crate) fn forget_object(
                 receivers.retain(|receiver| !gone(receiver));
                 true
             });
-            connections.list.store(Arc::new(list));
+            connections.replace(Arc::new(list));
         }
     }
 }
@@ -594,12 +631,12 @@ pub(crate) fn repoint(
         receiver.object == object.id
             && (receiver.instance == object.instance || receiver.instance == 0)
     };
-    let mut retired = Vec::new();
+    let mut touched = Vec::new();
     {
         let _guard = writers();
         for emitter in emitters {
             let renamed = rename && Arc::ptr_eq(&emitter, object);
-            for connections in emitter.signals.iter() {
+            for (index, connections) in emitter.signals.iter().enumerate() {
                 let current = connections.list.load_full();
                 let names_it = |destination: &Destination| {
                     Arc::ptr_eq(&destination.peer, from)
@@ -692,16 +729,29 @@ pub(crate) fn repoint(
                         destination.header = rename(&destination.header);
                     }
                 }
-                retired.push(connections.list.swap(Arc::new(list)));
+                connections.replace(Arc::new(list));
+                touched.push((emitter.clone(), index));
             }
         }
     }
     // The grace period: an emission holds its snapshot of the connections
-    // while it delivers; once the old ones are let go, every emission that
-    // took them has queued what it sent.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-    for old in retired {
-        while Arc::strong_count(&old) > 1 && std::time::Instant::now() < deadline {
+    // while it delivers; once every list replaced so far is let go, every
+    // emission that took one has queued what it sent.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    for (emitter, index) in touched {
+        let connections = &emitter.signals[index];
+        while !connections.settled() {
+            if std::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    object = %object.id,
+                    emitter = %emitter.id,
+                    "an emission held the connections of `{}` for 5 s while `{}` moved: what it \
+                     sent may arrive after what was sent since",
+                    emitter.id,
+                    object.id
+                );
+                break;
+            }
             std::thread::yield_now();
         }
     }
@@ -786,6 +836,49 @@ pub(crate) fn emit_destroyed(emitter: &Arc<ObjectShared>) {
     });
 }
 
+/// The loop `ending` ends, and `emitter` with it: its `destroyed` reaches
+/// the receivers on other loops (those on `ending` would only count it as
+/// dropped). Its connections stay: what is emitted through its handles
+/// afterwards still reaches (or is counted as dropped by) its receivers.
+pub(crate) fn loop_ended_for(emitter: &Arc<ObjectShared>, ending: &Arc<LoopPeer>) {
+    let index = emitter.destroyed_index();
+    if let Some(connections) = emitter.signals.get(usize::from(index)) {
+        let list = connections.list.load_full();
+        let elsewhere = |destination: &Destination| !Arc::ptr_eq(&destination.peer, ending);
+        let others = ConnectionList {
+            fan_out: list
+                .fan_out
+                .iter()
+                .filter(|d| elsewhere(d))
+                .cloned()
+                .collect(),
+            balanced: list
+                .balanced
+                .iter()
+                .filter(|d| elsewhere(d))
+                .cloned()
+                .collect(),
+            latest: list
+                .latest
+                .iter()
+                .filter(|latest| elsewhere(&latest.destination))
+                .cloned()
+                .collect(),
+            once: list
+                .once
+                .iter()
+                .filter(|once| elsewhere(&once.destination))
+                .cloned()
+                .collect(),
+            forward: list.forward,
+        };
+        let id = emitter.id.to_string();
+        deliver_list(emitter, index, connections, &others, move || {
+            Args::one((id,), crate::signal::encode_id)
+        });
+    }
+}
+
 /// Delivers an emission to all the connections of signal `index` of
 /// `emitter`, an object of this process.
 #[inline(always)]
@@ -794,6 +887,26 @@ fn deliver(emitter: &Arc<ObjectShared>, index: u16, make_args: impl FnOnce() -> 
         return;
     };
     let list = connections.list.load();
+    deliver_list(emitter, index, connections, &list, make_args);
+}
+
+/// Delivers an emission of signal `index` of `emitter` to the connections
+/// of `list`.
+#[inline(always)]
+fn deliver_list(
+    emitter: &Arc<ObjectShared>,
+    index: u16,
+    connections: &SignalConnections,
+    list: &ConnectionList,
+    make_args: impl FnOnce() -> Args,
+) {
+    if list.forward {
+        // It moved to another process, and its connections with it.
+        if let Some(peer) = emitter.remote_home() {
+            peer.forward_emit(emitter, index, make_args());
+        }
+        return;
+    }
     let fan_out = list.fan_out.len();
     let latest = list.latest.len();
     let balanced = !list.balanced.is_empty();
@@ -846,8 +959,7 @@ fn deliver(emitter: &Arc<ObjectShared>, index: u16, make_args: impl FnOnce() -> 
         if let Err((envelope, reason)) = destination.peer.deliver(envelope) {
             destination.peer.drops().record_envelope(&envelope, reason);
         }
-        let receiver = destination.header.receivers[0].clone();
-        apply(emitter, index, &destination.peer, Change::Fired(receiver));
+        fired_once(emitter, index, &once.taken);
     }
     if balanced {
         deliver_balanced(
@@ -856,6 +968,26 @@ fn deliver(emitter: &Arc<ObjectShared>, index: u16, make_args: impl FnOnce() -> 
             take_args(fan_out + latest + fired.len()),
         );
     }
+}
+
+/// Ends the single-shot connection whose claim is `taken` (it fired),
+/// wherever it points now (its receiver may have moved meanwhile).
+fn fired_once(emitter: &ObjectShared, index: u16, taken: &Arc<std::sync::atomic::AtomicBool>) {
+    let Some(connections) = emitter.signals.get(usize::from(index)) else {
+        return;
+    };
+    let _guard = writers();
+    let current = connections.list.load();
+    if !current
+        .once
+        .iter()
+        .any(|once| Arc::ptr_eq(&once.taken, taken))
+    {
+        return;
+    }
+    let mut list = ConnectionList::clone(&current);
+    list.once.retain(|once| !Arc::ptr_eq(&once.taken, taken));
+    connections.replace(Arc::new(list));
 }
 
 /// Delivers to a keep-latest receiver: into its mailbox, replacing what

@@ -2,11 +2,8 @@
 //! arguments, closures as slots, connections as values, signal-to-signal,
 //! `destroyed` and immediate removal.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::common::harness::wait_until;
 use crate::common::{Emitter, Log, Recorder, sender_id};
 use signal_slot::{Context, Error, EventLoop, EventLoopThread, event_loop_object};
 
@@ -127,13 +124,18 @@ fn a_slot_may_take_a_prefix_of_the_signal_arguments() {
     assert_eq!(main.dropped_signals(), 0);
 }
 
-/// A value whose drop is seen: the closure that holds it is gone.
-struct Witness(Arc<AtomicU64>);
+/// A value whose drop is told: the closure that holds it is gone.
+struct Witness(crossbeam_channel::Sender<()>);
 
 impl Drop for Witness {
     fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        let _ = self.0.send(());
     }
+}
+
+/// Waits for one drop of a witness.
+fn a_drop(dropped: &crossbeam_channel::Receiver<()>) -> bool {
+    dropped.recv_timeout(Duration::from_secs(10)).is_ok()
 }
 
 #[test]
@@ -142,8 +144,8 @@ fn a_closure_runs_on_its_loop_and_leaves_it_with_its_connection() {
     let main = EventLoop::new("closure_main").unwrap();
     let sensor = main.add_with_id("sensor", Sensor).unwrap();
     let (sender, received) = crossbeam_channel::unbounded();
-    let dropped = Arc::new(AtomicU64::new(0));
-    let witness = Witness(dropped.clone());
+    let (witness, dropped) = crossbeam_channel::unbounded();
+    let witness = Witness(witness);
     let connection = sensor
         .reading()
         .connect_fn(&worker, move |value: u64, place: String| {
@@ -165,12 +167,10 @@ fn a_closure_runs_on_its_loop_and_leaves_it_with_its_connection() {
         assert_eq!((value, place.as_str()), expected);
         assert_eq!(thread.as_deref(), Some("closure_worker"));
     }
-    assert_eq!(dropped.load(Ordering::SeqCst), 0);
+    assert!(dropped.is_empty());
     // Disconnected, the closure leaves the loop: what it held is dropped.
     assert!(connection.disconnect().unwrap());
-    assert!(wait_until(Duration::from_secs(10), || dropped
-        .load(Ordering::SeqCst)
-        == 1));
+    assert!(a_drop(&dropped));
     sensor.reading().emit(3, "c".to_owned());
     assert!(!connection.disconnect().unwrap());
     worker.stop();
@@ -184,9 +184,9 @@ fn a_closure_ends_with_its_emitter_its_guard_or_its_loop() {
     let main = EventLoop::new("closure_end_main").unwrap();
     let mut worker = EventLoopThread::new("closure_end_worker").unwrap();
     worker.start().unwrap();
-    let dropped = Arc::new(AtomicU64::new(0));
-    let closure = |dropped: &Arc<AtomicU64>| {
-        let witness = Witness(dropped.clone());
+    let (witness, dropped) = crossbeam_channel::unbounded();
+    let closure = |witness: &crossbeam_channel::Sender<()>| {
+        let witness = Witness(witness.clone());
         move |_: u64| {
             let _ = &witness;
         }
@@ -195,49 +195,43 @@ fn a_closure_ends_with_its_emitter_its_guard_or_its_loop() {
     let sensor = main.add_with_id("sensor", Sensor).unwrap();
     sensor
         .reading()
-        .connect_fn(&worker, closure(&dropped))
+        .connect_fn(&worker, closure(&witness))
         .unwrap();
     sensor.detach().unwrap();
     let mut main = main;
     main.process_events();
-    assert!(wait_until(Duration::from_secs(10), || dropped
-        .load(Ordering::SeqCst)
-        == 1));
+    assert!(a_drop(&dropped));
     // A scoped connection: the closure goes with the guard.
     let sensor = main.add_with_id("sensor", Sensor).unwrap();
     {
         let _guard = sensor
             .reading()
-            .connect_fn(&worker, closure(&dropped))
+            .connect_fn(&worker, closure(&witness))
             .unwrap()
             .scoped();
         assert_eq!(sensor.reading().receivers().unwrap(), 1);
     }
     assert_eq!(sensor.reading().receivers().unwrap(), 0);
-    assert!(wait_until(Duration::from_secs(10), || dropped
-        .load(Ordering::SeqCst)
-        == 2));
+    assert!(a_drop(&dropped));
     // Every connection of the emitter ended at once.
     sensor
         .reading()
-        .connect_fn(&worker, closure(&dropped))
+        .connect_fn(&worker, closure(&witness))
         .unwrap();
     sensor
         .relayed()
-        .connect_fn(&worker, closure(&dropped))
+        .connect_fn(&worker, closure(&witness))
         .unwrap();
     assert!(sensor.disconnect_all().unwrap());
-    assert!(wait_until(Duration::from_secs(10), || dropped
-        .load(Ordering::SeqCst)
-        == 4));
+    assert!(a_drop(&dropped) && a_drop(&dropped));
     // Its loop ends.
     sensor
         .reading()
-        .connect_fn(&worker, closure(&dropped))
+        .connect_fn(&worker, closure(&witness))
         .unwrap();
     worker.stop();
     worker.join().unwrap();
-    assert_eq!(dropped.load(Ordering::SeqCst), 5);
+    assert_eq!(dropped.len(), 1);
     // A loop that ended takes no closure.
     assert!(matches!(
         sensor.reading().connect_fn(&worker, |_: u64| {}),

@@ -528,7 +528,7 @@ impl EventLoop {
         self.state.timers = Timers::default();
         self.state.tight_loops.clear();
         for resident in self.objects.values() {
-            crate::connection::emit_destroyed(&resident.shared);
+            crate::connection::loop_ended_for(&resident.shared, self.handle.peer());
         }
         self.release_objects();
     }

@@ -87,9 +87,13 @@ impl ObjectHandle {
     /// copy is dropped. A move is made in the object's own process (a slot
     /// of it may call `move_to`, to come back, say).
     ///
-    /// Returns once the move is under way. Emitters of other processes,
-    /// and handles there, keep reaching it through the loop they knew,
-    /// which forwards what comes for it, in order, while that loop runs.
+    /// Returns once the move is under way. Signals and slot invocations
+    /// from other processes (whose connections and handles name the loop
+    /// they knew) keep reaching it through that loop, which forwards them
+    /// in order while it runs; other requests through such a handle
+    /// (connecting its signals, detaching it) need a fresh handle, from
+    /// [`LoopHandle::object`](crate::LoopHandle::object) on its new loop.
+    /// A signal blocker does not move with it to another process.
     ///
     /// ```
     /// use signal_slot::{Context, EventLoop, EventLoopThread, event_loop_object};
@@ -159,6 +163,17 @@ impl ObjectHandle {
                  instead, or move it once the process runs",
             ));
         }
+        if remote && leases_closures(&self.shared) {
+            return Err(refuse(
+                "a closure receives its signals, and closures stay in their process (disconnect \
+                 them first)",
+            ));
+        }
+        if self.shared.type_name == "closure" && self.shared.slot_names == ["closure"] {
+            return Err(refuse(
+                "a closure runs on the loop it was connected on (connect another one there)",
+            ));
+        }
         if remote && !self.shared.travels {
             return Err(refuse(
                 "its type cannot travel to another process: it needs `Serialize` and \
@@ -209,6 +224,7 @@ impl ObjectHandle {
         // From here, what is sent to it goes to its new loop.
         self.shared.moved.store(Some(to.clone()));
         self.shared.has_moved.store(true, Ordering::Release);
+
         let emitters = registry().live_objects();
         crate::connection::repoint(&self.shared, &from, &to, !remote, emitters.into_iter());
         let out = Relocation::Out {
@@ -253,6 +269,24 @@ fn expect_elsewhere(to: &Arc<LoopPeer>, object: &Arc<str>, instance: u64) -> Res
     })
 }
 
+/// True if a closure receives a signal of `object` (a closure never leaves
+/// its process).
+fn leases_closures(object: &crate::object::ObjectShared) -> bool {
+    crate::connection::snapshot(object).any(|(_, list)| {
+        let leased = |destination: &crate::connection::Destination| {
+            destination
+                .header
+                .receivers
+                .iter()
+                .any(|receiver| receiver.lease.is_some())
+        };
+        list.fan_out.iter().any(leased)
+            || list.balanced.iter().any(leased)
+            || list.latest.iter().any(|latest| leased(&latest.destination))
+            || list.once.iter().any(|once| leased(&once.destination))
+    })
+}
+
 /// Tells the loop `to` that the object it expects will not come.
 fn cancel(to: &Arc<LoopPeer>, object: Arc<str>, instance: u64) {
     let _ = if to.is_remote() {
@@ -291,6 +325,22 @@ impl EventLoop {
             Relocation::Cancel { object, instance } => {
                 if let Some(arriving) = self.arriving.remove(&object) {
                     self.drop_stash(&object, instance, arriving.stash);
+                }
+                // The id it reserved here, and the connections that were
+                // turned to it here, go.
+                let name = self.handle.peer().name_arc().clone();
+                let reserved = registry()
+                    .find_object(&name, &object)
+                    .filter(|handle| handle.shared.instance == instance)
+                    .filter(|_| !self.objects.contains_key(&object));
+                if let Some(handle) = reserved {
+                    registry().detach(&name, &object);
+                    let emitters = registry().live_objects();
+                    crate::connection::forget_object(
+                        &handle.shared,
+                        self.handle.peer(),
+                        emitters.into_iter(),
+                    );
                 }
             }
         }
@@ -366,9 +416,20 @@ impl EventLoop {
             tight_loop,
             subscriptions,
         };
-        if let Err(error) = to.post(Envelope::Relocation(Box::new(Relocation::In(Box::new(
-            arrival,
-        ))))) {
+        // A new loop that ended drops the object in `post`: a `Drop` of
+        // the user's that panics is contained.
+        let posted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            to.post(Envelope::Relocation(Box::new(Relocation::In(Box::new(
+                arrival,
+            )))))
+        }))
+        .unwrap_or_else(|panic| {
+            Err(Error::Move {
+                id: id.to_string(),
+                message: format!("dropping it panicked: {}", super::panic_message(&*panic)),
+            })
+        });
+        if let Err(error) = posted {
             tracing::warn!(
                 event_loop = self.handle.name(),
                 "event loop `{}`: an object could not move to `{}`: {error}",
@@ -420,6 +481,8 @@ impl EventLoop {
                 registry.detach(&name, id);
             }
         }
+        // Where nothing goes any more, nothing is forwarded.
+        self.moved_out.retain(|_, (_, to)| !to.is_gone());
         self.moved_out.insert(id.clone(), (instance, to.clone()));
         subscriptions
     }
@@ -430,63 +493,70 @@ impl EventLoop {
     fn hand_over_elsewhere(&mut self, id: Arc<str>, resident: Resident, to: Arc<LoopPeer>) {
         let instance = resident.instance;
         let shared = resident.shared.clone();
-        let mut connections = Vec::new();
+        // Its state, then (under the writers' lock) its connections and the
+        // object go, and its emissions here follow them.
         let packed = resident.object.transfer().and_then(|transfer| {
-            let bytes = crate::codec::to_vec(&transfer)?;
-            crate::connection::hand_over(&shared, &to, |object| {
-                super::moving::describe_connections(object, &mut connections)
-                    .map_err(|error| error.to_string())
-            })?;
-            Ok(bytes)
-        });
-        let transfer = match packed {
-            Ok(transfer) => transfer,
-            Err(why) => {
-                // It stays: what was sent to it comes back here.
-                tracing::error!(
-                    event_loop = self.handle.name(),
-                    object = %id,
-                    "event loop `{}`: `{id}` cannot move to `{}`: {why}; it stays here",
-                    self.handle.name(),
-                    to.name()
+            let transfer = crate::codec::to_vec(&transfer)?;
+            if leases_closures(&shared) {
+                return Err(
+                    "a closure receives its signals, and closures stay in their process \
+                            (disconnect them first)"
+                        .to_owned(),
                 );
-                shared.moved.store(None);
-                shared.has_moved.store(false, Ordering::Release);
-                let emitters = registry().live_objects();
-                crate::connection::repoint(
-                    &shared,
-                    &to,
-                    self.handle.peer(),
-                    true,
-                    emitters.into_iter(),
-                );
-                self.objects.insert(id.clone(), resident);
-                shared.moving.store(false, Ordering::Release);
-                cancel(&to, id, instance);
-                return;
             }
-        };
+            crate::connection::hand_over(&shared, &to, |object| {
+                let mut connections = Vec::new();
+                super::moving::describe_connections(object, &mut connections)
+                    .map_err(|error| error.to_string())?;
+                to.send_command(Command::Arrive {
+                    transfer,
+                    connections,
+                })
+                .map_err(|error| error.to_string())
+            })
+        });
+        if let Err(why) = packed {
+            // It stays: what was sent to it comes back here.
+            tracing::error!(
+                event_loop = self.handle.name(),
+                object = %id,
+                "event loop `{}`: `{id}` cannot move to `{}`: {why}; it stays here",
+                self.handle.name(),
+                to.name()
+            );
+            // Back where it was: the loop it moved to here (if it did),
+            // or where it was made.
+            let here = self.handle.peer().clone();
+            let made_here =
+                matches!(&shared.home, crate::object::Home::Loop(home) if Arc::ptr_eq(home, &here));
+            if made_here {
+                shared.has_moved.store(false, Ordering::Release);
+                shared.moved.store(None);
+            } else {
+                shared.moved.store(Some(here));
+            }
+            let emitters = registry().live_objects();
+            crate::connection::repoint(
+                &shared,
+                &to,
+                self.handle.peer(),
+                true,
+                emitters.into_iter(),
+            );
+            self.objects.insert(id.clone(), resident);
+            shared.moving.store(false, Ordering::Release);
+            cancel(&to, id, instance);
+            return;
+        }
         self.state.timers.remove(&id);
         self.state.tight_loops.remove(&id);
         let subscriptions = self.leave_here(&id, instance, &to);
-        let sent = to.send_command(Command::Arrive {
-            transfer,
-            connections,
-        });
         for (name, receiver) in subscriptions {
             let _ = to.send_command(Command::Subscribe {
                 signal: name,
                 receiver,
                 on: true,
             });
-        }
-        if let Err(error) = sent {
-            tracing::warn!(
-                event_loop = self.handle.name(),
-                "event loop `{}`: `{id}` could not move to `{}`: {error}",
-                self.handle.name(),
-                to.name()
-            );
         }
         shared.moving.store(false, Ordering::Release);
         let Resident { object, keep, .. } = resident;
@@ -516,6 +586,13 @@ impl EventLoop {
                     "event loop `{}`: an object from another process cannot be revived: {why}",
                     self.handle.name()
                 );
+                // What was kept for it goes, counted.
+                if let Ok(transfer) =
+                    crate::codec::from_slice::<crate::travel::ObjectTransfer>(transfer)
+                    && let Some(arriving) = self.arriving.remove(transfer.id.as_str())
+                {
+                    self.drop_stash(&transfer.id, transfer.instance, arriving.stash);
+                }
                 return;
             }
         };
@@ -669,7 +746,12 @@ impl EventLoop {
                     loop_name: sender.loop_name.map(Into::into),
                     instance: sender.instance,
                 }),
-                signal: crate::connection::intern(signal),
+                // Under the writers' lock, which a fork holds: the names'
+                // table is never inherited locked.
+                signal: {
+                    let _writers = crate::connection::writers();
+                    crate::connection::intern(signal)
+                },
                 receivers: Box::new([receiver]),
                 broadcast: false,
                 latest: false,

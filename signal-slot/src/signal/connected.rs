@@ -7,13 +7,17 @@ use crate::object::ObjectHandle;
 
 use super::{change, receiving_peer};
 
-/// One connection of a signal to a slot (or to a signal, or a closure), as
+/// The connection of a signal to a slot (or to a signal, or a closure), as
 /// [`Signal::connect`](crate::Signal::connect) and its kin give it back:
 /// Qt's `QMetaObject::Connection`.
 ///
-/// Dropping it leaves the connection in place; [`disconnect`] ends it, and
-/// [`scoped`] turns it into a guard that ends it when dropped. Cheap to
-/// clone, `Send` and `Sync`: any clone ends the same connection.
+/// It names the signal and the receiving slot: as connecting the same slot
+/// twice makes one connection, two values from two `connect` calls name the
+/// same one, and ending it ends it for both (whatever the delivery, as
+/// [`Signal::disconnect`](crate::Signal::disconnect) does). Dropping it
+/// leaves the connection in place; [`disconnect`] ends it, and [`scoped`]
+/// turns it into a guard that ends it when dropped. Cheap to clone, `Send`
+/// and `Sync`.
 ///
 /// ```
 /// use signal_slot::{EventLoop, event_loop_object};

@@ -837,7 +837,10 @@ pub(crate) fn change(
 pub(crate) fn disconnect_all(emitter: &ObjectHandle, index: u16) -> Result<bool, Error> {
     match emitter.shared.remote_home() {
         Some(home) => change(emitter, index, &home, Change::DisconnectAll),
-        None => Ok(connection::disconnect_all(&emitter.shared, index)),
+        None => match connection::disconnect_all(&emitter.shared, index) {
+            Some(changed) => Ok(changed),
+            None => disconnect_all(emitter, index),
+        },
     }
 }
 

@@ -131,10 +131,10 @@ impl<'a> Reader<'a> {
             SIGNAL | CONNECT => 7,
             DISCONNECT | FIRED => 6,
             SUBSCRIBE | PUBLISH => 5,
-            EMIT_REQUEST | BROADCAST | DISCONNECT_ALL => 4,
+            EMIT_REQUEST | BROADCAST => 4,
             DETACH => 2,
             KEEP => 4,
-            BLOCK | EXPECT => 3,
+            BLOCK | EXPECT | DISCONNECT_ALL => 3,
             ARRIVE => 2,
             other => return Err(decode_error(format!("unknown frame kind {other}"))),
         };

@@ -189,7 +189,7 @@ impl<'b, 'e> Writer<'b, 'e> {
                     Change::Broadcast(_) => (BROADCAST, 4),
                     Change::Fired(_) => (FIRED, 6),
                     Change::Publish(..) => (PUBLISH, 5),
-                    Change::DisconnectAll => (DISCONNECT_ALL, 4),
+                    Change::DisconnectAll => (DISCONNECT_ALL, 3),
                 };
                 self.header(fields, tag)?;
                 self.str(emitter)?;
