@@ -169,32 +169,29 @@ pub fn lifetime_across_processes_and_closures_that_cannot_go() {
     let doomed = child.add_with_id("doomed", Gauge).unwrap();
     holder.seen().connect(probe.report()).unwrap();
     doomed.seen().connect(probe.report()).unwrap();
-    // Closures: not to a loop of another process, nor from an emitter
-    // whose connections live there.
-    assert!(matches!(
-        watcher.reading().connect_fn(&child, |_: u64| {}),
-        Err(Error::ClosureElsewhere { .. })
-    ));
-    // Nor from an emitter on it.
-    assert!(matches!(
-        doomed.reading().connect_fn(&home, |_: u64| {}),
-        Err(Error::Connection { .. })
-    ));
+    // Closures: not to a loop of another process (or one that will run
+    // in a child), nor from an emitter whose connections live (or will
+    // live) there; before the start and after.
+    let child_loop = LoopHandle::clone(&child);
+    let closures_refused = || {
+        assert!(matches!(
+            watcher.reading().connect_fn(&child_loop, |_: u64| {}),
+            Err(Error::ClosureElsewhere { .. })
+        ));
+        assert!(matches!(
+            doomed.reading().connect_fn(&home, |_: u64| {}),
+            Err(Error::Connection { .. })
+        ));
+    };
+    closures_refused();
     // Not to a child's loop before it runs: added to it instead.
     assert!(matches!(watcher.move_to(&child), Err(Error::Move { .. })));
     child.start().unwrap();
+    closures_refused();
     // Not an object whose type cannot travel, nor one of another process
     // (its own process moves it).
     assert!(matches!(probe.move_to(&child), Err(Error::Move { .. })));
     assert!(matches!(doomed.move_to(&home), Err(Error::Move { .. })));
-    assert!(matches!(
-        watcher.reading().connect_fn(&child, |_: u64| {}),
-        Err(Error::ClosureElsewhere { .. })
-    ));
-    assert!(matches!(
-        doomed.reading().connect_fn(&home, |_: u64| {}),
-        Err(Error::Connection { .. })
-    ));
     doomed.destroyed().connect(probe.report()).unwrap();
     holder.destroyed().connect(probe.report()).unwrap();
 
