@@ -443,11 +443,24 @@ fn reencode<A>(
     error: SlotError,
 ) -> Result<A, SlotError> {
     let mut bytes = Vec::new();
-    if encode(&mut Encoder::growing(&mut bytes)).is_err() {
+    // Shared buffers among the values are leased to this very process,
+    // as to any other, for the time between.
+    let mut leases = crate::pool::Leases::to(crate::transport::own_process());
+    if leases
+        .enter(|| encode(&mut Encoder::growing(&mut bytes)))
+        .is_err()
+    {
         return Err(error);
     }
+    let leased = leases.any();
+    leases.sent();
     let mut rest = &bytes[..];
-    match decode(&mut rest) {
+    let decoded = decode(&mut rest);
+    if leased {
+        // The decoded buffers hold their own references now.
+        crate::pool::end_leases_in(&bytes);
+    }
+    match decoded {
         Ok(value) if rest.is_empty() => Ok(value),
         _ => Err(error),
     }

@@ -441,3 +441,45 @@ fn detach_now_drops_what_is_queued_to_the_object_and_counts_it() {
     assert_eq!(log.entries(), ["later:1"]);
     assert_eq!(main.dropped_signals(), 4);
 }
+
+/// Frames in shared buffers.
+#[event_loop_object]
+pub struct Camera;
+
+#[event_loop_object]
+impl Camera {
+    #[signal]
+    pub fn frame(seq: u64, data: signal_slot::SharedBuffer);
+}
+
+#[test]
+fn a_prefix_slot_of_a_signal_carrying_a_shared_buffer() {
+    let log = Log::default();
+    let mut main = EventLoop::new("prefix_buffer_main").unwrap();
+    let pool = signal_slot::BufferPool::new(64, 4).unwrap();
+    let camera = main.add_with_id("camera", Camera).unwrap();
+    let panel = main.add_with_id("panel", panel(&log)).unwrap();
+    camera.frame().connect(panel.on_value()).unwrap();
+    camera.frame().connect(panel.on_nothing()).unwrap();
+    for seq in 0..3 {
+        let mut buffer = pool.try_take().unwrap();
+        buffer[..3].copy_from_slice(b"abc");
+        camera.frame().emit(seq, buffer.freeze(3));
+    }
+    run_until(&mut main, &log, 6);
+    assert_eq!(
+        log.entries(),
+        [
+            "panel value 0",
+            "panel nothing",
+            "panel value 1",
+            "panel nothing",
+            "panel value 2",
+            "panel nothing"
+        ]
+    );
+    // Every buffer went back: the copies the prefix slots decoded, and the
+    // emissions' own.
+    assert_eq!(pool.available(), 4);
+    assert_eq!(main.dropped_signals(), 0);
+}
