@@ -149,14 +149,7 @@ fn handle(message: AgentMessage) {
             id,
             reply,
         } => {
-            let found = registry()
-                .find_object(&loop_name, &id)
-                .filter(|object| {
-                    !object
-                        .shared
-                        .detached
-                        .load(std::sync::atomic::Ordering::Acquire)
-                })
+            let found = attached_object(&loop_name, &id)
                 .map(|object| (object.type_name().to_owned(), object.shared.instance));
             let _ = reply.send(found);
         }
@@ -166,14 +159,7 @@ fn handle(message: AgentMessage) {
             signal,
             reply,
         } => {
-            let count = registry()
-                .find_object(&emitter_loop, &emitter)
-                .filter(|object| {
-                    !object
-                        .shared
-                        .detached
-                        .load(std::sync::atomic::Ordering::Acquire)
-                })
+            let count = attached_object(&emitter_loop, &emitter)
                 .map(|object| crate::connection::receivers_of(&object.shared, signal) as u64);
             let _ = reply.send(count);
         }
@@ -214,6 +200,17 @@ fn handle(message: AgentMessage) {
         }
         AgentMessage::Stop => {}
     }
+}
+
+/// The object `id` of the loop `loop_name` of this process, unless it was
+/// detached.
+fn attached_object(loop_name: &str, id: &str) -> Option<crate::ObjectHandle> {
+    registry().find_object(loop_name, id).filter(|object| {
+        !object
+            .shared
+            .detached
+            .load(std::sync::atomic::Ordering::Acquire)
+    })
 }
 
 /// Gives a new ring to its loop, which reads it from its next iteration.
@@ -274,15 +271,11 @@ pub(crate) fn lookup_object(
     loop_name: &str,
     id: &str,
 ) -> Result<Option<(String, u64)>, String> {
-    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
-    agent
-        .send(AgentMessage::Lookup {
-            loop_name: loop_name.to_owned(),
-            id: id.to_owned(),
-            reply,
-        })
-        .map_err(|error| format!("its process cannot be reached: {error}"))?;
-    await_answer(&answer, ANSWER_TIMEOUT)
+    ask(agent, ANSWER_TIMEOUT, |reply| AgentMessage::Lookup {
+        loop_name: loop_name.to_owned(),
+        id: id.to_owned(),
+        reply,
+    })
 }
 
 /// Asks the agent of another process to mark its object `object` of the
@@ -294,16 +287,12 @@ pub(crate) fn remove_now(
     object: &str,
     instance: u64,
 ) -> Result<bool, String> {
-    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
-    agent
-        .send(AgentMessage::RemoveNow {
-            loop_name: loop_name.to_owned(),
-            object: object.to_owned(),
-            instance,
-            reply,
-        })
-        .map_err(|error| format!("its process cannot be reached: {error}"))?;
-    await_answer(&answer, ANSWER_TIMEOUT)
+    ask(agent, ANSWER_TIMEOUT, |reply| AgentMessage::RemoveNow {
+        loop_name: loop_name.to_owned(),
+        object: object.to_owned(),
+        instance,
+        reply,
+    })
 }
 
 /// Asks the agent of another process how many receivers signal `signal`
@@ -314,16 +303,13 @@ pub(crate) fn count_receivers(
     emitter: &str,
     signal: u16,
 ) -> Result<usize, String> {
-    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
-    agent
-        .send(AgentMessage::Receivers {
-            emitter_loop: emitter_loop.to_owned(),
-            emitter: emitter.to_owned(),
-            signal,
-            reply,
-        })
-        .map_err(|error| format!("its process cannot be reached: {error}"))?;
-    match await_answer(&answer, ANSWER_TIMEOUT)? {
+    let count = ask(agent, ANSWER_TIMEOUT, |reply| AgentMessage::Receivers {
+        emitter_loop: emitter_loop.to_owned(),
+        emitter: emitter.to_owned(),
+        signal,
+        reply,
+    })?;
+    match count {
         Some(count) => Ok(usize::try_from(count).unwrap_or(usize::MAX)),
         None => Err(format!(
             "no object `{emitter}` on event loop `{emitter_loop}`"
@@ -352,11 +338,23 @@ pub(crate) fn agent_of(process: ProcessId) -> Option<IpcSender<AgentMessage>> {
 pub(crate) fn describe_process(
     agent: &IpcSender<AgentMessage>,
 ) -> Result<crate::topology::ProcessInfo, String> {
+    ask(agent, ANSWER_TIMEOUT, |reply| AgentMessage::Describe {
+        reply,
+    })
+}
+
+/// Sends the agent at `agent` the question `message` makes with a reply
+/// channel, and waits up to `timeout` for the answer.
+fn ask<T: for<'de> Deserialize<'de> + Serialize>(
+    agent: &IpcSender<AgentMessage>,
+    timeout: std::time::Duration,
+    message: impl FnOnce(IpcSender<T>) -> AgentMessage,
+) -> Result<T, String> {
     let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
     agent
-        .send(AgentMessage::Describe { reply })
+        .send(message(reply))
         .map_err(|error| format!("its process cannot be reached: {error}"))?;
-    await_answer(&answer, ANSWER_TIMEOUT)
+    await_answer(&answer, timeout)
 }
 
 fn await_answer<T: for<'de> Deserialize<'de> + Serialize>(
@@ -433,13 +431,9 @@ pub(crate) fn request_connection(
     command: Command,
     timeout: std::time::Duration,
 ) -> Result<bool, String> {
-    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
-    agent
-        .send(AgentMessage::Connection {
-            emitter_loop: emitter_loop.to_owned(),
-            frame: wire::command_packet(command),
-            reply,
-        })
-        .map_err(|error| format!("its process cannot be reached: {error}"))?;
-    await_answer(&answer, timeout)?
+    ask(agent, timeout, |reply| AgentMessage::Connection {
+        emitter_loop: emitter_loop.to_owned(),
+        frame: wire::command_packet(command),
+        reply,
+    })?
 }
