@@ -278,8 +278,13 @@ pub fn an_object_moves_into_a_child_and_back() {
             counter.move_to(&child).unwrap();
         }
         if value == 2 * COUNT / 3 {
-            // Back: the move is made in its process.
+            // Back: the move is made in its process, once it handled what
+            // was queued to it there (the rest of a reading pass, maybe).
             counter.go_to().invoke("travel_home".to_owned()).unwrap();
+            assert!(crate::common::harness::wait_until(
+                Duration::from_secs(10),
+                || home.object::<Counter>("counter").is_ok()
+            ));
         }
         source.reading().emit(value, String::new());
     }
