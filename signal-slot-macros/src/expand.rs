@@ -314,6 +314,23 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
         });
     }
 
+    let signatures = object
+        .signals
+        .iter()
+        .enumerate()
+        .map(|(index, signal)| (true, index as u16, arg_types(&signal.args)))
+        .chain(
+            object
+                .slots
+                .iter()
+                .enumerate()
+                .map(|(index, slot)| (false, index as u16, arg_types(&slot.args))),
+        )
+        .map(|(signal, index, tuple)| {
+            quote!((#signal, #index) => ::core::option::Option::Some(
+                ::signal_slot::__private::signature::<#tuple>()
+            ),)
+        });
     let signal_names = object.signals.iter().map(|signal| signal.ident.to_string());
     let slot_names = object.slots.iter().map(|slot| slot.ident.to_string());
     let checks = bound_checks(object);
@@ -392,6 +409,16 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
                 #[allow(unused_imports)]
                 use ::signal_slot::__private::travel::{Stays as _, Travels as _};
                 (&&::signal_slot::__private::travel::Traveler::<Self>::new()).decode(bytes)
+            }
+
+            fn signature(
+                signal: bool,
+                index: u16,
+            ) -> ::core::option::Option<::signal_slot::__private::Signature> {
+                match (signal, index) {
+                    #(#signatures)*
+                    _ => ::core::option::Option::None,
+                }
             }
 
             fn dispatch(

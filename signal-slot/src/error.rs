@@ -90,6 +90,27 @@ pub enum Error {
         /// The object id.
         id: String,
     },
+    /// Across the network: a signal or slot takes other types in the
+    /// program that runs it than in this one (the two were built from
+    /// different versions of its argument types).
+    #[error(
+        "`{what}` takes {here} in this program but {there} in the program of event loop \
+         `{loop_name}`: their argument types differ (build both from the same version of them)"
+    )]
+    Signature {
+        /// The signal or slot, as `object.name`.
+        what: String,
+        /// The loop of the other program.
+        loop_name: String,
+        /// Its argument types, as this program sees them.
+        here: String,
+        /// Its argument types, as the other program sees them.
+        there: String,
+    },
+    /// The network could not be joined or used (see `network`, with the
+    /// `zenoh` feature).
+    #[error("network: {0}")]
+    Network(String),
     /// A connection of an emitter of another process could not be changed.
     #[error("cannot change the connections of `{emitter}` on event loop `{loop_name}`: {message}")]
     Connection {

@@ -128,6 +128,9 @@ mod error;
 mod event_loop;
 mod interrupt;
 mod keep;
+#[cfg(feature = "zenoh")]
+#[cfg_attr(docsrs, doc(cfg(feature = "zenoh")))]
+pub mod network;
 mod object;
 mod payload;
 mod pool;
@@ -135,6 +138,7 @@ mod process;
 mod registry;
 mod serial;
 mod signal;
+mod signature;
 mod status;
 #[allow(unsafe_code)]
 mod sys;
@@ -271,6 +275,7 @@ pub mod __private {
     pub use crate::object::{ObjectStruct, TypedHandle};
     pub use crate::payload::{ErasedArgs, Payload};
     pub use crate::signal::SlotReturn;
+    pub use crate::signature::{Signature, signature};
 
     use crate::object::ObjectHandle;
     use crate::payload::{DecodeFn, EncodeFn};

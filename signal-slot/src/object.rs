@@ -60,6 +60,42 @@ pub trait EventLoopObject: ObjectStruct + Send + 'static {
     fn travels() -> bool {
         false
     }
+
+    /// What signal (`signal` true) or slot `index` takes, compared with
+    /// another program's view of it before a connection across the
+    /// network (see [`Signature`](crate::signature::Signature)).
+    #[doc(hidden)]
+    fn signature(signal: bool, index: u16) -> Option<crate::signature::Signature> {
+        let _ = (signal, index);
+        None
+    }
+}
+
+/// What a signal or slot of an object's type takes: see
+/// [`EventLoopObject::signature`].
+pub(crate) type SignatureFn = fn(bool, u16) -> Option<crate::signature::Signature>;
+
+/// What a handle knows of its object's type.
+#[derive(Clone, Copy)]
+pub(crate) struct TypeTable {
+    pub(crate) name: &'static str,
+    /// Tells apart types of the same name (see `EventLoopObject::TYPE_KEY`).
+    pub(crate) key: &'static str,
+    pub(crate) signals: &'static [&'static str],
+    pub(crate) slots: &'static [&'static str],
+    pub(crate) signature: SignatureFn,
+}
+
+impl TypeTable {
+    pub(crate) fn of<T: EventLoopObject>() -> Self {
+        TypeTable {
+            name: T::TYPE_NAME,
+            key: T::TYPE_KEY,
+            signals: T::SIGNALS,
+            slots: T::SLOTS,
+            signature: T::signature,
+        }
+    }
 }
 
 /// Links an object type to its generated handle type. Implemented by
@@ -136,6 +172,8 @@ pub(crate) struct ObjectShared {
     /// object's own process).
     pub(crate) blocked: AtomicU32,
     pub(crate) type_name: &'static str,
+    /// Its type's key (types of one name differ by it).
+    pub(crate) type_key: &'static str,
     /// Where it was created; see [`current_peer`](Self::current_peer).
     pub(crate) home: Home,
     /// Where it lives since it moved (see [`ObjectHandle::move_to`]).
@@ -151,6 +189,8 @@ pub(crate) struct ObjectShared {
     pub(crate) travels: bool,
     pub(crate) signal_names: &'static [&'static str],
     pub(crate) slot_names: &'static [&'static str],
+    /// What its type's signals and slots take, as this program sees them.
+    pub(crate) signature: SignatureFn,
     /// The connections of each signal, by index.
     pub(crate) signals: Box<[SignalConnections]>,
 }
@@ -165,31 +205,18 @@ pub struct ObjectHandle {
 }
 
 impl ObjectHandle {
-    pub(crate) fn new(
-        id: Arc<str>,
-        type_name: &'static str,
-        home: Home,
-        signal_names: &'static [&'static str],
-        slot_names: &'static [&'static str],
-    ) -> Self {
-        Self::with_instance(
-            id,
-            type_name,
-            home,
-            signal_names,
-            slot_names,
-            next_instance(),
-        )
+    pub(crate) fn new(id: Arc<str>, home: Home, table: TypeTable) -> Self {
+        Self::with_instance(id, home, table, next_instance())
     }
 
-    pub(crate) fn with_instance(
-        id: Arc<str>,
-        type_name: &'static str,
-        home: Home,
-        signal_names: &'static [&'static str],
-        slot_names: &'static [&'static str],
-        instance: u64,
-    ) -> Self {
+    pub(crate) fn with_instance(id: Arc<str>, home: Home, table: TypeTable, instance: u64) -> Self {
+        let TypeTable {
+            name: type_name,
+            key: type_key,
+            signals: signal_names,
+            slots: slot_names,
+            signature,
+        } = table;
         ObjectHandle {
             shared: Arc::new(ObjectShared {
                 id,
@@ -197,6 +224,7 @@ impl ObjectHandle {
                 detached: AtomicBool::new(false),
                 blocked: AtomicU32::new(0),
                 type_name,
+                type_key,
                 home,
                 moved: arc_swap::ArcSwapOption::empty(),
                 has_moved: AtomicBool::new(false),
@@ -205,6 +233,7 @@ impl ObjectHandle {
                 travels: false,
                 signal_names,
                 slot_names,
+                signature,
                 // The object's signals, then `destroyed`.
                 signals: (0..=signal_names.len())
                     .map(|_| SignalConnections::default())
@@ -214,7 +243,7 @@ impl ObjectHandle {
     }
 
     pub(crate) fn for_type<T: EventLoopObject>(id: Arc<str>, home: Home) -> Self {
-        let mut handle = Self::new(id, T::TYPE_NAME, home, T::SIGNALS, T::SLOTS);
+        let mut handle = Self::new(id, home, TypeTable::of::<T>());
         handle.set_travels(T::travels());
         handle
     }
@@ -230,7 +259,7 @@ impl ObjectHandle {
     /// A handle made by name to an object of another process, whose
     /// instance is `instance` (0: whichever object has the id).
     pub(crate) fn by_name<T: EventLoopObject>(id: Arc<str>, home: Home, instance: u64) -> Self {
-        Self::with_instance(id, T::TYPE_NAME, home, T::SIGNALS, T::SLOTS, instance)
+        Self::with_instance(id, home, TypeTable::of::<T>(), instance)
     }
 
     /// The object's id, unique on its loop.

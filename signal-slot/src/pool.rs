@@ -233,8 +233,37 @@ impl<'de> Deserialize<'de> for BufferPool {
     }
 }
 
+thread_local! {
+    /// Set while this thread decodes what came from the network.
+    static UNTRUSTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `decode` on what came from another program over the network: a
+/// shared buffer or pool named there is refused, not looked up (the
+/// program is not of this process tree, and the bytes are untrusted).
+pub(crate) fn untrusted<T>(decode: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            UNTRUSTED.with(|flag| flag.set(self.0));
+        }
+    }
+    let _reset = Reset(UNTRUSTED.with(|flag| flag.replace(true)));
+    decode()
+}
+
+/// An error if this thread decodes what came from the network.
+fn trusted() -> Result<(), &'static str> {
+    if UNTRUSTED.with(std::cell::Cell::get) {
+        Err("shared buffers do not travel across the network")
+    } else {
+        Ok(())
+    }
+}
+
 /// The pool `id`, mapped here: known already, or asked of the root.
 fn find(id: u64) -> Result<Arc<PoolMemory>, String> {
+    trusted()?;
     let root = {
         let registry = registry();
         if let Some(memory) = registry.pools.pools.get(&id) {
@@ -460,6 +489,7 @@ impl<'de> Deserialize<'de> for SharedBuffer {
         #[serde(rename = "_ExtStruct")]
         struct Ext((i8, serde_bytes::ByteBuf));
         let Ext((kind, bytes)) = Ext::deserialize(deserializer)?;
+        trusted().map_err(D::Error::custom)?;
         let named = (kind == EXT_TYPE)
             .then(|| Named::from_bytes(&bytes))
             .flatten()

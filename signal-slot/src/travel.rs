@@ -124,10 +124,8 @@ fn revive<T: EventLoopObject>(
     let object = T::decode_state(&transfer.state)?;
     let mut handle = ObjectHandle::with_instance(
         transfer.id.as_str().into(),
-        T::TYPE_NAME,
         Home::Loop(peer),
-        T::SIGNALS,
-        T::SLOTS,
+        crate::object::TypeTable::of::<T>(),
         transfer.instance,
     );
     handle.set_travels(T::travels());
@@ -258,9 +256,7 @@ pub fn deserialize_handle<'de, T: EventLoopObject, D: serde::Deserializer<'de>>(
         &loop_name,
         &wire.id,
         wire.instance,
-        T::TYPE_NAME,
-        T::SIGNALS,
-        T::SLOTS,
+        crate::object::TypeTable::of::<T>(),
     )))
 }
 
@@ -268,9 +264,7 @@ fn handle_by_name(
     loop_name: &str,
     id: &str,
     instance: u64,
-    type_name: &'static str,
-    signals: &'static [&'static str],
-    slots: &'static [&'static str],
+    table: crate::object::TypeTable,
 ) -> ObjectHandle {
     let known = |registry: &crate::registry::Registry| {
         registry
@@ -287,14 +281,7 @@ fn handle_by_name(
     if let Some(found) = known(&registry) {
         return found;
     }
-    let handle = ObjectHandle::with_instance(
-        id.into(),
-        type_name,
-        Home::Loop(peer),
-        signals,
-        slots,
-        instance,
-    );
+    let handle = ObjectHandle::with_instance(id.into(), Home::Loop(peer), table, instance);
     registry.remember(&handle);
     handle
 }

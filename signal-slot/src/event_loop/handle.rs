@@ -222,23 +222,25 @@ impl LoopHandle {
             }
             return Ok(TypedHandle::from_object_handle(found));
         }
-        let address = self.peer.address().ok_or_else(not_found)?;
-        let (type_name, instance) =
-            crate::transport::lookup_object(&address.agent, self.name(), id)
-                .map_err(|message| Error::Connection {
-                    emitter: id.to_owned(),
-                    loop_name: self.name().to_owned(),
-                    message,
-                })?
-                .ok_or_else(not_found)?;
+        let control = self.peer.control().ok_or_else(not_found)?;
+        let (type_name, instance) = control
+            .lookup(self.name(), id)
+            .map_err(|message| Error::Connection {
+                emitter: id.to_owned(),
+                loop_name: self.name().to_owned(),
+                message,
+            })?
+            .ok_or_else(not_found)?;
         if type_name != T::TYPE_NAME {
             return Err(wrong_type(&type_name));
         }
+        // Across the network an object is named by its loop and id, so
+        // that the same object of a restarted program is reached.
+        let instance = if self.peer.on_network() { 0 } else { instance };
         let mut registry = registry();
-        if let Some(known) = registry
-            .find_object(self.name(), id)
-            .filter(|known| known.shared.instance == instance)
-        {
+        if let Some(known) = registry.find_object(self.name(), id).filter(|known| {
+            known.shared.instance == instance && known.shared.type_key == T::TYPE_KEY
+        }) {
             return Ok(TypedHandle::from_object_handle(known));
         }
         let handle = ObjectHandle::by_name::<T>(id.into(), Home::Loop(self.peer.clone()), instance);
@@ -268,6 +270,12 @@ impl LoopHandle {
         H::Object: EventLoopObject,
     {
         let object = object.object_handle();
+        if self.peer.on_network() {
+            return Err(Error::Network(format!(
+                "objects of event loop `{}` (another program's) are not kept across the network",
+                self.name()
+            )));
+        }
         if !object
             .peer()
             .is_some_and(|peer| Arc::ptr_eq(&peer, &self.peer))

@@ -419,6 +419,11 @@ impl EventLoop {
             Envelope::Command(command) => self.apply_command(command),
             Envelope::Keep(request) => self.keep(request),
             Envelope::Frames { bytes, signals } => self.dispatch_packet(&bytes, signals),
+            Envelope::Network {
+                bytes,
+                signals,
+                from,
+            } => self.dispatch_network(&bytes, signals, &from),
             Envelope::Ring(ring) => self.inbox.rings.push(ring),
             Envelope::ProducerEnded(process) => {
                 for ring in &mut self.inbox.rings {
@@ -491,6 +496,11 @@ impl EventLoop {
                 Envelope::Frames { signals, .. } => {
                     drops.record(u64::from(signals), DropReason::AfterStop, || {
                         format!("{signals} signals queued before the loop moved here")
+                    });
+                }
+                Envelope::Network { signals, from, .. } => {
+                    drops.record(u64::from(signals), DropReason::AfterStop, || {
+                        format!("{signals} signals from program {from} over the network")
                     });
                 }
                 attach @ Envelope::Attach(_) => self.drop_user_values(attach),

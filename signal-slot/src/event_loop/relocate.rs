@@ -156,6 +156,12 @@ impl ObjectHandle {
                  in the object's own process (a slot of it may call `move_to`)",
             ));
         }
+        if to.on_network() {
+            return Err(refuse(
+                "that loop runs in another program, reached over the network: objects do not \
+                 move there",
+            ));
+        }
         let remote = to.is_remote();
         if to.runs_elsewhere() && !remote {
             return Err(refuse(

@@ -226,6 +226,24 @@ impl EventLoop {
         self.deliver_newest();
     }
 
+    /// Dispatches a record from another program, over the network. It is
+    /// untrusted: no shared buffer is decoded from it (nor given back),
+    /// and what fails to decode is reported with the sender.
+    pub(super) fn dispatch_network(&mut self, bytes: &[u8], signals: u32, from: &str) {
+        let tally = Tally::new(None);
+        let rest = crate::pool::untrusted(|| self.dispatch_frames(bytes, &tally));
+        let left = u64::from(signals).saturating_sub(tally.counted.get());
+        if matches!(rest, Rest::Corrupt) {
+            tracing::warn!(
+                event_loop = self.handle.name(),
+                from,
+                "a record from program {from} over the network could not be read whole"
+            );
+        }
+        self.drop_rest(&tally, left, rest);
+        self.deliver_newest();
+    }
+
     /// Counts what the rings still hold as taken and dropped, and lets them
     /// go: the loop has ended.
     pub(super) fn drop_rings(&mut self) {

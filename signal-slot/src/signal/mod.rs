@@ -35,7 +35,7 @@ use crate::event_loop::LoopHandle;
 use crate::object::{NO_LOOP, ObjectHandle, TypedHandle};
 use crate::payload::{Args, DecodeFn, EncodeFn};
 use crate::registry::registry;
-use crate::transport::{AgentMessage, LoopPeer, lookup_object, request_connection};
+use crate::transport::{Control, LoopPeer};
 
 /// What a signal or slot argument must be: owned, cloneable (for fan-out
 /// inside a process), sendable across threads, and serializable (for other
@@ -476,6 +476,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         if peer.is_remote() && !remote_object_is_there(&peer, target) {
             return Err(gone(target));
         }
+        self.check_signatures(target, receiver.slot, &peer)?;
         if self.emitter.shared.detached.load(Ordering::Acquire) {
             return Err(gone(self.emitter));
         }
@@ -821,8 +822,8 @@ pub(crate) fn change(
             event_loop: peer.name_arc().clone(),
             change,
         };
-        return ask_home(emitter, &home, |agent| {
-            request_connection(agent, home.name(), command, CONNECT_TIMEOUT)
+        return ask_home(emitter, &home, |control| {
+            control.connection(home.name(), command, CONNECT_TIMEOUT)
         });
     }
     match connection::apply_here(&emitter.shared, index, peer, change) {
@@ -849,8 +850,8 @@ pub(crate) fn disconnect_all(emitter: &ObjectHandle, index: u16) -> Result<bool,
 /// live.
 pub(crate) fn receivers(emitter: &ObjectHandle, index: u16) -> Result<usize, Error> {
     match emitter.shared.remote_home() {
-        Some(home) => ask_home(emitter, &home, |agent| {
-            crate::transport::count_receivers(agent, home.name(), emitter.id(), index)
+        Some(home) => ask_home(emitter, &home, |control| {
+            control.receivers(home.name(), emitter.id(), index)
         }),
         None => Ok(connection::receivers_of(&emitter.shared, index)),
     }
@@ -861,17 +862,85 @@ pub(crate) fn receivers(emitter: &ObjectHandle, index: u16) -> Result<usize, Err
 fn ask_home<T>(
     emitter: &ObjectHandle,
     home: &LoopPeer,
-    ask: impl FnOnce(&ipc_channel::ipc::IpcSender<AgentMessage>) -> Result<T, String>,
+    ask: impl FnOnce(&dyn Control) -> Result<T, String>,
 ) -> Result<T, Error> {
     let failed = |message: String| Error::Connection {
         emitter: emitter.id().to_owned(),
         loop_name: home.name().to_owned(),
         message,
     };
-    let address = home
-        .address()
+    let control = home
+        .control()
         .ok_or_else(|| failed("its process cannot be reached".to_owned()))?;
-    ask(&address.agent).map_err(failed)
+    ask(&*control).map_err(failed)
+}
+
+impl<A> Signal<'_, A> {
+    /// Across the network, the signal and the receiver must take the same
+    /// types as their programs see them as in this one (the compiler
+    /// checked this program's view only).
+    fn check_signatures(
+        &self,
+        target: &ObjectHandle,
+        slot: u16,
+        peer: &Arc<LoopPeer>,
+    ) -> Result<(), Error> {
+        if peer.on_network() {
+            let receiving = if slot & slot::RELAY != 0 {
+                (true, slot & !slot::RELAY)
+            } else {
+                (false, slot)
+            };
+            same_signature(peer, target, receiving)?;
+        }
+        if let Some(home) = self
+            .emitter
+            .shared
+            .remote_home()
+            .filter(|home| home.on_network())
+        {
+            same_signature(&home, self.emitter, (true, self.index))?;
+        }
+        Ok(())
+    }
+}
+
+/// Compares what signal or slot `index` of `object` takes here with what
+/// it takes in the program of `peer`, its loop.
+fn same_signature(
+    peer: &LoopPeer,
+    object: &ObjectHandle,
+    (signal, index): (bool, u16),
+) -> Result<(), Error> {
+    let name = if signal {
+        object.shared.signal_name(index)
+    } else {
+        object.slot_name(index)
+    };
+    let what = format!("{}.{name}", object.id());
+    let failed = |message: String| Error::Connection {
+        emitter: object.id().to_owned(),
+        loop_name: peer.name().to_owned(),
+        message,
+    };
+    let Some(control) = peer.control() else {
+        return Ok(());
+    };
+    let there = control
+        .signature(peer.name(), object.id(), signal, index)
+        .map_err(failed)?;
+    let here = (object.shared.signature)(signal, index);
+    match (here, there) {
+        (Some(here), Some(there)) if here.fingerprint != there.fingerprint => {
+            Err(Error::Signature {
+                what,
+                loop_name: peer.name().to_owned(),
+                here: format!("`{}` (shape {:016x})", here.types, here.fingerprint),
+                there: format!("`{}` (shape {:016x})", there.types, there.fingerprint),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Encodes the argument of `destroyed`: the object's id.
@@ -897,10 +966,10 @@ pub(crate) fn decode_id(bytes: &mut &[u8]) -> Result<(String,), crate::error::De
 /// merely its id) is still there. When the process cannot be asked, the
 /// answer is yes: a connection to a loop that ended is harmless.
 fn remote_object_is_there(peer: &LoopPeer, target: &ObjectHandle) -> bool {
-    let Some(address) = peer.address() else {
+    let Some(control) = peer.control() else {
         return true;
     };
-    match lookup_object(&address.agent, peer.name(), target.id()) {
+    match control.lookup(peer.name(), target.id()) {
         Ok(Some((_, instance))) => {
             target.shared.instance == 0 || instance == target.shared.instance
         }

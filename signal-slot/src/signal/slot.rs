@@ -401,6 +401,14 @@ impl<A: Clone + Send + 'static, R: SlotReply> Slot<'_, A, R> {
         complete: Box<dyn FnOnce(Result<Reply, CallError>) + Send>,
     ) -> Result<ReplyRoute, Error> {
         let peer = receiving_peer(self.target)?;
+        if peer.on_network() {
+            return Err(Error::Network(format!(
+                "slot `{}` is on event loop `{}` of another program: calls with a reply do not \
+                 cross the network (connect a signal back instead)",
+                self.callee(),
+                peer.name()
+            )));
+        }
         let route = call::register(self.callee(), peer.name_arc().clone(), timeout, complete);
         let envelope = SignalEnvelope {
             header: Arc::new(Header {

@@ -34,6 +34,9 @@ pub(crate) enum DropReason {
     Replaced,
     /// Its receiver was detached at once, with what was queued to it.
     Removed,
+    /// It was lost on the network (Zenoh dropped it under congestion).
+    #[cfg_attr(not(feature = "zenoh"), allow(dead_code))]
+    Lost,
 }
 
 impl DropReason {
@@ -47,6 +50,7 @@ impl DropReason {
             DropReason::Corrupt => "it arrived damaged from another process",
             DropReason::Replaced => "a newer one replaced it (a keep-latest connection)",
             DropReason::Removed => "its receiver was detached at once",
+            DropReason::Lost => "it was lost on the network",
         }
     }
 }

@@ -149,9 +149,7 @@ fn handle(message: AgentMessage) {
             id,
             reply,
         } => {
-            let found = attached_object(&loop_name, &id)
-                .map(|object| (object.type_name().to_owned(), object.shared.instance));
-            let _ = reply.send(found);
+            let _ = reply.send(lookup_here(&loop_name, &id));
         }
         AgentMessage::Receivers {
             emitter_loop,
@@ -159,9 +157,7 @@ fn handle(message: AgentMessage) {
             signal,
             reply,
         } => {
-            let count = attached_object(&emitter_loop, &emitter)
-                .map(|object| crate::connection::receivers_of(&object.shared, signal) as u64);
-            let _ = reply.send(count);
+            let _ = reply.send(receivers_here(&emitter_loop, &emitter, signal));
         }
         AgentMessage::RemoveNow {
             loop_name,
@@ -169,16 +165,7 @@ fn handle(message: AgentMessage) {
             instance,
             reply,
         } => {
-            let found = registry()
-                .find_object(&loop_name, &object)
-                .filter(|object| instance == 0 || object.shared.instance == instance);
-            if let Some(object) = &found {
-                object
-                    .shared
-                    .detached
-                    .store(true, std::sync::atomic::Ordering::Release);
-            }
-            let _ = reply.send(found.is_some());
+            let _ = reply.send(remove_now_here(&loop_name, &object, instance));
         }
         AgentMessage::Reply { call, reply } => crate::call::replied(call, reply),
         AgentMessage::Describe { reply } => {
@@ -200,6 +187,52 @@ fn handle(message: AgentMessage) {
         }
         AgentMessage::Stop => {}
     }
+}
+
+/// Which object has the id `id` on the loop `loop_name` of this process:
+/// its type's name and its instance.
+pub(crate) fn lookup_here(loop_name: &str, id: &str) -> Option<(String, u64)> {
+    attached_object(loop_name, id)
+        .map(|object| (object.type_name().to_owned(), object.shared.instance))
+}
+
+/// How many receivers signal `signal` of the object `emitter` of the loop
+/// `emitter_loop` of this process has (`None`: no such object).
+pub(crate) fn receivers_here(emitter_loop: &str, emitter: &str, signal: u16) -> Option<u64> {
+    attached_object(emitter_loop, emitter)
+        .map(|object| crate::connection::receivers_of(&object.shared, signal) as u64)
+}
+
+/// Marks the object `object` (that instance, or any if 0) of the loop
+/// `loop_name` of this process removed; false if there is none.
+pub(crate) fn remove_now_here(loop_name: &str, object: &str, instance: u64) -> bool {
+    let found = registry()
+        .find_object(loop_name, object)
+        .filter(|object| instance == 0 || object.shared.instance == instance);
+    if let Some(object) = &found {
+        object
+            .shared
+            .detached
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+    found.is_some()
+}
+
+/// What signal (`signal` true) or slot `index` of the object `id` of the
+/// loop `loop_name` of this process takes.
+#[cfg(feature = "zenoh")]
+pub(crate) fn signature_here(
+    loop_name: &str,
+    id: &str,
+    signal: bool,
+    index: u16,
+) -> Result<crate::signature::Signature, String> {
+    let object = attached_object(loop_name, id)
+        .ok_or_else(|| format!("no object `{id}` on event loop `{loop_name}`"))?;
+    (object.shared.signature)(signal, index).ok_or_else(|| {
+        let kind = if signal { "signal" } else { "slot" };
+        format!("`{id}` ({}) has no {kind} #{index}", object.type_name())
+    })
 }
 
 /// The object `id` of the loop `loop_name` of this process, unless it was
@@ -246,7 +279,7 @@ fn hand_over_ring(to: &str, from: ProcessId, ring: IpcSharedMemory) {
 }
 
 /// Applies a connection change to an emitter of this process.
-fn change_connection(emitter_loop: &str, frame: &[u8]) -> Result<bool, String> {
+pub(crate) fn change_connection(emitter_loop: &str, frame: &[u8]) -> Result<bool, String> {
     match wire::Reader::new(frame).next() {
         Some(Ok(Frame::Command(Command::Connection {
             emitter,

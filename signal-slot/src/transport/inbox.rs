@@ -95,6 +95,20 @@ impl InboxSender {
         }
     }
 
+    /// Queues a record from the network, unless its signals would pass the
+    /// capacity (a record of commands only always goes). Never blocks.
+    #[cfg(feature = "zenoh")]
+    pub(crate) fn deliver_network(
+        &self,
+        envelope: Envelope,
+        signals: u32,
+    ) -> Result<(), DropReason> {
+        if signals > 0 && self.would_overflow(signals as usize) {
+            return Err(DropReason::Full);
+        }
+        self.send(envelope).map_err(|_| DropReason::Gone)
+    }
+
     /// Queues regardless of capacity; returns the envelope if the loop has
     /// ended.
     pub(crate) fn send(&self, envelope: Envelope) -> Result<(), Envelope> {
@@ -137,7 +151,11 @@ impl Tally {
     fn adds(&self, envelope: &Envelope) -> (usize, bool) {
         match envelope {
             Envelope::Signal(signal) => (signal.args.count().saturating_sub(1), false),
-            Envelope::Frames { signals, .. } if *signals > 0 => (*signals as usize - 1, false),
+            Envelope::Frames { signals, .. } | Envelope::Network { signals, .. }
+                if *signals > 0 =>
+            {
+                (*signals as usize - 1, false)
+            }
             _ => (0, true),
         }
     }

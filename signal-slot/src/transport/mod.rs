@@ -19,17 +19,19 @@
 pub(crate) mod accounting;
 pub(crate) mod agent;
 pub(crate) mod bell;
+pub(crate) mod control;
 mod inbox;
 mod link;
 mod remote;
 pub(crate) mod routes;
 
 pub(crate) use accounting::{DropCounter, DropReason};
-pub(crate) use agent::{
-    AgentMessage, agent_of, count_receivers, describe_process, lookup_object, request_connection,
-};
+pub(crate) use agent::{AgentMessage, agent_of, describe_process, lookup_object};
+pub(crate) use control::Control;
 pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
 pub(crate) use inbox::{InboundRing, Inbox, InboxSender, inbox};
+#[cfg(feature = "zenoh")]
+pub(crate) use link::{Encode, Link, LinkError};
 pub(crate) use link::{own_process, set_own_process};
 pub(crate) use remote::{RemoteLoop, encode_signal};
 pub(crate) use routes::ProcessId;
@@ -69,6 +71,15 @@ pub(crate) enum Envelope {
         bytes: Vec<u8>,
         signals: u32,
     },
+    /// Signals and commands as wire frames from another program, over the
+    /// network: untrusted (no shared buffer is decoded from them), holding
+    /// `signals` signals; `from` names the sender for reports.
+    #[cfg_attr(not(feature = "zenoh"), allow(dead_code))]
+    Network {
+        bytes: Vec<u8>,
+        signals: u32,
+        from: Arc<str>,
+    },
     /// A ring from another process.
     Ring(InboundRing),
     /// A process of the tree ended: its rings get no more records.
@@ -99,6 +110,9 @@ pub(crate) struct LoopPeer {
     /// The loop is to run in a child process (an `EventLoopProcess`'s, not
     /// started yet): what cannot travel (a closure) must not go to it.
     bound_for_child: AtomicBool,
+    /// For a loop of another program, reached over the network: its
+    /// program's agent there.
+    network: OnceLock<Arc<dyn Control>>,
     route: ArcSwap<Route>,
     /// The loop's own object (its `stop` slot, `start` and `terminate`
     /// signals), held weakly to avoid a cycle through its home.
@@ -112,6 +126,7 @@ impl LoopPeer {
             address: Mutex::new(None),
             remote: AtomicBool::new(matches!(route, Route::Remote(_))),
             bound_for_child: AtomicBool::new(false),
+            network: OnceLock::new(),
             route: ArcSwap::from_pointee(route),
             loop_object: OnceLock::new(),
             drops: DropCounter::new(name.clone()),
@@ -133,6 +148,34 @@ impl LoopPeer {
     /// [`bind_for_child`](Self::bind_for_child)).
     pub(crate) fn runs_elsewhere(&self) -> bool {
         self.is_remote() || self.bound_for_child.load(Ordering::Relaxed)
+    }
+
+    /// A loop of another program, reached over the network through
+    /// `control`, with a `Route::Remote` over the network.
+    #[cfg(feature = "zenoh")]
+    pub(crate) fn on_network_via(
+        name: Arc<str>,
+        route: Route,
+        control: Arc<dyn Control>,
+    ) -> Arc<Self> {
+        let peer = LoopPeer::new(name, route);
+        let _ = peer.network.set(control);
+        peer
+    }
+
+    /// True for a loop of another program, reached over the network.
+    pub(crate) fn on_network(&self) -> bool {
+        self.network.get().is_some()
+    }
+
+    /// The way to the process (or program) that runs the loop, for
+    /// control; `None` if it runs here or has ended.
+    pub(crate) fn control(&self) -> Option<Arc<dyn Control>> {
+        if let Some(control) = self.network.get() {
+            return Some(control.clone());
+        }
+        self.address()
+            .map(|address| Arc::new(address.agent.clone()) as Arc<dyn Control>)
     }
 
     pub(crate) fn name_arc(&self) -> &Arc<str> {
@@ -306,9 +349,10 @@ impl LoopPeer {
                     let frame = Frame::Command(command.clone());
                     remote.post(self, 0, &describe, |out| Writer::new(out).control(&frame))
                 }
-                Envelope::Frames { .. } | Envelope::Ring(_) | Envelope::ProducerEnded(_) => {
-                    Err(ended())
-                }
+                Envelope::Frames { .. }
+                | Envelope::Network { .. }
+                | Envelope::Ring(_)
+                | Envelope::ProducerEnded(_) => Err(ended()),
             },
             Route::Gone => Err(ended()),
         }
@@ -324,10 +368,11 @@ impl LoopPeer {
     /// removed, ahead of what waits in the loop's inbox, and answers; the
     /// loop detaches it at its turn.
     pub(crate) fn remove_now(&self, object: &Arc<str>, instance: u64) -> Result<(), Error> {
-        let address = self
-            .address()
+        let control = self
+            .control()
             .ok_or_else(|| Error::LoopEnded(self.name.to_string()))?;
-        agent::remove_now(&address.agent, &self.name, object, instance)
+        control
+            .remove_now(&self.name, object, instance)
             .map_err(|_| Error::LoopEnded(self.name.to_string()))?;
         self.send_command(Command::Detach {
             object: object.clone(),

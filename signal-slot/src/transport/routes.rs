@@ -285,10 +285,22 @@ pub(crate) fn find_loop(name: &str) -> Option<Arc<LoopPeer>> {
         if let Some(peer) = registry.loops.get(name) {
             return Some(peer.clone());
         }
-        registry.processes.root.clone()?
+        match registry.processes.root.clone() {
+            Some(root) => root,
+            #[cfg(feature = "zenoh")]
+            None => {
+                drop(registry);
+                return crate::network::find(name);
+            }
+            #[cfg(not(feature = "zenoh"))]
+            None => return None,
+        }
     };
     match agent::resolve(&root, name) {
         Ok(Some(route)) => add_routes(vec![route]),
+        #[cfg(feature = "zenoh")]
+        Ok(None) => return crate::network::find(name),
+        #[cfg(not(feature = "zenoh"))]
         Ok(None) => return None,
         Err(error) => {
             tracing::warn!(event_loop = %name, "cannot ask where event loop `{name}` is: {error}");
@@ -463,6 +475,8 @@ pub(crate) fn add_routes(messages: Vec<AddressMessage>) {
 /// A loop of this process ended: in the root, tell the children; in a
 /// child, tell the root (which tells the others).
 pub(crate) fn loop_ended_here(peer: &LoopPeer) {
+    #[cfg(feature = "zenoh")]
+    crate::network::loop_ended_here(peer.name());
     let Some(address) = peer.address() else {
         return;
     };

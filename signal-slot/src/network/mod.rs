@@ -1,0 +1,920 @@
+//! Across machines: loops of programs started separately, on one host or
+//! many, reached over [Zenoh](https://zenoh.io) with the same typed handles
+//! as loops of this process tree. Behind the `zenoh` feature.
+//!
+//! A program [joins](Network::join) a *system* (a name that programs of one
+//! application share) over a Zenoh session, [exports](Network::export) the
+//! loops that other programs may reach, and [finds](Network::find_loop)
+//! theirs by name. From then on a remote loop is a [`LoopHandle`] like any
+//! other: `object::<T>(id)` gives a typed handle to an object on it, and
+//! its signals and slots connect with the same calls, checked by the
+//! compiler in this program and by [signatures](crate::Error::Signature)
+//! against the other program when the connection is made.
+//!
+//! ```no_run
+//! # #[cfg(feature = "zenoh")] {
+//! use std::time::Duration;
+//! use signal_slot::network::{Network, zenoh};
+//! use signal_slot::{EventLoop, event_loop_object};
+//!
+//! #[event_loop_object]
+//! struct Worker;
+//!
+//! #[event_loop_object]
+//! impl Worker {
+//!     #[signal]
+//!     fn trajectory(steps: Vec<f32>);
+//! }
+//!
+//! #[event_loop_object]
+//! struct Learner;
+//!
+//! #[event_loop_object]
+//! impl Learner {
+//!     #[slot]
+//!     fn on_trajectory(&mut self, steps: Vec<f32>) {}
+//! }
+//!
+//! let mut config = zenoh::Config::default();
+//! config.insert_json5("connect/endpoints", r#"["tcp/learner-host:7447"]"#).unwrap();
+//! let network = Network::join("rl", config)?;
+//! let main = EventLoop::new("worker-1")?;
+//! let worker = main.add_with_id("worker", Worker)?;
+//! network.export(&main.handle())?;
+//! let learner = network.find_loop("learner", Duration::from_secs(30))?;
+//! let learner = learner.object::<Learner>("learner")?;
+//! worker.trajectory().connect(learner.on_trajectory())?;
+//! # }
+//! # Ok::<(), signal_slot::Error>(())
+//! ```
+//!
+//! # What is the same, and what differs
+//!
+//! Fan-out, order per emitter, broadcast and subscriptions, batches
+//! (`emit_many`), connecting and disconnecting at any time, drops counted:
+//! as between processes. Emitting never blocks: Zenoh's congestion control
+//! is set to drop, and a record that Zenoh dropped is counted by the
+//! receiving loop (each record says how many signals its sender sent
+//! before it, so a gap is exact). Across the network an object is named by
+//! its loop and id (not by instance), so that a program restarted with the
+//! same objects gets what was connected to them.
+//!
+//! Not across the network: calls with a reply (`Slot::call`), keeping an
+//! object (`LoopHandle::keep`), moving objects, closures as slots, and
+//! shared buffers (a `SharedBuffer` argument is refused by the receiving
+//! loop and counted). Each is an error that says so.
+//!
+//! # Liveness
+//!
+//! Each exported loop holds a Zenoh liveliness token. When a program ends
+//! or cannot be reached, its tokens go: its loops are reported by
+//! the `loop_gone` signal of [`Network::events`], what is emitted to them is dropped and
+//! counted, and when a program exports a loop of that name again,
+//! its `loop_back` signal is emitted and the connections this program
+//! asked of its emitters are made again, without user code.
+//!
+//! # Untrusted input
+//!
+//! Everything that arrives from the network is decoded with limits: every
+//! length is checked against what arrived, nothing is allocated from a
+//! length read off the wire, a record larger than half the receiving
+//! loop's `inbox_bytes` is dropped and counted, shared buffers are never
+//! looked up from it, and what cannot be decoded is reported with the
+//! sending program's id while the loop goes on. Who may connect at all is
+//! Zenoh's to decide: use its TLS transport with mutual authentication (see
+//! the README's "Across machines" section).
+
+mod link;
+mod names;
+mod record;
+
+pub use zenoh;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use zenoh::Wait;
+use zenoh::sample::SampleKind;
+
+use crate::command::Command;
+use crate::connection::Change;
+use crate::error::Error;
+use crate::event_loop::LoopHandle;
+use crate::object::{Handle, Home, ObjectHandle, TypedHandle};
+use crate::registry::registry;
+use crate::signature::Signature;
+use crate::transport::{Control, LoopPeer, RemoteLoop, Route};
+use link::{LinkState, NetLink};
+
+/// How long a question to another program may take.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a restored connection waits for its emitter to be back on its
+/// loop (a program may export a loop before it adds its objects).
+const RESTORE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Reports of the network: loops of other programs that went, or came
+/// back. Connect its signals like any other's (see
+/// [`Network::events`]).
+#[crate::event_loop_object]
+pub struct NetworkEvents;
+
+#[crate::event_loop_object]
+impl NetworkEvents {
+    /// A loop of another program is gone: its program ended, left the
+    /// network, or cannot be reached. What is emitted to it is dropped and
+    /// counted until it is back.
+    #[signal]
+    fn loop_gone(event_loop: String);
+
+    /// A loop of another program that was gone is back (its program was
+    /// restarted, or can be reached again); the connections this program
+    /// asked of its emitters are made again.
+    #[signal]
+    fn loop_back(event_loop: String);
+}
+
+/// This program's membership of a system of programs over Zenoh. Leaving
+/// it (dropping every clone) closes the session: exported loops are no
+/// longer reachable, loops of others no longer reached.
+#[derive(Clone)]
+pub struct Network {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// `signal-slot/<system>`: every key of the system starts with it.
+    prefix: String,
+    /// This program's id in the system, fresh at each start.
+    program: Arc<str>,
+    /// The same, as a number, for the records it sends.
+    number: u64,
+    session: zenoh::Session,
+    state: Mutex<State>,
+    /// Signalled when a loop of another program appears.
+    appeared: Condvar,
+    events: Handle<NetworkEvents>,
+    work: crossbeam_channel::Sender<Work>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The loops of this program that others may reach.
+    exported: HashMap<Arc<str>, Exported>,
+    /// Which program runs each loop of others, as liveliness says.
+    owners: HashMap<Arc<str>, Arc<str>>,
+    /// The loops of others this program reaches.
+    known: HashMap<Arc<str>, Known>,
+    /// Connections asked of emitters of other programs, to ask again when
+    /// their loop comes back: by emitter loop, the connect commands.
+    asked: Vec<(Arc<str>, Command)>,
+}
+
+struct Exported {
+    _subscriber: zenoh::pubsub::Subscriber<()>,
+    _token: zenoh::liveliness::LivelinessToken,
+}
+
+struct Known {
+    peer: Arc<LoopPeer>,
+    link: Arc<LinkState>,
+}
+
+/// What the network's agent thread does, in order.
+enum Work {
+    /// A question from another program.
+    Query(zenoh::query::Query),
+    /// A loop of another program appeared (`alive`) or went.
+    Live {
+        program: Arc<str>,
+        loop_name: Arc<str>,
+        alive: bool,
+    },
+}
+
+/// A Zenoh configuration for a peer that listens on the endpoints `listen`
+/// and connects to `connect` (such as `tcp/127.0.0.1:7447`), with
+/// multicast scouting off: programs find each other through the endpoints
+/// given, and through the peers those tell them of. Add TLS, a router or
+/// access control to it with `insert_json5` (see the README).
+///
+/// ```
+/// # #[cfg(feature = "zenoh")] {
+/// let config = signal_slot::network::peer_config(&["tcp/127.0.0.1:0"], &[])?;
+/// # }
+/// # Ok::<(), signal_slot::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Network`] if an endpoint is not a valid one.
+pub fn peer_config(listen: &[&str], connect: &[&str]) -> Result<zenoh::Config, Error> {
+    let mut config = zenoh::Config::default();
+    let set = |config: &mut zenoh::Config, key: &str, value: String| {
+        config
+            .insert_json5(key, &value)
+            .map_err(|error| Error::Network(format!("`{key}`: {error}")))
+    };
+    let list = |endpoints: &[&str]| serde_json::to_string(endpoints).unwrap_or_default();
+    set(&mut config, "mode", "\"peer\"".to_owned())?;
+    set(
+        &mut config,
+        "scouting/multicast/enabled",
+        "false".to_owned(),
+    )?;
+    set(&mut config, "listen/endpoints", list(listen))?;
+    set(&mut config, "connect/endpoints", list(connect))?;
+    Ok(config)
+}
+
+/// The network this process joined, if any.
+static JOINED: Mutex<Option<Weak<Shared>>> = Mutex::new(None);
+
+fn joined() -> Option<Arc<Shared>> {
+    JOINED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .and_then(Weak::upgrade)
+}
+
+impl Network {
+    /// Joins the system `system` over a Zenoh session opened with `config`
+    /// (its mode, endpoints to listen on and connect to, scouting, TLS).
+    /// Programs of a system find each other's exported loops by name,
+    /// whatever order they start in. One network per process.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Network`] if `system` is not a plain name (letters, digits,
+    /// `_`, `-`, `.`), the process joined a network already, or the
+    /// session cannot be opened (an endpoint taken, a certificate
+    /// unreadable).
+    pub fn join(system: &str, config: zenoh::Config) -> Result<Network, Error> {
+        if !names::is_plain(system) {
+            return Err(Error::Network(format!(
+                "the system name `{system}` must be letters, digits, `_`, `-` or `.`"
+            )));
+        }
+        let mut slot = JOINED.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.as_ref().and_then(Weak::upgrade).is_some() {
+            return Err(Error::Network(
+                "this process joined a network already".to_owned(),
+            ));
+        }
+        let session = zenoh::open(config)
+            .wait()
+            .map_err(|error| Error::Network(format!("cannot open a Zenoh session: {error}")))?;
+        let number = RandomState::new().hash_one(std::process::id());
+        let program: Arc<str> = format!("{number:016x}").into();
+        let prefix = format!("signal-slot/{system}");
+        let (work, jobs) = crossbeam_channel::unbounded();
+        let events = ObjectHandle::for_type::<NetworkEvents>(
+            format!("network:{system}").into(),
+            Home::NoLoop,
+        );
+        let shared = Arc::new(Shared {
+            prefix,
+            program,
+            number,
+            session,
+            state: Mutex::default(),
+            appeared: Condvar::new(),
+            events: TypedHandle::from_object_handle(events),
+            work,
+        });
+        shared.listen()?;
+        let agent = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("signal-slot-net".to_owned())
+            .spawn(move || run(&agent, &jobs))
+            .map_err(|error| Error::Network(format!("cannot start its thread: {error}")))?;
+        *slot = Some(Arc::downgrade(&shared));
+        tracing::debug!(system, program = %shared.program, "joined the network");
+        Ok(Network { shared })
+    }
+
+    /// This program's id in the system (fresh at each start), as other
+    /// programs report it.
+    pub fn program_id(&self) -> &str {
+        &self.shared.program
+    }
+
+    /// Reports of loops of other programs that went or came back: connect
+    /// its signals to slots of yours.
+    pub fn events(&self) -> &Handle<NetworkEvents> {
+        &self.shared.events
+    }
+
+    /// Lets other programs of the system reach `event_loop`, a loop of this
+    /// process, by its name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Network`] if the loop does not run in this process (or is
+    /// to run in a child), has ended, is exported already, or another
+    /// program exports a loop of that name.
+    pub fn export(&self, event_loop: &LoopHandle) -> Result<(), Error> {
+        self.shared.export(event_loop.peer())
+    }
+
+    /// The loop `name` of another program of the system, waiting up to
+    /// `timeout` for it to appear (programs may start in any order).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LoopNotFound`] if no program exports it within `timeout`;
+    /// [`Error::Network`] if a loop of this process has that name.
+    pub fn find_loop(&self, name: &str, timeout: Duration) -> Result<LoopHandle, Error> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.lock();
+        loop {
+            if state.owners.contains_key(name) {
+                drop(state);
+                return self
+                    .shared
+                    .peer_for(name)
+                    .map(LoopHandle::from_peer)
+                    .ok_or_else(|| {
+                        Error::Network(format!(
+                            "event loop `{name}` runs in this process: it is not reached over \
+                             the network"
+                        ))
+                    });
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::LoopNotFound(name.to_owned()));
+            }
+            state = self
+                .shared
+                .appeared
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn key(&self, parts: std::fmt::Arguments<'_>) -> String {
+        format!("{}/{parts}", self.prefix)
+    }
+
+    /// Declares what every program of the system does: answer questions,
+    /// and watch which loops come and go.
+    fn listen(self: &Arc<Self>) -> Result<(), Error> {
+        let failed = |error: zenoh::Error| Error::Network(error.to_string());
+        let work = self.work.clone();
+        self.session
+            .declare_queryable(self.key(format_args!("program/{}", self.program)))
+            .callback(move |query| {
+                let _ = work.send(Work::Query(query));
+            })
+            .background()
+            .wait()
+            .map_err(failed)?;
+        let work = self.work.clone();
+        let prefix = format!("{}/live/", self.prefix);
+        self.session
+            .liveliness()
+            .declare_subscriber(self.key(format_args!("live/**")))
+            .history(true)
+            .callback(move |sample| {
+                let Some((program, loop_name)) = sample
+                    .key_expr()
+                    .as_str()
+                    .strip_prefix(&prefix)
+                    .and_then(|rest| rest.split_once('/'))
+                    .and_then(|(program, name)| Some((program, names::unescape(name)?)))
+                else {
+                    return;
+                };
+                let _ = work.send(Work::Live {
+                    program: program.into(),
+                    loop_name: loop_name.into(),
+                    alive: sample.kind() == SampleKind::Put,
+                });
+            })
+            .background()
+            .wait()
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    fn export(self: &Arc<Self>, peer: &Arc<LoopPeer>) -> Result<(), Error> {
+        let name = peer.name_arc().clone();
+        let refused = |why: &str| Err(Error::Network(format!("event loop `{name}` {why}")));
+        if peer.local_inbox().is_none() || peer.runs_elsewhere() {
+            return refused("does not run in this process");
+        }
+        if self.lock().exported.contains_key(&name) {
+            return refused("is exported already");
+        }
+        let escaped = names::escape(&name);
+        let others = self
+            .session
+            .liveliness()
+            .get(self.key(format_args!("live/*/{escaped}")))
+            .timeout(Duration::from_secs(1))
+            .wait()
+            .map_err(|error| Error::Network(error.to_string()))?;
+        if let Ok(reply) = others.recv()
+            && let Ok(sample) = reply.result()
+        {
+            return Err(Error::Network(format!(
+                "event loop `{name}` is exported by another program already ({})",
+                sample.key_expr()
+            )));
+        }
+        let receiver = record::Receiver::new(name.clone());
+        let subscriber = self
+            .session
+            .declare_subscriber(self.key(format_args!("loop/{escaped}")))
+            .callback(move |sample| receiver.receive(&sample.payload().to_bytes()))
+            .wait()
+            .map_err(|error| Error::Network(error.to_string()))?;
+        let token = self
+            .session
+            .liveliness()
+            .declare_token(self.key(format_args!("live/{}/{escaped}", self.program)))
+            .wait()
+            .map_err(|error| Error::Network(error.to_string()))?;
+        self.lock().exported.insert(
+            name,
+            Exported {
+                _subscriber: subscriber,
+                _token: token,
+            },
+        );
+        Ok(())
+    }
+
+    /// This process's peer for the loop `name` of another program: known
+    /// already, or made now. `None` if a loop of this process has the name.
+    fn peer_for(self: &Arc<Self>, name: &str) -> Option<Arc<LoopPeer>> {
+        if let Some(known) = self.lock().known.get(name) {
+            return Some(known.peer.clone());
+        }
+        let publisher = self
+            .session
+            .declare_publisher(self.key(format_args!("loop/{}", names::escape(name))))
+            .congestion_control(zenoh::qos::CongestionControl::Drop)
+            .wait()
+            .map_err(|error| tracing::error!(event_loop = name, %error, "cannot publish to event loop `{name}`"))
+            .ok()?;
+        let link = Arc::new(LinkState::new(publisher, self.number));
+        let name: Arc<str> = name.into();
+        let control = Arc::new(NetControl {
+            shared: Arc::downgrade(self),
+            loop_name: name.clone(),
+        });
+        let peer = LoopPeer::on_network_via(
+            name.clone(),
+            Route::Remote(RemoteLoop::new(Box::new(NetLink(link.clone())))),
+            control,
+        );
+        let mut state = self.lock();
+        if let Some(known) = state.known.get(&name) {
+            return Some(known.peer.clone());
+        }
+        registry().add_loop(peer.clone()).ok()?;
+        link.set_up(state.owners.contains_key(&name));
+        state.known.insert(
+            name,
+            Known {
+                peer: peer.clone(),
+                link,
+            },
+        );
+        Some(peer)
+    }
+
+    /// The program that runs the loop `name` now.
+    fn owner(&self, name: &str) -> Result<Arc<str>, String> {
+        self.lock()
+            .owners
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("the program of event loop `{name}` is gone"))
+    }
+
+    /// Asks `program` the question `request`.
+    fn ask<T: DeserializeOwned>(&self, program: &str, request: &Request) -> Result<T, String> {
+        let payload = rmp_serde::to_vec(request).map_err(|error| error.to_string())?;
+        let replies = self
+            .session
+            .get(self.key(format_args!("program/{program}")))
+            .payload(payload)
+            .timeout(ANSWER_TIMEOUT)
+            .wait()
+            .map_err(|error| format!("its program cannot be asked: {error}"))?;
+        let reply = replies
+            .recv()
+            .map_err(|_| format!("its program did not answer in {ANSWER_TIMEOUT:?}"))?;
+        let sample = reply
+            .result()
+            .map_err(|error| format!("its program failed to answer: {:?}", error.payload()))?;
+        rmp_serde::from_slice(&sample.payload().to_bytes())
+            .map_err(|error| format!("its program's answer cannot be read: {error}"))
+    }
+
+    /// A loop of another program appeared or went.
+    fn live(self: &Arc<Self>, program: Arc<str>, loop_name: Arc<str>, alive: bool) {
+        if program == self.program {
+            return;
+        }
+        let mut state = self.lock();
+        let back = if alive {
+            let previous = state.owners.insert(loop_name.clone(), program);
+            self.appeared.notify_all();
+            previous.is_none() && state.known.contains_key(&loop_name)
+        } else {
+            if state.owners.get(&loop_name) != Some(&program) {
+                // An older program's token, gone after the new one came.
+                return;
+            }
+            state.owners.remove(&loop_name);
+            if let Some(known) = state.known.get(&loop_name) {
+                known.link.set_up(false);
+                drop(state);
+                tracing::warn!(event_loop = %loop_name, "event loop `{loop_name}` is gone from the network");
+                self.events.loop_gone().emit(loop_name.to_string());
+            }
+            return;
+        };
+        if !back {
+            return;
+        }
+        if let Some(known) = state.known.get(&loop_name) {
+            known.link.restart();
+        }
+        let asked: Vec<Command> = state
+            .asked
+            .iter()
+            .filter(|(emitter_loop, _)| *emitter_loop == loop_name)
+            .map(|(_, command)| command.clone())
+            .collect();
+        drop(state);
+        tracing::info!(event_loop = %loop_name, "event loop `{loop_name}` is back on the network");
+        // Asked on a thread of its own: the other program may be asking
+        // this one meanwhile, and this program's agent must answer.
+        let shared = Arc::downgrade(self);
+        let restored = std::thread::Builder::new()
+            .name("signal-slot-net-restore".to_owned())
+            .spawn(move || {
+                if let Some(shared) = shared.upgrade() {
+                    shared.restore(&loop_name, asked);
+                    shared.events.loop_back().emit(loop_name.to_string());
+                }
+            });
+        if let Err(error) = restored {
+            tracing::error!(%error, "cannot start the thread that restores connections");
+        }
+    }
+
+    /// Asks again for the connections of emitters of `loop_name`, back.
+    fn restore(&self, loop_name: &str, asked: Vec<Command>) {
+        for command in asked {
+            let started = Instant::now();
+            loop {
+                let result = self
+                    .owner(loop_name)
+                    .and_then(|program| self.connection(&program, loop_name, &command));
+                match result {
+                    Ok(_) => break,
+                    // Its program may add the emitter after exporting.
+                    Err(why) if started.elapsed() < RESTORE_PATIENCE => {
+                        tracing::debug!(event_loop = loop_name, "restoring a connection: {why}");
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    Err(why) => {
+                        tracing::error!(
+                            event_loop = loop_name,
+                            "a connection to an emitter of event loop `{loop_name}` cannot be \
+                             restored: {why}"
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn connection(
+        &self,
+        program: &str,
+        emitter_loop: &str,
+        command: &Command,
+    ) -> Result<bool, String> {
+        self.ask::<Result<bool, String>>(
+            program,
+            &Request::Connection {
+                emitter_loop: emitter_loop.to_owned(),
+                frame: crate::wire::command_packet(command.clone()),
+            },
+        )?
+    }
+
+    /// Remembers a connection change asked of an emitter of `emitter_loop`,
+    /// to ask again if that loop comes back.
+    fn remember(&self, emitter_loop: &Arc<str>, command: &Command) {
+        let Command::Connection {
+            emitter,
+            signal,
+            event_loop,
+            change,
+        } = command
+        else {
+            return;
+        };
+        let mut state = self.lock();
+        let same = |other: &Command, receiver: Option<&crate::connection::ReceiverRef>| {
+            let Command::Connection {
+                emitter: other_emitter,
+                signal: other_signal,
+                event_loop: other_loop,
+                change: Change::Connect(other_receiver, _),
+            } = other
+            else {
+                return false;
+            };
+            other_emitter == emitter
+                && (other_signal == signal || *signal == crate::connection::EVERY_SIGNAL)
+                && other_loop == event_loop
+                && receiver.is_none_or(|receiver| {
+                    receiver.object == other_receiver.object
+                        && (receiver.slot == crate::connection::ANY_SLOT
+                            || receiver.slot == other_receiver.slot)
+                })
+        };
+        match change {
+            Change::Connect(receiver, _) => {
+                state
+                    .asked
+                    .retain(|(_, other)| !same(other, Some(receiver)));
+                state.asked.push((emitter_loop.clone(), command.clone()));
+            }
+            Change::Disconnect(receiver) | Change::Fired(receiver) => {
+                state
+                    .asked
+                    .retain(|(_, other)| !same(other, Some(receiver)));
+            }
+            Change::DisconnectAll => state.asked.retain(|(_, other)| !same(other, None)),
+            Change::Broadcast(_) | Change::Publish(..) => {}
+        }
+    }
+
+    /// Answers a question from another program.
+    fn answer(&self, query: &zenoh::query::Query) {
+        let Some(payload) = query.payload() else {
+            return;
+        };
+        let request: Request = match rmp_serde::from_slice(&payload.to_bytes()) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::warn!(%error, key = %query.key_expr(), "a question from the network cannot be read");
+                return;
+            }
+        };
+        let bytes = crate::pool::untrusted(|| request.answer());
+        match bytes {
+            Ok(bytes) => {
+                if let Err(error) = query.reply(query.key_expr().clone(), bytes).wait() {
+                    tracing::debug!(%error, "an answer to another program cannot be sent");
+                }
+            }
+            Err(error) => tracing::error!(%error, "an answer to another program cannot be encoded"),
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let known = std::mem::take(
+            &mut self
+                .state
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .known,
+        );
+        for known in known.into_values() {
+            known.link.set_up(false);
+            known.peer.set_gone();
+        }
+        if let Err(error) = self.session.close().wait() {
+            tracing::debug!(%error, "the Zenoh session did not close cleanly");
+        }
+    }
+}
+
+/// The network's agent: answers questions and applies liveliness, in
+/// order, until the network is left.
+fn run(shared: &Weak<Shared>, jobs: &crossbeam_channel::Receiver<Work>) {
+    while let Ok(work) = jobs.recv() {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let done = catch_unwind(AssertUnwindSafe(|| match work {
+            Work::Query(query) => shared.answer(&query),
+            Work::Live {
+                program,
+                loop_name,
+                alive,
+            } => shared.live(program, loop_name, alive),
+        }));
+        if let Err(panic) = done {
+            tracing::error!(
+                "the network's agent failed: {}",
+                crate::event_loop::panic_message(&*panic)
+            );
+        }
+    }
+}
+
+/// A question from another program, and how it is answered here.
+#[derive(Serialize, Deserialize)]
+enum Request {
+    /// Answered with `Option<(String, u64)>`.
+    Lookup { loop_name: String, id: String },
+    /// Answered with `Result<bool, String>`.
+    Connection {
+        emitter_loop: String,
+        frame: Vec<u8>,
+    },
+    /// Answered with `Option<u64>`.
+    Receivers {
+        emitter_loop: String,
+        emitter: String,
+        signal: u16,
+    },
+    /// Answered with `bool`.
+    RemoveNow {
+        loop_name: String,
+        object: String,
+        instance: u64,
+    },
+    /// Answered with `Result<Signature, String>`.
+    Signature {
+        loop_name: String,
+        id: String,
+        signal: bool,
+        index: u16,
+    },
+}
+
+impl Request {
+    fn answer(self) -> Result<Vec<u8>, rmp_serde::encode::Error> {
+        use crate::transport::agent;
+        match self {
+            Request::Lookup { loop_name, id } => {
+                rmp_serde::to_vec(&agent::lookup_here(&loop_name, &id))
+            }
+            Request::Connection {
+                emitter_loop,
+                frame,
+            } => rmp_serde::to_vec(&agent::change_connection(&emitter_loop, &frame)),
+            Request::Receivers {
+                emitter_loop,
+                emitter,
+                signal,
+            } => rmp_serde::to_vec(&agent::receivers_here(&emitter_loop, &emitter, signal)),
+            Request::RemoveNow {
+                loop_name,
+                object,
+                instance,
+            } => rmp_serde::to_vec(&agent::remove_now_here(&loop_name, &object, instance)),
+            Request::Signature {
+                loop_name,
+                id,
+                signal,
+                index,
+            } => {
+                let answer = agent::signature_here(&loop_name, &id, signal, index);
+                rmp_serde::to_vec(&answer)
+            }
+        }
+    }
+}
+
+/// Control of a loop of another program: questions to whichever program
+/// runs it now.
+struct NetControl {
+    shared: Weak<Shared>,
+    loop_name: Arc<str>,
+}
+
+impl NetControl {
+    fn ask<T: DeserializeOwned>(&self, request: &Request) -> Result<T, String> {
+        let shared = self
+            .shared
+            .upgrade()
+            .ok_or_else(|| "this program left the network".to_owned())?;
+        let program = shared.owner(&self.loop_name)?;
+        shared.ask(&program, request)
+    }
+}
+
+impl Control for NetControl {
+    fn lookup(&self, loop_name: &str, id: &str) -> Result<Option<(String, u64)>, String> {
+        self.ask(&Request::Lookup {
+            loop_name: loop_name.to_owned(),
+            id: id.to_owned(),
+        })
+    }
+
+    fn connection(
+        &self,
+        emitter_loop: &str,
+        command: Command,
+        _timeout: Duration,
+    ) -> Result<bool, String> {
+        let shared = self
+            .shared
+            .upgrade()
+            .ok_or_else(|| "this program left the network".to_owned())?;
+        let program = shared.owner(&self.loop_name)?;
+        let changed = shared.connection(&program, emitter_loop, &command)?;
+        shared.remember(&self.loop_name, &command);
+        Ok(changed)
+    }
+
+    fn receivers(&self, emitter_loop: &str, emitter: &str, signal: u16) -> Result<usize, String> {
+        let count: Option<u64> = self.ask(&Request::Receivers {
+            emitter_loop: emitter_loop.to_owned(),
+            emitter: emitter.to_owned(),
+            signal,
+        })?;
+        count
+            .map(|count| usize::try_from(count).unwrap_or(usize::MAX))
+            .ok_or_else(|| format!("no object `{emitter}` on event loop `{emitter_loop}`"))
+    }
+
+    fn remove_now(&self, loop_name: &str, object: &str, instance: u64) -> Result<bool, String> {
+        self.ask(&Request::RemoveNow {
+            loop_name: loop_name.to_owned(),
+            object: object.to_owned(),
+            instance,
+        })
+    }
+
+    fn signature(
+        &self,
+        loop_name: &str,
+        id: &str,
+        signal: bool,
+        index: u16,
+    ) -> Result<Option<Signature>, String> {
+        let answer: Result<Signature, String> = self.ask(&Request::Signature {
+            loop_name: loop_name.to_owned(),
+            id: id.to_owned(),
+            signal,
+            index,
+        })?;
+        answer.map(Some)
+    }
+}
+
+/// The loop `name` of another program, if this process joined a network
+/// and a program of it exports that loop (asked now if not heard of yet).
+pub(crate) fn find(name: &str) -> Option<Arc<LoopPeer>> {
+    let shared = joined()?;
+    if !shared.lock().owners.contains_key(name) {
+        // Liveliness may not have told this program yet.
+        let found = shared
+            .session
+            .liveliness()
+            .get(shared.key(format_args!("live/*/{}", names::escape(name))))
+            .timeout(Duration::from_secs(1))
+            .wait()
+            .ok()?;
+        let prefix = format!("{}/live/", shared.prefix);
+        let reply = found.recv().ok()?;
+        let sample = reply.result().ok()?;
+        let program = sample
+            .key_expr()
+            .as_str()
+            .strip_prefix(&prefix)?
+            .split_once('/')?
+            .0;
+        shared.lock().owners.insert(name.into(), program.into());
+    }
+    shared.peer_for(name)
+}
+
+/// A loop of this process ended: other programs no longer reach it.
+pub(crate) fn loop_ended_here(name: &str) {
+    if let Some(shared) = joined() {
+        let exported = shared.lock().exported.remove(name);
+        drop(exported);
+    }
+}

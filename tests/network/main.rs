@@ -1,0 +1,590 @@
+//! Across machines, over Zenoh: real programs (this binary run again in a
+//! role), started separately, talking over explicit loopback endpoints
+//! (no multicast). Needs the `zenoh` feature.
+//!
+//! A role is chosen by `SIGNAL_SLOT_NET_ROLE`; every role program ends by
+//! itself after [`ROLE_LIMIT`], so that none outlives a failed test.
+
+use std::collections::HashMap;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use serde::{Deserialize, Serialize};
+use signal_slot::network::{Network, peer_config};
+use signal_slot::{Context, Error, EventLoop, EventLoopThread, Handle, event_loop_object};
+
+mod tls;
+
+const ROLE: &str = "SIGNAL_SLOT_NET_ROLE";
+const ROLE_LIMIT: Duration = Duration::from_secs(90);
+/// How long a test waits for what another program does.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+// ---- Objects of the role programs ----
+
+/// Echoes values back, or (slow) takes each one in about 200 µs.
+#[event_loop_object]
+#[derive(Default)]
+struct Echo {
+    seen: u64,
+    slow: bool,
+}
+
+#[event_loop_object]
+impl Echo {
+    #[signal]
+    fn echoed(value: u64);
+
+    #[signal]
+    fn report(seen: u64, dropped: u64, rss_kib: u64);
+
+    #[slot]
+    fn on_value(&mut self, ctx: &mut Context<Self>, value: u64) {
+        self.seen += 1;
+        if self.slow {
+            let until = Instant::now() + Duration::from_micros(200);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        } else {
+            ctx.echoed().emit(value);
+        }
+    }
+
+    #[slot]
+    fn on_ask(&mut self, ctx: &mut Context<Self>) {
+        let dropped = ctx.event_loop().dropped_signals();
+        ctx.report().emit(self.seen, dropped, rss_kib());
+    }
+}
+
+/// Two builds of one type, as two versions of a program would have it.
+mod v1 {
+    use super::*;
+
+    #[derive(Clone, Serialize, Deserialize)]
+    pub struct Step {
+        pub number: u32,
+    }
+
+    #[event_loop_object]
+    pub struct Stepper;
+
+    #[event_loop_object]
+    impl Stepper {
+        #[signal]
+        fn stepped(step: Step);
+
+        #[slot]
+        fn on_step(&mut self, step: Step) {
+            let _ = step;
+        }
+    }
+}
+
+mod v2 {
+    use super::*;
+
+    #[derive(Clone, Serialize, Deserialize)]
+    pub struct Step {
+        pub number: f64,
+        pub label: String,
+    }
+
+    #[event_loop_object]
+    pub struct Stepper;
+
+    #[event_loop_object]
+    impl Stepper {
+        #[signal]
+        fn stepped(step: Step);
+
+        #[slot]
+        fn on_step(&mut self, step: Step) {
+            let _ = step;
+        }
+    }
+}
+
+// ---- The test's side ----
+
+#[derive(Debug, Clone, PartialEq)]
+enum Event {
+    Echo(u64),
+    Report {
+        seen: u64,
+        dropped: u64,
+        rss_kib: u64,
+    },
+    Gone(String),
+    Back(String),
+}
+
+/// Receives what the role programs send, on a loop of the test process.
+#[event_loop_object]
+struct Probe {
+    events: Sender<Event>,
+}
+
+#[event_loop_object]
+impl Probe {
+    #[signal]
+    fn value(value: u64);
+
+    #[signal]
+    fn step(step: v1::Step);
+
+    #[slot]
+    fn on_echo(&mut self, value: u64) {
+        let _ = self.events.send(Event::Echo(value));
+    }
+
+    #[slot]
+    fn on_report(&mut self, seen: u64, dropped: u64, rss_kib: u64) {
+        let _ = self.events.send(Event::Report {
+            seen,
+            dropped,
+            rss_kib,
+        });
+    }
+
+    #[slot]
+    fn on_gone(&mut self, event_loop: String) {
+        let _ = self.events.send(Event::Gone(event_loop));
+    }
+
+    #[slot]
+    fn on_back(&mut self, event_loop: String) {
+        let _ = self.events.send(Event::Back(event_loop));
+    }
+
+    #[slot]
+    fn on_step(&mut self, step: v1::Step) {
+        let _ = step;
+    }
+}
+
+/// The test process in the system: its network, and a probe on a loop.
+struct Tester {
+    network: Network,
+    probe_loop: EventLoopThread,
+    probe: Handle<Probe>,
+    events: Receiver<Event>,
+    endpoint: String,
+    system: String,
+    programs: Vec<Child>,
+}
+
+impl Tester {
+    /// Joins a system of its own (named after `test`), listening on a free
+    /// loopback port.
+    fn new(test: &str) -> Tester {
+        let endpoint = format!("tcp/127.0.0.1:{}", free_port());
+        let config = peer_config(&[&endpoint], &[]).expect("config");
+        Tester::with_config(test, endpoint, config)
+    }
+
+    /// Joins a system of its own with `config`, which listens on
+    /// `endpoint`.
+    fn with_config(
+        test: &str,
+        endpoint: String,
+        config: signal_slot::network::zenoh::Config,
+    ) -> Tester {
+        let system = format!("{test}-{}", std::process::id());
+        let network = Network::join(&system, config).expect("join");
+        let (sender, events) = crossbeam_channel::unbounded();
+        let mut probe_loop = EventLoopThread::new(format!("probe-{test}")).expect("loop");
+        let probe = probe_loop
+            .add_with_id("probe", Probe { events: sender })
+            .expect("probe");
+        probe_loop.start().expect("start");
+        network.export(probe_loop.event_loop()).expect("export");
+        Tester {
+            network,
+            probe_loop,
+            probe,
+            events,
+            endpoint,
+            system,
+            programs: Vec::new(),
+        }
+    }
+
+    /// Starts this binary as a program in `role`, running the loop
+    /// `loop_name`, connected to this one.
+    fn start(&mut self, role: &str, loop_name: &str, extra: &[(&str, &str)]) -> usize {
+        let mut command = Command::new(std::env::current_exe().expect("this binary"));
+        command
+            .env(ROLE, role)
+            .env("NET_SYSTEM", &self.system)
+            .env("NET_CONNECT", &self.endpoint)
+            .env("NET_LOOP", loop_name);
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        self.programs.push(command.spawn().expect("a role program"));
+        self.programs.len() - 1
+    }
+
+    fn next(&self, what: &str) -> Event {
+        self.events
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("no {what} within {PATIENCE:?}"))
+    }
+
+    /// The next report, skipping echoes.
+    fn report(&self) -> (u64, u64, u64) {
+        loop {
+            if let Event::Report {
+                seen,
+                dropped,
+                rss_kib,
+            } = self.next("report")
+            {
+                return (seen, dropped, rss_kib);
+            }
+        }
+    }
+
+    /// The echo object of the loop `name` of another program, connected
+    /// both ways: the probe's values to it, its echoes to the probe.
+    fn connect_echo(&self, name: &str) -> (signal_slot::LoopHandle, Handle<Echo>) {
+        let event_loop = self.network.find_loop(name, PATIENCE).expect("its loop");
+        let echo = event_loop.object::<Echo>("echo").expect("its object");
+        self.probe.value().connect(echo.on_value()).expect("to it");
+        echo.echoed()
+            .connect(self.probe.on_echo())
+            .expect("from it");
+        echo.report()
+            .connect(self.probe.on_report())
+            .expect("reports");
+        (event_loop, echo)
+    }
+}
+
+impl Drop for Tester {
+    fn drop(&mut self) {
+        for program in &mut self.programs {
+            let _ = program.kill();
+            let _ = program.wait();
+        }
+        self.probe_loop.event_loop().stop();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// This process's resident memory, in KiB (0 where unknown).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+// ---- The tests ----
+
+/// Typed signals both ways between three programs: fan-out to two, each
+/// one's echoes in order.
+fn signals_both_ways_between_three_programs() {
+    let mut tester = Tester::new("both-ways");
+    tester.start("echo", "echo-a", &[]);
+    tester.start("echo", "echo-b", &[]);
+    let (_, a) = tester.connect_echo("echo-a");
+    let (_, b) = tester.connect_echo("echo-b");
+    assert_eq!(tester.probe.value().receivers().expect("count"), 2);
+    assert_eq!(
+        a.echoed().receivers().expect("count"),
+        1,
+        "asked of its program"
+    );
+    drop(b);
+    const VALUES: u64 = 2_000;
+    for value in 0..VALUES {
+        tester.probe.value().emit(value);
+    }
+    let mut echoes = Vec::new();
+    while echoes.len() < 2 * VALUES as usize {
+        match tester.next("echo") {
+            Event::Echo(value) => echoes.push(value),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Both programs echo every value once; interleaved, but each in order:
+    // every value appears twice, and the count never runs ahead.
+    let mut counts: HashMap<u64, u32> = HashMap::new();
+    for value in &echoes {
+        *counts.entry(*value).or_default() += 1;
+    }
+    assert!((0..VALUES).all(|value| counts.get(&value) == Some(&2)));
+    let mut next = [0u64; 2];
+    for value in echoes {
+        let lane = usize::from(next[0] != value);
+        assert_eq!(next[lane], value, "an echo out of order");
+        next[lane] += 1;
+    }
+}
+
+/// Two builds of a type: a connection either way is refused at `connect`,
+/// naming both sides; the same build connects.
+fn a_fingerprint_mismatch_is_an_error_at_connect() {
+    let mut tester = Tester::new("fingerprint");
+    tester.start("stepper", "stepper-v2", &[]);
+    let event_loop = tester
+        .network
+        .find_loop("stepper-v2", PATIENCE)
+        .expect("its loop");
+    // This program believes it runs a `v1::Stepper` (same type name).
+    let stepper = event_loop.object::<v1::Stepper>("stepper").expect("object");
+    let error = tester
+        .probe
+        .step()
+        .connect(stepper.on_step())
+        .expect_err("a slot of another shape");
+    match &error {
+        Error::Signature {
+            what, here, there, ..
+        } => {
+            assert_eq!(what, "stepper.on_step");
+            assert_ne!(here, there);
+        }
+        other => panic!("not a signature error: {other}"),
+    }
+    assert!(error.to_string().contains("stepper-v2"), "{error}");
+    let error = stepper
+        .stepped()
+        .connect(tester.probe.on_step())
+        .expect_err("a signal of another shape");
+    assert!(
+        matches!(&error, Error::Signature { what, .. } if what == "stepper.stepped"),
+        "{error}"
+    );
+    // Nothing was connected either way.
+    assert_eq!(tester.probe.step().receivers().expect("count"), 0);
+    assert_eq!(stepper.stepped().receivers().expect("count"), 0);
+    // The same program's own type connects: a `v2` stepper of this build.
+    let same = event_loop.object::<v2::Stepper>("stepper").expect("object");
+    same.stepped()
+        .connect(same.on_step())
+        .expect("same shape on both sides");
+}
+
+/// A program killed: its loop is reported gone, what is emitted to it is
+/// counted; restarted, it is reported back and both directions work again
+/// without new connections.
+fn a_program_killed_and_restarted() {
+    let mut tester = Tester::new("restart");
+    tester
+        .network
+        .events()
+        .loop_gone()
+        .connect(tester.probe.on_gone())
+        .expect("gone");
+    tester
+        .network
+        .events()
+        .loop_back()
+        .connect(tester.probe.on_back())
+        .expect("back");
+    let first = tester.start("echo", "echo-r", &[]);
+    let (event_loop, _) = tester.connect_echo("echo-r");
+    tester.probe.value().emit(1);
+    assert_eq!(tester.next("first echo"), Event::Echo(1));
+
+    tester.programs[first].kill().expect("kill");
+    tester.programs[first].wait().expect("reaped");
+    assert_eq!(tester.next("gone"), Event::Gone("echo-r".to_owned()));
+    let before = event_loop.dropped_signals();
+    for value in 0..100 {
+        tester.probe.value().emit(value);
+    }
+    assert_eq!(
+        event_loop.dropped_signals() - before,
+        100,
+        "emitted to a gone loop: counted"
+    );
+
+    tester.start("echo", "echo-r", &[]);
+    assert_eq!(tester.next("back"), Event::Back("echo-r".to_owned()));
+    for value in 1000..1100 {
+        tester.probe.value().emit(value);
+    }
+    for value in 1000..1100 {
+        assert_eq!(tester.next("echo after the restart"), Event::Echo(value));
+    }
+}
+
+/// A flood into a slow loop with a small inbox: its memory stays bounded,
+/// and every signal is delivered or counted by the receiving program.
+fn a_flood_into_a_slow_remote_loop() {
+    let mut tester = Tester::new("flood");
+    tester.start("echo", "slow", &[("NET_SLOW", "1")]);
+    let (_, echo) = tester.connect_echo("slow");
+    echo.on_ask().invoke(()).expect("ask");
+    let (_, _, rss_before) = tester.report();
+    const SIGNALS: u64 = 50_000;
+    let payload_note = "a value and its frame: about 60 bytes a signal";
+    for value in 0..SIGNALS {
+        tester.probe.value().emit(value);
+    }
+    // Asked after the flood, in order with it (an invocation is taken even
+    // by a full inbox).
+    echo.on_ask().invoke(()).expect("ask");
+    let (seen, dropped, rss_after) = tester.report();
+    assert_eq!(seen + dropped, SIGNALS, "every signal delivered or counted");
+    assert!(
+        dropped > 0,
+        "a slow loop with a small inbox drops ({payload_note})"
+    );
+    assert!(seen > 0);
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "memory grew from {rss_before} KiB to {rss_after} KiB"
+    );
+}
+
+/// A program of another system shares the endpoint but sees nothing of
+/// this one, nor this one of it.
+fn another_system_is_ignored() {
+    let mut tester = Tester::new("systems");
+    tester.start(
+        "stranger",
+        "stranger-loop",
+        &[
+            ("NET_OTHER_SYSTEM", "someone-else"),
+            ("NET_LOOK_FOR", "probe-systems"),
+        ],
+    );
+    let found = tester
+        .network
+        .find_loop("stranger-loop", Duration::from_secs(3));
+    assert!(matches!(found, Err(Error::LoopNotFound(_))), "{found:?}");
+    let status = tester.programs[0].wait().expect("its end");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the stranger found this system's loop"
+    );
+}
+
+// ---- The role programs ----
+
+fn env(key: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| panic!("{key} is not set"))
+}
+
+/// Runs `main` until it stops or [`ROLE_LIMIT`] passes.
+fn run_until_limit(mut main: EventLoop) {
+    let handle = main.handle();
+    std::thread::spawn(move || {
+        std::thread::sleep(ROLE_LIMIT);
+        handle.stop();
+    });
+    main.exec();
+}
+
+fn join(system: &str) -> Network {
+    let connect = env("NET_CONNECT");
+    Network::join(system, peer_config(&[], &[&connect]).expect("config")).expect("join")
+}
+
+fn role_echo() {
+    let network = join(&env("NET_SYSTEM"));
+    let slow = std::env::var_os("NET_SLOW").is_some();
+    let mut builder = EventLoop::builder(env("NET_LOOP"));
+    if slow {
+        builder = builder.capacity(64);
+    }
+    let main = builder.build().expect("loop");
+    main.add_with_id("echo", Echo { seen: 0, slow })
+        .expect("object");
+    network.export(&main.handle()).expect("export");
+    run_until_limit(main);
+}
+
+fn role_stepper() {
+    let network = join(&env("NET_SYSTEM"));
+    let main = EventLoop::new(env("NET_LOOP")).expect("loop");
+    main.add_with_id("stepper", v2::Stepper).expect("object");
+    network.export(&main.handle()).expect("export");
+    run_until_limit(main);
+}
+
+/// Joins another system on the same endpoint; exits 0 if it could not see
+/// the loop `NET_LOOK_FOR` of the test's system.
+fn role_stranger() {
+    let network = join(&env("NET_OTHER_SYSTEM"));
+    let main = EventLoop::new(env("NET_LOOP")).expect("loop");
+    network.export(&main.handle()).expect("export");
+    let found = network.find_loop(&env("NET_LOOK_FOR"), Duration::from_secs(3));
+    std::process::exit(if found.is_err() { 0 } else { 1 });
+}
+
+fn main() {
+    if let Ok(role) = std::env::var(ROLE) {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+        match role.as_str() {
+            "echo" => role_echo(),
+            "stepper" => role_stepper(),
+            "stranger" => role_stranger(),
+            "tls-peer" => tls::role_tls_peer(),
+            other => panic!("no role `{other}`"),
+        }
+        return;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let mut args = libtest_mimic::Arguments::from_args();
+    // One network per process: one test at a time.
+    args.test_threads = Some(1);
+    let tests: Vec<(&str, fn())> = vec![
+        (
+            "signals_both_ways_between_three_programs",
+            signals_both_ways_between_three_programs,
+        ),
+        (
+            "a_fingerprint_mismatch_is_an_error_at_connect",
+            a_fingerprint_mismatch_is_an_error_at_connect,
+        ),
+        (
+            "a_program_killed_and_restarted",
+            a_program_killed_and_restarted,
+        ),
+        (
+            "a_flood_into_a_slow_remote_loop",
+            a_flood_into_a_slow_remote_loop,
+        ),
+        ("another_system_is_ignored", another_system_is_ignored),
+        (
+            "a_peer_without_valid_credentials_is_refused",
+            tls::a_peer_without_valid_credentials_is_refused,
+        ),
+    ];
+    let trials = tests
+        .into_iter()
+        .map(|(name, run)| {
+            libtest_mimic::Trial::test(name, move || {
+                run();
+                Ok(())
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
