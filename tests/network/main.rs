@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use signal_slot::network::{Network, peer_config};
 use signal_slot::{Context, Error, EventLoop, EventLoopThread, Handle, event_loop_object};
 
+mod forged;
 mod tls;
 
 const ROLE: &str = "SIGNAL_SLOT_NET_ROLE";
@@ -337,6 +338,64 @@ fn signals_both_ways_between_three_programs() {
     }
 }
 
+/// Broadcast and subscription, batches, and disconnection of an object of
+/// another program, each in effect when its call returns.
+fn broadcasts_batches_and_disconnection_across_the_network() {
+    let mut tester = Tester::new("semantics");
+    tester.start("echo", "echo-s", &[]);
+    let event_loop = tester
+        .network
+        .find_loop("echo-s", PATIENCE)
+        .expect("its loop");
+    let echo = event_loop.object::<Echo>("echo").expect("its object");
+    echo.echoed()
+        .connect(tester.probe.on_echo())
+        .expect("from it");
+    // A subscription of the remote object, and a broadcast on its loop.
+    echo.subscribe_by_name("value", echo.on_value())
+        .expect("subscribed");
+    tester
+        .probe
+        .value()
+        .broadcast_on(&event_loop)
+        .expect("broadcast");
+    for value in 0..10 {
+        tester.probe.value().emit(value);
+    }
+    for value in 0..10 {
+        assert_eq!(tester.next("a broadcast echo"), Event::Echo(value));
+    }
+    tester
+        .probe
+        .value()
+        .stop_broadcast_on(&event_loop)
+        .expect("stopped");
+    // A connection, and a batch through it.
+    tester
+        .probe
+        .value()
+        .connect(echo.on_value())
+        .expect("connected");
+    tester
+        .probe
+        .value()
+        .emit_many((100..200).map(|value| (value,)));
+    for value in 100..200 {
+        assert_eq!(tester.next("a batch echo"), Event::Echo(value));
+    }
+    // Disconnected: the next emission reaches nothing, and an invocation
+    // sent after it (in order with it) comes back first.
+    tester
+        .probe
+        .value()
+        .disconnect(echo.on_value())
+        .expect("disconnected");
+    tester.probe.value().emit(5_555);
+    echo.on_value().invoke(9_999).expect("invoked");
+    assert_eq!(tester.next("the invocation's echo"), Event::Echo(9_999));
+    assert_eq!(tester.probe.value().receivers().expect("count"), 0);
+}
+
 /// Two builds of a type: a connection either way is refused at `connect`,
 /// naming both sides; the same build connects.
 fn a_fingerprint_mismatch_is_an_error_at_connect() {
@@ -479,6 +538,58 @@ fn another_system_is_ignored() {
     );
 }
 
+/// Keeps a process's network joined for as long as its loop runs.
+#[event_loop_object]
+struct Member {
+    _network: Network,
+}
+
+#[event_loop_object]
+impl Member {}
+
+/// Run in a child started by spawn: joins the system on its own, exports
+/// its loop with an echo on it.
+#[signal_slot::init]
+fn join_from_a_child(event_loop: &signal_slot::LoopHandle, system: String, endpoint: String) {
+    let network = Network::join(&system, peer_config(&[], &[&endpoint]).expect("config"))
+        .expect("a child joins on its own");
+    event_loop
+        .add_with_id("echo", Echo::default())
+        .expect("object");
+    network.export(event_loop).expect("export");
+    event_loop
+        .add_with_id("member", Member { _network: network })
+        .expect("member");
+}
+
+/// A process tree joins process by process: a child started by spawn joins
+/// and exports its loop; the parent reaches it through the tree. Fork is
+/// refused once Zenoh's threads run.
+fn a_process_tree_joins_process_by_process() {
+    let tester = Tester::new("tree");
+    let mut forked = signal_slot::EventLoopProcess::new("tree-forked")
+        .expect("process")
+        .start_method(signal_slot::StartMethod::Fork);
+    let refused = forked.start();
+    assert!(
+        matches!(&refused, Err(Error::Unsupported(why)) if why.contains("Spawn")),
+        "{refused:?}"
+    );
+    let mut child = signal_slot::EventLoopProcess::new("tree-child")
+        .expect("process")
+        .start_method(signal_slot::StartMethod::Spawn)
+        .init_with(
+            join_from_a_child,
+            (tester.system.clone(), tester.endpoint.clone()),
+        );
+    child.start().expect("started");
+    let (_, _echo) = tester.connect_echo("tree-child");
+    tester.probe.value().emit(5);
+    assert_eq!(tester.next("an echo from the child"), Event::Echo(5));
+    child.event_loop().stop();
+    child.join().expect("joined");
+}
+
 // ---- The role programs ----
 
 fn env(key: &str) -> String {
@@ -533,6 +644,8 @@ fn role_stranger() {
 }
 
 fn main() {
+    // A child started by spawn takes its role here.
+    signal_slot::init_process();
     if let Ok(role) = std::env::var(ROLE) {
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -572,6 +685,18 @@ fn main() {
             a_flood_into_a_slow_remote_loop,
         ),
         ("another_system_is_ignored", another_system_is_ignored),
+        (
+            "broadcasts_batches_and_disconnection_across_the_network",
+            broadcasts_batches_and_disconnection_across_the_network,
+        ),
+        (
+            "forged_packets_are_dropped_and_the_loop_goes_on",
+            forged::forged_packets_are_dropped_and_the_loop_goes_on,
+        ),
+        (
+            "a_process_tree_joins_process_by_process",
+            a_process_tree_joins_process_by_process,
+        ),
         (
             "a_peer_without_valid_credentials_is_refused",
             tls::a_peer_without_valid_credentials_is_refused,

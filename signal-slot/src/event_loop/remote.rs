@@ -80,6 +80,27 @@ enum Rest {
     Corrupt,
 }
 
+/// Where a record came from, for reports.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// Another process of the tree, by its ring.
+    Process(crate::transport::ProcessId),
+    /// The parent, before this process started.
+    Parent,
+    /// Another program, over the network.
+    Program(&'a str),
+}
+
+impl std::fmt::Display for Source<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Process(process) => write!(f, "process {process}"),
+            Source::Parent => f.write_str("the parent process"),
+            Source::Program(program) => write!(f, "program {program} over the network"),
+        }
+    }
+}
+
 /// Gives back the shared buffers a record (or packet) leased to this
 /// process, once nothing in it can be decoded any more.
 fn end_leases(record: &[u8]) {
@@ -123,7 +144,7 @@ impl EventLoop {
                 };
                 let tally = Tally::new(Some(&ring.consumer));
                 let body = ring.consumer.body(&record);
-                let rest = self.dispatch_frames(body, &tally);
+                let rest = self.dispatch_frames(body, &tally, Source::Process(ring.from));
                 let left = u64::from(record.signals).saturating_sub(tally.counted.get());
                 self.drop_rest(&tally, left, rest);
                 end_leases(body);
@@ -218,7 +239,7 @@ impl EventLoop {
     /// queued before the loop moved here), holding `signals` signals.
     pub(super) fn dispatch_packet(&mut self, bytes: &[u8], signals: u32) {
         let tally = Tally::new(None);
-        let rest = self.dispatch_frames(bytes, &tally);
+        let rest = self.dispatch_frames(bytes, &tally, Source::Parent);
         let left = u64::from(signals).saturating_sub(tally.counted.get());
         self.drop_rest(&tally, left, rest);
         // Packed by the parent, with no lease mark.
@@ -231,15 +252,9 @@ impl EventLoop {
     /// and what fails to decode is reported with the sender.
     pub(super) fn dispatch_network(&mut self, bytes: &[u8], signals: u32, from: &str) {
         let tally = Tally::new(None);
-        let rest = crate::pool::untrusted(|| self.dispatch_frames(bytes, &tally));
+        let rest =
+            crate::pool::untrusted(|| self.dispatch_frames(bytes, &tally, Source::Program(from)));
         let left = u64::from(signals).saturating_sub(tally.counted.get());
-        if matches!(rest, Rest::Corrupt) {
-            tracing::warn!(
-                event_loop = self.handle.name(),
-                from,
-                "a record from program {from} over the network could not be read whole"
-            );
-        }
         self.drop_rest(&tally, left, rest);
         self.deliver_newest();
     }
@@ -284,7 +299,7 @@ impl EventLoop {
     }
 
     /// Handles the frames of a record (or packet), in order.
-    fn dispatch_frames(&mut self, bytes: &[u8], tally: &Tally<'_>) -> Rest {
+    fn dispatch_frames(&mut self, bytes: &[u8], tally: &Tally<'_>, source: Source<'_>) -> Rest {
         let frames = wire::Reader::new(bytes);
         for frame in frames {
             match frame {
@@ -293,8 +308,9 @@ impl EventLoop {
                     tracing::error!(
                         event_loop = self.handle.name(),
                         %error,
-                        "event loop `{}`: a record from another process cannot be decoded \
-                         ({error}); the rest of it is dropped",
+                        %source,
+                        "event loop `{}`: a record from {source} cannot be decoded ({error}); \
+                         the rest of it is dropped",
                         self.handle.name(),
                     );
                     return Rest::Corrupt;

@@ -148,6 +148,9 @@ pub struct Network {
 }
 
 struct Shared {
+    /// The process that joined: a forked child inherits the session's
+    /// memory but none of its threads, and must not touch it.
+    pid: u32,
     /// `signal-slot/<system>`: every key of the system starts with it.
     prefix: String,
     /// This program's id in the system, fresh at each start.
@@ -232,6 +235,15 @@ pub fn peer_config(listen: &[&str], connect: &[&str]) -> Result<zenoh::Config, E
     Ok(config)
 }
 
+/// Set once this process has opened a Zenoh session: Zenoh's runtime
+/// threads run from then on, and a forked child would have none of them.
+static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True once this process joined a network (even if it left it).
+pub(crate) fn started() -> bool {
+    STARTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The network this process joined, if any.
 static JOINED: Mutex<Option<Weak<Shared>>> = Mutex::new(None);
 
@@ -267,6 +279,7 @@ impl Network {
                 "this process joined a network already".to_owned(),
             ));
         }
+        STARTED.store(true, std::sync::atomic::Ordering::Relaxed);
         let session = zenoh::open(config)
             .wait()
             .map_err(|error| Error::Network(format!("cannot open a Zenoh session: {error}")))?;
@@ -279,6 +292,7 @@ impl Network {
             Home::NoLoop,
         );
         let shared = Arc::new(Shared {
+            pid: std::process::id(),
             prefix,
             program,
             number,
@@ -325,11 +339,12 @@ impl Network {
 
     /// The loop `name` of another program of the system, waiting up to
     /// `timeout` for it to appear (programs may start in any order).
+    /// A loop of this process tree of that name (exported by a child that
+    /// joined the system too) is reached through the tree.
     ///
     /// # Errors
     ///
-    /// [`Error::LoopNotFound`] if no program exports it within `timeout`;
-    /// [`Error::Network`] if a loop of this process has that name.
+    /// [`Error::LoopNotFound`] if no program exports it within `timeout`.
     pub fn find_loop(&self, name: &str, timeout: Duration) -> Result<LoopHandle, Error> {
         let deadline = Instant::now() + timeout;
         let mut state = self.shared.lock();
@@ -340,12 +355,7 @@ impl Network {
                     .shared
                     .peer_for(name)
                     .map(LoopHandle::from_peer)
-                    .ok_or_else(|| {
-                        Error::Network(format!(
-                            "event loop `{name}` runs in this process: it is not reached over \
-                             the network"
-                        ))
-                    });
+                    .ok_or_else(|| Error::LoopNotFound(name.to_owned()));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -464,6 +474,14 @@ impl Shared {
     fn peer_for(self: &Arc<Self>, name: &str) -> Option<Arc<LoopPeer>> {
         if let Some(known) = self.lock().known.get(name) {
             return Some(known.peer.clone());
+        }
+        // A loop of this process tree is reached through the tree.
+        if let Some(tree) = registry()
+            .loops
+            .get(name)
+            .filter(|peer| !peer.is_gone() && !peer.on_network())
+        {
+            return Some(tree.clone());
         }
         let publisher = self
             .session
@@ -700,17 +718,19 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        let known = std::mem::take(
-            &mut self
-                .state
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner)
-                .known,
-        );
-        for known in known.into_values() {
+        let state = std::mem::take(self.state.get_mut().unwrap_or_else(PoisonError::into_inner));
+        if self.pid != std::process::id() {
+            // Not reached: a forked child leaks the network it inherits
+            // (see `forget_after_fork`). Were it reached, its subscribers
+            // and tokens would be the parent's, left alone.
+            std::mem::forget(state);
+            return;
+        }
+        for known in state.known.values() {
             known.link.set_up(false);
             known.peer.set_gone();
         }
+        drop(state);
         if let Err(error) = self.session.close().wait() {
             tracing::debug!(%error, "the Zenoh session did not close cleanly");
         }
@@ -909,6 +929,15 @@ pub(crate) fn find(name: &str) -> Option<Arc<LoopPeer>> {
         shared.lock().owners.insert(name.into(), program.into());
     }
     shared.peer_for(name)
+}
+
+/// In a child just forked: the parent's network is the parent's (its
+/// session's threads do not exist here). The child may join one itself.
+pub(crate) fn forget_after_fork() {
+    let inherited = JOINED.lock().unwrap_or_else(PoisonError::into_inner).take();
+    // Its memory stays as it is: dropping it would close the parent's
+    // session from here.
+    std::mem::forget(inherited.and_then(|weak| weak.upgrade()));
 }
 
 /// A loop of this process ended: other programs no longer reach it.

@@ -24,6 +24,9 @@ const MAGIC: [u8; 3] = *b"ssn";
 const URGENT: u8 = 1;
 const HEADER: usize = 24;
 
+/// The most signals a gap between two records may count as lost.
+const MAX_GAP: u64 = 1 << 32;
+
 /// A record's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Header {
@@ -92,7 +95,11 @@ impl Receiver {
     /// never panics: what is not a record is reported and dropped, what
     /// does not fit is counted.
     pub(super) fn receive(&self, bytes: &[u8]) {
-        let Some((header, frames)) = split(bytes) else {
+        // Each signal takes a payload of at least five bytes: a record
+        // that says it holds more than its length allows is forged.
+        let Some((header, frames)) =
+            split(bytes).filter(|(header, frames)| header.signals as usize <= frames.len() / 5)
+        else {
             tracing::warn!(
                 event_loop = %self.loop_name,
                 "a packet of {} bytes for event loop `{}` is not a signal-slot record: dropped",
@@ -142,7 +149,20 @@ impl Receiver {
             expected: header.before,
             name: format!("{:016x}", header.program).into(),
         });
-        let lost = header.before.saturating_sub(sender.expected);
+        let mut lost = header.before.saturating_sub(sender.expected);
+        if lost > MAX_GAP {
+            // No link loses this much between two records that arrive: the
+            // count is not one this receiver knows (a forged record, or a
+            // sender that started over twice). Counting it would swamp the
+            // loop's count; it is reported instead.
+            tracing::warn!(
+                event_loop = %self.loop_name,
+                "a record from program {} says {lost} signals were sent before it that never \
+                 came: not counted",
+                sender.name
+            );
+            lost = 0;
+        }
         sender.expected = header.before.saturating_add(u64::from(header.signals));
         (sender.name.clone(), lost)
     }
@@ -185,5 +205,7 @@ mod tests {
         // The sender started over: nothing counted.
         assert_eq!(receiver.account(header(0, 1)).1, 0);
         assert_eq!(receiver.account(header(1, 1)).1, 0);
+        // A count nobody could have sent: not counted.
+        assert_eq!(receiver.account(header(u64::MAX - 1, 1)).1, 0);
     }
 }
