@@ -81,6 +81,7 @@
 //! | an object back from its loop, to read its state | [`LoopHandle::keep`], [`Kept`] |
 //! | large payloads between processes, with no copy | [`BufferPool`], [`SharedBuffer`] |
 //! | a picture of the running system (Mermaid, DOT, JSON) | [`Topology`] |
+//! | loops of other programs, across machines (feature `zenoh`) | `network::Network` |
 //!
 //! # Delivery
 //!
