@@ -8,10 +8,13 @@
 //! cargo run --release --example bench -- --only W2    # one workload
 //! cargo run --release --example bench -- --start      # process start-up times
 //! cargo run --release --example bench -- --floor      # busy-polling W1 and its floor
+//! cargo run --release --features zenoh --example bench -- --network  # across programs
 //! ```
 //!
-//! Placements: `thread` (the receiving loops on threads of this process) and
-//! `process` (in child processes). The raw baselines are plain
+//! Placements: `thread` (the receiving loops on threads of this process),
+//! `process` (in child processes), and with `--network` (built with
+//! `--features zenoh`) `network` (in other programs, over Zenoh on
+//! loopback TCP; W4z, shared buffers, does not cross the network). The raw baselines are plain
 //! `crossbeam-channel` between two threads and plain `ipc-channel` between two
 //! processes, sending single messages on the same protocol. Every receiver
 //! checks order and count: a lost or reordered signal fails the run, and the
@@ -25,10 +28,14 @@
 //! all of one system's runs and then all of the other's would turn that drift
 //! into a false ratio.
 
+#[cfg(feature = "zenoh")]
+mod network;
 mod protocol;
 mod raw_crossbeam;
 mod raw_ipc;
 mod raw_shm;
+#[cfg(feature = "zenoh")]
+mod raw_zenoh;
 mod signal_slot;
 mod start;
 
@@ -74,6 +81,7 @@ fn options() -> Result<Options, String> {
             "--floor" => options.floor = true,
             "--thread" => options.placements = vec![Placement::Thread],
             "--process" => options.placements = vec![Placement::Process],
+            "--network" => options.placements = vec![Placement::Network],
             "--runs" => {
                 options.runs = args
                     .next()
@@ -91,7 +99,7 @@ fn options() -> Result<Options, String> {
             other => {
                 return Err(format!(
                     "unknown argument `{other}`; usage: bench [--json] [--quick] [--only W1|W2|W2b|W3|W4|W4z] \
-                     [--thread|--process] [--runs N] [--scale X] [--start] [--floor]"
+                     [--thread|--process|--network] [--runs N] [--scale X] [--start] [--floor]"
                 ));
             }
         }
@@ -108,6 +116,12 @@ fn raw_transport(placement: Placement) -> (&'static str, fn(Workload, u64) -> Ru
     match placement {
         Placement::Thread => (raw_crossbeam::NAME, raw_crossbeam::run),
         Placement::Process => (raw_ipc::NAME, raw_ipc::run),
+        #[cfg(feature = "zenoh")]
+        Placement::Network => (raw_zenoh::NAME, raw_zenoh::run),
+        #[cfg(not(feature = "zenoh"))]
+        Placement::Network => ("zenoh pub/sub", |_, _| {
+            Err("the network placement needs `--features zenoh`".to_owned())
+        }),
     }
 }
 
@@ -231,6 +245,24 @@ fn main() {
             }
             return;
         }
+        #[cfg(feature = "zenoh")]
+        Some(network::CHILD_FLAG) => {
+            let rest: Vec<String> = args.collect();
+            if let Err(error) = network::child(&rest) {
+                eprintln!("network program: {error}");
+                std::process::exit(1);
+            }
+            return;
+        }
+        #[cfg(feature = "zenoh")]
+        Some(raw_zenoh::CHILD_FLAG) => {
+            let rest: Vec<String> = args.collect();
+            if let Err(error) = raw_zenoh::child(&rest) {
+                eprintln!("raw zenoh program: {error}");
+                std::process::exit(1);
+            }
+            return;
+        }
         Some(raw_shm::CHILD_FLAG) => {
             if let Err(error) = raw_shm::child(args.next().unwrap_or_default()) {
                 eprintln!("shared-memory child: {error}");
@@ -282,6 +314,10 @@ fn main() {
         }
         let n = workload.scaled_n(options.scale);
         for &placement in &options.placements {
+            if placement == Placement::Network && workload == Workload::W4z {
+                // Shared buffers do not cross the network.
+                continue;
+            }
             let (raw_name, raw_run) = raw_transport(placement);
             let [ours, raw] = measure_interleaved(
                 options.runs,

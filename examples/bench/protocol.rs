@@ -156,6 +156,9 @@ pub enum Placement {
     Thread,
     /// In child processes.
     Process,
+    /// In other programs, over Zenoh on loopback TCP (with the `zenoh`
+    /// feature).
+    Network,
 }
 
 impl Placement {
@@ -163,6 +166,7 @@ impl Placement {
         match self {
             Placement::Thread => "thread",
             Placement::Process => "process",
+            Placement::Network => "network",
         }
     }
 }

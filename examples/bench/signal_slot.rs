@@ -239,18 +239,41 @@ impl Sink {
     }
 }
 
-/// A receiving loop: a thread or a child process.
+/// A receiving loop: a thread, a child process, or a loop of another
+/// program over the network.
 enum Remote {
     Thread(EventLoopThread),
     Process(EventLoopProcess),
+    #[cfg(feature = "zenoh")]
+    Network(crate::network::Program),
 }
 
 impl Remote {
-    fn new(placement: Placement, name: String, idle: IdleWait) -> Result<Remote, Error> {
+    /// The loop `name`, receiving `workload` as its `index`th loop.
+    fn new(
+        placement: Placement,
+        name: String,
+        idle: IdleWait,
+        workload: Workload,
+        index: usize,
+    ) -> Result<Remote, Error> {
         let builder = EventLoop::builder(name).idle_wait(idle);
         Ok(match placement {
             Placement::Thread => Remote::Thread(EventLoopThread::with_loop(builder.build()?)),
             Placement::Process => Remote::Process(EventLoopProcess::with_options(builder)?),
+            #[cfg(feature = "zenoh")]
+            Placement::Network => Remote::Network(crate::network::Program::start(
+                builder.name(),
+                workload,
+                index,
+            )?),
+            #[cfg(not(feature = "zenoh"))]
+            Placement::Network => {
+                let _ = (workload, index);
+                return Err(Error::Unsupported(
+                    "the network placement (build with `--features zenoh`)",
+                ));
+            }
         })
     }
 
@@ -258,6 +281,22 @@ impl Remote {
         match self {
             Remote::Thread(thread) => thread,
             Remote::Process(process) => process,
+            #[cfg(feature = "zenoh")]
+            Remote::Network(program) => program.handle(),
+        }
+    }
+
+    /// The receiving object `id`: added here, or (over the network) the
+    /// one its program added as [`add_receivers`] says.
+    fn receiver<T: ::signal_slot::EventLoopObject>(
+        &self,
+        id: &str,
+        object: impl FnOnce() -> T,
+    ) -> Result<::signal_slot::Handle<T>, Error> {
+        match self {
+            #[cfg(feature = "zenoh")]
+            Remote::Network(program) => program.handle().object::<T>(id),
+            _ => self.handle().add_with_id(id, object()),
         }
     }
 
@@ -265,6 +304,8 @@ impl Remote {
         match self {
             Remote::Thread(thread) => thread.start(),
             Remote::Process(process) => process.start(),
+            #[cfg(feature = "zenoh")]
+            Remote::Network(_) => Ok(()),
         }
     }
 
@@ -282,7 +323,40 @@ impl Remote {
                 }
                 Err(error) => Err(error_text(error)),
             },
+            #[cfg(feature = "zenoh")]
+            Remote::Network(program) => program.finish(),
         }
+    }
+}
+
+/// Adds the receiving objects of `workload`'s `index`th loop to
+/// `event_loop`, as the network placement's programs do for themselves.
+#[cfg(feature = "zenoh")]
+pub fn add_receivers(
+    event_loop: &LoopHandle,
+    workload: Workload,
+    index: usize,
+) -> Result<(), Error> {
+    let _ = index;
+    if workload == Workload::W1 {
+        event_loop.add_with_id("ponger", Ponger)?;
+        return Ok(());
+    }
+    for receiver in 0..workload.receivers_per_loop() {
+        event_loop.add_with_id(sink_id(index, receiver), sink(workload, receiver))?;
+    }
+    Ok(())
+}
+
+fn sink_id(index: usize, receiver: usize) -> String {
+    format!("sink{index}_{receiver}")
+}
+
+/// The receiver `receiver` of a loop: the first one acks.
+fn sink(workload: Workload, receiver: usize) -> Sink {
+    Sink {
+        receipts: Receipts::new(workload.ack_every()),
+        acks: receiver == 0,
     }
 }
 
@@ -307,6 +381,10 @@ pub fn run(
         .idle_wait(idle)
         .build()
         .map_err(error_text)?;
+    #[cfg(feature = "zenoh")]
+    if placement == Placement::Network {
+        crate::network::export(&main).map_err(error_text)?;
+    }
     let limit = Timer::single_shot(&main, RUN_LIMIT).map_err(error_text)?;
     limit
         .timeout()
@@ -342,7 +420,13 @@ fn set_up_ping_pong(
     outcome: &Outcome,
     idle: IdleWait,
 ) -> Result<Vec<Remote>, Error> {
-    let remote = Remote::new(placement, format!("bench_remote_{tag}"), idle)?;
+    let remote = Remote::new(
+        placement,
+        format!("bench_remote_{tag}"),
+        idle,
+        Workload::W1,
+        0,
+    )?;
     let pinger = main.add_with_id(
         "pinger",
         Pinger {
@@ -351,7 +435,7 @@ fn set_up_ping_pong(
             outcome: outcome.clone(),
         },
     )?;
-    let ponger = remote.handle().add_with_id("ponger", Ponger)?;
+    let ponger = remote.receiver("ponger", || Ponger)?;
     pinger.ping().connect(ponger.on_ping())?;
     ponger.pong().connect(pinger.on_pong())?;
     main.start_signal().connect(pinger.go())?;
@@ -372,16 +456,16 @@ fn set_up_stream(
     let source = main.add_with_id("source", Source::new(workload, n, outcome.clone())?)?;
     let mut remotes = Vec::new();
     for index in 0..workload.receiving_loops() {
-        let remote = Remote::new(placement, format!("bench_remote_{tag}_{index}"), idle)?;
+        let remote = Remote::new(
+            placement,
+            format!("bench_remote_{tag}_{index}"),
+            idle,
+            workload,
+            index,
+        )?;
         for receiver in 0..workload.receivers_per_loop() {
             let acks = receiver == 0;
-            let sink = remote.handle().add_with_id(
-                format!("sink{index}_{receiver}"),
-                Sink {
-                    receipts: Receipts::new(workload.ack_every()),
-                    acks,
-                },
-            )?;
+            let sink = remote.receiver(&sink_id(index, receiver), || sink(workload, receiver))?;
             if workload == Workload::W4z {
                 source.frame().connect(sink.on_frame())?;
             } else if workload.sends_blobs() {

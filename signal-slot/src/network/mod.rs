@@ -203,7 +203,8 @@ enum Work {
 /// A Zenoh configuration for a peer that listens on the endpoints `listen`
 /// and connects to `connect` (such as `tcp/127.0.0.1:7447`), with
 /// multicast scouting off: programs find each other through the endpoints
-/// given, and through the peers those tell them of. Add TLS, a router or
+/// given, and through the peers those tell them of. Each link queues up to
+/// 1 MiB of data before Zenoh drops (counted by the receiving loop). Add TLS, a router or
 /// access control to it with `insert_json5` (see the README).
 ///
 /// ```
@@ -232,6 +233,13 @@ pub fn peer_config(listen: &[&str], connect: &[&str]) -> Result<zenoh::Config, E
     )?;
     set(&mut config, "listen/endpoints", list(listen))?;
     set(&mut config, "connect/endpoints", list(connect))?;
+    // Zenoh's most batches queued per link for data (16 of 64 KiB, up
+    // from 2): a burst of emissions is queued rather than dropped.
+    set(
+        &mut config,
+        "transport/link/tx/queue/size/data",
+        "16".to_owned(),
+    )?;
     Ok(config)
 }
 

@@ -1,0 +1,195 @@
+//! The raw floor of the `network` placement: plain Zenoh pub/sub between
+//! this process and programs that re-execute this binary with
+//! [`CHILD_FLAG`], on the same protocol and the same congestion control
+//! (drop) as signal-slot's records.
+
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use ::signal_slot::network::{peer_config, zenoh};
+use zenoh::Wait;
+use zenoh::qos::CongestionControl;
+
+use crate::protocol::{
+    Receipts, RunResult, Workload, blob, error_text, read_blob, read_stamp, stamp,
+};
+
+pub const NAME: &str = "zenoh pub/sub";
+
+/// The first argument of a program: `bench --raw-zenoh-child ENDPOINT KEY
+/// WORKLOAD`.
+pub const CHILD_FLAG: &str = "--raw-zenoh-child";
+
+/// How long a run waits for an ack before it counts as having lost one.
+const ACK_LIMIT: Duration = Duration::from_secs(30);
+
+/// The program's side: echoes pings (W1), or checks, counts and acks.
+pub fn child(args: &[String]) -> Result<(), String> {
+    let [endpoint, key, workload] = args else {
+        return Err(format!("{CHILD_FLAG} takes ENDPOINT KEY WORKLOAD"));
+    };
+    let workload =
+        Workload::from_name(workload).ok_or_else(|| format!("unknown workload `{workload}`"))?;
+    let session = zenoh::open(peer_config(&[], &[endpoint]).map_err(error_text)?)
+        .wait()
+        .map_err(error_text)?;
+    let acks = session
+        .declare_publisher(format!("{key}/ack"))
+        .congestion_control(CongestionControl::Drop)
+        .wait()
+        .map_err(error_text)?;
+    let data = session
+        .declare_subscriber(format!("{key}/data"))
+        .wait()
+        .map_err(error_text)?;
+    // Declared before this: the parent sees the subscriber first.
+    acks.put(b"ready".to_vec()).wait().map_err(error_text)?;
+    let mut receipts = Receipts::new(workload.ack_every());
+    while let Ok(sample) = data.recv() {
+        let message = sample.payload().to_bytes();
+        if message.as_ref() == b"end" {
+            break;
+        }
+        if workload == Workload::W1 {
+            acks.put(message.to_vec()).wait().map_err(error_text)?;
+            continue;
+        }
+        let seq = if workload.sends_blobs() {
+            read_blob(&message)
+        } else {
+            read_stamp(&message)
+        };
+        if let Some((count, errors)) = receipts.record(seq) {
+            let mut ack = count.to_le_bytes().to_vec();
+            ack.extend_from_slice(&errors.to_le_bytes());
+            acks.put(ack).wait().map_err(error_text)?;
+        }
+    }
+    Ok(())
+}
+
+/// A program, once ready.
+struct Peer {
+    process: Child,
+    data: zenoh::pubsub::Publisher<'static>,
+    acks: zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>,
+}
+
+fn spawn(
+    session: &zenoh::Session,
+    endpoint: &str,
+    key: String,
+    workload: Workload,
+) -> Result<Peer, String> {
+    let acks = session
+        .declare_subscriber(format!("{key}/ack"))
+        .wait()
+        .map_err(error_text)?;
+    let data = session
+        .declare_publisher(format!("{key}/data"))
+        .congestion_control(CongestionControl::Drop)
+        .wait()
+        .map_err(error_text)?;
+    let exe = std::env::current_exe().map_err(error_text)?;
+    let process = Command::new(exe)
+        .args([CHILD_FLAG, endpoint, &key, workload.name()])
+        .spawn()
+        .map_err(error_text)?;
+    let ready = acks.recv_timeout(ACK_LIMIT).map_err(error_text)?;
+    if ready.is_none_or(|sample| sample.payload().to_bytes().as_ref() != b"ready") {
+        return Err("the program did not say it was ready".to_owned());
+    }
+    Ok(Peer {
+        process,
+        data,
+        acks,
+    })
+}
+
+/// One run of `workload` with N = `n`: one program per receiving loop.
+pub fn run(workload: Workload, n: u64) -> RunResult {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(error_text)?
+        .port();
+    let endpoint = format!("tcp/127.0.0.1:{port}");
+    let session = zenoh::open(peer_config(&[&endpoint], &[]).map_err(error_text)?)
+        .wait()
+        .map_err(error_text)?;
+    let peers: Vec<Peer> = (0..workload.receiving_loops())
+        .map(|index| {
+            let key = format!("raw-bench/{}/{index}", std::process::id());
+            spawn(&session, &endpoint, key, workload)
+        })
+        .collect::<Result<_, _>>()?;
+    let result = match workload {
+        Workload::W1 => ping_pong(n, &peers[0]),
+        // The raw floor of W2b is single sends, as for W2.
+        _ => stream(workload, n, &peers),
+    };
+    for mut peer in peers {
+        let _ = peer.data.put(b"end".to_vec()).wait();
+        let _ = peer.process.wait();
+    }
+    let _ = session.close().wait();
+    result
+}
+
+fn next_ack(peer: &Peer) -> Result<Vec<u8>, String> {
+    match peer.acks.recv_timeout(ACK_LIMIT).map_err(error_text)? {
+        Some(sample) => Ok(sample.payload().to_bytes().to_vec()),
+        None => Err(format!("no ack within {ACK_LIMIT:?}: a message was lost")),
+    }
+}
+
+fn ping_pong(n: u64, peer: &Peer) -> RunResult {
+    let started = Instant::now();
+    for seq in 0..n {
+        peer.data
+            .put(seq.to_le_bytes().to_vec())
+            .wait()
+            .map_err(error_text)?;
+        if read_stamp(&next_ack(peer)?) != Some(seq) {
+            return Err(format!("pong out of order at {seq}"));
+        }
+    }
+    Ok(started.elapsed())
+}
+
+/// W2-W4: every message to every program, within the window.
+fn stream(workload: Workload, n: u64, peers: &[Peer]) -> RunResult {
+    let started = Instant::now();
+    let window = workload.window();
+    let mut sent = 0u64;
+    let mut acked = vec![0u64; peers.len()];
+    let mut message = if workload.sends_blobs() {
+        blob(0)
+    } else {
+        vec![0u8; 8]
+    };
+    loop {
+        let floor = acked.iter().min().copied().unwrap_or(0);
+        if floor == n {
+            return Ok(started.elapsed());
+        }
+        while sent < n && sent - floor < window {
+            stamp(&mut message, sent);
+            for peer in peers {
+                peer.data.put(message.clone()).wait().map_err(error_text)?;
+            }
+            sent += 1;
+        }
+        let (index, _) = acked
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, count)| **count)
+            .unwrap_or((0, &0));
+        let ack = next_ack(&peers[index])?;
+        let count = read_stamp(&ack).ok_or("malformed ack")?;
+        let errors = ack.get(8..).and_then(read_stamp).ok_or("malformed ack")?;
+        if errors > 0 {
+            return Err(format!("{errors} out of order"));
+        }
+        acked[index] = count;
+    }
+}
