@@ -327,9 +327,11 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
                 .map(|(index, slot)| (false, index as u16, arg_types(&slot.args))),
         )
         .map(|(signal, index, tuple)| {
-            quote!((#signal, #index) => ::core::option::Option::Some(
-                ::signal_slot::__private::signature::<#tuple>()
-            ),)
+            quote!((#signal, #index) => ::core::option::Option::Some({
+                #[allow(unused_imports)]
+                use ::signal_slot::__private::{NamedSignature as _, TracedSignature as _};
+                (&::signal_slot::__private::SignatureOf::<#tuple>::new()).signature()
+            }),)
         });
     let signal_names = object.signals.iter().map(|signal| signal.ident.to_string());
     let slot_names = object.slots.iter().map(|slot| slot.ident.to_string());

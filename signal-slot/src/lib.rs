@@ -276,7 +276,7 @@ pub mod __private {
     pub use crate::object::{ObjectStruct, TypedHandle};
     pub use crate::payload::{ErasedArgs, Payload};
     pub use crate::signal::SlotReturn;
-    pub use crate::signature::{Signature, signature};
+    pub use crate::signature::{NamedSignature, Signature, SignatureOf, TracedSignature};
 
     use crate::object::ObjectHandle;
     use crate::payload::{DecodeFn, EncodeFn};

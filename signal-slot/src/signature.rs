@@ -28,8 +28,51 @@ pub struct Signature {
     pub types: String,
 }
 
+/// Picks, by autoref specialization, the signature of an argument tuple:
+/// traced if it can be decoded, else by its type name. Its argument types'
+/// bounds are checked (and reported) elsewhere; this adds no error of its
+/// own.
+pub struct SignatureOf<A>(std::marker::PhantomData<fn() -> A>);
+
+impl<A> SignatureOf<A> {
+    /// The chooser for `A`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        SignatureOf(std::marker::PhantomData)
+    }
+}
+
+/// The signature of a tuple that can be decoded: its traced shape.
+pub trait TracedSignature {
+    /// The signature.
+    fn signature(&self) -> Signature;
+}
+
+impl<A: DeserializeOwned + 'static> TracedSignature for &SignatureOf<A> {
+    fn signature(&self) -> Signature {
+        signature::<A>()
+    }
+}
+
+/// The signature of a tuple that cannot be decoded (which does not
+/// compile for other reasons): its type name.
+pub trait NamedSignature {
+    /// The signature.
+    fn signature(&self) -> Signature;
+}
+
+impl<A> NamedSignature for SignatureOf<A> {
+    fn signature(&self) -> Signature {
+        let types = std::any::type_name::<A>();
+        Signature {
+            fingerprint: fnv1a(types.as_bytes()),
+            types: types.to_owned(),
+        }
+    }
+}
+
 /// The signature of the argument tuple `A` (computed once per type).
-pub fn signature<A: DeserializeOwned + 'static>() -> Signature {
+pub(crate) fn signature<A: DeserializeOwned + 'static>() -> Signature {
     static KNOWN: Mutex<Option<HashMap<TypeId, Signature>>> = Mutex::new(None);
     let id = TypeId::of::<A>();
     if let Some(known) = KNOWN
