@@ -227,3 +227,64 @@ impl Receipts {
         (self.count % self.ack_every == 0).then_some((self.count, self.errors))
     }
 }
+
+/// Drives W2-W4 over a raw transport: every message to each of `peers`
+/// receivers, within the window, the laggard's acks (`(count, errors)` as
+/// two little-endian words) pacing it. `send(peer, message)` sends one;
+/// `ack(peer)` waits for that receiver's next ack.
+pub fn drive_stream(
+    workload: Workload,
+    n: u64,
+    peers: usize,
+    mut send: impl FnMut(usize, &[u8]) -> Result<(), String>,
+    mut ack: impl FnMut(usize) -> Result<Vec<u8>, String>,
+) -> RunResult {
+    let started = std::time::Instant::now();
+    let window = workload.window();
+    let mut sent = 0u64;
+    let mut acked = vec![0u64; peers];
+    // One buffer, stamped anew for each signal.
+    let mut message = if workload.sends_blobs() {
+        blob(0)
+    } else {
+        vec![0u8; 8]
+    };
+    loop {
+        let floor = acked.iter().min().copied().unwrap_or(0);
+        if floor == n {
+            return Ok(started.elapsed());
+        }
+        while sent < n && sent - floor < window {
+            stamp(&mut message, sent);
+            for peer in 0..peers {
+                send(peer, &message)?;
+            }
+            sent += 1;
+        }
+        // The laggard gates the window: wait for its next ack (the others'
+        // wait in their channels).
+        let (laggard, _) = acked
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, count)| **count)
+            .unwrap_or((0, &0));
+        let ack = ack(laggard)?;
+        let (count, errors) = read_ack(&ack).ok_or("malformed ack")?;
+        if errors > 0 {
+            return Err(format!("{errors} out of order"));
+        }
+        acked[laggard] = count;
+    }
+}
+
+/// An ack as a raw receiver sends it: `(count, errors)`.
+pub fn ack_message(count: u64, errors: u64) -> Vec<u8> {
+    let mut ack = count.to_le_bytes().to_vec();
+    ack.extend_from_slice(&errors.to_le_bytes());
+    ack
+}
+
+/// The `(count, errors)` of an ack.
+fn read_ack(message: &[u8]) -> Option<(u64, u64)> {
+    Some((read_stamp(message)?, read_stamp(message.get(8..)?)?))
+}

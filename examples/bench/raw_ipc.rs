@@ -7,7 +7,7 @@ use std::time::Instant;
 use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
 
 use crate::protocol::{
-    Receipts, RunResult, Workload, blob, error_text, read_blob, read_stamp, stamp,
+    Receipts, RunResult, Workload, ack_message, drive_stream, error_text, read_blob, read_stamp,
 };
 
 pub const NAME: &str = "ipc-channel";
@@ -55,18 +55,11 @@ pub fn child(server: String, workload: &str) -> Result<(), String> {
         let Some((count, errors)) = receipts.record(seq) else {
             continue;
         };
-        let mut ack = count.to_le_bytes().to_vec();
-        ack.extend_from_slice(&errors.to_le_bytes());
-        if back.send(&ack).is_err() {
+        if back.send(&ack_message(count, errors)).is_err() {
             break;
         }
     }
     Ok(())
-}
-
-/// The `(count, errors)` of a child's ack.
-fn read_ack(message: &[u8]) -> Option<(u64, u64)> {
-    Some((read_stamp(message)?, read_stamp(message.get(8..)?)?))
 }
 
 /// A child, once connected.
@@ -125,40 +118,11 @@ fn ping_pong(n: u64, peer: &Peer) -> RunResult {
 
 /// W2-W4: every signal to every child, within the window.
 fn stream(workload: Workload, n: u64, peers: &[Peer]) -> RunResult {
-    let started = Instant::now();
-    let window = workload.window();
-    let mut sent = 0u64;
-    let mut acked = vec![0u64; peers.len()];
-    // One buffer, stamped anew for each signal.
-    let mut message = if workload.sends_blobs() {
-        blob(0)
-    } else {
-        vec![0u8; 8]
-    };
-    loop {
-        let floor = acked.iter().min().copied().unwrap_or(0);
-        if floor == n {
-            return Ok(started.elapsed());
-        }
-        while sent < n && sent - floor < window {
-            stamp(&mut message, sent);
-            for peer in peers {
-                peer.data.send(&message).map_err(error_text)?;
-            }
-            sent += 1;
-        }
-        // The laggard gates the window: wait for its next ack (the others'
-        // wait in their channels).
-        let (index, _) = acked
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, count)| **count)
-            .unwrap_or((0, &0));
-        let ack = peers[index].acks.recv().map_err(error_text)?;
-        let (count, errors) = read_ack(&ack).ok_or("malformed ack")?;
-        if errors > 0 {
-            return Err(format!("{errors} out of order"));
-        }
-        acked[index] = count;
-    }
+    drive_stream(
+        workload,
+        n,
+        peers.len(),
+        |peer, message| peers[peer].data.send(message).map_err(error_text),
+        |peer| peers[peer].acks.recv().map_err(error_text),
+    )
 }

@@ -11,7 +11,7 @@ use zenoh::Wait;
 use zenoh::qos::CongestionControl;
 
 use crate::protocol::{
-    Receipts, RunResult, Workload, blob, error_text, read_blob, read_stamp, stamp,
+    Receipts, RunResult, Workload, ack_message, drive_stream, error_text, read_blob, read_stamp,
 };
 
 pub const NAME: &str = "zenoh pub/sub";
@@ -60,9 +60,9 @@ pub fn child(args: &[String]) -> Result<(), String> {
             read_stamp(&message)
         };
         if let Some((count, errors)) = receipts.record(seq) {
-            let mut ack = count.to_le_bytes().to_vec();
-            ack.extend_from_slice(&errors.to_le_bytes());
-            acks.put(ack).wait().map_err(error_text)?;
+            acks.put(ack_message(count, errors))
+                .wait()
+                .map_err(error_text)?;
         }
     }
     Ok(())
@@ -158,38 +158,17 @@ fn ping_pong(n: u64, peer: &Peer) -> RunResult {
 
 /// W2-W4: every message to every program, within the window.
 fn stream(workload: Workload, n: u64, peers: &[Peer]) -> RunResult {
-    let started = Instant::now();
-    let window = workload.window();
-    let mut sent = 0u64;
-    let mut acked = vec![0u64; peers.len()];
-    let mut message = if workload.sends_blobs() {
-        blob(0)
-    } else {
-        vec![0u8; 8]
-    };
-    loop {
-        let floor = acked.iter().min().copied().unwrap_or(0);
-        if floor == n {
-            return Ok(started.elapsed());
-        }
-        while sent < n && sent - floor < window {
-            stamp(&mut message, sent);
-            for peer in peers {
-                peer.data.put(message.clone()).wait().map_err(error_text)?;
-            }
-            sent += 1;
-        }
-        let (index, _) = acked
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, count)| **count)
-            .unwrap_or((0, &0));
-        let ack = next_ack(&peers[index])?;
-        let count = read_stamp(&ack).ok_or("malformed ack")?;
-        let errors = ack.get(8..).and_then(read_stamp).ok_or("malformed ack")?;
-        if errors > 0 {
-            return Err(format!("{errors} out of order"));
-        }
-        acked[index] = count;
-    }
+    drive_stream(
+        workload,
+        n,
+        peers.len(),
+        |peer, message| {
+            peers[peer]
+                .data
+                .put(message.to_vec())
+                .wait()
+                .map_err(error_text)
+        },
+        |peer| next_ack(&peers[peer]),
+    )
 }

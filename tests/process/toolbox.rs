@@ -281,9 +281,13 @@ pub fn an_object_moves_into_a_child_and_back() {
             // Back: the move is made in its process, once it handled what
             // was queued to it there (the rest of a reading pass, maybe).
             counter.go_to().invoke("travel_home".to_owned()).unwrap();
+            // Until it left the child: the loop it goes to knows of it
+            // (and reserves its id) as soon as the move starts, before the
+            // child hands it over.
             assert!(crate::common::harness::wait_until(
                 Duration::from_secs(10),
                 || home.object::<Counter>("counter").is_ok()
+                    && child.object::<Counter>("counter").is_err()
             ));
         }
         source.reading().emit(value, String::new());
