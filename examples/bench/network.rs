@@ -7,7 +7,7 @@ use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use ::signal_slot::network::{Network, peer_config};
+use ::signal_slot::network::{Network, peer_config, zenoh};
 use ::signal_slot::{Error, EventLoop, LoopHandle};
 
 use crate::protocol::{Workload, error_text};
@@ -15,6 +15,23 @@ use crate::protocol::{Workload, error_text};
 /// The first argument of a program: `bench --net-child ENDPOINT SYSTEM
 /// LOOP WORKLOAD INDEX`.
 pub const CHILD_FLAG: &str = "--net-child";
+
+/// The Zenoh configuration of every program of the placement (signal-slot's
+/// and the raw baseline's): `peer_config`, and under congestion a message
+/// waits up to 100 ms for room before Zenoh drops it (1 ms by default),
+/// since the protocol's windows (64 payloads of 64 KiB in W4) are larger
+/// than a link's queue (1 MiB) and a dropped signal fails a run. Both
+/// systems get the same.
+pub fn bench_config(listen: &[&str], connect: &[&str]) -> Result<zenoh::Config, String> {
+    let mut config = peer_config(listen, connect).map_err(error_text)?;
+    config
+        .insert_json5(
+            "transport/link/tx/queue/congestion_control/drop/wait_before_drop",
+            "100000",
+        )
+        .map_err(error_text)?;
+    Ok(config)
+}
 
 /// This process's membership: the network, its endpoint, its system.
 struct Joined {
@@ -33,7 +50,7 @@ fn joined() -> Result<&'static Joined, Error> {
                 .port();
             let endpoint = format!("tcp/127.0.0.1:{port}");
             let system = format!("bench-{}", std::process::id());
-            let config = peer_config(&[&endpoint], &[]).map_err(error_text)?;
+            let config = bench_config(&[&endpoint], &[])?;
             let network = Network::join(&system, config).map_err(error_text)?;
             Ok(Joined {
                 network,
@@ -121,8 +138,7 @@ pub fn child(args: &[String]) -> Result<(), String> {
     let workload =
         Workload::from_name(workload).ok_or_else(|| format!("unknown workload `{workload}`"))?;
     let index: usize = index.parse().map_err(error_text)?;
-    let network = Network::join(system, peer_config(&[], &[endpoint]).map_err(error_text)?)
-        .map_err(error_text)?;
+    let network = Network::join(system, bench_config(&[], &[endpoint])?).map_err(error_text)?;
     let mut main = EventLoop::builder(name.as_str())
         .catch_interrupt(false)
         .build()

@@ -6,7 +6,7 @@
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use ::signal_slot::network::{peer_config, zenoh};
+use ::signal_slot::network::zenoh;
 use zenoh::Wait;
 use zenoh::qos::CongestionControl;
 
@@ -30,7 +30,7 @@ pub fn child(args: &[String]) -> Result<(), String> {
     };
     let workload =
         Workload::from_name(workload).ok_or_else(|| format!("unknown workload `{workload}`"))?;
-    let session = zenoh::open(peer_config(&[], &[endpoint]).map_err(error_text)?)
+    let session = zenoh::open(crate::network::bench_config(&[], &[endpoint])?)
         .wait()
         .map_err(error_text)?;
     let acks = session
@@ -113,7 +113,7 @@ pub fn run(workload: Workload, n: u64) -> RunResult {
         .map_err(error_text)?
         .port();
     let endpoint = format!("tcp/127.0.0.1:{port}");
-    let session = zenoh::open(peer_config(&[&endpoint], &[]).map_err(error_text)?)
+    let session = zenoh::open(crate::network::bench_config(&[&endpoint], &[])?)
         .wait()
         .map_err(error_text)?;
     let peers: Vec<Peer> = (0..workload.receiving_loops())
