@@ -305,10 +305,27 @@ impl EventLoop {
             match frame {
                 Ok(frame) => self.apply_frame(frame, tally),
                 Err(error) => {
+                    // Anyone who reaches the network can send garbage:
+                    // reported once a second at most, with how many more.
+                    static FROM_NETWORK: std::sync::LazyLock<crate::transport::RateLimit> =
+                        std::sync::LazyLock::new(|| {
+                            crate::transport::RateLimit::new(std::time::Duration::from_secs(1))
+                        });
+                    let mut suppressed = 0;
+                    if let Source::Program(_) = source {
+                        match FROM_NETWORK.allow() {
+                            Some(count) => suppressed = count,
+                            None => {
+                                FROM_NETWORK.suppress();
+                                return Rest::Corrupt;
+                            }
+                        }
+                    }
                     tracing::error!(
                         event_loop = self.handle.name(),
                         %error,
                         %source,
+                        suppressed,
                         "event loop `{}`: a record from {source} cannot be decoded ({error}); \
                          the rest of it is dropped",
                         self.handle.name(),

@@ -561,9 +561,12 @@ impl Shared {
         }
         let mut state = self.lock();
         let back = if alive {
-            let previous = state.owners.insert(loop_name.clone(), program);
+            let previous = state.owners.insert(loop_name.clone(), program.clone());
             self.appeared.notify_all();
-            previous.is_none() && state.known.contains_key(&loop_name)
+            // Back after it went, or taken over by a new program whose
+            // token came before the old one's end: either way a program
+            // that has received nothing from this one yet.
+            previous.as_ref() != Some(&program) && state.known.contains_key(&loop_name)
         } else {
             if state.owners.get(&loop_name) != Some(&program) {
                 // An older program's token, gone after the new one came.

@@ -25,7 +25,7 @@ mod link;
 mod remote;
 pub(crate) mod routes;
 
-pub(crate) use accounting::{DropCounter, DropReason};
+pub(crate) use accounting::{DropCounter, DropReason, RateLimit};
 pub(crate) use agent::{AgentMessage, agent_of, describe_process, lookup_object};
 pub(crate) use control::Control;
 pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
