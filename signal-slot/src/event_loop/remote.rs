@@ -11,6 +11,7 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
+use crate::command::Command;
 use crate::context::Sender;
 use crate::sys::ring::Consumer;
 use crate::transport::DropReason;
@@ -78,6 +79,28 @@ enum Rest {
     AfterStop,
     /// A frame could not be decoded; what follows it cannot be framed.
     Corrupt,
+}
+
+/// What a record from another program may carry: signals (as plain
+/// deliveries: a reply route names a call of this process tree, which no
+/// other program may answer), emissions on behalf of an emitter, and the
+/// commands a handle sends to a loop (detach, subscribe, block). Nothing
+/// that moves, keeps or revives objects.
+fn admitted(frame: Frame<'_>) -> Option<Frame<'_>> {
+    match frame {
+        Frame::Signal { .. } => {
+            let mut frame = frame;
+            if let Frame::Signal { reply, .. } = &mut frame {
+                *reply = None;
+            }
+            Some(frame)
+        }
+        Frame::EmitRequest { .. } => Some(frame),
+        Frame::Command(
+            Command::Detach { .. } | Command::Subscribe { .. } | Command::Block { .. },
+        ) => Some(frame),
+        Frame::Command(_) => None,
+    }
 }
 
 /// Where a record came from, for reports.
@@ -252,11 +275,13 @@ impl EventLoop {
     /// and what fails to decode is reported with the sender.
     pub(super) fn dispatch_network(&mut self, bytes: &[u8], signals: u32, from: &str) {
         let tally = Tally::new(None);
-        let rest =
-            crate::pool::untrusted(|| self.dispatch_frames(bytes, &tally, Source::Program(from)));
-        let left = u64::from(signals).saturating_sub(tally.counted.get());
-        self.drop_rest(&tally, left, rest);
-        self.deliver_newest();
+        crate::pool::untrusted(|| {
+            let rest = self.dispatch_frames(bytes, &tally, Source::Program(from));
+            let left = u64::from(signals).saturating_sub(tally.counted.get());
+            self.drop_rest(&tally, left, rest);
+            // Keep-latest values from it are decoded here: untrusted too.
+            self.deliver_newest();
+        });
     }
 
     /// Counts what the rings still hold as taken and dropped, and lets them
@@ -303,7 +328,18 @@ impl EventLoop {
         let frames = wire::Reader::new(bytes);
         for frame in frames {
             match frame {
-                Ok(frame) => self.apply_frame(frame, tally),
+                Ok(frame) => match source {
+                    Source::Program(from) => match admitted(frame) {
+                        Some(frame) => self.apply_frame(frame, tally),
+                        None => tracing::warn!(
+                            event_loop = self.handle.name(),
+                            from,
+                            "a command from program {from} over the network is not one a \
+                             program may send: ignored"
+                        ),
+                    },
+                    _ => self.apply_frame(frame, tally),
+                },
                 Err(error) => {
                     // Anyone who reaches the network can send garbage:
                     // reported once a second at most, with how many more.

@@ -12,7 +12,12 @@ use crate::transport::{Encode, Link, LinkError};
 
 /// What a link to one loop of another program holds.
 pub(super) struct LinkState {
+    /// Signals: dropped (and counted by the receiver) under congestion.
     publisher: zenoh::pubsub::Publisher<'static>,
+    /// Commands and invocations, which a full inbox takes still: under
+    /// congestion they wait for room (as long as Zenoh's `block`
+    /// congestion control lets them) rather than vanish uncounted.
+    urgent: zenoh::pubsub::Publisher<'static>,
     /// This program's number, in each record.
     program: u64,
     /// The loop's program runs, as liveliness says.
@@ -25,9 +30,14 @@ pub(super) struct LinkState {
 }
 
 impl LinkState {
-    pub(super) fn new(publisher: zenoh::pubsub::Publisher<'static>, program: u64) -> Self {
+    pub(super) fn new(
+        publisher: zenoh::pubsub::Publisher<'static>,
+        urgent: zenoh::pubsub::Publisher<'static>,
+        program: u64,
+    ) -> Self {
         LinkState {
             publisher,
+            urgent,
             program,
             up: AtomicBool::new(false),
             sent: Mutex::new(0),
@@ -67,8 +77,12 @@ impl Link for NetLink {
         encode(&mut Encoder::growing(&mut bytes)).map_err(LinkError::Encode)?;
         // Congestion control drops rather than block: a record Zenoh
         // drops is counted by the receiver, from the gap in the counts.
-        state
-            .publisher
+        let publisher = if urgent {
+            &state.urgent
+        } else {
+            &state.publisher
+        };
+        publisher
             .put(bytes)
             .wait()
             .map_err(|_| LinkError::Gone { lost: 0 })?;

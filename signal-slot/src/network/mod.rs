@@ -491,14 +491,18 @@ impl Shared {
         {
             return Some(tree.clone());
         }
-        let publisher = self
-            .session
-            .declare_publisher(self.key(format_args!("loop/{}", names::escape(name))))
-            .congestion_control(zenoh::qos::CongestionControl::Drop)
-            .wait()
-            .map_err(|error| tracing::error!(event_loop = name, %error, "cannot publish to event loop `{name}`"))
-            .ok()?;
-        let link = Arc::new(LinkState::new(publisher, self.number));
+        let key = self.key(format_args!("loop/{}", names::escape(name)));
+        let publisher = |congestion| {
+            self.session
+                .declare_publisher(key.clone())
+                .congestion_control(congestion)
+                .wait()
+                .map_err(|error| tracing::error!(event_loop = name, %error, "cannot publish to event loop `{name}`"))
+                .ok()
+        };
+        let signals = publisher(zenoh::qos::CongestionControl::Drop)?;
+        let urgent = publisher(zenoh::qos::CongestionControl::Block)?;
+        let link = Arc::new(LinkState::new(signals, urgent, self.number));
         let name: Arc<str> = name.into();
         let control = Arc::new(NetControl {
             shared: Arc::downgrade(self),
@@ -611,31 +615,36 @@ impl Shared {
         }
     }
 
-    /// Asks again for the connections of emitters of `loop_name`, back.
-    fn restore(&self, loop_name: &str, asked: Vec<Command>) {
-        for command in asked {
-            let started = Instant::now();
-            loop {
+    /// Asks again for the connections of emitters of `loop_name`, back:
+    /// in rounds, each trying what is left, for [`RESTORE_PATIENCE`] in
+    /// all (its program may add its emitters after exporting the loop).
+    fn restore(&self, loop_name: &str, mut asked: Vec<Command>) {
+        let started = Instant::now();
+        loop {
+            let mut failed = Vec::new();
+            for command in asked {
                 let result = self
                     .owner(loop_name)
                     .and_then(|program| self.connection(&program, loop_name, &command));
-                match result {
-                    Ok(_) => break,
-                    // Its program may add the emitter after exporting.
-                    Err(why) if started.elapsed() < RESTORE_PATIENCE => {
-                        tracing::debug!(event_loop = loop_name, "restoring a connection: {why}");
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    Err(why) => {
-                        tracing::error!(
-                            event_loop = loop_name,
-                            "a connection to an emitter of event loop `{loop_name}` cannot be \
-                             restored: {why}"
-                        );
-                        break;
-                    }
+                if let Err(why) = result {
+                    failed.push((command, why));
                 }
             }
+            if failed.is_empty() {
+                return;
+            }
+            if started.elapsed() >= RESTORE_PATIENCE {
+                for (_, why) in failed {
+                    tracing::error!(
+                        event_loop = loop_name,
+                        "a connection to an emitter of event loop `{loop_name}` cannot be \
+                         restored: {why}"
+                    );
+                }
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            asked = failed.into_iter().map(|(command, _)| command).collect();
         }
     }
 
@@ -687,6 +696,9 @@ impl Shared {
                 })
         };
         match change {
+            // A single-shot connection is not made again: this program
+            // does not hear that it fired.
+            Change::Connect(_, crate::connection::Delivery::SingleShot) => {}
             Change::Connect(receiver, _) => {
                 state
                     .asked
@@ -699,7 +711,12 @@ impl Shared {
                     .retain(|(_, other)| !same(other, Some(receiver)));
             }
             Change::DisconnectAll => state.asked.retain(|(_, other)| !same(other, None)),
-            Change::Broadcast(_) | Change::Publish(..) => {}
+            Change::Broadcast(_) | Change::Publish(..) => {
+                // The newest change of that broadcast stands.
+                let key = broadcast_key(command);
+                state.asked.retain(|(_, other)| broadcast_key(other) != key);
+                state.asked.push((emitter_loop.clone(), command.clone()));
+            }
         }
     }
 
@@ -746,6 +763,28 @@ impl Drop for Shared {
             tracing::debug!(%error, "the Zenoh session did not close cleanly");
         }
     }
+}
+
+/// Which broadcast a connection change turns on or off: emitter, signal,
+/// loop and topic (`None` for other changes).
+type BroadcastKey = (Arc<str>, u16, Arc<str>, Option<Arc<str>>);
+
+fn broadcast_key(command: &Command) -> Option<BroadcastKey> {
+    let Command::Connection {
+        emitter,
+        signal,
+        event_loop,
+        change,
+    } = command
+    else {
+        return None;
+    };
+    let topic = match change {
+        Change::Broadcast(_) => None,
+        Change::Publish(topic, _) => Some(topic.clone()),
+        _ => return None,
+    };
+    Some((emitter.clone(), *signal, event_loop.clone(), topic))
 }
 
 /// The network's agent: answers questions and applies liveliness, in
@@ -846,12 +885,18 @@ struct NetControl {
 
 impl NetControl {
     fn ask<T: DeserializeOwned>(&self, request: &Request) -> Result<T, String> {
-        let shared = self
-            .shared
-            .upgrade()
-            .ok_or_else(|| "this program left the network".to_owned())?;
+        let shared = self.shared()?;
         let program = shared.owner(&self.loop_name)?;
         shared.ask(&program, request)
+    }
+
+    /// The network, if this process joined it (a forked child did not: its
+    /// parent's session has no threads there).
+    fn shared(&self) -> Result<Arc<Shared>, String> {
+        self.shared
+            .upgrade()
+            .filter(|shared| shared.pid == std::process::id())
+            .ok_or_else(|| "this process is not on the network".to_owned())
     }
 }
 
@@ -869,10 +914,7 @@ impl Control for NetControl {
         command: Command,
         _timeout: Duration,
     ) -> Result<bool, String> {
-        let shared = self
-            .shared
-            .upgrade()
-            .ok_or_else(|| "this program left the network".to_owned())?;
+        let shared = self.shared()?;
         let program = shared.owner(&self.loop_name)?;
         let changed = shared.connection(&program, emitter_loop, &command)?;
         shared.remember(&self.loop_name, &command);
@@ -916,34 +958,21 @@ impl Control for NetControl {
 }
 
 /// The loop `name` of another program, if this process joined a network
-/// and a program of it exports that loop (asked now if not heard of yet).
+/// and a program of it exports that loop, as liveliness told this one so
+/// far. Never waits: it is asked on loops' threads (a handle decoded, a
+/// connection applied), and a question from another program comes after
+/// what liveliness said of that program's loops.
 pub(crate) fn find(name: &str) -> Option<Arc<LoopPeer>> {
     let shared = joined()?;
     if !shared.lock().owners.contains_key(name) {
-        // Liveliness may not have told this program yet.
-        let found = shared
-            .session
-            .liveliness()
-            .get(shared.key(format_args!("live/*/{}", names::escape(name))))
-            .timeout(Duration::from_secs(1))
-            .wait()
-            .ok()?;
-        let prefix = format!("{}/live/", shared.prefix);
-        let reply = found.recv().ok()?;
-        let sample = reply.result().ok()?;
-        let program = sample
-            .key_expr()
-            .as_str()
-            .strip_prefix(&prefix)?
-            .split_once('/')?
-            .0;
-        shared.lock().owners.insert(name.into(), program.into());
+        return None;
     }
     shared.peer_for(name)
 }
 
 /// In a child just forked: the parent's network is the parent's (its
-/// session's threads do not exist here). The child may join one itself.
+/// session's threads do not exist here, nor Zenoh's runtime's: a process
+/// that joined starts its children by spawn).
 pub(crate) fn forget_after_fork() {
     let inherited = JOINED.lock().unwrap_or_else(PoisonError::into_inner).take();
     // Its memory stays as it is: dropping it would close the parent's

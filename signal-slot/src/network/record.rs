@@ -24,6 +24,9 @@ const MAGIC: [u8; 3] = *b"ssn";
 const URGENT: u8 = 1;
 const HEADER: usize = 24;
 
+/// The most sending programs a loop keeps counts for.
+const MAX_SENDERS: usize = 4096;
+
 /// The most signals a gap between two records may count as lost.
 const MAX_GAP: u64 = 1 << 32;
 
@@ -145,6 +148,11 @@ impl Receiver {
     /// many signals were lost before this record.
     fn account(&self, header: Header) -> (Arc<str>, u64) {
         let mut senders = self.senders.lock().unwrap_or_else(PoisonError::into_inner);
+        if senders.len() >= MAX_SENDERS && !senders.contains_key(&header.program) {
+            // More senders than any system has (forged numbers): forgotten,
+            // each learnt again from its next record (nothing counted).
+            senders.clear();
+        }
         let sender = senders.entry(header.program).or_insert_with(|| Sender {
             expected: header.before,
             name: format!("{:016x}", header.program).into(),
