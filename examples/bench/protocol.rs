@@ -228,6 +228,23 @@ impl Receipts {
     }
 }
 
+/// Drives W1 over a raw transport: `ping(seq)` sends one, `pong()` waits
+/// for the answer, which must carry the same number.
+pub fn drive_ping_pong(
+    n: u64,
+    mut ping: impl FnMut(&[u8]) -> Result<(), String>,
+    mut pong: impl FnMut() -> Result<Vec<u8>, String>,
+) -> RunResult {
+    let started = std::time::Instant::now();
+    for seq in 0..n {
+        ping(&seq.to_le_bytes())?;
+        if read_stamp(&pong()?) != Some(seq) {
+            return Err(format!("pong out of order at {seq}"));
+        }
+    }
+    Ok(started.elapsed())
+}
+
 /// Drives W2-W4 over a raw transport: every message to each of `peers`
 /// receivers, within the window, the laggard's acks (`(count, errors)` as
 /// two little-endian words) pacing it. `send(peer, message)` sends one;

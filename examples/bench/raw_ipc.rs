@@ -2,12 +2,12 @@
 //! process and children that re-execute this program with [`CHILD_FLAG`].
 
 use std::process::{Child, Command};
-use std::time::Instant;
 
 use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
 
 use crate::protocol::{
-    Receipts, RunResult, Workload, ack_message, drive_stream, error_text, read_blob, read_stamp,
+    Receipts, RunResult, Workload, ack_message, drive_ping_pong, drive_stream, error_text,
+    read_blob, read_stamp,
 };
 
 pub const NAME: &str = "ipc-channel";
@@ -105,15 +105,11 @@ pub fn run(workload: Workload, n: u64) -> RunResult {
 }
 
 fn ping_pong(n: u64, peer: &Peer) -> RunResult {
-    let started = Instant::now();
-    for seq in 0..n {
-        peer.data.send(&seq.to_le_bytes()).map_err(error_text)?;
-        let pong = peer.acks.recv().map_err(error_text)?;
-        if read_stamp(&pong) != Some(seq) {
-            return Err(format!("pong out of order at {seq}"));
-        }
-    }
-    Ok(started.elapsed())
+    drive_ping_pong(
+        n,
+        |ping| peer.data.send(ping).map_err(error_text),
+        || peer.acks.recv().map_err(error_text),
+    )
 }
 
 /// W2-W4: every signal to every child, within the window.

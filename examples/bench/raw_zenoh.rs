@@ -4,14 +4,15 @@
 //! (drop) as signal-slot's records.
 
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ::signal_slot::network::zenoh;
 use zenoh::Wait;
 use zenoh::qos::CongestionControl;
 
 use crate::protocol::{
-    Receipts, RunResult, Workload, ack_message, drive_stream, error_text, read_blob, read_stamp,
+    Receipts, RunResult, Workload, ack_message, drive_ping_pong, drive_stream, error_text,
+    read_blob, read_stamp,
 };
 
 pub const NAME: &str = "zenoh pub/sub";
@@ -143,17 +144,11 @@ fn next_ack(peer: &Peer) -> Result<Vec<u8>, String> {
 }
 
 fn ping_pong(n: u64, peer: &Peer) -> RunResult {
-    let started = Instant::now();
-    for seq in 0..n {
-        peer.data
-            .put(seq.to_le_bytes().to_vec())
-            .wait()
-            .map_err(error_text)?;
-        if read_stamp(&next_ack(peer)?) != Some(seq) {
-            return Err(format!("pong out of order at {seq}"));
-        }
-    }
-    Ok(started.elapsed())
+    drive_ping_pong(
+        n,
+        |ping| peer.data.put(ping.to_vec()).wait().map_err(error_text),
+        || next_ack(peer),
+    )
 }
 
 /// W2-W4: every message to every program, within the window.
