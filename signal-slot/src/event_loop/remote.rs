@@ -465,7 +465,8 @@ mod tests {
     use proptest::prelude::*;
 
     use crate::codec::Encoder;
-    use crate::connection::ReceiverRef;
+    use crate::command::Command;
+    use crate::connection::{Change, Delivery, ReceiverRef};
     use crate::event_loop::EventLoop;
     use crate::sys::ring::{Consumer, Producer};
     use crate::transport::{Envelope, InboundRing};
@@ -492,6 +493,180 @@ mod tests {
         fn bytes(&mut self, bytes: Vec<u8>) {
             let _ = bytes;
         }
+    }
+
+    /// An object whose signal commands connect.
+    #[crate::event_loop_object]
+    struct Emitter;
+
+    #[crate::event_loop_object]
+    impl Emitter {
+        #[signal]
+        fn fired();
+    }
+
+    /// A record of one signal to `target`'s `ping`, with a reply route.
+    fn ping_record(reply: Option<(u64, u64)>) -> Vec<u8> {
+        let receiver = ReceiverRef {
+            object: "target".into(),
+            slot: 0,
+            instance: 0,
+            lease: None,
+        };
+        let mut record = Vec::new();
+        Writer::new(&mut Encoder::growing(&mut record))
+            .signal(
+                Some("elsewhere"),
+                Some(("caller", 1)),
+                "ping",
+                [receiver].iter(),
+                (false, false),
+                reply,
+                1,
+                |_, buf| {
+                    rmp::encode::write_array_len(buf, 0)
+                        .map(|_| ())
+                        .map_err(|error| crate::error::EncodeError(error.to_string()))
+                },
+            )
+            .unwrap();
+        record
+    }
+
+    /// Runs `event_loop` until `done`, for a few rounds at most.
+    fn run_until(event_loop: &mut EventLoop, done: impl Fn() -> bool) {
+        for _ in 0..16 {
+            assert!(event_loop.process_events().is_none(), "the loop ended");
+            if done() {
+                return;
+            }
+        }
+        panic!("not done after 16 rounds");
+    }
+
+    /// A signal from another program over the network is delivered, but
+    /// its reply route is not followed: it could answer (with its own
+    /// bytes) a call this process waits on. The same record from a process
+    /// of the tree answers the call.
+    #[test]
+    fn a_record_from_the_network_answers_no_call() {
+        let mut event_loop = EventLoop::builder("network_reply_loop")
+            .catch_interrupt(false)
+            .build()
+            .unwrap();
+        let pings = Arc::new(AtomicU64::new(0));
+        event_loop
+            .add_with_id(
+                "target",
+                Target {
+                    pings: pings.clone(),
+                },
+            )
+            .unwrap();
+        let answered = Arc::new(AtomicU64::new(0));
+        let call = || {
+            let answered = answered.clone();
+            crate::call::register(
+                "target.ping".into(),
+                "elsewhere".into(),
+                std::time::Duration::from_secs(600),
+                Box::new(move |_| {
+                    answered.fetch_add(1, Ordering::SeqCst);
+                }),
+            )
+        };
+        let inbox = event_loop.peer().local_inbox().unwrap();
+
+        let route = call();
+        let forged = Envelope::Network {
+            bytes: ping_record(Some((route.process, route.call))),
+            signals: 1,
+            from: "intruder".into(),
+        };
+        assert!(inbox.send(forged).is_ok());
+        run_until(&mut event_loop, || pings.load(Ordering::SeqCst) == 1);
+        assert_eq!(
+            answered.load(Ordering::SeqCst),
+            0,
+            "a program answered a call"
+        );
+        assert!(crate::call::cancel(route.call), "the call no longer waits");
+
+        let route = call();
+        let trusted = Envelope::Frames {
+            bytes: ping_record(Some((route.process, route.call))),
+            signals: 1,
+        };
+        assert!(inbox.send(trusted).is_ok());
+        run_until(&mut event_loop, || pings.load(Ordering::SeqCst) == 2);
+        assert_eq!(answered.load(Ordering::SeqCst), 1);
+    }
+
+    /// Another program cannot change this program's connections in band
+    /// (that goes through the network's control, which checks
+    /// signatures); the same command from a process of the tree does.
+    #[test]
+    fn a_record_from_the_network_changes_no_connection() {
+        let name = "network_connection_loop";
+        let mut event_loop = EventLoop::builder(name)
+            .catch_interrupt(false)
+            .build()
+            .unwrap();
+        let pings = Arc::new(AtomicU64::new(0));
+        event_loop
+            .add_with_id(
+                "target",
+                Target {
+                    pings: pings.clone(),
+                },
+            )
+            .unwrap();
+        let emitter = event_loop.add_with_id("emitter", Emitter).unwrap();
+        let connect = || {
+            crate::wire::command_packet(Command::Connection {
+                emitter: "emitter".into(),
+                signal: 0,
+                event_loop: name.into(),
+                change: Change::Connect(
+                    ReceiverRef {
+                        object: "target".into(),
+                        slot: 0,
+                        instance: 0,
+                        lease: None,
+                    },
+                    Delivery::FanOut,
+                ),
+            })
+        };
+        let inbox = event_loop.peer().local_inbox().unwrap();
+        let forged = Envelope::Network {
+            bytes: connect(),
+            signals: 0,
+            from: "intruder".into(),
+        };
+        assert!(inbox.send(forged).is_ok());
+        // A marker after it: once it ran, the command before it was seen.
+        let marker = Envelope::Network {
+            bytes: ping_record(None),
+            signals: 1,
+            from: "intruder".into(),
+        };
+        assert!(inbox.send(marker).is_ok());
+        run_until(&mut event_loop, || pings.load(Ordering::SeqCst) == 1);
+        assert_eq!(
+            emitter.fired().receivers().unwrap(),
+            0,
+            "a program connected"
+        );
+
+        let trusted = Envelope::Frames {
+            bytes: connect(),
+            signals: 0,
+        };
+        assert!(inbox.send(trusted).is_ok());
+        run_until(&mut event_loop, || {
+            emitter.fired().receivers().unwrap() == 1
+        });
     }
 
     /// What another process might send: garbage, or frames with random
