@@ -7,7 +7,7 @@
 //! cargo run --release --example bench -- --quick      # small N, one run
 //! cargo run --release --example bench -- --only W2    # one workload
 //! cargo run --release --example bench -- --start      # process start-up times
-//! cargo run --release --example bench -- --floor      # busy-polling W1 and its floor
+//! cargo run --release --example bench -- --floor      # busy-polling W1, the ring alone, the floor
 //! cargo run --release --features zenoh --example bench -- --network  # across programs
 //! ```
 //!
@@ -33,6 +33,7 @@ mod network;
 mod protocol;
 mod raw_crossbeam;
 mod raw_ipc;
+mod raw_ring;
 mod raw_shm;
 #[cfg(feature = "zenoh")]
 mod raw_zenoh;
@@ -191,15 +192,17 @@ fn json(
 }
 
 /// W1 between processes with busy-polling loops, against the floor: two
-/// processes spinning on shared cache lines.
+/// processes spinning on shared cache lines; and between them, the ring
+/// under the loops alone.
 fn busy_poll_floor(options: &Options, lines: &mut Vec<String>) -> bool {
     let workload = Workload::W1;
     let n = workload.scaled_n(options.scale);
-    let [ours, floor] = measure_interleaved(
+    let [ours, ring, floor] = measure_interleaved(
         options.runs,
         options.quick,
         [
             &|run| signal_slot::run(workload, Placement::Process, n, run, IdleWait::BusyPoll),
+            &|_| raw_ring::run(n),
             &|_| raw_shm::run(n),
         ],
     );
@@ -207,22 +210,31 @@ fn busy_poll_floor(options: &Options, lines: &mut Vec<String>) -> bool {
         Ok(elapsed) => describe(workload, n, *elapsed),
         Err(error) => format!("FAILED: {error}"),
     };
-    let ratio = match (&ours, &floor) {
+    let ratio = |result: &RunResult| match (result, &floor) {
         (Ok(ours), Ok(floor)) => format!("{:.2}×", ours.as_secs_f64() / floor.as_secs_f64()),
         _ => "-".to_owned(),
     };
-    println!(
-        "{:<4} {:<8} {:>9}  {:>26}  {:>26}  {:>7}   (busy-polling loops; floor: {})",
-        workload.name(),
-        "proc-bp",
-        n,
-        show(&ours),
-        show(&floor),
-        ratio,
-        raw_shm::NAME
-    );
+    for (label, result, what) in [
+        ("proc-bp", &ours, "busy-polling loops"),
+        ("ring", &ring, raw_ring::NAME),
+    ] {
+        println!(
+            "{:<4} {:<8} {:>9}  {:>26}  {:>26}  {:>7}   ({what}; floor: {})",
+            workload.name(),
+            label,
+            n,
+            show(result),
+            show(&floor),
+            ratio(result),
+            raw_shm::NAME
+        );
+    }
     let mut ok = true;
-    for (system, result) in [("signal-slot busy-poll", &ours), (raw_shm::NAME, &floor)] {
+    for (system, result) in [
+        ("signal-slot busy-poll", &ours),
+        (raw_ring::NAME, &ring),
+        (raw_shm::NAME, &floor),
+    ] {
         match result {
             Ok(elapsed) => lines.push(json(system, workload, Placement::Process, n, *elapsed)),
             Err(_) => ok = false,
@@ -259,6 +271,13 @@ fn main() {
             let rest: Vec<String> = args.collect();
             if let Err(error) = raw_zenoh::child(&rest) {
                 eprintln!("raw zenoh program: {error}");
+                std::process::exit(1);
+            }
+            return;
+        }
+        Some(raw_ring::CHILD_FLAG) => {
+            if let Err(error) = raw_ring::child(args.next().unwrap_or_default()) {
+                eprintln!("ring child: {error}");
                 std::process::exit(1);
             }
             return;

@@ -354,4 +354,66 @@ pub mod __private {
     pub trait EmitThroughContext {}
 
     impl<T: crate::EventLoopObject> EmitThroughContext for crate::Context<'_, T> {}
+
+    /// The shared-memory ring between processes alone, with no frame, loop
+    /// or dispatch: for `bench --floor`, which measures what a round trip
+    /// costs below a signal's own work.
+    pub mod ring {
+        use std::sync::atomic::{Ordering, fence};
+
+        use ipc_channel::ipc::IpcSharedMemory;
+
+        use crate::sys::ring::{Consumer, Producer};
+
+        /// A ring's writing end.
+        pub struct RingSender(Producer);
+
+        /// A ring's reading end, in another process.
+        pub struct RingReceiver(Consumer);
+
+        /// A ring of `bytes` data bytes, and the handle for the reader's
+        /// process.
+        pub fn ring(bytes: usize) -> std::io::Result<(RingSender, IpcSharedMemory)> {
+            let (producer, shared) = Producer::create(bytes, u64::MAX)?;
+            Ok((RingSender(producer), shared))
+        }
+
+        /// The reading end of a ring another process made.
+        pub fn open(memory: IpcSharedMemory) -> Result<RingReceiver, String> {
+            Consumer::open(memory)
+                .map(RingReceiver)
+                .map_err(|corrupt| corrupt.0)
+        }
+
+        impl RingSender {
+            /// Writes `value` as a record of one signal, and orders it
+            /// before what follows as a loop's doorbell does; false if the
+            /// ring is full or closed.
+            pub fn send(&mut self, value: u64) -> bool {
+                let written = self.0.write(1, false, |out| {
+                    std::io::Write::write_all(out, &value.to_le_bytes())
+                        .map_err(|error| crate::error::EncodeError(error.to_string()))
+                });
+                fence(Ordering::SeqCst);
+                written.is_ok()
+            }
+        }
+
+        impl RingReceiver {
+            /// The next value, if one was written: taken and freed as a
+            /// loop takes a signal.
+            pub fn try_recv(&mut self) -> Option<u64> {
+                let record = self.0.next()?.ok()?;
+                let value = self
+                    .0
+                    .body(&record)
+                    .get(..8)
+                    .and_then(|bytes| bytes.try_into().ok())
+                    .map(u64::from_le_bytes);
+                self.0.count_taken(u64::from(record.signals));
+                self.0.release(record);
+                value
+            }
+        }
+    }
 }
