@@ -590,6 +590,32 @@ fn a_process_tree_joins_process_by_process() {
     child.join().expect("joined");
 }
 
+/// A process forks children one after another while another thread joins
+/// the network: each fork either ends before the join starts Zenoh's
+/// threads (the child runs and ends normally) or is refused; none forks a
+/// child in the middle of the join (which would inherit its locks taken).
+fn forks_racing_a_join() {
+    for _ in 0..3 {
+        let mut program = Command::new(std::env::current_exe().expect("this binary"))
+            .env(ROLE, "fork-racer")
+            .env("NET_ENDPOINT", format!("tcp/127.0.0.1:{}", free_port()))
+            .spawn()
+            .expect("the racer");
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = program.try_wait().expect("its state") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = program.kill();
+                panic!("the racer hung (a child forked in the middle of a join?)");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(0), "the racer failed");
+    }
+}
+
 // ---- The role programs ----
 
 fn env(key: &str) -> String {
@@ -643,6 +669,63 @@ fn role_stranger() {
     std::process::exit(if found.is_err() { 0 } else { 1 });
 }
 
+/// Forks children from four threads at once (each child started, stopped
+/// and joined) until forks are refused, while the main thread joins the
+/// network.
+fn role_fork_racer() {
+    const FORKERS: usize = 4;
+    let (started, first) = crossbeam_channel::bounded::<()>(FORKERS);
+    let forkers: Vec<_> = (0..FORKERS)
+        .map(|forker| {
+            let started = started.clone();
+            std::thread::spawn(move || -> Result<u32, String> {
+                for index in 0.. {
+                    let name = format!("racer-{forker}-{index}");
+                    let mut child = signal_slot::EventLoopProcess::new(name)
+                        .map_err(|error| error.to_string())?
+                        .start_method(signal_slot::StartMethod::Fork);
+                    match child.start() {
+                        Ok(()) => {}
+                        Err(Error::Unsupported(_)) => return Ok(index),
+                        Err(error) => return Err(format!("fork {forker}-{index}: {error}")),
+                    }
+                    let _ = started.try_send(());
+                    child.event_loop().stop();
+                    match child.join_timeout(Duration::from_secs(10)) {
+                        Ok(Some(status)) if status.success() => {}
+                        other => {
+                            let _ = child.kill();
+                            return Err(format!(
+                                "child {forker}-{index} did not end normally: {other:?}"
+                            ));
+                        }
+                    }
+                }
+                unreachable!("the loop above only ends by returning")
+            })
+        })
+        .collect();
+    first.recv().expect("a first fork");
+    let network = Network::join(
+        "fork-racer",
+        peer_config(&[&env("NET_ENDPOINT")], &[]).expect("config"),
+    )
+    .expect("join");
+    let mut forks = 0;
+    for forker in forkers {
+        match forker.join().expect("a forker") {
+            Ok(count) => forks += count,
+            Err(error) => {
+                eprintln!("{error}");
+                std::process::exit(1);
+            }
+        }
+    }
+    eprintln!("{forks} forks before the join's refusal");
+    drop(network);
+    std::process::exit(0);
+}
+
 fn main() {
     // A child started by spawn takes its role here.
     signal_slot::init_process();
@@ -656,6 +739,7 @@ fn main() {
             "stepper" => role_stepper(),
             "stranger" => role_stranger(),
             "tls-peer" => tls::role_tls_peer(),
+            "fork-racer" => role_fork_racer(),
             other => panic!("no role `{other}`"),
         }
         return;
@@ -697,6 +781,7 @@ fn main() {
             "a_process_tree_joins_process_by_process",
             a_process_tree_joins_process_by_process,
         ),
+        ("forks_racing_a_join", forks_racing_a_join),
         (
             "a_peer_without_valid_credentials_is_refused",
             tls::a_peer_without_valid_credentials_is_refused,

@@ -247,13 +247,24 @@ pub fn peer_config(listen: &[&str], connect: &[&str]) -> Result<zenoh::Config, E
 /// threads run from then on, and a forked child would have none of them.
 static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// True once this process joined a network (even if it left it).
-pub(crate) fn started() -> bool {
-    STARTED.load(std::sync::atomic::Ordering::Relaxed)
+/// The network this process joined, if any. Held by a join for as long as
+/// it opens its session, and by a fork across the fork.
+static JOINED: Mutex<Option<Weak<Shared>>> = Mutex::new(None);
+
+/// Held across a fork: no join starts Zenoh's threads meanwhile, and the
+/// child inherits the network's lock free (no thread of the parent held it
+/// at the fork).
+pub(crate) struct ForkHold {
+    _joined: std::sync::MutexGuard<'static, Option<Weak<Shared>>>,
 }
 
-/// The network this process joined, if any.
-static JOINED: Mutex<Option<Weak<Shared>>> = Mutex::new(None);
+/// Holds off joins until the hold drops, for a fork; `None` once this
+/// process joined a network (even if it left it): a fork is refused then
+/// (Zenoh's runtime threads would not exist in the child).
+pub(crate) fn hold_for_fork() -> Option<ForkHold> {
+    let joined = JOINED.lock().unwrap_or_else(PoisonError::into_inner);
+    (!STARTED.load(std::sync::atomic::Ordering::Relaxed)).then_some(ForkHold { _joined: joined })
+}
 
 fn joined() -> Option<Arc<Shared>> {
     JOINED
@@ -287,6 +298,8 @@ impl Network {
                 "this process joined a network already".to_owned(),
             ));
         }
+        // Under the lock a fork holds: no fork is under way, and none
+        // starts from here on.
         STARTED.store(true, std::sync::atomic::Ordering::Relaxed);
         let session = zenoh::open(config)
             .wait()
@@ -748,9 +761,9 @@ impl Drop for Shared {
     fn drop(&mut self) {
         let state = std::mem::take(self.state.get_mut().unwrap_or_else(PoisonError::into_inner));
         if self.pid != std::process::id() {
-            // Not reached: a forked child leaks the network it inherits
-            // (see `forget_after_fork`). Were it reached, its subscribers
-            // and tokens would be the parent's, left alone.
+            // Not reached: the library forks no process that joined (see
+            // `hold_for_fork`). Were it reached (a fork by other code), its
+            // subscribers and tokens would be the parent's, left alone.
             std::mem::forget(state);
             return;
         }
@@ -968,16 +981,6 @@ pub(crate) fn find(name: &str) -> Option<Arc<LoopPeer>> {
         return None;
     }
     shared.peer_for(name)
-}
-
-/// In a child just forked: the parent's network is the parent's (its
-/// session's threads do not exist here, nor Zenoh's runtime's: a process
-/// that joined starts its children by spawn).
-pub(crate) fn forget_after_fork() {
-    let inherited = JOINED.lock().unwrap_or_else(PoisonError::into_inner).take();
-    // Its memory stays as it is: dropping it would close the parent's
-    // session from here.
-    std::mem::forget(inherited.and_then(|weak| weak.upgrade()));
 }
 
 /// A loop of this process ended: other programs no longer reach it.

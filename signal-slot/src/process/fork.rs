@@ -39,6 +39,18 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
     else {
         return Err(Error::AlreadyStarted(name.to_string()));
     };
+    // Zenoh's runtime threads would not exist in the child; and no join
+    // starts them until the child exists. Taken first: a join takes other
+    // locks of the library while it holds this one.
+    #[cfg(feature = "zenoh")]
+    let Some(network) = crate::network::hold_for_fork() else {
+        return Err(Error::Unsupported(
+            "the fork start method once this process joined a network (Zenoh's runtime \
+             threads would not exist in the child): use StartMethod::Spawn",
+        ));
+    };
+    #[cfg(not(feature = "zenoh"))]
+    let network = ();
     prepare();
     // Every lock of the library that the child may take, held across the
     // fork (in this order everywhere), so that none is inherited locked by
@@ -76,7 +88,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
             crate::pool::forget_handed(channels.process, handed);
             drop(peer.set_route(Route::Local(inbox)));
             registry.processes.restore_pending(name.clone(), pending);
-            drop((hooks, registry, writers, gate, calls));
+            drop((hooks, registry, writers, gate, calls, network));
             drop(local);
             Err(Error::io(format!("process `{name}`: cannot fork"), source))
         }
@@ -96,7 +108,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
                 agent: pending,
                 process: channels.process,
                 registry,
-                locks: Box::new((hooks, writers, gate)),
+                locks: Box::new((hooks, writers, gate, network)),
                 init: init.take().map(Init::into_closure),
                 report: report.clone(),
             })
@@ -106,7 +118,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
             // that the child alone holds it.
             drop(pending);
             routes::child_started(&mut registry, channels);
-            drop((hooks, registry, writers, gate, calls));
+            drop((hooks, registry, writers, gate, calls, network));
             drop(local);
             // The loop, its objects and the init function live in the child
             // now; this process's copies go (their `Drop` runs here).

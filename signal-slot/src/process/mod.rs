@@ -423,11 +423,6 @@ impl EventLoopProcess {
             StartMethod::Fork if !platform::FORK => Err(Error::Unsupported(
                 "the fork start method on this platform (use StartMethod::Spawn)",
             )),
-            #[cfg(feature = "zenoh")]
-            StartMethod::Fork if crate::network::started() => Err(Error::Unsupported(
-                "the fork start method once this process joined a network (Zenoh's runtime \
-                 threads would not exist in the child): use StartMethod::Spawn",
-            )),
             StartMethod::Fork => fork::fork(Launch {
                 name: &self.name,
                 event_loop: &mut event_loop,

@@ -384,13 +384,10 @@ pub(crate) fn become_child(registry: &mut Registry, process: ProcessId, own: &Ar
         }
         // Leaked, not dropped: the old route may be held by threads of the
         // root (an emitter in the middle of a send), which do not exist
-        // here; the rings it holds are the root's to write. (A loop of
-        // another program, over the parent's network session, is gone
-        // here: it has no address in the tree.)
+        // here; the rings it holds are the root's to write.
         std::mem::forget(peer.set_route(remote_route(peer)));
     }
-    #[cfg(feature = "zenoh")]
-    crate::network::forget_after_fork();
+    // No network here: a process forks only before it joins one.
 }
 
 /// What a child started by spawn must know of the tree, which it does not
