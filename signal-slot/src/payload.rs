@@ -205,6 +205,85 @@ impl Args {
     }
 }
 
+/// Drops arguments of a signal where the library lets them go (no
+/// receiver, a full or ended inbox, a slot that took none of them, a
+/// replaced keep-latest value): a `Drop` of the user's that panics is
+/// reported, once a second at most, and goes no further, so that the
+/// emitter and the loop go on.
+pub(crate) fn drop_contained<T>(value: T) {
+    drop_contained_with::<T>(move || drop(value));
+}
+
+/// Runs `drop`, which drops a `T`, containing a panic as
+/// [`drop_contained`] does. Nothing to contain (nor any cost) for a type
+/// without drop glue.
+#[inline]
+pub(crate) fn drop_contained_with<T>(drop: impl FnOnce()) {
+    if !std::mem::needs_drop::<T>() {
+        drop();
+        return;
+    }
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(drop)) {
+        report_drop_panic(type_name::<T>(), &*panic);
+    }
+}
+
+#[cold]
+fn report_drop_panic(what: &str, panic: &(dyn Any + Send)) {
+    static LIMIT: std::sync::LazyLock<crate::transport::RateLimit> =
+        std::sync::LazyLock::new(|| {
+            crate::transport::RateLimit::new(std::time::Duration::from_secs(1))
+        });
+    match LIMIT.allow() {
+        Some(suppressed) => tracing::error!(
+            arguments = what,
+            suppressed,
+            "dropping a signal's arguments (`{what}`) panicked: {}; contained",
+            crate::event_loop::panic_message(panic)
+        ),
+        None => LIMIT.suppress(),
+    }
+}
+
+/// Arguments handed to `emit`, until the emission takes them: dropped
+/// contained if it does not (no receiver).
+pub(crate) struct Unsent<A>(Option<A>);
+
+impl<A> Unsent<A> {
+    pub(crate) fn new(args: A) -> Self {
+        Unsent(Some(args))
+    }
+
+    /// The arguments, for the emission.
+    pub(crate) fn take(mut self) -> A {
+        self.0
+            .take()
+            .expect("the arguments are taken once, by the emission")
+    }
+}
+
+impl<A> Drop for Unsent<A> {
+    fn drop(&mut self) {
+        if let Some(args) = self.0.take() {
+            drop_contained(args);
+        }
+    }
+}
+
+impl<A> Drop for ArgsBatch<A> {
+    fn drop(&mut self) {
+        if !std::mem::needs_drop::<A>() {
+            return;
+        }
+        // One by one: a second panicking `Drop` in one unwinding would
+        // abort the process.
+        match std::mem::replace(&mut self.items, Items::Many(Vec::new())) {
+            Items::One(item) => drop_contained(item),
+            Items::Many(items) => items.into_iter().for_each(drop_contained),
+        }
+    }
+}
+
 impl<A> ArgsBatch<A> {
     fn item(&mut self, index: usize) -> Option<&mut Option<A>> {
         match &mut self.items {
@@ -265,15 +344,17 @@ impl<A: Clone + Send + 'static> ErasedArgs for ArgsBatch<A> {
             Items::One(_) => 0,
             Items::Many(items) => {
                 let gone = items.len().saturating_sub(1);
-                items.drain(..gone);
+                items.drain(..gone).for_each(drop_contained);
                 gone
             }
         }
     }
 
     fn retain_first(&mut self) {
-        if let Items::Many(items) = &mut self.items {
-            items.truncate(1);
+        if let Items::Many(items) = &mut self.items
+            && items.len() > 1
+        {
+            items.drain(1..).for_each(drop_contained);
         }
     }
 }

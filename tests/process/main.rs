@@ -13,6 +13,7 @@ mod bounds;
 mod calls;
 mod chaos;
 mod connections;
+mod contained;
 mod control;
 mod faults;
 mod interrupt;
@@ -95,6 +96,13 @@ fn main() {
             leaks::a_thousand_finished_processes_leave_nothing_behind => ignored limit(1200 s),
             leaks::loops_created_and_ended_while_a_child_runs_leave_nothing_in_it => limit(300 s),
             leaks::a_thousand_loops_created_and_ended_leave_nothing_in_a_child => ignored limit(1200 s),
+            contained::a_panicking_drop_of_an_argument_is_contained,
+            contained::a_panicking_drop_of_an_unconnected_argument_is_contained,
+            contained::a_panicking_drop_of_an_argument_place_by_place,
+            contained::a_panicking_drop_of_an_ignored_argument_in_a_thread_loop,
+            contained::a_panicking_drop_of_an_ignored_argument_in_a_child,
+            contained::keep_latest_then_stop_in_a_thread_loop,
+            contained::keep_latest_then_stop_in_a_child,
             // Last: it sends SIGINT to this process (see its module).
             interrupt::ctrl_c_interrupts_every_running_loop,
             interrupt::ctrl_c_ends_a_loop_after_the_slot_that_runs_now,

@@ -218,7 +218,10 @@ impl EventLoop {
     }
 
     /// Hands the newest emissions of keep-latest connections to their
-    /// slots (counted as taken already, when they were read).
+    /// slots (counted as taken already, when they were read). They were
+    /// read before any stop the pass met: a requested stop delivers them,
+    /// as it delivers what came before it; a failed slot or Ctrl-C drops
+    /// them.
     fn deliver_newest(&mut self) {
         if self.newest.values.is_empty() {
             return;
@@ -226,7 +229,7 @@ impl EventLoop {
         let NewestValues { values, .. } = std::mem::take(&mut self.newest);
         for newest in values {
             let connection = &newest.connection;
-            if self.stopping() {
+            if self.stopping() && self.state.stop != Some(super::StopCause::Requested) {
                 self.handle
                     .peer()
                     .drops()

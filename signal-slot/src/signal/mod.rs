@@ -139,8 +139,9 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     /// ```
     pub fn emit_tuple(&self, args: A) {
         let encode = self.encode;
+        let args = crate::payload::Unsent::new(args);
         connection::emit(&self.emitter.shared, self.index, move || {
-            Args::one(args, encode)
+            Args::one(args.take(), encode)
         });
     }
 
@@ -192,8 +193,9 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
             return;
         }
         let encode = self.encode;
+        let items = crate::payload::Unsent::new(items);
         connection::emit(&self.emitter.shared, self.index, move || {
-            Args::many(items, encode)
+            Args::many(items.take(), encode)
         });
     }
 

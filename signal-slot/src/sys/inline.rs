@@ -50,10 +50,13 @@ impl<A: Clone + 'static> Table<A> {
 /// # Safety
 /// `buffer` holds an initialized `Stored<A>`, which is not used afterwards.
 unsafe fn drop_stored<A>(buffer: *mut Buffer) {
-    // SAFETY: the caller guarantees an initialized `Stored<A>` at `buffer`
-    // (written by `InlineArgs::new` with its size and alignment checked) that
-    // nothing uses after this call.
-    unsafe { std::ptr::drop_in_place(buffer.cast::<Stored<A>>()) }
+    // A `Drop` of the user's that panics goes no further than here.
+    crate::payload::drop_contained_with::<A>(|| {
+        // SAFETY: the caller guarantees an initialized `Stored<A>` at
+        // `buffer` (written by `InlineArgs::new` with its size and
+        // alignment checked) that nothing uses after this call.
+        unsafe { std::ptr::drop_in_place(buffer.cast::<Stored<A>>()) }
+    });
 }
 
 /// # Safety
