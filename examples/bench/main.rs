@@ -7,7 +7,7 @@
 //! cargo run --release --example bench -- --quick      # small N, one run
 //! cargo run --release --example bench -- --only W2    # one workload
 //! cargo run --release --example bench -- --start      # process start-up times
-//! cargo run --release --example bench -- --floor      # busy-polling W1, the ring alone, the floor
+//! cargo run --release --example bench -- --floor      # busy-polling W1, the ring alone (two sizes), the floor
 //! cargo run --release --features zenoh --example bench -- --network  # across programs
 //! ```
 //!
@@ -197,12 +197,13 @@ fn json(
 fn busy_poll_floor(options: &Options, lines: &mut Vec<String>) -> bool {
     let workload = Workload::W1;
     let n = workload.scaled_n(options.scale);
-    let [ours, ring, floor] = measure_interleaved(
+    let [ours, ring, ring_frame, floor] = measure_interleaved(
         options.runs,
         options.quick,
         [
             &|run| signal_slot::run(workload, Placement::Process, n, run, IdleWait::BusyPoll),
-            &|_| raw_ring::run(n),
+            &|_| raw_ring::run(n, 8),
+            &|_| raw_ring::run(n, raw_ring::FRAME_BYTES),
             &|_| raw_shm::run(n),
         ],
     );
@@ -214,9 +215,11 @@ fn busy_poll_floor(options: &Options, lines: &mut Vec<String>) -> bool {
         (Ok(ours), Ok(floor)) => format!("{:.2}×", ours.as_secs_f64() / floor.as_secs_f64()),
         _ => "-".to_owned(),
     };
+    let frame_sized = format!("{}, {}-byte records", raw_ring::NAME, raw_ring::FRAME_BYTES);
     for (label, result, what) in [
         ("proc-bp", &ours, "busy-polling loops"),
         ("ring", &ring, raw_ring::NAME),
+        ("ring-96", &ring_frame, frame_sized.as_str()),
     ] {
         println!(
             "{:<4} {:<8} {:>9}  {:>26}  {:>26}  {:>7}   ({what}; floor: {})",
@@ -233,6 +236,7 @@ fn busy_poll_floor(options: &Options, lines: &mut Vec<String>) -> bool {
     for (system, result) in [
         ("signal-slot busy-poll", &ours),
         (raw_ring::NAME, &ring),
+        (frame_sized.as_str(), &ring_frame),
         (raw_shm::NAME, &floor),
     ] {
         match result {
@@ -276,7 +280,9 @@ fn main() {
             return;
         }
         Some(raw_ring::CHILD_FLAG) => {
-            if let Err(error) = raw_ring::child(args.next().unwrap_or_default()) {
+            let server = args.next().unwrap_or_default();
+            let body = args.next().and_then(|body| body.parse().ok()).unwrap_or(8);
+            if let Err(error) = raw_ring::child(server, body) {
                 eprintln!("ring child: {error}");
                 std::process::exit(1);
             }

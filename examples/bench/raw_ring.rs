@@ -1,5 +1,5 @@
 //! signal-slot's shared-memory ring alone between two processes, spinning:
-//! a record of one word each way, written, published, read and freed as a
+//! a record of one word (or of a small signal frame's size) each way, written, published, read and freed as a
 //! loop's ring does (with the doorbell's fence), and nothing else (no
 //! frame, no loop, no dispatch). Between the floor (`raw_shm`) and a
 //! busy-polling loop: what the transport itself costs a round trip.
@@ -14,7 +14,10 @@ use crate::protocol::{RunResult, error_text};
 
 pub const NAME: &str = "signal-slot's ring alone";
 
-/// The first argument of a child: `bench --ring-child SERVER`.
+/// The size of a small signal's record (its frame, the names in it).
+pub const FRAME_BYTES: usize = 96;
+
+/// The first argument of a child: `bench --ring-child SERVER BYTES`.
 pub const CHILD_FLAG: &str = "--ring-child";
 
 /// Each ring's data bytes.
@@ -36,16 +39,17 @@ fn receive(receiver: &mut RingReceiver) -> u64 {
     }
 }
 
-fn send(sender: &mut RingSender, value: u64) -> Result<(), String> {
-    if sender.send(value) {
+fn send(sender: &mut RingSender, value: u64, body: usize) -> Result<(), String> {
+    if sender.send(value, body) {
         Ok(())
     } else {
         Err("the ring refused a record".to_owned())
     }
 }
 
-/// The child's side: echoes every value until told to end.
-pub fn child(server: String) -> Result<(), String> {
+/// The child's side: echoes every value, in records of `body` bytes, until
+/// told to end.
+pub fn child(server: String, body: usize) -> Result<(), String> {
     let hello: IpcSender<Hello> = IpcSender::connect(server).map_err(error_text)?;
     let (mut sender, shared) = ring::ring(BYTES).map_err(error_text)?;
     let (tx, rx) = ipc::channel().map_err(error_text)?;
@@ -56,15 +60,16 @@ pub fn child(server: String) -> Result<(), String> {
         if value == DONE {
             return Ok(());
         }
-        send(&mut sender, value)?;
+        send(&mut sender, value, body)?;
     }
 }
 
-/// `n` round trips with a child echoing on the other side.
-pub fn run(n: u64) -> RunResult {
+/// `n` round trips in records of `body` bytes, with a child echoing on the
+/// other side.
+pub fn run(n: u64, body: usize) -> RunResult {
     let (server, name) = IpcOneShotServer::<Hello>::new().map_err(error_text)?;
     let mut process = Command::new(std::env::current_exe().map_err(error_text)?)
-        .args([CHILD_FLAG, &name])
+        .args([CHILD_FLAG, &name, &body.to_string()])
         .stdin(Stdio::null())
         .spawn()
         .map_err(error_text)?;
@@ -75,7 +80,7 @@ pub fn run(n: u64) -> RunResult {
     let started = Instant::now();
     let mut result = Ok(());
     for seq in 1..=n {
-        result = send(&mut sender, seq);
+        result = send(&mut sender, seq, body);
         if result.is_err() {
             break;
         }
@@ -86,7 +91,7 @@ pub fn run(n: u64) -> RunResult {
         }
     }
     let elapsed = started.elapsed();
-    let _ = sender.send(DONE);
+    let _ = sender.send(DONE, 8);
     let _ = process.wait();
     result.map(|()| elapsed)
 }

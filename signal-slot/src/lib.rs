@@ -386,13 +386,21 @@ pub mod __private {
         }
 
         impl RingSender {
-            /// Writes `value` as a record of one signal, and orders it
+            /// Writes `value` as a record of one signal, `body` bytes
+            /// long (at least 8: the value, then zeros), and orders it
             /// before what follows as a loop's doorbell does; false if the
             /// ring is full or closed.
-            pub fn send(&mut self, value: u64) -> bool {
+            pub fn send(&mut self, value: u64, body: usize) -> bool {
                 let written = self.0.write(1, false, |out| {
-                    std::io::Write::write_all(out, &value.to_le_bytes())
-                        .map_err(|error| crate::error::EncodeError(error.to_string()))
+                    let write = |out: &mut crate::codec::Encoder<'_>, bytes: &[u8]| {
+                        std::io::Write::write_all(out, bytes)
+                            .map_err(|error| crate::error::EncodeError(error.to_string()))
+                    };
+                    write(out, &value.to_le_bytes())?;
+                    for _ in 8..body {
+                        write(out, &[0])?;
+                    }
+                    Ok(())
                 });
                 fence(Ordering::SeqCst);
                 written.is_ok()
