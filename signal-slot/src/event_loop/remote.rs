@@ -536,6 +536,20 @@ mod tests {
         record
     }
 
+    /// A loop `name` with a `Target` "target" on it, and its count of pings.
+    fn loop_with_target(name: &str) -> (EventLoop, Arc<AtomicU64>) {
+        let event_loop = EventLoop::builder(name)
+            .catch_interrupt(false)
+            .build()
+            .unwrap();
+        let pings = Arc::new(AtomicU64::new(0));
+        let target = Target {
+            pings: pings.clone(),
+        };
+        event_loop.add_with_id("target", target).unwrap();
+        (event_loop, pings)
+    }
+
     /// Runs `event_loop` until `done`, for a few rounds at most.
     fn run_until(event_loop: &mut EventLoop, done: impl Fn() -> bool) {
         for _ in 0..16 {
@@ -553,19 +567,7 @@ mod tests {
     /// of the tree answers the call.
     #[test]
     fn a_record_from_the_network_answers_no_call() {
-        let mut event_loop = EventLoop::builder("network_reply_loop")
-            .catch_interrupt(false)
-            .build()
-            .unwrap();
-        let pings = Arc::new(AtomicU64::new(0));
-        event_loop
-            .add_with_id(
-                "target",
-                Target {
-                    pings: pings.clone(),
-                },
-            )
-            .unwrap();
+        let (mut event_loop, pings) = loop_with_target("network_reply_loop");
         let answered = Arc::new(AtomicU64::new(0));
         let call = || {
             let answered = answered.clone();
@@ -611,19 +613,7 @@ mod tests {
     #[test]
     fn a_record_from_the_network_changes_no_connection() {
         let name = "network_connection_loop";
-        let mut event_loop = EventLoop::builder(name)
-            .catch_interrupt(false)
-            .build()
-            .unwrap();
-        let pings = Arc::new(AtomicU64::new(0));
-        event_loop
-            .add_with_id(
-                "target",
-                Target {
-                    pings: pings.clone(),
-                },
-            )
-            .unwrap();
+        let (mut event_loop, pings) = loop_with_target(name);
         let emitter = event_loop.add_with_id("emitter", Emitter).unwrap();
         let connect = || {
             crate::wire::command_packet(Command::Connection {
