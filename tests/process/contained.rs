@@ -2,6 +2,8 @@
 //! and keep-latest values read in the pass that meets a stop: what a
 //! sceptic tried, each in fork and spawn children.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::common::harness::logged;
@@ -346,4 +348,67 @@ pub fn keep_latest_then_stop_in_a_child() {
         misses.is_empty(),
         "the newest emitted before stop() was not delivered: {misses:?}"
     );
+}
+
+/// Takes the standard error stream's lock when asked (as a log line does),
+/// and says so.
+#[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Talker;
+
+#[event_loop_object]
+impl Talker {
+    #[signal]
+    pub fn said(text: String);
+
+    #[slot]
+    pub fn speak(&mut self, ctx: &mut Context<Self>) {
+        drop(std::io::stderr().lock());
+        drop(std::io::stdout().lock());
+        ctx.said().emit(lname(ctx));
+    }
+}
+
+/// A thread of the parent holds the standard streams' locks most of the
+/// time (as one that logs a lot does) while children start: each child can
+/// take them (a log line of its own) and answers. A fork at an instant the
+/// lock was held left it held forever in the child.
+pub fn children_log_while_a_parent_thread_does() {
+    let (log, mut home, probe) = probe_thread("talk_home");
+    let quiet = Arc::new(AtomicBool::new(false));
+    let chatter = std::thread::spawn({
+        let quiet = quiet.clone();
+        move || {
+            while !quiet.load(Ordering::Relaxed) {
+                let held = (std::io::stdout().lock(), std::io::stderr().lock());
+                for _ in 0..2_000 {
+                    std::hint::spin_loop();
+                }
+                drop(held);
+            }
+        }
+    });
+    for index in 0..10 {
+        let mut child = EventLoopProcess::new(format!("talker_{index}")).unwrap();
+        let talker = child.add_with_id("t", Talker).unwrap();
+        talker.said().connect(probe.report()).unwrap();
+        child.start().unwrap();
+        talker.speak().invoke(()).unwrap();
+        let answered = log.wait_for(index + 1, Duration::from_secs(10));
+        if !answered {
+            let _ = child.kill();
+        }
+        assert!(
+            answered,
+            "child {index} did not answer: {:?}",
+            log.entries()
+        );
+        child.stop();
+        let exit = join(&mut child);
+        assert!(exit.success(), "{exit}");
+    }
+    quiet.store(true, Ordering::Relaxed);
+    chatter.join().unwrap();
+    home.stop();
+    home.join().unwrap();
 }

@@ -103,6 +103,7 @@ fn main() {
             contained::a_panicking_drop_of_an_ignored_argument_in_a_child,
             contained::keep_latest_then_stop_in_a_thread_loop,
             contained::keep_latest_then_stop_in_a_child,
+            contained::children_log_while_a_parent_thread_does,
             // Last: it sends SIGINT to this process (see its module).
             interrupt::ctrl_c_interrupts_every_running_loop,
             interrupt::ctrl_c_ends_a_loop_after_the_slot_that_runs_now,

@@ -83,12 +83,17 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
     // The child inherits every shared buffer this process holds: it holds
     // them too, from the start.
     let handed = registry.pools.hand_to_child(channels.process);
+    // The standard streams, held across the fork too: a thread writing a
+    // log line at that instant would leave them locked in the child, whose
+    // first line of its own would wait forever. Taken last: a writer holds
+    // no lock of the library while it writes.
+    let streams = (std::io::stdout().lock(), std::io::stderr().lock());
     match platform::fork() {
         Err(source) => {
             crate::pool::forget_handed(channels.process, handed);
             drop(peer.set_route(Route::Local(inbox)));
             registry.processes.restore_pending(name.clone(), pending);
-            drop((hooks, registry, writers, gate, calls, network));
+            drop((streams, hooks, registry, writers, gate, calls, network));
             drop(local);
             Err(Error::io(format!("process `{name}`: cannot fork"), source))
         }
@@ -108,7 +113,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
                 agent: pending,
                 process: channels.process,
                 registry,
-                locks: Box::new((hooks, writers, gate, network)),
+                locks: Box::new((streams, hooks, writers, gate, network)),
                 init: init.take().map(Init::into_closure),
                 report: report.clone(),
             })
@@ -117,6 +122,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
             // Close this process's copy of the child's agent channel, so
             // that the child alone holds it.
             drop(pending);
+            drop(streams);
             routes::child_started(&mut registry, channels);
             drop((hooks, registry, writers, gate, calls, network));
             drop(local);
