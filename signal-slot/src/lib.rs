@@ -396,9 +396,13 @@ pub mod __private {
                         std::io::Write::write_all(out, bytes)
                             .map_err(|error| crate::error::EncodeError(error.to_string()))
                     };
+                    const ZEROS: [u8; 64] = [0; 64];
                     write(out, &value.to_le_bytes())?;
-                    for _ in 8..body {
-                        write(out, &[0])?;
+                    let mut left = body.saturating_sub(8);
+                    while left > 0 {
+                        let chunk = left.min(ZEROS.len());
+                        write(out, &ZEROS[..chunk])?;
+                        left -= chunk;
                     }
                     Ok(())
                 });
