@@ -57,11 +57,11 @@ fn periodic_timer_does_not_drift() {
     let ticks = ticks.load(Ordering::SeqCst);
     // On its grid: one tick per 10 ms of the window (the window may run late
     // on a loaded machine, never early; a loop descheduled for a whole period
-    // skips that tick, hence a little slack below 50). A timer that re-armed
-    // from "now" would give about 36.
+    // skips that tick, hence some slack below 50: 44 was seen on a loaded
+    // CI machine). A timer that re-armed from "now" would give about 36.
     let expected = (elapsed.as_millis() / 10) as usize;
     assert!(
-        (45..=expected + 1).contains(&ticks),
+        (42..=expected + 1).contains(&ticks),
         "{ticks} ticks in {elapsed:?}, expected 50"
     );
     drop(window);
