@@ -23,13 +23,21 @@
 //! cargo run --release --example sample_factory -- --spawn   # processes by spawn
 //! ```
 //!
-//! `--spin-us N` sets how long an idle loop of the child processes looks for
-//! work before it sleeps (20 µs by default); `--busy-poll` never sleeps.
+//! `--spin-us N` makes an idle loop of the child processes look for work
+//! for N µs before it sleeps, whatever the machine does (by default it
+//! spins only while spinning pays: see `IdleWait::Adaptive`);
+//! `--busy-poll` never sleeps.
+//!
+//! `--load N` runs N busy programs beside the system (a training run's
+//! environments keep every core busy) for the whole run.
 //!
 //! `--topology [mermaid|dot|json]` prints the system's topology (processes,
 //! loops, objects, connections) once every process runs, and ends the run.
 
 use std::time::{Duration, Instant};
+
+#[path = "common/load.rs"]
+mod load;
 
 use serde::{Deserialize, Serialize};
 use signal_slot::{
@@ -538,6 +546,7 @@ struct Options {
     method: StartMethod,
     idle: IdleWait,
     topology: Option<String>,
+    load: usize,
 }
 
 fn options() -> Result<Options, String> {
@@ -550,10 +559,11 @@ fn options() -> Result<Options, String> {
         method: signal_slot::start_method(),
         idle: IdleWait::default(),
         topology: None,
+        load: 0,
     };
     let usage = "usage: sample_factory [--workers N] [--envs N] [--rollout N] [--batch N] \
                  [--seconds S] [--spawn | --fork] [--spin-us N | --busy-poll] \
-                 [--topology [mermaid|dot|json]]";
+                 [--load N] [--topology [mermaid|dot|json]]";
     let mut args = std::env::args().skip(1).peekable();
     while let Some(arg) = args.next() {
         if arg == "--topology" {
@@ -574,6 +584,10 @@ fn options() -> Result<Options, String> {
                 options.idle = IdleWait::SpinThenSleep(Duration::from_micros(micros));
             }
             "--fork" => options.method = StartMethod::Fork,
+            "--load" => {
+                let text = value("--load")?;
+                options.load = text.parse().map_err(|_| bad("--load", &text))?;
+            }
             "--workers" => {
                 let text = value("--workers")?;
                 options.workers = text.parse().map_err(|_| bad("--workers", &text))?;
@@ -613,7 +627,10 @@ fn options() -> Result<Options, String> {
 
 #[signal_slot::main]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    load::run_if_asked(&std::env::args().collect::<Vec<_>>());
     let options = options()?;
+    // Beside the whole run, from before the first process starts.
+    let _load = load::Load::start(options.load)?;
     let mut main_loop = EventLoop::new("main")?;
     let coordinator = main_loop.add_with_id(
         "coordinator",
@@ -702,11 +719,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     learner.start()?;
     println!(
         "{} rollout workers × {} envs, an inference process, a learner with a batcher thread: \
-         started by {:?} in {:.1} ms",
+         started by {:?} in {:.1} ms; {} busy program(s) beside",
         options.workers,
         options.envs,
         options.method,
-        started.elapsed().as_secs_f64() * 1000.0
+        started.elapsed().as_secs_f64() * 1000.0,
+        options.load,
     );
     main_loop
         .terminate_signal()

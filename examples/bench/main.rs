@@ -8,6 +8,7 @@
 //! cargo run --release --example bench -- --only W2    # one workload
 //! cargo run --release --example bench -- --start      # process start-up times
 //! cargo run --release --example bench -- --floor      # busy-polling W1, the ring alone (two sizes), the floor
+//! cargo run --release --example bench -- --load 2     # with 2 busy programs beside every run
 //! cargo run --release --features zenoh --example bench -- --network  # across programs
 //! ```
 //!
@@ -20,6 +21,11 @@
 //! checks order and count: a lost or reordered signal fails the run, and the
 //! program exits with 1.
 //!
+//! With `--load N`, N busy programs (this executable again, computing
+//! without pause at normal priority) run beside every run of every system,
+//! from the first warm-up to the last row: the machine of a training run,
+//! whose environments keep every core busy.
+//!
 //! For each row, each system runs once untimed (a warm-up), then the timed
 //! runs alternate between the systems: signal-slot, raw, signal-slot, raw, ...
 //! Each figure is the median of its system's timed runs (3 unless `--runs`),
@@ -28,6 +34,8 @@
 //! all of one system's runs and then all of the other's would turn that drift
 //! into a false ratio.
 
+#[path = "../common/load.rs"]
+mod load;
 #[cfg(feature = "zenoh")]
 mod network;
 mod protocol;
@@ -55,6 +63,8 @@ struct Options {
     start: bool,
     /// Only the busy-polling W1 row and its floor.
     floor: bool,
+    /// Busy programs beside every run.
+    load: usize,
 }
 
 fn options() -> Result<Options, String> {
@@ -67,6 +77,7 @@ fn options() -> Result<Options, String> {
         scale: 1.0,
         start: false,
         floor: false,
+        load: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -83,6 +94,12 @@ fn options() -> Result<Options, String> {
             "--thread" => options.placements = vec![Placement::Thread],
             "--process" => options.placements = vec![Placement::Process],
             "--network" => options.placements = vec![Placement::Network],
+            "--load" => {
+                options.load = args
+                    .next()
+                    .and_then(|load| load.parse().ok())
+                    .ok_or("--load takes a number of busy programs")?;
+            }
             "--runs" => {
                 options.runs = args
                     .next()
@@ -100,7 +117,7 @@ fn options() -> Result<Options, String> {
             other => {
                 return Err(format!(
                     "unknown argument `{other}`; usage: bench [--json] [--quick] [--only W1|W2|W2b|W3|W4|W4z] \
-                     [--thread|--process|--network] [--runs N] [--scale X] [--start] [--floor]"
+                     [--thread|--process|--network] [--runs N] [--scale X] [--start] [--floor] [--load N]"
                 ));
             }
         }
@@ -174,6 +191,7 @@ fn json(
     placement: Placement,
     n: u64,
     elapsed: Duration,
+    load: usize,
 ) -> String {
     let (value, unit) = workload.value(n, elapsed);
     let extra = if workload == Workload::W1 {
@@ -185,7 +203,7 @@ fn json(
         String::new()
     };
     format!(
-        "{{\"system\":\"{system}\",\"workload\":\"{}\",\"placement\":\"{}\",\"n\":{n},\"value\":{value:.1},\"unit\":\"{unit}\"{extra}}}",
+        "{{\"system\":\"{system}\",\"workload\":\"{}\",\"placement\":\"{}\",\"n\":{n},\"value\":{value:.1},\"unit\":\"{unit}\",\"load\":{load}{extra}}}",
         workload.name(),
         placement.name()
     )
@@ -240,7 +258,14 @@ fn busy_poll_floor(options: &Options, lines: &mut Vec<String>) -> bool {
         (raw_shm::NAME, &floor),
     ] {
         match result {
-            Ok(elapsed) => lines.push(json(system, workload, Placement::Process, n, *elapsed)),
+            Ok(elapsed) => lines.push(json(
+                system,
+                workload,
+                Placement::Process,
+                n,
+                *elapsed,
+                options.load,
+            )),
             Err(_) => ok = false,
         }
     }
@@ -248,6 +273,7 @@ fn busy_poll_floor(options: &Options, lines: &mut Vec<String>) -> bool {
 }
 
 fn main() {
+    load::run_if_asked(&std::env::args().collect::<Vec<_>>());
     // A child started by spawn takes its role here.
     ::signal_slot::init_process();
     let mut args = std::env::args().skip(1);
@@ -309,8 +335,17 @@ fn main() {
         std::process::exit(if ok { 0 } else { 1 });
     }
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    // Runs until the end of main: beside every run of every system.
+    let load = match load::Load::start(options.load) {
+        Ok(load) => load,
+        Err(error) => {
+            eprintln!("cannot start the busy programs: {error}");
+            std::process::exit(2);
+        }
+    };
     println!(
-        "signal-slot benchmarks: {cores} cores, median of {} run(s){}",
+        "signal-slot benchmarks: {cores} cores, {} busy program(s) beside, median of {} run(s){}",
+        options.load,
         options.runs,
         if options.quick {
             " (quick: small N, no warm-up)"
@@ -378,13 +413,18 @@ fn main() {
             );
             for (system, result) in [(signal_slot::NAME, &ours), (raw_name, &raw)] {
                 match result {
-                    Ok(elapsed) => lines.push(json(system, workload, placement, n, *elapsed)),
+                    Ok(elapsed) => {
+                        lines.push(json(system, workload, placement, n, *elapsed, options.load))
+                    }
                     Err(_) => failed = true,
                 }
             }
         }
     }
+    // Busy polling is for cores of its own: not measured beside busy
+    // programs unless asked for.
     if options.placements.contains(&Placement::Process)
+        && (options.load == 0 || options.floor)
         && options
             .only
             .as_deref()
@@ -398,6 +438,7 @@ fn main() {
             println!("{line}");
         }
     }
+    drop(load);
     if failed {
         eprintln!("some runs failed");
         std::process::exit(1);

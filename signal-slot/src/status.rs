@@ -90,29 +90,40 @@ impl fmt::Display for SlotFailure {
 /// use std::time::Duration;
 /// use signal_slot::{EventLoop, IdleWait};
 ///
-/// // A latency-critical loop: it answers in about a microsecond, and keeps
-/// // a core busy while idle.
+/// // A latency-critical loop on a core of its own: it answers in about a
+/// // microsecond, and keeps that core busy while idle.
 /// let fast = EventLoop::builder("idle_wait_example")
 ///     .idle_wait(IdleWait::BusyPoll)
 ///     .build()?;
 /// # Ok::<(), signal_slot::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum IdleWait {
-    /// Look for work for up to this long, then sleep until work arrives
-    /// (the default, 20 µs): an idle loop costs nothing, and a reply that
-    /// comes within the spin costs no wake-up (on a virtual machine a
-    /// wake-up can take tens of microseconds).
+    /// Look for work while looking pays, then sleep until work arrives (the
+    /// default). On a machine with cores to spare the loop looks for up to
+    /// [`IdleWait::DEFAULT_SPIN`] (20 µs), yielding its core now and then,
+    /// so that a reply that comes within that time costs no wake-up (on a
+    /// virtual machine a wake-up can take tens of microseconds). When its
+    /// yields show that other programs want the cores (a yield that loses
+    /// the core for a scheduler slice), it looks only briefly, never
+    /// yields, and sleeps: it looks again from time to time, at most a few
+    /// slices a second, and spins again once the machine has room.
+    #[default]
+    Adaptive,
+    /// Look for work for up to this long, yielding the core now and then,
+    /// then sleep until work arrives, whatever else runs on the machine.
+    /// `SpinThenSleep(Duration::ZERO)` sleeps at once.
     SpinThenSleep(std::time::Duration),
     /// Never sleep: look for work without pause. The lowest latency, at the
-    /// cost of a whole core for as long as the loop runs, idle or not.
+    /// cost of a whole core for as long as the loop runs, idle or not: for
+    /// loops pinned to cores of their own.
     BusyPoll,
 }
 
-impl Default for IdleWait {
-    fn default() -> Self {
-        IdleWait::SpinThenSleep(std::time::Duration::from_micros(20))
-    }
+impl IdleWait {
+    /// How long an [`IdleWait::Adaptive`] loop looks for work on a machine
+    /// with cores to spare.
+    pub const DEFAULT_SPIN: std::time::Duration = std::time::Duration::from_micros(20);
 }
 
 /// What a loop does when a slot panics.

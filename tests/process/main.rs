@@ -16,6 +16,7 @@ mod connections;
 mod contained;
 mod control;
 mod faults;
+mod idle;
 mod interrupt;
 mod leaks;
 mod pool;
@@ -83,6 +84,7 @@ fn main() {
             soak::soak_ten_million => ignored limit(3600 s),
             waves::waves_of_processes_keep_every_promise => limit(300 s),
             waves::a_hundred_waves_keep_every_promise => ignored limit(3600 s),
+            idle::a_sleeping_child_wakes_for_every_signal_at_once => limit(120 s),
             chaos::a_child_killed_mid_stream,
             chaos::a_child_stopped_until_its_inbox_fills,
             bounds::a_flood_into_a_slow_child_is_bounded_and_counted,

@@ -114,8 +114,8 @@ impl EventLoopBuilder {
         self
     }
 
-    /// How the loop waits when it has nothing to do (default: spin 20 µs,
-    /// then sleep).
+    /// How the loop waits when it has nothing to do (default:
+    /// [`IdleWait::Adaptive`], which spins only while spinning pays).
     pub fn idle_wait(mut self, wait: IdleWait) -> Self {
         self.options.idle_wait = wait;
         self
@@ -199,7 +199,7 @@ impl EventLoopBuilder {
             backlog: 0,
             catch_interrupt: options.catch_interrupt,
             newest: Default::default(),
-            idle_wait: options.idle_wait,
+            waiter: super::idle::Waiter::new(options.idle_wait),
             phase: Phase::NotStarted,
             options,
         })

@@ -12,6 +12,7 @@ mod builder;
 mod control;
 mod dispatch;
 mod handle;
+mod idle;
 mod moving;
 mod relocate;
 mod remote;
@@ -36,10 +37,11 @@ use crate::error::Error;
 use crate::keep::HandBack;
 use crate::object::{ErasedObject, ObjectShared};
 use crate::registry::registry;
-use crate::status::{ExitStatus, IdleWait, PanicPolicy, SlotFailure};
+use crate::status::{ExitStatus, PanicPolicy, SlotFailure};
 use crate::timer::{TightLoopHandle, Timers};
 use crate::transport::{DropReason, Envelope, Inbox, InboxSender, routes};
 use crate::{interrupt, serial};
+use idle::{Spun, Waiter};
 
 /// Why the loop is ending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +191,7 @@ pub struct EventLoop {
     /// The newest emissions of keep-latest connections from other
     /// processes, for the end of the reading pass.
     newest: remote::NewestValues,
-    idle_wait: IdleWait,
+    waiter: Waiter,
     phase: Phase,
     /// What the loop was built with.
     options: LoopOptions,
@@ -213,7 +215,7 @@ impl std::fmt::Debug for EventLoop {
             .field("objects", &objects)
             .field("pending_signals", &self.pending_messages())
             .field("rings", &self.inbox.rings.len())
-            .field("idle_wait", &self.idle_wait)
+            .field("idle_wait", &self.waiter.policy())
             .finish_non_exhaustive()
     }
 }
@@ -350,39 +352,15 @@ impl EventLoop {
             let poll = now + interrupt::POLL;
             deadline = Some(deadline.map_or(poll, |own| own.min(poll)));
         }
-        let spin = match self.idle_wait {
-            IdleWait::SpinThenSleep(spin) => now + spin,
-            IdleWait::BusyPoll => deadline.unwrap_or(now + interrupt::POLL),
-        };
-        if self.spin_until(deadline.map_or(spin, |deadline| deadline.min(spin))) {
+        if self
+            .waiter
+            .spin(now, deadline, interrupt::POLL, || self.inbox.has_work())
+            == Spun::Found
+            || self.waiter.busy_polls()
+        {
             return;
         }
-        if let IdleWait::SpinThenSleep(_) = self.idle_wait {
-            self.inbox.wait(deadline);
-        }
-    }
-
-    /// Looks for work until `until`; true if some arrived.
-    fn spin_until(&self, until: Instant) -> bool {
-        let mut round = 0u32;
-        loop {
-            if self.inbox.has_work() {
-                return true;
-            }
-            // The clock is read every few rounds only: it costs more than a
-            // look at the queues.
-            round = round.wrapping_add(1);
-            if round % 16 == 0 && Instant::now() >= until {
-                return false;
-            }
-            if round % 64 == 0 {
-                // Lets another thread of this core run (a peer on a machine
-                // with fewer cores than busy threads).
-                std::thread::yield_now();
-            } else {
-                std::hint::spin_loop();
-            }
-        }
+        self.inbox.wait(deadline);
     }
 
     /// Handles what waits, up to `budget` messages: first what this process
