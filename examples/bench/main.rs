@@ -34,6 +34,7 @@
 //! all of one system's runs and then all of the other's would turn that drift
 //! into a false ratio.
 
+mod copy_floor;
 #[path = "../common/load.rs"]
 mod load;
 #[cfg(feature = "zenoh")]
@@ -116,7 +117,7 @@ fn options() -> Result<Options, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown argument `{other}`; usage: bench [--json] [--quick] [--only W1|W2|W2b|W3|W4|W4z] \
+                    "unknown argument `{other}`; usage: bench [--json] [--quick] [--only W1|W2|W2b|W3|W4|W4z|W5] \
                      [--thread|--process|--network] [--runs N] [--scale X] [--start] [--floor] [--load N]"
                 ));
             }
@@ -180,7 +181,7 @@ fn describe(workload: Workload, n: u64, elapsed: Duration) -> String {
             value / 1e3,
             elapsed.as_secs_f64() * 1e6 / n as f64
         ),
-        Workload::W4 | Workload::W4z => format!("{:>9.0} MB/s", value),
+        Workload::W4 | Workload::W4z | Workload::W5 => format!("{:>9.0} MB/s", value),
         _ => format!("{:>7.2}M {}", value / 1e6, unit.trim_end_matches("/s")),
     }
 }
@@ -374,17 +375,27 @@ fn main() {
         }
         let n = workload.scaled_n(options.scale);
         for &placement in &options.placements {
-            if placement == Placement::Network && workload == Workload::W4z {
-                // Shared buffers do not cross the network.
+            if placement == Placement::Network && matches!(workload, Workload::W4z | Workload::W5) {
+                // Shared buffers do not cross the network; W5's payloads
+                // are measured where they stay on one machine.
                 continue;
             }
             let (raw_name, raw_run) = raw_transport(placement);
-            let [ours, raw] = measure_interleaved(
+            // W5 also runs its floor, interleaved with the others.
+            let floor_runs = |_| {
+                if workload == Workload::W5 {
+                    copy_floor::run(workload, n)
+                } else {
+                    Ok(Duration::ZERO)
+                }
+            };
+            let [ours, raw, floor] = measure_interleaved(
                 options.runs,
                 options.quick,
                 [
                     &|run| signal_slot::run(workload, placement, n, run, IdleWait::default()),
                     &|_| raw_run(workload, n),
+                    &floor_runs,
                 ],
             );
             let show = |result: &RunResult| match result {
@@ -411,6 +422,34 @@ fn main() {
                 show(&raw),
                 ratio
             );
+            if workload == Workload::W5 {
+                let of_floor = match (&ours, &floor) {
+                    (Ok(ours), Ok(floor)) => {
+                        format!("{:.2}×", ours.as_secs_f64() / floor.as_secs_f64())
+                    }
+                    _ => "-".to_owned(),
+                };
+                println!(
+                    "{:<4} {:<8} {:>9}  {:>26}  {:>26}  {:>7}   (signal-slot's time over the floor's)",
+                    "",
+                    "floor",
+                    n,
+                    "",
+                    show(&floor),
+                    of_floor
+                );
+                match &floor {
+                    Ok(elapsed) => lines.push(json(
+                        copy_floor::NAME,
+                        workload,
+                        placement,
+                        n,
+                        *elapsed,
+                        options.load,
+                    )),
+                    Err(_) => failed = true,
+                }
+            }
             for (system, result) in [(signal_slot::NAME, &ours), (raw_name, &raw)] {
                 match result {
                     Ok(elapsed) => {

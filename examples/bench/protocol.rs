@@ -13,6 +13,10 @@ const BATCH: u64 = 100;
 pub const BLOB: usize = 64 * 1024;
 const BLOB_WINDOW: u64 = 64;
 const BLOB_ACK_EVERY: u64 = 16;
+/// Bytes in a W5 payload.
+pub const LARGE_BLOB: usize = 64 << 20;
+const LARGE_WINDOW: u64 = 4;
+const LARGE_ACK_EVERY: u64 = 2;
 /// W3's receiving loops.
 pub const FAN_OUT_LOOPS: usize = 2;
 /// Receivers on each of W3's loops.
@@ -45,16 +49,19 @@ pub enum Workload {
     /// of a pool, filled in place and read in place (the raw baselines
     /// send it as W4 does: they have no such thing).
     W4z,
+    /// 64 MiB `Vec<u8>` payloads, window 4, ack every 2.
+    W5,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 7] = [
         Workload::W1,
         Workload::W2,
         Workload::W2b,
         Workload::W3,
         Workload::W4,
         Workload::W4z,
+        Workload::W5,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +72,7 @@ impl Workload {
             Workload::W3 => "W3",
             Workload::W4 => "W4",
             Workload::W4z => "W4z",
+            Workload::W5 => "W5",
         }
     }
 
@@ -83,15 +91,25 @@ impl Workload {
             Workload::W2 | Workload::W2b => 2_000_000,
             Workload::W3 => 500_000,
             Workload::W4 | Workload::W4z => 20_000,
+            Workload::W5 => 64,
         };
         let n = ((suggested as f64 * scale) as u64).max(1);
         (n / self.ack_every()).max(1) * self.ack_every()
     }
 
-    /// Whether the signals carry [`BLOB`]-byte payloads instead of a bare
-    /// sequence number.
+    /// Whether the signals carry byte payloads instead of a bare sequence
+    /// number.
     pub fn sends_blobs(self) -> bool {
-        matches!(self, Workload::W4 | Workload::W4z)
+        matches!(self, Workload::W4 | Workload::W4z | Workload::W5)
+    }
+
+    /// The size of a payload, for those that send them.
+    pub fn blob_bytes(self) -> usize {
+        if self == Workload::W5 {
+            LARGE_BLOB
+        } else {
+            BLOB
+        }
     }
 
     /// Un-acked signals in flight at most (W1: the one ping).
@@ -99,6 +117,7 @@ impl Workload {
         match self {
             Workload::W1 => 1,
             Workload::W4 | Workload::W4z => BLOB_WINDOW,
+            Workload::W5 => LARGE_WINDOW,
             _ => WINDOW,
         }
     }
@@ -108,6 +127,7 @@ impl Workload {
         match self {
             Workload::W1 => 1,
             Workload::W4 | Workload::W4z => BLOB_ACK_EVERY,
+            Workload::W5 => LARGE_ACK_EVERY,
             _ => ACK_EVERY,
         }
     }
@@ -144,7 +164,9 @@ impl Workload {
                 let receivers = self.receiving_loops() * self.receivers_per_loop();
                 (n as f64 * receivers as f64 / seconds, "deliveries/s")
             }
-            Workload::W4 | Workload::W4z => (n as f64 * BLOB as f64 / seconds / 1e6, "MB/s"),
+            Workload::W4 | Workload::W4z | Workload::W5 => {
+                (n as f64 * self.blob_bytes() as f64 / seconds / 1e6, "MB/s")
+            }
         }
     }
 }
@@ -171,9 +193,10 @@ impl Placement {
     }
 }
 
-/// A W4 payload: [`BLOB`] bytes, stamped with `seq`.
-pub fn blob(seq: u64) -> Vec<u8> {
-    let mut payload = vec![0u8; BLOB];
+/// A payload of `workload` (W4's [`BLOB`] bytes, W5's [`LARGE_BLOB`]),
+/// stamped with `seq`.
+pub fn blob(workload: Workload, seq: u64) -> Vec<u8> {
+    let mut payload = vec![0u8; workload.blob_bytes()];
     stamp(&mut payload, seq);
     payload
 }
@@ -188,9 +211,10 @@ pub fn read_stamp(payload: &[u8]) -> Option<u64> {
     payload.first_chunk().copied().map(u64::from_le_bytes)
 }
 
-/// The sequence number of a W4 payload, if it is one ([`BLOB`] bytes).
+/// The sequence number of a W4 or W5 payload, if it is one ([`BLOB`] or
+/// [`LARGE_BLOB`] bytes).
 pub fn read_blob(payload: &[u8]) -> Option<u64> {
-    read_stamp(payload).filter(|_| payload.len() == BLOB)
+    read_stamp(payload).filter(|_| [BLOB, LARGE_BLOB].contains(&payload.len()))
 }
 
 /// A receiver's count of what arrived and of what arrived out of order, and
@@ -262,7 +286,7 @@ pub fn drive_stream(
     let mut acked = vec![0u64; peers];
     // One buffer, stamped anew for each signal.
     let mut message = if workload.sends_blobs() {
-        blob(0)
+        blob(workload, 0)
     } else {
         vec![0u8; 8]
     };

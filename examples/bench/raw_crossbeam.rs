@@ -7,7 +7,7 @@ use std::time::Instant;
 use crossbeam_channel::unbounded;
 
 use crate::protocol::{
-    BLOB, FAN_OUT_LOOPS, FAN_OUT_RECEIVERS_PER_LOOP, Receipts, RunResult, Workload, error_text,
+    FAN_OUT_LOOPS, FAN_OUT_RECEIVERS_PER_LOOP, Receipts, RunResult, Workload, error_text,
 };
 
 pub const NAME: &str = "crossbeam-channel";
@@ -17,7 +17,9 @@ pub fn run(workload: Workload, n: u64) -> RunResult {
     match workload {
         Workload::W1 => ping_pong(n),
         // The raw floor of W2b is single sends, as for W2.
-        Workload::W2 | Workload::W2b | Workload::W4 | Workload::W4z => stream(workload, n),
+        Workload::W2 | Workload::W2b | Workload::W4 | Workload::W4z | Workload::W5 => {
+            stream(workload, n)
+        }
         Workload::W3 => fan_out(workload, n),
     }
 }
@@ -47,16 +49,17 @@ fn ping_pong(n: u64) -> RunResult {
     Ok(elapsed)
 }
 
-/// W2, W2b and W4: one receiving thread.
+/// W2, W2b, W4 and W5: one receiving thread.
 fn stream(workload: Workload, n: u64) -> RunResult {
     let blob = workload.sends_blobs();
+    let size = workload.blob_bytes();
     let (window, ack_every) = (workload.window(), workload.ack_every());
     let (data_tx, data_rx) = unbounded::<(u64, Vec<u8>)>();
     let (ack_tx, ack_rx) = unbounded::<(u64, u64)>();
     let peer = thread::spawn(move || {
         let mut receipts = Receipts::new(ack_every);
         while let Ok((seq, data)) = data_rx.recv() {
-            let intact = !blob || data.len() == BLOB;
+            let intact = !blob || data.len() == size;
             let Some(ack) = receipts.record(Some(seq).filter(|_| intact)) else {
                 continue;
             };
@@ -69,7 +72,7 @@ fn stream(workload: Workload, n: u64) -> RunResult {
     let (mut sent, mut acked) = (0, 0);
     while acked < n {
         while sent < n && sent - acked < window {
-            let data = if blob { vec![0u8; BLOB] } else { Vec::new() };
+            let data = if blob { vec![0u8; size] } else { Vec::new() };
             data_tx.send((sent, data)).map_err(error_text)?;
             sent += 1;
         }

@@ -185,7 +185,7 @@ impl Source {
                 ctx.frame().emit(buffer.freeze(BLOB));
                 self.sent += 1;
             } else if self.workload.sends_blobs() {
-                ctx.blob().emit(blob(self.sent));
+                ctx.blob().emit(blob(self.workload, self.sent));
                 self.sent += 1;
             } else if batch > 1 {
                 let room = (window - (self.sent - acked)).min(self.n - self.sent);

@@ -173,7 +173,7 @@ pub use timer::{TightLoop, Timer};
 pub use topology::{
     ConnectionInfo, LoopInfo, ObjectInfo, ProcessInfo, Receiver, SubscriptionInfo, Topology,
 };
-pub use transport::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
+pub use transport::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY, DEFAULT_LARGE_INBOX_BYTES};
 
 /// The deepest nesting an argument may have to travel to another process:
 /// deeper values are refused when they are encoded (dropped and counted,

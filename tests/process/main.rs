@@ -18,6 +18,7 @@ mod control;
 mod faults;
 mod idle;
 mod interrupt;
+mod large;
 mod leaks;
 mod pool;
 mod shutdown;
@@ -88,6 +89,10 @@ fn main() {
             chaos::a_child_killed_mid_stream,
             chaos::a_child_stopped_until_its_inbox_fills,
             bounds::a_flood_into_a_slow_child_is_bounded_and_counted,
+            large::payloads_of_every_size_arrive_in_order_every_way => limit(300 s),
+            large::a_gigabyte_payload_arrives_every_way => ignored limit(600 s),
+            large::a_slow_receiver_of_large_payloads_stays_within_its_budget => limit(300 s),
+            large::a_child_killed_with_large_payloads_in_flight_leaves_nothing_behind => limit(300 s),
             shutdown::stopping_with_signals_in_flight_loses_none_queued_before,
             shutdown::dropping_in_any_order_leaks_no_thread_and_no_process,
             shutdown::a_child_outlives_the_thread_that_started_it,

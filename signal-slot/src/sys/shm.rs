@@ -175,6 +175,104 @@ impl SharedRegion {
     }
 }
 
+/// A region that holds one large record at a time: written by the process
+/// that creates it, then read by the one loop it is handed to, which lets
+/// go of it before it says it has (see `ring::large`); only then may its
+/// writer write it again. Its memory goes when the last process that maps
+/// it lets it go (or ends): nothing is named in the file system, so
+/// nothing outlives the processes.
+pub(crate) struct Segment {
+    region: SharedRegion,
+}
+
+impl Segment {
+    /// A new segment of `len` bytes, to write.
+    ///
+    /// # Errors
+    ///
+    /// If the system has no memory (or descriptors) for it.
+    pub(crate) fn create(len: usize) -> io::Result<Segment> {
+        // `ipc-channel` asserts that the memory could be had: a failure is
+        // an error here, not a panic of the emitting thread.
+        let memory = std::panic::catch_unwind(|| IpcSharedMemory::from_byte(0, len.max(WORD)))
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!("cannot make a shared region of {len} bytes"),
+                )
+            })?;
+        Ok(Segment {
+            region: SharedRegion::open(memory)?,
+        })
+    }
+
+    /// Opens a segment another process wrote and handed to this one, to
+    /// read it.
+    pub(crate) fn open(memory: IpcSharedMemory) -> io::Result<Segment> {
+        let segment = Segment {
+            region: SharedRegion::open(memory)?,
+        };
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        segment.region.populate_for_reading();
+        Ok(segment)
+    }
+
+    /// Its bytes, to write.
+    ///
+    /// # Safety
+    ///
+    /// No process reads them meanwhile: the segment is new, or the loop it
+    /// was handed to has let go of it and will never read it again.
+    pub(crate) unsafe fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the caller guarantees that nobody else reads or writes
+        // the bytes; `&mut self` keeps this slice the only one here.
+        unsafe { self.region.bytes_mut(0, self.region.len) }
+    }
+
+    /// A handle to send to the reader's process.
+    pub(crate) fn handle(&self) -> IpcSharedMemory {
+        self.region.share()
+    }
+
+    /// Its bytes, to read (the reader's side).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: its writer wrote it in full before handing it over, and
+        // writes it again only once the reader has let go of it (this
+        // mapping, dropped first); no slice to write exists here (an
+        // opened segment is never written).
+        unsafe { self.region.bytes(0, self.region.len) }
+    }
+
+    /// Its size in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.region.len
+    }
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("len", &self.region.len)
+            .finish()
+    }
+}
+
+impl SharedRegion {
+    /// Maps every page of the region at once, for a reader about to read
+    /// it whole: one system call instead of a page fault per page. A hint:
+    /// older kernels refuse it, and the pages then come one by one.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn populate_for_reading(&self) {
+        // MADV_POPULATE_READ, Linux 5.14 (not in every libc's constants).
+        const POPULATE_READ: libc::c_int = 22;
+        // SAFETY: the range is this mapping, whole; populating changes
+        // which pages are mapped now, never what they hold.
+        unsafe {
+            libc::madvise(self.base.cast(), self.len, POPULATE_READ);
+        }
+    }
+}
+
 impl std::fmt::Debug for SharedRegion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedRegion")
@@ -204,6 +302,19 @@ mod tests {
         // SAFETY: as above.
         assert!(unsafe { second.bytes(9000, 100) }.iter().all(|&b| b == 0));
         assert_eq!(second.len(), 3 * 4096);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn a_segment_is_read_elsewhere_as_written() {
+        let mut segment = Segment::create(10_000).unwrap();
+        // SAFETY: the segment is new and not handed to anyone yet.
+        let bytes = unsafe { segment.bytes_mut() };
+        bytes[9_990..].copy_from_slice(b"0123456789");
+        let read = Segment::open(segment.handle()).unwrap();
+        assert_eq!(read.len(), 10_000);
+        assert_eq!(&read.bytes()[9_990..], b"0123456789");
+        assert!(read.bytes()[..9_990].iter().all(|&b| b == 0));
     }
 
     #[test]

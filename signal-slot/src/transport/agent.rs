@@ -19,6 +19,7 @@ use super::{Envelope, InboundRing};
 use crate::command::Command;
 use crate::registry::registry;
 use crate::sys::ring::Consumer;
+use crate::sys::shm::Segment;
 use crate::wire::{self, Frame};
 
 /// What processes tell each other's agents.
@@ -29,6 +30,15 @@ pub(crate) enum AgentMessage {
         to: String,
         from: ProcessId,
         ring: IpcSharedMemory,
+    },
+    /// A record too large for the ring from process `from` to the loop
+    /// `to` of this process: the segment numbered `id` that a stub in that
+    /// ring names.
+    Segment {
+        to: String,
+        from: ProcessId,
+        id: u64,
+        segment: IpcSharedMemory,
     },
     /// Loops this process can now reach.
     Routes(Vec<AddressMessage>),
@@ -134,6 +144,12 @@ fn run(channel: &IpcReceiver<AgentMessage>) {
 fn handle(message: AgentMessage) {
     match message {
         AgentMessage::Ring { to, from, ring } => hand_over_ring(&to, from, ring),
+        AgentMessage::Segment {
+            to,
+            from,
+            id,
+            segment,
+        } => hand_over_segment(&to, from, id, segment),
         AgentMessage::Routes(routes) => routes::add_routes(routes),
         AgentMessage::LoopEnded { name, process } => routes::loop_ended_elsewhere(&name, process),
         AgentMessage::ProcessEnded(process) => routes::process_ended(process),
@@ -266,7 +282,7 @@ fn hand_over_ring(to: &str, from: ProcessId, ring: IpcSharedMemory) {
         }
     };
     let inbox = registry().loops.get(to).and_then(|peer| peer.local_inbox());
-    let ring = InboundRing::new(from, consumer);
+    let ring = Box::new(InboundRing::new(from, consumer));
     match inbox {
         Some(inbox) => {
             if let Err(Envelope::Ring(ring)) = inbox.send(Envelope::Ring(ring)) {
@@ -275,6 +291,26 @@ fn hand_over_ring(to: &str, from: ProcessId, ring: IpcSharedMemory) {
         }
         // The loop ended: the sender will see the ring closed.
         None => ring.close(),
+    }
+}
+
+/// Gives a large record's segment to its loop, which reads it when it
+/// comes to its stub. A loop that has ended lets it go (it is unmapped
+/// here, and gone once its sender has let it go too).
+fn hand_over_segment(to: &str, from: ProcessId, id: u64, segment: IpcSharedMemory) {
+    let segment = match Segment::open(segment) {
+        Ok(segment) => segment,
+        Err(error) => {
+            tracing::error!(
+                event_loop = to,
+                from,
+                "a large record from process {from} to event loop `{to}` cannot be mapped: {error}"
+            );
+            return;
+        }
+    };
+    if let Some(inbox) = registry().loops.get(to).and_then(|peer| peer.local_inbox()) {
+        let _ = inbox.send(Envelope::Segment { from, id, segment });
     }
 }
 

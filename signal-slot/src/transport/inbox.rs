@@ -7,8 +7,10 @@
 //! they go in. Each other process that sends to the loop has a ring of its
 //! own, bounded in bytes and in signals (see `sys::ring`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -17,6 +19,7 @@ use super::routes::ProcessId;
 use super::{DropReason, Envelope, SignalEnvelope};
 use crate::connection::DeliveryError;
 use crate::sys::ring::Consumer;
+use crate::sys::shm::Segment;
 
 /// The default capacity of an inbox, in signals: from this process, and
 /// from each other process.
@@ -24,6 +27,11 @@ pub const DEFAULT_INBOX_CAPACITY: usize = 100_000;
 
 /// The default size of each other process's ring to a loop, in bytes.
 pub const DEFAULT_INBOX_BYTES: usize = 8 << 20;
+
+/// The default most bytes of large signals (those over half the ring, each
+/// in a shared-memory segment of its own) that wait for a loop from each
+/// other process.
+pub const DEFAULT_LARGE_INBOX_BYTES: usize = 1 << 30;
 
 /// What the queue's length does not say: the signals of a message beyond
 /// the first (batches), and the messages that are not signals. Both are
@@ -48,6 +56,7 @@ pub(crate) struct InboxSender {
     tx: Sender<Envelope>,
     capacity: usize,
     ring_bytes: usize,
+    large_bytes: usize,
     bell: Bell,
     tally: Arc<Tally>,
 }
@@ -65,6 +74,11 @@ impl InboxSender {
     /// The size of each other process's ring to the loop.
     pub(crate) fn ring_bytes(&self) -> u64 {
         self.ring_bytes as u64
+    }
+
+    /// The most bytes of large signals waiting from each other process.
+    pub(crate) fn large_bytes(&self) -> u64 {
+        self.large_bytes as u64
     }
 
     pub(crate) fn bell(&self) -> &Bell {
@@ -123,12 +137,32 @@ impl InboxSender {
     }
 }
 
+/// How long a loop waits for the segment of a stub it has read, while the
+/// stub's process lives: the segment comes through that process's agent
+/// and the loop's, in well under a millisecond unless a machine is
+/// swamped.
+pub(crate) const SEGMENT_PATIENCE: Duration = Duration::from_secs(10);
+
+/// How long it waits once the stub's process has ended (a segment it sent
+/// before it ended is still on its way).
+pub(crate) const ORPHAN_PATIENCE: Duration = Duration::from_secs(1);
+
 /// A ring from another process, as its loop reads it.
 pub(crate) struct InboundRing {
     pub(crate) from: ProcessId,
     pub(crate) consumer: Consumer,
     /// The producer's process ended: the ring goes once it is read.
     pub(crate) orphaned: bool,
+    /// Segments of large records that came before the loop read their
+    /// stubs, by number.
+    segments: BTreeMap<u64, Segment>,
+    /// Segments numbered below this were read or given up: one of them
+    /// that comes now is let go at once.
+    done_below: u64,
+    /// Since when the ring's next record is a stub whose segment has not
+    /// come: the loop does not look at the ring again until it comes (or
+    /// the loop gives up on it).
+    waiting_since: Option<Instant>,
 }
 
 impl InboundRing {
@@ -137,12 +171,69 @@ impl InboundRing {
             from,
             consumer,
             orphaned: false,
+            segments: BTreeMap::new(),
+            done_below: 0,
+            waiting_since: None,
         }
     }
 
     /// Tells the producer that nothing more will be read.
     pub(crate) fn close(&self) {
         self.consumer.close();
+    }
+
+    /// True if records wait that the loop can read now.
+    fn has_records(&self) -> bool {
+        self.waiting_since.is_none() && !self.consumer.is_empty()
+    }
+
+    /// Keeps the segment numbered `id` until the loop reads its stub.
+    pub(crate) fn add_segment(&mut self, id: u64, segment: Segment) {
+        if id < self.done_below {
+            // Its stub was given up (and its bytes counted freed then):
+            // it goes unread.
+            return;
+        }
+        self.segments.insert(id, segment);
+        self.waiting_since = None;
+    }
+
+    /// The segment numbered `id`, if it has come. Any segment numbered
+    /// below it has no stub left to read: it goes.
+    pub(crate) fn take_segment(&mut self, id: u64) -> Option<Segment> {
+        let segment = self.segments.remove(&id)?;
+        self.done_with(id);
+        Some(segment)
+    }
+
+    /// The stub of segment `id` was read or given up. (Stubs are read in
+    /// the order of their numbers, and a segment is sent after its stub:
+    /// none numbered below `id` can still be kept here, but if one were,
+    /// it would go unread.)
+    pub(crate) fn done_with(&mut self, id: u64) {
+        self.done_below = self.done_below.max(id.saturating_add(1));
+        self.segments = self.segments.split_off(&self.done_below);
+        self.waiting_since = None;
+    }
+
+    /// The loop read a stub whose segment has not come: true once it has
+    /// waited long enough to give up on it.
+    pub(crate) fn waited_too_long(&mut self, now: Instant) -> bool {
+        let since = *self.waiting_since.get_or_insert(now);
+        now.saturating_duration_since(since) >= self.patience()
+    }
+
+    fn patience(&self) -> Duration {
+        if self.orphaned || self.consumer.producer_closed() {
+            ORPHAN_PATIENCE
+        } else {
+            SEGMENT_PATIENCE
+        }
+    }
+
+    /// When the loop must look again at a stub whose segment has not come.
+    fn give_up_at(&self) -> Option<Instant> {
+        self.waiting_since.map(|since| since + self.patience())
     }
 }
 
@@ -188,10 +279,12 @@ pub(crate) struct Inbox {
 }
 
 /// Creates a loop's inbox: `capacity` signals from this process and from
-/// each other one, `ring_bytes` for each other process's ring.
+/// each other one, `ring_bytes` for each other process's ring and
+/// `large_bytes` of large signals waiting from each.
 pub(crate) fn inbox(
     capacity: usize,
     ring_bytes: usize,
+    large_bytes: usize,
     bell: Option<Bell>,
 ) -> std::io::Result<(InboxSender, Inbox)> {
     let (tx, rx) = crossbeam_channel::unbounded();
@@ -204,6 +297,7 @@ pub(crate) fn inbox(
         tx,
         capacity,
         ring_bytes,
+        large_bytes,
         bell: bell.clone(),
         tally: tally.clone(),
     };
@@ -239,11 +333,25 @@ impl Inbox {
 
     /// True if something waits, from this process or another.
     pub(crate) fn has_work(&self) -> bool {
-        !self.rx.is_empty() || self.rings.iter().any(|ring| !ring.consumer.is_empty())
+        !self.rx.is_empty() || self.rings.iter().any(InboundRing::has_records)
+    }
+
+    /// When the loop must look again at a stub whose segment has not come,
+    /// if one waits.
+    pub(crate) fn give_up_at(&self) -> Option<Instant> {
+        self.rings.iter().filter_map(InboundRing::give_up_at).min()
+    }
+
+    /// Gives a large record's segment to the ring from process `from`; it
+    /// goes if there is none (its process ended, and the ring with it).
+    pub(crate) fn add_segment(&mut self, from: ProcessId, id: u64, segment: Segment) {
+        if let Some(ring) = self.rings.iter_mut().rev().find(|ring| ring.from == from) {
+            ring.add_segment(id, segment);
+        }
     }
 
     /// Sleeps until something arrives or `deadline` passes.
-    pub(crate) fn wait(&self, deadline: Option<std::time::Instant>) {
+    pub(crate) fn wait(&self, deadline: Option<Instant>) {
         self.bell.sleep(deadline, || self.has_work());
     }
 

@@ -28,7 +28,7 @@ pub(crate) mod routes;
 pub(crate) use accounting::{DropCounter, DropReason, RateLimit};
 pub(crate) use agent::{AgentMessage, agent_of, describe_process, lookup_object};
 pub(crate) use control::Control;
-pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY};
+pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY, DEFAULT_LARGE_INBOX_BYTES};
 pub(crate) use inbox::{InboundRing, Inbox, InboxSender, inbox};
 #[cfg(feature = "zenoh")]
 pub(crate) use link::{Encode, Link, LinkError};
@@ -81,7 +81,14 @@ pub(crate) enum Envelope {
         from: Arc<str>,
     },
     /// A ring from another process.
-    Ring(InboundRing),
+    Ring(Box<InboundRing>),
+    /// The segment of a large record from another process, which a stub in
+    /// its ring names.
+    Segment {
+        from: ProcessId,
+        id: u64,
+        segment: crate::sys::shm::Segment,
+    },
     /// A process of the tree ended: its rings get no more records.
     ProducerEnded(ProcessId),
     /// An object moving between loops of this process.
@@ -352,6 +359,7 @@ impl LoopPeer {
                 Envelope::Frames { .. }
                 | Envelope::Network { .. }
                 | Envelope::Ring(_)
+                | Envelope::Segment { .. }
                 | Envelope::ProducerEnded(_) => Err(ended()),
             },
             Route::Gone => Err(ended()),

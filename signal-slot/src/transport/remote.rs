@@ -62,8 +62,8 @@ impl RemoteLoop {
                 peer.drops()
                     .record(u64::from(signals), DropReason::TooLarge, || {
                         format!(
-                            "{} (its encoding is larger than {max} bytes, half the loop's inbox; \
-                             raise the loop's `inbox_bytes`)",
+                            "{} (its encoding is larger than {max} bytes, the most its link \
+                             carries)",
                             describe()
                         )
                     });

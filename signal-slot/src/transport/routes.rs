@@ -50,6 +50,9 @@ pub(crate) struct LoopAddress {
     pub(crate) ring_bytes: u64,
     /// The most signals waiting in each sender's ring.
     pub(crate) capacity: u64,
+    /// The most bytes of large records (those that go in segments of
+    /// their own) waiting for the loop from each sender.
+    pub(crate) large_bytes: u64,
 }
 
 /// A [`LoopAddress`] as it travels between processes.
@@ -61,6 +64,7 @@ pub(crate) struct AddressMessage {
     agent: IpcSender<AgentMessage>,
     ring_bytes: u64,
     capacity: u64,
+    large_bytes: u64,
 }
 
 impl AddressMessage {
@@ -73,6 +77,7 @@ impl AddressMessage {
             agent: self.agent.clone(),
             ring_bytes: self.ring_bytes,
             capacity: self.capacity,
+            large_bytes: self.large_bytes,
         }
     }
 }
@@ -93,6 +98,7 @@ impl LoopAddress {
             agent,
             ring_bytes: inbox.ring_bytes(),
             capacity: inbox.capacity() as u64,
+            large_bytes: inbox.large_bytes(),
         })
     }
 
@@ -104,6 +110,7 @@ impl LoopAddress {
             agent: self.agent.clone(),
             ring_bytes: self.ring_bytes,
             capacity: self.capacity,
+            large_bytes: self.large_bytes,
         }
     }
 
@@ -115,6 +122,7 @@ impl LoopAddress {
             agent: message.agent,
             ring_bytes: message.ring_bytes,
             capacity: message.capacity,
+            large_bytes: message.large_bytes,
         })
     }
 }

@@ -19,6 +19,12 @@
 //! A record of a ring may start with a lease mark: `nil` (nothing leased)
 //! or `true` (the payloads name shared buffers leased to the receiver).
 //!
+//! A record too large for its ring travels in a segment of its own (see
+//! `transport::link`); the ring holds, in its place and in its order, a
+//! *stub*: the byte `0xc1` (never used by MessagePack, so that no record
+//! starts with it), the segment's number (8 bytes, little-endian) and the
+//! record's length (8 bytes).
+//!
 //! An *instance* tells apart the objects that had the same id on a loop
 //! one after the other (0: any).
 //!
@@ -112,6 +118,32 @@ pub(crate) fn set_lease_mark(out: &mut Encoder<'_>, at: usize) {
 /// True if a record leases shared buffers to its receiver.
 pub(crate) fn has_leases(record: &[u8]) -> bool {
     record.first() == Some(&LEASES)
+}
+
+/// The first byte of a stub: a record that travels in a segment.
+const SEGMENT_STUB: u8 = 0xc1;
+
+/// The size of a stub.
+pub(crate) const STUB_LEN: usize = 17;
+
+/// The stub that stands in a ring for record `len` bytes long, in the
+/// segment numbered `id`.
+pub(crate) fn segment_stub(id: u64, len: u64) -> [u8; STUB_LEN] {
+    let mut stub = [0; STUB_LEN];
+    stub[0] = SEGMENT_STUB;
+    stub[1..9].copy_from_slice(&id.to_le_bytes());
+    stub[9..].copy_from_slice(&len.to_le_bytes());
+    stub
+}
+
+/// The segment's number and the record's length, if `record` is a stub.
+pub(crate) fn as_segment_stub(record: &[u8]) -> Option<(u64, u64)> {
+    let stub: &[u8; STUB_LEN] = record.try_into().ok()?;
+    if stub[0] != SEGMENT_STUB {
+        return None;
+    }
+    let word = |at: usize| u64::from_le_bytes(stub[at..at + 8].try_into().unwrap_or_default());
+    Some((word(1), word(9)))
 }
 
 /// Encodes one control frame as a packet of its own.
@@ -258,6 +290,26 @@ mod tests {
             writer.control(&frame).unwrap();
         }
         buf
+    }
+
+    #[test]
+    fn stubs_read_back_and_no_record_is_taken_for_one() {
+        let stub = segment_stub(7, 1 << 33);
+        assert_eq!(as_segment_stub(&stub), Some((7, 1 << 33)));
+        // A stub's length and first byte are both checked.
+        assert_eq!(as_segment_stub(&stub[..16]), None);
+        let mut signal = Vec::new();
+        let mut out = Encoder::growing(&mut signal);
+        write_lease_mark(&mut out).unwrap();
+        assert_eq!(as_segment_stub(&signal), None);
+        let mut padded = signal.clone();
+        padded.resize(STUB_LEN, 0);
+        assert_eq!(as_segment_stub(&padded), None);
+        let command = command_packet(Command::Detach {
+            object: "o".into(),
+            instance: 0,
+        });
+        assert_ne!(command.first(), Some(&SEGMENT_STUB));
     }
 
     #[test]

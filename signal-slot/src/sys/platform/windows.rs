@@ -98,3 +98,6 @@ pub(crate) const PROCESSES: bool = true;
 
 /// False: no `fork` here.
 pub(crate) const FORK: bool = false;
+
+/// Huge pages are not asked for here.
+pub(crate) fn advise_huge_pages(_memory: &mut [std::mem::MaybeUninit<u8>]) {}

@@ -51,6 +51,11 @@ pub(super) enum Counter {
     Read,
     /// Signals the consumer handed to slots or dropped itself.
     SignalsTaken,
+    /// Bytes of records written outside the ring (large ones), whose
+    /// place in the ring is a stub (stored by the producer).
+    LargeSent,
+    /// Bytes of such records the consumer has freed.
+    LargeFreed,
 }
 
 /// The shared flags of a ring.
@@ -84,6 +89,10 @@ pub(super) enum Refusal<E> {
     Closed,
     /// Not enough free space, or too many signals waiting.
     Full,
+    /// Some space was offered and the body did not fit in it: the record
+    /// is larger than the ring's free space (and may be larger than it
+    /// ever takes).
+    Short,
     /// The record cannot fit in this ring, even empty.
     TooLarge,
     /// Writing the body failed for another reason.
@@ -113,6 +122,8 @@ pub(super) struct ProducerCore<M> {
     /// the consumer's cache line on every record.
     read_seen: u64,
     taken_seen: u64,
+    /// Our copy of `LargeSent`.
+    large_sent: u64,
 }
 
 impl<M: RingMemory> ProducerCore<M> {
@@ -120,6 +131,7 @@ impl<M: RingMemory> ProducerCore<M> {
     pub(super) fn new(memory: M, capacity: u64, max_signals: u64) -> Self {
         let write = memory.load(Counter::Write, Ordering::Relaxed);
         let signals_written = memory.load(Counter::SignalsWritten, Ordering::Relaxed);
+        let large_sent = memory.load(Counter::LargeSent, Ordering::Relaxed);
         ProducerCore {
             memory,
             capacity,
@@ -128,7 +140,36 @@ impl<M: RingMemory> ProducerCore<M> {
             signals_written,
             read_seen: 0,
             taken_seen: 0,
+            large_sent,
         }
+    }
+
+    /// Bytes of large records sent and not yet freed by the consumer.
+    pub(super) fn large_in_flight(&self) -> u64 {
+        self.large_sent.saturating_sub(self.large_freed())
+    }
+
+    /// Bytes of large records the consumer has freed.
+    pub(super) fn large_freed(&self) -> u64 {
+        self.memory.load(Counter::LargeFreed, Ordering::Acquire)
+    }
+
+    /// Bytes of large records sent.
+    pub(super) fn large_sent(&self) -> u64 {
+        self.large_sent
+    }
+
+    /// Counts `bytes` more of large records as sent (before the stub that
+    /// names them is written, so that the consumer never frees more than
+    /// was counted); `undo` takes them back when the stub did not go.
+    pub(super) fn count_large_sent(&mut self, bytes: u64, undo: bool) {
+        self.large_sent = if undo {
+            self.large_sent.saturating_sub(bytes)
+        } else {
+            self.large_sent + bytes
+        };
+        self.memory
+            .store(Counter::LargeSent, self.large_sent, Ordering::Release);
     }
 
     /// The largest record body the ring takes: half the ring, so that it
@@ -188,6 +229,7 @@ impl<M: RingMemory> ProducerCore<M> {
         let reserve = if urgent { 0 } else { self.reserve() };
         let mut wrapped = false;
         let mut refreshed = false;
+        let mut short = false;
         loop {
             // The consumer's position, looked at again only when what we
             // saw last leaves less than half the ring (or no room).
@@ -209,7 +251,10 @@ impl<M: RingMemory> ProducerCore<M> {
                     BodyResult::Overflow if offered == self.max_body() => {
                         return Err(Refusal::TooLarge);
                     }
-                    BodyResult::Overflow => None,
+                    BodyResult::Overflow => {
+                        short = true;
+                        None
+                    }
                     BodyResult::Failed(error) => return Err(Refusal::Body(error)),
                 }
             } else {
@@ -252,6 +297,7 @@ impl<M: RingMemory> ProducerCore<M> {
                     self.read_seen = self.memory.load(Counter::Read, Ordering::Acquire);
                     refreshed = true;
                 }
+                None if short => return Err(Refusal::Short),
                 None => return Err(Refusal::Full),
             }
         }
@@ -295,19 +341,32 @@ pub(super) struct ConsumerCore<M> {
     /// Our copy of `SignalsTaken` (counted through `&self`, while a
     /// record's body is borrowed).
     taken: std::cell::Cell<u64>,
+    /// Our copy of `LargeFreed`.
+    large_freed: std::cell::Cell<u64>,
 }
 
 impl<M: RingMemory> ConsumerCore<M> {
     pub(super) fn new(memory: M, capacity: u64) -> Self {
         let read = memory.load(Counter::Read, Ordering::Relaxed);
         let taken = memory.load(Counter::SignalsTaken, Ordering::Relaxed);
+        let large_freed = memory.load(Counter::LargeFreed, Ordering::Relaxed);
         ConsumerCore {
             memory,
             capacity,
             read,
             write: read,
             taken: std::cell::Cell::new(taken),
+            large_freed: std::cell::Cell::new(large_freed),
         }
+    }
+
+    /// Counts `bytes` of large records as freed: the producer may send
+    /// that much more.
+    pub(super) fn count_large_freed(&self, bytes: u64) {
+        let freed = self.large_freed.get() + bytes;
+        self.large_freed.set(freed);
+        self.memory
+            .store(Counter::LargeFreed, freed, Ordering::Release);
     }
 
     /// True if no published record waits (looking at the producer's
@@ -404,7 +463,7 @@ mod tests {
 
     /// A ring's memory with one token cell per 8 bytes of data.
     struct Model {
-        counters: [AtomicU64; 4],
+        counters: [AtomicU64; 6],
         flags: [AtomicU32; 2],
         units: Vec<UnsafeCell<u64>>,
     }

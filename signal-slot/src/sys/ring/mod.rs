@@ -11,12 +11,13 @@
 //! | offset | what |
 //! |---|---|
 //! | 0 | magic, data capacity, most signals in flight |
-//! | 64 | `Write`, `SignalsWritten` (stored by the producer) |
-//! | 128 | `Read`, `SignalsTaken` (stored by the consumer) |
+//! | 64 | `Write`, `SignalsWritten`, `LargeSent` (stored by the producer) |
+//! | 128 | `Read`, `SignalsTaken`, `LargeFreed` (stored by the consumer) |
 //! | 192 | `ConsumerClosed`, `ProducerClosed` flags |
 //! | 4096 | the records |
 
 mod core;
+mod large;
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -36,8 +37,10 @@ fn counter_offset(counter: Counter) -> usize {
     match counter {
         Counter::Write => 64,
         Counter::SignalsWritten => 72,
+        Counter::LargeSent => 80,
         Counter::Read => 128,
         Counter::SignalsTaken => 136,
+        Counter::LargeFreed => 144,
     }
 }
 
@@ -100,6 +103,9 @@ pub(crate) enum WriteError {
     Closed,
     /// The ring has no room (or too many signals wait in it).
     Full,
+    /// The record is larger than the ring's free space now (it may or may
+    /// not fit once the consumer catches up).
+    Short,
     /// The record is larger than half the ring: it could never be sure to
     /// fit.
     TooLarge { max: u64 },
@@ -107,9 +113,14 @@ pub(crate) enum WriteError {
     Encode(EncodeError),
 }
 
+/// Numbers the segments this process sends (one sequence for all its
+/// rings: each ring sees its own numbers grow).
+static NEXT_SEGMENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// The sending side of a ring.
 pub(crate) struct Producer {
     core: ProducerCore<SharedRegion>,
+    large: large::LargeSegments,
 }
 
 impl Producer {
@@ -130,6 +141,7 @@ impl Producer {
         let shared = region.share();
         let producer = Producer {
             core: ProducerCore::new(region, capacity as u64, max_signals),
+            large: large::LargeSegments::default(),
         };
         Ok((producer, shared))
     }
@@ -159,6 +171,7 @@ impl Producer {
         result.map_err(|refusal| match refusal {
             core::Refusal::Closed => WriteError::Closed,
             core::Refusal::Full => WriteError::Full,
+            core::Refusal::Short => WriteError::Short,
             core::Refusal::TooLarge => WriteError::TooLarge {
                 max: self.core.max_body(),
             },
@@ -166,9 +179,70 @@ impl Producer {
         })
     }
 
+    /// Writes a record of `len` bytes, more than the ring takes, in a
+    /// segment of its own (see `large`), and in the ring in its place the
+    /// stub `stub(number)` makes (held to the ring's limits like any
+    /// record). Returns the segment's number and a handle to send to the
+    /// consumer's process: the consumer reads the stub, then waits for the
+    /// segment if it has not come.
+    pub(crate) fn write_large(
+        &mut self,
+        signals: u32,
+        urgent: bool,
+        len: usize,
+        mut encode: impl FnMut(&mut Encoder<'_>) -> Result<(), EncodeError>,
+        stub: impl FnOnce(u64) -> Vec<u8>,
+    ) -> Result<(u64, IpcSharedMemory), WriteError> {
+        self.large.reclaim(self.core.large_freed());
+        let segment = self.large.write(len, &mut encode).map_err(|error| {
+            WriteError::Encode(match error {
+                large::LargeError::Memory(error) => {
+                    EncodeError(format!("no memory for a record of {len} bytes: {error}"))
+                }
+                large::LargeError::Encode(error) => error,
+                large::LargeError::Changed(written) => EncodeError(format!(
+                    "its encoding took {len} bytes, then {written} written again: a \
+                     `Serialize` that is not deterministic"
+                )),
+            })
+        })?;
+        let id = NEXT_SEGMENT.fetch_add(1, Ordering::Relaxed);
+        let stub = stub(id);
+        // Counted before the stub is published: the consumer never frees
+        // more than was sent.
+        self.core.count_large_sent(len as u64, false);
+        let written = self.write(signals, urgent, |out| {
+            std::io::Write::write_all(out, &stub).map_err(|error| EncodeError(error.to_string()))
+        });
+        if let Err(refused) = written {
+            self.core.count_large_sent(len as u64, true);
+            self.large.unsent(segment);
+            return Err(refused);
+        }
+        let handle = segment.handle();
+        self.large.sent(segment, self.core.large_sent());
+        Ok((id, handle))
+    }
+
     /// Signals written and not yet taken by the consumer.
     pub(crate) fn in_transit(&self) -> u64 {
         self.core.in_transit()
+    }
+
+    /// The largest record body the ring itself takes (half of it).
+    pub(crate) fn max_body(&self) -> u64 {
+        self.core.max_body()
+    }
+
+    /// Bytes of large records (written outside the ring, a stub in it)
+    /// sent and not yet freed by the consumer.
+    pub(crate) fn large_in_flight(&self) -> u64 {
+        self.core.large_in_flight()
+    }
+
+    /// True once the consumer's loop has ended.
+    pub(crate) fn consumer_closed(&self) -> bool {
+        self.core.consumer_closed()
     }
 
     /// Tells the consumer that nothing more will come.
@@ -238,6 +312,11 @@ impl Consumer {
         self.core.count_taken(signals);
     }
 
+    /// Counts `bytes` of large records as freed.
+    pub(crate) fn count_large_freed(&self, bytes: u64) {
+        self.core.count_large_freed(bytes);
+    }
+
     /// True if no published record waits.
     pub(crate) fn is_empty(&self) -> bool {
         self.core.is_empty()
@@ -259,6 +338,7 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+    use crate::sys::shm::Segment;
 
     fn write_bytes(producer: &mut Producer, bytes: &[u8]) -> Result<(), WriteError> {
         producer.write(1, false, |encoder| {
@@ -339,6 +419,90 @@ mod tests {
         ));
     }
 
+    fn write_large(producer: &mut Producer, body: &[u8]) -> Result<(u64, Segment), WriteError> {
+        let (id, handle) = producer.write_large(
+            1,
+            false,
+            body.len(),
+            |encoder| {
+                encoder
+                    .write_all(body)
+                    .map_err(|error| EncodeError(error.to_string()))
+            },
+            |id| id.to_le_bytes().to_vec(),
+        )?;
+        Ok((id, Segment::open(handle).unwrap()))
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn large_records_go_in_segments_that_are_written_again_once_freed() {
+        let (mut producer, shared) = Producer::create(256, 1000).unwrap();
+        let mut consumer = Consumer::open(shared).unwrap();
+        let first = vec![1u8; 10_000];
+        let (id, segment) = write_large(&mut producer, &first).unwrap();
+        assert_eq!(&segment.bytes()[..first.len()], &first[..]);
+        assert_eq!(producer.large_in_flight(), 10_000);
+        // Its stub is in the ring, in order with the other records.
+        write_bytes(&mut producer, b"after").unwrap();
+        assert_eq!(
+            read_all(&mut consumer),
+            [id.to_le_bytes().to_vec(), b"after".to_vec()]
+        );
+        // While the consumer holds it, another record gets new memory.
+        let second = vec![2u8; 8_000];
+        let (_, held) = write_large(&mut producer, &second).unwrap();
+        assert_eq!(producer.large.held(), 18_000);
+        // Once freed (after the consumer let go of it), the first one's
+        // memory takes the next record: nothing new is made.
+        drop(segment);
+        consumer.count_large_freed(10_000);
+        assert_eq!(producer.large_in_flight(), 8_000);
+        let third = vec![3u8; 9_000];
+        let (_, reused) = write_large(&mut producer, &third).unwrap();
+        assert_eq!(reused.len(), 10_000);
+        assert_eq!(&reused.bytes()[..third.len()], &third[..]);
+        assert_eq!(producer.large.held(), 18_000);
+        // The second one is still the consumer's: untouched.
+        assert!(held.bytes()[..second.len()].iter().all(|&b| b == 2));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn a_large_record_that_does_not_go_changes_nothing() {
+        let (mut producer, shared) = Producer::create(256, 1).unwrap();
+        let mut consumer = Consumer::open(shared).unwrap();
+        // An encoding that changes between its two passes.
+        let mut calls = 0;
+        let changed = producer.write_large(
+            1,
+            false,
+            5_000,
+            |encoder| {
+                calls += 1;
+                encoder
+                    .write_all(&[0; 4_000])
+                    .map_err(|error| EncodeError(error.to_string()))
+            },
+            |id| id.to_le_bytes().to_vec(),
+        );
+        assert!(matches!(changed, Err(WriteError::Encode(_))), "{changed:?}");
+        assert_eq!(producer.large_in_flight(), 0);
+        assert!(consumer.is_empty());
+        // A stub that finds the ring full (one signal at most): nothing
+        // counted, the memory kept for the next.
+        write_bytes(&mut producer, b"x").unwrap();
+        assert!(matches!(
+            write_large(&mut producer, &[7; 5_000]),
+            Err(WriteError::Full)
+        ));
+        assert_eq!(producer.large_in_flight(), 0);
+        read_all(&mut consumer);
+        let (_, segment) = write_large(&mut producer, &[7; 5_000]).unwrap();
+        assert_eq!(segment.len(), 5_000);
+        assert_eq!(producer.large.held(), 5_000);
+    }
+
     #[test]
     #[cfg_attr(miri, ignore)]
     fn closing_is_seen_on_the_other_side() {
@@ -410,7 +574,7 @@ mod tests {
                 body[..8].copy_from_slice(&seq.to_le_bytes());
                 match write_bytes(&mut producer, &body) {
                     Ok(()) => seq += 1,
-                    Err(WriteError::Full) => std::thread::yield_now(),
+                    Err(WriteError::Full | WriteError::Short) => std::thread::yield_now(),
                     Err(other) => panic!("{other:?}"),
                 }
             }
