@@ -151,6 +151,10 @@ pub enum Error {
     /// The operation is not available on this platform.
     #[error("{0} is not supported on this platform")]
     Unsupported(&'static str),
+    /// The operation is refused in this state of the program (the message
+    /// says why, and what to do instead).
+    #[error("{0}")]
+    Refused(&'static str),
     /// A child process could not be started or controlled.
     #[error("process `{process}`: {message}")]
     Process {

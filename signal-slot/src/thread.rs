@@ -200,8 +200,8 @@ impl EventLoopThread {
             State::Ready(_) | State::Poisoned => return Err(Error::NotStarted(name)),
             State::Serial { result, host } => {
                 if *host != std::thread::current().id() {
-                    return Err(Error::Unsupported(
-                        "joining a serial loop from a thread other than the one that started it",
+                    return Err(Error::Refused(
+                        "a serial loop is joined on the thread that started it (it runs there)",
                     ));
                 }
                 let status = serial::run_until(result, deadline);

@@ -323,8 +323,9 @@ pub(crate) fn refuse_without_role() -> Result<(), crate::Error> {
     {
         return Ok(());
     }
-    Err(crate::Error::Unsupported(
+    Err(crate::Error::Refused(
         "this process was started by spawn to run an event loop, but its `main` did not call \
-         `signal_slot::init_process()` (or use `#[signal_slot::main]`) before creating loops",
+         `signal_slot::init_process()` (or use `#[signal_slot::main]`) before creating loops: \
+         call it first thing in `main`",
     ))
 }

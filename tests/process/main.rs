@@ -69,6 +69,7 @@ fn main() {
             faults::user_serde_code_that_fails_is_contained_both_ways,
             spawn::object_state_and_init_arguments_reach_a_spawned_child,
             spawn::what_cannot_travel_fails_at_start_and_changes_nothing,
+            spawn::a_refused_spawn_start_is_fixed_by_detaching_what_cannot_travel,
             spawn::a_closure_init_cannot_travel_and_says_so,
             spawn::a_loop_on_a_thread_of_a_child_is_reachable_from_everywhere,
             spawn::objects_come_back_from_a_child,

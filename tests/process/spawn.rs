@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::process::{join, parent, run};
+use crate::common::process::{Worker, join, parent, run};
 use signal_slot::{Context, EventLoopProcess, LoopHandle, StartMethod, event_loop_object};
 
 /// Counts from where it was left, and says in which process.
@@ -129,6 +129,48 @@ pub fn what_cannot_travel_fails_at_start_and_changes_nothing() {
         child.stop();
         assert!(join(&mut child).success());
     }
+}
+
+/// A spawn start refused for an object that cannot travel goes once that
+/// object is detached (by `detach` or `detach_now`), and the rest travels.
+pub fn a_refused_spawn_start_is_fixed_by_detaching_what_cannot_travel() {
+    let (log, mut main, probe, source) = parent("fixed_main", 1);
+    let mut child = EventLoopProcess::new("fixed_child")
+        .unwrap()
+        .start_method(StartMethod::Spawn);
+    let first = child
+        .add_with_id(
+            "first",
+            Stopwatch {
+                started: Instant::now(),
+            },
+        )
+        .unwrap();
+    let second = child
+        .add_with_id(
+            "second",
+            Stopwatch {
+                started: Instant::now(),
+            },
+        )
+        .unwrap();
+    let worker = child.add_with_id("worker", Worker::new()).unwrap();
+    source.text().connect(worker.on_text()).unwrap();
+    worker.reply().connect(probe.report()).unwrap();
+    let error = child.start().unwrap_err().to_string();
+    assert!(error.contains("`first`"), "{error}");
+    first.detach().unwrap();
+    let error = child.start().unwrap_err().to_string();
+    assert!(error.contains("`second`"), "{error}");
+    second.detach_now().unwrap();
+    child.start().unwrap();
+    source.text().emit("travelled".to_owned());
+    run(&mut main, Duration::from_secs(20));
+    let entries = log.entries();
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].ends_with(":travelled"), "{entries:?}");
+    child.stop();
+    assert!(join(&mut child).success());
 }
 
 pub fn a_closure_init_cannot_travel_and_says_so() {

@@ -272,6 +272,8 @@ pub fn an_object_moves_into_a_child_and_back() {
     let _anchor = child.add_with_id("anchor", Gauge).unwrap();
     source.reading().connect(counter.bump()).unwrap();
     counter.counted().connect(probe.report()).unwrap();
+    // Handed back from wherever it ends: the request follows it.
+    let kept = home.keep(&counter).unwrap();
     child.start().unwrap();
     for value in 0..COUNT {
         if value == COUNT / 3 {
@@ -312,4 +314,5 @@ pub fn an_object_moves_into_a_child_and_back() {
     home.stop();
     home.join().unwrap();
     assert_eq!(child.dropped_signals() + home.dropped_signals(), 0);
+    assert_eq!(kept.wait(Duration::from_secs(10)).unwrap().count, COUNT);
 }

@@ -499,7 +499,7 @@ impl EventLoop {
 
     /// Drops what holds values of the user's types (arguments, objects):
     /// a `Drop` that panics is reported, and the loop goes on.
-    fn drop_user_values<T>(&self, values: T) {
+    pub(super) fn drop_user_values<T>(&self, values: T) {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(values))) {
             tracing::error!(
                 event_loop = self.handle.name(),

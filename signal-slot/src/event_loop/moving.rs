@@ -99,6 +99,7 @@ impl EventLoop {
         while let Some(envelope) = self.inbox.try_recv() {
             queued.push(envelope);
         }
+        self.forget_detached_arrivals(&mut queued);
         match leases.enter(|| self.pack_with(&queued)) {
             Ok(packed) => Ok((packed, queued)),
             Err(error) => {
@@ -106,6 +107,38 @@ impl EventLoop {
                 Err(error)
             }
         }
+    }
+
+    /// Objects on their way to the loop that were detached before it ran
+    /// (by `detach_now`, or a `detach` queued after them) do not travel:
+    /// they go here, as if the loop had run the detach. So a spawn start
+    /// refused for an object that cannot travel goes once it is detached.
+    fn forget_detached_arrivals(&self, queued: &mut Vec<Envelope>) {
+        let mut later_detaches: Vec<(Arc<str>, u64)> = Vec::new();
+        let mut kept = Vec::with_capacity(queued.len());
+        for envelope in queued.drain(..).rev() {
+            let gone = match &envelope {
+                Envelope::Command(Command::Detach { object, instance }) => {
+                    later_detaches.push((object.clone(), *instance));
+                    false
+                }
+                Envelope::Attach(object) => {
+                    let shared = &object.handle().shared;
+                    shared.detached.load(std::sync::atomic::Ordering::Acquire)
+                        || later_detaches.iter().any(|(id, instance)| {
+                            *id == shared.id && (*instance == 0 || *instance == shared.instance)
+                        })
+                }
+                _ => false,
+            };
+            if gone {
+                self.drop_user_values(envelope);
+            } else {
+                kept.push(envelope);
+            }
+        }
+        kept.reverse();
+        *queued = kept;
     }
 
     /// Puts back what [`pack`](Self::pack) took from the queue.

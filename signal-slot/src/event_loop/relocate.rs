@@ -567,7 +567,16 @@ impl EventLoop {
         shared.moving.store(false, Ordering::Release);
         let Resident { object, keep, .. } = resident;
         if let Some(keep) = keep {
-            keep.refuse("it moved to a loop of another process");
+            // The request follows the object: the loop it went to hands
+            // its state back from wherever it ends (in order after it).
+            let follow = Command::Keep {
+                object: id.clone(),
+                instance,
+                route: keep.route(),
+            };
+            if to.send_command(follow).is_err() {
+                keep.refuse("it moved to a loop of another process, which ended");
+            }
         }
         // Its state went on; this copy goes, as a parent's after a spawn.
         self.drop_user_values(object);

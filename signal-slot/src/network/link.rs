@@ -56,6 +56,10 @@ impl LinkState {
     }
 }
 
+/// Records larger than this wait for room in Zenoh's queue rather than be
+/// dropped: half of what `peer_config` lets Zenoh queue per link.
+pub(super) const WAITS_OVER: usize = 512 << 10;
+
 /// The [`Link`] over the network.
 pub(super) struct NetLink(pub(super) std::sync::Arc<LinkState>);
 
@@ -77,7 +81,10 @@ impl Link for NetLink {
         encode(&mut Encoder::growing(&mut bytes)).map_err(LinkError::Encode)?;
         // Congestion control drops rather than block: a record Zenoh
         // drops is counted by the receiver, from the gap in the counts.
-        let publisher = if urgent {
+        // But a large record would always be dropped (more than Zenoh ever
+        // queues per link: see `peer_config`): it waits for room instead,
+        // as long as the network takes to carry it.
+        let publisher = if urgent || bytes.len() > WAITS_OVER {
             &state.urgent
         } else {
             &state.publisher

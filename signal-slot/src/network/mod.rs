@@ -77,8 +77,10 @@
 //!
 //! Everything that arrives from the network is decoded with limits: every
 //! length is checked against what arrived, nothing is allocated from a
-//! length read off the wire, a record larger than half the receiving
-//! loop's `inbox_bytes` is dropped and counted, shared buffers are never
+//! length read off the wire, records larger than half the receiving
+//! loop's `inbox_bytes` wait against its `large_inbox_bytes` (past it they
+//! are dropped and counted; Zenoh reassembles a message of at most
+//! `transport/link/rx/max_message_size`, 1 GiB by default), shared buffers are never
 //! looked up from it, and what cannot be decoded is reported with the
 //! sending program's id while the loop goes on. Who may connect at all is
 //! Zenoh's to decide: use its TLS transport with mutual authentication (see

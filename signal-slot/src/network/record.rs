@@ -127,12 +127,6 @@ impl Receiver {
                 .record(u64::from(signals), DropReason::Gone, describe);
             return;
         };
-        // The same bound as a ring's record: half the loop's inbox.
-        if frames.len() as u64 > inbox.ring_bytes() / 2 {
-            peer.drops()
-                .record(u64::from(signals), DropReason::TooLarge, describe);
-            return;
-        }
         let envelope = Envelope::Network {
             bytes: frames.to_vec(),
             signals,

@@ -44,9 +44,9 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
     // locks of the library while it holds this one.
     #[cfg(feature = "zenoh")]
     let Some(network) = crate::network::hold_for_fork() else {
-        return Err(Error::Unsupported(
-            "the fork start method once this process joined a network (Zenoh's runtime \
-             threads would not exist in the child): use StartMethod::Spawn",
+        return Err(Error::Refused(
+            "the fork start method is refused once this process joined a network (Zenoh's \
+             runtime threads would not exist in the child): use StartMethod::Spawn",
         ));
     };
     #[cfg(not(feature = "zenoh"))]
@@ -62,8 +62,9 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
     let mut registry = registry();
     let hooks = crate::interrupt::hold();
     if registry.processes.is_child() {
-        return Err(Error::Unsupported(
-            "starting a process from inside a child process",
+        return Err(Error::Refused(
+            "a process cannot be started from inside a child process: start it from the \
+             root process (a child may run loops on threads of its own)",
         ));
     }
     let Some(pending) = registry.processes.take_pending(name) else {

@@ -617,8 +617,9 @@ impl EventLoopProcess {
             State::Ready(_) | State::Failed => Err(Error::NotStarted(self.name.to_string())),
             State::Serial { result, host } => {
                 if *host != std::thread::current().id() {
-                    return Err(Error::Unsupported(
-                        "joining a serial process from a thread other than the one that started it",
+                    return Err(Error::Refused(
+                        "a serial process is joined on the thread that started it (it runs \
+                         there)",
                     ));
                 }
                 let status = serial::run_until(result, deadline);

@@ -108,8 +108,9 @@ pub(super) fn spawn(launch: Launch<'_>) -> Result<Spawned, Error> {
         let _writers = crate::connection::writers();
         let mut registry = registry();
         if registry.processes.is_child() {
-            return Err(Error::Unsupported(
-                "starting a process from inside a child process",
+            return Err(Error::Refused(
+                "a process cannot be started from inside a child process: start it from the \
+                 root process (a child may run loops on threads of its own)",
             ));
         }
         let Some(pending) = registry.processes.take_pending(name) else {

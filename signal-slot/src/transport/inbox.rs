@@ -40,6 +40,12 @@ pub const DEFAULT_LARGE_INBOX_BYTES: usize = 1 << 30;
 struct Tally {
     extra_signals: AtomicUsize,
     not_signals: AtomicUsize,
+    /// Bytes of large records from the network that wait (those over
+    /// `large_over` bytes, half a ring), held to the loop's
+    /// `large_inbox_bytes` as rings' segments are.
+    #[cfg_attr(not(feature = "zenoh"), allow(dead_code))]
+    large_waiting: std::sync::atomic::AtomicU64,
+    large_over: u64,
 }
 
 impl Tally {
@@ -110,7 +116,10 @@ impl InboxSender {
     }
 
     /// Queues a record from the network, unless its signals would pass the
-    /// capacity (a record of commands only always goes). Never blocks.
+    /// capacity (a record of commands only always goes), or it is large
+    /// (over half a ring) and the large records that wait would pass the
+    /// loop's `large_inbox_bytes` (one always goes when none waits). Never
+    /// blocks.
     #[cfg(feature = "zenoh")]
     pub(crate) fn deliver_network(
         &self,
@@ -120,7 +129,19 @@ impl InboxSender {
         if signals > 0 && self.would_overflow(signals as usize) {
             return Err(DropReason::Full);
         }
-        self.send(envelope).map_err(|_| DropReason::Gone)
+        let large = self.tally.large(&envelope);
+        if large > 0 {
+            let waiting = self.tally.large_waiting.load(Ordering::Relaxed);
+            if waiting > 0 && waiting.saturating_add(large) > self.large_bytes as u64 {
+                return Err(DropReason::Full);
+            }
+            self.tally.large_waiting.fetch_add(large, Ordering::Relaxed);
+        }
+        self.send(envelope).map_err(|envelope| {
+            let large = self.tally.large(&envelope);
+            self.tally.large_waiting.fetch_sub(large, Ordering::Relaxed);
+            DropReason::Gone
+        })
     }
 
     /// Queues regardless of capacity; returns the envelope if the loop has
@@ -238,6 +259,17 @@ impl InboundRing {
 }
 
 impl Tally {
+    /// The bytes of `envelope` that count as large: those of a record from
+    /// the network over half a ring.
+    fn large(&self, envelope: &Envelope) -> u64 {
+        match envelope {
+            Envelope::Network { bytes, .. } if bytes.len() as u64 > self.large_over => {
+                bytes.len() as u64
+            }
+            _ => 0,
+        }
+    }
+
     /// What `envelope` adds: extra signals, and whether it is not a signal.
     fn adds(&self, envelope: &Envelope) -> (usize, bool) {
         match envelope {
@@ -292,7 +324,10 @@ pub(crate) fn inbox(
         Some(bell) => bell,
         None => Bell::create()?,
     };
-    let tally = Arc::new(Tally::default());
+    let tally = Arc::new(Tally {
+        large_over: ring_bytes as u64 / 2,
+        ..Tally::default()
+    });
     let sender = InboxSender {
         tx,
         capacity,
@@ -316,6 +351,10 @@ impl Inbox {
         let envelope = self.rx.try_recv().ok()?;
         let (extra, not_signal) = self.tally.adds(&envelope);
         self.tally.remove(extra, not_signal);
+        let large = self.tally.large(&envelope);
+        if large > 0 {
+            self.tally.large_waiting.fetch_sub(large, Ordering::Relaxed);
+        }
         Some(envelope)
     }
 
