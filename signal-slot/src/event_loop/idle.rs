@@ -19,7 +19,9 @@
 //! without yields it runs at half the speed), so no fixed setting serves
 //! both. The waiter therefore watches what its own waiting costs:
 //!
-//! - a yield that returns after more than [`LOST`], or a gap that long
+//! - a yield that returns after more than [`LOST`] (750 µs: a slice of
+//!   EEVDF's is 0.75 ms or more; a yield to one of this system's own loops
+//!   comes back sooner), or a gap that long
 //!   between two looks at the clock while spinning, means the core went to
 //!   another thread for a slice: a *loss*;
 //! - once [`SAMPLE`] yields and losses have been seen, the loop is
@@ -42,14 +44,14 @@ use crate::status::IdleWait;
 
 /// A yield (or a gap between two looks at the clock) longer than this lost
 /// the core for a scheduler slice.
-pub(crate) const LOST: Duration = Duration::from_micros(500);
+pub(crate) const LOST: Duration = Duration::from_micros(750);
 
 /// Yields and losses seen before deciding whether the loop is contended.
 pub(crate) const SAMPLE: u32 = 8;
 
 /// How long a contended loop spins before it sleeps: long enough to catch
 /// a reply from a thread that runs beside it, short next to a wake-up.
-pub(crate) const CONTENDED_SPIN: Duration = Duration::from_micros(5);
+pub(crate) const CONTENDED_SPIN: Duration = Duration::from_micros(10);
 
 /// The first and the longest time a loop stays contended before it looks
 /// again.

@@ -1,0 +1,611 @@
+//! The shape of the runtime, checked (as rust-analyzer's `tidy.rs` does):
+//! `ARCHITECTURE.md` says what each layer is for; this test keeps the code
+//! in it.
+//!
+//! - Every file of `signal-slot/src` belongs to one layer of [`LAYERS`]; a
+//!   file imports from its own layer and those below, never from above.
+//! - The only import cycles are the declared knots ([`KNOTS`]), each within
+//!   one layer and at most so many files.
+//! - A runtime file is at most [`MAX_LINES`] lines long, its unit tests
+//!   apart (they may move to a `tests.rs` beside it).
+//! - `unsafe` appears only in `sys/`.
+//! - The library ships nothing for the benchmark program.
+//!
+//! Each rule is also run on made-up files that break it (the tests at the
+//! end), so that a rule that stops finding what it looks for fails too.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The layers, bottom to top, and the files of each (a path, or a folder
+/// ending in `/`; the longest match wins).
+const LAYERS: &[(&str, &[&str])] = &[
+    // Words every layer uses: errors, how a loop ended, small helpers, and
+    // the buffer arguments are encoded into.
+    (
+        "base",
+        &["error.rs", "status.rs", "util.rs", "codec/encoder.rs"],
+    ),
+    // Everything `unsafe`: the platform, shared memory, the futex, rings,
+    // buffer pools, inline arguments.
+    ("sys", &["sys/"]),
+    // MessagePack arguments.
+    ("codec", &["codec/"]),
+    // The vocabulary processes speak: ids, receivers, deliveries, commands,
+    // and their frames on the wire.
+    ("protocol", &["protocol.rs", "command.rs", "wire/"]),
+    // Moving bytes to a loop: doorbells, links (rings, the network's), the
+    // process tree's addresses, and the count of what did not arrive.
+    (
+        "transport",
+        &[
+            "transport/accounting.rs",
+            "transport/bell.rs",
+            "transport/link.rs",
+            "transport/control.rs",
+        ],
+    ),
+    // The object model: loops, their handles and inboxes, objects and their
+    // handles, signals, slots, connections, calls, timers, what travels.
+    // One knot, as QObject and QThread are one in Qt.
+    (
+        "objects",
+        &[
+            "call.rs",
+            "connection.rs",
+            "context.rs",
+            "event_loop/",
+            "interrupt.rs",
+            "keep.rs",
+            "object.rs",
+            "payload.rs",
+            "pool.rs",
+            "registry.rs",
+            "serial.rs",
+            "signal/",
+            "signature.rs",
+            "timer.rs",
+            "topology.rs",
+            "transport/",
+            "travel.rs",
+        ],
+    ),
+    // Services built on the object model: threads, child processes and
+    // the agent that answers for a process, the network.
+    ("services", &["thread.rs", "process/", "network/"]),
+    // The front door: what the crate exports.
+    ("front", &["lib.rs"]),
+];
+
+/// The layers whose files may import each other in cycles, and the most
+/// files one cycle may hold.
+const KNOTS: &[(&str, usize)] = &[("objects", 40)];
+
+/// The most lines of a runtime file, its unit tests apart.
+const MAX_LINES: usize = 600;
+
+/// A rule broken: where, and how.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Finding {
+    file: String,
+    line: usize,
+    what: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "signal-slot/src/{}:{}: {}", self.file, self.line, self.what)
+    }
+}
+
+/// The layer of `file` (its index in [`LAYERS`]): the longest match.
+fn layer_of(file: &str, layers: &[(&str, &[&str])]) -> Option<usize> {
+    let mut best: Option<(usize, usize)> = None;
+    for (index, (_, paths)) in layers.iter().enumerate() {
+        for path in *paths {
+            let matches = if path.ends_with('/') {
+                file.starts_with(path)
+            } else {
+                file == *path
+            };
+            if matches && best.is_none_or(|(_, len)| path.len() > len) {
+                best = Some((index, path.len()));
+            }
+        }
+    }
+    best.map(|(index, _)| index)
+}
+
+/// The module path of a file: `transport/inbox.rs` is `transport::inbox`,
+/// `wire/mod.rs` is `wire`, `lib.rs` is the crate's root.
+fn module_of(file: &str) -> String {
+    let stem = file.trim_end_matches(".rs");
+    let stem = stem
+        .strip_suffix("/mod")
+        .unwrap_or(if stem == "lib" { "" } else { stem });
+    stem.replace('/', "::")
+}
+
+/// The lines of a file that are code: before its unit tests, comments and
+/// doc comments left out, with their numbers.
+fn code_lines(text: &str) -> Vec<(usize, &str)> {
+    let mut lines = Vec::new();
+    let mut in_test_module = false;
+    let mut cfg_test = false;
+    for (number, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("#[cfg(test)]") || trimmed.starts_with("#[cfg(all(test") {
+            cfg_test = true;
+            continue;
+        }
+        if cfg_test && trimmed.starts_with("mod ") {
+            in_test_module = true;
+        }
+        if !trimmed.starts_with("#[") {
+            cfg_test = false;
+        }
+        if in_test_module {
+            // A test module runs to the end of the file (the convention
+            // here); what follows it is tests too.
+            continue;
+        }
+        if trimmed.starts_with("//") {
+            continue;
+        }
+        let code = match trimmed.find("//") {
+            Some(at) if !trimmed[..at].contains('"') => &trimmed[..at],
+            _ => trimmed,
+        };
+        lines.push((number + 1, code));
+    }
+    lines
+}
+
+/// The length of a file's runtime part: every line before its unit tests.
+fn runtime_len(text: &str) -> usize {
+    let mut previous_is_cfg_test = false;
+    for (number, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if previous_is_cfg_test && trimmed.starts_with("mod ") {
+            return number - 1;
+        }
+        previous_is_cfg_test = trimmed.starts_with("#[cfg(test)]")
+            || trimmed.starts_with("#[cfg(all(test")
+            || (previous_is_cfg_test && trimmed.starts_with("#["));
+    }
+    text.lines().count()
+}
+
+/// The files of the crate that `path` (as written after `crate::`, or
+/// resolved from `super::`) names: the longest module prefix that is a
+/// file.
+fn resolve(path: &str, modules: &BTreeMap<String, String>) -> Option<String> {
+    let segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
+    for end in (1..=segments.len()).rev() {
+        if let Some(file) = modules.get(&segments[..end].join("::")) {
+            return Some(file.clone());
+        }
+    }
+    None
+}
+
+/// Every import of `file`: the line, the path as written, and the file it
+/// names. Paths start with `crate::` or `super::` (repeated), and a
+/// `{..}` list is followed to each of its names.
+fn imports(
+    file: &str,
+    text: &str,
+    modules: &BTreeMap<String, String>,
+) -> Vec<(usize, String, String)> {
+    let module = module_of(file);
+    let is_path_char = |c: char| c.is_alphanumeric() || c == '_' || c == ':';
+    let mut found = Vec::new();
+    for (line, code) in code_lines(text) {
+        let mut rest = code;
+        while let Some(at) = ["crate::", "super::"]
+            .iter()
+            .filter_map(|prefix| rest.find(prefix))
+            .min()
+        {
+            let preceded = rest[..at].ends_with(is_path_char);
+            let tail = &rest[at..];
+            let written: String = tail.chars().take_while(|c| is_path_char(*c)).collect();
+            rest = &tail[written.len()..];
+            if preceded {
+                continue;
+            }
+            // Where the path starts, in module terms.
+            let mut base: Vec<&str> = if module.is_empty() {
+                Vec::new()
+            } else {
+                module.split("::").collect()
+            };
+            let mut segments: Vec<&str> = written.split("::").filter(|s| !s.is_empty()).collect();
+            if segments.first() == Some(&"crate") {
+                base.clear();
+                segments.remove(0);
+            }
+            while segments.first() == Some(&"super") {
+                base.pop();
+                segments.remove(0);
+            }
+            let head = base
+                .iter()
+                .chain(segments.iter())
+                .copied()
+                .collect::<Vec<_>>()
+                .join("::");
+            let mut paths = vec![head.clone()];
+            if let Some(list) = rest.strip_prefix('{') {
+                let inner = list.split('}').next().unwrap_or("");
+                let names: Vec<String> = inner
+                    .split(',')
+                    .map(|item| item.trim().split([' ', ':']).next().unwrap_or(""))
+                    .filter(|item| !item.is_empty() && *item != "self")
+                    .map(|item| if head.is_empty() { item.to_owned() } else { format!("{head}::{item}") })
+                    .collect();
+                if !names.is_empty() {
+                    paths = names;
+                }
+            }
+            for path in paths {
+                let target = resolve(&path, modules);
+                if let Some(target) = target
+                    && target != file
+                {
+                    found.push((line, written.trim_end_matches(':').to_owned(), target));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The names the crate's root re-exports (`pub use a::b::{C, D}`, also in
+/// its inline modules), as module paths of where they are defined: an
+/// import of `crate::C` is an import of `a::b`.
+fn reexports(root: &str) -> BTreeMap<String, String> {
+    let mut names = BTreeMap::new();
+    for (_, code) in code_lines(root) {
+        let Some(used) = code.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let used = used.trim_end_matches(';').trim_start_matches("crate::");
+        let (module, list) = match used.split_once("::{") {
+            Some((module, list)) => (module, list.trim_end_matches('}').to_owned()),
+            None => match used.rsplit_once("::") {
+                Some((module, name)) => (module, name.to_owned()),
+                None => continue,
+            },
+        };
+        for name in list.split(',') {
+            let name = name.trim();
+            if !name.is_empty() {
+                names.insert(name.to_owned(), module.to_owned());
+            }
+        }
+    }
+    names
+}
+
+/// Checks `files` (path under `src/` → text) against `layers` and `knots`.
+fn check(
+    files: &BTreeMap<String, String>,
+    layers: &[(&str, &[&str])],
+    knots: &[(&str, usize)],
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut modules: BTreeMap<String, String> = files
+        .keys()
+        .map(|file| (module_of(file), file.clone()))
+        .collect();
+    // A name re-exported at the root stands for the file it comes from.
+    let root = files.get("lib.rs").map_or("", String::as_str);
+    for (name, module) in reexports(root) {
+        if let Some(file) = resolve(&module, &modules) {
+            modules.insert(name.clone(), file.clone());
+            modules.insert(format!("__private::{name}"), file);
+        }
+    }
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (file, text) in files {
+        let Some(layer) = layer_of(file, layers) else {
+            findings.push(Finding {
+                file: file.clone(),
+                line: 1,
+                what: "belongs to no layer: add it to LAYERS (and to ARCHITECTURE.md)".to_owned(),
+            });
+            continue;
+        };
+        for (line, path, target) in imports(file, text, &modules) {
+            graph.entry(file.clone()).or_default().insert(target.clone());
+            let Some(target_layer) = layer_of(&target, layers) else {
+                continue;
+            };
+            if target_layer > layer {
+                findings.push(Finding {
+                    file: file.clone(),
+                    line,
+                    what: format!(
+                        "imports `{path}` ({target}, layer `{}`) from above its own layer `{}`",
+                        layers[target_layer].0, layers[layer].0
+                    ),
+                });
+            }
+        }
+        let len = runtime_len(text);
+        if len > MAX_LINES {
+            findings.push(Finding {
+                file: file.clone(),
+                line: MAX_LINES + 1,
+                what: format!(
+                    "{len} lines before its tests, over {MAX_LINES}: two concepts, or tests to \
+                     move to a `tests.rs` beside it"
+                ),
+            });
+        }
+        if !file.starts_with("sys/") {
+            for (line, code) in code_lines(text) {
+                let unsafe_word = code.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+                if unsafe_word.clone().any(|word| word == "unsafe")
+                    && !code.contains("unsafe_code")
+                {
+                    findings.push(Finding {
+                        file: file.clone(),
+                        line,
+                        what: "`unsafe` outside `sys/`".to_owned(),
+                    });
+                }
+            }
+        }
+        for (line, code) in code_lines(text) {
+            if code.contains("bench") && (code.contains("pub mod") || code.contains("pub fn")) {
+                findings.push(Finding {
+                    file: file.clone(),
+                    line,
+                    what: "an item for the benchmark program: the library ships none".to_owned(),
+                });
+            }
+        }
+    }
+    for cycle in cycles(&graph) {
+        let layer_names: BTreeSet<&str> = cycle
+            .iter()
+            .filter_map(|file| layer_of(file, layers).map(|layer| layers[layer].0))
+            .collect();
+        let knot = (layer_names.len() == 1)
+            .then(|| layer_names.iter().next().copied())
+            .flatten()
+            .and_then(|name| knots.iter().find(|(knot, _)| *knot == name));
+        let what = match knot {
+            Some((_, max)) if cycle.len() <= *max => continue,
+            Some((name, max)) => format!(
+                "an import cycle of {} files, over the {max} the knot `{name}` may have: {cycle:?}",
+                cycle.len()
+            ),
+            None => format!(
+                "an import cycle outside the declared knots (layers {layer_names:?}): {cycle:?}"
+            ),
+        };
+        findings.push(Finding {
+            file: cycle[0].clone(),
+            line: 1,
+            what,
+        });
+    }
+    findings.sort();
+    findings
+}
+
+/// The strongly connected parts of `graph` with more than one file.
+fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    // Tarjan's algorithm, without recursion.
+    let nodes: BTreeSet<&String> = graph
+        .keys()
+        .chain(graph.values().flat_map(|targets| targets.iter()))
+        .collect();
+    let mut index: BTreeMap<&String, usize> = BTreeMap::new();
+    let mut low: BTreeMap<&String, usize> = BTreeMap::new();
+    let mut on_stack: BTreeSet<&String> = BTreeSet::new();
+    let mut stack: Vec<&String> = Vec::new();
+    let mut found = Vec::new();
+    let empty = BTreeSet::new();
+    for start in &nodes {
+        if index.contains_key(start) {
+            continue;
+        }
+        let mut work: Vec<(&String, Vec<&String>)> = Vec::new();
+        let next = index.len();
+        index.insert(start, next);
+        low.insert(start, next);
+        stack.push(start);
+        on_stack.insert(start);
+        work.push((start, graph.get(*start).unwrap_or(&empty).iter().collect()));
+        while let Some((node, pending)) = work.last_mut() {
+            let node = *node;
+            if let Some(target) = pending.pop() {
+                if !index.contains_key(target) {
+                    let next = index.len();
+                    index.insert(target, next);
+                    low.insert(target, next);
+                    stack.push(target);
+                    on_stack.insert(target);
+                    work.push((target, graph.get(target).unwrap_or(&empty).iter().collect()));
+                } else if on_stack.contains(target) {
+                    let target_index = index[target];
+                    let entry = low.get_mut(node).expect("visited");
+                    *entry = (*entry).min(target_index);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some((parent, _)) = work.last() {
+                let node_low = low[node];
+                let entry = low.get_mut(*parent).expect("visited");
+                *entry = (*entry).min(node_low);
+            }
+            if low[node] == index[node] {
+                let mut component = Vec::new();
+                while let Some(member) = stack.pop() {
+                    on_stack.remove(member);
+                    component.push(member.clone());
+                    if member == node {
+                        break;
+                    }
+                }
+                if component.len() > 1 {
+                    component.sort();
+                    found.push(component);
+                }
+            }
+        }
+    }
+    found
+}
+
+fn read_sources() -> BTreeMap<String, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("signal-slot/src");
+    let mut files = BTreeMap::new();
+    let mut folders = vec![root.clone()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("the runtime's sources") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let name = path
+                    .strip_prefix(&root)
+                    .expect("under src")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                files.insert(name, std::fs::read_to_string(&path).expect("a source file"));
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn the_runtime_keeps_its_shape() {
+    let findings = check(&read_sources(), LAYERS, KNOTS);
+    let report: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    assert!(
+        findings.is_empty(),
+        "{} findings (see ARCHITECTURE.md):\n{}",
+        findings.len(),
+        report.join("\n")
+    );
+}
+
+#[test]
+fn every_layer_of_the_table_is_in_architecture_md() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md"))
+        .expect("ARCHITECTURE.md at the root");
+    for (layer, paths) in LAYERS {
+        assert!(text.contains(&format!("`{layer}`")), "layer `{layer}` is not described");
+        for path in *paths {
+            assert!(text.contains(path), "`{path}` ({layer}) is not in the code map");
+        }
+    }
+}
+
+// ---- The rules, on made-up files that break them ----
+
+fn files(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+    entries
+        .iter()
+        .map(|(file, text)| ((*file).to_owned(), (*text).to_owned()))
+        .collect()
+}
+
+const TOY_LAYERS: &[(&str, &[&str])] = &[
+    ("low", &["low.rs", "deep/"]),
+    ("high", &["high.rs", "knot/"]),
+    ("front", &["lib.rs"]),
+];
+
+#[test]
+fn an_import_from_above_is_found_with_file_line_and_name() {
+    let findings = check(
+        &files(&[
+            ("lib.rs", "mod low;\nmod high;\n"),
+            ("high.rs", "use crate::low::Word;\n"),
+            ("low.rs", "//! Low.\n\nuse std::fmt;\nuse crate::high::Thing;\n"),
+        ]),
+        TOY_LAYERS,
+        &[],
+    );
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].file, "low.rs");
+    assert_eq!(findings[0].line, 4);
+    assert!(findings[0].what.contains("crate::high::Thing"), "{}", findings[0].what);
+}
+
+#[test]
+fn imports_through_super_lists_and_paths_in_code_are_followed() {
+    let findings = check(
+        &files(&[
+            ("lib.rs", ""),
+            ("high.rs", ""),
+            ("deep/mod.rs", "mod inner;\nfn f() { let _ = crate::high::g(); }\n"),
+            ("deep/inner.rs", "use super::super::high;\nuse crate::{low, high::H};\n"),
+            ("low.rs", "// crate::high in a comment is no import\n"),
+        ]),
+        TOY_LAYERS,
+        &[],
+    );
+    let places: Vec<(&str, usize)> = findings
+        .iter()
+        .map(|finding| (finding.file.as_str(), finding.line))
+        .collect();
+    assert_eq!(
+        places,
+        [("deep/inner.rs", 1), ("deep/inner.rs", 2), ("deep/mod.rs", 2)],
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn cycles_are_allowed_only_inside_a_declared_knot_of_bounded_size() {
+    let knotted = files(&[
+        ("lib.rs", ""),
+        ("low.rs", ""),
+        ("knot/a.rs", "use crate::knot::b::B;\n"),
+        ("knot/b.rs", "use crate::knot::c::C;\n"),
+        ("knot/c.rs", "use crate::knot::a::A;\n"),
+    ]);
+    assert!(check(&knotted, TOY_LAYERS, &[("high", 3)]).is_empty());
+    let too_big = check(&knotted, TOY_LAYERS, &[("high", 2)]);
+    assert_eq!(too_big.len(), 1);
+    assert!(too_big[0].what.contains("3 files"), "{}", too_big[0].what);
+    let undeclared = check(&knotted, TOY_LAYERS, &[]);
+    assert!(undeclared[0].what.contains("outside the declared knots"));
+}
+
+#[test]
+fn long_files_unsafe_code_and_bench_hooks_are_found() {
+    let long: String = "fn f() {}\n".repeat(MAX_LINES + 1);
+    let tested = format!(
+        "{}#[cfg(test)]\nmod tests {{\n{}}}\n",
+        "fn f() {}\n".repeat(10),
+        "fn t() {}\n".repeat(2 * MAX_LINES)
+    );
+    let findings = check(
+        &files(&[
+            ("lib.rs", "pub mod bench_hooks {}\n"),
+            ("low.rs", &long),
+            ("high.rs", &tested),
+            ("deep/x.rs", "#![deny(unsafe_code)]\nfn f() { unsafe { g() } }\n"),
+        ]),
+        TOY_LAYERS,
+        &[],
+    );
+    let whats: Vec<String> = findings
+        .iter()
+        .map(|finding| format!("{}:{}", finding.file, finding.what))
+        .collect();
+    assert_eq!(findings.len(), 3, "{whats:#?}");
+    assert!(whats[0].starts_with("deep/x.rs:`unsafe`"), "{whats:#?}");
+    assert!(whats[1].starts_with("lib.rs:an item for the benchmark"), "{whats:#?}");
+    assert!(whats[2].starts_with(&format!("low.rs:{} lines", MAX_LINES + 1)), "{whats:#?}");
+}
