@@ -229,7 +229,7 @@ pub(crate) fn reply_value<R: Serialize + Send + 'static>(route: ReplyRoute, valu
         complete(route.call, Ok(Reply::Value(Box::new(value))));
         return;
     }
-    let reply = crate::codec::to_vec(&value)
+    let reply = crate::codec::value_to_vec(&value)
         .map_err(|why| Failure::Failed(format!("the reply cannot be encoded: {why}")));
     send_remote(route, reply);
 }
@@ -254,7 +254,7 @@ fn send_remote(route: ReplyRoute, reply: Result<Vec<u8>, Failure>) {
         agent
             .send(crate::transport::AgentMessage::Reply {
                 call: route.call,
-                reply,
+                reply: reply.map(serde_bytes::ByteBuf::from),
             })
             .is_ok()
     });

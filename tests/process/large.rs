@@ -471,3 +471,87 @@ pub fn a_child_killed_with_large_payloads_in_flight_leaves_nothing_behind() {
     main.stop();
     main.join().unwrap();
 }
+
+/// Answers calls with payloads of the size asked for; holds a payload of
+/// its own, as state.
+#[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Store {
+    /// As `bin`, as a large byte field of a type that travels should be.
+    #[serde(with = "serde_bytes")]
+    held: Vec<u8>,
+}
+
+#[event_loop_object]
+impl Store {
+    #[slot]
+    fn fetch(&mut self, seq: u64, size: u64) -> Vec<u8> {
+        payload(seq, size as usize)
+    }
+
+    /// Moves itself, with its state, to the loop `name`.
+    #[slot]
+    fn go_to(&mut self, ctx: &mut Context<Self>, name: String) {
+        let to = signal_slot::LoopHandle::named(&name).expect("the loop is known");
+        ctx.handle().move_to(&to).expect("it can move");
+    }
+
+    /// The state it holds, checked, and where it is.
+    #[slot]
+    fn describe(&mut self) -> (u64, bool, u32) {
+        (
+            self.held.len() as u64,
+            is_payload(7, &self.held),
+            std::process::id(),
+        )
+    }
+}
+
+/// A call answered with 16 MiB comes back whole; an object holding
+/// 16 MiB of state reaches a child at its start (spawned: its state
+/// travels) and another one by `move_to`, whole (past half a ring: in a
+/// segment).
+pub fn large_replies_and_large_objects_travel() {
+    const SIZE: usize = 16 * MIB;
+    let mut child = EventLoopProcess::new("large_state_child").unwrap();
+    let store = child
+        .add_with_id(
+            "store",
+            Store {
+                held: payload(7, SIZE),
+            },
+        )
+        .unwrap();
+    child.start().unwrap();
+    let pid = child.pid().unwrap();
+    let limit = Duration::from_secs(60);
+    let reply = store.fetch().call((3, SIZE as u64), limit).unwrap();
+    assert_eq!(reply.len(), SIZE);
+    assert!(is_payload(3, &reply));
+    assert_eq!(
+        store.describe().call((), limit),
+        Ok((SIZE as u64, true, pid))
+    );
+
+    // Moved to a second child, with its state.
+    let mut other = EventLoopProcess::new("large_state_other").unwrap();
+    let anchor = other.add_with_id("anchor", BlobSource).unwrap();
+    other.start().unwrap();
+    let other_pid = other.pid().unwrap();
+    store
+        .go_to()
+        .invoke("large_state_other".to_owned())
+        .unwrap();
+    assert!(
+        wait_until(limit, || {
+            store.describe().call((), limit) == Ok((SIZE as u64, true, other_pid))
+        }),
+        "the object did not arrive whole"
+    );
+    drop(anchor);
+    for process in [&mut child, &mut other] {
+        process.stop();
+        assert!(join(process).success());
+        assert_eq!(process.dropped_signals(), 0);
+    }
+}

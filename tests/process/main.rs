@@ -94,6 +94,7 @@ fn main() {
             large::a_gigabyte_payload_arrives_every_way => ignored limit(600 s),
             large::a_slow_receiver_of_large_payloads_stays_within_its_budget => limit(300 s),
             large::a_child_killed_with_large_payloads_in_flight_leaves_nothing_behind => limit(300 s),
+            large::large_replies_and_large_objects_travel => limit(300 s),
             shutdown::stopping_with_signals_in_flight_loses_none_queued_before,
             shutdown::dropping_in_any_order_leaks_no_thread_and_no_process,
             shutdown::a_child_outlives_the_thread_that_started_it,

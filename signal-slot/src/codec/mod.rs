@@ -161,6 +161,39 @@ pub(crate) fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String
     }
 }
 
+/// A value as [`to_vec`] writes it, but a byte vector as one `bin` (one
+/// copy, where serde writes a byte at a time): for a slot's reply, whose
+/// type is known only as a generic.
+pub(crate) fn value_to_vec<T: Serialize + 'static>(value: &T) -> Result<Vec<u8>, String> {
+    match (value as &dyn std::any::Any).downcast_ref::<Vec<u8>>() {
+        Some(bytes) => {
+            let mut out = Vec::with_capacity(bytes.len() + 5);
+            Arg(bytes)
+                .encode_arg(&mut Encoder::growing(&mut out))
+                .map_err(|error| error.0)?;
+            Ok(out)
+        }
+        None => to_vec(value),
+    }
+}
+
+/// A value from what [`value_to_vec`] wrote.
+pub(crate) fn value_from_slice<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T, String> {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<Vec<u8>>() {
+        let mut rest = bytes;
+        let value: Box<dyn std::any::Any> = Box::new(
+            DecodeAs::<Vec<u8>>::new()
+                .decode_arg(&mut rest)
+                .map_err(|error| error.0)?,
+        );
+        return value
+            .downcast::<T>()
+            .map(|value| *value)
+            .map_err(|_| "a byte vector of another type".to_owned());
+    }
+    from_slice(bytes)
+}
+
 /// Encodes any serializable value (an argument tuple, say): an
 /// [`EncodeFn`](crate::payload::EncodeFn) for any type.
 pub(crate) fn encode_serde<T: Serialize>(

@@ -445,7 +445,7 @@ fn into_value<R: SlotReply>(reply: Result<Reply, CallError>, callee: &str) -> Re
             .downcast::<R>()
             .map(|value| *value)
             .map_err(|_| failed("the reply is not of the slot's type".to_owned())),
-        Reply::Encoded(bytes) => crate::codec::from_slice::<R>(&bytes)
+        Reply::Encoded(bytes) => crate::codec::value_from_slice::<R>(&bytes)
             .map_err(|why| failed(format!("the reply cannot be decoded: {why}"))),
     }
 }

@@ -102,10 +102,11 @@ pub(crate) enum AgentMessage {
         id: u64,
         reply: IpcSender<Option<IpcSharedMemory>>,
     },
-    /// The reply to call `call` of this process.
+    /// The reply to call `call` of this process (its bytes in one piece:
+    /// a large reply is not written a byte at a time).
     Reply {
         call: u64,
-        reply: Result<Vec<u8>, crate::call::Failure>,
+        reply: Result<serde_bytes::ByteBuf, crate::call::Failure>,
     },
     /// What lives in this process, for the topology.
     Describe {
@@ -183,7 +184,9 @@ fn handle(message: AgentMessage) {
         } => {
             let _ = reply.send(remove_now_here(&loop_name, &object, instance));
         }
-        AgentMessage::Reply { call, reply } => crate::call::replied(call, reply),
+        AgentMessage::Reply { call, reply } => {
+            crate::call::replied(call, reply.map(serde_bytes::ByteBuf::into_vec))
+        }
         AgentMessage::Describe { reply } => {
             let _ = reply.send(crate::topology::describe_here());
         }
