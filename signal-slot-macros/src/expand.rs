@@ -436,7 +436,7 @@ pub(crate) fn object_impl(object: &ObjectImpl) -> TokenStream {
                     _ => {
                         let _ = payload;
                         ::core::result::Result::Err(
-                            ::signal_slot::__private::SlotError::no_such_slot::<Self>(slot),
+                            ::signal_slot::__private::no_such_slot::<Self>(slot),
                         )
                     }
                 }

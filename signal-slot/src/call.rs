@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::transport::routes::{ProcessId, own_process};
+pub(crate) use crate::protocol::ReplyRoute;
+use crate::protocol::own_process;
 
 /// Why a call got no value back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -75,14 +76,6 @@ pub enum CallError {
 pub trait SlotReply: crate::SignalArg {}
 
 impl<T: crate::SignalArg> SlotReply for T {}
-
-/// Where the reply to a call goes: the caller's process, and the call's
-/// number there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ReplyRoute {
-    pub(crate) process: ProcessId,
-    pub(crate) call: u64,
-}
 
 /// What comes back for a call.
 pub(crate) enum Reply {

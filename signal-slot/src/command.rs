@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::connection::{Change, ReceiverRef};
+use crate::protocol::{Change, ReceiverRef};
 
 /// A change to the connections or objects of a loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +59,6 @@ pub(crate) enum Command {
     Keep {
         object: Arc<str>,
         instance: u64,
-        route: crate::call::ReplyRoute,
+        route: crate::protocol::ReplyRoute,
     },
 }

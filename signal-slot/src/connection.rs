@@ -15,61 +15,18 @@ use arc_swap::ArcSwap;
 
 use crate::object::{Home, ObjectShared};
 use crate::payload::{Args, Mailbox};
+pub(crate) use crate::protocol::{ANY_SLOT, Change, Delivery, EVERY_SIGNAL, ReceiverRef};
 use crate::transport::{DropReason, LoopPeer, SignalEnvelope};
 
-/// A slot of one object (instance) on the receiving loop.
-#[derive(Debug, Clone)]
-pub(crate) struct ReceiverRef {
-    pub(crate) object: Arc<str>,
-    pub(crate) slot: u16,
-    /// The object's instance (see `ObjectShared::instance`); 0 for any
-    /// object of that id.
-    pub(crate) instance: u64,
-    /// A closure's: it leaves its loop when the connection ends.
-    pub(crate) lease: Option<Arc<crate::signal::Lease>>,
-}
-
-impl PartialEq for ReceiverRef {
-    fn eq(&self, other: &Self) -> bool {
-        (&self.object, self.slot, self.instance) == (&other.object, other.slot, other.instance)
+/// A slot of the object of `shared`.
+pub(crate) fn receiver_to(shared: &ObjectShared, slot: u16) -> ReceiverRef {
+    ReceiverRef {
+        object: shared.id.clone(),
+        slot,
+        instance: shared.instance,
+        lease: None,
     }
 }
-
-impl Eq for ReceiverRef {}
-
-impl std::hash::Hash for ReceiverRef {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (&self.object, self.slot, self.instance).hash(state);
-    }
-}
-
-impl ReceiverRef {
-    /// A slot of the object of `shared`.
-    pub(crate) fn to(shared: &ObjectShared, slot: u16) -> Self {
-        ReceiverRef {
-            object: shared.id.clone(),
-            slot,
-            instance: shared.instance,
-            lease: None,
-        }
-    }
-
-    /// True if both name the same slot of the same object (an unknown
-    /// instance matches any, and [`ANY_SLOT`] any slot).
-    pub(crate) fn matches(&self, other: &ReceiverRef) -> bool {
-        self.object == other.object
-            && (self.slot == other.slot || self.slot == ANY_SLOT || other.slot == ANY_SLOT)
-            && (self.instance == other.instance || self.instance == 0 || other.instance == 0)
-    }
-}
-
-/// The slot index of a receiver that stands for every slot of its object
-/// (and every signal it relays), in a disconnection.
-pub(crate) const ANY_SLOT: u16 = u16::MAX;
-
-/// The signal index of a change that applies to every signal of the
-/// emitter.
-pub(crate) const EVERY_SIGNAL: u16 = u16::MAX;
 
 /// Who emitted a signal, by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,25 +90,6 @@ impl Destination {
     }
 }
 
-/// How a connection delivers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum Delivery {
-    /// Every emission reaches every fan-out receiver (the default).
-    FanOut,
-    /// Every emission reaches exactly one of the balanced receivers of the
-    /// signal, in turn, skipping receivers whose inbox is full or gone: a
-    /// work queue.
-    Balanced,
-    /// The receiver gets the newest emission: one that finds an older one
-    /// still waiting for the receiver replaces it (the older one counts as
-    /// dropped). For state where only the latest matters: weights, poses,
-    /// progress.
-    KeepLatest,
-    /// The next emission reaches the receiver, once (whichever thread
-    /// emits it first), and the connection ends.
-    SingleShot,
-}
-
 /// A single-shot connection: one receiver, and whether an emission took
 /// it already.
 #[derive(Clone)]
@@ -213,22 +151,6 @@ impl SignalConnections {
         retired.retain(|list| list.strong_count() > 0);
         retired.is_empty()
     }
-}
-
-/// A change to a signal's connections.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Change {
-    Connect(ReceiverRef, Delivery),
-    Disconnect(ReceiverRef),
-    /// Ends the single-shot connection to the receiver (it fired).
-    Fired(ReceiverRef),
-    /// Ends every connection of the signal (broadcasts and publications
-    /// stay).
-    DisconnectAll,
-    /// Broadcasts the signal under its own name (or stops).
-    Broadcast(bool),
-    /// Broadcasts the signal under a topic's name (or stops).
-    Publish(Arc<str>, bool),
 }
 
 /// The `'static` name of a topic named in a change another process asked

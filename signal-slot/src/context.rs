@@ -4,9 +4,9 @@ use std::ops::Deref;
 
 use serde::Serialize;
 
-use crate::call::ReplyRoute;
 use crate::event_loop::{LoopHandle, LoopState};
 use crate::object::{EventLoopObject, ObjectHandle};
+use crate::protocol::ReplyRoute;
 
 /// The context of a slot call: the object's own handle (to emit its
 /// signals), its loop, and the emitter of the signal being delivered.

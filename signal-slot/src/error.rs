@@ -248,16 +248,6 @@ impl fmt::Display for SlotError {
 
 impl std::error::Error for SlotError {}
 
-impl SlotError {
-    #[doc(hidden)]
-    pub fn no_such_slot<T: crate::__private::ObjectStruct>(slot: u16) -> Self {
-        SlotError::NoSuchSlot {
-            object_type: T::TYPE_NAME,
-            slot,
-        }
-    }
-}
-
 /// A payload could not be encoded for another process.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot encode the payload: {0}")]

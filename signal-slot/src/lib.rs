@@ -136,6 +136,7 @@ mod object;
 mod payload;
 mod pool;
 mod process;
+mod protocol;
 mod registry;
 mod serial;
 mod signal;
@@ -148,12 +149,12 @@ mod timer;
 mod topology;
 mod transport;
 mod travel;
+mod util;
 mod wire;
 
 use sys::platform;
 
 pub use call::{CallError, SlotReply};
-pub use connection::Delivery;
 pub use context::{Context, Sender};
 pub use error::{DecodeError, EncodeError, Error, SlotError};
 pub use event_loop::{EventLoop, EventLoopBuilder, LoopHandle};
@@ -163,6 +164,7 @@ pub use pool::{BufferMut, BufferPool, SharedBuffer};
 pub use process::{
     EventLoopProcess, ProcessExit, StartMethod, init_process, set_start_method, start_method,
 };
+pub use protocol::Delivery;
 pub use signal::{
     ConnectTo, Connection, IntoArgs, PrefixOf, ScopedConnection, Signal, SignalArg, Slot, SlotFn,
     SlotReturn, Topic,
@@ -273,7 +275,7 @@ pub mod __private {
         };
     }
     pub use crate::error::{DecodeError, EncodeError, SlotError};
-    pub use crate::object::{ObjectStruct, TypedHandle};
+    pub use crate::object::{ObjectStruct, TypedHandle, no_such_slot};
     pub use crate::payload::{ErasedArgs, Payload};
     pub use crate::signal::SlotReturn;
     pub use crate::signature::{NamedSignature, Signature, SignatureOf, TracedSignature};

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use crate::command::Command;
-use crate::connection::ReceiverRef;
 use crate::connection::SignalConnections;
 use crate::context::Context;
 use crate::error::{Error, SlotError};
@@ -110,6 +109,15 @@ pub trait ObjectStruct: Sized {
     type Handle: TypedHandle<Object = Self>;
     /// The struct's name, for messages.
     const TYPE_NAME: &'static str;
+}
+
+/// The error of a dispatch to slot number `slot`, which `T` does not have.
+#[doc(hidden)]
+pub fn no_such_slot<T: ObjectStruct>(slot: u16) -> SlotError {
+    SlotError::NoSuchSlot {
+        object_type: T::TYPE_NAME,
+        slot,
+    }
 }
 
 /// A generated typed handle. Implemented by `#[event_loop_object]`.
@@ -431,12 +439,13 @@ impl ObjectHandle {
     /// [`Error::Connection`] if this object's process cannot be reached.
     pub fn disconnect_from(&self, receiver: &ObjectHandle) -> Result<bool, Error> {
         let peer = crate::signal::receiving_peer(receiver)?;
-        let every_slot = ReceiverRef::to(&receiver.shared, crate::connection::ANY_SLOT);
+        let every_slot =
+            crate::connection::receiver_to(&receiver.shared, crate::protocol::ANY_SLOT);
         crate::signal::change(
             self,
-            crate::connection::EVERY_SIGNAL,
+            crate::protocol::EVERY_SIGNAL,
             &peer,
-            crate::connection::Change::Disconnect(every_slot),
+            crate::protocol::Change::Disconnect(every_slot),
         )
     }
 
@@ -448,7 +457,7 @@ impl ObjectHandle {
     ///
     /// [`Error::Connection`] if the object's process cannot be reached.
     pub fn disconnect_all(&self) -> Result<bool, Error> {
-        crate::signal::disconnect_all(self, crate::connection::EVERY_SIGNAL)
+        crate::signal::disconnect_all(self, crate::protocol::EVERY_SIGNAL)
     }
 
     /// Subscribes `slot` (a slot of this object) to `topic` on this
@@ -538,7 +547,7 @@ impl ObjectHandle {
         })?;
         peer.send_command(Command::Subscribe {
             signal: signal.into(),
-            receiver: ReceiverRef::to(&self.shared, slot),
+            receiver: crate::connection::receiver_to(&self.shared, slot),
             on,
         })
     }
@@ -625,7 +634,7 @@ impl ObjectHandle {
 
     /// The name of slot `slot`, or of the signal a relay index re-emits.
     pub(crate) fn slot_name(&self, slot: u16) -> &'static str {
-        if slot & crate::signal::RELAY != 0 && slot != crate::connection::ANY_SLOT {
+        if slot & crate::signal::RELAY != 0 && slot != crate::protocol::ANY_SLOT {
             return self.shared.signal_name(slot & !crate::signal::RELAY);
         }
         self.shared
@@ -742,7 +751,7 @@ pub(crate) trait ErasedObject: Send {
         &mut self,
         state: &mut crate::event_loop::LoopState,
         sender: Option<crate::context::Sender<'_>>,
-        reply: Option<crate::call::ReplyRoute>,
+        reply: Option<crate::protocol::ReplyRoute>,
         slot: u16,
         payload: Payload<'_>,
     ) -> Result<(), SlotError>;
@@ -761,7 +770,7 @@ impl<T: EventLoopObject> ErasedObject for ObjectCell<T> {
         &mut self,
         state: &mut crate::event_loop::LoopState,
         sender: Option<crate::context::Sender<'_>>,
-        reply: Option<crate::call::ReplyRoute>,
+        reply: Option<crate::protocol::ReplyRoute>,
         slot: u16,
         payload: Payload<'_>,
     ) -> Result<(), SlotError> {

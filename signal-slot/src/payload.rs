@@ -12,11 +12,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::codec::Encoder;
 use crate::error::{EncodeError, SlotError};
 use crate::sys::inline::InlineArgs;
+use crate::util::drop_contained;
 
-/// Encodes one argument tuple as MessagePack (generated per signal).
-pub type EncodeFn<A> = fn(&A, &mut Encoder<'_>) -> Result<(), EncodeError>;
-/// Decodes one argument tuple from MessagePack (generated per slot).
-pub type DecodeFn<A> = fn(&mut &[u8]) -> Result<A, crate::error::DecodeError>;
+pub use crate::codec::{DecodeFn, EncodeFn};
 
 /// A type-erased batch of emissions of one signal.
 ///
@@ -202,46 +200,6 @@ impl Args {
                 }
             }
         }
-    }
-}
-
-/// Drops arguments of a signal where the library lets them go (no
-/// receiver, a full or ended inbox, a slot that took none of them, a
-/// replaced keep-latest value): a `Drop` of the user's that panics is
-/// reported, once a second at most, and goes no further, so that the
-/// emitter and the loop go on.
-pub(crate) fn drop_contained<T>(value: T) {
-    drop_contained_with::<T>(move || drop(value));
-}
-
-/// Runs `drop`, which drops a `T`, containing a panic as
-/// [`drop_contained`] does. Nothing to contain (nor any cost) for a type
-/// without drop glue.
-#[inline]
-pub(crate) fn drop_contained_with<T>(drop: impl FnOnce()) {
-    if !std::mem::needs_drop::<T>() {
-        drop();
-        return;
-    }
-    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(drop)) {
-        report_drop_panic(type_name::<T>(), &*panic);
-    }
-}
-
-#[cold]
-fn report_drop_panic(what: &str, panic: &(dyn Any + Send)) {
-    static LIMIT: std::sync::LazyLock<crate::transport::RateLimit> =
-        std::sync::LazyLock::new(|| {
-            crate::transport::RateLimit::new(std::time::Duration::from_secs(1))
-        });
-    match LIMIT.allow() {
-        Some(suppressed) => tracing::error!(
-            arguments = what,
-            suppressed,
-            "dropping a signal's arguments (`{what}`) panicked: {}; contained",
-            crate::event_loop::panic_message(panic)
-        ),
-        None => LIMIT.suppress(),
     }
 }
 
@@ -526,7 +484,7 @@ fn reencode<A>(
     let mut bytes = Vec::new();
     // Shared buffers among the values are leased to this very process,
     // as to any other, for the time between.
-    let mut leases = crate::pool::Leases::to(crate::transport::own_process());
+    let mut leases = crate::pool::Leases::to(crate::protocol::own_process());
     if leases
         .enter(|| encode(&mut Encoder::growing(&mut bytes)))
         .is_err()

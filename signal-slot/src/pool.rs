@@ -27,9 +27,9 @@ use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::Error;
+use crate::protocol::ProcessId;
 use crate::registry::registry;
 use crate::sys::pool::{self, PoolMemory, SlotMut, SlotRef};
-use crate::transport::routes::ProcessId;
 
 /// The MessagePack extension type of a [`SharedBuffer`] on the wire.
 const EXT_TYPE: i8 = 0x53;
@@ -136,7 +136,7 @@ fn register(table: &mut PoolTable, id: u64, memory: PoolMemory) -> Arc<PoolMemor
 /// a count).
 fn new_id() -> u64 {
     static COUNT: AtomicU32 = AtomicU32::new(0);
-    let process = crate::transport::own_process();
+    let process = crate::protocol::own_process();
     (process << 32) | u64::from(COUNT.fetch_add(1, Ordering::Relaxed))
 }
 

@@ -11,10 +11,12 @@
 //! with no intermediate copy).
 
 mod depth;
+pub(crate) mod encoder;
 
 pub use depth::MAX_DEPTH;
+pub use encoder::{DecodeFn, EncodeFn, Encoder};
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -22,126 +24,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{DecodeError, EncodeError};
-
-/// Where arguments and frames are encoded: a growing buffer, or a byte
-/// region of fixed size that writing never goes past.
-///
-/// Positions (`len`, `truncate`, `patch`) count from the start of the
-/// underlying buffer.
-pub struct Encoder<'a> {
-    out: Output<'a>,
-    overflowed: bool,
-}
-
-enum Output<'a> {
-    Growing(&'a mut Vec<u8>),
-    Fixed {
-        region: &'a mut [u8],
-        len: usize,
-    },
-    /// Nothing kept: only the length (to size a place before writing).
-    Counting(usize),
-}
-
-impl<'a> Encoder<'a> {
-    /// Appends to `buf`, growing it as needed.
-    pub(crate) fn growing(buf: &'a mut Vec<u8>) -> Self {
-        Encoder {
-            out: Output::Growing(buf),
-            overflowed: false,
-        }
-    }
-
-    /// Writes into `region` from its start; a write that does not fit fails
-    /// and sets [`overflowed`](Self::overflowed).
-    pub(crate) fn fixed(region: &'a mut [u8]) -> Self {
-        Encoder {
-            out: Output::Fixed { region, len: 0 },
-            overflowed: false,
-        }
-    }
-
-    /// Writes nowhere: counts the bytes an encoding takes.
-    pub(crate) fn counting() -> Encoder<'static> {
-        Encoder {
-            out: Output::Counting(0),
-            overflowed: false,
-        }
-    }
-
-    /// The number of bytes written so far (from the buffer's start).
-    pub(crate) fn len(&self) -> usize {
-        match &self.out {
-            Output::Growing(buf) => buf.len(),
-            Output::Fixed { len, .. } | Output::Counting(len) => *len,
-        }
-    }
-
-    /// True once a write did not fit in a fixed region.
-    pub(crate) fn overflowed(&self) -> bool {
-        self.overflowed
-    }
-
-    /// Forgets what was written after `len`.
-    pub(crate) fn truncate(&mut self, at: usize) {
-        match &mut self.out {
-            Output::Growing(buf) => buf.truncate(at),
-            Output::Fixed { len, .. } | Output::Counting(len) => *len = (*len).min(at),
-        }
-    }
-
-    /// Overwrites bytes already written, at `at`.
-    pub(crate) fn patch(&mut self, at: usize, bytes: &[u8]) {
-        let end = at + bytes.len();
-        match &mut self.out {
-            Output::Growing(buf) => buf[at..end].copy_from_slice(bytes),
-            Output::Fixed { region, len } => {
-                debug_assert!(end <= *len, "patching what was not written");
-                region[at..end].copy_from_slice(bytes);
-            }
-            Output::Counting(len) => debug_assert!(end <= *len, "patching what was not written"),
-        }
-    }
-}
-
-impl Write for Encoder<'_> {
-    #[inline]
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.write_all(data).map(|()| data.len())
-    }
-
-    #[inline]
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        match &mut self.out {
-            Output::Growing(buf) => {
-                buf.extend_from_slice(data);
-                Ok(())
-            }
-            Output::Fixed { region, len } => {
-                let end = *len + data.len();
-                match region.get_mut(*len..end) {
-                    Some(room) => {
-                        room.copy_from_slice(data);
-                        *len = end;
-                        Ok(())
-                    }
-                    None => {
-                        self.overflowed = true;
-                        Err(io::ErrorKind::WriteZero.into())
-                    }
-                }
-            }
-            Output::Counting(len) => {
-                *len += data.len();
-                Ok(())
-            }
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A value as MessagePack (with the same limits as arguments: see
 /// [`MAX_DEPTH`]); a `Serialize` that panics is an error.
@@ -156,7 +38,7 @@ pub(crate) fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String
         Ok(Err(error)) => Err(error.to_string()),
         Err(panic) => Err(format!(
             "its `Serialize` panicked: {}",
-            crate::event_loop::panic_message(&*panic)
+            crate::util::panic_message(&*panic)
         )),
     }
 }
@@ -407,7 +289,7 @@ impl<T: DeserializeOwned> DecodeAs<T> {
             Err(panic) => Err(DecodeError(format!(
                 "the `Deserialize` of `{}` panicked: {}",
                 name(),
-                crate::event_loop::panic_message(&*panic)
+                crate::util::panic_message(&*panic)
             ))),
         }
     }

@@ -12,7 +12,8 @@ use crate::keep::KeepRequest;
 use crate::object::{ErasedObject, ObjectShared};
 use crate::registry::registry;
 
-use super::{EventLoop, Resident, panic_message};
+use super::{EventLoop, Resident};
+use crate::util::panic_message;
 
 impl EventLoop {
     pub(super) fn attach(&mut self, object: Box<dyn ErasedObject>) {

@@ -13,7 +13,8 @@ use crate::status::{PanicPolicy, SlotFailure};
 use crate::transport::{DropReason, SignalEnvelope};
 
 use super::remote::Tally;
-use super::{EventLoop, LoopHandle, LoopState, Resident, StopCause, panic_message};
+use super::{EventLoop, LoopHandle, LoopState, Resident, StopCause};
+use crate::util::panic_message;
 
 /// The receivers a signal names on this loop.
 pub(super) enum Receivers<'a> {

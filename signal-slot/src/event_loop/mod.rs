@@ -23,7 +23,6 @@ pub use handle::LoopHandle;
 pub(crate) use moving::PackedLoop;
 pub(crate) use relocate::Relocation;
 
-use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -40,6 +39,7 @@ use crate::registry::registry;
 use crate::status::{ExitStatus, PanicPolicy, SlotFailure};
 use crate::timer::{TightLoopHandle, Timers};
 use crate::transport::{DropReason, Envelope, Inbox, InboxSender, routes};
+use crate::util::panic_message;
 use crate::{interrupt, serial};
 use idle::{Spun, Waiter};
 
@@ -568,15 +568,5 @@ impl Drop for EventLoop {
             Phase::NotStarted | Phase::Running => self.end(ExitStatus::Normal),
         }
         registry().remove_loop(self.handle.peer());
-    }
-}
-
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(message) = panic.downcast_ref::<&str>() {
-        (*message).to_owned()
-    } else if let Some(message) = panic.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "<a panic payload that is not a string>".to_owned()
     }
 }

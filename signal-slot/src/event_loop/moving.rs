@@ -14,13 +14,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::call::ReplyRoute;
 use crate::codec::Encoder;
 use crate::command::Command;
 use crate::connection::{self, Change, Delivery};
 use crate::error::Error;
 use crate::keep::{KeepRequest, StateBack};
 use crate::object::{ErasedObject, ObjectShared};
+use crate::protocol::ReplyRoute;
 use crate::registry::registry;
 use crate::transport::bell::Bell;
 use crate::transport::{Envelope, LoopPeer, ProcessId, Route, encode_signal};

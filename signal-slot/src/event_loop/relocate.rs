@@ -432,7 +432,10 @@ impl EventLoop {
         .unwrap_or_else(|panic| {
             Err(Error::Move {
                 id: id.to_string(),
-                message: format!("dropping it panicked: {}", super::panic_message(&*panic)),
+                message: format!(
+                    "dropping it panicked: {}",
+                    crate::util::panic_message(&*panic)
+                ),
             })
         });
         if let Err(error) = posted {

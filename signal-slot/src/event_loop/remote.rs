@@ -107,7 +107,7 @@ fn admitted(frame: Frame<'_>) -> Option<Frame<'_>> {
 #[derive(Clone, Copy)]
 enum Source<'a> {
     /// Another process of the tree, by its ring.
-    Process(crate::transport::ProcessId),
+    Process(crate::protocol::ProcessId),
     /// The parent, before this process started.
     Parent,
     /// Another program, over the network.
@@ -406,9 +406,9 @@ impl EventLoop {
                 Err(error) => {
                     // Anyone who reaches the network can send garbage:
                     // reported once a second at most, with how many more.
-                    static FROM_NETWORK: std::sync::LazyLock<crate::transport::RateLimit> =
+                    static FROM_NETWORK: std::sync::LazyLock<crate::util::RateLimit> =
                         std::sync::LazyLock::new(|| {
-                            crate::transport::RateLimit::new(std::time::Duration::from_secs(1))
+                            crate::util::RateLimit::new(std::time::Duration::from_secs(1))
                         });
                     let mut suppressed = 0;
                     if let Source::Program(_) = source {
@@ -489,7 +489,7 @@ impl EventLoop {
                 receivers: Receivers::Remote(&receivers),
                 broadcast,
                 request: None,
-                reply: reply.map(|(process, call)| crate::call::ReplyRoute { process, call }),
+                reply: reply.map(|(process, call)| crate::protocol::ReplyRoute { process, call }),
                 payloads: Payloads::Encoded {
                     items: &payloads,
                     tally,

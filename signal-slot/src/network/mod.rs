@@ -104,10 +104,10 @@ use zenoh::Wait;
 use zenoh::sample::SampleKind;
 
 use crate::command::Command;
-use crate::connection::Change;
 use crate::error::Error;
 use crate::event_loop::LoopHandle;
 use crate::object::{Handle, Home, ObjectHandle, TypedHandle};
+use crate::protocol::Change;
 use crate::registry::registry;
 use crate::signature::Signature;
 use crate::transport::{Control, LoopPeer, RemoteLoop, Route};
@@ -691,7 +691,7 @@ impl Shared {
             return;
         };
         let mut state = self.lock();
-        let same = |other: &Command, receiver: Option<&crate::connection::ReceiverRef>| {
+        let same = |other: &Command, receiver: Option<&crate::protocol::ReceiverRef>| {
             let Command::Connection {
                 emitter: other_emitter,
                 signal: other_signal,
@@ -702,18 +702,18 @@ impl Shared {
                 return false;
             };
             other_emitter == emitter
-                && (other_signal == signal || *signal == crate::connection::EVERY_SIGNAL)
+                && (other_signal == signal || *signal == crate::protocol::EVERY_SIGNAL)
                 && other_loop == event_loop
                 && receiver.is_none_or(|receiver| {
                     receiver.object == other_receiver.object
-                        && (receiver.slot == crate::connection::ANY_SLOT
+                        && (receiver.slot == crate::protocol::ANY_SLOT
                             || receiver.slot == other_receiver.slot)
                 })
         };
         match change {
             // A single-shot connection is not made again: this program
             // does not hear that it fired.
-            Change::Connect(_, crate::connection::Delivery::SingleShot) => {}
+            Change::Connect(_, crate::protocol::Delivery::SingleShot) => {}
             Change::Connect(receiver, _) => {
                 state
                     .asked
@@ -820,7 +820,7 @@ fn run(shared: &Weak<Shared>, jobs: &crossbeam_channel::Receiver<Work>) {
         if let Err(panic) = done {
             tracing::error!(
                 "the network's agent failed: {}",
-                crate::event_loop::panic_message(&*panic)
+                crate::util::panic_message(&*panic)
             );
         }
     }

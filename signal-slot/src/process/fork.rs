@@ -14,12 +14,13 @@ use std::sync::Arc;
 use ipc_channel::ipc::IpcSender;
 
 use crate::error::Error;
-use crate::event_loop::{EventLoop, panic_message};
+use crate::event_loop::EventLoop;
 use crate::platform::{self, Forked};
 use crate::registry::{Registry, registry};
 use crate::status::ExitStatus;
 use crate::transport::routes::{self, PendingChild};
-use crate::transport::{LoopPeer, Route, set_own_process};
+use crate::transport::{LoopPeer, Route};
+use crate::util::panic_message;
 
 use super::{Init, InitFn, Launch, drop_init};
 
@@ -203,7 +204,6 @@ fn run_child(start: ChildStart<'_>) -> ExitStatus {
     } = start;
     platform::die_with_parent();
     crate::serial::forget_inherited_guests();
-    set_own_process(process);
     routes::become_child(&mut registry, process, &peer);
     // Leaked: the route the parent had may be held by its threads.
     std::mem::forget(peer.set_route(Route::Local(event_loop.inbox_sender())));

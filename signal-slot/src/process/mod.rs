@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 
 use crate::error::Error;
-use crate::event_loop::{EventLoop, LoopHandle, panic_message};
+use crate::event_loop::{EventLoop, LoopHandle};
 use crate::object::{Handle, Home, ObjectHandle, TypedHandle};
 use crate::platform;
 use crate::registry::registry;
@@ -33,6 +33,7 @@ use crate::serial::{self, GuestResult};
 use crate::signal::{Signal, Slot};
 use crate::status::ExitStatus;
 use crate::transport::routes::{self, ChildChannels};
+use crate::util::panic_message;
 
 use exit::ExitRecord;
 use monitor::ProcessMonitor;

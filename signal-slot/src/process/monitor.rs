@@ -98,7 +98,7 @@ pub(super) fn spawn(watch: Watch) -> Option<std::thread::JoinHandle<()>> {
             tracing::error!(
                 process = %name,
                 "announcing the end of process `{name}` failed: {}",
-                crate::event_loop::panic_message(&*panic)
+                crate::util::panic_message(&*panic)
             );
         }
     };

@@ -18,12 +18,13 @@ use ipc_channel::ipc::{self, IpcOneShotServer, IpcReceiver, IpcSender};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::event_loop::{EventLoop, PackedLoop, panic_message};
+use crate::event_loop::{EventLoop, PackedLoop};
 use crate::registry::registry;
 use crate::status::ExitStatus;
 use crate::transport::Route;
 use crate::transport::routes::{self, AddressMessage, ProcessId};
 use crate::travel::{self, SPAWNED_CHILD};
+use crate::util::panic_message;
 
 use super::{Init, Launch, drop_init};
 
@@ -412,7 +413,6 @@ fn run_child(bootstrap: Bootstrap) -> ExitStatus {
     } = bootstrap;
     let name = event_loop.name().to_owned();
     watch_parent(lifeline);
-    crate::transport::set_own_process(process);
     routes::become_spawned_child(process, root, agent);
     routes::add_routes(routes);
     let prepared = crate::transport::bell::Bell::open(bell)

@@ -106,7 +106,7 @@ impl<A: Clone + Send + 'static> EventLoopObject for Closure<A> {
         payload: Payload<'_>,
     ) -> Result<(), SlotError> {
         if slot != 0 {
-            return Err(SlotError::no_such_slot::<Self>(slot));
+            return Err(crate::object::no_such_slot::<Self>(slot));
         }
         let args = payload.take::<A>(self.decode)?;
         (self.call)(args);

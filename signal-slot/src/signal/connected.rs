@@ -1,7 +1,7 @@
 //! Connections as values: what `connect` gives back, to end the connection
 //! by itself or when a guard goes out of scope.
 
-use crate::connection::{Change, ReceiverRef};
+use crate::connection::Change;
 use crate::error::Error;
 use crate::object::ObjectHandle;
 
@@ -80,7 +80,7 @@ impl Connection {
     /// As for [`Signal::disconnect`](crate::Signal::disconnect).
     pub fn disconnect(&self) -> Result<bool, Error> {
         let peer = receiving_peer(&self.receiver)?;
-        let receiver = ReceiverRef::to(&self.receiver.shared, self.slot);
+        let receiver = crate::connection::receiver_to(&self.receiver.shared, self.slot);
         let connected = change(
             &self.emitter,
             self.signal,

@@ -429,7 +429,11 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         slot: u16,
         delivery: Delivery,
     ) -> Result<Connection, Error> {
-        self.connect_receiver(ReceiverRef::to(&target.shared, slot), target, delivery)
+        self.connect_receiver(
+            crate::connection::receiver_to(&target.shared, slot),
+            target,
+            delivery,
+        )
     }
 
     fn connect_receiver(
@@ -531,7 +535,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     pub fn disconnect<S: ConnectTo<A>>(&self, slot: S) -> Result<(), Error> {
         let (target, index) = slot.target();
         let peer = receiving_peer(target)?;
-        let receiver = ReceiverRef::to(&target.shared, index);
+        let receiver = crate::connection::receiver_to(&target.shared, index);
         if !change(
             self.emitter,
             self.index,
@@ -644,7 +648,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         }
         let handle = event_loop.add(closure::Closure::new(closure, self.decode))?;
         let handle = TypedHandle::object_handle(&handle);
-        let mut receiver = ReceiverRef::to(&handle.shared, 0);
+        let mut receiver = crate::connection::receiver_to(&handle.shared, 0);
         // From here, the closure leaves its loop with the last copy of the
         // lease: at once if the connection is refused.
         receiver.lease = Some(Lease::new(handle, event_loop.peer().clone()));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::call::{self, CallError, Failure, Reply, ReplyRoute, RequestGuard, SlotReply};
 
-use crate::connection::{Header, ReceiverRef};
+use crate::connection::Header;
 use crate::error::Error;
 use crate::object::ObjectHandle;
 use crate::payload::{Args, EncodeFn};
@@ -215,7 +215,10 @@ impl<A: Clone + Send + 'static, R> Slot<'_, A, R> {
             header: Arc::new(Header {
                 emitter: None,
                 signal: INVOKE,
-                receivers: Box::new([ReceiverRef::to(&self.target.shared, self.index)]),
+                receivers: Box::new([crate::connection::receiver_to(
+                    &self.target.shared,
+                    self.index,
+                )]),
                 broadcast: false,
                 latest: false,
                 request: None,
@@ -414,7 +417,10 @@ impl<A: Clone + Send + 'static, R: SlotReply> Slot<'_, A, R> {
             header: Arc::new(Header {
                 emitter: None,
                 signal: CALL,
-                receivers: Box::new([ReceiverRef::to(&self.target.shared, self.index)]),
+                receivers: Box::new([crate::connection::receiver_to(
+                    &self.target.shared,
+                    self.index,
+                )]),
                 broadcast: false,
                 latest: false,
                 request: Some(RequestGuard::new(route)),

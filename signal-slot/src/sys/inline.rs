@@ -11,9 +11,8 @@ use std::any::TypeId;
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
 
-use crate::codec::Encoder;
+use crate::codec::encoder::{EncodeFn, Encoder};
 use crate::error::EncodeError;
-use crate::payload::EncodeFn;
 
 /// The buffer's size in words: a tuple of a few small arguments and the
 /// encode function fit.
@@ -51,7 +50,7 @@ impl<A: Clone + 'static> Table<A> {
 /// `buffer` holds an initialized `Stored<A>`, which is not used afterwards.
 unsafe fn drop_stored<A>(buffer: *mut Buffer) {
     // A `Drop` of the user's that panics goes no further than here.
-    crate::payload::drop_contained_with::<A>(|| {
+    crate::util::drop_contained_with::<A>(|| {
         // SAFETY: the caller guarantees an initialized `Stored<A>` at
         // `buffer` (written by `InlineArgs::new` with its size and
         // alignment checked) that nothing uses after this call.

@@ -8,52 +8,13 @@
 //! the producer published minus what the consumer took, see `sys::ring`).
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::SignalEnvelope;
-
-/// Why a signal was dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DropReason {
-    /// The receiving loop's inbox is full.
-    Full,
-    /// The receiving loop has ended, or its process is gone.
-    Gone,
-    /// The loop was stopping and the signal came after the stop.
-    AfterStop,
-    /// The arguments could not be encoded for another process.
-    Encode,
-    /// The encoded signal is larger than the receiving loop's inbox takes.
-    TooLarge,
-    /// It arrived from another process damaged (after a frame that cannot
-    /// be decoded).
-    Corrupt,
-    /// A newer emission replaced it on a keep-latest connection.
-    Replaced,
-    /// Its receiver was detached at once, with what was queued to it.
-    Removed,
-    /// It was lost on the network (Zenoh dropped it under congestion).
-    #[cfg_attr(not(feature = "zenoh"), allow(dead_code))]
-    Lost,
-}
-
-impl DropReason {
-    fn describe(self) -> &'static str {
-        match self {
-            DropReason::Full => "its inbox is full",
-            DropReason::Gone => "it has ended or its process is gone",
-            DropReason::AfterStop => "it stopped before the signal was handled",
-            DropReason::Encode => "the signal could not be encoded for its process",
-            DropReason::TooLarge => "the signal is too large for its inbox",
-            DropReason::Corrupt => "it arrived damaged from another process",
-            DropReason::Replaced => "a newer one replaced it (a keep-latest connection)",
-            DropReason::Removed => "its receiver was detached at once",
-            DropReason::Lost => "it was lost on the network",
-        }
-    }
-}
+pub(crate) use crate::protocol::DropReason;
+use crate::util::RateLimit;
 
 /// This process's count of the signals for one loop that it could not
 /// deliver, and of those it handed to another process's transport.
@@ -122,70 +83,5 @@ impl DropCounter {
             }
             format!("signal `{}` from `{emitter}` to {receivers}", header.signal)
         });
-    }
-}
-
-/// Lets one report through per period and counts the others.
-pub(crate) struct RateLimit {
-    period_ns: u64,
-    next_ns: AtomicU64,
-    suppressed: AtomicU64,
-}
-
-static CLOCK_START: LazyLock<Instant> = LazyLock::new(Instant::now);
-
-impl RateLimit {
-    pub(crate) fn new(period: Duration) -> Self {
-        RateLimit {
-            period_ns: u64::try_from(period.as_nanos()).unwrap_or(u64::MAX),
-            next_ns: AtomicU64::new(0),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-
-    /// Returns `Some(number suppressed since the last report)` if a report
-    /// may go out now.
-    pub(crate) fn allow(&self) -> Option<u64> {
-        let now = u64::try_from(CLOCK_START.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let next = self.next_ns.load(Ordering::Relaxed);
-        if now < next {
-            return None;
-        }
-        self.next_ns
-            .compare_exchange(
-                next,
-                now.saturating_add(self.period_ns),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            )
-            .ok()
-            .map(|_| self.suppressed.swap(0, Ordering::Relaxed))
-    }
-
-    pub(crate) fn suppress(&self) {
-        self.suppressed.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Initializes this module's lazy globals before a fork.
-pub(crate) fn prepare_for_processes() {
-    LazyLock::force(&CLOCK_START);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_limit_lets_one_report_through_per_period() {
-        let limit = RateLimit::new(Duration::from_secs(3600));
-        assert_eq!(limit.allow(), Some(0));
-        assert_eq!(limit.allow(), None);
-        limit.suppress();
-        limit.suppress();
-        assert_eq!(limit.suppressed.load(Ordering::Relaxed), 2);
-        let limit = RateLimit::new(Duration::ZERO);
-        assert_eq!(limit.allow(), Some(0));
-        assert_eq!(limit.allow(), Some(0));
     }
 }

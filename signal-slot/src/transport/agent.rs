@@ -136,7 +136,7 @@ fn run(channel: &IpcReceiver<AgentMessage>) {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| handle(message))) {
             tracing::error!(
                 "the process's agent failed handling a message: {}",
-                crate::event_loop::panic_message(&*panic)
+                crate::util::panic_message(&*panic)
             );
         }
     }

@@ -18,7 +18,6 @@
 //! past it, they are dropped and counted like signals that find the ring
 //! full (one always goes when none waits, whatever its size).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::DropReason;
@@ -56,20 +55,6 @@ pub(crate) trait Link: Send + Sync {
     /// Nothing more will be written: returns how many signals written
     /// were never taken by the loop.
     fn end(&self) -> u64;
-}
-
-/// This process's number in its tree, for the rings it offers.
-static OWN_PROCESS: AtomicU64 = AtomicU64::new(0);
-
-/// Sets this process's number (in a child, right after it starts).
-pub(crate) fn set_own_process(process: ProcessId) {
-    OWN_PROCESS.store(process, Ordering::Relaxed);
-    crate::sys::pool::set_holder(process);
-}
-
-/// This process's number in its tree (0 in the root).
-pub(crate) fn own_process() -> ProcessId {
-    OWN_PROCESS.load(Ordering::Relaxed)
 }
 
 enum RingState {
@@ -111,7 +96,7 @@ impl RingLink {
             })?;
         let offer = AgentMessage::Ring {
             to: address.name.to_string(),
-            from: OWN_PROCESS.load(Ordering::Relaxed),
+            from: crate::protocol::own_process(),
             ring: shared,
         };
         address.agent.send(offer).map_err(|error| {
@@ -269,7 +254,7 @@ impl RingLink {
         )?;
         let message = AgentMessage::Segment {
             to: self.address.name.to_string(),
-            from: OWN_PROCESS.load(Ordering::Relaxed),
+            from: crate::protocol::own_process(),
             id,
             segment,
         };

@@ -25,14 +25,13 @@ mod link;
 mod remote;
 pub(crate) mod routes;
 
-pub(crate) use accounting::{DropCounter, DropReason, RateLimit};
+pub(crate) use accounting::{DropCounter, DropReason};
 pub(crate) use agent::{AgentMessage, agent_of, describe_process, lookup_object};
 pub(crate) use control::Control;
 pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY, DEFAULT_LARGE_INBOX_BYTES};
 pub(crate) use inbox::{InboundRing, Inbox, InboxSender, inbox};
 #[cfg(feature = "zenoh")]
 pub(crate) use link::{Encode, Link, LinkError};
-pub(crate) use link::{own_process, set_own_process};
 pub(crate) use remote::{RemoteLoop, encode_signal};
 pub(crate) use routes::ProcessId;
 
@@ -418,7 +417,7 @@ pub(crate) fn start_agent(pending: routes::PendingChild) -> std::io::Result<()> 
 /// library's) when the process forks: in the child, such a global would
 /// stay locked.
 pub(crate) fn prepare_for_processes() -> std::io::Result<()> {
-    accounting::prepare_for_processes();
+    crate::util::prepare_for_processes();
     // The ipc library sizes its messages from a lazily read socket option,
     // first read by a send or a receive.
     let (tx, rx) = ipc_channel::ipc::bytes_channel()?;

@@ -77,7 +77,7 @@ impl RemoteLoop {
                 return Err(Refused::Reported);
             }
             Err(panic) => {
-                let message = crate::event_loop::panic_message(&*panic);
+                let message = crate::util::panic_message(&*panic);
                 peer.drops()
                     .record(u64::from(signals), DropReason::Encode, || {
                         format!(

@@ -27,17 +27,7 @@ use super::link::RingLink;
 use super::{LoopPeer, RemoteLoop, Route};
 use crate::registry::{Registry, registry};
 
-/// The number of a process in its tree: 0 for the root, then in order of
-/// creation, never reused.
-pub(crate) type ProcessId = u64;
-
-/// This process's number, for who reads it often (0 in the root).
-static OWN_PROCESS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// This process's number in the tree, without the registry's lock.
-pub(crate) fn own_process() -> ProcessId {
-    OWN_PROCESS.load(std::sync::atomic::Ordering::Acquire)
-}
+pub(crate) use crate::protocol::ProcessId;
 
 /// Where a loop of the tree is reached.
 pub(crate) struct LoopAddress {
@@ -143,7 +133,6 @@ struct ChildRecord {
 #[derive(Default)]
 pub(crate) struct ProcessTable {
     /// This process's number.
-    own: ProcessId,
     /// Set in a child process.
     is_child: bool,
     /// True once the tree exists: loops then have addresses.
@@ -161,7 +150,7 @@ pub(crate) struct ProcessTable {
 impl ProcessTable {
     /// This process's number in the tree (0 for the root).
     pub(crate) fn own(&self) -> ProcessId {
-        self.own
+        crate::protocol::own_process()
     }
 
     /// The root's agent, in a child.
@@ -230,7 +219,7 @@ pub(crate) fn activate() -> std::io::Result<()> {
 pub(crate) fn give_address(registry: &Registry, peer: &Arc<LoopPeer>) -> Option<AddressMessage> {
     let table = &registry.processes;
     let agent = table.agent.clone().filter(|_| table.active)?;
-    let address = LoopAddress::of_local(peer, table.own, agent)?;
+    let address = LoopAddress::of_local(peer, crate::protocol::own_process(), agent)?;
     if !peer.set_address(address) {
         return None;
     }
@@ -376,10 +365,9 @@ pub(crate) fn remote_route(peer: &LoopPeer) -> Route {
 /// Rebuilds the inherited routes in a freshly forked child numbered
 /// `process`, whose loop is `own`.
 pub(crate) fn become_child(registry: &mut Registry, process: ProcessId, own: &Arc<LoopPeer>) {
+    crate::protocol::set_own_process(process);
     let table = &mut registry.processes;
     table.root = table.agent.take().or_else(|| table.root.take());
-    table.own = process;
-    OWN_PROCESS.store(process, std::sync::atomic::Ordering::Release);
     table.is_child = true;
     table.active = true;
     // The other children's channels belong to the root.
@@ -422,10 +410,9 @@ pub(crate) fn become_spawned_child(
     root: IpcSender<AgentMessage>,
     agent: IpcSender<AgentMessage>,
 ) {
+    crate::protocol::set_own_process(process);
     let mut registry = registry();
     let table = &mut registry.processes;
-    table.own = process;
-    OWN_PROCESS.store(process, std::sync::atomic::Ordering::Release);
     table.is_child = true;
     table.active = true;
     table.root = Some(root);
@@ -440,7 +427,7 @@ pub(crate) fn adopt_own_loop(peer: &Arc<LoopPeer>) {
     if let Some(address) = table
         .agent
         .clone()
-        .and_then(|agent| LoopAddress::of_local(peer, table.own, agent))
+        .and_then(|agent| LoopAddress::of_local(peer, crate::protocol::own_process(), agent))
     {
         peer.set_address(address);
     }

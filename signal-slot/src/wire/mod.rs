@@ -163,8 +163,8 @@ pub(crate) fn command_packet(command: Command) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connection::{Change, Delivery, ReceiverRef};
     use crate::error::EncodeError;
+    use crate::protocol::{Change, Delivery, ReceiverRef};
     use crate::wire::writer::io_error;
 
     fn encode_u64(value: u64) -> impl FnMut(usize, &mut Encoder<'_>) -> Result<(), EncodeError> {
@@ -256,7 +256,7 @@ mod tests {
             Frame::Command(Command::Keep {
                 object: "b".into(),
                 instance: 9,
-                route: crate::call::ReplyRoute {
+                route: crate::protocol::ReplyRoute {
                     process: 2,
                     call: 31,
                 },
@@ -441,7 +441,7 @@ mod tests {
             Frame::Command(Command::Keep {
                 object: "b".into(),
                 instance: 9,
-                route: crate::call::ReplyRoute {
+                route: crate::protocol::ReplyRoute {
                     process: 2,
                     call: 31
                 },

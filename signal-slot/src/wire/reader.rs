@@ -6,8 +6,8 @@ use std::sync::Arc;
 use rmp::Marker;
 
 use super::*;
-use crate::connection::{Change, Delivery, ReceiverRef};
 use crate::error::DecodeError;
+use crate::protocol::{Change, Delivery, ReceiverRef};
 
 /// Reads the frames of a packet, in order.
 pub(crate) struct Reader<'a> {
@@ -236,7 +236,7 @@ impl<'a> Reader<'a> {
             KEEP => Frame::Command(Command::Keep {
                 object: self.name()?,
                 instance: self.uint()?,
-                route: crate::call::ReplyRoute {
+                route: crate::protocol::ReplyRoute {
                     process: self.uint()?,
                     call: self.uint()?,
                 },

@@ -6,8 +6,8 @@ use rmp::Marker;
 
 use super::*;
 use crate::codec::Encoder;
-use crate::connection::{Change, Delivery, ReceiverRef};
 use crate::error::EncodeError;
+use crate::protocol::{Change, Delivery, ReceiverRef};
 
 pub(super) fn io_error(error: impl std::fmt::Display) -> EncodeError {
     EncodeError(error.to_string())

@@ -16,7 +16,7 @@
 use std::collections::VecDeque;
 use std::io;
 
-use crate::codec::Encoder;
+use crate::codec::encoder::Encoder;
 use crate::error::EncodeError;
 use crate::sys::shm::Segment;
 

@@ -27,7 +27,7 @@ use ipc_channel::ipc::IpcSharedMemory;
 use self::core::{BodyResult, ConsumerCore, Counter, Flag, ProducerCore, RecordHeader, RingMemory};
 pub(crate) use self::core::{Corrupt, Record};
 use super::shm::SharedRegion;
-use crate::codec::Encoder;
+use crate::codec::encoder::Encoder;
 use crate::error::EncodeError;
 
 const MAGIC: u64 = u64::from_le_bytes(*b"sigslot1");
