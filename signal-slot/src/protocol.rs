@@ -153,3 +153,14 @@ impl DropReason {
         }
     }
 }
+
+/// What a signal or slot takes: the fingerprint of its argument tuple, and
+/// the tuple's type name for messages.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Signature {
+    /// The hash of the arguments' Serde shape (or type name).
+    pub fingerprint: u64,
+    /// The argument tuple's Rust type, for messages.
+    pub types: String,
+}

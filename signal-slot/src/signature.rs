@@ -15,18 +15,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
-/// What a signal or slot takes: the fingerprint of its argument tuple, and
-/// the tuple's type name for messages.
-#[doc(hidden)]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Signature {
-    /// The hash of the arguments' Serde shape (or type name).
-    pub fingerprint: u64,
-    /// The argument tuple's Rust type, for messages.
-    pub types: String,
-}
+pub use crate::protocol::Signature;
 
 /// Picks, by autoref specialization, the signature of an argument tuple:
 /// traced if it can be decoded, else by its type name. Its argument types'
@@ -128,6 +118,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
     #[derive(Deserialize)]
     #[allow(dead_code)]

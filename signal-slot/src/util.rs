@@ -125,6 +125,9 @@ mod tests {
         let formatted = std::panic::catch_unwind(|| panic!("{} {}", "with", 2)).unwrap_err();
         assert_eq!(panic_message(&*formatted), "with 2");
         let other = std::panic::catch_unwind(|| std::panic::panic_any(7u8)).unwrap_err();
-        assert_eq!(panic_message(&*other), "<a panic payload that is not a string>");
+        assert_eq!(
+            panic_message(&*other),
+            "<a panic payload that is not a string>"
+        );
     }
 }

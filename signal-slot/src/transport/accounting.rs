@@ -7,12 +7,10 @@
 //! process that died are counted exactly from its ring's counters (what
 //! the producer published minus what the consumer took, see `sys::ring`).
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::SignalEnvelope;
 pub(crate) use crate::protocol::DropReason;
 use crate::util::RateLimit;
 
@@ -60,28 +58,5 @@ impl DropCounter {
         } else {
             tracing::error!(event_loop = %self.loop_name, dropped_total = total, "{message}");
         }
-    }
-
-    /// Counts a dropped signal (or batch), naming its emitter and receivers.
-    pub(crate) fn record_envelope(&self, envelope: &SignalEnvelope, reason: DropReason) {
-        let count = envelope.args.count() as u64;
-        self.record(count, reason, || {
-            let header = &envelope.header;
-            let emitter = header.emitter_id();
-            let mut receivers = String::new();
-            for (index, receiver) in header.receivers.iter().enumerate() {
-                if index > 0 {
-                    receivers.push_str(", ");
-                }
-                let _ = write!(receivers, "`{}`", receiver.object);
-            }
-            if header.broadcast {
-                if !receivers.is_empty() {
-                    receivers.push_str(", ");
-                }
-                receivers.push_str("the loop's subscribers");
-            }
-            format!("signal `{}` from `{emitter}` to {receivers}", header.signal)
-        });
     }
 }

@@ -14,9 +14,15 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use ipc_channel::ipc::{IpcReceiver, IpcSender, IpcSharedMemory};
 use serde::{Deserialize, Serialize};
 
-use super::routes::{self, AddressMessage, ProcessId};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::control::Control;
+use super::link::{Courier, RingTarget};
+use super::routes::{self, AddressMessage, LoopAddress, ProcessId};
 use super::{Envelope, InboundRing};
 use crate::command::Command;
+use crate::protocol::own_process;
 use crate::registry::registry;
 use crate::sys::ring::Consumer;
 use crate::sys::shm::Segment;
@@ -265,6 +271,52 @@ fn attached_object(loop_name: &str, id: &str) -> Option<crate::ObjectHandle> {
     })
 }
 
+/// The agent of a loop's process, as the courier of this process's ring
+/// to that loop.
+struct AgentCourier {
+    agent: IpcSender<AgentMessage>,
+    to: Arc<str>,
+}
+
+impl Courier for AgentCourier {
+    fn offer_ring(&self, ring: IpcSharedMemory) -> Result<(), String> {
+        self.agent
+            .send(AgentMessage::Ring {
+                to: self.to.to_string(),
+                from: own_process(),
+                ring,
+            })
+            .map_err(|error| error.to_string())
+    }
+
+    fn send_segment(&self, id: u64, segment: IpcSharedMemory) -> Result<(), String> {
+        self.agent
+            .send(AgentMessage::Segment {
+                to: self.to.to_string(),
+                from: own_process(),
+                id,
+                segment,
+            })
+            .map_err(|error| error.to_string())
+    }
+}
+
+/// Where this process's ring to the loop at `address` writes.
+pub(crate) fn ring_target(address: &LoopAddress) -> RingTarget {
+    RingTarget {
+        name: address.name.clone(),
+        process: address.process,
+        bell: address.bell.clone(),
+        ring_bytes: address.ring_bytes,
+        capacity: address.capacity,
+        large_bytes: address.large_bytes,
+        courier: Box::new(AgentCourier {
+            agent: address.agent.clone(),
+            to: address.name.clone(),
+        }),
+    }
+}
+
 /// Gives a new ring to its loop, which reads it from its next iteration.
 fn hand_over_ring(to: &str, from: ProcessId, ring: IpcSharedMemory) {
     tracing::debug!(
@@ -508,4 +560,28 @@ pub(crate) fn request_connection(
         frame: wire::command_packet(command),
         reply,
     })?
+}
+
+/// Another process's agent, asked over its channel.
+impl Control for IpcSender<AgentMessage> {
+    fn lookup(&self, loop_name: &str, id: &str) -> Result<Option<(String, u64)>, String> {
+        lookup_object(self, loop_name, id)
+    }
+
+    fn connection(
+        &self,
+        emitter_loop: &str,
+        command: Command,
+        timeout: Duration,
+    ) -> Result<bool, String> {
+        request_connection(self, emitter_loop, command, timeout)
+    }
+
+    fn receivers(&self, emitter_loop: &str, emitter: &str, signal: u16) -> Result<usize, String> {
+        count_receivers(self, emitter_loop, emitter, signal)
+    }
+
+    fn remove_now(&self, loop_name: &str, object: &str, instance: u64) -> Result<bool, String> {
+        remove_now(self, loop_name, object, instance)
+    }
 }

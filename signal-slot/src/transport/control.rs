@@ -6,11 +6,8 @@
 
 use std::time::Duration;
 
-use ipc_channel::ipc::IpcSender;
-
-use super::agent::{self, AgentMessage};
 use crate::command::Command;
-use crate::signature::Signature;
+use crate::protocol::Signature;
 
 /// The way to the process (or program) that runs a loop, for control.
 pub(crate) trait Control: Send + Sync {
@@ -45,28 +42,5 @@ pub(crate) trait Control: Send + Sync {
     ) -> Result<Option<Signature>, String> {
         let _ = (loop_name, id, signal, index);
         Ok(None)
-    }
-}
-
-impl Control for IpcSender<AgentMessage> {
-    fn lookup(&self, loop_name: &str, id: &str) -> Result<Option<(String, u64)>, String> {
-        agent::lookup_object(self, loop_name, id)
-    }
-
-    fn connection(
-        &self,
-        emitter_loop: &str,
-        command: Command,
-        timeout: Duration,
-    ) -> Result<bool, String> {
-        agent::request_connection(self, emitter_loop, command, timeout)
-    }
-
-    fn receivers(&self, emitter_loop: &str, emitter: &str, signal: u16) -> Result<usize, String> {
-        agent::count_receivers(self, emitter_loop, emitter, signal)
-    }
-
-    fn remove_now(&self, loop_name: &str, object: &str, instance: u64) -> Result<bool, String> {
-        agent::remove_now(self, loop_name, object, instance)
     }
 }

@@ -20,11 +20,12 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::DropReason;
-use super::agent::AgentMessage;
-use super::routes::{LoopAddress, ProcessId};
+use ipc_channel::ipc::IpcSharedMemory;
+
+use super::bell::Bell;
 use crate::codec::Encoder;
 use crate::error::EncodeError;
+use crate::protocol::{DropReason, ProcessId};
 use crate::sys::ring::{Producer, WriteError};
 use crate::wire;
 
@@ -55,6 +56,13 @@ pub(crate) trait Link: Send + Sync {
     /// Nothing more will be written: returns how many signals written
     /// were never taken by the loop.
     fn end(&self) -> u64;
+
+    /// The process that reads what this link carries in place, to lease
+    /// shared buffers to (`None`: the bytes leave the machine, and no
+    /// buffer is leased).
+    fn leases_to(&self) -> Option<ProcessId> {
+        None
+    }
 }
 
 enum RingState {
@@ -65,19 +73,44 @@ enum RingState {
     Ended,
 }
 
+/// How a ring link hands its loop's process what only a channel carries:
+/// the ring itself, once, and the segments of large records. The agent
+/// of the loop's process takes them (above this layer: see `agent`).
+pub(crate) trait Courier: Send + Sync {
+    /// Offers the loop this process's new ring to it.
+    fn offer_ring(&self, ring: IpcSharedMemory) -> Result<(), String>;
+    /// Hands the loop the segment numbered `id` of a large record.
+    fn send_segment(&self, id: u64, segment: IpcSharedMemory) -> Result<(), String>;
+}
+
+/// Where a ring link writes: the loop, its process, its doorbell, the
+/// sizes it asked for, and the way to its process.
+pub(crate) struct RingTarget {
+    pub(crate) name: Arc<str>,
+    pub(crate) process: ProcessId,
+    pub(crate) bell: Bell,
+    /// The size of this process's ring to the loop, in bytes.
+    pub(crate) ring_bytes: u64,
+    /// The most signals waiting in the ring.
+    pub(crate) capacity: u64,
+    /// The most bytes of large records waiting for the loop from here.
+    pub(crate) large_bytes: u64,
+    pub(crate) courier: Box<dyn Courier>,
+}
+
 /// A ring in shared memory, written by the emitting thread and read in
 /// place by the loop, which waits on its doorbell. Created on the first
 /// write and offered to the loop through its process's agent; what was
 /// written before the loop took it waits in it.
 pub(crate) struct RingLink {
-    address: Arc<LoopAddress>,
+    target: RingTarget,
     ring: Mutex<RingState>,
 }
 
 impl RingLink {
-    pub(crate) fn new(address: Arc<LoopAddress>) -> Self {
+    pub(crate) fn new(target: RingTarget) -> Self {
         RingLink {
-            address,
+            target,
             ring: Mutex::new(RingState::Unopened),
         }
     }
@@ -85,72 +118,20 @@ impl RingLink {
     /// Creates this process's ring to the loop and offers it to the loop's
     /// process.
     fn open(&self) -> Result<Producer, DropReason> {
-        if self.address.bell.is_closed() {
+        let target = &self.target;
+        if target.bell.is_closed() {
             return Err(DropReason::Gone);
         }
-        let address = &self.address;
-        let (producer, shared) = Producer::create(address.ring_bytes as usize, address.capacity)
+        let (producer, shared) = Producer::create(target.ring_bytes as usize, target.capacity)
             .map_err(|error| {
-                tracing::error!(event_loop = %address.name, %error, "cannot create a ring to event loop `{}`", address.name);
+                tracing::error!(event_loop = %target.name, %error, "cannot create a ring to event loop `{}`", target.name);
                 DropReason::Gone
             })?;
-        let offer = AgentMessage::Ring {
-            to: address.name.to_string(),
-            from: crate::protocol::own_process(),
-            ring: shared,
-        };
-        address.agent.send(offer).map_err(|error| {
-            tracing::debug!(event_loop = %address.name, %error, "the process of event loop `{}` cannot be reached", address.name);
+        target.courier.offer_ring(shared).map_err(|error| {
+            tracing::debug!(event_loop = %target.name, %error, "the process of event loop `{}` cannot be reached", target.name);
             DropReason::Gone
         })?;
         Ok(producer)
-    }
-}
-
-/// One record being written: its frames, with the shared buffers they name
-/// leased to the receiving process (a record may be written more than
-/// once, when a first place was too short: each attempt's leases replace
-/// the last one's).
-struct RecordWriter<'a, 'e> {
-    encode: &'a mut Encode<'e>,
-    leases: Option<crate::pool::Leases>,
-    attempted: bool,
-}
-
-impl<'a, 'e> RecordWriter<'a, 'e> {
-    fn new(process: ProcessId, encode: &'a mut Encode<'e>) -> Self {
-        // A process that has never seen a pool has no buffer to lease.
-        let leases = crate::pool::in_use().then(|| crate::pool::Leases::to(process));
-        RecordWriter {
-            encode,
-            leases,
-            attempted: false,
-        }
-    }
-
-    fn write(&mut self, out: &mut Encoder<'_>) -> Result<(), EncodeError> {
-        let Some(leases) = &mut self.leases else {
-            return (self.encode)(out);
-        };
-        if std::mem::replace(&mut self.attempted, true) {
-            leases.revoke();
-        }
-        // The record says in its first byte whether it leases buffers.
-        wire::write_lease_mark(out)?;
-        let mark = out.len() - 1;
-        let encode = &mut *self.encode;
-        leases.enter(|| encode(out))?;
-        if leases.any() {
-            wire::set_lease_mark(out, mark);
-        }
-        Ok(())
-    }
-
-    /// The record went: its receiver gives the leases back.
-    fn sent(self) {
-        if let Some(leases) = self.leases {
-            leases.sent();
-        }
     }
 }
 
@@ -169,20 +150,18 @@ impl Link for RingLink {
         let RingState::Open(producer) = &mut *state else {
             return Err(LinkError::Gone { lost: 0 });
         };
-        let mut record = RecordWriter::new(self.address.process, encode);
-        let written = match producer.write(signals, urgent, |out| record.write(out)) {
+        let written = match producer.write(signals, urgent, &mut *encode) {
             // Larger than the ring's free space: larger than it ever
             // takes, or only than what is free now?
             Err(WriteError::Short | WriteError::TooLarge { .. }) => {
-                self.write_large(producer, signals, urgent, &mut record)
+                self.write_large(producer, signals, urgent, encode)
             }
             other => other,
         };
         match written {
             Ok(()) => {
-                record.sent();
                 drop(state);
-                self.address.bell.ring();
+                self.target.bell.ring();
                 Ok(())
             }
             Err(WriteError::Full | WriteError::Short) => Err(LinkError::Full),
@@ -194,6 +173,10 @@ impl Link for RingLink {
             Err(WriteError::TooLarge { max }) => Err(LinkError::TooLarge { max }),
             Err(WriteError::Encode(error)) => Err(LinkError::Encode(error)),
         }
+    }
+
+    fn leases_to(&self) -> Option<ProcessId> {
+        Some(self.target.process)
     }
 
     fn end(&self) -> u64 {
@@ -225,12 +208,12 @@ impl RingLink {
         producer: &mut Producer,
         signals: u32,
         urgent: bool,
-        record: &mut RecordWriter<'_, '_>,
+        encode: &mut Encode<'_>,
     ) -> Result<(), WriteError> {
         // Its size, without keeping it: a first look that costs little
         // next to the copy (a byte payload is one `bin`, counted whole).
         let mut counter = Encoder::counting();
-        record.write(&mut counter).map_err(WriteError::Encode)?;
+        encode(&mut counter).map_err(WriteError::Encode)?;
         let len = counter.len();
         if (len as u64) < producer.max_body() / 8 {
             return Err(WriteError::Short);
@@ -238,31 +221,21 @@ impl RingLink {
         // Refused before the work: the loop is gone, or large records it
         // has not taken yet fill its budget (one always goes when none
         // waits, however large).
-        if producer.consumer_closed() || self.address.bell.is_closed() {
+        if producer.consumer_closed() || self.target.bell.is_closed() {
             return Err(WriteError::Closed);
         }
         let waiting = producer.large_in_flight();
-        if waiting > 0 && waiting.saturating_add(len as u64) > self.address.large_bytes {
+        if waiting > 0 && waiting.saturating_add(len as u64) > self.target.large_bytes {
             return Err(WriteError::Full);
         }
-        let (id, segment) = producer.write_large(
-            signals,
-            urgent,
-            len,
-            |out| record.write(out),
-            |id| wire::segment_stub(id, len as u64).to_vec(),
-        )?;
-        let message = AgentMessage::Segment {
-            to: self.address.name.to_string(),
-            from: crate::protocol::own_process(),
-            id,
-            segment,
-        };
-        if let Err(error) = self.address.agent.send(message) {
+        let (id, segment) = producer.write_large(signals, urgent, len, &mut *encode, |id| {
+            wire::segment_stub(id, len as u64).to_vec()
+        })?;
+        if let Err(error) = self.target.courier.send_segment(id, segment) {
             // The loop's process is gone: the stub's signals are counted
             // lost with what else it never took, when the ring is seen
             // closed.
-            tracing::debug!(event_loop = %self.address.name, %error, "the process of event loop `{}` cannot be reached", self.address.name);
+            tracing::debug!(event_loop = %self.target.name, %error, "the process of event loop `{}` cannot be reached", self.target.name);
         }
         Ok(())
     }

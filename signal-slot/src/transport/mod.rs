@@ -35,6 +35,7 @@ pub(crate) use link::{Encode, Link, LinkError};
 pub(crate) use remote::{RemoteLoop, encode_signal};
 pub(crate) use routes::ProcessId;
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
@@ -424,4 +425,29 @@ pub(crate) fn prepare_for_processes() -> std::io::Result<()> {
     tx.send(&[0])?;
     rx.recv().map_err(std::io::Error::other)?;
     Ok(())
+}
+
+impl DropCounter {
+    /// Counts a dropped signal (or batch), naming its emitter and receivers.
+    pub(crate) fn record_envelope(&self, envelope: &SignalEnvelope, reason: DropReason) {
+        let count = envelope.args.count() as u64;
+        self.record(count, reason, || {
+            let header = &envelope.header;
+            let emitter = header.emitter_id();
+            let mut receivers = String::new();
+            for (index, receiver) in header.receivers.iter().enumerate() {
+                if index > 0 {
+                    receivers.push_str(", ");
+                }
+                let _ = write!(receivers, "`{}`", receiver.object);
+            }
+            if header.broadcast {
+                if !receivers.is_empty() {
+                    receivers.push_str(", ");
+                }
+                receivers.push_str("the loop's subscribers");
+            }
+            format!("signal `{}` from `{emitter}` to {receivers}", header.signal)
+        });
+    }
 }

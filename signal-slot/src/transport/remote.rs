@@ -17,7 +17,8 @@ use crate::connection::DeliveryError;
 use crate::error::{EncodeError, Error};
 use crate::object::ObjectShared;
 use crate::payload::Args;
-use crate::wire::Writer;
+use crate::protocol::ProcessId;
+use crate::wire::{self, Writer};
 
 /// This process's way to a loop of another process.
 pub(crate) struct RemoteLoop {
@@ -49,7 +50,14 @@ impl RemoteLoop {
         // A panicking `Serialize` leaves nothing written: the link is as it
         // was, and the emitter goes on.
         let written = catch_unwind(AssertUnwindSafe(|| {
-            self.link.write(signals, urgent, &mut encode)
+            let mut record = RecordWriter::new(self.link.leases_to(), &mut encode);
+            let written = self
+                .link
+                .write(signals, urgent, &mut |out| record.write(out));
+            if written.is_ok() {
+                record.sent();
+            }
+            written
         }));
         let reason = match written {
             Ok(Ok(())) => return Ok(()),
@@ -164,6 +172,55 @@ impl RemoteLoop {
     /// never took is lost, and the link goes.
     pub(crate) fn end(&self, peer: &LoopPeer) {
         count_lost(peer, self.link.end());
+    }
+}
+
+/// One record being written: its frames, with the shared buffers they name
+/// leased to the process that reads them in place (a record may be written
+/// more than once, when a first place was too short: each attempt's
+/// leases replace the last one's).
+struct RecordWriter<'a, F> {
+    encode: &'a mut F,
+    leases: Option<crate::pool::Leases>,
+    attempted: bool,
+}
+
+impl<'a, F: FnMut(&mut Encoder<'_>) -> Result<(), EncodeError>> RecordWriter<'a, F> {
+    fn new(reader: Option<ProcessId>, encode: &'a mut F) -> Self {
+        // A process that has never seen a pool has no buffer to lease.
+        let leases = reader
+            .filter(|_| crate::pool::in_use())
+            .map(crate::pool::Leases::to);
+        RecordWriter {
+            encode,
+            leases,
+            attempted: false,
+        }
+    }
+
+    fn write(&mut self, out: &mut Encoder<'_>) -> Result<(), EncodeError> {
+        let Some(leases) = &mut self.leases else {
+            return (self.encode)(out);
+        };
+        if std::mem::replace(&mut self.attempted, true) {
+            leases.revoke();
+        }
+        // The record says in its first byte whether it leases buffers.
+        wire::write_lease_mark(out)?;
+        let mark = out.len() - 1;
+        let encode = &mut *self.encode;
+        leases.enter(|| encode(out))?;
+        if leases.any() {
+            wire::set_lease_mark(out, mark);
+        }
+        Ok(())
+    }
+
+    /// The record went: its reader gives the leases back.
+    fn sent(self) {
+        if let Some(leases) = self.leases {
+            leases.sent();
+        }
     }
 }
 

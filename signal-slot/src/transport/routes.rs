@@ -357,7 +357,9 @@ pub(crate) fn child_not_started(registry: &mut Registry, process: ProcessId) {
 /// The route to `peer` once its loop runs in another process.
 pub(crate) fn remote_route(peer: &LoopPeer) -> Route {
     match peer.address() {
-        Some(address) => Route::Remote(RemoteLoop::new(Box::new(RingLink::new(address)))),
+        Some(address) => Route::Remote(RemoteLoop::new(Box::new(RingLink::new(
+            agent::ring_target(&address),
+        )))),
         None => Route::Gone,
     }
 }
