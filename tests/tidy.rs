@@ -180,35 +180,176 @@ fn runtime_len(text: &str) -> usize {
     text.lines().count()
 }
 
-/// The files of the crate that `path` (as written after `crate::`, or
-/// resolved from `super::`) names: the longest module prefix that is a
-/// file.
-fn resolve(path: &str, modules: &BTreeMap<String, String>) -> Option<String> {
-    let segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
-    for end in (1..=segments.len()).rev() {
-        if let Some(file) = modules.get(&segments[..end].join("::")) {
-            return Some(file.clone());
+/// How paths of the crate resolve to files: its modules (one per file),
+/// and the names each module re-exports (`pub use child::Name`), followed
+/// to the file that defines them.
+struct Paths {
+    modules: BTreeMap<String, String>,
+    /// `module::Name` → the module path it is re-exported from.
+    reexports: BTreeMap<String, String>,
+}
+
+impl Paths {
+    fn new(files: &BTreeMap<String, String>) -> Paths {
+        let modules: BTreeMap<String, String> = files
+            .keys()
+            .map(|file| (module_of(file), file.clone()))
+            .collect();
+        let mut paths = Paths {
+            modules,
+            reexports: BTreeMap::new(),
+        };
+        let mut reexports = BTreeMap::new();
+        for (file, text) in files {
+            let module = module_of(file);
+            let children = children_of(text);
+            for (_, code) in code_lines(text) {
+                let code = code.trim();
+                let Some(used) = ["pub use ", "pub(crate) use ", "pub(super) use "]
+                    .iter()
+                    .find_map(|prefix| code.strip_prefix(prefix))
+                else {
+                    continue;
+                };
+                let used = used.trim_end_matches(';');
+                let (path, names) = match used.split_once("::{") {
+                    Some((path, list)) => (
+                        path,
+                        list.trim_end_matches('}')
+                            .split(',')
+                            .map(|name| name.trim().split([' ', ':']).next().unwrap_or(""))
+                            .filter(|name| !name.is_empty() && *name != "self")
+                            .map(str::to_owned)
+                            .collect::<Vec<_>>(),
+                    ),
+                    None => match used.rsplit_once("::") {
+                        Some((path, name)) => (path, vec![name.to_owned()]),
+                        None => continue,
+                    },
+                };
+                let Some(source) = absolute(&module, path, &children) else {
+                    continue;
+                };
+                for name in names {
+                    let key = if module.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{module}::{name}")
+                    };
+                    reexports.insert(key, source.clone());
+                }
+            }
         }
+        paths.reexports = reexports;
+        paths
     }
-    None
+
+    /// The file that defines what `path` (absolute, without `crate::`)
+    /// names, if it is of this crate.
+    fn resolve(&self, path: &str) -> Option<String> {
+        self.resolve_at(path, 0)
+    }
+
+    fn resolve_at(&self, path: &str, depth: usize) -> Option<String> {
+        let segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
+        for end in (0..=segments.len()).rev() {
+            let prefix = segments[..end].join("::");
+            if end < segments.len() && depth < 8 {
+                let key = if prefix.is_empty() {
+                    segments[end].to_owned()
+                } else {
+                    format!("{prefix}::{}", segments[end])
+                };
+                if let Some(source) = self.reexports.get(&key) {
+                    let rest = segments[end..].join("::");
+                    let target = if source.is_empty() {
+                        rest
+                    } else {
+                        format!("{source}::{rest}")
+                    };
+                    if let Some(file) = self.resolve_at(&target, depth + 1) {
+                        return Some(file);
+                    }
+                }
+            }
+            if end > 0
+                && let Some(file) = self.modules.get(&prefix)
+            {
+                return Some(file.clone());
+            }
+        }
+        None
+    }
+}
+
+/// The modules a file declares (`mod name;`), which its relative paths
+/// may start with.
+fn children_of(text: &str) -> BTreeSet<String> {
+    code_lines(text)
+        .into_iter()
+        .filter_map(|(_, code)| {
+            let code = code.trim();
+            let rest = ["mod ", "pub mod ", "pub(crate) mod "]
+                .iter()
+                .find_map(|prefix| code.strip_prefix(prefix))?;
+            let name = rest.strip_suffix(';')?;
+            Some(name.trim().to_owned())
+        })
+        .collect()
+}
+
+/// The absolute module path of `path` as written in `module`: from the
+/// crate's root (`crate::`), its parents (`super::`), itself (`self::`) or
+/// one of its `children`; `None` for a path of another crate.
+fn absolute(module: &str, path: &str, children: &BTreeSet<String>) -> Option<String> {
+    let mut base: Vec<&str> = if module.is_empty() {
+        Vec::new()
+    } else {
+        module.split("::").collect()
+    };
+    let mut segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
+    match segments.first().copied() {
+        Some("crate" | "$crate") => {
+            base.clear();
+            segments.remove(0);
+        }
+        Some("super") => {
+            while segments.first() == Some(&"super") {
+                base.pop();
+                segments.remove(0);
+            }
+        }
+        Some("self") => {
+            segments.remove(0);
+        }
+        Some(first) if children.contains(first) => {}
+        _ => return None,
+    }
+    Some(
+        base.iter()
+            .chain(segments.iter())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("::"),
+    )
 }
 
 /// Every import of `file`: the line, the path as written, and the file it
-/// names. Paths start with `crate::` or `super::` (repeated), and a
-/// `{..}` list is followed to each of its names.
-fn imports(
-    file: &str,
-    text: &str,
-    modules: &BTreeMap<String, String>,
-) -> Vec<(usize, String, String)> {
+/// names. Paths start with `crate::`, `super::` (repeated), `self::` or a
+/// module the file declares; a `{..}` list is followed to each of its
+/// names.
+fn imports(file: &str, text: &str, paths: &Paths) -> Vec<(usize, String, String)> {
     let module = module_of(file);
-    let is_path_char = |c: char| c.is_alphanumeric() || c == '_' || c == ':';
+    let children = children_of(text);
+    let is_path_char = |c: char| c.is_alphanumeric() || c == '_' || c == ':' || c == '$';
+    let mut starts: Vec<String> = vec!["crate::".into(), "super::".into(), "self::".into()];
+    starts.extend(children.iter().map(|child| format!("{child}::")));
     let mut found = Vec::new();
     for (line, code) in code_lines(text) {
         let mut rest = code;
-        while let Some(at) = ["crate::", "super::"]
+        while let Some(at) = starts
             .iter()
-            .filter_map(|prefix| rest.find(prefix))
+            .filter_map(|start| rest.find(start.as_str()))
             .min()
         {
             let preceded = rest[..at].ends_with(is_path_char);
@@ -218,28 +359,10 @@ fn imports(
             if preceded {
                 continue;
             }
-            // Where the path starts, in module terms.
-            let mut base: Vec<&str> = if module.is_empty() {
-                Vec::new()
-            } else {
-                module.split("::").collect()
+            let Some(head) = absolute(&module, written.trim_end_matches(':'), &children) else {
+                continue;
             };
-            let mut segments: Vec<&str> = written.split("::").filter(|s| !s.is_empty()).collect();
-            if segments.first() == Some(&"crate") {
-                base.clear();
-                segments.remove(0);
-            }
-            while segments.first() == Some(&"super") {
-                base.pop();
-                segments.remove(0);
-            }
-            let head = base
-                .iter()
-                .chain(segments.iter())
-                .copied()
-                .collect::<Vec<_>>()
-                .join("::");
-            let mut paths = vec![head.clone()];
+            let mut targets = vec![head.clone()];
             if let Some(list) = rest.strip_prefix('{') {
                 let inner = list.split('}').next().unwrap_or("");
                 let names: Vec<String> = inner
@@ -255,12 +378,11 @@ fn imports(
                     })
                     .collect();
                 if !names.is_empty() {
-                    paths = names;
+                    targets = names;
                 }
             }
-            for path in paths {
-                let target = resolve(&path, modules);
-                if let Some(target) = target
+            for target in targets {
+                if let Some(target) = paths.resolve(&target)
                     && target != file
                 {
                     found.push((line, written.trim_end_matches(':').to_owned(), target));
@@ -271,33 +393,6 @@ fn imports(
     found
 }
 
-/// The names the crate's root re-exports (`pub use a::b::{C, D}`, also in
-/// its inline modules), as module paths of where they are defined: an
-/// import of `crate::C` is an import of `a::b`.
-fn reexports(root: &str) -> BTreeMap<String, String> {
-    let mut names = BTreeMap::new();
-    for (_, code) in code_lines(root) {
-        let Some(used) = code.trim().strip_prefix("pub use ") else {
-            continue;
-        };
-        let used = used.trim_end_matches(';').trim_start_matches("crate::");
-        let (module, list) = match used.split_once("::{") {
-            Some((module, list)) => (module, list.trim_end_matches('}').to_owned()),
-            None => match used.rsplit_once("::") {
-                Some((module, name)) => (module, name.to_owned()),
-                None => continue,
-            },
-        };
-        for name in list.split(',') {
-            let name = name.trim();
-            if !name.is_empty() {
-                names.insert(name.to_owned(), module.to_owned());
-            }
-        }
-    }
-    names
-}
-
 /// Checks `files` (path under `src/` → text) against `layers` and `knots`.
 fn check(
     files: &BTreeMap<String, String>,
@@ -305,18 +400,7 @@ fn check(
     knots: &[(&str, usize)],
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut modules: BTreeMap<String, String> = files
-        .keys()
-        .map(|file| (module_of(file), file.clone()))
-        .collect();
-    // A name re-exported at the root stands for the file it comes from.
-    let root = files.get("lib.rs").map_or("", String::as_str);
-    for (name, module) in reexports(root) {
-        if let Some(file) = resolve(&module, &modules) {
-            modules.insert(name.clone(), file.clone());
-            modules.insert(format!("__private::{name}"), file);
-        }
-    }
+    let paths = Paths::new(files);
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (file, text) in files {
         let Some(layer) = layer_of(file, layers) else {
@@ -327,7 +411,7 @@ fn check(
             });
             continue;
         };
-        for (line, path, target) in imports(file, text, &modules) {
+        for (line, path, target) in imports(file, text, &paths) {
             graph
                 .entry(file.clone())
                 .or_default()

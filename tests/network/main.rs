@@ -151,15 +151,6 @@ impl Probe {
     fn blob(bytes: Vec<u8>);
 
     #[slot]
-    fn on_blob_back(&mut self, bytes: Vec<u8>) {
-        let whole = bytes
-            .iter()
-            .enumerate()
-            .all(|(at, &byte)| byte == (at % 253) as u8);
-        let _ = self.events.send(Event::Blob(bytes.len(), whole));
-    }
-
-    #[slot]
     fn on_echo(&mut self, value: u64) {
         let _ = self.events.send(Event::Echo(value));
     }
@@ -186,6 +177,16 @@ impl Probe {
     #[slot]
     fn on_step(&mut self, step: v1::Step) {
         let _ = step;
+    }
+
+    /// Last: the forged records name the slots above by number.
+    #[slot]
+    fn on_blob_back(&mut self, bytes: Vec<u8>) {
+        let whole = bytes
+            .iter()
+            .enumerate()
+            .all(|(at, &byte)| byte == (at % 253) as u8);
+        let _ = self.events.send(Event::Blob(bytes.len(), whole));
     }
 }
 

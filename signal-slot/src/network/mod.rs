@@ -303,6 +303,7 @@ impl Network {
         // Under the lock a fork holds: no fork is under way, and none
         // starts from here on.
         STARTED.store(true, std::sync::atomic::Ordering::Relaxed);
+        crate::transport::routes::reach_beyond(&Programs);
         let session = zenoh::open(config)
             .wait()
             .map_err(|error| Error::Network(format!("cannot open a Zenoh session: {error}")))?;
@@ -977,6 +978,19 @@ impl Control for NetControl {
 /// far. Never waits: it is asked on loops' threads (a handle decoded, a
 /// connection applied), and a question from another program comes after
 /// what liveliness said of that program's loops.
+/// The loops of other programs, as the process tree's routes see them.
+struct Programs;
+
+impl crate::transport::routes::Beyond for Programs {
+    fn find(&self, name: &str) -> Option<Arc<LoopPeer>> {
+        find(name)
+    }
+
+    fn loop_ended_here(&self, name: &str) {
+        loop_ended_here(name);
+    }
+}
+
 pub(crate) fn find(name: &str) -> Option<Arc<LoopPeer>> {
     let shared = joined()?;
     if !shared.lock().owners.contains_key(name) {

@@ -29,6 +29,29 @@ use crate::registry::{Registry, registry};
 
 pub(crate) use crate::protocol::ProcessId;
 
+/// Loops beyond the process tree (another program's, when this process
+/// joined a network): found by name when the tree has none of that name,
+/// and told of the tree's loops that end. The network registers itself
+/// here as it joins: the routes never name it.
+pub(crate) trait Beyond: Sync {
+    /// A loop of another program, by name.
+    fn find(&self, name: &str) -> Option<Arc<LoopPeer>>;
+    /// A loop of this process ended: no other program reaches it now.
+    fn loop_ended_here(&self, name: &str);
+}
+
+static BEYOND: std::sync::OnceLock<&'static dyn Beyond> = std::sync::OnceLock::new();
+
+/// Registers what lies beyond the tree (once; later calls change nothing).
+#[cfg_attr(not(feature = "zenoh"), allow(dead_code))]
+pub(crate) fn reach_beyond(beyond: &'static dyn Beyond) {
+    let _ = BEYOND.set(beyond);
+}
+
+fn beyond() -> Option<&'static dyn Beyond> {
+    BEYOND.get().copied()
+}
+
 /// Where a loop of the tree is reached.
 pub(crate) struct LoopAddress {
     pub(crate) name: Arc<str>,
@@ -284,21 +307,15 @@ pub(crate) fn find_loop(name: &str) -> Option<Arc<LoopPeer>> {
         }
         match registry.processes.root.clone() {
             Some(root) => root,
-            #[cfg(feature = "zenoh")]
             None => {
                 drop(registry);
-                return crate::network::find(name);
+                return beyond().and_then(|beyond| beyond.find(name));
             }
-            #[cfg(not(feature = "zenoh"))]
-            None => return None,
         }
     };
     match agent::resolve(&root, name) {
         Ok(Some(route)) => add_routes(vec![route]),
-        #[cfg(feature = "zenoh")]
-        Ok(None) => return crate::network::find(name),
-        #[cfg(not(feature = "zenoh"))]
-        Ok(None) => return None,
+        Ok(None) => return beyond().and_then(|beyond| beyond.find(name)),
         Err(error) => {
             tracing::warn!(event_loop = %name, "cannot ask where event loop `{name}` is: {error}");
             return None;
@@ -473,8 +490,9 @@ pub(crate) fn add_routes(messages: Vec<AddressMessage>) {
 /// A loop of this process ended: in the root, tell the children; in a
 /// child, tell the root (which tells the others).
 pub(crate) fn loop_ended_here(peer: &LoopPeer) {
-    #[cfg(feature = "zenoh")]
-    crate::network::loop_ended_here(peer.name());
+    if let Some(beyond) = beyond() {
+        beyond.loop_ended_here(peer.name());
+    }
     let Some(address) = peer.address() else {
         return;
     };
