@@ -79,10 +79,23 @@ const LAYERS: &[(&str, &[&str])] = &[
 
 /// The layers whose files may import each other in cycles, and the most
 /// files one cycle may hold.
-const KNOTS: &[(&str, usize)] = &[("objects", 40)];
+const KNOTS: &[(&str, usize)] = &[("objects", 28)];
 
 /// The most lines of a runtime file, its unit tests apart.
 const MAX_LINES: usize = 600;
+
+/// Files longer than [`MAX_LINES`] today, each with the length it may not
+/// pass: two concepts each, to split. A file leaves the list once split
+/// (the test says so).
+const LONG_FILES: &[(&str, usize)] = &[
+    ("connection.rs", 977),
+    ("event_loop/relocate.rs", 806),
+    ("network/mod.rs", 1008),
+    ("object.rs", 798),
+    ("pool.rs", 780),
+    ("process/mod.rs", 689),
+    ("signal/mod.rs", 1006),
+];
 
 /// A rule broken: where, and how.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -398,6 +411,7 @@ fn check(
     files: &BTreeMap<String, String>,
     layers: &[(&str, &[&str])],
     knots: &[(&str, usize)],
+    long_files: &[(&str, usize)],
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     let paths = Paths::new(files);
@@ -431,14 +445,24 @@ fn check(
             }
         }
         let len = runtime_len(text);
-        if len > MAX_LINES {
+        let allowed = long_files
+            .iter()
+            .find(|(long, _)| *long == file)
+            .map_or(MAX_LINES, |(_, max)| *max);
+        if len > allowed {
             findings.push(Finding {
                 file: file.clone(),
-                line: MAX_LINES + 1,
+                line: allowed + 1,
                 what: format!(
-                    "{len} lines before its tests, over {MAX_LINES}: two concepts, or tests to \
+                    "{len} lines before its tests, over {allowed}: two concepts, or tests to \
                      move to a `tests.rs` beside it"
                 ),
+            });
+        } else if allowed > MAX_LINES && len <= MAX_LINES {
+            findings.push(Finding {
+                file: file.clone(),
+                line: 1,
+                what: format!("{len} lines now: take it off LONG_FILES"),
             });
         }
         if !file.starts_with("sys/") {
@@ -454,17 +478,18 @@ fn check(
                 }
             }
         }
-        for (line, code) in code_lines(text) {
-            if code.contains("bench") && (code.contains("pub mod") || code.contains("pub fn")) {
-                findings.push(Finding {
-                    file: file.clone(),
-                    line,
-                    what: "an item for the benchmark program: the library ships none".to_owned(),
-                });
-            }
+        for line in bench_hooks(text) {
+            findings.push(Finding {
+                file: file.clone(),
+                line,
+                what: "an item for the benchmark program: the library ships none".to_owned(),
+            });
         }
     }
     for cycle in cycles(&graph) {
+        if within_one_module(&cycle) {
+            continue;
+        }
         let layer_names: BTreeSet<&str> = cycle
             .iter()
             .filter_map(|file| layer_of(file, layers).map(|layer| layers[layer].0))
@@ -492,6 +517,45 @@ fn check(
     findings.sort();
     findings.dedup();
     findings
+}
+
+/// The lines of public items whose docs say they are there for a
+/// benchmark.
+fn bench_hooks(text: &str) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut docs_mention_bench = false;
+    for (number, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if let Some(doc) = trimmed.strip_prefix("///") {
+            docs_mention_bench |= doc.to_lowercase().contains("bench");
+            continue;
+        }
+        if trimmed.starts_with("#[") {
+            continue;
+        }
+        let public = [
+            "pub mod ",
+            "pub fn ",
+            "pub struct ",
+            "pub enum ",
+            "pub trait ",
+        ]
+        .iter()
+        .any(|item| trimmed.starts_with(item));
+        if public && docs_mention_bench {
+            found.push(number + 1);
+        }
+        docs_mention_bench = false;
+    }
+    found
+}
+
+/// True if every file of `cycle` lies in one folder: a module and its
+/// files, which may use each other as the parts of one thing.
+fn within_one_module(cycle: &[String]) -> bool {
+    let folder = |file: &str| file.rsplit_once('/').map(|(folder, _)| folder.to_owned());
+    let first = folder(&cycle[0]);
+    first.is_some() && cycle.iter().all(|file| folder(file) == first)
 }
 
 /// The strongly connected parts of `graph` with more than one file.
@@ -583,9 +647,8 @@ fn read_sources() -> BTreeMap<String, String> {
 }
 
 #[test]
-#[ignore = "in force once the runtime's layers are in place (issue 22, under way)"]
 fn the_runtime_keeps_its_shape() {
-    let findings = check(&read_sources(), LAYERS, KNOTS);
+    let findings = check(&read_sources(), LAYERS, KNOTS, LONG_FILES);
     let report: Vec<String> = findings.iter().map(ToString::to_string).collect();
     assert!(
         findings.is_empty(),
@@ -596,7 +659,6 @@ fn the_runtime_keeps_its_shape() {
 }
 
 #[test]
-#[ignore = "in force once ARCHITECTURE.md is written (issue 22, under way)"]
 fn every_layer_of_the_table_is_in_architecture_md() {
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md"))
@@ -626,7 +688,7 @@ fn files(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 const TOY_LAYERS: &[(&str, &[&str])] = &[
     ("low", &["low.rs", "deep/"]),
-    ("high", &["high.rs", "knot/"]),
+    ("high", &["high.rs", "knot/", "tangle/"]),
     ("front", &["lib.rs"]),
 ];
 
@@ -642,6 +704,7 @@ fn an_import_from_above_is_found_with_file_line_and_name() {
             ),
         ]),
         TOY_LAYERS,
+        &[],
         &[],
     );
     // The import from above, and the cycle it closes.
@@ -679,6 +742,7 @@ fn imports_through_super_lists_and_paths_in_code_are_followed() {
         ]),
         TOY_LAYERS,
         &[],
+        &[],
     );
     let places: Vec<(&str, usize)> = findings
         .iter()
@@ -700,16 +764,26 @@ fn cycles_are_allowed_only_inside_a_declared_knot_of_bounded_size() {
     let knotted = files(&[
         ("lib.rs", ""),
         ("low.rs", ""),
-        ("knot/a.rs", "use crate::knot::b::B;\n"),
-        ("knot/b.rs", "use crate::knot::c::C;\n"),
+        ("knot/a.rs", "use crate::tangle::b::B;\n"),
+        ("tangle/b.rs", "use crate::knot::c::C;\n"),
         ("knot/c.rs", "use crate::knot::a::A;\n"),
     ]);
-    assert!(check(&knotted, TOY_LAYERS, &[("high", 3)]).is_empty());
-    let too_big = check(&knotted, TOY_LAYERS, &[("high", 2)]);
+    assert!(check(&knotted, TOY_LAYERS, &[("high", 3)], &[]).is_empty());
+    let too_big = check(&knotted, TOY_LAYERS, &[("high", 2)], &[]);
     assert_eq!(too_big.len(), 1);
     assert!(too_big[0].what.contains("3 files"), "{}", too_big[0].what);
-    let undeclared = check(&knotted, TOY_LAYERS, &[]);
+    let undeclared = check(&knotted, TOY_LAYERS, &[], &[]);
     assert!(undeclared[0].what.contains("outside the declared knots"));
+    // A module and its own files may use each other.
+    let module = files(&[
+        ("lib.rs", ""),
+        (
+            "deep/mod.rs",
+            "mod inner;\npub(crate) use inner::Thing;\nfn f() {}\n",
+        ),
+        ("deep/inner.rs", "use super::f;\npub struct Thing;\n"),
+    ]);
+    assert!(check(&module, TOY_LAYERS, &[], &[]).is_empty());
 }
 
 #[test]
@@ -722,7 +796,7 @@ fn long_files_unsafe_code_and_bench_hooks_are_found() {
     );
     let findings = check(
         &files(&[
-            ("lib.rs", "pub mod bench_hooks {}\n"),
+            ("lib.rs", "/// For `bench --floor`.\npub mod hooks {}\n"),
             ("low.rs", &long),
             ("high.rs", &tested),
             (
@@ -731,6 +805,7 @@ fn long_files_unsafe_code_and_bench_hooks_are_found() {
             ),
         ]),
         TOY_LAYERS,
+        &[],
         &[],
     );
     let whats: Vec<String> = findings
@@ -745,6 +820,35 @@ fn long_files_unsafe_code_and_bench_hooks_are_found() {
     );
     assert!(
         whats[2].starts_with(&format!("low.rs:{} lines", MAX_LINES + 1)),
+        "{whats:#?}"
+    );
+}
+
+#[test]
+fn a_long_file_may_not_grow_and_leaves_the_list_once_split() {
+    let lines = |count: usize| "fn f() {}\n".repeat(count);
+    let listed = [("low.rs", MAX_LINES + 50), ("high.rs", MAX_LINES + 50)];
+    let findings = check(
+        &files(&[
+            ("lib.rs", ""),
+            ("low.rs", &lines(MAX_LINES + 51)),
+            ("high.rs", &lines(MAX_LINES - 1)),
+        ]),
+        TOY_LAYERS,
+        &[],
+        &listed,
+    );
+    let whats: Vec<String> = findings
+        .iter()
+        .map(|finding| format!("{}:{}", finding.file, finding.what))
+        .collect();
+    assert_eq!(whats.len(), 2, "{whats:#?}");
+    assert!(
+        whats[0].starts_with("high.rs:599 lines now: take it off"),
+        "{whats:#?}"
+    );
+    assert!(
+        whats[1].starts_with(&format!("low.rs:{} lines", MAX_LINES + 51)),
         "{whats:#?}"
     );
 }

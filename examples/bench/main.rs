@@ -7,7 +7,7 @@
 //! cargo run --release --example bench -- --quick      # small N, one run
 //! cargo run --release --example bench -- --only W2    # one workload
 //! cargo run --release --example bench -- --start      # process start-up times
-//! cargo run --release --example bench -- --floor      # busy-polling W1, the ring alone (two sizes), the floor
+//! cargo run --release --example bench -- --floor      # busy-polling W1 against the floor
 //! cargo run --release --example bench -- --load 2     # with 2 busy programs beside every run
 //! cargo run --release --features zenoh --example bench -- --network  # across programs
 //! ```
@@ -42,7 +42,6 @@ mod network;
 mod protocol;
 mod raw_crossbeam;
 mod raw_ipc;
-mod raw_ring;
 mod raw_shm;
 #[cfg(feature = "zenoh")]
 mod raw_zenoh;
@@ -211,18 +210,15 @@ fn json(
 }
 
 /// W1 between processes with busy-polling loops, against the floor: two
-/// processes spinning on shared cache lines; and between them, the ring
-/// under the loops alone.
+/// processes spinning on shared cache lines.
 fn busy_poll_floor(options: &Options, lines: &mut Vec<String>) -> bool {
     let workload = Workload::W1;
     let n = workload.scaled_n(options.scale);
-    let [ours, ring, ring_frame, floor] = measure_interleaved(
+    let [ours, floor] = measure_interleaved(
         options.runs,
         options.quick,
         [
             &|run| signal_slot::run(workload, Placement::Process, n, run, IdleWait::BusyPoll),
-            &|_| raw_ring::run(n, 8),
-            &|_| raw_ring::run(n, raw_ring::FRAME_BYTES),
             &|_| raw_shm::run(n),
         ],
     );
@@ -230,34 +226,22 @@ fn busy_poll_floor(options: &Options, lines: &mut Vec<String>) -> bool {
         Ok(elapsed) => describe(workload, n, *elapsed),
         Err(error) => format!("FAILED: {error}"),
     };
-    let ratio = |result: &RunResult| match (result, &floor) {
+    let ratio = match (&ours, &floor) {
         (Ok(ours), Ok(floor)) => format!("{:.2}×", ours.as_secs_f64() / floor.as_secs_f64()),
         _ => "-".to_owned(),
     };
-    let frame_sized = format!("{}, {}-byte records", raw_ring::NAME, raw_ring::FRAME_BYTES);
-    for (label, result, what) in [
-        ("proc-bp", &ours, "busy-polling loops"),
-        ("ring", &ring, raw_ring::NAME),
-        ("ring-96", &ring_frame, frame_sized.as_str()),
-    ] {
-        println!(
-            "{:<4} {:<8} {:>9}  {:>26}  {:>26}  {:>7}   ({what}; floor: {})",
-            workload.name(),
-            label,
-            n,
-            show(result),
-            show(&floor),
-            ratio(result),
-            raw_shm::NAME
-        );
-    }
+    println!(
+        "{:<4} {:<8} {:>9}  {:>26}  {:>26}  {:>7}   (busy-polling loops; floor: {})",
+        workload.name(),
+        "proc-bp",
+        n,
+        show(&ours),
+        show(&floor),
+        ratio,
+        raw_shm::NAME
+    );
     let mut ok = true;
-    for (system, result) in [
-        ("signal-slot busy-poll", &ours),
-        (raw_ring::NAME, &ring),
-        (frame_sized.as_str(), &ring_frame),
-        (raw_shm::NAME, &floor),
-    ] {
+    for (system, result) in [("signal-slot busy-poll", &ours), (raw_shm::NAME, &floor)] {
         match result {
             Ok(elapsed) => lines.push(json(
                 system,
@@ -302,15 +286,6 @@ fn main() {
             let rest: Vec<String> = args.collect();
             if let Err(error) = raw_zenoh::child(&rest) {
                 eprintln!("raw zenoh program: {error}");
-                std::process::exit(1);
-            }
-            return;
-        }
-        Some(raw_ring::CHILD_FLAG) => {
-            let server = args.next().unwrap_or_default();
-            let body = args.next().and_then(|body| body.parse().ok()).unwrap_or(8);
-            if let Err(error) = raw_ring::child(server, body) {
-                eprintln!("ring child: {error}");
                 std::process::exit(1);
             }
             return;
