@@ -92,9 +92,29 @@ pub(crate) fn guests_deadline() -> Option<Instant> {
     })
 }
 
+/// A serial `join`: on the thread that started the serial loop (`host`),
+/// drives its guests until `result` is set, or `deadline`.
+///
+/// # Errors
+///
+/// [`Error::Refused`](crate::Error::Refused) on any other thread: the loop
+/// runs on its host's.
+pub(crate) fn join(
+    host: std::thread::ThreadId,
+    result: &GuestResult,
+    deadline: Option<Instant>,
+) -> Result<Option<ExitStatus>, crate::Error> {
+    if host != std::thread::current().id() {
+        return Err(crate::Error::Refused(
+            "a serial loop (or process) is joined on the thread that started it: it runs there",
+        ));
+    }
+    Ok(run_until(result, deadline))
+}
+
 /// Drives this thread's guests until `result` is set (a serial `join`).
 /// Gives up at `deadline`.
-pub(crate) fn run_until(result: &GuestResult, deadline: Option<Instant>) -> Option<ExitStatus> {
+fn run_until(result: &GuestResult, deadline: Option<Instant>) -> Option<ExitStatus> {
     loop {
         if let Some(status) = result
             .lock()

@@ -199,12 +199,7 @@ impl EventLoopThread {
             State::Joined(status) => return Ok(Some(status.clone())),
             State::Ready(_) | State::Poisoned => return Err(Error::NotStarted(name)),
             State::Serial { result, host } => {
-                if *host != std::thread::current().id() {
-                    return Err(Error::Refused(
-                        "a serial loop is joined on the thread that started it (it runs there)",
-                    ));
-                }
-                let status = serial::run_until(result, deadline);
+                let status = serial::join(*host, result, deadline)?;
                 if let Some(status) = &status {
                     self.state = State::Joined(status.clone());
                 }

@@ -104,3 +104,31 @@ fn serial_mode_runs_on_one_thread_in_a_deterministic_order() {
     assert_eq!(runs[0], runs[1]);
     assert_eq!(runs[1], runs[2]);
 }
+
+/// A serial loop runs on the thread that started it: joined there, never
+/// from another thread (which gets an error that says so, and the loop is
+/// joined on its own thread after).
+#[test]
+fn a_serial_loop_is_joined_on_its_own_thread() {
+    let mut serial = EventLoopThread::new("serial_joined_elsewhere")
+        .unwrap()
+        .serial(true);
+    serial.start().unwrap();
+    serial.stop();
+    let serial = std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                let mut serial = serial;
+                let refused = serial.join().unwrap_err();
+                assert!(
+                    matches!(&refused, signal_slot::Error::Refused(why) if why.contains("thread that started it")),
+                    "{refused}"
+                );
+                serial
+            })
+            .join()
+            .unwrap()
+    });
+    let mut serial = serial;
+    assert!(serial.join().unwrap().is_normal());
+}

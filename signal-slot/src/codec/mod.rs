@@ -12,6 +12,7 @@
 
 mod depth;
 pub(crate) mod encoder;
+pub(crate) mod walk;
 
 pub use depth::MAX_DEPTH;
 pub use encoder::{DecodeFn, EncodeFn, Encoder};

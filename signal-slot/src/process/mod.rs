@@ -617,13 +617,7 @@ impl EventLoopProcess {
         match &self.state {
             State::Ready(_) | State::Failed => Err(Error::NotStarted(self.name.to_string())),
             State::Serial { result, host } => {
-                if *host != std::thread::current().id() {
-                    return Err(Error::Refused(
-                        "a serial process is joined on the thread that started it (it runs \
-                         there)",
-                    ));
-                }
-                let status = serial::run_until(result, deadline);
+                let status = serial::join(*host, result, deadline)?;
                 Ok(status.map(|status| ProcessExit::Exited {
                     code: status.code(),
                     status: Some(status),

@@ -6,7 +6,7 @@
 //! handed to another process by sending [`SharedRegion::share`] over an
 //! ipc channel. Both processes then see the same bytes. What lives in a
 //! region, and who may write where, is the business of the code above
-//! (`transport::ring`, `transport::bell`); this module only hands out
+//! (`sys::ring`, `transport::bell`); this module only hands out
 //! atomics (always sound to share) and byte ranges (sound only under that
 //! code's protocol, hence `unsafe`).
 

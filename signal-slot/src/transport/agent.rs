@@ -502,10 +502,10 @@ pub(crate) fn announce(
     root: &IpcSender<AgentMessage>,
     route: AddressMessage,
 ) -> Result<(), String> {
-    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
-    root.send(AgentMessage::Announce { route, reply })
-        .map_err(|error| format!("the root cannot be reached: {error}"))?;
-    await_answer(&answer, ANSWER_TIMEOUT)
+    ask(root, ANSWER_TIMEOUT, |reply| AgentMessage::Announce {
+        route,
+        reply,
+    })
 }
 
 /// Tells the root of a buffer pool created in this child, and waits until
@@ -516,10 +516,11 @@ pub(crate) fn tell_pool(
     id: u64,
     memory: IpcSharedMemory,
 ) -> Result<(), String> {
-    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
-    root.send(AgentMessage::PoolCreated { id, memory, reply })
-        .map_err(|error| format!("the root cannot be reached: {error}"))?;
-    await_answer(&answer, ANSWER_TIMEOUT)
+    ask(root, ANSWER_TIMEOUT, |reply| AgentMessage::PoolCreated {
+        id,
+        memory,
+        reply,
+    })
 }
 
 /// Asks the root for the buffer pool `id`.
@@ -527,10 +528,10 @@ pub(crate) fn find_pool(
     root: &IpcSender<AgentMessage>,
     id: u64,
 ) -> Result<Option<IpcSharedMemory>, String> {
-    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
-    root.send(AgentMessage::FindPool { id, reply })
-        .map_err(|error| format!("the root cannot be reached: {error}"))?;
-    await_answer(&answer, ANSWER_TIMEOUT)
+    ask(root, ANSWER_TIMEOUT, |reply| AgentMessage::FindPool {
+        id,
+        reply,
+    })
 }
 
 /// Asks the root where the loop `name` is.
@@ -538,13 +539,10 @@ pub(crate) fn resolve(
     root: &IpcSender<AgentMessage>,
     name: &str,
 ) -> Result<Option<AddressMessage>, String> {
-    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
-    root.send(AgentMessage::Resolve {
+    ask(root, ANSWER_TIMEOUT, |reply| AgentMessage::Resolve {
         name: name.to_owned(),
         reply,
     })
-    .map_err(|error| format!("the root cannot be reached: {error}"))?;
-    await_answer(&answer, ANSWER_TIMEOUT)
 }
 
 /// Asks the agent at `agent` to apply a connection change to an emitter of
