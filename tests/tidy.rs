@@ -52,7 +52,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "objects",
         &[
             "call.rs",
-            "connection.rs",
+            "connection/",
             "context.rs",
             "event_loop/",
             "interrupt.rs",
@@ -78,8 +78,9 @@ const LAYERS: &[(&str, &[&str])] = &[
 ];
 
 /// The layers whose files may import each other in cycles, and the most
-/// files one cycle may hold.
-const KNOTS: &[(&str, usize)] = &[("objects", 28)];
+/// modules one cycle may hold (a folder counts once: splitting a file into
+/// a module of several does not grow a knot).
+const KNOTS: &[(&str, usize)] = &[("objects", 14)];
 
 /// The most lines of a runtime file, its unit tests apart.
 const MAX_LINES: usize = 600;
@@ -88,13 +89,11 @@ const MAX_LINES: usize = 600;
 /// pass: two concepts each, to split. A file leaves the list once split
 /// (the test says so).
 const LONG_FILES: &[(&str, usize)] = &[
-    ("connection.rs", 977),
     ("event_loop/relocate.rs", 806),
     ("network/mod.rs", 1008),
     ("object.rs", 798),
     ("pool.rs", 672),
     ("process/mod.rs", 683),
-    ("signal/mod.rs", 1006),
 ];
 
 /// A rule broken: where, and how.
@@ -498,11 +497,12 @@ fn check(
             .then(|| layer_names.iter().next().copied())
             .flatten()
             .and_then(|name| knots.iter().find(|(knot, _)| *knot == name));
+        let size = modules_in(&cycle);
         let what = match knot {
-            Some((_, max)) if cycle.len() <= *max => continue,
+            Some((_, max)) if size <= *max => continue,
             Some((name, max)) => format!(
-                "an import cycle of {} files, over the {max} the knot `{name}` may have: {cycle:?}",
-                cycle.len()
+                "an import cycle of {size} modules, over the {max} the knot `{name}` may have: \
+                 {cycle:?}"
             ),
             None => format!(
                 "an import cycle outside the declared knots (layers {layer_names:?}): {cycle:?}"
@@ -548,6 +548,19 @@ fn bench_hooks(text: &str) -> Vec<usize> {
         docs_mention_bench = false;
     }
     found
+}
+
+/// The modules of a cycle: a folder counts once (a module split into
+/// files is still one module), a file at the root once.
+fn modules_in(cycle: &[String]) -> usize {
+    cycle
+        .iter()
+        .map(|file| {
+            file.split_once('/')
+                .map_or(file.as_str(), |(folder, _)| folder)
+        })
+        .collect::<BTreeSet<_>>()
+        .len()
 }
 
 /// True if every file of `cycle` lies in one folder: a module and its
@@ -768,10 +781,11 @@ fn cycles_are_allowed_only_inside_a_declared_knot_of_bounded_size() {
         ("tangle/b.rs", "use crate::knot::c::C;\n"),
         ("knot/c.rs", "use crate::knot::a::A;\n"),
     ]);
-    assert!(check(&knotted, TOY_LAYERS, &[("high", 3)], &[]).is_empty());
-    let too_big = check(&knotted, TOY_LAYERS, &[("high", 2)], &[]);
+    // Three files in two modules (`knot/` counts once).
+    assert!(check(&knotted, TOY_LAYERS, &[("high", 2)], &[]).is_empty());
+    let too_big = check(&knotted, TOY_LAYERS, &[("high", 1)], &[]);
     assert_eq!(too_big.len(), 1);
-    assert!(too_big[0].what.contains("3 files"), "{}", too_big[0].what);
+    assert!(too_big[0].what.contains("2 modules"), "{}", too_big[0].what);
     let undeclared = check(&knotted, TOY_LAYERS, &[], &[]);
     assert!(undeclared[0].what.contains("outside the declared knots"));
     // A module and its own files may use each other.

@@ -15,27 +15,12 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
-use crate::call::{self, CallError, Failure, Reply, ReplyRoute};
+use crate::call::{self, CallError, Reply, ReplyRoute};
 use crate::error::Error;
-use crate::object::{ErasedObject, EventLoopObject, ObjectCell};
-
-/// What the loop was asked to hand back: an object (that instance), and
-/// where to.
-pub(crate) struct KeepRequest {
-    pub(crate) object: Arc<str>,
-    pub(crate) instance: u64,
-    pub(crate) to: Box<dyn HandBack>,
-}
-
-/// Where a kept object goes: the typed end of a [`Kept`].
-pub(crate) trait HandBack: Send {
-    /// Hands `object` over. If nobody waits any more, it is dropped here.
-    fn give(self: Box<Self>, object: Box<dyn ErasedObject>);
-    /// Tells the waiting side that the object will not come, and why.
-    fn refuse(self: Box<Self>, why: &str);
-    /// Where the object's state goes from another process.
-    fn route(&self) -> ReplyRoute;
-}
+use crate::event_loop::LoopHandle;
+use crate::event_loop::hand_back::{HandBack, KeepRequest, StateBack};
+use crate::object::{ErasedObject, EventLoopObject, ObjectCell, TypedHandle};
+use crate::transport::Envelope;
 
 /// The end of a [`Kept`] in the process that asked: the object as it is
 /// here; its state, through the call, from a child the loop moved to.
@@ -75,34 +60,6 @@ impl<T: EventLoopObject> HandBack for KeepSender<T> {
         }
         call::cancel(self.route.call);
         let _ = self.sender.try_send(Err(why.to_owned()));
-    }
-
-    fn route(&self) -> ReplyRoute {
-        self.route
-    }
-}
-
-/// The end of a [`Kept`] in a process the loop moved to: the object's
-/// state goes back to the asking process as the reply to its call.
-pub(crate) struct StateBack {
-    pub(crate) route: ReplyRoute,
-}
-
-impl HandBack for StateBack {
-    fn give(self: Box<Self>, object: Box<dyn ErasedObject>) {
-        match object.transfer() {
-            Ok(transfer) => {
-                call::reply_value(self.route, serde_bytes::ByteBuf::from(transfer.state));
-            }
-            Err(why) => call::reply_failure(
-                self.route,
-                Failure::Failed(format!("its state cannot travel back: {why}")),
-            ),
-        }
-    }
-
-    fn refuse(self: Box<Self>, why: &str) {
-        call::reply_failure(self.route, Failure::Gone(why.to_owned()));
     }
 
     fn route(&self) -> ReplyRoute {
@@ -275,5 +232,53 @@ impl<T> fmt::Debug for Kept<T> {
             .field("loop_name", &self.loop_name)
             .field("handed_back", &!self.receiver.is_empty())
             .finish()
+    }
+}
+
+impl LoopHandle {
+    /// Asks the loop to hand `object` back instead of dropping it: when it
+    /// is detached, or when the loop ends (after the last slot ran, with
+    /// the state the slots left). The [`Kept`] receives it.
+    ///
+    /// For tests above all: run a loop, then read its objects' state. See
+    /// [`Kept`] for an example. An object detached before the loop handles
+    /// the request is not handed back (`take` says so). An object of a loop
+    /// in a child process (asked for before or after the child started)
+    /// comes back as its state, rebuilt here: its type must be
+    /// `Serialize` and `Deserialize`, as for the spawn start method, or the
+    /// [`Kept`] says why not.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ObjectNotFound`] if `object` is not on this loop,
+    /// [`Error::LoopEnded`] if the loop has ended (its objects are gone).
+    pub fn keep<H>(&self, object: &H) -> Result<Kept<H::Object>, Error>
+    where
+        H: TypedHandle,
+        H::Object: EventLoopObject,
+    {
+        let object = object.object_handle();
+        if self.peer().on_network() {
+            return Err(Error::Network(format!(
+                "objects of event loop `{}` (another program's) are not kept across the network",
+                self.name()
+            )));
+        }
+        if !object
+            .peer()
+            .is_some_and(|peer| Arc::ptr_eq(&peer, self.peer()))
+        {
+            return Err(Error::ObjectNotFound {
+                loop_name: self.name().to_owned(),
+                id: object.id().to_owned(),
+            });
+        }
+        let (request, kept) = Kept::request(
+            object.shared.id.clone(),
+            object.shared.instance,
+            self.peer().name_arc().clone(),
+        );
+        self.peer().post(Envelope::Keep(request))?;
+        Ok(kept)
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use crate::command::Command;
 use crate::connection::{self, ReceiverRef};
-use crate::keep::KeepRequest;
+use crate::event_loop::hand_back::KeepRequest;
 use crate::object::{ErasedObject, ObjectShared};
 use crate::registry::registry;
 
@@ -94,7 +94,7 @@ impl EventLoop {
             } => self.keep(KeepRequest {
                 object,
                 instance,
-                to: Box::new(crate::keep::StateBack { route }),
+                to: Box::new(crate::event_loop::hand_back::StateBack { route }),
             }),
             Command::Subscribe {
                 signal,

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::context::Context;
 use crate::error::{Error, check_name};
-use crate::keep::Kept;
 use crate::object::{EventLoopObject, Handle, Home, ObjectCell, ObjectHandle, TypedHandle};
 use crate::registry::registry;
 use crate::signal::{Signal, Slot};
@@ -246,52 +245,6 @@ impl LoopHandle {
         let handle = ObjectHandle::by_name::<T>(id.into(), Home::Loop(self.peer.clone()), instance);
         registry.remember(&handle);
         Ok(TypedHandle::from_object_handle(handle))
-    }
-
-    /// Asks the loop to hand `object` back instead of dropping it: when it
-    /// is detached, or when the loop ends (after the last slot ran, with
-    /// the state the slots left). The [`Kept`] receives it.
-    ///
-    /// For tests above all: run a loop, then read its objects' state. See
-    /// [`Kept`] for an example. An object detached before the loop handles
-    /// the request is not handed back (`take` says so). An object of a loop
-    /// in a child process (asked for before or after the child started)
-    /// comes back as its state, rebuilt here: its type must be
-    /// `Serialize` and `Deserialize`, as for the spawn start method, or the
-    /// [`Kept`] says why not.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::ObjectNotFound`] if `object` is not on this loop,
-    /// [`Error::LoopEnded`] if the loop has ended (its objects are gone).
-    pub fn keep<H>(&self, object: &H) -> Result<Kept<H::Object>, Error>
-    where
-        H: TypedHandle,
-        H::Object: EventLoopObject,
-    {
-        let object = object.object_handle();
-        if self.peer.on_network() {
-            return Err(Error::Network(format!(
-                "objects of event loop `{}` (another program's) are not kept across the network",
-                self.name()
-            )));
-        }
-        if !object
-            .peer()
-            .is_some_and(|peer| Arc::ptr_eq(&peer, &self.peer))
-        {
-            return Err(Error::ObjectNotFound {
-                loop_name: self.name().to_owned(),
-                id: object.id().to_owned(),
-            });
-        }
-        let (request, kept) = Kept::request(
-            object.shared.id.clone(),
-            object.shared.instance,
-            self.peer.name_arc().clone(),
-        );
-        self.peer.post(Envelope::Keep(request))?;
-        Ok(kept)
     }
 
     /// The loop named `name`, wherever it runs in this process tree: in

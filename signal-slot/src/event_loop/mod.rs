@@ -11,6 +11,7 @@
 mod builder;
 mod control;
 mod dispatch;
+pub(crate) mod hand_back;
 mod handle;
 mod idle;
 mod moving;
@@ -33,7 +34,6 @@ use rustc_hash::FxHashMap;
 
 use crate::connection::{EmitterName, ReceiverRef};
 use crate::error::Error;
-use crate::keep::HandBack;
 use crate::object::{ErasedObject, ObjectShared};
 use crate::registry::registry;
 use crate::status::{ExitStatus, PanicPolicy, SlotFailure};
@@ -41,6 +41,7 @@ use crate::timer::{TightLoopHandle, Timers};
 use crate::transport::{DropReason, Envelope, Inbox, InboxSender, routes};
 use crate::util::panic_message;
 use crate::{interrupt, serial};
+use hand_back::HandBack;
 use idle::{Spun, Waiter};
 
 /// Why the loop is ending.

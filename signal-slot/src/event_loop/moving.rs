@@ -18,7 +18,7 @@ use crate::codec::Encoder;
 use crate::command::Command;
 use crate::connection::{self, Change, Delivery};
 use crate::error::Error;
-use crate::keep::{KeepRequest, StateBack};
+use crate::event_loop::hand_back::{KeepRequest, StateBack};
 use crate::object::{ErasedObject, ObjectShared};
 use crate::protocol::ReplyRoute;
 use crate::registry::registry;

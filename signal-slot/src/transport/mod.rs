@@ -44,7 +44,7 @@ use arc_swap::ArcSwap;
 use crate::command::Command;
 use crate::connection::{DeliveryError, Header};
 use crate::error::Error;
-use crate::keep::KeepRequest;
+use crate::event_loop::hand_back::KeepRequest;
 use crate::object::{ErasedObject, ObjectShared};
 use crate::payload::Args;
 use crate::wire::{Frame, Writer};

@@ -1,0 +1,189 @@
+//! The connections of a signal, and fan-out on emission.
+//!
+//! Each signal of each object has a [`ConnectionList`] behind an `ArcSwap`:
+//! emitting loads it without a lock (any thread may emit), and the rare
+//! changes (connect, disconnect, broadcast) copy it, edit the copy and swap
+//! it in under one process-wide writer lock. The list groups receivers by
+//! loop, so that one emission is one message per receiving loop, and keeps
+//! for each loop a ready-made [`Header`]: an emission costs one reference
+//! count on it, whatever it names.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use arc_swap::ArcSwap;
+
+use crate::object::{Home, ObjectShared};
+use crate::payload::{Args, Mailbox};
+pub(crate) use crate::protocol::{ANY_SLOT, Change, Delivery, EVERY_SIGNAL, ReceiverRef};
+
+mod change;
+mod emit;
+
+use crate::transport::{DropReason, LoopPeer, SignalEnvelope};
+pub(crate) use change::{
+    apply_here, apply_requested, disconnect_all, forget_object, hand_over, receivers_of, repoint,
+    snapshot,
+};
+pub(crate) use emit::{emit, emit_destroyed, loop_ended_for};
+
+/// A slot of the object of `shared`.
+pub(crate) fn receiver_to(shared: &ObjectShared, slot: u16) -> ReceiverRef {
+    ReceiverRef {
+        object: shared.id.clone(),
+        slot,
+        instance: shared.instance,
+        lease: None,
+    }
+}
+
+/// Who emitted a signal, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EmitterName {
+    pub(crate) id: Arc<str>,
+    /// `None` for an emitter on no loop (a process monitor).
+    pub(crate) loop_name: Option<Arc<str>>,
+    pub(crate) instance: u64,
+}
+
+impl EmitterName {
+    pub(crate) fn of(object: &ObjectShared) -> Self {
+        EmitterName {
+            id: object.id.clone(),
+            loop_name: object.current_peer().map(|peer| peer.name_arc().clone()),
+            instance: object.instance,
+        }
+    }
+}
+
+/// How messages name the emitter of a direct slot invocation.
+pub(crate) const DIRECT_INVOCATION: &str = "<direct invocation>";
+
+/// What every emission of one signal to one loop carries besides its
+/// arguments.
+#[derive(Debug)]
+pub(crate) struct Header {
+    /// `None` for a direct invocation of a slot.
+    pub(crate) emitter: Option<EmitterName>,
+    pub(crate) signal: &'static str,
+    pub(crate) receivers: Box<[ReceiverRef]>,
+    /// The signal is also broadcast to the loop's subscribers.
+    pub(crate) broadcast: bool,
+    /// A keep-latest connection's (one receiver).
+    pub(crate) latest: bool,
+    /// A call's: where its reply goes (one receiver, no emitter).
+    pub(crate) request: Option<crate::call::RequestGuard>,
+}
+
+impl Header {
+    /// The emitter's id, for messages.
+    pub(crate) fn emitter_id(&self) -> &str {
+        self.emitter
+            .as_ref()
+            .map_or(DIRECT_INVOCATION, |emitter| &emitter.id)
+    }
+}
+
+/// The receivers of a signal on one loop.
+#[derive(Clone)]
+pub(crate) struct Destination {
+    pub(crate) peer: Arc<LoopPeer>,
+    pub(crate) header: Arc<Header>,
+}
+
+impl Destination {
+    /// True for the one-receiver destination of `receiver` on `peer` (a
+    /// balanced, keep-latest or single-shot connection).
+    fn is_for(&self, peer: &Arc<LoopPeer>, receiver: &ReceiverRef) -> bool {
+        Arc::ptr_eq(&self.peer, peer) && self.header.receivers[0].matches(receiver)
+    }
+}
+
+/// A single-shot connection: one receiver, and whether an emission took
+/// it already.
+#[derive(Clone)]
+pub(crate) struct OnceDestination {
+    pub(crate) destination: Destination,
+    pub(crate) taken: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A keep-latest connection: one receiver, and the mailbox of the newest
+/// emission waiting for it (in this process).
+#[derive(Clone)]
+pub(crate) struct LatestDestination {
+    pub(crate) destination: Destination,
+    pub(crate) mailbox: Arc<Mailbox>,
+}
+
+/// The connections of one signal: an immutable snapshot.
+#[derive(Default, Clone)]
+pub(crate) struct ConnectionList {
+    pub(crate) fan_out: Vec<Destination>,
+    /// One entry per receiver, each a one-receiver destination.
+    pub(crate) balanced: Vec<Destination>,
+    /// One entry per keep-latest receiver.
+    pub(crate) latest: Vec<LatestDestination>,
+    /// One entry per single-shot receiver.
+    pub(crate) once: Vec<OnceDestination>,
+    /// The object moved to a loop of another process, with its
+    /// connections: emissions go there (see `hand_over`).
+    pub(crate) forward: bool,
+}
+
+/// The connections of one signal of one object.
+#[derive(Default)]
+pub(crate) struct SignalConnections {
+    list: ArcSwap<ConnectionList>,
+    next_balanced: AtomicUsize,
+    /// Lists replaced while an emission still held them: until they are
+    /// let go, an emission that took them may still be queueing (see
+    /// [`repoint`]).
+    retired: Mutex<Vec<std::sync::Weak<ConnectionList>>>,
+}
+
+impl SignalConnections {
+    /// Puts `list` in place (under the writers' lock). A list replaced
+    /// while an emission holds it is remembered until let go (replacing
+    /// pays every reader's debt: the count is theirs).
+    fn replace(&self, list: Arc<ConnectionList>) {
+        let old = self.list.swap(list);
+        let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        retired.retain(|list| list.strong_count() > 0);
+        if Arc::strong_count(&old) > 1 {
+            retired.push(Arc::downgrade(&old));
+        }
+    }
+
+    /// True once no emission holds a list replaced before now.
+    fn settled(&self) -> bool {
+        let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        retired.retain(|list| list.strong_count() > 0);
+        retired.is_empty()
+    }
+}
+
+/// The `'static` name of a topic named in a change another process asked
+/// for (or of a signal from another process, forwarded): they are declared
+/// in code, so there are few, each kept once.
+pub(crate) fn intern(name: &str) -> &'static str {
+    static TOPICS: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut topics = TOPICS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = topics.iter().find(|known| **known == name) {
+        return known;
+    }
+    let key: &'static str = Box::leak(name.into());
+    topics.push(key);
+    key
+}
+
+/// Serializes writers, so that no change is lost between load and store.
+/// Also held across `fork`, so that a child never inherits a half-made
+/// change.
+static WRITERS: Mutex<()> = Mutex::new(());
+
+pub(crate) fn writers() -> MutexGuard<'static, ()> {
+    WRITERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The outcome of a delivery attempt that failed.
+pub(crate) type DeliveryError = (SignalEnvelope, DropReason);
