@@ -1,13 +1,12 @@
 //! Timers and tight loops: objects that emit on their loop's clock.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::context::Context;
 use crate::error::Error;
 use crate::event_loop::LoopHandle;
+use crate::event_loop::clock::Fire;
 use crate::object::{Handle, ObjectHandle};
 use crate::signal::{Signal, Slot};
 
@@ -24,10 +23,12 @@ impl TimerObject {
 
     #[slot]
     fn start(&mut self, ctx: &mut Context<Self>) {
-        let handle = ctx.handle().clone();
+        let handle: Handle<TimerObject> = ctx.handle().clone();
+        let id = handle.shared.id.clone();
+        let fire: Fire = Arc::new(move || handle.timeout().emit());
         ctx.state()
             .timers
-            .start(handle, self.interval, self.single_shot, Instant::now());
+            .start(id, fire, self.interval, self.single_shot, Instant::now());
     }
 
     #[slot]
@@ -182,135 +183,6 @@ impl Timer {
     }
 }
 
-/// A running timer on its way to another loop.
-pub(crate) struct MovingTimer(Active);
-
-struct Active {
-    handle: Handle<TimerObject>,
-    interval: Duration,
-    single_shot: bool,
-    deadline: Instant,
-    generation: u64,
-}
-
-/// The running timers of one loop, by deadline.
-#[derive(Default)]
-pub(crate) struct Timers {
-    active: HashMap<Arc<str>, Active>,
-    /// Deadlines; entries whose generation is no longer active are stale and
-    /// skipped when they surface.
-    heap: BinaryHeap<Reverse<(Instant, u64, Arc<str>)>>,
-    next_generation: u64,
-}
-
-impl Timers {
-    pub(crate) fn start(
-        &mut self,
-        handle: Handle<TimerObject>,
-        interval: Duration,
-        single_shot: bool,
-        now: Instant,
-    ) {
-        let id = handle.shared.id.clone();
-        self.next_generation += 1;
-        let generation = self.next_generation;
-        let deadline = now + interval;
-        self.heap.push(Reverse((deadline, generation, id.clone())));
-        self.active.insert(
-            id,
-            Active {
-                handle,
-                interval,
-                single_shot,
-                deadline,
-                generation,
-            },
-        );
-    }
-
-    /// Stops a timer; returns whether it was running.
-    pub(crate) fn remove(&mut self, id: &str) -> bool {
-        self.active.remove(id).is_some()
-    }
-
-    /// Takes a running timer off this loop, to run on another (its object
-    /// moves there), due when it was due here.
-    pub(crate) fn take(&mut self, id: &str) -> Option<MovingTimer> {
-        self.active.remove(id).map(MovingTimer)
-    }
-
-    /// A timer taken off another loop.
-    pub(crate) fn resume(&mut self, MovingTimer(mut active): MovingTimer) {
-        let id = active.handle.shared.id.clone();
-        self.next_generation += 1;
-        active.generation = self.next_generation;
-        self.heap
-            .push(Reverse((active.deadline, active.generation, id.clone())));
-        self.active.insert(id, active);
-    }
-
-    fn drop_stale(&mut self) {
-        while let Some(Reverse((_, generation, id))) = self.heap.peek() {
-            let live = self
-                .active
-                .get(id)
-                .is_some_and(|active| active.generation == *generation);
-            if live {
-                break;
-            }
-            self.heap.pop();
-        }
-    }
-
-    /// When the next timer is due.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        // Stale entries only make the loop wake early, never late.
-        self.heap.peek().map(|Reverse((deadline, _, _))| *deadline)
-    }
-
-    /// The timers due at `now`, rescheduling the periodic ones on their grid.
-    pub(crate) fn take_due(&mut self, now: Instant) -> Vec<Handle<TimerObject>> {
-        let mut due = Vec::new();
-        loop {
-            self.drop_stale();
-            let Some(Reverse((deadline, _, _))) = self.heap.peek() else {
-                break;
-            };
-            if *deadline > now {
-                break;
-            }
-            let Some(Reverse((_, _, id))) = self.heap.pop() else {
-                break;
-            };
-            let Some(active) = self.active.get_mut(&id) else {
-                continue;
-            };
-            due.push(active.handle.clone());
-            if active.single_shot {
-                self.active.remove(&id);
-                continue;
-            }
-            active.deadline = next_deadline(active.deadline, active.interval, now);
-            self.heap
-                .push(Reverse((active.deadline, active.generation, id)));
-        }
-        due
-    }
-}
-
-/// The first point of the grid `deadline + k × interval` (k ≥ 1) after `now`,
-/// or the next one if the loop is on time.
-fn next_deadline(deadline: Instant, interval: Duration, now: Instant) -> Instant {
-    let next = deadline + interval;
-    if next > now || interval.is_zero() {
-        return next.max(deadline);
-    }
-    let late = now.duration_since(deadline).as_nanos();
-    let periods = late / interval.as_nanos() + 1;
-    let skip = interval.as_nanos() * periods;
-    deadline + Duration::from_nanos(u64::try_from(skip).unwrap_or(u64::MAX))
-}
-
 #[crate::event_loop_object]
 pub(crate) struct TightLoopObject;
 
@@ -321,9 +193,10 @@ impl TightLoopObject {
 
     #[slot]
     fn start(&mut self, ctx: &mut Context<Self>) {
-        let handle = ctx.handle().clone();
+        let handle: Handle<TightLoopObject> = ctx.handle().clone();
         let id = handle.shared.id.clone();
-        ctx.state().tight_loops.insert(id, handle);
+        let iterate: Fire = Arc::new(move || handle.iteration().emit());
+        ctx.state().tight_loops.insert(id, iterate);
     }
 
     #[slot]
@@ -333,7 +206,7 @@ impl TightLoopObject {
     }
 }
 
-pub(crate) type TightLoopHandle = Handle<TightLoopObject>;
+type TightLoopHandle = Handle<TightLoopObject>;
 
 /// Emits [`iteration`](Self::iteration) on every iteration of its loop: the
 /// loop never sleeps while a tight loop runs. For polling work that has no
@@ -404,31 +277,5 @@ impl TightLoop {
     /// The tight loop's object: its id, and `detach` to remove it.
     pub fn object(&self) -> &ObjectHandle {
         &self.handle
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::next_deadline;
-    use std::time::{Duration, Instant};
-
-    #[test]
-    fn periodic_deadlines_stay_on_their_grid() {
-        let start = Instant::now();
-        let period = Duration::from_millis(10);
-        // On time: the next point of the grid.
-        assert_eq!(next_deadline(start, period, start), start + period);
-        // 35 ms late: skip to 40 ms, not 10 ms after now.
-        let late = start + Duration::from_millis(35);
-        assert_eq!(
-            next_deadline(start, period, late),
-            start + Duration::from_millis(40)
-        );
-        // Exactly on a grid point: the one after it.
-        let on_point = start + Duration::from_millis(20);
-        assert_eq!(
-            next_deadline(start, period, on_point),
-            start + Duration::from_millis(30)
-        );
     }
 }

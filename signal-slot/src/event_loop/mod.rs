@@ -9,6 +9,7 @@
 //! - `remote`: records from other processes' rings, frame by frame.
 
 mod builder;
+pub(crate) mod clock;
 mod control;
 mod dispatch;
 pub(crate) mod hand_back;
@@ -37,10 +38,10 @@ use crate::error::Error;
 use crate::object::{ErasedObject, ObjectShared};
 use crate::registry::registry;
 use crate::status::{ExitStatus, PanicPolicy, SlotFailure};
-use crate::timer::{TightLoopHandle, Timers};
 use crate::transport::{DropReason, Envelope, Inbox, InboxSender, routes};
 use crate::util::panic_message;
 use crate::{interrupt, serial};
+use clock::{Fire, Timers};
 use hand_back::HandBack;
 use idle::{Spun, Waiter};
 
@@ -58,7 +59,7 @@ pub(crate) struct LoopState {
     handle: LoopHandle,
     stop: Option<StopCause>,
     pub(crate) timers: Timers,
-    pub(crate) tight_loops: BTreeMap<Arc<str>, TightLoopHandle>,
+    pub(crate) tight_loops: BTreeMap<Arc<str>, Fire>,
     subscribers: HashMap<Arc<str>, Arc<[ReceiverRef]>>,
     first_failure: Option<SlotFailure>,
     panic_policy: PanicPolicy,
@@ -426,8 +427,8 @@ impl EventLoop {
         }
         let due = self.state.timers.take_due(Instant::now());
         let fired = !due.is_empty();
-        for timer in due {
-            timer.timeout().emit();
+        for fire in due {
+            fire();
         }
         fired
     }
@@ -436,8 +437,8 @@ impl EventLoop {
         if self.state.tight_loops.is_empty() {
             return false;
         }
-        for tight_loop in self.state.tight_loops.values() {
-            tight_loop.iteration().emit();
+        for iterate in self.state.tight_loops.values() {
+            iterate();
         }
         true
     }

@@ -24,6 +24,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::clock::{Fire, MovingTimer};
 use crate::call::{ReplyRoute, RequestGuard};
 use crate::command::Command;
 use crate::connection::{EmitterName, Header, ReceiverRef};
@@ -32,7 +33,6 @@ use crate::error::Error;
 use crate::object::ObjectHandle;
 use crate::payload::Args;
 use crate::registry::registry;
-use crate::timer::MovingTimer;
 use crate::transport::{DropReason, Envelope, LoopPeer, SignalEnvelope};
 
 use super::dispatch::Payloads;
@@ -59,7 +59,7 @@ pub(crate) enum Relocation {
 pub(crate) struct Arrival {
     resident: Resident,
     timer: Option<MovingTimer>,
-    tight_loop: Option<crate::timer::TightLoopHandle>,
+    tight_loop: Option<Fire>,
     /// Its subscriptions on the old loop, by broadcast name.
     subscriptions: Vec<(Arc<str>, ReceiverRef)>,
 }
