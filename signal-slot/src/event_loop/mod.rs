@@ -8,6 +8,7 @@
 //!   changes asked for by other processes.
 //! - `remote`: records from other processes' rings, frame by frame.
 
+mod arrival;
 mod builder;
 pub(crate) mod clock;
 mod control;
