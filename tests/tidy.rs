@@ -59,7 +59,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "keep.rs",
             "object/",
             "payload.rs",
-            "pool.rs",
+            "pool/",
             "registry.rs",
             "serial.rs",
             "signal/",
@@ -88,10 +88,7 @@ const MAX_LINES: usize = 600;
 /// Files longer than [`MAX_LINES`] today, each with the length it may not
 /// pass: two concepts each, to split. A file leaves the list once split
 /// (the test says so).
-const LONG_FILES: &[(&str, usize)] = &[
-    ("pool.rs", 672),
-    ("process/mod.rs", 683),
-];
+const LONG_FILES: &[(&str, usize)] = &[("pool.rs", 672), ("process/mod.rs", 683)];
 
 /// A rule broken: where, and how.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
