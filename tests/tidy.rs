@@ -85,10 +85,10 @@ const KNOTS: &[(&str, usize)] = &[("objects", 13)];
 /// The most lines of a runtime file, its unit tests apart.
 const MAX_LINES: usize = 600;
 
-/// Files longer than [`MAX_LINES`] today, each with the length it may not
-/// pass: two concepts each, to split. A file leaves the list once split
-/// (the test says so).
-const LONG_FILES: &[(&str, usize)] = &[("pool.rs", 672), ("process/mod.rs", 683)];
+/// Files allowed to be longer than [`MAX_LINES`], each with the length it
+/// may not pass (a ratchet while a file waits to be split; none today). A
+/// file leaves the list once split (the test says so).
+const LONG_FILES: &[(&str, usize)] = &[];
 
 /// A rule broken: where, and how.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -476,6 +476,15 @@ fn check(
                 file: file.clone(),
                 line,
                 what: "an item for the benchmark program: the library ships none".to_owned(),
+            });
+        }
+    }
+    for (listed, _) in long_files {
+        if !files.contains_key(*listed) {
+            findings.push(Finding {
+                file: (*listed).to_owned(),
+                line: 1,
+                what: "on LONG_FILES, but there is no such file now: take it off".to_owned(),
             });
         }
     }
