@@ -844,7 +844,11 @@ fn long_files_unsafe_code_and_bench_hooks_are_found() {
 #[test]
 fn a_long_file_may_not_grow_and_leaves_the_list_once_split() {
     let lines = |count: usize| "fn f() {}\n".repeat(count);
-    let listed = [("low.rs", MAX_LINES + 50), ("high.rs", MAX_LINES + 50)];
+    let listed = [
+        ("low.rs", MAX_LINES + 50),
+        ("high.rs", MAX_LINES + 50),
+        ("gone.rs", MAX_LINES + 50),
+    ];
     let findings = check(
         &files(&[
             ("lib.rs", ""),
@@ -859,13 +863,17 @@ fn a_long_file_may_not_grow_and_leaves_the_list_once_split() {
         .iter()
         .map(|finding| format!("{}:{}", finding.file, finding.what))
         .collect();
-    assert_eq!(whats.len(), 2, "{whats:#?}");
+    assert_eq!(whats.len(), 3, "{whats:#?}");
     assert!(
-        whats[0].starts_with("high.rs:599 lines now: take it off"),
+        whats[0].starts_with("gone.rs:on LONG_FILES, but there is no such file"),
         "{whats:#?}"
     );
     assert!(
-        whats[1].starts_with(&format!("low.rs:{} lines", MAX_LINES + 51)),
+        whats[1].starts_with("high.rs:599 lines now: take it off"),
+        "{whats:#?}"
+    );
+    assert!(
+        whats[2].starts_with(&format!("low.rs:{} lines", MAX_LINES + 51)),
         "{whats:#?}"
     );
 }
