@@ -166,8 +166,8 @@ pub use process::{
 };
 pub use protocol::Delivery;
 pub use signal::{
-    ConnectTo, Connection, IntoArgs, PrefixOf, ScopedConnection, Signal, SignalArg, Slot, SlotFn,
-    SlotReturn, Topic,
+    CallFuture, ConnectTo, Connection, IntoArgs, PrefixOf, ScopedConnection, Signal, SignalArg,
+    SignalStream, Slot, SlotFn, SlotReturn, StreamItem, Topic,
 };
 pub use status::{ExitStatus, IdleWait, PanicPolicy, SlotFailure};
 pub use thread::EventLoopThread;

@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod asynchronous;
 mod broadcast;
 mod calls;
 mod connections;

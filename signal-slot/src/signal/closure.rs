@@ -66,6 +66,11 @@ impl<A: Clone + Send + 'static> Closure<A> {
             decode,
         }
     }
+
+    /// A closure of the whole argument tuple.
+    pub(crate) fn from_fn(call: Box<dyn FnMut(A) + Send>, decode: DecodeFn<A>) -> Self {
+        Closure { call, decode }
+    }
 }
 
 /// The handle of a [`Closure`]'s object.

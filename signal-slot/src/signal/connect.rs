@@ -229,7 +229,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         self.connect_with(target, index, Delivery::SingleShot)
     }
 
-    fn connect_with(
+    pub(super) fn connect_with(
         &self,
         target: &ObjectHandle,
         slot: u16,

@@ -107,6 +107,22 @@ macro_rules! __signal_methods {
                 self.0.connect_fn(event_loop, closure)
             }
 
+            /// Connects the signal to an async stream of its arguments; see
+            /// [`Signal::stream`](::signal_slot::Signal::stream).
+            ///
+            /// # Errors
+            ///
+            /// As for [`Signal::stream`](::signal_slot::Signal::stream).
+            pub fn stream(
+                &self,
+                event_loop: &::signal_slot::LoopHandle,
+                delivery: ::signal_slot::Delivery,
+                capacity: usize,
+            ) -> ::core::result::Result<::signal_slot::SignalStream<$args>, ::signal_slot::Error>
+            {
+                self.0.stream(event_loop, delivery, capacity)
+            }
+
             /// Ends every connection of the signal; see
             /// [`Signal::disconnect_all`](::signal_slot::Signal::disconnect_all).
             ///

@@ -2,15 +2,19 @@
 //!
 //! - this module: [`Signal`], what an object emits and connects.
 //! - `slot`: [`Slot`], what a signal connects to, and [`SlotReturn`].
+//! - `call`: calling a slot for its value (blocking, to a slot, awaited).
+//! - `stream`: a signal as an async [`SignalStream`].
 //! - `methods`: the methods of the generated per-signal types.
 
 mod apply;
 mod broadcast;
+mod call;
 mod closure;
 mod connect;
 mod connected;
 mod methods;
 mod slot;
+mod stream;
 mod topic;
 
 pub(crate) use apply::{change, disconnect_all, receivers};
@@ -20,10 +24,12 @@ pub(crate) use slot::{RELAY, new_slot};
 /// How long a change to the connections of an emitter in another process
 /// may take before `connect` gives up.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub use call::CallFuture;
 pub(crate) use closure::Lease;
 pub use closure::SlotFn;
 pub use connected::{Connection, ScopedConnection};
 pub use slot::{ConnectTo, IntoArgs, PrefixOf, Slot, SlotReturn};
+pub use stream::{SignalStream, StreamItem};
 pub use topic::Topic;
 
 use std::sync::Arc;
