@@ -239,7 +239,7 @@ impl<A, R> std::fmt::Debug for Slot<'_, A, R> {
 
 /// What a slot that gives its callers no value may return: `()`, or
 /// `Result<(), E>` where an `Err` is reported (naming the loop, object,
-/// slot and emitter; a caller gets it as [`CallError::Failed`]) and the
+/// slot and emitter; a caller gets it as [`CallError::Failed`](crate::CallError::Failed)) and the
 /// loop goes on. A slot that returns any other type gives that value to
 /// its callers (see [`Slot::call`]).
 #[diagnostic::on_unimplemented(
