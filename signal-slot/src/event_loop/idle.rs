@@ -375,13 +375,15 @@ mod tests {
     #[test]
     fn a_spin_returns_when_work_arrives_or_the_spin_ends() {
         use std::cell::Cell;
-        let mut waiter = Waiter::new(IdleWait::Adaptive);
+        // A spin long enough that no preemption on a busy machine ends it.
+        let mut patient = Waiter::new(IdleWait::SpinThenSleep(Duration::from_secs(30)));
         let looks = Cell::new(0u32);
-        let found = waiter.spin(Instant::now(), None, Duration::from_millis(50), || {
+        let found = patient.spin(Instant::now(), None, Duration::from_secs(60), || {
             looks.set(looks.get() + 1);
             looks.get() == 100
         });
         assert_eq!(found, Spun::Found);
+        let mut waiter = Waiter::new(IdleWait::Adaptive);
         let started = Instant::now();
         let spun = waiter.spin(started, None, Duration::from_millis(50), || false);
         assert_eq!(spun, Spun::Sleep);
