@@ -13,7 +13,7 @@ use crate::payload::Args;
 use crate::transport::{DropReason, SignalEnvelope};
 
 use super::dispatch::Payloads;
-use super::relocate::{Arrival, Arriving};
+use super::move_to::{Arrival, Arriving};
 use super::{EventLoop, Resident};
 
 impl EventLoop {
@@ -46,7 +46,7 @@ impl EventLoop {
                 return;
             }
         };
-        if let Err(why) = super::moving::restore_connections(self.handle.name(), connections) {
+        if let Err(why) = super::pack::restore_connections(self.handle.name(), connections) {
             tracing::error!(
                 event_loop = self.handle.name(),
                 object = object.handle().id(),

@@ -16,15 +16,15 @@ mod dispatch;
 pub(crate) mod hand_back;
 mod handle;
 mod idle;
-mod moving;
-mod relocate;
+mod move_to;
+mod pack;
 mod remote;
 
 pub use builder::EventLoopBuilder;
 pub(crate) use builder::LoopOptions;
 pub use handle::LoopHandle;
-pub(crate) use moving::PackedLoop;
-pub(crate) use relocate::Relocation;
+pub(crate) use move_to::Relocation;
+pub(crate) use pack::PackedLoop;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -179,7 +179,7 @@ pub struct EventLoop {
     /// Ids detached from this loop: signals to them are dropped quietly.
     detached: HashSet<Arc<str>>,
     /// Objects on their way here from another loop, and what came for them.
-    arriving: FxHashMap<Arc<str>, relocate::Arriving>,
+    arriving: FxHashMap<Arc<str>, move_to::Arriving>,
     /// Objects that moved from here, and where: what still comes for them
     /// is forwarded.
     moved_out: FxHashMap<Arc<str>, (u64, Arc<crate::transport::LoopPeer>)>,

@@ -511,7 +511,7 @@ impl EventLoop {
             }
             crate::connection::hand_over(&shared, &to, |object| {
                 let mut connections = Vec::new();
-                super::moving::describe_connections(object, &mut connections)
+                super::pack::describe_connections(object, &mut connections)
                     .map_err(|error| error.to_string())?;
                 to.send_command(Command::Arrive {
                     transfer,

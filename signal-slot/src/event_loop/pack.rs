@@ -1,4 +1,4 @@
-//! A loop moving to the process that runs it.
+//! A loop packed for the process that runs it, and unpacked there.
 //!
 //! A forked child inherits the loop as it is. A child started by spawn
 //! inherits nothing: the parent packs the loop ([`PackedLoop`]) — its
