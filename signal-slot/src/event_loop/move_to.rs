@@ -249,7 +249,7 @@ fn expect_elsewhere(to: &Arc<LoopPeer>, object: &Arc<str>, instance: u64) -> Res
     let address = to
         .address()
         .ok_or_else(|| Error::LoopEnded(to.name().to_owned()))?;
-    match crate::transport::lookup_object(&address.agent, to.name(), object) {
+    match crate::transport::Control::lookup(&address.agent, to.name(), object) {
         Ok(None) => {}
         Ok(Some(_)) => {
             return Err(Error::DuplicateObjectId {

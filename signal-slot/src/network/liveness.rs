@@ -102,13 +102,14 @@ impl Shared {
         emitter_loop: &str,
         command: &Command,
     ) -> Result<bool, String> {
-        self.ask::<Result<bool, String>>(
-            program,
-            &Request::Connection {
-                emitter_loop: emitter_loop.to_owned(),
-                frame: crate::wire::command_packet(command.clone()),
-            },
-        )?
+        let question = Question::Connection {
+            emitter_loop: emitter_loop.to_owned(),
+            frame: crate::wire::command_packet(command.clone()),
+        };
+        match self.ask(program, &question)? {
+            Answer::Connection(changed) => changed,
+            other => Err(format!("its program answered another question: {other:?}")),
+        }
     }
 
     /// Remembers a connection change asked of an emitter of `emitter_loop`,

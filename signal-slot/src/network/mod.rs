@@ -93,7 +93,7 @@ mod loops;
 mod names;
 mod record;
 
-use control::{NetControl, Request};
+use control::NetControl;
 
 pub use zenoh;
 
@@ -103,8 +103,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use zenoh::Wait;
 use zenoh::sample::SampleKind;
 
@@ -114,7 +112,7 @@ use crate::event_loop::LoopHandle;
 use crate::object::{Handle, Home, ObjectHandle, TypedHandle};
 use crate::protocol::Change;
 use crate::registry::registry;
-use crate::signature::Signature;
+use crate::transport::control::{Answer, Question};
 use crate::transport::{Control, LoopPeer, RemoteLoop, Route};
 use link::{LinkState, NetLink};
 

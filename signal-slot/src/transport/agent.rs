@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::control::Control;
+use super::control::{ANSWER_TIMEOUT, Answer, Control, Question};
 use super::link::{Courier, RingTarget};
 use super::routes::{self, AddressMessage, LoopAddress, ProcessId};
 use super::{Envelope, InboundRing};
@@ -52,38 +52,10 @@ pub(crate) enum AgentMessage {
     LoopEnded { name: String, process: ProcessId },
     /// A process of the tree ended.
     ProcessEnded(ProcessId),
-    /// A connection change (a command frame) for an emitter of the loop
-    /// `emitter_loop` of this process; the answer says whether it changed
-    /// anything.
-    Connection {
-        emitter_loop: String,
-        frame: Vec<u8>,
-        reply: IpcSender<Result<bool, String>>,
-    },
-    /// Which object has the id `id` on the loop `loop_name` of this
-    /// process: its type's name and its instance.
-    Lookup {
-        loop_name: String,
-        id: String,
-        reply: IpcSender<Option<(String, u64)>>,
-    },
-    /// The object `object` (that instance, or any if 0) of the loop
-    /// `loop_name` of this process is detached at once: nothing more
-    /// reaches it (its loop detaches it when the command comes).
-    RemoveNow {
-        loop_name: String,
-        object: String,
-        instance: u64,
-        reply: IpcSender<bool>,
-    },
-    /// How many receivers signal `signal` (`u16::MAX`: every signal) of
-    /// the object `emitter` of the loop `emitter_loop` of this process has
-    /// (`None`: no such object).
-    Receivers {
-        emitter_loop: String,
-        emitter: String,
-        signal: u16,
-        reply: IpcSender<Option<u64>>,
+    /// A question about a loop of this process (see `Question`).
+    Ask {
+        question: Question,
+        reply: IpcSender<Answer>,
     },
     /// To the root: a loop created in a child, which the others can now
     /// reach; answered once the root knows it and has told the others.
@@ -160,35 +132,8 @@ fn handle(message: AgentMessage) {
         AgentMessage::Routes(routes) => routes::add_routes(routes),
         AgentMessage::LoopEnded { name, process } => routes::loop_ended_elsewhere(&name, process),
         AgentMessage::ProcessEnded(process) => routes::process_ended(process),
-        AgentMessage::Connection {
-            emitter_loop,
-            frame,
-            reply,
-        } => {
-            let _ = reply.send(change_connection(&emitter_loop, &frame));
-        }
-        AgentMessage::Lookup {
-            loop_name,
-            id,
-            reply,
-        } => {
-            let _ = reply.send(lookup_here(&loop_name, &id));
-        }
-        AgentMessage::Receivers {
-            emitter_loop,
-            emitter,
-            signal,
-            reply,
-        } => {
-            let _ = reply.send(receivers_here(&emitter_loop, &emitter, signal));
-        }
-        AgentMessage::RemoveNow {
-            loop_name,
-            object,
-            instance,
-            reply,
-        } => {
-            let _ = reply.send(remove_now_here(&loop_name, &object, instance));
+        AgentMessage::Ask { question, reply } => {
+            let _ = reply.send(answer_here(question));
         }
         AgentMessage::Reply { call, reply } => {
             crate::call::replied(call, reply.map(serde_bytes::ByteBuf::into_vec))
@@ -214,23 +159,51 @@ fn handle(message: AgentMessage) {
     }
 }
 
+/// The answer of this process to a question about one of its loops, from
+/// another process of the tree or another program: the one dispatcher.
+pub(crate) fn answer_here(question: Question) -> Answer {
+    match question {
+        Question::Lookup { loop_name, id } => Answer::Lookup(lookup_here(&loop_name, &id)),
+        Question::Connection {
+            emitter_loop,
+            frame,
+        } => Answer::Connection(change_connection(&emitter_loop, &frame)),
+        Question::Receivers {
+            emitter_loop,
+            emitter,
+            signal,
+        } => Answer::Receivers(receivers_here(&emitter_loop, &emitter, signal)),
+        Question::RemoveNow {
+            loop_name,
+            object,
+            instance,
+        } => Answer::RemoveNow(remove_now_here(&loop_name, &object, instance)),
+        Question::Signature {
+            loop_name,
+            id,
+            signal,
+            index,
+        } => Answer::Signature(signature_here(&loop_name, &id, signal, index)),
+    }
+}
+
 /// Which object has the id `id` on the loop `loop_name` of this process:
 /// its type's name and its instance.
-pub(crate) fn lookup_here(loop_name: &str, id: &str) -> Option<(String, u64)> {
+fn lookup_here(loop_name: &str, id: &str) -> Option<(String, u64)> {
     attached_object(loop_name, id)
         .map(|object| (object.type_name().to_owned(), object.shared.instance))
 }
 
 /// How many receivers signal `signal` of the object `emitter` of the loop
 /// `emitter_loop` of this process has (`None`: no such object).
-pub(crate) fn receivers_here(emitter_loop: &str, emitter: &str, signal: u16) -> Option<u64> {
+fn receivers_here(emitter_loop: &str, emitter: &str, signal: u16) -> Option<u64> {
     attached_object(emitter_loop, emitter)
         .map(|object| crate::connection::receivers_of(&object.shared, signal) as u64)
 }
 
 /// Marks the object `object` (that instance, or any if 0) of the loop
 /// `loop_name` of this process removed; false if there is none.
-pub(crate) fn remove_now_here(loop_name: &str, object: &str, instance: u64) -> bool {
+fn remove_now_here(loop_name: &str, object: &str, instance: u64) -> bool {
     let found = registry()
         .find_object(loop_name, object)
         .filter(|object| instance == 0 || object.shared.instance == instance);
@@ -246,7 +219,7 @@ pub(crate) fn remove_now_here(loop_name: &str, object: &str, instance: u64) -> b
 /// What signal (`signal` true) or slot `index` of the object `id` of the
 /// loop `loop_name` of this process takes.
 #[cfg(feature = "zenoh")]
-pub(crate) fn signature_here(
+fn signature_here(
     loop_name: &str,
     id: &str,
     signal: bool,
@@ -258,6 +231,17 @@ pub(crate) fn signature_here(
         let kind = if signal { "signal" } else { "slot" };
         format!("`{id}` ({}) has no {kind} #{index}", object.type_name())
     })
+}
+
+/// Signatures are compared across the network only.
+#[cfg(not(feature = "zenoh"))]
+fn signature_here(
+    _loop_name: &str,
+    _id: &str,
+    _signal: bool,
+    _index: u16,
+) -> Result<crate::signature::Signature, String> {
+    Err("this build does not compare signatures (it has no network)".to_owned())
 }
 
 /// The object `id` of the loop `loop_name` of this process, unless it was
@@ -370,7 +354,7 @@ fn hand_over_segment(to: &str, from: ProcessId, id: u64, segment: IpcSharedMemor
 }
 
 /// Applies a connection change to an emitter of this process.
-pub(crate) fn change_connection(emitter_loop: &str, frame: &[u8]) -> Result<bool, String> {
+fn change_connection(emitter_loop: &str, frame: &[u8]) -> Result<bool, String> {
     match wire::Reader::new(frame).next() {
         Some(Ok(Frame::Command(Command::Connection {
             emitter,
@@ -382,62 +366,6 @@ pub(crate) fn change_connection(emitter_loop: &str, frame: &[u8]) -> Result<bool
         }
         Some(Err(error)) => Err(format!("a connection request cannot be decoded: {error}")),
         _ => Err("a request without a connection change".to_owned()),
-    }
-}
-
-/// How long a question to another process's agent may take.
-const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Asks the agent at `agent` which object has the id `id` on its process's
-/// loop `loop_name`: its type's name and instance, if there is one.
-pub(crate) fn lookup_object(
-    agent: &IpcSender<AgentMessage>,
-    loop_name: &str,
-    id: &str,
-) -> Result<Option<(String, u64)>, String> {
-    ask(agent, ANSWER_TIMEOUT, |reply| AgentMessage::Lookup {
-        loop_name: loop_name.to_owned(),
-        id: id.to_owned(),
-        reply,
-    })
-}
-
-/// Asks the agent of another process to mark its object `object` of the
-/// loop `loop_name` removed (see `AgentMessage::RemoveNow`); answered once
-/// it is.
-pub(crate) fn remove_now(
-    agent: &IpcSender<AgentMessage>,
-    loop_name: &str,
-    object: &str,
-    instance: u64,
-) -> Result<bool, String> {
-    ask(agent, ANSWER_TIMEOUT, |reply| AgentMessage::RemoveNow {
-        loop_name: loop_name.to_owned(),
-        object: object.to_owned(),
-        instance,
-        reply,
-    })
-}
-
-/// Asks the agent of another process how many receivers signal `signal`
-/// of its object `emitter` of the loop `emitter_loop` has.
-pub(crate) fn count_receivers(
-    agent: &IpcSender<AgentMessage>,
-    emitter_loop: &str,
-    emitter: &str,
-    signal: u16,
-) -> Result<usize, String> {
-    let count = ask(agent, ANSWER_TIMEOUT, |reply| AgentMessage::Receivers {
-        emitter_loop: emitter_loop.to_owned(),
-        emitter: emitter.to_owned(),
-        signal,
-        reply,
-    })?;
-    match count {
-        Some(count) => Ok(usize::try_from(count).unwrap_or(usize::MAX)),
-        None => Err(format!(
-            "no object `{emitter}` on event loop `{emitter_loop}`"
-        )),
     }
 }
 
@@ -545,41 +473,9 @@ pub(crate) fn resolve(
     })
 }
 
-/// Asks the agent at `agent` to apply a connection change to an emitter of
-/// its process, and waits for the answer.
-pub(crate) fn request_connection(
-    agent: &IpcSender<AgentMessage>,
-    emitter_loop: &str,
-    command: Command,
-    timeout: std::time::Duration,
-) -> Result<bool, String> {
-    ask(agent, timeout, |reply| AgentMessage::Connection {
-        emitter_loop: emitter_loop.to_owned(),
-        frame: wire::command_packet(command),
-        reply,
-    })?
-}
-
 /// Another process's agent, asked over its channel.
 impl Control for IpcSender<AgentMessage> {
-    fn lookup(&self, loop_name: &str, id: &str) -> Result<Option<(String, u64)>, String> {
-        lookup_object(self, loop_name, id)
-    }
-
-    fn connection(
-        &self,
-        emitter_loop: &str,
-        command: Command,
-        timeout: Duration,
-    ) -> Result<bool, String> {
-        request_connection(self, emitter_loop, command, timeout)
-    }
-
-    fn receivers(&self, emitter_loop: &str, emitter: &str, signal: u16) -> Result<usize, String> {
-        count_receivers(self, emitter_loop, emitter, signal)
-    }
-
-    fn remove_now(&self, loop_name: &str, object: &str, instance: u64) -> Result<bool, String> {
-        remove_now(self, loop_name, object, instance)
+    fn ask(&self, question: Question, timeout: Duration) -> Result<Answer, String> {
+        ask(self, timeout, |reply| AgentMessage::Ask { question, reply })
     }
 }

@@ -26,7 +26,7 @@ mod remote;
 pub(crate) mod routes;
 
 pub(crate) use accounting::{DropCounter, DropReason};
-pub(crate) use agent::{AgentMessage, agent_of, describe_process, lookup_object};
+pub(crate) use agent::{AgentMessage, agent_of, describe_process};
 pub(crate) use control::Control;
 pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY, DEFAULT_LARGE_INBOX_BYTES};
 pub(crate) use inbox::{InboundRing, Inbox, InboxSender, inbox};
