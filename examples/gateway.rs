@@ -123,11 +123,16 @@ async fn act(State(gateway): State<Gateway>, Query(query): Query<ActQuery>) -> R
 async fn events(
     State(gateway): State<Gateway>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, (StatusCode, String)> {
-    let acted = gateway
-        .policy
-        .acted()
-        .stream(&gateway.events_loop, Delivery::FanOut, EVENTS_BEHIND)
-        .map_err(|error| (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")))?;
+    // Connecting asks the policy's process: off the async threads.
+    let (policy, events_loop) = (gateway.policy.clone(), gateway.events_loop.clone());
+    let acted = tokio::task::spawn_blocking(move || {
+        policy
+            .acted()
+            .stream(&events_loop, Delivery::FanOut, EVENTS_BEHIND)
+    })
+    .await
+    .map_err(|error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")))?
+    .map_err(|error| (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")))?;
     let mut shutdown = gateway.shutdown;
     let ended = async move {
         let _ = shutdown.wait_for(|done| *done).await;

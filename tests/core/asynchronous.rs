@@ -13,6 +13,13 @@ use signal_slot::{
 
 const LONG: Duration = Duration::from_secs(10);
 
+/// `future`'s output, or a failed test if it takes longer than [`LONG`].
+async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(LONG, future)
+        .await
+        .expect("it did not resolve in time")
+}
+
 #[event_loop_object]
 struct Oracle {
     /// Released by the test, for a slot that must take its time.
@@ -206,7 +213,7 @@ async fn a_stream_nobody_reads_fills_then_drops_and_counts() {
     worker.stop();
     worker.join().unwrap();
     // Its loop ended: so did the stream.
-    assert_eq!(stream.next().await, None);
+    assert_eq!(within(stream.next()).await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,13 +223,52 @@ async fn a_keep_latest_stream_keeps_the_newest() {
         .counted()
         .stream(worker.event_loop(), Delivery::KeepLatest, 3)
         .unwrap();
+    // One at a time, each handled before the next: the stream itself
+    // replaces its oldest.
+    for value in 0..5 {
+        oracle.counted().emit(value);
+        emit_and_settle(&oracle, 0, &oracle).await;
+    }
+    let held: Vec<u64> = std::iter::from_fn(|| stream.try_recv()).collect();
+    assert_eq!(held, [2, 3, 4]);
+    assert_eq!(stream.dropped(), 2);
+    assert_eq!(worker.dropped_signals(), 2);
+    // A burst: the loop replaces what waits for the stream too; the
+    // newest arrives, in order, and everything else is counted.
     emit_and_settle(&oracle, 100, &oracle).await;
     let held: Vec<u64> = std::iter::from_fn(|| stream.try_recv()).collect();
-    // The newest, in order: what the loop or the stream replaced is counted.
     assert!(!held.is_empty() && held.len() <= 3, "{held:?}");
     assert_eq!(held.last(), Some(&99));
     assert!(held.windows(2).all(|pair| pair[0] < pair[1]), "{held:?}");
-    assert_eq!(worker.dropped_signals(), 100 - held.len() as u64);
+    assert_eq!(worker.dropped_signals(), 2 + 100 - held.len() as u64);
+    worker.stop();
+    worker.join().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ends_with_its_connection() {
+    let (mut worker, oracle) = oracle_thread("async_ends", Oracle::new());
+    let handle = worker.event_loop();
+    // Disconnected by someone else: what it holds, then its end.
+    let mut first = oracle
+        .counted()
+        .stream(handle, Delivery::FanOut, 10)
+        .unwrap();
+    emit_and_settle(&oracle, 2, &oracle).await;
+    assert!(!first.has_ended());
+    assert!(oracle.counted().disconnect_all().unwrap());
+    assert_eq!(within(first.next()).await, Some(0));
+    assert_eq!(within(first.next()).await, Some(1));
+    assert_eq!(within(first.next()).await, None);
+    assert!(first.has_ended());
+    // Its emitter detached: the same.
+    let mut second = oracle
+        .counted()
+        .stream(handle, Delivery::FanOut, 10)
+        .unwrap();
+    let waiting = tokio::spawn(async move { second.next().await });
+    oracle.detach().unwrap();
+    assert_eq!(within(waiting).await.unwrap(), None);
     worker.stop();
     worker.join().unwrap();
 }
@@ -254,8 +300,8 @@ async fn balanced_streams_share_the_work_and_a_single_shot_stream_ends() {
     all.sort_unstable();
     assert_eq!(all, (0..200).collect::<Vec<_>>());
     // The single-shot stream: the first emission, then its end.
-    assert_eq!(once.next().await, Some(0));
-    assert_eq!(once.next().await, None);
+    assert_eq!(within(once.next()).await, Some(0));
+    assert_eq!(within(once.next()).await, None);
     worker.stop();
     worker.join().unwrap();
 }

@@ -195,7 +195,10 @@ impl<A: Clone + Send + 'static, R: SlotReply> Slot<'_, A, R> {
     /// process's agent for a reply from another process, or the thread
     /// that times calls out), so it works under tokio, any other executor,
     /// or `futures::executor::block_on`. Dropping it stops the waiting: a
-    /// reply that comes later goes nowhere (the slot still runs).
+    /// reply that comes later goes nowhere (the slot still runs). As with
+    /// `call`, blocking on it from the slot's own loop waits for a reply
+    /// that loop cannot give: from a slot, use
+    /// [`call_then`](Self::call_then).
     ///
     /// ```
     /// use std::time::Duration;
@@ -375,6 +378,12 @@ impl<R: SlotReply> Future for CallFuture<R> {
                 Poll::Pending
             }
         }
+    }
+}
+
+impl<R: SlotReply> futures_core::FusedFuture for CallFuture<R> {
+    fn is_terminated(&self) -> bool {
+        self.finished
     }
 }
 

@@ -242,7 +242,7 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
         )
     }
 
-    fn connect_receiver(
+    pub(super) fn connect_receiver(
         &self,
         receiver: ReceiverRef,
         target: &ObjectHandle,

@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use futures_core::Stream;
@@ -29,13 +29,20 @@ use super::{Connection, Signal};
 /// argument itself for a signal of one argument (as a slot of one argument
 /// can be called with it alone, see [`IntoArgs`](crate::IntoArgs)), the
 /// tuple otherwise. Implemented for tuples of up to 8 elements.
-pub trait StreamItem {
+pub trait StreamItem: sealed::Tuple {
     /// The item.
     type Item;
 
     /// The item of these arguments.
     fn into_item(self) -> Self::Item;
 }
+
+mod sealed {
+    /// Argument tuples of up to 8 elements.
+    pub trait Tuple {}
+}
+
+impl<T> sealed::Tuple for (T,) {}
 
 impl<T> StreamItem for (T,) {
     type Item = T;
@@ -48,6 +55,8 @@ impl<T> StreamItem for (T,) {
 /// Tuples other than one of one element are their own item.
 macro_rules! tuple_item {
     ($( ($($p:ident),*) );* $(;)?) => {$(
+        impl<$($p),*> sealed::Tuple for ($($p,)*) {}
+
         impl<$($p),*> StreamItem for ($($p,)*) {
             type Item = Self;
 
@@ -72,22 +81,36 @@ tuple_item! {
 impl<A: Clone + Send + 'static> Signal<'_, A> {
     /// Connects the signal to a [`SignalStream`] that yields its arguments
     /// (the argument itself for a signal of one argument, see
-    /// [`StreamItem`]) to async code, received on `event_loop` (a loop of this process,
-    /// which must run for anything to arrive).
+    /// [`StreamItem`]) to async code, received on `event_loop`: a loop of
+    /// this process, which must run for anything to arrive.
     ///
     /// `delivery` is the connection's, as for [`connect`](Self::connect)
     /// and its kin: [`Delivery::FanOut`] (every emission),
     /// [`Delivery::KeepLatest`] (the newest), [`Delivery::Balanced`] (one
     /// of the signal's balanced receivers), [`Delivery::SingleShot`] (the
     /// next emission, then the stream ends). The stream holds up to
-    /// `capacity` arguments that nobody has taken yet (at least one): when
+    /// `capacity` arguments that nobody has taken yet (0 counts as 1): when
     /// it is full, a fan-out, balanced or single-shot stream drops the new
-    /// ones and a keep-latest stream its oldest; either way they are
-    /// counted, on the stream ([`SignalStream::dropped`]) and on the loop
-    /// ([`LoopHandle::dropped_signals`]), never queued without bound.
+    /// ones, and a keep-latest stream its oldest (with a capacity of 1, it
+    /// holds only the newest). What the stream drops is counted on the
+    /// stream ([`SignalStream::dropped`]) and on the loop
+    /// ([`LoopHandle::dropped_signals`]); what a keep-latest connection
+    /// replaces before it reaches the stream, on the loop only. Nothing is
+    /// queued without bound.
     ///
-    /// Dropping the stream ends the connection. The stream ends (yields
-    /// `None`) when its loop ends, or after a single-shot's one emission.
+    /// The stream ends (yields `None`, once what it holds is taken) when its
+    /// loop ends; for an emitter of this process, also when its connection
+    /// ends (disconnected, a single-shot's one emission, the emitter
+    /// detached). For an emitter in another process it does not learn of the
+    /// emitter's end: watch that process (its `join`, or a call that
+    /// resolves `Gone`) where it matters. Dropping the stream ends its
+    /// connection; for an emitter in another process, that process is told
+    /// on a thread of its own, so that dropping never blocks.
+    ///
+    /// Connecting to an emitter in another process asks that process and
+    /// waits for its answer (tens of microseconds, at most 10 s for a
+    /// process that does not answer): from an async task that must never
+    /// block, call it in `spawn_blocking` or its like.
     ///
     /// ```
     /// use futures::StreamExt;
@@ -153,12 +176,36 @@ impl<A: Clone + Send + 'static> Signal<'_, A> {
         // The receiving object leaves its loop with the stream (and at
         // once if the connection is refused).
         let lease = Lease::new(handle, peer.clone());
-        let connection = self.connect_with(handle, 0, delivery)?;
+        let mut receiver = crate::connection::receiver_to(&handle.shared, 0);
+        // The emitter's connections live here: the stream ends with its
+        // connection (disconnected, fired once, the emitter detached).
+        let elsewhere = self.emitter.shared.remote_home().is_some()
+            || self
+                .emitter
+                .peer()
+                .is_some_and(|peer| peer.runs_elsewhere());
+        if !elsewhere {
+            receiver.lease = Some(Arc::new(EndsWithConnection(Arc::downgrade(&shared))));
+        }
+        let connection = self.connect_receiver(receiver, handle, delivery)?;
         Ok(SignalStream {
             shared,
             connection,
-            _lease: lease,
+            lease: Some(lease),
+            elsewhere,
         })
+    }
+}
+
+/// Held in the connection list of an emitter of this process: when the
+/// connection ends and its last copy goes, the stream ends.
+struct EndsWithConnection<A>(Weak<Shared<A>>);
+
+impl<A> Drop for EndsWithConnection<A> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.end();
+        }
     }
 }
 
@@ -168,13 +215,16 @@ impl<A: Clone + Send + 'static> Signal<'_, A> {
 ///
 /// Use it with `StreamExt` (of `futures` or `tokio-stream`), or with
 /// [`recv`](Self::recv). Dropping it ends the connection and removes its
-/// receiving object from its loop; when the emitter lives in another
-/// process, that asks the other process, as
-/// [`Connection::disconnect`] does.
+/// receiving object from its loop, without blocking (when the emitter lives
+/// in another process, that process is told on a thread of its own).
+#[must_use = "dropping the stream ends its connection"]
 pub struct SignalStream<A> {
     shared: Arc<Shared<A>>,
     connection: Connection,
-    _lease: Arc<Lease>,
+    /// Its receiving object's: taken when the stream goes.
+    lease: Option<Arc<Lease>>,
+    /// The emitter's connections live in another process.
+    elsewhere: bool,
 }
 
 /// What the stream shares with its receiving object.
@@ -208,6 +258,18 @@ impl<A> Default for Queue<A> {
 impl<A> Shared<A> {
     fn queue(&self) -> MutexGuard<'_, Queue<A>> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Nothing more will come: what is queued is still taken.
+    fn end(&self) {
+        let waker = {
+            let mut queue = self.queue();
+            queue.ended = true;
+            queue.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 }
 
@@ -259,14 +321,7 @@ impl<A> Feeder<A> {
 
 impl<A> Drop for Feeder<A> {
     fn drop(&mut self) {
-        let waker = {
-            let mut queue = self.shared.queue();
-            queue.ended = true;
-            queue.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        self.shared.end();
     }
 }
 
@@ -278,9 +333,16 @@ impl<A: StreamItem> SignalStream<A> {
         std::future::poll_fn(|cx| self.poll_take(cx)).await
     }
 
-    /// The next arguments if some have arrived, without waiting.
+    /// The next arguments if some have arrived, without waiting (`None`
+    /// if none has, or the stream ended: see [`has_ended`](Self::has_ended)).
     pub fn try_recv(&mut self) -> Option<A::Item> {
         self.shared.queue().items.pop_front().map(A::into_item)
+    }
+
+    /// True once nothing more will come: the stream's loop or its
+    /// connection ended (what it still holds can be taken).
+    pub fn has_ended(&self) -> bool {
+        self.shared.queue().ended
     }
 
     /// How many emissions this stream dropped because it was full (for a
@@ -326,11 +388,37 @@ impl<A: StreamItem> Stream for SignalStream<A> {
     }
 }
 
+impl<A: StreamItem> futures_core::FusedStream for SignalStream<A> {
+    fn is_terminated(&self) -> bool {
+        let queue = self.shared.queue();
+        queue.ended && queue.items.is_empty()
+    }
+}
+
 impl<A> Drop for SignalStream<A> {
     fn drop(&mut self) {
-        // Then the lease goes, and the receiving object with it.
-        if let Err(error) = self.connection.disconnect() {
-            tracing::debug!(%error, "a dropped stream's connection could not be ended");
+        // What still comes is let go quietly, not counted as dropped.
+        self.shared.end();
+        let connection = self.connection.clone();
+        let lease = self.lease.take();
+        let disconnect = move || {
+            if let Err(error) = connection.disconnect() {
+                tracing::debug!(%error, "a dropped stream's connection could not be ended");
+            }
+            // Then the receiving object leaves its loop.
+            drop(lease);
+        };
+        if !self.elsewhere {
+            disconnect();
+            return;
+        }
+        // The emitter's process is asked, which takes a round trip: not on
+        // the thread that dropped the stream, an async task's perhaps.
+        let asked = std::thread::Builder::new()
+            .name("signal-slot-stream-end".to_owned())
+            .spawn(disconnect);
+        if let Err(error) = asked {
+            tracing::warn!(%error, "a dropped stream's connection is left to end with its object");
         }
     }
 }
