@@ -79,7 +79,10 @@ pub fn awaited_calls_and_a_stream_across_processes_and_a_killed_child() {
             .stream(home.event_loop(), Delivery::FanOut, 1_000)
             .unwrap();
         sensor.read().invoke(500).unwrap();
-        let got: Vec<(u64, u32)> = readings.by_ref().take(500).collect().await;
+        let got: Vec<(u64, u32)> =
+            tokio::time::timeout(LONG, readings.by_ref().take(500).collect())
+                .await
+                .unwrap_or_else(|_| panic!("{} readings dropped", readings.dropped()));
         assert_eq!(got, (0..500).map(|index| (index, pid)).collect::<Vec<_>>());
         assert_eq!(readings.dropped(), 0);
         // Dropped, without waiting: the child's emitter is disconnected

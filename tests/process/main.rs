@@ -77,7 +77,7 @@ fn main() {
             spawn::objects_come_back_from_a_child,
             calls::calls_into_a_child_and_back,
             calls::a_call_queued_before_the_start_is_answered_by_the_child,
-            asynchronous::awaited_calls_and_a_stream_across_processes_and_a_killed_child,
+            asynchronous::awaited_calls_and_a_stream_across_processes_and_a_killed_child => limit(300 s),
             gateway::the_gateway_answers_over_http_and_says_503_when_its_child_is_killed => limit(300 s),
             gateway::the_gateway_serves_for_its_seconds_then_exits_cleanly => limit(300 s),
             pool::shared_buffers_go_both_ways_in_place_and_back_to_their_pool,
