@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Off a trusted network, add TLS with mutual authentication to the Zenoh
-//! configuration (see the README's "Across machines" section).
+//! configuration (see the guide's "Across machines" chapter, `signal_slot::guide::network`).
 
 use std::time::{Duration, Instant};
 

@@ -113,6 +113,12 @@
 //!
 //! The library logs through [`tracing`]; install any subscriber to see it.
 //! It prints nothing itself.
+//!
+//! # The guide
+//!
+//! The long form, one chapter per module of [`guide`]: semantics, calls,
+//! async code, Qt's toolbox, processes, shared buffers, the network,
+//! reliability, testing, the system's picture and performance.
 
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
@@ -127,6 +133,7 @@ mod connection;
 mod context;
 mod error;
 mod event_loop;
+pub mod guide;
 mod interrupt;
 mod keep;
 #[cfg(feature = "zenoh")]

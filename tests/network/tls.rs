@@ -1,5 +1,5 @@
-//! TLS with mutual authentication: the README's set-up, its certificates
-//! made by the README's `openssl` commands. A program whose certificate
+//! TLS with mutual authentication: the guide's set-up (`guide/network.md`), its certificates
+//! made by its `openssl` commands. A program whose certificate
 //! the system's authority did not sign is refused.
 
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use signal_slot::network::{Network, zenoh};
 use super::{Event, PATIENCE, Tester, env, free_port, run_until_limit};
 
 /// Makes an authority (`<name>-ca.pem`) and a certificate it signs
-/// (`<name>.pem`, key `<name>.key`) in `dir`, as the README says.
+/// (`<name>.pem`, key `<name>.key`) in `dir`, as the guide says.
 fn make_credentials(dir: &Path, name: &str) {
     let run = |args: &[&str]| {
         let status = Command::new("openssl")

@@ -84,7 +84,7 @@
 //! looked up from it, and what cannot be decoded is reported with the
 //! sending program's id while the loop goes on. Who may connect at all is
 //! Zenoh's to decide: use its TLS transport with mutual authentication (see
-//! the README's "Across machines" section).
+//! the guide's network chapter, [`crate::guide::network`]).
 
 mod control;
 mod link;
@@ -210,7 +210,7 @@ enum Work {
 /// multicast scouting off: programs find each other through the endpoints
 /// given, and through the peers those tell them of. Each link queues up to
 /// 1 MiB of data before Zenoh drops (counted by the receiving loop). Add TLS, a router or
-/// access control to it with `insert_json5` (see the README).
+/// access control to it with `insert_json5` (see [`crate::guide::network`]).
 ///
 /// ```
 /// # #[cfg(feature = "zenoh")] {
