@@ -549,11 +549,13 @@ mod tests {
                                 sent += 1;
                                 break;
                             }
-                            Err(Refusal::Full) if attempts < 2 => {
+                            // Short: offered room the body did not fit
+                            // in, as a ring with records still unread does.
+                            Err(Refusal::Full | Refusal::Short) if attempts < 2 => {
                                 attempts += 1;
                                 loom::thread::yield_now();
                             }
-                            Err(Refusal::Full) => break,
+                            Err(Refusal::Full | Refusal::Short) => break,
                             Err(other) => panic!("{other:?}"),
                         }
                     }
