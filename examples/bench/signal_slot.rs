@@ -259,7 +259,7 @@ impl Remote {
     ) -> Result<Remote, Error> {
         let builder = EventLoop::builder(name).idle_wait(idle);
         Ok(match placement {
-            Placement::Thread => Remote::Thread(EventLoopThread::with_loop(builder.build()?)),
+            Placement::Thread => Remote::Thread(EventLoopThread::with_options(builder)?),
             Placement::Process => Remote::Process(EventLoopProcess::with_options(builder)?),
             #[cfg(feature = "zenoh")]
             Placement::Network => Remote::Network(crate::network::Program::start(

@@ -104,7 +104,7 @@
 //!
 //! # Serial mode
 //!
-//! [`EventLoopThread::serial`] (and [`EventLoopProcess::new_serial`]) runs a loop on the
+//! [`EventLoopThread::new_serial`] (and [`EventLoopProcess::new_serial`]) runs a loop on the
 //! thread that starts it instead of a thread of its own, driven by the loop
 //! that runs there. Everything then happens on one thread, in a deterministic
 //! order: for tests and debugging.
@@ -121,6 +121,8 @@
 //! reliability, testing, the system's picture and performance.
 
 #![warn(missing_docs)]
+// docs.rs builds with `--cfg docsrs`: every feature-gated item shows its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 
 extern crate self as signal_slot;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::RecvTimeoutError;
 
 use crate::error::Error;
-use crate::event_loop::{EventLoop, LoopHandle};
+use crate::event_loop::{EventLoop, EventLoopBuilder, LoopHandle};
 use crate::serial::{self, GuestResult};
 use crate::signal::Slot;
 use crate::status::ExitStatus;
@@ -49,43 +49,74 @@ pub struct EventLoopThread {
 }
 
 impl EventLoopThread {
-    /// A thread for a new loop with default options.
+    /// A thread for a new loop named `name` with default options.
     ///
     /// # Errors
     ///
     /// As for [`EventLoop::new`].
     pub fn new(name: impl Into<String>) -> Result<Self, Error> {
-        Ok(Self::with_loop(EventLoop::new(name)?))
+        Self::with_options(EventLoop::builder(name))
     }
 
-    /// A thread for `event_loop` (built with the options you need).
+    /// A thread whose loop has the options of `options` (capacity, panic
+    /// policy..), as [`EventLoopProcess::with_options`](crate::EventLoopProcess::with_options)
+    /// for a process.
     ///
     /// ```
     /// use signal_slot::{EventLoop, EventLoopThread, PanicPolicy};
     ///
-    /// let event_loop = EventLoop::builder("with_loop_example")
-    ///     .panic_policy(PanicPolicy::KeepGoing)
-    ///     .build()?;
-    /// let mut worker = EventLoopThread::with_loop(event_loop);
+    /// let options = EventLoop::builder("with_options_example")
+    ///     .panic_policy(PanicPolicy::KeepGoing);
+    /// let mut worker = EventLoopThread::with_options(options)?;
     /// worker.start()?;
     /// worker.stop();
     /// assert!(worker.join()?.is_normal());
     /// # Ok::<(), signal_slot::Error>(())
     /// ```
-    pub fn with_loop(event_loop: EventLoop) -> Self {
-        EventLoopThread {
-            handle: event_loop.handle(),
-            serial: false,
-            state: State::Ready(Box::new(event_loop)),
-        }
+    ///
+    /// # Errors
+    ///
+    /// As for [`EventLoopBuilder::build`](crate::EventLoopBuilder::build).
+    pub fn with_options(options: EventLoopBuilder) -> Result<Self, Error> {
+        Ok(Self::create(options.build()?, false))
     }
 
-    /// Serial mode: `start` runs the loop on the calling thread, driven by
-    /// the loop that runs there, instead of on a thread of its own. See
-    /// [the serial module](crate#serial-mode).
-    pub fn serial(mut self, serial: bool) -> Self {
-        self.serial = serial;
-        self
+    /// A loop in serial mode: `start` runs it on the calling thread, driven
+    /// by the loop that runs there, instead of on a thread of its own, as
+    /// [`EventLoopProcess::new_serial`](crate::EventLoopProcess::new_serial)
+    /// for a process. Deterministic, for tests and debugging; see
+    /// [serial mode](crate#serial-mode).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use signal_slot::{EventLoop, EventLoopThread, Timer};
+    ///
+    /// let mut main = EventLoop::new("serial_thread_example")?;
+    /// let mut worker = EventLoopThread::new_serial("serial_thread_worker")?;
+    /// // The worker's loop runs on this thread, driven by `main`.
+    /// worker.start()?;
+    /// main.terminate_signal().connect(worker.stop_slot())?;
+    /// let timer = Timer::single_shot(&main, Duration::from_millis(5))?;
+    /// timer.timeout().connect(main.stop_slot())?;
+    /// timer.start();
+    /// main.exec();
+    /// assert!(worker.join()?.is_normal());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`EventLoop::new`].
+    pub fn new_serial(name: impl Into<String>) -> Result<Self, Error> {
+        Ok(Self::create(EventLoop::new(name)?, true))
+    }
+
+    fn create(event_loop: EventLoop, serial: bool) -> Self {
+        EventLoopThread {
+            handle: event_loop.handle(),
+            serial,
+            state: State::Ready(Box::new(event_loop)),
+        }
     }
 
     /// The loop's handle.

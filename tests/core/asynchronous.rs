@@ -82,11 +82,10 @@ impl Oracle {
 }
 
 fn oracle_thread(name: &str, oracle: Oracle) -> (EventLoopThread, OracleHandle) {
-    let event_loop = EventLoop::builder(name)
-        .panic_policy(PanicPolicy::KeepGoing)
-        .build()
-        .unwrap();
-    let mut worker = EventLoopThread::with_loop(event_loop);
+    let mut worker = EventLoopThread::with_options(
+        EventLoop::builder(name).panic_policy(PanicPolicy::KeepGoing),
+    )
+    .unwrap();
     let oracle = worker.add_with_id("oracle", oracle).unwrap();
     worker.start().unwrap();
     (worker, oracle)

@@ -90,11 +90,10 @@ impl Service {
 }
 
 fn service_thread(name: &str) -> (EventLoopThread, ServiceHandle) {
-    let event_loop = EventLoop::builder(name)
-        .panic_policy(PanicPolicy::KeepGoing)
-        .build()
-        .unwrap();
-    let mut worker = EventLoopThread::with_loop(event_loop);
+    let mut worker = EventLoopThread::with_options(
+        EventLoop::builder(name).panic_policy(PanicPolicy::KeepGoing),
+    )
+    .unwrap();
     let service = worker.add_with_id("service", Service::new()).unwrap();
     worker.start().unwrap();
     (worker, service)

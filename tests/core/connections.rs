@@ -10,11 +10,8 @@ fn fan_out_is_one_message_per_receiving_loop() {
     let mut main = EventLoop::new("fan_out_main").unwrap();
     // Room for the two attachments and one message: a message per receiver
     // would overflow it.
-    let worker_loop = EventLoop::builder("fan_out_worker")
-        .capacity(3)
-        .build()
-        .unwrap();
-    let mut worker = EventLoopThread::with_loop(worker_loop);
+    let mut worker =
+        EventLoopThread::with_options(EventLoop::builder("fan_out_worker").capacity(3)).unwrap();
     let emitter = main.add_with_id("emitter", Emitter).unwrap();
     let local = main.add_with_id("local", Recorder::new(&log)).unwrap();
     let first = worker.add_with_id("first", Recorder::new(&log)).unwrap();

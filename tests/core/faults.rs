@@ -9,11 +9,8 @@ fn a_full_inbox_drops_counts_and_names_the_receivers() {
     let log = Log::default();
     let emitters = EventLoop::new("full_emitters").unwrap();
     // The capacity counts signals (not the attachment queued with them).
-    let worker_loop = EventLoop::builder("full_worker")
-        .capacity(10)
-        .build()
-        .unwrap();
-    let mut worker = EventLoopThread::with_loop(worker_loop);
+    let mut worker =
+        EventLoopThread::with_options(EventLoop::builder("full_worker").capacity(10)).unwrap();
     let emitter = emitters.add_with_id("emitter", Emitter).unwrap();
     let recorder = worker.add_with_id("recorder", Recorder::new(&log)).unwrap();
     emitter.value().connect(recorder.on_value()).unwrap();

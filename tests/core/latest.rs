@@ -128,12 +128,12 @@ fn concurrent_emitters_lose_nothing_uncounted() {
     const THREADS: u64 = 4;
     const EACH: u64 = 20_000;
     let drops = Arc::new(AtomicUsize::new(0));
-    let main = EventLoop::new("latest_concurrent_main").unwrap();
+    let mut worker = EventLoopThread::new("latest_concurrent_main").unwrap();
+    let main = worker.event_loop().clone();
     let publisher = main.add(Publisher).unwrap();
     let keeper = main.add(Keeper { values: Vec::new() }).unwrap();
     let kept = main.keep(&keeper).unwrap();
     publisher.state().connect_latest(keeper.on_state()).unwrap();
-    let mut worker = EventLoopThread::with_loop(main);
     worker.start().unwrap();
     std::thread::scope(|scope| {
         for thread in 0..THREADS {

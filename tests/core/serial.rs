@@ -33,12 +33,8 @@ impl Hop {
 fn serial_run(run: usize) -> Vec<String> {
     let log = Log::default();
     let mut main = EventLoop::new(format!("serial_main_{run}")).unwrap();
-    let mut first = EventLoopThread::new(format!("serial_first_{run}"))
-        .unwrap()
-        .serial(true);
-    let mut second = EventLoopThread::new(format!("serial_second_{run}"))
-        .unwrap()
-        .serial(true);
+    let mut first = EventLoopThread::new_serial(format!("serial_first_{run}")).unwrap();
+    let mut second = EventLoopThread::new_serial(format!("serial_second_{run}")).unwrap();
     let hops = [
         main.add_with_id(
             "m",
@@ -110,9 +106,7 @@ fn serial_mode_runs_on_one_thread_in_a_deterministic_order() {
 /// joined on its own thread after).
 #[test]
 fn a_serial_loop_is_joined_on_its_own_thread() {
-    let mut serial = EventLoopThread::new("serial_joined_elsewhere")
-        .unwrap()
-        .serial(true);
+    let mut serial = EventLoopThread::new_serial("serial_joined_elsewhere").unwrap();
     serial.start().unwrap();
     serial.stop();
     let serial = std::thread::scope(|scope| {

@@ -265,6 +265,20 @@ impl EventLoop {
     /// Runs the loop on this thread until it is stopped, and returns how it
     /// ended. Emits `start` first and `terminate` last. Calling it again
     /// after the loop ended returns the same status at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use signal_slot::{EventLoop, ExitStatus, Timer};
+    ///
+    /// let mut main = EventLoop::new("exec_example")?;
+    /// let timer = Timer::single_shot(&main, Duration::from_millis(5))?;
+    /// timer.timeout().connect(main.stop_slot())?;
+    /// timer.start();
+    /// // Runs the timer's slot, then returns: stopped normally.
+    /// assert_eq!(main.exec(), ExitStatus::Normal);
+    /// assert_eq!(main.exec(), ExitStatus::Normal);
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
     pub fn exec(&mut self) -> ExitStatus {
         let _interrupt = self.catch_interrupt.then(interrupt::arm);
         loop {

@@ -285,6 +285,27 @@ impl Network {
     /// Programs of a system find each other's exported loops by name,
     /// whatever order they start in. One network per process.
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use signal_slot::EventLoop;
+    /// use signal_slot::network::{Network, zenoh};
+    ///
+    /// // On this host only: listen on a free loopback port, no scouting.
+    /// let mut config = zenoh::Config::default();
+    /// config.insert_json5("listen/endpoints", r#"["tcp/127.0.0.1:0"]"#).unwrap();
+    /// config.insert_json5("scouting/multicast/enabled", "false").unwrap();
+    /// let network = Network::join("join_example", config)?;
+    /// // Other programs of the system find this loop by its name.
+    /// let main = EventLoop::new("join_example_loop")?;
+    /// network.export(&main.handle())?;
+    /// // None exports `learner` here: not found, once the wait is over.
+    /// assert!(network.find_loop("learner", Duration::from_millis(50)).is_err());
+    /// // One network per process, and a system's name is a plain name.
+    /// assert!(Network::join("join_example", zenoh::Config::default()).is_err());
+    /// assert!(Network::join("not a name", zenoh::Config::default()).is_err());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Network`] if `system` is not a plain name (letters, digits,

@@ -149,6 +149,17 @@ fn new_id() -> u64 {
 impl BufferPool {
     /// A pool of `slots` buffers of `slot_bytes` bytes each.
     ///
+    /// ```
+    /// use signal_slot::BufferPool;
+    ///
+    /// // Eight frames of 64 KiB, shared by every process of the tree.
+    /// let pool = BufferPool::new(64 << 10, 8)?;
+    /// assert_eq!((pool.len(), pool.buffer_bytes()), (8, 64 << 10));
+    /// // No buffer, or an empty one: an error, not a panic.
+    /// assert!(BufferPool::new(0, 8).is_err());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] if the sizes are out of range (no buffer, an empty

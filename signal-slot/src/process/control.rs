@@ -101,7 +101,19 @@ impl EventLoopProcess {
         self.exit().and_then(|exit| exit.code())
     }
 
-    /// Waits for the child to end.
+    /// Waits for the child to end, and says how it ended.
+    ///
+    /// ```
+    /// use signal_slot::{EventLoopProcess, ExitStatus};
+    ///
+    /// let mut child = EventLoopProcess::new("join_example_child")?;
+    /// child.start()?;
+    /// child.stop();
+    /// let exit = child.join()?;
+    /// assert!(exit.success());
+    /// assert_eq!(exit.loop_status(), Some(&ExitStatus::Normal));
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
     ///
     /// # Errors
     ///

@@ -398,11 +398,38 @@ impl EventLoopProcess {
 
     /// Starts the child process; the loop runs there until stopped.
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use signal_slot::{Context, EventLoop, EventLoopProcess, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Doubler;
+    ///
+    /// #[event_loop_object]
+    /// impl Doubler {
+    ///     #[slot]
+    ///     fn double(&mut self, x: u64) -> u64 {
+    ///         x * 2
+    ///     }
+    /// }
+    ///
+    /// let mut child = EventLoopProcess::new("start_example_child")?;
+    /// let doubler = child.add(Doubler)?;
+    /// child.start()?;
+    /// // The object runs in the child now; its handle works from here.
+    /// let twice = doubler.double().call(21, Duration::from_secs(10));
+    /// assert_eq!(twice, Ok(42));
+    /// assert_ne!(child.pid(), Some(std::process::id()));
+    /// child.stop();
+    /// assert!(child.join()?.success());
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::AlreadyStarted`] if it was started; [`Error::Unsupported`]
-    /// where child processes are not available, or from inside a child;
-    /// [`Error::Io`] if `fork` fails. In serial mode, [`Error::Process`] if
+    /// where child processes (or the chosen start method) are not available;
+    /// [`Error::Refused`] from inside a child; [`Error::Io`] if `fork` fails. In serial mode, [`Error::Process`] if
     /// the init function panics.
     pub fn start(&mut self) -> Result<(), Error> {
         if !matches!(self.state, State::Ready(_)) {

@@ -337,7 +337,9 @@ impl<'a, A: Clone + Send + 'static> Signal<'a, A> {
     ///
     /// # Errors
     ///
-    /// [`Error::LoopEnded`] if the emitter's process cannot be reached.
+    /// [`Error::ObjectNotFound`] if the slot's object is not attached to a
+    /// loop; [`Error::Connection`] if the emitter lives in another process
+    /// that cannot be asked.
     pub fn disconnect<S: ConnectTo<A>>(&self, slot: S) -> Result<(), Error> {
         let (target, index) = slot.target();
         let peer = receiving_peer(target)?;
