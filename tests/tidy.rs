@@ -33,7 +33,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("codec", &["codec/"]),
     // The vocabulary processes speak: ids, receivers, deliveries, commands,
     // and their frames on the wire.
-    ("protocol", &["protocol.rs", "command.rs", "wire/"]),
+    // and the numbers loops keep about themselves.
+    (
+        "protocol",
+        &["protocol.rs", "command.rs", "wire/", "stats.rs"],
+    ),
     // Moving bytes to a loop: doorbells, links (rings, the network's), the
     // process tree's addresses, and the count of what did not arrive.
     (
@@ -65,7 +69,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "signal/",
             "signature.rs",
             "timer.rs",
-            "topology.rs",
+            "topology/",
             "transport/",
             "travel.rs",
         ],

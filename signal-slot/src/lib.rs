@@ -150,6 +150,7 @@ mod registry;
 mod serial;
 mod signal;
 mod signature;
+mod stats;
 mod status;
 #[allow(unsafe_code)]
 mod sys;
@@ -177,6 +178,9 @@ pub use protocol::Delivery;
 pub use signal::{
     CallFuture, ConnectTo, Connection, IntoArgs, PrefixOf, ScopedConnection, Signal, SignalArg,
     SignalStream, Slot, SlotFn, SlotReturn, StreamItem, Topic,
+};
+pub use stats::{
+    DEFAULT_SLOW_SLOT, DEFAULT_STUCK_AFTER, DropCounts, DropReason, LoopStats, SlotStats,
 };
 pub use status::{ExitStatus, IdleWait, PanicPolicy, SlotFailure};
 pub use thread::EventLoopThread;

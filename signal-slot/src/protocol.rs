@@ -113,9 +113,11 @@ pub(crate) struct ReplyRoute {
     pub(crate) call: u64,
 }
 
-/// Why a signal was dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DropReason {
+/// Why a signal was dropped: the reasons of
+/// [`DropCounts`](crate::DropCounts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum DropReason {
     /// The receiving loop's inbox is full.
     Full,
     /// The receiving loop has ended, or its process is gone.
@@ -134,12 +136,42 @@ pub(crate) enum DropReason {
     /// Its receiver was detached at once, with what was queued to it.
     Removed,
     /// It was lost on the network (Zenoh dropped it under congestion).
-    #[cfg_attr(not(feature = "zenoh"), allow(dead_code))]
     Lost,
 }
 
 impl DropReason {
-    pub(crate) fn describe(self) -> &'static str {
+    /// Every reason, in the order [`DropCounts`](crate::DropCounts) lists
+    /// them.
+    pub const ALL: [DropReason; 9] = [
+        DropReason::Full,
+        DropReason::Gone,
+        DropReason::AfterStop,
+        DropReason::Encode,
+        DropReason::TooLarge,
+        DropReason::Corrupt,
+        DropReason::Replaced,
+        DropReason::Removed,
+        DropReason::Lost,
+    ];
+
+    /// Its name in metrics and reports: `full`, `gone`, `after_stop`,
+    /// `encode`, `too_large`, `corrupt`, `replaced`, `removed`, `lost`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Full => "full",
+            DropReason::Gone => "gone",
+            DropReason::AfterStop => "after_stop",
+            DropReason::Encode => "encode",
+            DropReason::TooLarge => "too_large",
+            DropReason::Corrupt => "corrupt",
+            DropReason::Replaced => "replaced",
+            DropReason::Removed => "removed",
+            DropReason::Lost => "lost",
+        }
+    }
+
+    /// What happened, in words: `its inbox is full`.
+    pub fn describe(self) -> &'static str {
         match self {
             DropReason::Full => "its inbox is full",
             DropReason::Gone => "it has ended or its process is gone",

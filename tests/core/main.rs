@@ -15,6 +15,7 @@ mod lifecycle;
 mod moving;
 mod objects;
 mod serial;
+mod stats;
 mod threads;
 mod timers;
 mod toolbox;

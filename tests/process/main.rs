@@ -27,6 +27,7 @@ mod shutdown;
 mod soak;
 mod spawn;
 mod toolbox;
+mod watching;
 mod waves;
 mod wiring;
 
@@ -62,6 +63,10 @@ fn main() {
             toolbox::connections_of_an_emitter_in_a_child_as_values,
             toolbox::lifetime_across_processes_and_closures_that_cannot_go,
             toolbox::an_object_moves_into_a_child_and_back,
+            watching::a_slow_slot_is_reported_while_it_runs_and_once_it_returns,
+            watching::a_loop_that_takes_nothing_is_reported_stuck,
+            watching::a_childs_slow_slot_is_reported_by_the_child,
+            watching::a_childs_numbers_add_up_with_what_it_replaced,
             faults::a_killed_receiver_is_reported_and_costs_nothing,
             faults::undecodable_payloads_are_reported_and_the_loop_goes_on,
             faults::a_panicking_slot_in_a_child_ends_it_with_the_failure,

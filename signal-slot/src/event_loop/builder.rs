@@ -54,6 +54,8 @@ pub(crate) struct LoopOptions {
     pub(crate) panic_policy: PanicPolicy,
     pub(crate) idle_wait: IdleWait,
     pub(crate) catch_interrupt: bool,
+    pub(crate) slow_slot: std::time::Duration,
+    pub(crate) stuck_after: std::time::Duration,
 }
 
 impl EventLoopBuilder {
@@ -66,6 +68,8 @@ impl EventLoopBuilder {
             panic_policy: PanicPolicy::default(),
             idle_wait: IdleWait::default(),
             catch_interrupt: true,
+            slow_slot: crate::stats::DEFAULT_SLOW_SLOT,
+            stuck_after: crate::stats::DEFAULT_STUCK_AFTER,
         })
     }
 
@@ -154,6 +158,35 @@ impl EventLoopBuilder {
         self
     }
 
+    /// After how long a slot that still runs is reported as slow (default:
+    /// [`DEFAULT_SLOW_SLOT`](crate::DEFAULT_SLOW_SLOT), one second): once
+    /// while it runs, with the loop, object, slot and time so far, and
+    /// once when it returns, with its sender too. Runs over it are counted
+    /// in [`LoopStats::slow_runs`](crate::LoopStats::slow_runs).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use signal_slot::EventLoop;
+    ///
+    /// // A control loop whose slots must return within 5 ms.
+    /// let control = EventLoop::builder("slow_slot_example")
+    ///     .slow_slot(Duration::from_millis(5))
+    ///     .build()?;
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    pub fn slow_slot(mut self, after: std::time::Duration) -> Self {
+        self.options.slow_slot = after;
+        self
+    }
+
+    /// After how long a running loop with signals waiting that has taken
+    /// none is reported as stuck (default:
+    /// [`DEFAULT_STUCK_AFTER`](crate::DEFAULT_STUCK_AFTER), five seconds).
+    pub fn stuck_after(mut self, after: std::time::Duration) -> Self {
+        self.options.stuck_after = after;
+        self
+    }
+
     /// For the loop of a child process: reached through the channel the
     /// process creates, never through one in this process.
     pub(crate) fn for_child_process(mut self) -> Self {
@@ -185,6 +218,8 @@ impl EventLoopBuilder {
             )
         })?;
         let peer = LoopPeer::new(name.clone(), Route::Local(sender.clone()));
+        peer.activity()
+            .set_thresholds(options.slow_slot, options.stuck_after);
         let raw = match self.loop_instance {
             Some(instance) => ObjectHandle::by_name::<LoopObject>(
                 name.clone(),

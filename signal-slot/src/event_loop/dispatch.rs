@@ -2,6 +2,9 @@
 //! values from this process and for MessagePack bytes from another.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use crate::stats::nanos;
 
 use crate::call::{Failure, ReplyRoute};
 use crate::connection::{DIRECT_INVOCATION, ReceiverRef};
@@ -321,9 +324,37 @@ impl EventLoop {
         signal: &str,
         payload: Payload<'_>,
     ) {
+        // For subscribers that trace slot runs (tracing-chrome, an
+        // OpenTelemetry layer): nothing is built unless one wants it.
+        let span = tracing::trace_span!(
+            "slot",
+            event_loop = handle.name(),
+            object = object_id,
+            slot = object.handle().slot_name(slot),
+            signal,
+            emitter = sender.map(|sender| sender.id),
+        );
+        let _in_span = span.enter();
+        let activity = handle.peer().activity();
+        let started = Instant::now();
+        activity.begin(object.handle().shared.instance, slot, started);
         let result = catch_unwind(AssertUnwindSafe(|| {
             object.dispatch(state, sender, reply, slot, payload)
         }));
+        let took = nanos(started.elapsed());
+        if activity.ran(took) {
+            super::watch::slow_run(
+                handle,
+                object_id,
+                object.handle().slot_name(slot),
+                signal,
+                sender,
+                took,
+            );
+        }
+        if let Some(clock) = object.handle().shared.slot_clock(slot) {
+            clock.record(took);
+        }
         let slot_name = || object.handle().slot_name(slot);
         if let Some(route) = reply {
             // A slot that ran replied itself; one that did not, says why.

@@ -19,6 +19,8 @@ mod idle;
 mod move_to;
 mod pack;
 mod remote;
+pub(crate) mod stats;
+mod watch;
 
 pub use builder::EventLoopBuilder;
 pub(crate) use builder::LoopOptions;
@@ -336,6 +338,8 @@ impl EventLoop {
             Phase::Moved => return Step::Ended(ExitStatus::Normal),
             Phase::NotStarted => {
                 self.phase = Phase::Running;
+                self.handle.peer().activity().start();
+                watch::watch();
                 self.handle.object.start().emit();
             }
             Phase::Running => {}
@@ -386,6 +390,7 @@ impl EventLoop {
     /// Handles what waits, up to `budget` messages: first what this process
     /// sent, then what other processes wrote in their rings.
     fn drain(&mut self, budget: usize) -> bool {
+        self.handle.peer().activity().saw(self.inbox.ring_signals());
         let mut handled = 0;
         while handled < budget && !self.stopping() {
             let Some(envelope) = self.inbox.try_recv() else {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use crate::command::Command;
 use crate::connection::SignalConnections;
@@ -12,6 +12,7 @@ use crate::error::{Error, SlotError};
 use crate::event_loop::LoopHandle;
 use crate::payload::Payload;
 use crate::signal::{ConnectTo, Slot, Topic};
+use crate::stats::{SlotClock, SlotStats};
 use crate::transport::LoopPeer;
 
 mod lifetime;
@@ -206,6 +207,9 @@ pub(crate) struct ObjectShared {
     pub(crate) signature: SignatureFn,
     /// The connections of each signal, by index.
     pub(crate) signals: Box<[SignalConnections]>,
+    /// How long each of its slots took to run, by index (made at its
+    /// first run, in the process where it runs).
+    slot_clocks: OnceLock<Box<[SlotClock]>>,
 }
 
 /// An untyped handle to an object on an event loop. Typed handles
@@ -251,6 +255,7 @@ impl ObjectHandle {
                 signals: (0..=signal_names.len())
                     .map(|_| SignalConnections::default())
                     .collect(),
+                slot_clocks: OnceLock::new(),
             }),
         }
     }
@@ -319,6 +324,32 @@ impl ObjectHandle {
 }
 
 impl ObjectShared {
+    /// The run times of slot `slot` (none for a relay to a signal).
+    #[inline]
+    pub(crate) fn slot_clock(&self, slot: u16) -> Option<&SlotClock> {
+        self.slot_clocks
+            .get_or_init(|| {
+                self.slot_names
+                    .iter()
+                    .map(|_| SlotClock::default())
+                    .collect()
+            })
+            .get(usize::from(slot))
+    }
+
+    /// The run times of each of its slots that ran here.
+    pub(crate) fn slot_stats(&self) -> Vec<SlotStats> {
+        let Some(clocks) = self.slot_clocks.get() else {
+            return Vec::new();
+        };
+        clocks
+            .iter()
+            .zip(self.slot_names)
+            .filter(|(clock, _)| clock.runs() > 0)
+            .map(|(clock, name)| clock.snapshot(&self.id, name))
+            .collect()
+    }
+
     /// The loop the object lives on now: where it was created, or where it
     /// moved.
     pub(crate) fn current_peer(&self) -> Option<Arc<LoopPeer>> {

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub(crate) use crate::protocol::DropReason;
+use crate::stats::{AtomicDropCounts, DropCounts};
 use crate::util::RateLimit;
 
 /// This process's count of the signals for one loop that it could not
@@ -19,6 +20,7 @@ use crate::util::RateLimit;
 pub(crate) struct DropCounter {
     loop_name: Arc<str>,
     dropped: AtomicU64,
+    by_reason: AtomicDropCounts,
     log: RateLimit,
 }
 
@@ -27,6 +29,7 @@ impl DropCounter {
         DropCounter {
             loop_name,
             dropped: AtomicU64::new(0),
+            by_reason: AtomicDropCounts::default(),
             log: RateLimit::new(Duration::from_secs(1)),
         }
     }
@@ -36,9 +39,15 @@ impl DropCounter {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// The signals dropped so far, by reason.
+    pub(crate) fn counts(&self) -> DropCounts {
+        self.by_reason.snapshot()
+    }
+
     /// Counts `count` dropped signals; `describe` names them for the log.
     pub(crate) fn record(&self, count: u64, reason: DropReason, describe: impl FnOnce() -> String) {
         self.dropped.fetch_add(count, Ordering::Relaxed);
+        self.by_reason.add(reason, count);
         let Some(suppressed) = self.log.allow() else {
             self.log.suppress();
             return;

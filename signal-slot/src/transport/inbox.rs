@@ -46,6 +46,8 @@ struct Tally {
     #[cfg_attr(not(feature = "zenoh"), allow(dead_code))]
     large_waiting: std::sync::atomic::AtomicU64,
     large_over: u64,
+    /// The most signals ever waiting, as senders saw it.
+    high_water: AtomicUsize,
 }
 
 impl Tally {
@@ -68,13 +70,32 @@ pub(crate) struct InboxSender {
 }
 
 impl InboxSender {
-    /// True if `count` more signals would pass the capacity.
+    /// True if `count` more signals would pass the capacity; if not,
+    /// counts them towards the high-water mark.
+    #[inline]
     fn would_overflow(&self, count: usize) -> bool {
-        self.tally.signals(self.tx.len()) + count > self.capacity
+        let waiting = self.tally.signals(self.tx.len()) + count;
+        if waiting > self.capacity {
+            return true;
+        }
+        if waiting > self.tally.high_water.load(Ordering::Relaxed) {
+            self.tally.high_water.fetch_max(waiting, Ordering::Relaxed);
+        }
+        false
+    }
+
+    /// The most signals from this process ever waiting at once.
+    pub(crate) fn high_water(&self) -> usize {
+        self.tally.high_water.load(Ordering::Relaxed)
     }
 
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The number of signals from this process that wait.
+    pub(crate) fn signals(&self) -> usize {
+        self.tally.signals(self.tx.len())
     }
 
     /// The size of each other process's ring to the loop.
@@ -149,11 +170,18 @@ impl InboxSender {
     pub(crate) fn send(&self, envelope: Envelope) -> Result<(), Envelope> {
         let (extra, not_signal) = self.tally.adds(&envelope);
         self.tally.add(extra, not_signal);
+        let signal = matches!(envelope, Envelope::Signal(_));
         if let Err(error) = self.tx.send(envelope) {
             self.tally.remove(extra, not_signal);
             return Err(error.into_inner());
         }
         self.bell.ring();
+        if signal {
+            // A direct invocation: past the capacity check, not past the
+            // high-water mark.
+            let waiting = self.tally.signals(self.tx.len());
+            self.tally.high_water.fetch_max(waiting, Ordering::Relaxed);
+        }
         Ok(())
     }
 }
@@ -368,6 +396,11 @@ impl Inbox {
     /// for its size).
     pub(crate) fn signals(&self) -> usize {
         self.tally.signals(self.rx.len())
+    }
+
+    /// The number of signals from other processes that wait in the rings.
+    pub(crate) fn ring_signals(&self) -> u64 {
+        self.rings.iter().map(|ring| ring.consumer.waiting()).sum()
     }
 
     /// True if something waits, from this process or another.

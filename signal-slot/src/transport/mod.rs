@@ -47,6 +47,7 @@ use crate::error::Error;
 use crate::event_loop::hand_back::KeepRequest;
 use crate::object::{ErasedObject, ObjectShared};
 use crate::payload::Args;
+use crate::stats::LoopActivity;
 use crate::wire::{Frame, Writer};
 use routes::LoopAddress;
 
@@ -125,6 +126,8 @@ pub(crate) struct LoopPeer {
     /// signals), held weakly to avoid a cycle through its home.
     pub(crate) loop_object: OnceLock<Weak<ObjectShared>>,
     drops: DropCounter,
+    /// What the loop did, counted by its thread (in its own process).
+    activity: LoopActivity,
 }
 
 impl LoopPeer {
@@ -137,6 +140,7 @@ impl LoopPeer {
             route: ArcSwap::from_pointee(route),
             loop_object: OnceLock::new(),
             drops: DropCounter::new(name.clone()),
+            activity: LoopActivity::default(),
             name,
         })
     }
@@ -192,6 +196,11 @@ impl LoopPeer {
     /// What this process could not deliver to the loop.
     pub(crate) fn drops(&self) -> &DropCounter {
         &self.drops
+    }
+
+    /// What the loop did, as its own process counts it.
+    pub(crate) fn activity(&self) -> &LoopActivity {
+        &self.activity
     }
 
     /// True if the loop runs in another process.

@@ -369,6 +369,12 @@ impl<M: RingMemory> ConsumerCore<M> {
             .store(Counter::LargeFreed, freed, Ordering::Release);
     }
 
+    /// Signals written by the producer and not yet taken.
+    pub(super) fn waiting(&self) -> u64 {
+        let written = self.memory.load(Counter::SignalsWritten, Ordering::Acquire);
+        written.saturating_sub(self.taken.get())
+    }
+
     /// True if no published record waits (looking at the producer's
     /// latest `Write`).
     pub(super) fn is_empty(&self) -> bool {

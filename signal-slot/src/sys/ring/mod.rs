@@ -317,6 +317,11 @@ impl Consumer {
         self.core.count_large_freed(bytes);
     }
 
+    /// Signals written and not yet taken.
+    pub(crate) fn waiting(&self) -> u64 {
+        self.core.waiting()
+    }
+
     /// True if no published record waits.
     pub(crate) fn is_empty(&self) -> bool {
         self.core.is_empty()

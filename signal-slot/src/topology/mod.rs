@@ -8,14 +8,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
-use crate::connection::{self, Delivery};
+use crate::connection::Delivery;
 use crate::error::Error;
 use crate::registry::registry;
+use crate::stats::{DropCounts, LoopStats};
 
 /// The topology of the process tree as seen from this process: every
 /// process it knows a loop of, their loops, objects, connections and
@@ -73,6 +72,9 @@ pub struct ProcessInfo {
     pub pid: u32,
     /// Its loops, by name.
     pub loops: Vec<LoopInfo>,
+    /// What this process dropped for each loop (its own or another
+    /// process's), by loop name: the loops with a drop only.
+    pub drops: BTreeMap<String, DropCounts>,
 }
 
 /// A loop and what lives on it.
@@ -85,6 +87,8 @@ pub struct LoopInfo {
     pub objects: Vec<ObjectInfo>,
     /// Who subscribed to which broadcast name on it.
     pub subscriptions: Vec<SubscriptionInfo>,
+    /// Its numbers, as its process counts them.
+    pub stats: LoopStats,
 }
 
 /// An object, its signals and slots, and the connections of its signals.
@@ -188,6 +192,33 @@ impl Topology {
         let mut topology = Topology { processes };
         topology.name_slots();
         Ok(topology)
+    }
+
+    /// Every signal dropped in the tree, by reason: what each process
+    /// dropped, for any loop.
+    ///
+    /// ```
+    /// use signal_slot::Topology;
+    ///
+    /// let drops = Topology::capture()?.drops();
+    /// println!("dropped: {drops}"); // `none`, or `full 3, replaced 12`
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    pub fn drops(&self) -> DropCounts {
+        self.processes
+            .iter()
+            .flat_map(|process| process.drops.values().copied())
+            .sum()
+    }
+
+    /// Every loop's numbers, with the number of its process.
+    pub fn loop_stats(&self) -> impl Iterator<Item = (u64, &LoopStats)> + '_ {
+        self.processes.iter().flat_map(|process| {
+            process
+                .loops
+                .iter()
+                .map(move |event_loop| (process.number, &event_loop.stats))
+        })
     }
 
     /// Replaces slot numbers by names, from the process where each
@@ -503,93 +534,5 @@ fn dot_text(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// What lives in this process: its loops, their objects, their objects'
-/// connections and their subscriptions.
-pub(crate) fn describe_here() -> ProcessInfo {
-    let registry = registry();
-    let mut loops: BTreeMap<Arc<str>, LoopInfo> = BTreeMap::new();
-    for (name, peer) in &registry.loops {
-        if peer.local_inbox().is_some() && !peer.is_gone() {
-            loops.insert(
-                name.clone(),
-                LoopInfo {
-                    name: name.to_string(),
-                    objects: Vec::new(),
-                    subscriptions: registry.subscriptions_of(name),
-                },
-            );
-        }
-    }
-    for (loop_name, object) in registry.attached_objects() {
-        let Some(event_loop) = loops.get_mut(&loop_name) else {
-            continue;
-        };
-        if object.detached.load(Ordering::Acquire) {
-            continue;
-        }
-        let mut connections = Vec::new();
-        for (index, list) in connection::snapshot(&object) {
-            let signal = object.signal_name(index).to_owned();
-            let mut slot = |destination: &connection::Destination, delivery: Delivery| {
-                for receiver in &destination.header.receivers {
-                    connections.push(ConnectionInfo {
-                        signal: signal.clone(),
-                        to_loop: destination.peer.name().to_owned(),
-                        to: Receiver::Slot {
-                            object: receiver.object.to_string(),
-                            slot: format!("{UNRESOLVED}{}", receiver.slot),
-                            delivery,
-                        },
-                    });
-                }
-            };
-            for destination in &list.fan_out {
-                slot(destination, Delivery::FanOut);
-            }
-            for destination in &list.balanced {
-                slot(destination, Delivery::Balanced);
-            }
-            for latest in &list.latest {
-                slot(&latest.destination, Delivery::KeepLatest);
-            }
-            for once in &list.once {
-                slot(&once.destination, Delivery::SingleShot);
-            }
-            for destination in &list.fan_out {
-                if destination.header.broadcast {
-                    connections.push(ConnectionInfo {
-                        signal: signal.clone(),
-                        to_loop: destination.peer.name().to_owned(),
-                        to: Receiver::Subscribers {
-                            name: destination.header.signal.to_owned(),
-                        },
-                    });
-                }
-            }
-        }
-        event_loop.objects.push(ObjectInfo {
-            id: object.id.to_string(),
-            type_name: object.type_name.to_owned(),
-            signals: object
-                .signal_names
-                .iter()
-                .map(|&name| name.to_owned())
-                .collect(),
-            slots: object
-                .slot_names
-                .iter()
-                .map(|&name| name.to_owned())
-                .collect(),
-            connections,
-        });
-    }
-    let mut loops: Vec<LoopInfo> = loops.into_values().collect();
-    for event_loop in &mut loops {
-        event_loop.objects.sort_by(|a, b| a.id.cmp(&b.id));
-    }
-    ProcessInfo {
-        number: registry.processes.own(),
-        pid: std::process::id(),
-        loops,
-    }
-}
+mod describe;
+pub(crate) use describe::describe_here;

@@ -1,0 +1,557 @@
+//! The numbers a running system keeps about itself: what each loop handled
+//! and how long its slots took, what was dropped and why.
+//!
+//! Counting is always on and costs a few relaxed stores per slot run: each
+//! counter has one writer (the loop's thread, or whoever counts a drop with
+//! an atomic add), and any thread reads them without asking the loop, so a
+//! loop stuck in a slot still shows its numbers. The public types here are
+//! snapshots: [`LoopHandle::stats`](crate::LoopHandle::stats) for one loop,
+//! [`Topology::capture`](crate::Topology::capture) for every loop of every
+//! process.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::protocol::DropReason;
+
+/// Signals dropped, by reason.
+///
+/// ```
+/// use signal_slot::{DropCounts, DropReason};
+///
+/// let mut drops = DropCounts::default();
+/// drops.add(DropReason::Full, 3);
+/// drops.add(DropReason::Replaced, 2);
+/// assert_eq!(drops.get(DropReason::Full), 3);
+/// assert_eq!(drops.total(), 5);
+/// let reasons: Vec<_> = drops.iter().map(|(reason, _)| reason.name()).collect();
+/// assert_eq!(reasons, ["full", "replaced"]);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropCounts {
+    counts: [u64; DropReason::ALL.len()],
+}
+
+impl DropCounts {
+    /// The signals dropped for `reason`.
+    pub fn get(&self, reason: DropReason) -> u64 {
+        self.counts[reason as usize]
+    }
+
+    /// Counts `count` more signals dropped for `reason`.
+    pub fn add(&mut self, reason: DropReason, count: u64) {
+        let slot = &mut self.counts[reason as usize];
+        *slot = slot.saturating_add(count);
+    }
+
+    /// Every signal dropped, whatever the reason.
+    pub fn total(&self) -> u64 {
+        self.counts
+            .iter()
+            .fold(0, |sum, count| sum.saturating_add(*count))
+    }
+
+    /// The reasons with a drop, each with its count, in the order of
+    /// [`DropReason::ALL`].
+    pub fn iter(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL
+            .iter()
+            .map(|reason| (*reason, self.get(*reason)))
+            .filter(|(_, count)| *count > 0)
+    }
+}
+
+impl std::ops::AddAssign for DropCounts {
+    fn add_assign(&mut self, other: DropCounts) {
+        for reason in DropReason::ALL {
+            self.add(reason, other.get(reason));
+        }
+    }
+}
+
+impl std::iter::Sum for DropCounts {
+    fn sum<I: Iterator<Item = DropCounts>>(iter: I) -> DropCounts {
+        iter.fold(DropCounts::default(), |mut sum, counts| {
+            sum += counts;
+            sum
+        })
+    }
+}
+
+impl std::fmt::Display for DropCounts {
+    /// `none`, or each reason with its count: `full 3, replaced 2`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut any = false;
+        for (reason, count) in self.iter() {
+            if any {
+                f.write_str(", ")?;
+            }
+            write!(f, "{} {count}", reason.name())?;
+            any = true;
+        }
+        if !any {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
+
+/// The counters behind [`DropCounts`], added to from any thread.
+#[derive(Default)]
+pub(crate) struct AtomicDropCounts {
+    counts: [AtomicU64; DropReason::ALL.len()],
+}
+
+impl AtomicDropCounts {
+    pub(crate) fn add(&self, reason: DropReason, count: u64) {
+        self.counts[reason as usize].fetch_add(count, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> DropCounts {
+        DropCounts {
+            counts: std::array::from_fn(|at| self.counts[at].load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// Buckets of a run-time histogram: bucket `b` holds the runs of under
+/// 2^(b+1) ns (and at least 2^b ns, but for the first): up to 2^40 ns, 18
+/// minutes; the last bucket holds anything longer.
+const BUCKETS: usize = 40;
+
+/// How long one slot's runs took: a count, a sum, the longest, and a
+/// histogram of powers of two, written by the loop's thread alone.
+pub(crate) struct SlotClock {
+    runs: AtomicU64,
+    total_nanos: AtomicU64,
+    max_nanos: AtomicU64,
+    buckets: [AtomicU64; BUCKETS],
+}
+
+impl Default for SlotClock {
+    fn default() -> Self {
+        SlotClock {
+            runs: AtomicU64::new(0),
+            total_nanos: AtomicU64::new(0),
+            max_nanos: AtomicU64::new(0),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+/// Adds to a counter that only the calling thread writes: a load and a
+/// store, no read-modify-write.
+#[inline]
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
+}
+
+impl SlotClock {
+    /// Counts a run of `nanos`. Only the loop's thread calls it.
+    #[inline]
+    pub(crate) fn record(&self, nanos: u64) {
+        bump(&self.runs, 1);
+        bump(&self.total_nanos, nanos);
+        if nanos > self.max_nanos.load(Ordering::Relaxed) {
+            self.max_nanos.store(nanos, Ordering::Relaxed);
+        }
+        let bucket = (u64::BITS - nanos.leading_zeros()).saturating_sub(1) as usize;
+        bump(&self.buckets[bucket.min(BUCKETS - 1)], 1);
+    }
+
+    pub(crate) fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
+    /// The runs so far of the slot `slot` of `object`.
+    pub(crate) fn snapshot(&self, object: &str, slot: &str) -> SlotStats {
+        let buckets: [u64; BUCKETS] =
+            std::array::from_fn(|at| self.buckets[at].load(Ordering::Relaxed));
+        let runs = buckets.iter().sum::<u64>();
+        let max = Duration::from_nanos(self.max_nanos.load(Ordering::Relaxed));
+        // The bucket's upper bound, never past the longest run seen.
+        let quantile = |q: f64| -> Duration {
+            if runs == 0 {
+                return Duration::ZERO;
+            }
+            let rank = ((runs as f64 * q).ceil() as u64).clamp(1, runs);
+            let mut seen = 0;
+            for (at, count) in buckets.iter().enumerate() {
+                seen += count;
+                if seen >= rank {
+                    if at == BUCKETS - 1 {
+                        return max;
+                    }
+                    let bound = Duration::from_nanos(1u64 << (at + 1));
+                    return bound.min(max);
+                }
+            }
+            max
+        };
+        SlotStats {
+            object: object.to_owned(),
+            slot: slot.to_owned(),
+            runs,
+            total: Duration::from_nanos(self.total_nanos.load(Ordering::Relaxed)),
+            max,
+            p50: quantile(0.50),
+            p99: quantile(0.99),
+        }
+    }
+}
+
+/// How a slot's runs went so far.
+///
+/// The quantiles come from a histogram of powers of two: each is the upper
+/// bound of its bucket (at most twice the true value), never more than
+/// [`max`](Self::max).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SlotStats {
+    /// The object's id.
+    pub object: String,
+    /// The slot's name.
+    pub slot: String,
+    /// How many times it ran.
+    pub runs: u64,
+    /// Its time in all, over every run.
+    pub total: Duration,
+    /// Its longest run.
+    pub max: Duration,
+    /// Half of its runs took at most this long.
+    pub p50: Duration,
+    /// 99% of its runs took at most this long.
+    pub p99: Duration,
+}
+
+/// What a loop did so far, as the process it runs in counts it.
+///
+/// Every number is cumulative: a rate is the difference of two snapshots
+/// over the time between them, as `sample_factory --top` shows.
+///
+/// ```
+/// use signal_slot::{Context, EventLoop, event_loop_object};
+///
+/// #[event_loop_object]
+/// struct Counter { seen: u64 }
+///
+/// #[event_loop_object]
+/// impl Counter {
+///     #[signal]
+///     fn tick(n: u64);
+///
+///     #[slot]
+///     fn on_tick(&mut self, ctx: &mut Context<Self>, n: u64) {
+///         self.seen += n;
+///         if self.seen == 6 {
+///             ctx.stop_loop();
+///         }
+///     }
+/// }
+///
+/// let mut main = EventLoop::new("stats_example")?;
+/// let counter = main.add_with_id("counter", Counter { seen: 0 })?;
+/// counter.tick().connect(counter.on_tick())?;
+/// for n in 1..=3 {
+///     counter.tick().emit(n);
+/// }
+/// main.exec();
+/// let stats = main.stats()?;
+/// assert_eq!(stats.handled, 3);
+/// assert_eq!(stats.drops.total(), 0);
+/// let slot = stats.slot("counter", "on_tick").expect("it ran");
+/// assert_eq!(slot.runs, 3);
+/// assert!(slot.p50 <= slot.max);
+/// # Ok::<(), signal_slot::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LoopStats {
+    /// The loop's name.
+    pub name: String,
+    /// Slot runs so far: each receiver of each signal, and each call.
+    pub handled: u64,
+    /// Signals for this loop that its process dropped, by reason. Other
+    /// processes count what they drop for it themselves (a full ring, say):
+    /// [`Topology::drops`](crate::Topology::drops) adds every process's.
+    pub drops: DropCounts,
+    /// Signals from the loop's own process waiting for it now.
+    pub queued: u64,
+    /// The most signals from its own process ever waiting at once.
+    pub queued_high_water: u64,
+    /// Signals from other processes waiting in its rings when it last
+    /// looked.
+    pub queued_from_processes: u64,
+    /// The time its slots ran, in all.
+    pub busy: Duration,
+    /// Slot runs that took longer than the loop's
+    /// [`slow_slot`](crate::EventLoopBuilder::slow_slot) threshold.
+    pub slow_runs: u64,
+    /// How long the slot that runs now has run: zero if none runs.
+    pub running: Duration,
+    /// The time since the loop was created.
+    pub age: Duration,
+    /// Each slot that ran, with its run times.
+    pub slots: Vec<SlotStats>,
+}
+
+impl LoopStats {
+    /// The share of its life the loop spent in slots, from 0 to 1.
+    pub fn busy_fraction(&self) -> f64 {
+        if self.age.is_zero() {
+            return 0.0;
+        }
+        (self.busy.as_secs_f64() / self.age.as_secs_f64()).clamp(0.0, 1.0)
+    }
+
+    /// The slot `slot` of the object `object`, if it ran.
+    pub fn slot(&self, object: &str, slot: &str) -> Option<&SlotStats> {
+        self.slots
+            .iter()
+            .find(|stats| stats.object == object && stats.slot == slot)
+    }
+
+    /// The slot with the longest run so far.
+    pub fn slowest_slot(&self) -> Option<&SlotStats> {
+        self.slots.iter().max_by_key(|stats| stats.max)
+    }
+}
+
+/// The default time after which a slot that still runs is reported as
+/// slow: see [`EventLoopBuilder::slow_slot`](crate::EventLoopBuilder::slow_slot).
+pub const DEFAULT_SLOW_SLOT: Duration = Duration::from_secs(1);
+
+/// The default time after which a loop with signals waiting that has taken
+/// none is reported as stuck: see
+/// [`EventLoopBuilder::stuck_after`](crate::EventLoopBuilder::stuck_after).
+pub const DEFAULT_STUCK_AFTER: Duration = Duration::from_secs(5);
+
+/// What a loop's thread counts about the loop as a whole, and what the
+/// process's watch reads to report a slow slot or a stuck loop.
+pub(crate) struct LoopActivity {
+    born: Instant,
+    handled: AtomicU64,
+    busy_nanos: AtomicU64,
+    queued_from_processes: AtomicU64,
+    /// The slot that runs now: its object's instance and its index.
+    running_instance: AtomicU64,
+    running_slot: AtomicU64,
+    /// When it started, in nanoseconds since `born`, plus one; 0 while no
+    /// slot runs.
+    running_since: AtomicU64,
+    /// Slot runs that took longer than `slow_after`.
+    slow_runs: AtomicU64,
+    /// Set once the loop runs (and not before: a loop that waits for its
+    /// `exec` is not stuck).
+    started: std::sync::atomic::AtomicBool,
+    slow_after: AtomicU64,
+    stuck_after: AtomicU64,
+}
+
+impl Default for LoopActivity {
+    fn default() -> Self {
+        LoopActivity {
+            born: Instant::now(),
+            handled: AtomicU64::new(0),
+            busy_nanos: AtomicU64::new(0),
+            queued_from_processes: AtomicU64::new(0),
+            running_instance: AtomicU64::new(0),
+            running_slot: AtomicU64::new(0),
+            running_since: AtomicU64::new(0),
+            slow_runs: AtomicU64::new(0),
+            started: std::sync::atomic::AtomicBool::new(false),
+            slow_after: AtomicU64::new(nanos(DEFAULT_SLOW_SLOT)),
+            stuck_after: AtomicU64::new(nanos(DEFAULT_STUCK_AFTER)),
+        }
+    }
+}
+
+/// A duration in nanoseconds, saturated.
+pub(crate) fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A slot that has run for a while, as the watch sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Running {
+    /// The object's instance and the slot's index.
+    pub(crate) instance: u64,
+    pub(crate) slot: u16,
+    /// Since when (nanoseconds since the loop was created, plus one): the
+    /// run's identity.
+    pub(crate) since: u64,
+    pub(crate) elapsed: Duration,
+}
+
+impl LoopActivity {
+    /// The thresholds of the watch's reports.
+    pub(crate) fn set_thresholds(&self, slow_after: Duration, stuck_after: Duration) {
+        self.slow_after.store(nanos(slow_after), Ordering::Relaxed);
+        self.stuck_after
+            .store(nanos(stuck_after), Ordering::Relaxed);
+    }
+
+    pub(crate) fn slow_after(&self) -> Duration {
+        Duration::from_nanos(self.slow_after.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn stuck_after(&self) -> Duration {
+        Duration::from_nanos(self.stuck_after.load(Ordering::Relaxed))
+    }
+
+    /// The loop runs from now on.
+    pub(crate) fn start(&self) {
+        self.started.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn has_started(&self) -> bool {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// The slot `slot` of the object `instance` starts to run at `at`. Only
+    /// the loop's thread calls it.
+    #[inline]
+    pub(crate) fn begin(&self, instance: u64, slot: u16, at: Instant) {
+        // After the last run's `running_since = 0`, for a reader that sees
+        // what follows (see `running`).
+        std::sync::atomic::fence(Ordering::Release);
+        self.running_instance.store(instance, Ordering::Relaxed);
+        self.running_slot.store(u64::from(slot), Ordering::Relaxed);
+        let since = nanos(at.saturating_duration_since(self.born)).saturating_add(1);
+        self.running_since.store(since, Ordering::Release);
+    }
+
+    /// The slot that began last ran for `nanos`; true if that was slow.
+    /// Only the loop's thread calls it.
+    #[inline]
+    pub(crate) fn ran(&self, nanos: u64) -> bool {
+        self.running_since.store(0, Ordering::Release);
+        bump(&self.handled, 1);
+        bump(&self.busy_nanos, nanos);
+        let slow = nanos > self.slow_after.load(Ordering::Relaxed);
+        if slow {
+            bump(&self.slow_runs, 1);
+        }
+        slow
+    }
+
+    /// The slot that runs now, if one does (and if it still ran while it
+    /// was read: its fields are read between two looks at `running_since`,
+    /// as in a sequence lock).
+    pub(crate) fn running(&self) -> Option<Running> {
+        let since = self.running_since.load(Ordering::Acquire);
+        if since == 0 {
+            return None;
+        }
+        let instance = self.running_instance.load(Ordering::Relaxed);
+        let slot = self.running_slot.load(Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Acquire);
+        if self.running_since.load(Ordering::Relaxed) != since {
+            return None;
+        }
+        let started = self.born + Duration::from_nanos(since - 1);
+        Some(Running {
+            instance,
+            slot: u16::try_from(slot).unwrap_or(u16::MAX),
+            since,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Slot runs so far.
+    pub(crate) fn handled(&self) -> u64 {
+        self.handled.load(Ordering::Relaxed)
+    }
+
+    /// The loop saw `signals` from other processes waiting in its rings.
+    /// Only the loop's thread calls it.
+    #[inline]
+    pub(crate) fn saw(&self, signals: u64) {
+        self.queued_from_processes.store(signals, Ordering::Relaxed);
+    }
+
+    /// The loop's numbers, with what only its callers know.
+    pub(crate) fn snapshot(
+        &self,
+        name: &str,
+        drops: DropCounts,
+        (queued, queued_high_water): (u64, u64),
+        slots: Vec<SlotStats>,
+    ) -> LoopStats {
+        LoopStats {
+            name: name.to_owned(),
+            handled: self.handled.load(Ordering::Relaxed),
+            drops,
+            queued,
+            queued_high_water: queued_high_water.max(queued),
+            queued_from_processes: self.queued_from_processes.load(Ordering::Relaxed),
+            busy: Duration::from_nanos(self.busy_nanos.load(Ordering::Relaxed)),
+            slow_runs: self.slow_runs.load(Ordering::Relaxed),
+            running: self
+                .running()
+                .map_or(Duration::ZERO, |running| running.elapsed),
+            age: self.born.elapsed(),
+            slots,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_bucket_bounds_never_past_the_longest_run() {
+        let clock = SlotClock::default();
+        // 98 quick runs (~1 µs), two slow ones (~1 ms and 5 ms).
+        for _ in 0..98 {
+            clock.record(1_000);
+        }
+        clock.record(1_000_000);
+        clock.record(5_000_000);
+        let stats = clock.snapshot("object", "slot");
+        assert_eq!(stats.runs, 100);
+        assert_eq!(stats.max, Duration::from_millis(5));
+        assert_eq!(stats.total, Duration::from_nanos(98 * 1_000 + 6_000_000));
+        // 1000 ns is in the bucket [512, 1024) ns.
+        assert_eq!(stats.p50, Duration::from_nanos(1024));
+        // The 99th run of 100 is the 1 ms one: bucket [2^19, 2^20) ns.
+        assert_eq!(stats.p99, Duration::from_nanos(1 << 20));
+        assert!(stats.p99 <= stats.max);
+    }
+
+    #[test]
+    fn an_empty_clock_says_zero_and_extremes_stay_in_range() {
+        let clock = SlotClock::default();
+        let empty = clock.snapshot("o", "s");
+        assert_eq!(
+            (empty.runs, empty.p50, empty.max),
+            (0, Duration::ZERO, Duration::ZERO)
+        );
+        clock.record(0);
+        clock.record(u64::MAX);
+        let stats = clock.snapshot("o", "s");
+        assert_eq!(stats.runs, 2);
+        assert_eq!(stats.p99, Duration::from_nanos(u64::MAX));
+    }
+
+    #[test]
+    fn drop_counts_add_up_by_reason() {
+        let counter = AtomicDropCounts::default();
+        counter.add(DropReason::Full, 2);
+        counter.add(DropReason::Lost, 1);
+        counter.add(DropReason::Full, 3);
+        let counts = counter.snapshot();
+        assert_eq!(counts.get(DropReason::Full), 5);
+        assert_eq!(counts.total(), 6);
+        let sum: DropCounts = [counts, counts].into_iter().sum();
+        assert_eq!(sum.get(DropReason::Lost), 2);
+        assert_eq!(sum.to_string(), "full 10, lost 2");
+        assert_eq!(DropCounts::default().to_string(), "none");
+    }
+}

@@ -1,0 +1,211 @@
+//! The numbers a loop keeps about itself: what it handled, how long its
+//! slots took, what waits, what was dropped and why; read while the loop
+//! runs, from another thread, and for the whole process at once.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::common::{Emitter, Log, Recorder};
+use signal_slot::{
+    DropReason, EventLoop, EventLoopThread, LoopStats, SlotStats, Topology, event_loop_object,
+};
+
+/// A slot that takes as long as it is told to, and one that waits for a
+/// gate.
+#[event_loop_object]
+struct Sleeper {
+    entered: mpsc::Sender<()>,
+    gate: mpsc::Receiver<()>,
+}
+
+#[event_loop_object]
+impl Sleeper {
+    #[slot]
+    fn nap(&mut self, micros: u64) {
+        std::thread::sleep(Duration::from_micros(micros));
+    }
+
+    #[slot]
+    fn hold(&mut self) {
+        let _ = self.entered.send(());
+        let _ = self.gate.recv();
+    }
+}
+
+fn sleeper_thread(
+    name: &str,
+) -> (
+    EventLoopThread,
+    SleeperHandle,
+    mpsc::Receiver<()>,
+    mpsc::Sender<()>,
+) {
+    let (entered, inside) = mpsc::channel();
+    let (open, gate) = mpsc::channel();
+    let worker = EventLoopThread::new(name).unwrap();
+    let sleeper = worker
+        .add_with_id("sleeper", Sleeper { entered, gate })
+        .unwrap();
+    (worker, sleeper, inside, open)
+}
+
+/// The loop's numbers once it has handled `count` signals: its slot runs
+/// are counted as they return, just after a call's reply went out.
+fn handled(worker: &EventLoopThread, count: u64) -> LoopStats {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats = worker.stats().unwrap();
+        if stats.handled >= count || Instant::now() > deadline {
+            return stats;
+        }
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn slot_run_times_are_counted_per_slot_with_their_quantiles() {
+    let (mut worker, sleeper, _inside, _open) = sleeper_thread("stats_times");
+    worker.start().unwrap();
+    // 19 short naps and one of 20 ms: the median is short, the maximum is
+    // the long one, and the loop was busy at least that long.
+    for _ in 0..19 {
+        sleeper.nap().invoke(0).unwrap();
+    }
+    sleeper.nap().invoke(20_000).unwrap();
+    // A call waits for the slot: after it, every nap has run (the last
+    // one is counted as its slot returns, after the reply).
+    sleeper.nap().call(0, Duration::from_secs(10)).unwrap();
+    let stats = handled(&worker, 21);
+    let nap: &SlotStats = stats.slot("sleeper", "nap").expect("nap ran");
+    assert_eq!(nap.runs, 21);
+    assert!(nap.max >= Duration::from_millis(20), "{nap:?}");
+    assert!(nap.p50 < Duration::from_millis(5), "{nap:?}");
+    assert!(nap.p99 <= nap.max && nap.total >= nap.max, "{nap:?}");
+    assert!(stats.slot("sleeper", "hold").is_none(), "hold never ran");
+    assert_eq!(stats.handled, 21);
+    assert!(stats.busy >= Duration::from_millis(20));
+    assert!(stats.busy_fraction() > 0.0 && stats.busy_fraction() <= 1.0);
+    assert_eq!(
+        stats.slowest_slot().map(|slot| slot.slot.as_str()),
+        Some("nap")
+    );
+    assert_eq!(
+        stats.slow_runs, 0,
+        "under the default threshold of a second"
+    );
+    worker.stop();
+    worker.join().unwrap();
+}
+
+#[test]
+fn a_loop_busy_in_a_slot_still_answers_with_its_numbers() {
+    let (mut worker, sleeper, inside, open) = sleeper_thread("stats_busy");
+    worker.start().unwrap();
+    sleeper.hold().invoke(()).unwrap();
+    inside.recv().unwrap();
+    for _ in 0..5 {
+        sleeper.nap().invoke(0).unwrap();
+    }
+    // The loop is inside `hold`: its numbers come without it.
+    std::thread::sleep(Duration::from_millis(10));
+    let stats = worker.stats().unwrap();
+    assert!(stats.running >= Duration::from_millis(10), "{stats:?}");
+    assert_eq!(stats.queued, 5);
+    assert_eq!(stats.handled, 0, "hold has not returned");
+    open.send(()).unwrap();
+    sleeper.nap().call(0, Duration::from_secs(10)).unwrap();
+    let stats = handled(&worker, 7);
+    assert_eq!(
+        (stats.handled, stats.queued, stats.running),
+        (7, 0, Duration::ZERO)
+    );
+    assert!(stats.queued_high_water >= 5, "{stats:?}");
+    worker.stop();
+    worker.join().unwrap();
+}
+
+#[test]
+fn drops_are_counted_by_reason_for_the_loop_and_the_process() {
+    let log = Log::default();
+    let emitters = EventLoop::new("stats_drops_emitters").unwrap();
+    let mut worker =
+        EventLoopThread::with_options(EventLoop::builder("stats_drops_worker").capacity(10))
+            .unwrap();
+    let emitter = emitters.add_with_id("emitter", Emitter).unwrap();
+    let recorder = worker.add_with_id("recorder", Recorder::new(&log)).unwrap();
+    emitter.value().connect(recorder.on_value()).unwrap();
+    let before = Topology::capture().unwrap().drops();
+    // The worker is not running: ten fit, fifteen do not.
+    for n in 0..25 {
+        emitter.value().emit(n);
+    }
+    let stats = worker.stats().unwrap();
+    assert_eq!(stats.drops.get(DropReason::Full), 15);
+    assert_eq!(stats.drops.total(), 15);
+    assert_eq!(stats.queued, 10);
+    assert_eq!(worker.dropped_signals(), 15);
+    // The process's drops, every loop's, in one call: other tests of this
+    // binary may drop too, so at least these.
+    let after = Topology::capture().unwrap().drops();
+    assert!(after.get(DropReason::Full) >= before.get(DropReason::Full) + 15);
+    let topology = Topology::capture().unwrap();
+    let here = &topology.processes[0];
+    assert_eq!(here.drops["stats_drops_worker"].get(DropReason::Full), 15);
+    let (_, worker_stats) = topology
+        .loop_stats()
+        .find(|(_, stats)| stats.name == "stats_drops_worker")
+        .expect("the worker's loop");
+    assert_eq!(worker_stats.queued, 10);
+    worker.stop();
+    worker.start().unwrap();
+    worker.join().unwrap();
+    assert_eq!(log.len(), 10);
+    assert!(worker.stats().is_err(), "the loop has ended");
+}
+
+#[test]
+fn each_slot_run_is_a_tracing_span_with_its_loop_object_slot_and_sender() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .finish();
+    let log = Log::default();
+    tracing::subscriber::with_default(subscriber, || {
+        let mut main = EventLoop::new("stats_spans").unwrap();
+        let emitter = main.add_with_id("ticker", Emitter).unwrap();
+        let recorder = main
+            .add_with_id("recorder", Recorder::stopping_after(&log, 2))
+            .unwrap();
+        emitter.value().connect(recorder.on_value()).unwrap();
+        emitter.value().emit(1);
+        emitter.value().emit(2);
+        assert!(main.exec().is_normal());
+    });
+    let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
+    let closed = text
+        .lines()
+        .filter(|line| {
+            line.contains("slot{event_loop=\"stats_spans\" object=\"recorder\" slot=\"on_value\" signal=\"value\" emitter=\"ticker\"}")
+                && line.contains("close")
+        })
+        .count();
+    assert_eq!(closed, 2, "{text}");
+}
