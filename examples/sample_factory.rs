@@ -33,11 +33,18 @@
 //!
 //! `--topology [mermaid|dot|json]` prints the system's topology (processes,
 //! loops, objects, connections) once every process runs, and ends the run.
+//!
+//! `--top` shows the running system every second, in the shape of `top`:
+//! each loop with its process, what waits for it, signals handled per
+//! second, its busy share, drops per second and by reason, its slowest
+//! slot (`examples/common/top.rs`, from `Topology::capture`).
 
 use std::time::{Duration, Instant};
 
 #[path = "common/load.rs"]
 mod load;
+#[path = "common/top.rs"]
+mod top;
 
 use serde::{Deserialize, Serialize};
 use signal_slot::{
@@ -547,6 +554,7 @@ struct Options {
     idle: IdleWait,
     topology: Option<String>,
     load: usize,
+    top: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -560,10 +568,11 @@ fn options() -> Result<Options, String> {
         idle: IdleWait::default(),
         topology: None,
         load: 0,
+        top: false,
     };
     let usage = "usage: sample_factory [--workers N] [--envs N] [--rollout N] [--batch N] \
                  [--seconds S] [--spawn | --fork] [--spin-us N | --busy-poll] \
-                 [--load N] [--topology [mermaid|dot|json]]";
+                 [--load N] [--topology [mermaid|dot|json]] [--top]";
     let mut args = std::env::args().skip(1).peekable();
     while let Some(arg) = args.next() {
         if arg == "--topology" {
@@ -577,6 +586,7 @@ fn options() -> Result<Options, String> {
         let bad = |name: &str, value: &str| format!("bad {name} {value}; {usage}");
         match arg.as_str() {
             "--spawn" => options.method = StartMethod::Spawn,
+            "--top" => options.top = true,
             "--busy-poll" => options.idle = IdleWait::BusyPoll,
             "--spin-us" => {
                 let text = value("--spin-us")?;
@@ -710,6 +720,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     grace.timeout().connect(main_loop.stop_slot())?;
     stop.start();
     grace.start();
+    // The live view: on this loop, every second.
+    let _top = if options.top {
+        Some(top::Top::start(&main_loop)?)
+    } else {
+        None
+    };
 
     let started = Instant::now();
     inference.start()?;

@@ -76,7 +76,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     // Services built on the object model: threads, child processes and
     // the agent that answers for a process, the network.
-    ("services", &["thread.rs", "process/", "network/"]),
+    (
+        "services",
+        &["thread.rs", "process/", "network/", "metrics.rs"],
+    ),
     // The front door: what the crate exports.
     ("front", &["lib.rs", "guide.rs"]),
 ];

@@ -138,6 +138,9 @@ mod event_loop;
 pub mod guide;
 mod interrupt;
 mod keep;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 #[cfg(feature = "zenoh")]
 #[cfg_attr(docsrs, doc(cfg(feature = "zenoh")))]
 pub mod network;

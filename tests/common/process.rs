@@ -365,3 +365,24 @@ impl Usage {
         }
     }
 }
+
+/// The example `name`'s executable, built as this test binary was (`cargo
+/// test` builds the examples; a filtered run builds it here).
+pub fn example(name: &str) -> std::path::PathBuf {
+    let test = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test binary>
+    let profile_dir = test.parent().and_then(|deps| deps.parent()).unwrap();
+    let release = profile_dir
+        .file_name()
+        .is_some_and(|name| name == "release");
+    let mut build = std::process::Command::new(env!("CARGO"));
+    build
+        .args(["build", "--quiet", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if release {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cannot run cargo");
+    assert!(status.success(), "cannot build the {name} example");
+    profile_dir.join("examples").join(name)
+}

@@ -209,3 +209,77 @@ fn each_slot_run_is_a_tracing_span_with_its_loop_object_slot_and_sender() {
         .count();
     assert_eq!(closed, 2, "{text}");
 }
+
+/// What a Prometheus scrape of the process would read: every loop's
+/// numbers under stable names and labels.
+#[test]
+fn the_numbers_export_through_the_metrics_facade() {
+    let (mut worker, sleeper, _inside, _open) = sleeper_thread("stats_metrics");
+    let emitters = EventLoop::new("stats_metrics_emitters").unwrap();
+    let ticker = emitters.add_with_id("ticker", Emitter).unwrap();
+    let mut bounded =
+        EventLoopThread::with_options(EventLoop::builder("stats_metrics_bounded").capacity(2))
+            .unwrap();
+    let log = Log::default();
+    let recorder = bounded
+        .add_with_id("recorder", Recorder::new(&log))
+        .unwrap();
+    ticker.value().connect(recorder.on_value()).unwrap();
+    for value in 0..5 {
+        ticker.value().emit(value);
+    }
+    worker.start().unwrap();
+    for _ in 0..3 {
+        sleeper.nap().invoke(0).unwrap();
+    }
+    sleeper.nap().call(0, Duration::from_secs(10)).unwrap();
+    handled(&worker, 4);
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let scrape = prometheus.handle();
+    metrics::with_local_recorder(&prometheus, signal_slot::metrics::record).unwrap();
+    let text = scrape.render();
+    for line in [
+        r#"signal_slot_handled_total{loop="stats_metrics",process="0"} 4"#,
+        r#"signal_slot_slot_runs_total{loop="stats_metrics",object="sleeper",slot="nap",process="0"} 4"#,
+        r#"signal_slot_dropped_total{loop="stats_metrics_bounded",reason="full",process="0"} 3"#,
+        r#"signal_slot_queued{loop="stats_metrics_bounded",process="0"} 2"#,
+    ] {
+        assert!(
+            text.lines().any(|scraped| scraped == line),
+            "no `{line}` in:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(r#"signal_slot_slot_seconds{loop="stats_metrics",object="sleeper",slot="nap",quantile="0.99",process="0"}"#),
+        "{text}"
+    );
+    worker.stop();
+    worker.join().unwrap();
+    bounded.stop();
+    bounded.start().unwrap();
+    bounded.join().unwrap();
+}
+
+/// The exporter's thread records at its interval, with the recorder the
+/// program installed (the only global recorder of this test binary), and
+/// stops when dropped.
+#[test]
+fn the_exporter_records_at_its_interval_until_dropped() {
+    let scrape = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .unwrap();
+    let main = EventLoop::new("stats_exporter").unwrap();
+    let line = r#"signal_slot_handled_total{loop="stats_exporter",process="0"} 0"#;
+    let exporter = signal_slot::metrics::export_every(Duration::from_millis(10)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !scrape.render().lines().any(|scraped| scraped == line) {
+        assert!(
+            Instant::now() < deadline,
+            "never exported:\n{}",
+            scrape.render()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(exporter);
+    drop(main);
+}

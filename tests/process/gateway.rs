@@ -9,25 +9,8 @@ use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(60);
 
-/// The example's executable, built as this test binary was (`cargo test`
-/// builds the examples; a filtered run builds it here).
 fn gateway_executable() -> PathBuf {
-    let test = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test binary>
-    let profile_dir = test.parent().and_then(|deps| deps.parent()).unwrap();
-    let release = profile_dir
-        .file_name()
-        .is_some_and(|name| name == "release");
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args(["build", "--quiet", "--example", "gateway"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if release {
-        build.arg("--release");
-    }
-    let status = build.status().expect("cannot run cargo");
-    assert!(status.success(), "cannot build the gateway example");
-    profile_dir.join("examples").join("gateway")
+    crate::common::process::example("gateway")
 }
 
 /// The gateway, started with `args`, once it printed its address and its

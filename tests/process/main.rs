@@ -27,6 +27,7 @@ mod shutdown;
 mod soak;
 mod spawn;
 mod toolbox;
+mod top;
 mod watching;
 mod waves;
 mod wiring;
@@ -67,6 +68,7 @@ fn main() {
             watching::a_loop_that_takes_nothing_is_reported_stuck,
             watching::a_childs_slow_slot_is_reported_by_the_child,
             watching::a_childs_numbers_add_up_with_what_it_replaced,
+            top::sample_factory_top_shows_every_loop_in_a_terminal,
             faults::a_killed_receiver_is_reported_and_costs_nothing,
             faults::undecodable_payloads_are_reported_and_the_loop_goes_on,
             faults::a_panicking_slot_in_a_child_ends_it_with_the_failure,
