@@ -175,7 +175,8 @@ pub use keep::Kept;
 pub use object::{EventLoopObject, Handle, ObjectHandle, SignalBlocker};
 pub use pool::{BufferMut, BufferPool, SharedBuffer};
 pub use process::{
-    EventLoopProcess, ProcessExit, StartMethod, init_process, set_start_method, start_method,
+    Deaf, DeafReason, EventLoopProcess, ProcessExit, StartMethod, init_process, set_start_method,
+    start_method,
 };
 pub use protocol::Delivery;
 pub use signal::{

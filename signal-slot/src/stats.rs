@@ -331,6 +331,18 @@ pub const DEFAULT_SLOW_SLOT: Duration = Duration::from_secs(1);
 /// [`EventLoopBuilder::stuck_after`](crate::EventLoopBuilder::stuck_after).
 pub const DEFAULT_STUCK_AFTER: Duration = Duration::from_secs(5);
 
+/// What a process tells its parent of one of its loops, a few times a
+/// deafness threshold (see `EventLoopProcess::deaf_after`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Pulse {
+    /// Slot runs so far.
+    pub(crate) handled: u64,
+    /// How long the slot that runs now has run (zero if none runs).
+    pub(crate) running: Duration,
+    /// Signals from its own process and in its rings, waiting.
+    pub(crate) waiting: u64,
+}
+
 /// What a loop's thread counts about the loop as a whole, and what the
 /// process's watch reads to report a slow slot or a stuck loop.
 pub(crate) struct LoopActivity {
@@ -466,6 +478,17 @@ impl LoopActivity {
     /// Slot runs so far.
     pub(crate) fn handled(&self) -> u64 {
         self.handled.load(Ordering::Relaxed)
+    }
+
+    /// The loop's pulse, with the signals of its own process waiting.
+    pub(crate) fn pulse(&self, queued: u64) -> Pulse {
+        Pulse {
+            handled: self.handled(),
+            running: self
+                .running()
+                .map_or(Duration::ZERO, |running| running.elapsed),
+            waiting: queued + self.queued_from_processes.load(Ordering::Relaxed),
+        }
     }
 
     /// The loop saw `signals` from other processes waiting in its rings.

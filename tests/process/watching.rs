@@ -205,3 +205,160 @@ pub fn a_childs_numbers_add_up_with_what_it_replaced() {
     child.stop();
     assert!(join(&mut child).success());
 }
+
+/// Lives in a child: a slot that never returns, and one that works a while
+/// (on the CPU) for each signal.
+#[event_loop_object]
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Labourer;
+
+#[event_loop_object]
+impl Labourer {
+    #[slot]
+    fn forever(&mut self) {
+        loop {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[slot]
+    fn work(&mut self, micros: u64) {
+        let until = Instant::now() + Duration::from_micros(micros);
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Records each deafness it hears of, and stops its loop at the first.
+#[event_loop_object]
+struct Supervisor {
+    log: Log,
+}
+
+#[event_loop_object]
+impl Supervisor {
+    #[slot]
+    fn on_deaf(&mut self, ctx: &mut Context<Self>, deaf: signal_slot::Deaf) {
+        self.log.push(format!("{:?} {}", deaf.why, deaf.process));
+        ctx.stop_loop();
+    }
+}
+
+/// A parent's loop with a supervisor of `child`, which stops the loop at
+/// the first deafness, or after `limit`.
+fn supervise(
+    name: &str,
+    child: &EventLoopProcess,
+    limit: Duration,
+) -> (EventLoop, Log, signal_slot::Timer) {
+    let log = Log::default();
+    let main = EventLoop::new(name).unwrap();
+    let supervisor = main
+        .add_with_id("supervisor", Supervisor { log: log.clone() })
+        .unwrap();
+    child.deaf().connect(supervisor.on_deaf()).unwrap();
+    let timer = signal_slot::Timer::single_shot(&main, limit).unwrap();
+    timer.timeout().connect(main.stop_slot()).unwrap();
+    timer.start();
+    (main, log, timer)
+}
+
+pub fn a_child_stuck_in_an_endless_slot_is_found_deaf() {
+    let mut child = EventLoopProcess::new("deaf_stuck")
+        .unwrap()
+        .deaf_after(Duration::from_millis(200));
+    let labourer = child.add_with_id("labourer", Labourer).unwrap();
+    let (mut main, log, _limit) = supervise("deaf_stuck_main", &child, Duration::from_secs(20));
+    child.start().unwrap();
+    labourer.forever().invoke(()).unwrap();
+    let started = Instant::now();
+    assert!(main.exec().is_normal());
+    assert_eq!(log.entries(), ["InSlot deaf_stuck"]);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert!(child.is_deaf());
+    child.kill().unwrap();
+    assert!(!join(&mut child).success());
+}
+
+pub fn a_stopped_child_is_found_deaf_and_heard_again_once_continued() {
+    let mut child = EventLoopProcess::new("deaf_stopped")
+        .unwrap()
+        .deaf_after(Duration::from_millis(200));
+    let labourer = child.add_with_id("labourer", Labourer).unwrap();
+    let (mut main, log, _limit) = supervise("deaf_stopped_main", &child, Duration::from_secs(20));
+    child.start().unwrap();
+    labourer.work().call(0, Duration::from_secs(10)).unwrap();
+    // Stopped from outside (not through `suspend`, which the parent knows
+    // of): its agent cannot answer.
+    let pid = child.pid().unwrap().to_string();
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status();
+    assert!(stopped.unwrap().success());
+    assert!(main.exec().is_normal());
+    assert_eq!(log.entries(), ["NoAnswer deaf_stopped"]);
+    assert!(child.is_deaf());
+    let continued = std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status();
+    assert!(continued.unwrap().success());
+    assert!(wait_until(Duration::from_secs(10), || !child.is_deaf()));
+    // Working again.
+    labourer.work().call(0, Duration::from_secs(10)).unwrap();
+    child.stop();
+    assert!(join(&mut child).success());
+}
+
+pub fn a_busy_child_under_load_is_never_deaf() {
+    // Two programs' worth of load on the two cores, for the whole test.
+    let burning = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let burners: Vec<_> = (0..2)
+        .map(|_| {
+            let burning = burning.clone();
+            std::thread::spawn(move || {
+                while burning.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let mut child = EventLoopProcess::new("deaf_busy")
+        .unwrap()
+        .deaf_after(Duration::from_millis(300));
+    let labourer = child.add_with_id("labourer", Labourer).unwrap();
+    let (mut main, log, _limit) = supervise("deaf_busy_main", &child, Duration::from_millis(1500));
+    // A signal of 2 ms of work every 2 ms: the child is busy all along.
+    let tick = signal_slot::Timer::new(&main, Duration::from_millis(2)).unwrap();
+    let pace = main.add_with_id("pace", Pace).unwrap();
+    tick.timeout().connect(pace.on_tick()).unwrap();
+    pace.work().connect(labourer.work()).unwrap();
+    child.start().unwrap();
+    tick.start();
+    assert!(main.exec().is_normal());
+    burning.store(false, std::sync::atomic::Ordering::Relaxed);
+    for burner in burners {
+        burner.join().unwrap();
+    }
+    assert!(log.entries().is_empty(), "{:?}", log.entries());
+    assert!(!child.is_deaf());
+    let worked = child.stats().unwrap().handled;
+    assert!(worked > 100, "the child worked: {worked} signals");
+    child.stop();
+    assert!(join(&mut child).success());
+}
+
+/// Asks for 2 ms of work at each tick.
+#[event_loop_object]
+struct Pace;
+
+#[event_loop_object]
+impl Pace {
+    #[signal]
+    fn work(micros: u64);
+
+    #[slot]
+    fn on_tick(&mut self, ctx: &mut Context<Self>) {
+        ctx.work().emit(2000);
+    }
+}

@@ -51,6 +51,9 @@ impl EventLoopProcess {
         } else {
             platform::Signal::Continue
         };
+        // Not deaf, only stopped on purpose.
+        self.suspended
+            .store(suspend, std::sync::atomic::Ordering::Relaxed);
         self.signal(signal)
     }
 

@@ -13,10 +13,12 @@
 mod control;
 mod exit;
 mod fork;
+mod hearing;
 mod monitor;
 mod spawn;
 
 pub use exit::ProcessExit;
+pub use hearing::{Deaf, DeafReason};
 pub use spawn::init_process;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -212,6 +214,11 @@ pub struct EventLoopProcess {
     /// Created with the process (not in serial mode).
     channels: Option<ChildChannels>,
     report: Option<(IpcSender<ExitStatus>, IpcReceiver<ExitStatus>)>,
+    /// Listen to the child for deafness past this (see `deaf_after`).
+    deaf_after: Option<Duration>,
+    hearing: Option<hearing::Hearing>,
+    /// Set while the parent has suspended the child.
+    suspended: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How long dropping a running process waits for it to stop gracefully
@@ -303,6 +310,9 @@ impl EventLoopProcess {
             watch: None,
             channels: None,
             report: None,
+            deaf_after: None,
+            hearing: None,
+            suspended: Arc::default(),
         };
         if !serial && platform::PROCESSES {
             // Now, so that processes started earlier can reach its loop
@@ -488,6 +498,7 @@ impl EventLoopProcess {
                         spawned,
                     });
                 }
+                self.listen(pid);
                 tracing::debug!(process = %self.name, pid, method = ?self.method(), "started child process");
                 Ok(())
             }

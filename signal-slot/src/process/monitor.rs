@@ -22,6 +22,9 @@ pub(crate) struct ProcessMonitor;
 impl ProcessMonitor {
     #[signal]
     fn finished(exit: ProcessExit);
+
+    #[signal]
+    fn deaf(report: super::hearing::Deaf);
 }
 
 /// A child to watch.

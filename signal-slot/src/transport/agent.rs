@@ -184,7 +184,15 @@ pub(crate) fn answer_here(question: Question) -> Answer {
             signal,
             index,
         } => Answer::Signature(signature_here(&loop_name, &id, signal, index)),
+        Question::Pulse { loop_name } => Answer::Pulse(pulse_here(&loop_name)),
     }
+}
+
+/// How the loop `loop_name` of this process does, if it runs here.
+fn pulse_here(loop_name: &str) -> Option<crate::stats::Pulse> {
+    let peer = registry().loops.get(loop_name).cloned()?;
+    let inbox = peer.local_inbox().filter(|_| !peer.is_gone())?;
+    Some(peer.activity().pulse(inbox.signals() as u64))
 }
 
 /// Which object has the id `id` on the loop `loop_name` of this process:

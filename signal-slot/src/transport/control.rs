@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::Command;
 use crate::protocol::Signature;
+use crate::stats::Pulse;
 
 /// How long a question may take, unless its asker says otherwise.
 pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,6 +53,9 @@ pub(crate) enum Question {
         signal: bool,
         index: u16,
     },
+    /// How the loop `loop_name` does: what it handled, whether a slot runs,
+    /// what waits.
+    Pulse { loop_name: String },
 }
 
 /// The answer to a [`Question`], of the same name.
@@ -67,6 +71,8 @@ pub(crate) enum Answer {
     RemoveNow(bool),
     /// The signature, or why there is none.
     Signature(Result<Signature, String>),
+    /// The pulse (`None`: no such loop runs there).
+    Pulse(Option<Pulse>),
 }
 
 /// The way to the process (or program) that runs a loop, for control.
@@ -172,6 +178,24 @@ pub(crate) trait Control: Send + Sync {
         };
         match self.ask(question, ANSWER_TIMEOUT)? {
             Answer::Signature(signature) => signature.map(Some),
+            other => Err(mismatched(&other)),
+        }
+    }
+}
+
+impl dyn Control {
+    /// How the loop `loop_name` does, if it runs there; waits up to
+    /// `timeout`.
+    pub(crate) fn pulse(
+        &self,
+        loop_name: &str,
+        timeout: Duration,
+    ) -> Result<Option<Pulse>, String> {
+        let question = Question::Pulse {
+            loop_name: loop_name.to_owned(),
+        };
+        match self.ask(question, timeout)? {
+            Answer::Pulse(pulse) => Ok(pulse),
             other => Err(mismatched(&other)),
         }
     }
