@@ -16,6 +16,7 @@
 //! | [`reliability`] | the bounds of memory and queues, and what is tested |
 //! | [`testing`] | testing code that uses processes |
 //! | [`topology`] | the running system's topology as Mermaid, DOT or JSON |
+//! | [`watching`] | a running system's numbers, slow slots, deaf children, metrics |
 //! | [`performance`] | the benchmark, idle and with the cores busy |
 
 #[doc = include_str!("guide/semantics.md")]
@@ -50,3 +51,6 @@ pub mod topology {}
 
 #[doc = include_str!("guide/performance.md")]
 pub mod performance {}
+
+#[doc = include_str!("guide/watching.md")]
+pub mod watching {}
