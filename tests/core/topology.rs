@@ -145,3 +145,38 @@ fn the_topology_shows_loops_objects_and_every_kind_of_connection() {
     let main_loop = find(&topology, "topo_main");
     assert_eq!(main_loop.objects.len(), 3);
 }
+
+/// Each connection carries the emissions of its signal that had somewhere
+/// to go, and the diagrams show them.
+#[test]
+fn connections_carry_their_signals_emissions() {
+    let log = Log::default();
+    let main = EventLoop::new("topo_counts").unwrap();
+    let meter = main.add_with_id("meter", Meter).unwrap();
+    let emitter = main.add_with_id("emitter", Emitter).unwrap();
+    let recorder = main.add_with_id("recorder", Recorder::new(&log)).unwrap();
+    // Not connected yet: nowhere to go, not counted.
+    meter.reading().emit(0);
+    meter.reading().connect(recorder.on_value()).unwrap();
+    emitter.event().connect(recorder.on_event()).unwrap();
+    for value in 0..3 {
+        meter.reading().emit(value);
+    }
+    meter.reading().emit_many((0..4).map(|value| (value,)));
+    let topology = Topology::capture().unwrap();
+    let counts = find(&topology, "topo_counts");
+    let emitted = |id: &str| {
+        let object = counts
+            .objects
+            .iter()
+            .find(|object| object.id == id)
+            .unwrap();
+        object.connections[0].emitted
+    };
+    assert_eq!(emitted("meter"), 7);
+    assert_eq!(emitted("emitter"), 0);
+    let mermaid = topology.to_mermaid();
+    assert!(mermaid.contains("reading → on_value · 7 sent"), "{mermaid}");
+    assert!(mermaid.contains("\"event → on_event\""), "{mermaid}");
+    assert!(topology.to_dot().contains("reading → on_value · 7 sent"));
+}

@@ -131,7 +131,11 @@ fn deliver_list(
     if total == 0 {
         return;
     }
-    let mut args = Some(make_args());
+    let made = make_args();
+    connections
+        .emitted
+        .fetch_add(made.count() as u64, Ordering::Relaxed);
+    let mut args = Some(made);
     let mut take_args = |position: usize| -> Args {
         if position + 1 == total {
             args.take()

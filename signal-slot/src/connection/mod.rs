@@ -139,9 +139,16 @@ pub(crate) struct SignalConnections {
     /// let go, an emission that took them may still be queueing (see
     /// [`repoint`]).
     retired: Mutex<Vec<std::sync::Weak<ConnectionList>>>,
+    /// Emissions that had somewhere to go (a batch counts for its size).
+    emitted: std::sync::atomic::AtomicU64,
 }
 
 impl SignalConnections {
+    /// Emissions so far that had a connection to go to.
+    pub(crate) fn emitted(&self) -> u64 {
+        self.emitted.load(Ordering::Relaxed)
+    }
+
     /// Puts `list` in place (under the writers' lock). A list replaced
     /// while an emission holds it is remembered until let go (replacing
     /// pays every reader's debt: the count is theirs).

@@ -37,6 +37,10 @@ pub(crate) fn describe_here() -> ProcessInfo {
         let mut connections = Vec::new();
         for (index, list) in connection::snapshot(&object) {
             let signal = object.signal_name(index).to_owned();
+            let emitted = object
+                .signals
+                .get(usize::from(index))
+                .map_or(0, |connections| connections.emitted());
             let mut slot = |destination: &connection::Destination, delivery: Delivery| {
                 for receiver in &destination.header.receivers {
                     connections.push(ConnectionInfo {
@@ -47,6 +51,7 @@ pub(crate) fn describe_here() -> ProcessInfo {
                             slot: format!("{UNRESOLVED}{}", receiver.slot),
                             delivery,
                         },
+                        emitted,
                     });
                 }
             };
@@ -70,6 +75,7 @@ pub(crate) fn describe_here() -> ProcessInfo {
                         to: Receiver::Subscribers {
                             name: destination.header.signal.to_owned(),
                         },
+                        emitted,
                     });
                 }
             }

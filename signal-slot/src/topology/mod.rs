@@ -117,6 +117,10 @@ pub struct ConnectionInfo {
     pub to_loop: String,
     /// What receives it there.
     pub to: Receiver,
+    /// Emissions of the signal so far that had a connection to go to (a
+    /// batch counts for its size): each connection of a fan-out signal
+    /// was offered every one.
+    pub emitted: u64,
 }
 
 /// What a connection delivers to.
@@ -433,7 +437,11 @@ impl Topology {
                             };
                             push(
                                 nodes.object(&connection.to_loop, receiver),
-                                format!("{} → {slot}{suffix}", connection.signal),
+                                format!(
+                                    "{} → {slot}{suffix}{}",
+                                    connection.signal,
+                                    sent(connection.emitted)
+                                ),
                                 Some(*delivery),
                             );
                         }
@@ -446,10 +454,11 @@ impl Topology {
                                 push(
                                     nodes.object(&connection.to_loop, &subscription.object),
                                     format!(
-                                        "{} → {} (broadcast {})",
+                                        "{} → {} (broadcast {}){}",
                                         connection.signal,
                                         subscription.slot,
-                                        short_name(name)
+                                        short_name(name),
+                                        sent(connection.emitted)
                                     ),
                                     None,
                                 );
@@ -509,6 +518,15 @@ struct Edge {
     to: String,
     label: String,
     delivery: Option<Delivery>,
+}
+
+/// An edge's count of emissions, if any: ` · 1234 sent`.
+fn sent(emitted: u64) -> String {
+    if emitted == 0 {
+        String::new()
+    } else {
+        format!(" · {emitted} sent")
+    }
 }
 
 fn process_label(process: &ProcessInfo) -> String {
