@@ -121,10 +121,21 @@ impl AtomicDropCounts {
 /// minutes; the last bucket holds anything longer.
 const BUCKETS: usize = 40;
 
-/// How long one slot's runs took: a count, a sum, the longest, and a
-/// histogram of powers of two, written by the loop's thread alone.
+/// A quick slot (its last timed run under [`LONG_RUN`]) has one run in
+/// this many timed: a clock read costs as much as such a run.
+pub(crate) const TIME_EVERY: u64 = 16;
+
+/// A run at least this long makes its slot's next runs timed, every one.
+pub(crate) const LONG_RUN: u64 = 20_000;
+
+/// How long one slot's runs took: a count of runs, and of the timed ones a
+/// sum, the longest, and a histogram of powers of two, written by the
+/// loop's thread alone.
 pub(crate) struct SlotClock {
     runs: AtomicU64,
+    timed: AtomicU64,
+    /// The last timed run was long: time every run.
+    long: std::sync::atomic::AtomicBool,
     total_nanos: AtomicU64,
     max_nanos: AtomicU64,
     buckets: [AtomicU64; BUCKETS],
@@ -134,6 +145,8 @@ impl Default for SlotClock {
     fn default() -> Self {
         SlotClock {
             runs: AtomicU64::new(0),
+            timed: AtomicU64::new(0),
+            long: std::sync::atomic::AtomicBool::new(false),
             total_nanos: AtomicU64::new(0),
             max_nanos: AtomicU64::new(0),
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -152,10 +165,28 @@ fn bump(counter: &AtomicU64, by: u64) {
 }
 
 impl SlotClock {
-    /// Counts a run of `nanos`. Only the loop's thread calls it.
+    /// Whether the next run is to be timed: every run of a slot whose last
+    /// timed run was long, one in [`TIME_EVERY`] of a quick one's.
+    #[inline]
+    pub(crate) fn times_next(&self) -> bool {
+        self.runs.load(Ordering::Relaxed) % TIME_EVERY == 0 || self.long.load(Ordering::Relaxed)
+    }
+
+    /// Counts a run that was not timed; returns the time it is taken to
+    /// have run (the mean of the timed ones). Only the loop's thread calls
+    /// it.
+    #[inline]
+    pub(crate) fn count(&self) -> u64 {
+        bump(&self.runs, 1);
+        self.total_nanos.load(Ordering::Relaxed) / self.timed.load(Ordering::Relaxed).max(1)
+    }
+
+    /// Counts a timed run of `nanos`. Only the loop's thread calls it.
     #[inline]
     pub(crate) fn record(&self, nanos: u64) {
         bump(&self.runs, 1);
+        bump(&self.timed, 1);
+        self.long.store(nanos >= LONG_RUN, Ordering::Relaxed);
         bump(&self.total_nanos, nanos);
         if nanos > self.max_nanos.load(Ordering::Relaxed) {
             self.max_nanos.store(nanos, Ordering::Relaxed);
@@ -172,7 +203,8 @@ impl SlotClock {
     pub(crate) fn snapshot(&self, object: &str, slot: &str) -> SlotStats {
         let buckets: [u64; BUCKETS] =
             std::array::from_fn(|at| self.buckets[at].load(Ordering::Relaxed));
-        let runs = buckets.iter().sum::<u64>();
+        let timed = buckets.iter().sum::<u64>();
+        let runs = timed;
         let max = Duration::from_nanos(self.max_nanos.load(Ordering::Relaxed));
         // The bucket's upper bound, never past the longest run seen.
         let quantile = |q: f64| -> Duration {
@@ -193,11 +225,16 @@ impl SlotClock {
             }
             max
         };
+        let all = self.runs.load(Ordering::Relaxed).max(timed);
+        // The timed runs' time, for every run.
+        let total =
+            self.total_nanos.load(Ordering::Relaxed) as f64 * all as f64 / timed.max(1) as f64;
         SlotStats {
             object: object.to_owned(),
             slot: slot.to_owned(),
-            runs,
-            total: Duration::from_nanos(self.total_nanos.load(Ordering::Relaxed)),
+            runs: all,
+            timed,
+            total: Duration::from_nanos(total as u64),
             max,
             p50: quantile(0.50),
             p99: quantile(0.99),
@@ -207,9 +244,12 @@ impl SlotClock {
 
 /// How a slot's runs went so far.
 ///
-/// The quantiles come from a histogram of powers of two: each is the upper
-/// bound of its bucket (at most twice the true value), never more than
-/// [`max`](Self::max).
+/// Run times are of the timed runs: every run of a slot whose last timed
+/// run took 20 µs or more, one in 16 runs of a quicker slot (a clock read
+/// costs as much as such a run), and every run that the process's watch saw
+/// past the loop's `slow_slot`. The quantiles come from a histogram of
+/// powers of two: each is the upper bound of its bucket (at most twice the
+/// true value), never more than [`max`](Self::max).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SlotStats {
@@ -219,9 +259,12 @@ pub struct SlotStats {
     pub slot: String,
     /// How many times it ran.
     pub runs: u64,
-    /// Its time in all, over every run.
+    /// How many of its runs were timed.
+    pub timed: u64,
+    /// Its time in all, over every run (the timed runs' time, in
+    /// proportion).
     pub total: Duration,
-    /// Its longest run.
+    /// Its longest timed run.
     pub max: Duration,
     /// Half of its runs took at most this long.
     pub p50: Duration,
@@ -294,6 +337,12 @@ pub struct LoopStats {
     pub slow_runs: u64,
     /// How long the slot that runs now has run: zero if none runs.
     pub running: Duration,
+    /// The loop runs in a child process whose parent listens to it (see
+    /// [`EventLoopProcess::deaf_after`](crate::EventLoopProcess::deaf_after))
+    /// and finds it deaf now. Known in the parent's process: its
+    /// [`Topology::capture`](crate::Topology::capture) and
+    /// [`LoopHandle::stats`](crate::LoopHandle::stats) say so.
+    pub deaf: bool,
     /// The time since the loop was created.
     pub age: Duration,
     /// Each slot that ran, with its run times.
@@ -363,6 +412,11 @@ pub(crate) struct LoopActivity {
     started: std::sync::atomic::AtomicBool,
     slow_after: AtomicU64,
     stuck_after: AtomicU64,
+    /// Set in a parent while it finds the loop (of its child) deaf.
+    deaf: std::sync::atomic::AtomicBool,
+    /// The start (`running_since`) of the run the watch saw past the
+    /// threshold.
+    flagged: AtomicU64,
 }
 
 impl Default for LoopActivity {
@@ -379,6 +433,8 @@ impl Default for LoopActivity {
             started: std::sync::atomic::AtomicBool::new(false),
             slow_after: AtomicU64::new(nanos(DEFAULT_SLOW_SLOT)),
             stuck_after: AtomicU64::new(nanos(DEFAULT_STUCK_AFTER)),
+            deaf: std::sync::atomic::AtomicBool::new(false),
+            flagged: AtomicU64::new(0),
         }
     }
 }
@@ -416,6 +472,15 @@ impl LoopActivity {
         Duration::from_nanos(self.stuck_after.load(Ordering::Relaxed))
     }
 
+    /// The parent finds the loop (of its child) deaf, or hears it again.
+    pub(crate) fn set_deaf(&self, deaf: bool) {
+        self.deaf.store(deaf, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_deaf(&self) -> bool {
+        self.deaf.load(Ordering::Relaxed)
+    }
+
     /// The loop runs from now on.
     pub(crate) fn start(&self) {
         self.started.store(true, Ordering::Relaxed);
@@ -438,18 +503,33 @@ impl LoopActivity {
         self.running_since.store(since, Ordering::Release);
     }
 
-    /// The slot that began last ran for `nanos`; true if that was slow.
+    /// The slot that began last ran for `nanos` (measured if `timed`, taken
+    /// to be its slot's mean otherwise); true if it was timed and slow.
     /// Only the loop's thread calls it.
     #[inline]
-    pub(crate) fn ran(&self, nanos: u64) -> bool {
+    pub(crate) fn ran(&self, nanos: u64, timed: bool) -> bool {
         self.running_since.store(0, Ordering::Release);
         bump(&self.handled, 1);
         bump(&self.busy_nanos, nanos);
-        let slow = nanos > self.slow_after.load(Ordering::Relaxed);
+        let slow = timed && nanos > self.slow_after.load(Ordering::Relaxed);
         if slow {
             bump(&self.slow_runs, 1);
         }
         slow
+    }
+
+    /// The watch saw the run that started at `since` (see [`Running`])
+    /// past the loop's threshold: its end is to be timed.
+    pub(crate) fn flag(&self, since: u64) {
+        self.flagged.store(since, Ordering::Relaxed);
+    }
+
+    /// True if the watch flagged the slot that runs now. Only the loop's
+    /// thread calls it.
+    #[inline]
+    pub(crate) fn flagged(&self) -> bool {
+        let flagged = self.flagged.load(Ordering::Relaxed);
+        flagged != 0 && flagged == self.running_since.load(Ordering::Relaxed)
     }
 
     /// The slot that runs now, if one does (and if it still ran while it
@@ -518,6 +598,7 @@ impl LoopActivity {
             running: self
                 .running()
                 .map_or(Duration::ZERO, |running| running.elapsed),
+            deaf: self.is_deaf(),
             age: self.born.elapsed(),
             slots,
         }

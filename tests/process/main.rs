@@ -71,6 +71,7 @@ fn main() {
             watching::a_child_stuck_in_an_endless_slot_is_found_deaf,
             watching::a_stopped_child_is_found_deaf_and_heard_again_once_continued,
             watching::a_busy_child_under_load_is_never_deaf,
+            watching::each_slot_run_is_a_tracing_span_with_its_loop_object_slot_and_sender,
             top::sample_factory_top_shows_every_loop_in_a_terminal,
             faults::a_killed_receiver_is_reported_and_costs_nothing,
             faults::undecodable_payloads_are_reported_and_the_loop_goes_on,

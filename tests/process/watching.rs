@@ -277,6 +277,14 @@ pub fn a_child_stuck_in_an_endless_slot_is_found_deaf() {
     assert_eq!(log.entries(), ["InSlot deaf_stuck"]);
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert!(child.is_deaf());
+    // Its numbers say so too (from its agent, which answers).
+    assert!(child.stats().unwrap().deaf);
+    let topology = Topology::capture().unwrap();
+    let (_, stats) = topology
+        .loop_stats()
+        .find(|(_, stats)| stats.name == "deaf_stuck")
+        .expect("the child answers");
+    assert!(stats.deaf && stats.running >= Duration::from_millis(200));
     child.kill().unwrap();
     assert!(!join(&mut child).success());
 }
@@ -304,6 +312,7 @@ pub fn a_stopped_child_is_found_deaf_and_heard_again_once_continued() {
         .status();
     assert!(continued.unwrap().success());
     assert!(wait_until(Duration::from_secs(10), || !child.is_deaf()));
+    assert!(!child.stats().unwrap().deaf);
     // Working again.
     labourer.work().call(0, Duration::from_secs(10)).unwrap();
     child.stop();
@@ -361,4 +370,53 @@ impl Pace {
     fn on_tick(&mut self, ctx: &mut Context<Self>) {
         ctx.work().emit(2000);
     }
+}
+
+/// (Here, where tests run one at a time: tracing caches what each
+/// callsite's subscribers want, and other tests' subscribers on other
+/// threads change that.)
+pub fn each_slot_run_is_a_tracing_span_with_its_loop_object_slot_and_sender() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .finish();
+    let log = Log::default();
+    tracing::subscriber::with_default(subscriber, || {
+        let mut main = EventLoop::new("stats_spans").unwrap();
+        let emitter = main.add_with_id("ticker", Emitter).unwrap();
+        let recorder = main
+            .add_with_id("recorder", Recorder::stopping_after(&log, 2))
+            .unwrap();
+        emitter.value().connect(recorder.on_value()).unwrap();
+        emitter.value().emit(1);
+        emitter.value().emit(2);
+        assert!(main.exec().is_normal());
+    });
+    let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
+    let closed = text
+        .lines()
+        .filter(|line| {
+            line.contains("slot{event_loop=\"stats_spans\" object=\"recorder\" slot=\"on_value\" signal=\"value\" emitter=\"ticker\"}")
+                && line.contains("close")
+        })
+        .count();
+    assert_eq!(closed, 2, "{text}");
 }

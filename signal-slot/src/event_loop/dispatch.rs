@@ -4,7 +4,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
-use crate::stats::nanos;
+use crate::stats::{SlotClock, nanos};
 
 use crate::call::{Failure, ReplyRoute};
 use crate::connection::{DIRECT_INVOCATION, ReceiverRef};
@@ -336,13 +336,37 @@ impl EventLoop {
         );
         let _in_span = span.enter();
         let activity = handle.peer().activity();
-        let started = Instant::now();
-        activity.begin(object.handle().shared.instance, slot, started);
+        let shared = &object.handle().shared;
+        let instance = shared.instance;
+        // A clock read costs as much as a quick run: a quick slot's runs
+        // are timed one in 16, and start (for the watch) at the pass's
+        // clock, read again every 64 such runs.
+        let timed = shared.slot_clock(slot).is_some_and(SlotClock::times_next);
+        let started = if timed {
+            Instant::now()
+        } else {
+            state.untimed = state.untimed.wrapping_add(1);
+            if state.untimed % 64 == 0 {
+                state.clock = None;
+            }
+            *state.clock.get_or_insert_with(Instant::now)
+        };
+        activity.begin(instance, slot, started);
         let result = catch_unwind(AssertUnwindSafe(|| {
             object.dispatch(state, sender, reply, slot, payload)
         }));
-        let took = nanos(started.elapsed());
-        if activity.ran(took) {
+        // A run the watch saw past the threshold is timed too.
+        let timed = timed || activity.flagged();
+        let took = match object.handle().shared.slot_clock(slot) {
+            Some(clock) if timed => {
+                let took = nanos(started.elapsed());
+                clock.record(took);
+                took
+            }
+            Some(clock) => clock.count(),
+            None => 0,
+        };
+        if activity.ran(took, timed) {
             super::watch::slow_run(
                 handle,
                 object_id,
@@ -351,9 +375,6 @@ impl EventLoop {
                 sender,
                 took,
             );
-        }
-        if let Some(clock) = object.handle().shared.slot_clock(slot) {
-            clock.record(took);
         }
         let slot_name = || object.handle().slot_name(slot);
         if let Some(route) = reply {

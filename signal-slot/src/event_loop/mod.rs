@@ -66,6 +66,13 @@ pub(crate) struct LoopState {
     subscribers: HashMap<Arc<str>, Arc<[ReceiverRef]>>,
     first_failure: Option<SlotFailure>,
     panic_policy: PanicPolicy,
+    /// The pass's clock: when an untimed slot run (see `SlotClock`) is
+    /// taken to start. Read at the pass's first run, and again every 64
+    /// untimed runs; `None` at the start of a pass and after work that is
+    /// not a slot's.
+    pub(crate) clock: Option<Instant>,
+    /// Untimed slot runs so far.
+    pub(crate) untimed: u32,
 }
 
 impl LoopState {
@@ -78,6 +85,8 @@ impl LoopState {
             subscribers: HashMap::new(),
             first_failure: None,
             panic_policy,
+            clock: None,
+            untimed: 0,
         }
     }
 
@@ -390,6 +399,7 @@ impl EventLoop {
     /// Handles what waits, up to `budget` messages: first what this process
     /// sent, then what other processes wrote in their rings.
     fn drain(&mut self, budget: usize) -> bool {
+        self.state.clock = None;
         self.handle.peer().activity().saw(self.inbox.ring_signals());
         let mut handled = 0;
         while handled < budget && !self.stopping() {
@@ -416,6 +426,13 @@ impl EventLoop {
     }
 
     fn handle_envelope(&mut self, envelope: Envelope) {
+        if !matches!(
+            envelope,
+            Envelope::Signal(_) | Envelope::Frames { .. } | Envelope::Network { .. }
+        ) {
+            // Not a slot's work: the next run's clock starts afresh.
+            self.state.clock = None;
+        }
         match envelope {
             Envelope::Signal(signal) => self.dispatch_local(signal),
             Envelope::Attach(object) => self.attach(object),

@@ -86,7 +86,10 @@ impl LoopHandle {
             .loops
             .into_iter()
             .find(|event_loop| event_loop.name == self.name())
-            .map(|event_loop| event_loop.stats)
+            .map(|event_loop| LoopStats {
+                deaf: peer.activity().is_deaf(),
+                ..event_loop.stats
+            })
             .ok_or_else(|| Error::LoopEnded(self.name().to_owned()))
     }
 }

@@ -121,6 +121,8 @@ fn look_at(peer: &LoopPeer, seen: &mut Seen, now: Instant) {
         && seen.slow_reported != running.since
     {
         seen.slow_reported = running.since;
+        // Its end is timed, whatever its slot's runs usually take.
+        activity.flag(running.since);
         report_slow(peer, running, activity.slow_after());
     }
     let handled = activity.handled();

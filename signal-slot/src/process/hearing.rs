@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::object::Handle;
 use crate::signal::Signal;
 use crate::stats::Pulse;
-use crate::transport::Control;
+use crate::transport::{Control, LoopPeer};
 
 use super::EventLoopProcess;
 use super::exit::ExitRecord;
@@ -88,6 +88,9 @@ pub(super) struct Child {
     pub(super) monitor: Handle<ProcessMonitor>,
     /// Paused while the parent suspended the child on purpose.
     pub(super) suspended: Arc<AtomicBool>,
+    /// The child's loop, as this process knows it: its stats say it is
+    /// deaf.
+    pub(super) peer: Arc<LoopPeer>,
 }
 
 impl Hearing {
@@ -210,6 +213,7 @@ impl Listener {
         if self.deaf.swap(true, Ordering::AcqRel) {
             return;
         }
+        self.child.peer.activity().set_deaf(true);
         let deaf = Deaf {
             process: self.child.name.to_string(),
             pid: self.child.pid,
@@ -223,6 +227,7 @@ impl Listener {
     /// The child answers, and its loop takes what comes.
     fn hear(&self) {
         if self.deaf.swap(false, Ordering::AcqRel) {
+            self.child.peer.activity().set_deaf(false);
             tracing::info!(
                 process = %self.child.name,
                 pid = self.child.pid,
@@ -247,6 +252,7 @@ impl EventLoopProcess {
             record: self.record.clone(),
             monitor: self.monitor.clone(),
             suspended: self.suspended.clone(),
+            peer: self.handle.peer().clone(),
         };
         match Hearing::listen(child, after) {
             Ok(hearing) => self.hearing = Some(hearing),

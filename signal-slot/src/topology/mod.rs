@@ -193,6 +193,15 @@ impl Topology {
             processes.push(view);
         }
         processes.sort_by_key(|process| process.number);
+        // What only a parent knows of its children: which are deaf.
+        {
+            let registry = registry();
+            for event_loop in processes.iter_mut().flat_map(|process| &mut process.loops) {
+                if let Some(peer) = registry.loops.get(event_loop.name.as_str()) {
+                    event_loop.stats.deaf |= peer.activity().is_deaf();
+                }
+            }
+        }
         let mut topology = Topology { processes };
         topology.name_slots();
         Ok(topology)
