@@ -36,7 +36,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // and the numbers loops keep about themselves.
     (
         "protocol",
-        &["protocol.rs", "command.rs", "wire/", "stats.rs"],
+        &["protocol.rs", "command.rs", "wire/", "stats/"],
     ),
     // Moving bytes to a loop: doorbells, links (rings, the network's), the
     // process tree's addresses, and the count of what did not arrive.

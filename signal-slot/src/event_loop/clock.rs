@@ -142,6 +142,31 @@ fn next_deadline(deadline: Instant, interval: Duration, now: Instant) -> Instant
     deadline + Duration::from_nanos(u64::try_from(skip).unwrap_or(u64::MAX))
 }
 
+impl super::EventLoop {
+    pub(super) fn fire_timers(&mut self) -> bool {
+        // No clock read without a timer: it costs as much as a message.
+        if self.state.timers.next_deadline().is_none() {
+            return false;
+        }
+        let due = self.state.timers.take_due(Instant::now());
+        let fired = !due.is_empty();
+        for fire in due {
+            fire();
+        }
+        fired
+    }
+
+    pub(super) fn run_tight_loops(&mut self) -> bool {
+        if self.state.tight_loops.is_empty() {
+            return false;
+        }
+        for iterate in self.state.tight_loops.values() {
+            iterate();
+        }
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::next_deadline;

@@ -457,29 +457,6 @@ impl EventLoop {
         }
     }
 
-    fn fire_timers(&mut self) -> bool {
-        // No clock read without a timer: it costs as much as a message.
-        if self.state.timers.next_deadline().is_none() {
-            return false;
-        }
-        let due = self.state.timers.take_due(Instant::now());
-        let fired = !due.is_empty();
-        for fire in due {
-            fire();
-        }
-        fired
-    }
-
-    fn run_tight_loops(&mut self) -> bool {
-        if self.state.tight_loops.is_empty() {
-            return false;
-        }
-        for iterate in self.state.tight_loops.values() {
-            iterate();
-        }
-        true
-    }
-
     /// Emits `terminate`, delivers it to this loop's own objects, and drops
     /// (counting) what was queued after the stop.
     fn finish(&mut self) -> ExitStatus {
