@@ -16,7 +16,7 @@ pub struct Top {
     started: Instant,
     /// The last frame's numbers of each loop (process, loop name):
     /// handled, dropped, busy time, and when.
-    last: HashMap<(u64, String), (u64, u64, Duration)>,
+    last: HashMap<(u64, String), (u64, u64, u64, Duration)>,
     last_at: Option<Instant>,
 }
 
@@ -80,37 +80,51 @@ impl Top {
         );
         let _ = writeln!(
             out,
-            "{:>4} {:>8}  {:<16} {:>7} {:>7} {:>11} {:>6} {:>10}  {:<24} SLOWEST SLOT (longest run)",
-            "PROC", "PID", "LOOP", "QUEUED", "HIGH", "HANDLED/s", "BUSY%", "DROPPED/s", "DROPS"
+            "{:>4} {:>8}  {:<16} {:>7} {:>7} {:>11} {:>9} {:>6} {:>10}  {:<24} SLOWEST SLOT (longest run)",
+            "PROC",
+            "PID",
+            "LOOP",
+            "QUEUED",
+            "HIGH",
+            "HANDLED/s",
+            "SENT/s",
+            "BUSY%",
+            "DROPPED/s",
+            "DROPS"
         );
         for process in &topology.processes {
             for event_loop in &process.loops {
                 let stats = &event_loop.stats;
                 let dropped = drops.get(stats.name.as_str()).copied().unwrap_or_default();
                 let key = (process.number, stats.name.clone());
-                let (handled_rate, dropped_rate, busy) = match self.last.get(&key) {
-                    Some((handled, was_dropped, was_busy)) if seconds > 0.0 => (
-                        stats.handled.saturating_sub(*handled) as f64 / seconds,
-                        (dropped.total().saturating_sub(*was_dropped)) as f64 / seconds,
+                let rate = |now: u64, then: u64| now.saturating_sub(then) as f64 / seconds;
+                let (handled_rate, sent_rate, dropped_rate, busy) = match self.last.get(&key) {
+                    Some((handled, sent, was_dropped, was_busy)) if seconds > 0.0 => (
+                        rate(stats.handled, *handled),
+                        rate(stats.emitted, *sent),
+                        rate(dropped.total(), *was_dropped),
                         (stats.busy.saturating_sub(*was_busy)).as_secs_f64() / seconds,
                     ),
-                    _ => (0.0, 0.0, stats.busy_fraction()),
+                    _ => (0.0, 0.0, 0.0, stats.busy_fraction()),
                 };
-                self.last
-                    .insert(key, (stats.handled, dropped.total(), stats.busy));
+                self.last.insert(
+                    key,
+                    (stats.handled, stats.emitted, dropped.total(), stats.busy),
+                );
                 let slowest = stats.slowest_slot().map_or_else(
                     || "-".to_owned(),
                     |slot| format!("{}.{} {:.2?}", slot.object, slot.slot, slot.max),
                 );
                 let _ = writeln!(
                     out,
-                    "{:>4} {:>8}  {:<16} {:>7} {:>7} {:>11.0} {:>6.1} {:>10.0}  {:<24} {}",
+                    "{:>4} {:>8}  {:<16} {:>7} {:>7} {:>11.0} {:>9.0} {:>6.1} {:>10.0}  {:<24} {}",
                     process.number,
                     process.pid,
                     stats.name,
                     stats.queued + stats.queued_from_processes,
                     stats.queued_high_water,
                     handled_rate,
+                    sent_rate,
                     (busy * 100.0).min(100.0),
                     dropped_rate,
                     dropped.to_string(),

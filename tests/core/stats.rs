@@ -147,6 +147,9 @@ fn drops_are_counted_by_reason_for_the_loop_and_the_process() {
     assert_eq!(stats.drops.total(), 15);
     assert_eq!(stats.queued, 10);
     assert_eq!(worker.dropped_signals(), 15);
+    // Emitted by the emitters' loop: every one had somewhere to go.
+    assert_eq!(emitters.stats().unwrap().emitted, 25);
+    assert_eq!(stats.emitted, 0);
     // The process's drops, every loop's, in one call: other tests of this
     // binary may drop too, so at least these.
     let after = Topology::capture().unwrap().drops();

@@ -73,6 +73,14 @@ pub fn sample_factory_top_shows_every_loop_in_a_terminal() {
         screen.contains("HANDLED/s") && screen.contains("SLOWEST SLOT"),
         "{screen}"
     );
+    // The rollout workers send (requests and trajectories) as they handle.
+    let sent = |name: &str| {
+        screen
+            .lines()
+            .find(|line| line.split_whitespace().nth(2) == Some(name))
+            .and_then(|line| line.split_whitespace().nth(6)?.parse::<f64>().ok())
+    };
+    assert!(sent("rollout_0").is_some_and(|rate| rate > 0.0), "{screen}");
     for name in [
         "main",
         "inference",

@@ -17,17 +17,30 @@ pub(crate) fn here(registry: &Registry, peer: &LoopPeer) -> LoopStats {
     let queued = peer.local_inbox().map_or((0, 0), |inbox| {
         (inbox.signals() as u64, inbox.high_water() as u64)
     });
-    let mut slots: Vec<_> = registry
+    let objects: Vec<_> = registry
         .attached_objects()
         .into_iter()
         .filter(|(loop_name, object)| {
             **loop_name == *peer.name() && !object.detached.load(Ordering::Acquire)
         })
-        .flat_map(|(_, object)| object.slot_stats())
+        .map(|(_, object)| object)
+        .collect();
+    let mut slots: Vec<_> = objects
+        .iter()
+        .flat_map(|object| object.slot_stats())
         .collect();
     slots.sort_by(|a, b| (&a.object, &a.slot).cmp(&(&b.object, &b.slot)));
-    peer.activity()
-        .snapshot(peer.name(), peer.drops().counts(), queued, slots)
+    let emitted = objects
+        .iter()
+        .flat_map(|object| object.signals.iter())
+        .map(|connections| connections.emitted())
+        .sum();
+    LoopStats {
+        emitted,
+        ..peer
+            .activity()
+            .snapshot(peer.name(), peer.drops().counts(), queued, slots)
+    }
 }
 
 /// What this process dropped for each loop it knows, by loop name: the

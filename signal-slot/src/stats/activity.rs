@@ -226,6 +226,7 @@ impl LoopActivity {
         LoopStats {
             name: name.to_owned(),
             handled: self.handled.load(Ordering::Relaxed),
+            emitted: 0,
             drops,
             queued,
             queued_high_water: queued_high_water.max(queued),

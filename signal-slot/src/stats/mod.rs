@@ -322,6 +322,9 @@ pub struct LoopStats {
     pub name: String,
     /// Slot runs so far: each receiver of each signal, and each call.
     pub handled: u64,
+    /// Emissions of the signals of its objects (those attached now) that
+    /// had a connection to go to; a batch counts for its size.
+    pub emitted: u64,
     /// Signals for this loop that its process dropped, by reason. Other
     /// processes count what they drop for it themselves (a full ring, say):
     /// [`Topology::drops`](crate::Topology::drops) adds every process's.
