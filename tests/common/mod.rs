@@ -166,6 +166,16 @@ impl Recorder {
 
 /// Captures what the library logs on this thread while `f` runs.
 pub fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
+    capture(tracing::Level::DEBUG, false, f)
+}
+
+/// Captures everything the library traces on this thread while `f` runs,
+/// each span's close included.
+pub fn capture_spans<R>(f: impl FnOnce() -> R) -> (R, String) {
+    capture(tracing::Level::TRACE, true, f)
+}
+
+fn capture<R>(level: tracing::Level, spans: bool, f: impl FnOnce() -> R) -> (R, String) {
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
     impl Write for Buffer {
@@ -182,10 +192,16 @@ pub fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
     }
     let buffer = Buffer::default();
     let writer = buffer.clone();
+    let span_events = if spans {
+        tracing_subscriber::fmt::format::FmtSpan::CLOSE
+    } else {
+        tracing_subscriber::fmt::format::FmtSpan::NONE
+    };
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
         .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
+        .with_max_level(level)
+        .with_span_events(span_events)
         .finish();
     let result = tracing::subscriber::with_default(subscriber, f);
     let text = String::from_utf8_lossy(&buffer.0.lock().unwrap_or_else(PoisonError::into_inner))

@@ -376,30 +376,8 @@ impl Pace {
 /// callsite's subscribers want, and other tests' subscribers on other
 /// threads change that.)
 pub fn each_slot_run_is_a_tracing_span_with_its_loop_object_slot_and_sender() {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .finish();
     let log = Log::default();
-    tracing::subscriber::with_default(subscriber, || {
+    let ((), text) = crate::common::capture_spans(|| {
         let mut main = EventLoop::new("stats_spans").unwrap();
         let emitter = main.add_with_id("ticker", Emitter).unwrap();
         let recorder = main
@@ -410,7 +388,6 @@ pub fn each_slot_run_is_a_tracing_span_with_its_loop_object_slot_and_sender() {
         emitter.value().emit(2);
         assert!(main.exec().is_normal());
     });
-    let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
     let closed = text
         .lines()
         .filter(|line| {
