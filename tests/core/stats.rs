@@ -69,7 +69,9 @@ fn slot_run_times_are_counted_per_slot_with_their_quantiles() {
     // One nap of 20 ms and 19 short ones: the median is short, the maximum
     // is the long one, and the loop was busy at least that long. Timed: the
     // first (and the one after it, as the first was long), then one in 16
-    // of a quick slot's runs.
+    // of a quick slot's runs; a short nap that the scheduler stops for 20 µs
+    // or more times the next run too, so on a busy machine a few more (the
+    // rule itself is checked exactly by the unit test of `SlotClock`).
     sleeper.nap().invoke(20_000).unwrap();
     for _ in 0..19 {
         sleeper.nap().invoke(0).unwrap();
@@ -80,7 +82,7 @@ fn slot_run_times_are_counted_per_slot_with_their_quantiles() {
     let stats = handled(&worker, 21);
     let nap: &SlotStats = stats.slot("sleeper", "nap").expect("nap ran");
     assert_eq!(nap.runs, 21);
-    assert_eq!(nap.timed, 3, "{nap:?}");
+    assert!((3..=9).contains(&nap.timed), "sampled: {nap:?}");
     assert!(nap.max >= Duration::from_millis(20), "{nap:?}");
     assert!(nap.p50 < Duration::from_millis(5), "{nap:?}");
     assert!(nap.p99 <= nap.max && nap.total >= nap.max, "{nap:?}");

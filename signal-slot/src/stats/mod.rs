@@ -402,6 +402,36 @@ mod tests {
     }
 
     #[test]
+    fn quick_runs_are_timed_one_in_sixteen_and_after_a_long_run_every_run() {
+        let clock = SlotClock::default();
+        // The loop's rule: time a run if `times_next`, else only count it.
+        let mut run = |nanos: u64| {
+            let timed = clock.times_next();
+            if timed {
+                clock.record(nanos);
+            } else {
+                clock.count();
+            }
+            timed
+        };
+        // A long first run, then quick ones: the first two are timed, then
+        // one in 16 (the 17th and 33rd runs).
+        let pattern: Vec<bool> = std::iter::once(LONG_RUN)
+            .chain(std::iter::repeat_n(1_000, 47))
+            .map(&mut run)
+            .collect();
+        let timed: Vec<usize> = (0..48).filter(|&i| pattern[i]).collect();
+        assert_eq!(timed, [0, 1, 16, 32]);
+        // A long run among quick ones: every run after it is timed until
+        // one is quick again.
+        assert!(run(LONG_RUN * 2), "run 48 is one in 16");
+        assert!(run(LONG_RUN), "after a long run");
+        assert!(run(1_000), "after a long run");
+        assert!(!run(1_000), "quick again");
+        assert_eq!(clock.snapshot("o", "s").timed, 7);
+    }
+
+    #[test]
     fn an_empty_clock_says_zero_and_extremes_stay_in_range() {
         let clock = SlotClock::default();
         let empty = clock.snapshot("o", "s");
