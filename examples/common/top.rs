@@ -1,6 +1,7 @@
 //! A live view of a running system, in the shape of `top`: every second,
-//! each loop of the tree with its process, what waits for it, its rates,
-//! its drops by reason and its slowest slot. On a terminal each frame
+//! each loop of the tree with its process, what waits for it, how full the
+//! fullest ring into it is, its rates, its drops by reason and its slowest
+//! slot. On a terminal each frame
 //! replaces the last; otherwise frames follow each other.
 
 use std::collections::HashMap;
@@ -80,12 +81,13 @@ impl Top {
         );
         let _ = writeln!(
             out,
-            "{:>4} {:>8}  {:<16} {:>7} {:>7} {:>11} {:>9} {:>6} {:>10}  {:<24} SLOWEST SLOT (longest run)",
+            "{:>4} {:>8}  {:<16} {:>7} {:>7} {:>6} {:>11} {:>9} {:>6} {:>10}  {:<24} SLOWEST SLOT (longest run)",
             "PROC",
             "PID",
             "LOOP",
             "QUEUED",
             "HIGH",
+            "RING%",
             "HANDLED/s",
             "SENT/s",
             "BUSY%",
@@ -111,18 +113,27 @@ impl Top {
                     key,
                     (stats.handled, stats.emitted, dropped.total(), stats.busy),
                 );
+                // The fullest ring of another process into the loop.
+                let ring = topology
+                    .rings_to(&stats.name)
+                    .map(|(_, ring)| ring.fraction())
+                    .fold(None, |fullest: Option<f64>, fill| {
+                        Some(fullest.map_or(fill, |fullest| fullest.max(fill)))
+                    })
+                    .map_or_else(|| "-".to_owned(), |fill| format!("{:.0}", fill * 100.0));
                 let slowest = stats.slowest_slot().map_or_else(
                     || "-".to_owned(),
                     |slot| format!("{}.{} {:.2?}", slot.object, slot.slot, slot.max),
                 );
                 let _ = writeln!(
                     out,
-                    "{:>4} {:>8}  {:<16} {:>7} {:>7} {:>11.0} {:>9.0} {:>6.1} {:>10.0}  {:<24} {}",
+                    "{:>4} {:>8}  {:<16} {:>7} {:>7} {:>6} {:>11.0} {:>9.0} {:>6.1} {:>10.0}  {:<24} {}",
                     process.number,
                     process.pid,
                     stats.name,
                     stats.queued + stats.queued_from_processes,
                     stats.queued_high_water,
+                    ring,
                     handled_rate,
                     sent_rate,
                     (busy * 100.0).min(100.0),

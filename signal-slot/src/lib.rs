@@ -184,13 +184,14 @@ pub use signal::{
     SignalStream, Slot, SlotFn, SlotReturn, StreamItem, Topic,
 };
 pub use stats::{
-    DEFAULT_SLOW_SLOT, DEFAULT_STUCK_AFTER, DropCounts, DropReason, LoopStats, SlotStats,
+    DEFAULT_SLOW_SLOT, DEFAULT_STUCK_AFTER, DropCounts, DropReason, LoopStats, RingFill, SlotStats,
 };
 pub use status::{ExitStatus, IdleWait, PanicPolicy, SlotFailure};
 pub use thread::EventLoopThread;
 pub use timer::{TightLoop, Timer};
 pub use topology::{
-    ConnectionInfo, LoopInfo, ObjectInfo, ProcessInfo, Receiver, SubscriptionInfo, Topology,
+    ConnectionInfo, ConnectionRates, LoopInfo, ObjectInfo, ProcessInfo, Receiver, SubscriptionInfo,
+    Topology,
 };
 pub use transport::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY, DEFAULT_LARGE_INBOX_BYTES};
 

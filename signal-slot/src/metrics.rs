@@ -18,6 +18,10 @@
 //! | `signal_slot_busy_microseconds_total` | counter: time in slots | `loop`, `process` |
 //! | `signal_slot_slow_runs_total` | counter: runs past `slow_slot` | `loop`, `process` |
 //! | `signal_slot_running_seconds` | gauge: how long the slot that runs now has run | `loop`, `process` |
+//! | `signal_slot_emitted_total` | counter: emissions of a signal that had a connection | `loop`, `object`, `signal`, `process` |
+//! | `signal_slot_signal_dropped_total` | counter: its emissions dropped on the way from its process | `loop`, `object`, `signal`, `reason`, `process` |
+//! | `signal_slot_ring_signals` | gauge: signals waiting in a process's ring to a loop | `loop` (the receiver), `process` (the sender) |
+//! | `signal_slot_ring_fill` | gauge: how full that ring is, 0 to 1 | `loop`, `process` |
 //! | `signal_slot_slot_runs_total` | counter | `loop`, `object`, `slot`, `process` |
 //! | `signal_slot_slot_seconds` | gauge: run time, at `quantile` 0.5, 0.99 and 1 (the longest) | `loop`, `object`, `slot`, `quantile`, `process` |
 //!
@@ -64,6 +68,12 @@ pub fn record_topology(topology: &Topology) {
         let number = process.number.to_string();
         for event_loop in &process.loops {
             record_loop(&event_loop.stats, &number);
+            record_signals(event_loop, &number);
+        }
+        for ring in &process.rings {
+            let labels = [("loop", ring.to_loop.clone()), ("process", number.clone())];
+            ::metrics::gauge!("signal_slot_ring_signals", &labels).set(ring.signals as f64);
+            ::metrics::gauge!("signal_slot_ring_fill", &labels).set(ring.fraction());
         }
         for (loop_name, drops) in &process.drops {
             for reason in DropReason::ALL {
@@ -74,6 +84,40 @@ pub fn record_topology(topology: &Topology) {
                     "process" => number.clone(),
                 )
                 .absolute(drops.get(reason));
+            }
+        }
+    }
+}
+
+/// Each signal's emissions and drops (once per signal, though each of its
+/// connections carries them).
+fn record_signals(event_loop: &crate::LoopInfo, process: &str) {
+    for object in &event_loop.objects {
+        let mut seen = std::collections::BTreeSet::new();
+        for connection in &object.connections {
+            if !seen.insert(&connection.signal) {
+                continue;
+            }
+            let labels = [
+                ("loop", event_loop.name.clone()),
+                ("object", object.id.clone()),
+                ("signal", connection.signal.clone()),
+                ("process", process.to_owned()),
+            ];
+            ::metrics::counter!("signal_slot_emitted_total", &labels).absolute(connection.emitted);
+            for reason in DropReason::ALL {
+                let count = connection.dropped.get(reason);
+                if count > 0 {
+                    ::metrics::counter!(
+                        "signal_slot_signal_dropped_total",
+                        "loop" => event_loop.name.clone(),
+                        "object" => object.id.clone(),
+                        "signal" => connection.signal.clone(),
+                        "reason" => reason.name(),
+                        "process" => process.to_owned(),
+                    )
+                    .absolute(count);
+                }
             }
         }
     }

@@ -204,6 +204,8 @@ fn the_numbers_export_through_the_metrics_facade() {
         r#"signal_slot_slot_runs_total{loop="stats_metrics",object="sleeper",slot="nap",process="0"} 4"#,
         r#"signal_slot_dropped_total{loop="stats_metrics_bounded",reason="full",process="0"} 3"#,
         r#"signal_slot_queued{loop="stats_metrics_bounded",process="0"} 2"#,
+        r#"signal_slot_emitted_total{loop="stats_metrics_emitters",object="ticker",signal="value",process="0"} 5"#,
+        r#"signal_slot_signal_dropped_total{loop="stats_metrics_emitters",object="ticker",signal="value",reason="full",process="0"} 3"#,
     ] {
         assert!(
             text.lines().any(|scraped| scraped == line),

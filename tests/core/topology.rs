@@ -3,7 +3,7 @@
 
 use crate::common::{Emitter, Log, Recorder};
 use signal_slot::{
-    EventLoop, EventLoopThread, LoopInfo, Receiver, Topology, event_loop_object, topic,
+    DropReason, EventLoop, EventLoopThread, LoopInfo, Receiver, Topology, event_loop_object, topic,
 };
 
 topic! {
@@ -179,4 +179,43 @@ fn connections_carry_their_signals_emissions() {
     assert!(mermaid.contains("reading → on_value · 7 sent"), "{mermaid}");
     assert!(mermaid.contains("\"event → on_event\""), "{mermaid}");
     assert!(topology.to_dot().contains("reading → on_value · 7 sent"));
+}
+
+/// A keep-latest connection counts what it replaced, on the connection and
+/// on its loop; the rates between two captures show in the diagram.
+#[test]
+fn a_connection_counts_what_it_replaced() {
+    let log = Log::default();
+    let main = EventLoop::new("topo_replaced").unwrap();
+    let meter = main.add_with_id("meter", Meter).unwrap();
+    let recorder = main.add_with_id("recorder", Recorder::new(&log)).unwrap();
+    meter.reading().connect_latest(recorder.on_value()).unwrap();
+    let before = Topology::capture().unwrap();
+    // The loop does not run: each value replaces the one before.
+    for value in 0..5 {
+        meter.reading().emit(value);
+    }
+    let topology = Topology::capture().unwrap().with_rates(&before);
+    let connection = &find(&topology, "topo_replaced")
+        .objects
+        .iter()
+        .find(|object| object.id == "meter")
+        .unwrap()
+        .connections[0];
+    assert_eq!(connection.emitted, 5);
+    assert_eq!(connection.dropped.get(DropReason::Replaced), 4);
+    assert_eq!(connection.dropped.total(), 4);
+    assert_eq!(main.stats().unwrap().drops.get(DropReason::Replaced), 4);
+    let rates = connection.rates.expect("two captures");
+    assert!(
+        rates.emitted > rates.dropped && rates.dropped > 0.0,
+        "{rates:?}"
+    );
+    let mermaid = topology.to_mermaid();
+    assert!(mermaid.contains("dropped/s"), "{mermaid}");
+    let counts = Topology::capture().unwrap().to_mermaid();
+    assert!(
+        counts.contains("reading → on_value (latest) · 5 sent · 4 dropped (replaced 4)"),
+        "{counts}"
+    );
 }

@@ -68,6 +68,7 @@ fn main() {
             watching::a_loop_that_takes_nothing_is_reported_stuck,
             watching::a_childs_slow_slot_is_reported_by_the_child,
             watching::a_childs_numbers_add_up_with_what_it_replaced,
+            watching::a_full_ring_shows_in_its_senders_fill_and_its_connections_drops,
             watching::a_child_stuck_in_an_endless_slot_is_found_deaf,
             watching::a_stopped_child_is_found_deaf_and_heard_again_once_continued,
             watching::a_busy_child_under_load_is_never_deaf,

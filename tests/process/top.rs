@@ -52,7 +52,7 @@ pub fn sample_factory_top_shows_every_loop_in_a_terminal() {
             screen
                 .lines()
                 .find(|line| line.split_whitespace().nth(2) == Some(name))
-                .and_then(|line| line.split_whitespace().nth(5)?.parse::<f64>().ok())
+                .and_then(|line| line.split_whitespace().nth(6)?.parse::<f64>().ok())
         };
         if rates("rollout_0").is_some_and(|rate| rate > 0.0)
             && rates("rollout_1").is_some_and(|rate| rate > 0.0)
@@ -78,9 +78,23 @@ pub fn sample_factory_top_shows_every_loop_in_a_terminal() {
         screen
             .lines()
             .find(|line| line.split_whitespace().nth(2) == Some(name))
-            .and_then(|line| line.split_whitespace().nth(6)?.parse::<f64>().ok())
+            .and_then(|line| line.split_whitespace().nth(7)?.parse::<f64>().ok())
     };
     assert!(sent("rollout_0").is_some_and(|rate| rate > 0.0), "{screen}");
+    // Loops fed from other processes show how full the fullest ring into
+    // them is; the others a dash.
+    let rings: Vec<&str> = screen
+        .lines()
+        .skip_while(|line| !line.contains("RING%"))
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .collect();
+    assert!(
+        rings.iter().any(|ring| ring
+            .parse::<f64>()
+            .is_ok_and(|fill| (0.0..=100.0).contains(&fill))),
+        "{screen}"
+    );
     for name in [
         "main",
         "inference",

@@ -289,6 +289,92 @@ pub fn a_child_stuck_in_an_endless_slot_is_found_deaf() {
     assert!(!join(&mut child).success());
 }
 
+pub fn a_full_ring_shows_in_its_senders_fill_and_its_connections_drops() {
+    const SENT: u64 = 20;
+    let main = EventLoop::new("ring_fill_main").unwrap();
+    let feeder = main.add_with_id("feeder", Emitter).unwrap();
+    let options = EventLoop::builder("ring_fill").capacity(8);
+    let mut child = EventLoopProcess::with_options(options).unwrap();
+    let labourer = child.add_with_id("labourer", Labourer).unwrap();
+    feeder.value().connect(labourer.work()).unwrap();
+    child.start().unwrap();
+    // The child's loop runs, then stays in a slot: nothing more is taken.
+    labourer.work().call(0, Duration::from_secs(10)).unwrap();
+    labourer.forever().invoke(()).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || {
+        child
+            .stats()
+            .is_ok_and(|stats| stats.running > Duration::ZERO)
+    }));
+    let empty = Topology::capture().unwrap();
+    for value in 0..SENT {
+        feeder.value().emit(value);
+    }
+    let full = Topology::capture().unwrap();
+    // The parent's ring to the child's loop: full to its signal limit.
+    let rings: Vec<_> = full.rings_to("ring_fill").collect();
+    assert_eq!(rings.len(), 1, "{rings:?}");
+    let (process, ring) = rings[0];
+    assert_eq!(process, 0, "written by the root");
+    assert_eq!(ring.signals, ring.max_signals, "{ring:?}");
+    assert!(ring.max_signals >= 8 && ring.max_signals < SENT, "{ring:?}");
+    assert!(ring.bytes > 0 && ring.bytes <= ring.max_bytes, "{ring:?}");
+    assert_eq!(ring.fraction(), 1.0);
+    // What found no room: on the connection, on the loop, in the diagram.
+    let lost = SENT - ring.max_signals;
+    let connection = full.processes[0]
+        .loops
+        .iter()
+        .flat_map(|event_loop| &event_loop.objects)
+        .find(|object| object.id == "feeder")
+        .map(|feeder| &feeder.connections[0])
+        .expect("the feeder's connection");
+    assert_eq!(connection.emitted, SENT);
+    assert_eq!(connection.dropped.get(DropReason::Full), lost);
+    assert_eq!(connection.dropped.total(), lost);
+    assert_eq!(full.processes[0].drops["ring_fill"].total(), lost);
+    let diagram = full.to_mermaid();
+    assert!(
+        diagram.contains(&format!(
+            "value → work · {SENT} sent · {lost} dropped (full {lost})"
+        )),
+        "{diagram}"
+    );
+    // Exported: how full the ring is, by receiving loop and sending process.
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let scrape = prometheus.handle();
+    metrics::with_local_recorder(&prometheus, || {
+        signal_slot::metrics::record_topology(&full);
+    });
+    let text = scrape.render();
+    for line in [
+        r#"signal_slot_ring_fill{loop="ring_fill",process="0"} 1"#.to_owned(),
+        format!(
+            r#"signal_slot_ring_signals{{loop="ring_fill",process="0"}} {}"#,
+            ring.signals
+        ),
+    ] {
+        assert!(
+            text.lines().any(|scraped| scraped == line),
+            "no `{line}` in:\n{text}"
+        );
+    }
+    // Rates between two captures: every emission since `empty` dropped.
+    let rated = full.with_rates(&empty);
+    let rates = rated.processes[0]
+        .loops
+        .iter()
+        .flat_map(|event_loop| &event_loop.objects)
+        .find(|object| object.id == "feeder")
+        .and_then(|feeder| feeder.connections[0].rates)
+        .expect("rates between two captures");
+    assert!(rates.emitted > 0.0 && rates.dropped > 0.0, "{rates:?}");
+    assert!(rates.dropped < rates.emitted, "{rates:?}");
+    assert!(rated.to_mermaid().contains("dropped/s"));
+    child.kill().unwrap();
+    assert!(!join(&mut child).success());
+}
+
 pub fn a_stopped_child_is_found_deaf_and_heard_again_once_continued() {
     let mut child = EventLoopProcess::new("deaf_stopped")
         .unwrap()

@@ -152,11 +152,11 @@ fn deliver_list(
             args: take_args(position),
         };
         if let Err((envelope, reason)) = destination.peer.deliver(envelope) {
-            destination.peer.drops().record_envelope(&envelope, reason);
+            connections.lost_envelope(&destination.peer, &envelope, reason);
         }
     }
     for (position, latest) in list.latest.iter().enumerate() {
-        deliver_latest(latest, take_args(fan_out + position));
+        deliver_latest(connections, latest, take_args(fan_out + position));
     }
     for (position, once) in fired.iter().enumerate() {
         let mut args = take_args(fan_out + latest + position);
@@ -168,7 +168,7 @@ fn deliver_list(
             args,
         };
         if let Err((envelope, reason)) = destination.peer.deliver(envelope) {
-            destination.peer.drops().record_envelope(&envelope, reason);
+            connections.lost_envelope(&destination.peer, &envelope, reason);
         }
         fired_once(emitter, index, &once.taken);
     }
@@ -203,7 +203,7 @@ fn fired_once(emitter: &ObjectShared, index: u16, taken: &Arc<std::sync::atomic:
 
 /// Delivers to a keep-latest receiver: into its mailbox, replacing what
 /// waits there (a ticket for it is queued already), or with a new ticket.
-fn deliver_latest(latest: &LatestDestination, mut args: Args) {
+fn deliver_latest(connections: &SignalConnections, latest: &LatestDestination, mut args: Args) {
     let destination = &latest.destination;
     let describe = || {
         format!(
@@ -215,10 +215,12 @@ fn deliver_latest(latest: &LatestDestination, mut args: Args) {
     };
     let older = args.retain_last();
     if older > 0 {
-        destination
-            .peer
-            .drops()
-            .record(older as u64, DropReason::Replaced, describe);
+        connections.lost(
+            &destination.peer,
+            older as u64,
+            DropReason::Replaced,
+            describe,
+        );
     }
     match destination
         .peer
@@ -227,12 +229,9 @@ fn deliver_latest(latest: &LatestDestination, mut args: Args) {
         Ok(None) => {}
         Ok(Some(replaced)) => {
             let count = replaced.count() as u64;
-            destination
-                .peer
-                .drops()
-                .record(count, DropReason::Replaced, describe);
+            connections.lost(&destination.peer, count, DropReason::Replaced, describe);
         }
-        Err((envelope, reason)) => destination.peer.drops().record_envelope(&envelope, reason),
+        Err((envelope, reason)) => connections.lost_envelope(&destination.peer, &envelope, reason),
     }
 }
 
@@ -258,6 +257,6 @@ fn deliver_balanced(connections: &SignalConnections, receivers: &[Destination], 
         }
     }
     if let Some((destination, reason)) = last_failure {
-        destination.peer.drops().record_envelope(&envelope, reason);
+        connections.lost_envelope(&destination.peer, &envelope, reason);
     }
 }

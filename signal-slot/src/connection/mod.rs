@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 use crate::object::{Home, ObjectShared};
 use crate::payload::{Args, Mailbox};
 pub(crate) use crate::protocol::{ANY_SLOT, Change, Delivery, EVERY_SIGNAL, ReceiverRef};
+use crate::stats::{AtomicDropCounts, DropCounts};
 
 mod change;
 mod emit;
@@ -141,12 +142,40 @@ pub(crate) struct SignalConnections {
     retired: Mutex<Vec<std::sync::Weak<ConnectionList>>>,
     /// Emissions that had somewhere to go (a batch counts for its size).
     emitted: std::sync::atomic::AtomicU64,
+    /// Emissions lost on the way from here, by reason (counted for their
+    /// loop too).
+    dropped: AtomicDropCounts,
 }
 
 impl SignalConnections {
     /// Emissions so far that had a connection to go to.
     pub(crate) fn emitted(&self) -> u64 {
         self.emitted.load(Ordering::Relaxed)
+    }
+
+    /// Emissions so far lost on the way from this process, by reason.
+    pub(crate) fn drops(&self) -> DropCounts {
+        self.dropped.snapshot()
+    }
+
+    /// Counts `count` emissions to `peer` that were dropped, for this
+    /// signal and for its loop; `describe` names them for the log.
+    fn lost(
+        &self,
+        peer: &LoopPeer,
+        count: u64,
+        reason: DropReason,
+        describe: impl FnOnce() -> String,
+    ) {
+        self.dropped.add(reason, count);
+        peer.drops().record(count, reason, describe);
+    }
+
+    /// Counts an envelope to `peer` that was dropped, for this signal and
+    /// for its loop.
+    fn lost_envelope(&self, peer: &LoopPeer, envelope: &SignalEnvelope, reason: DropReason) {
+        self.dropped.add(reason, envelope.args.count() as u64);
+        peer.drops().record_envelope(envelope, reason);
     }
 
     /// Puts `list` in place (under the writers' lock). A list replaced

@@ -246,6 +246,49 @@ impl SlotClock {
     }
 }
 
+/// How full one process's ring to a loop of another process is: what it
+/// wrote that the loop has not taken yet, against the ring's limits. A
+/// ring that stays full is a loop that cannot keep up with that process:
+/// what finds no room is dropped (and counted as
+/// [`DropReason::Full`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RingFill {
+    /// The receiving loop.
+    pub to_loop: String,
+    /// Signals waiting in the ring.
+    pub signals: u64,
+    /// The most signals it holds (the loop's `capacity`).
+    pub max_signals: u64,
+    /// Bytes of the ring in use.
+    pub bytes: u64,
+    /// The ring's size in bytes.
+    pub max_bytes: u64,
+    /// Bytes of large records (each in a segment of its own) sent and not
+    /// yet freed by the loop.
+    pub large_bytes: u64,
+    /// The most such bytes waiting from one process (the loop's
+    /// `large_inbox_bytes`).
+    pub max_large_bytes: u64,
+}
+
+impl RingFill {
+    /// The fuller of the ring's two limits, signals and bytes, from 0.0
+    /// (empty) to 1.0 (full).
+    pub fn fraction(&self) -> f64 {
+        let of = |used: u64, max: u64| {
+            if max == 0 {
+                0.0
+            } else {
+                used as f64 / max as f64
+            }
+        };
+        of(self.signals, self.max_signals)
+            .max(of(self.bytes, self.max_bytes))
+            .min(1.0)
+    }
+}
+
 /// How a slot's runs went so far.
 ///
 /// Run times are of the timed runs: every run of a slot whose last timed

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use crate::connection::{self, Delivery};
 use crate::registry::registry;
+use crate::stats::DropCounts;
 
 use super::{ConnectionInfo, LoopInfo, ObjectInfo, ProcessInfo, Receiver, UNRESOLVED};
 
@@ -37,10 +38,12 @@ pub(crate) fn describe_here() -> ProcessInfo {
         let mut connections = Vec::new();
         for (index, list) in connection::snapshot(&object) {
             let signal = object.signal_name(index).to_owned();
-            let emitted = object
+            let (emitted, dropped) = object
                 .signals
                 .get(usize::from(index))
-                .map_or(0, |connections| connections.emitted());
+                .map_or((0, DropCounts::default()), |connections| {
+                    (connections.emitted(), connections.drops())
+                });
             let mut slot = |destination: &connection::Destination, delivery: Delivery| {
                 for receiver in &destination.header.receivers {
                     connections.push(ConnectionInfo {
@@ -52,6 +55,8 @@ pub(crate) fn describe_here() -> ProcessInfo {
                             delivery,
                         },
                         emitted,
+                        dropped,
+                        rates: None,
                     });
                 }
             };
@@ -76,6 +81,8 @@ pub(crate) fn describe_here() -> ProcessInfo {
                             name: destination.header.signal.to_owned(),
                         },
                         emitted,
+                        dropped,
+                        rates: None,
                     });
                 }
             }
@@ -105,5 +112,10 @@ pub(crate) fn describe_here() -> ProcessInfo {
         pid: std::process::id(),
         loops,
         drops: crate::event_loop::stats::drops_here(&registry),
+        rings: registry
+            .loops
+            .values()
+            .filter_map(|peer| peer.ring_fill())
+            .collect(),
     }
 }

@@ -6,15 +6,15 @@
 //! live with the object); [`Topology::capture`] asks every process of the
 //! tree that this one knows a loop of, through its agent.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
+use std::collections::{BTreeMap, HashMap};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
 use crate::connection::Delivery;
 use crate::error::Error;
 use crate::registry::registry;
-use crate::stats::{DropCounts, LoopStats};
+use crate::stats::{DropCounts, LoopStats, RingFill};
 
 /// The topology of the process tree as seen from this process: every
 /// process it knows a loop of, their loops, objects, connections and
@@ -60,6 +60,8 @@ use crate::stats::{DropCounts, LoopStats};
 pub struct Topology {
     /// The processes, the root's first.
     pub processes: Vec<ProcessInfo>,
+    /// When it was captured (by this process's clock).
+    pub captured: SystemTime,
 }
 
 /// One process of the tree and the loops that run in it.
@@ -75,6 +77,9 @@ pub struct ProcessInfo {
     /// What this process dropped for each loop (its own or another
     /// process's), by loop name: the loops with a drop only.
     pub drops: BTreeMap<String, DropCounts>,
+    /// How full its rings to loops of other processes are, one per loop it
+    /// wrote to, by loop name.
+    pub rings: Vec<RingFill>,
 }
 
 /// A loop and what lives on it.
@@ -121,6 +126,26 @@ pub struct ConnectionInfo {
     /// batch counts for its size): each connection of a fan-out signal
     /// was offered every one.
     pub emitted: u64,
+    /// Emissions of the signal that its process dropped on the way to any
+    /// of its connections, by reason: an inbox or ring that was full, a
+    /// receiver gone, a keep-latest value replaced before it was taken.
+    /// What the receiving loop drops itself counts in its
+    /// [`LoopStats::drops`] only.
+    pub dropped: DropCounts,
+    /// Emissions and drops per second between two captures, once
+    /// [`Topology::with_rates`] worked them out.
+    pub rates: Option<ConnectionRates>,
+}
+
+/// How fast a connection's signal went between two captures of the
+/// topology.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConnectionRates {
+    /// Emissions per second.
+    pub emitted: f64,
+    /// Drops per second.
+    pub dropped: f64,
 }
 
 /// What a connection delivers to.
@@ -202,7 +227,10 @@ impl Topology {
                 }
             }
         }
-        let mut topology = Topology { processes };
+        let mut topology = Topology {
+            processes,
+            captured: SystemTime::now(),
+        };
         topology.name_slots();
         Ok(topology)
     }
@@ -222,6 +250,21 @@ impl Topology {
             .iter()
             .flat_map(|process| process.drops.values().copied())
             .sum()
+    }
+
+    /// How full each process's ring to `loop_name` is: the process's
+    /// number and its ring's fill, one per process that wrote to it.
+    pub fn rings_to<'a>(
+        &'a self,
+        loop_name: &'a str,
+    ) -> impl Iterator<Item = (u64, &'a RingFill)> + 'a {
+        self.processes.iter().flat_map(move |process| {
+            process
+                .rings
+                .iter()
+                .filter(move |ring| ring.to_loop == loop_name)
+                .map(move |ring| (process.number, ring))
+        })
     }
 
     /// Every loop's numbers, with the number of its process.
@@ -294,272 +337,9 @@ impl Topology {
         serde_json::to_string_pretty(self)
             .unwrap_or_else(|error| format!("{{\"error\": {error:?}}}"))
     }
-
-    /// The topology as a Mermaid flowchart: a box per process holding a
-    /// box per loop holding its objects; an arrow per connection, labelled
-    /// `signal → slot` (dotted for balanced connections, thick for
-    /// keep-latest ones, and via the broadcast name for broadcasts).
-    pub fn to_mermaid(&self) -> String {
-        self.render(&Dialect {
-            head: "flowchart LR\n",
-            tail: "",
-            open: |out, indent, id, label| {
-                let _ = writeln!(out, "{indent}subgraph {id}[\"{}\"]", mermaid_text(label));
-            },
-            close: "end",
-            node: |out, indent, id, label| {
-                let _ = writeln!(out, "{indent}{id}[\"{}\"]", mermaid_text(label));
-            },
-            edge: |out, edge| {
-                let arrow = match edge.delivery {
-                    Some(Delivery::Balanced) => "-.->",
-                    Some(Delivery::KeepLatest) => "==>",
-                    Some(Delivery::FanOut | Delivery::SingleShot) | None => "-->",
-                };
-                let label = mermaid_text(&edge.label);
-                let _ = writeln!(out, "  {} {arrow}|\"{label}\"| {}", edge.from, edge.to);
-            },
-        })
-    }
-
-    /// The topology as a Graphviz DOT digraph: a cluster per process and
-    /// per loop; an edge per connection, labelled `signal → slot` (dashed
-    /// for balanced connections, bold for keep-latest ones).
-    pub fn to_dot(&self) -> String {
-        self.render(&Dialect {
-            head: "digraph signal_slot {\n  rankdir=LR;\n  node [shape=box];\n",
-            tail: "}\n",
-            open: |out, indent, id, label| {
-                let label = dot_text(label);
-                let _ = writeln!(
-                    out,
-                    "{indent}subgraph cluster_{id} {{\n{indent}  label=\"{label}\";"
-                );
-            },
-            close: "}",
-            node: |out, indent, id, label| {
-                let _ = writeln!(out, "{indent}{id} [label=\"{}\"];", dot_text(label));
-            },
-            edge: |out, edge| {
-                let style = match edge.delivery {
-                    Some(Delivery::Balanced) => ", style=dashed",
-                    Some(Delivery::KeepLatest) => ", style=bold",
-                    Some(Delivery::SingleShot) => ", style=dotted",
-                    Some(Delivery::FanOut) | None => "",
-                };
-                let label = dot_text(&edge.label);
-                let _ = writeln!(
-                    out,
-                    "  {} -> {} [label=\"{label}\"{style}];",
-                    edge.from, edge.to
-                );
-            },
-        })
-    }
-
-    /// The diagram in `dialect`: processes holding loops holding objects,
-    /// then the edges.
-    fn render(&self, dialect: &Dialect) -> String {
-        let mut out = String::from(dialect.head);
-        let nodes = self.nodes();
-        for process in &self.processes {
-            let id = format!("p{}", process.number);
-            (dialect.open)(&mut out, "  ", &id, &process_label(process));
-            for event_loop in &process.loops {
-                let id = nodes.loop_id(&event_loop.name);
-                let label = format!("loop {}", event_loop.name);
-                (dialect.open)(&mut out, "    ", &id, &label);
-                for object in &event_loop.objects {
-                    let id = nodes.object(&event_loop.name, &object.id);
-                    let label = format!("{}: {}", object.id, object.type_name);
-                    (dialect.node)(&mut out, "      ", &id, &label);
-                }
-                let _ = writeln!(out, "    {}", dialect.close);
-            }
-            let _ = writeln!(out, "  {}", dialect.close);
-        }
-        for edge in self.edges(&nodes) {
-            (dialect.edge)(&mut out, &edge);
-        }
-        out.push_str(dialect.tail);
-        out
-    }
-
-    /// A node id for every loop and object.
-    fn nodes(&self) -> Nodes {
-        let mut nodes = Nodes::default();
-        for process in &self.processes {
-            for event_loop in &process.loops {
-                let next = nodes.loops.len();
-                nodes.loops.insert(event_loop.name.clone(), next);
-                for object in &event_loop.objects {
-                    let next = nodes.objects.len();
-                    nodes
-                        .objects
-                        .insert((event_loop.name.clone(), object.id.clone()), next);
-                }
-            }
-        }
-        nodes
-    }
-
-    /// An edge per connection, and per subscriber reached by a broadcast.
-    fn edges(&self, nodes: &Nodes) -> Vec<Edge> {
-        let subscribers: HashMap<(&str, &str), Vec<&SubscriptionInfo>> = {
-            let mut map: HashMap<(&str, &str), Vec<&SubscriptionInfo>> = HashMap::new();
-            for event_loop in self.processes.iter().flat_map(|process| &process.loops) {
-                for subscription in &event_loop.subscriptions {
-                    map.entry((&event_loop.name, &subscription.name))
-                        .or_default()
-                        .push(subscription);
-                }
-            }
-            map
-        };
-        let mut edges = Vec::new();
-        let mut seen = BTreeSet::new();
-        for event_loop in self.processes.iter().flat_map(|process| &process.loops) {
-            for object in &event_loop.objects {
-                let from = nodes.object(&event_loop.name, &object.id);
-                for connection in &object.connections {
-                    let mut push = |to: String, label: String, delivery: Option<Delivery>| {
-                        if seen.insert((from.clone(), to.clone(), label.clone())) {
-                            edges.push(Edge {
-                                from: from.clone(),
-                                to,
-                                label,
-                                delivery,
-                            });
-                        }
-                    };
-                    match &connection.to {
-                        Receiver::Slot {
-                            object: receiver,
-                            slot,
-                            delivery,
-                        } => {
-                            let suffix = match delivery {
-                                Delivery::FanOut => "",
-                                Delivery::Balanced => " (balanced)",
-                                Delivery::KeepLatest => " (latest)",
-                                Delivery::SingleShot => " (once)",
-                            };
-                            push(
-                                nodes.object(&connection.to_loop, receiver),
-                                format!(
-                                    "{} → {slot}{suffix}{}",
-                                    connection.signal,
-                                    sent(connection.emitted)
-                                ),
-                                Some(*delivery),
-                            );
-                        }
-                        Receiver::Subscribers { name } => {
-                            let reached = subscribers
-                                .get(&(connection.to_loop.as_str(), name.as_str()))
-                                .map(Vec::as_slice)
-                                .unwrap_or_default();
-                            for subscription in reached {
-                                push(
-                                    nodes.object(&connection.to_loop, &subscription.object),
-                                    format!(
-                                        "{} → {} (broadcast {}){}",
-                                        connection.signal,
-                                        subscription.slot,
-                                        short_name(name),
-                                        sent(connection.emitted)
-                                    ),
-                                    None,
-                                );
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        edges
-    }
-}
-
-/// Node ids, by loop and by object.
-#[derive(Default)]
-struct Nodes {
-    loops: HashMap<String, usize>,
-    objects: HashMap<(String, String), usize>,
-}
-
-impl Nodes {
-    fn loop_id(&self, name: &str) -> String {
-        format!("l{}", self.loops.get(name).copied().unwrap_or(usize::MAX))
-    }
-
-    /// An object's node; one of a process that did not answer gets an id
-    /// of its own, made of its names.
-    fn object(&self, loop_name: &str, id: &str) -> String {
-        match self.objects.get(&(loop_name.to_owned(), id.to_owned())) {
-            Some(index) => format!("o{index}"),
-            None => {
-                let mut name = String::from("x_");
-                for c in loop_name.chars().chain(['_']).chain(id.chars()) {
-                    name.push(if c.is_ascii_alphanumeric() { c } else { '_' });
-                }
-                name
-            }
-        }
-    }
-}
-
-/// How a diagram language writes clusters, nodes and edges.
-struct Dialect {
-    head: &'static str,
-    tail: &'static str,
-    /// Opens a cluster: indentation, id, label.
-    open: fn(&mut String, &str, &str, &str),
-    /// What closes a cluster.
-    close: &'static str,
-    /// A node: indentation, id, label.
-    node: fn(&mut String, &str, &str, &str),
-    edge: fn(&mut String, &Edge),
-}
-
-struct Edge {
-    from: String,
-    to: String,
-    label: String,
-    delivery: Option<Delivery>,
-}
-
-/// An edge's count of emissions, if any: ` · 1234 sent`.
-fn sent(emitted: u64) -> String {
-    if emitted == 0 {
-        String::new()
-    } else {
-        format!(" · {emitted} sent")
-    }
-}
-
-fn process_label(process: &ProcessInfo) -> String {
-    if process.number == 0 {
-        format!("root process (pid {})", process.pid)
-    } else {
-        format!("process #{} (pid {})", process.number, process.pid)
-    }
-}
-
-/// A topic's name without its module path.
-fn short_name(name: &str) -> &str {
-    name.rsplit("::").next().unwrap_or(name)
-}
-
-/// Text inside a quoted Mermaid label.
-fn mermaid_text(text: &str) -> String {
-    text.replace('"', "#quot;")
-}
-
-/// Text inside a quoted DOT label.
-fn dot_text(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 mod describe;
+mod rates;
+mod render;
 pub(crate) use describe::describe_here;

@@ -26,6 +26,7 @@ use super::bell::Bell;
 use crate::codec::Encoder;
 use crate::error::EncodeError;
 use crate::protocol::{DropReason, ProcessId};
+use crate::stats::RingFill;
 use crate::sys::ring::{Producer, WriteError};
 use crate::wire;
 
@@ -61,6 +62,11 @@ pub(crate) trait Link: Send + Sync {
     /// shared buffers to (`None`: the bytes leave the machine, and no
     /// buffer is leased).
     fn leases_to(&self) -> Option<ProcessId> {
+        None
+    }
+
+    /// How full the link is now, if it is a ring that is open.
+    fn fill(&self) -> Option<RingFill> {
         None
     }
 }
@@ -177,6 +183,23 @@ impl Link for RingLink {
 
     fn leases_to(&self) -> Option<ProcessId> {
         Some(self.target.process)
+    }
+
+    fn fill(&self) -> Option<RingFill> {
+        let state = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        let RingState::Open(producer) = &*state else {
+            return None;
+        };
+        let fill = producer.fill();
+        Some(RingFill {
+            to_loop: self.target.name.to_string(),
+            signals: fill.signals,
+            max_signals: fill.max_signals,
+            bytes: fill.bytes,
+            max_bytes: fill.max_bytes,
+            large_bytes: fill.large_bytes,
+            max_large_bytes: self.target.large_bytes,
+        })
     }
 
     fn end(&self) -> u64 {

@@ -198,6 +198,15 @@ impl LoopPeer {
         &self.drops
     }
 
+    /// How full this process's ring to the loop is: `None` for a loop of
+    /// this process, or one not written to yet.
+    pub(crate) fn ring_fill(&self) -> Option<crate::stats::RingFill> {
+        match &**self.route.load() {
+            Route::Remote(remote) => remote.fill(),
+            Route::Local(_) | Route::Gone => None,
+        }
+    }
+
     /// What the loop did, as its own process counts it.
     pub(crate) fn activity(&self) -> &LoopActivity {
         &self.activity

@@ -37,6 +37,11 @@ impl RemoteLoop {
         RemoteLoop { link }
     }
 
+    /// How full this process's ring to the loop is, if it has one.
+    pub(crate) fn fill(&self) -> Option<crate::stats::RingFill> {
+        self.link.fill()
+    }
+
     /// Writes one record of `signals` signals. `describe` names what it
     /// carries, for the log.
     fn write(

@@ -189,6 +189,17 @@ impl<M: RingMemory> ProducerCore<M> {
         self.memory.flag(Flag::ConsumerClosed, Ordering::Acquire)
     }
 
+    /// Bytes of the ring published and not yet freed by the consumer.
+    pub(super) fn bytes_in_use(&self) -> u64 {
+        let read = self.memory.load(Counter::Read, Ordering::Acquire);
+        self.write.saturating_sub(read)
+    }
+
+    /// The ring's size in bytes, and the most signals it holds.
+    pub(super) fn limits(&self) -> (u64, u64) {
+        (self.capacity, self.max_signals)
+    }
+
     /// Signals published and not yet taken by the consumer.
     pub(super) fn in_transit(&self) -> u64 {
         let taken = self.memory.load(Counter::SignalsTaken, Ordering::Acquire);

@@ -117,6 +117,18 @@ pub(crate) enum WriteError {
 /// rings: each ring sees its own numbers grow).
 static NEXT_SEGMENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// How full a ring is: what its producer wrote that its consumer has
+/// not taken yet, against the ring's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fill {
+    pub(crate) signals: u64,
+    pub(crate) max_signals: u64,
+    pub(crate) bytes: u64,
+    pub(crate) max_bytes: u64,
+    /// Bytes of large records (outside the ring) not yet freed.
+    pub(crate) large_bytes: u64,
+}
+
 /// The sending side of a ring.
 pub(crate) struct Producer {
     core: ProducerCore<SharedRegion>,
@@ -227,6 +239,18 @@ impl Producer {
     /// Signals written and not yet taken by the consumer.
     pub(crate) fn in_transit(&self) -> u64 {
         self.core.in_transit()
+    }
+
+    /// How full the ring is now, as its producer sees it.
+    pub(crate) fn fill(&self) -> Fill {
+        let (bytes, signals) = self.core.limits();
+        Fill {
+            signals: self.core.in_transit(),
+            max_signals: signals,
+            bytes: self.core.bytes_in_use(),
+            max_bytes: bytes,
+            large_bytes: self.core.large_in_flight(),
+        }
     }
 
     /// The largest record body the ring itself takes (half of it).
