@@ -193,7 +193,24 @@ fn trial(test: Test, method: StartMethod) -> libtest_mimic::Trial {
         let _watchdog = Watchdog::new(name, limit);
         signal_slot::set_start_method(method);
         let _busy = (method == StartMethod::Spawn).then(BusyThread::start);
+        let started = std::time::Instant::now();
         run();
+        // Where a run's time goes: `SIGNAL_SLOT_TEST_TIMES=file` appends
+        // each test's seconds.
+        if let Some(times) = std::env::var_os("SIGNAL_SLOT_TEST_TIMES") {
+            use std::io::Write as _;
+            if let Ok(mut file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(times)
+            {
+                let _ = writeln!(
+                    file,
+                    "{:8.2} {name}::{label}",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
         Ok(())
     })
     .with_ignored_flag(ignored)

@@ -584,5 +584,6 @@ impl Drop for EventLoop {
             Phase::NotStarted | Phase::Running => self.end(ExitStatus::Normal),
         }
         registry().remove_loop(self.handle.peer());
+        watch::loop_ended();
     }
 }

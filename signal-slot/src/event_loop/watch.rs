@@ -6,8 +6,8 @@
 //! is on no data path: a loop pays two stores a slot run for it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crate::context::Sender;
@@ -25,6 +25,11 @@ static WATCHING: AtomicU32 = AtomicU32::new(0);
 const LOOK_MIN: Duration = Duration::from_millis(5);
 const LOOK_MAX: Duration = Duration::from_millis(250);
 
+/// The watch's thread, woken when a loop ends (taken with `try_lock` only:
+/// a forked child may inherit it locked, and a missed wake-up costs at
+/// most one look's wait).
+static WATCH_THREAD: Mutex<Option<std::thread::Thread>> = Mutex::new(None);
+
 /// Starts the process's watch, unless it runs. Called when a loop starts.
 pub(crate) fn watch() {
     let pid = std::process::id();
@@ -34,17 +39,39 @@ pub(crate) fn watch() {
     let spawned = std::thread::Builder::new()
         .name("signal-slot-watch".to_owned())
         .spawn(run);
-    if let Err(error) = spawned {
-        WATCHING.store(0, Ordering::Release);
-        tracing::warn!("cannot start the watch of slow slots and stuck loops: {error}");
+    match spawned {
+        Ok(thread) => {
+            if let Ok(mut watch) = WATCH_THREAD.try_lock() {
+                *watch = Some(thread.thread().clone());
+            }
+        }
+        Err(error) => {
+            WATCHING.store(0, Ordering::Release);
+            tracing::warn!("cannot start the watch of slow slots and stuck loops: {error}");
+        }
+    }
+}
+
+/// A loop of this process ended: the watch looks at once, and ends if it
+/// was the last, so that the process keeps no thread of the library and
+/// nothing of the loop once its loops have ended.
+pub(crate) fn loop_ended() {
+    if WATCHING.load(Ordering::Acquire) != std::process::id() {
+        return;
+    }
+    if let Ok(watch) = WATCH_THREAD.try_lock()
+        && let Some(thread) = watch.as_ref()
+    {
+        thread.unpark();
     }
 }
 
 /// What the watch knows of one loop between looks.
 struct Seen {
-    /// The loop (held, so that a loop of the same name made later is
-    /// another entry).
-    peer: Arc<LoopPeer>,
+    /// The loop (held weakly: its memory stays, so that a loop made later
+    /// at the same address is another entry, but what it holds goes when
+    /// it ends).
+    peer: Weak<LoopPeer>,
     /// The run (its start) last reported as slow.
     slow_reported: u64,
     /// Slot runs at the last look, and since when that count holds.
@@ -90,7 +117,11 @@ fn run() {
                 return;
             }
         }
-        seen.retain(|_, seen| loops.iter().any(|peer| Arc::ptr_eq(peer, &seen.peer)));
+        seen.retain(|_, seen| {
+            loops
+                .iter()
+                .any(|peer| std::ptr::eq(Arc::as_ptr(peer), seen.peer.as_ptr()))
+        });
         let mut look = LOOK_MAX;
         let now = Instant::now();
         for peer in &loops {
@@ -101,7 +132,7 @@ fn run() {
             let seen = seen
                 .entry(Arc::as_ptr(peer) as usize)
                 .or_insert_with(|| Seen {
-                    peer: peer.clone(),
+                    peer: Arc::downgrade(peer),
                     slow_reported: 0,
                     handled: 0,
                     since: None,
@@ -109,7 +140,10 @@ fn run() {
                 });
             look_at(peer, seen, now);
         }
-        std::thread::sleep(look.max(LOOK_MIN));
+        // Nothing of a loop is held between looks; a loop that ends wakes
+        // the watch.
+        drop(loops);
+        std::thread::park_timeout(look.max(LOOK_MIN));
     }
 }
 
