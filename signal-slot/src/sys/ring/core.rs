@@ -471,7 +471,11 @@ mod tests {
     //! producer's writes with the consumer's reads, and the consumer checks
     //! that it reads every record once, whole and in order.
     //!
-    //! `RUSTFLAGS="--cfg loom" cargo test -p signal-slot --release --lib sys::ring`
+    //! `RUSTFLAGS="--cfg loom" cargo test -p signal-slot-loom` runs them in
+    //! a crate of their own (`tests/loom`: this file alone, so that loom's
+    //! build does not rebuild the library's dependencies);
+    //! `RUSTFLAGS="--cfg loom" cargo test -p signal-slot --lib sys::ring`
+    //! in the library.
 
     use super::*;
     use loom::cell::UnsafeCell;
