@@ -2,14 +2,14 @@
 //! and for the raw transports under it, on the same protocol.
 //!
 //! ```text
-//! cargo run --release --example bench                 # the table
-//! cargo run --release --example bench -- --json       # and JSON lines
-//! cargo run --release --example bench -- --quick      # small N, one run
-//! cargo run --release --example bench -- --only W2    # one workload
-//! cargo run --release --example bench -- --start      # process start-up times
-//! cargo run --release --example bench -- --floor      # busy-polling W1 against the floor
-//! cargo run --release --example bench -- --load 2     # with 2 busy programs beside every run
-//! cargo run --release --features zenoh --example bench -- --network  # across programs
+//! cargo run --release -p signal-slot-bench                 # the table
+//! cargo run --release -p signal-slot-bench -- --json       # and JSON lines
+//! cargo run --release -p signal-slot-bench -- --quick      # small N, one run
+//! cargo run --release -p signal-slot-bench -- --only W2    # one workload
+//! cargo run --release -p signal-slot-bench -- --start      # process start-up times
+//! cargo run --release -p signal-slot-bench -- --floor      # busy-polling W1 against the floor
+//! cargo run --release -p signal-slot-bench -- --load 2     # with 2 busy programs beside every run
+//! cargo run --release -p signal-slot-bench --features zenoh -- --network  # across programs
 //! ```
 //!
 //! Placements: `thread` (the receiving loops on threads of this process),

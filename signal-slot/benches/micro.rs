@@ -4,7 +4,7 @@
 //!   between samples, untimed).
 //! - `dispatch/N`: handing one queued signal to N slots.
 //!
-//! Between processes, `cargo run --release --example bench` measures the
+//! Between processes, `cargo run --release -p signal-slot-bench` measures the
 //! whole path (the envelope's encoding included) in real processes.
 
 use std::time::{Duration, Instant};
