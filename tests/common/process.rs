@@ -379,8 +379,34 @@ pub fn example(name: &str) -> std::path::PathBuf {
     build
         .args(["build", "--quiet", "--example", name])
         .current_dir(env!("CARGO_MANIFEST_DIR"));
+    // Without what cargo told this test binary about its own crate: a
+    // build script that watches one of these (ring's watches
+    // `CARGO_MANIFEST_DIR`) would see it changed and rebuild its crate and
+    // everything above it.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || matches!(
+                &*key,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+            )
+        {
+            build.env_remove(&*key);
+        }
+    }
     if release {
         build.arg("--release");
+    }
+    // With the features this binary has, or cargo would rebuild the
+    // library without them (and the examples the run already built).
+    if cfg!(feature = "zenoh") {
+        build.args(["--features", "zenoh"]);
     }
     let status = build.status().expect("cannot run cargo");
     assert!(status.success(), "cannot build the {name} example");
