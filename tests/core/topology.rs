@@ -189,7 +189,7 @@ fn a_connection_counts_what_it_replaced() {
     let main = EventLoop::new("topo_replaced").unwrap();
     let meter = main.add_with_id("meter", Meter).unwrap();
     let recorder = main.add_with_id("recorder", Recorder::new(&log)).unwrap();
-    meter.reading().connect_latest(recorder.on_value()).unwrap();
+    let latest = meter.reading().connect_latest(recorder.on_value()).unwrap();
     let before = Topology::capture().unwrap();
     // The loop does not run: each value replaces the one before.
     for value in 0..5 {
@@ -206,6 +206,9 @@ fn a_connection_counts_what_it_replaced() {
     assert_eq!(connection.dropped.get(DropReason::Replaced), 4);
     assert_eq!(connection.dropped.total(), 4);
     assert_eq!(main.stats().unwrap().drops.get(DropReason::Replaced), 4);
+    // The connection's own handle reads the same numbers.
+    assert_eq!(latest.emitted(), Some(5));
+    assert_eq!(latest.dropped(), Some(connection.dropped));
     let rates = connection.rates.expect("two captures");
     assert!(
         rates.emitted > rates.dropped && rates.dropped > 0.0,

@@ -168,7 +168,9 @@ pub fn a_childs_numbers_add_up_with_what_it_replaced() {
         .add_with_id("slowpoke", Slowpoke { nap_micros: 200 })
         .unwrap();
     feeder.value().connect_latest(slowpoke.on_value()).unwrap();
-    slowpoke.handled().connect(until.on_handled()).unwrap();
+    let from_child = slowpoke.handled().connect(until.on_handled()).unwrap();
+    // Its emitter's connections live in the child: counted there.
+    assert_eq!((from_child.emitted(), from_child.dropped()), (None, None));
     child.start().unwrap();
     for value in 0..VALUES {
         feeder.value().emit(value);
@@ -296,7 +298,7 @@ pub fn a_full_ring_shows_in_its_senders_fill_and_its_connections_drops() {
     let options = EventLoop::builder("ring_fill").capacity(8);
     let mut child = EventLoopProcess::with_options(options).unwrap();
     let labourer = child.add_with_id("labourer", Labourer).unwrap();
-    feeder.value().connect(labourer.work()).unwrap();
+    let the_connection = feeder.value().connect(labourer.work()).unwrap();
     child.start().unwrap();
     // The child's loop runs, then stays in a slot: nothing more is taken.
     labourer.work().call(0, Duration::from_secs(10)).unwrap();
@@ -332,6 +334,8 @@ pub fn a_full_ring_shows_in_its_senders_fill_and_its_connections_drops() {
     assert_eq!(connection.emitted, SENT);
     assert_eq!(connection.dropped.get(DropReason::Full), lost);
     assert_eq!(connection.dropped.total(), lost);
+    assert_eq!(the_connection.emitted(), Some(SENT));
+    assert_eq!(the_connection.dropped(), Some(connection.dropped));
     assert_eq!(full.processes[0].drops["ring_fill"].total(), lost);
     let diagram = full.to_mermaid();
     assert!(

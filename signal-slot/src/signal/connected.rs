@@ -4,6 +4,7 @@
 use crate::connection::Change;
 use crate::error::Error;
 use crate::object::ObjectHandle;
+use crate::stats::DropCounts;
 
 use super::{change, receiving_peer};
 
@@ -118,6 +119,70 @@ impl Connection {
     /// The name of the receiving slot (or signal).
     pub fn slot_name(&self) -> &'static str {
         self.receiver.slot_name(self.slot)
+    }
+
+    /// Emissions of the connected signal so far that had a connection to go
+    /// to (a batch counts for its size), counted for the signal: every
+    /// connection of a fan-out signal was offered each one. `None` for an
+    /// emitter whose connections live in another process (its numbers are
+    /// in [`Topology::capture`](crate::Topology::capture)).
+    ///
+    /// ```
+    /// use signal_slot::{DropReason, EventLoop, event_loop_object};
+    ///
+    /// #[event_loop_object]
+    /// struct Meter;
+    ///
+    /// #[event_loop_object]
+    /// impl Meter {
+    ///     #[signal]
+    ///     fn reading(value: f64);
+    ///
+    ///     #[slot]
+    ///     fn show(&mut self, value: f64) {
+    ///         let _ = value;
+    ///     }
+    /// }
+    ///
+    /// let main = EventLoop::new("connection_traffic_example")?;
+    /// let meter = main.add(Meter)?;
+    /// let connection = meter.reading().connect_latest(meter.show())?;
+    /// for value in 0..3 {
+    ///     meter.reading().emit(f64::from(value));
+    /// }
+    /// assert_eq!(connection.emitted(), Some(3));
+    /// // The loop did not run: each value replaced the one before.
+    /// let dropped = connection.dropped().expect("its emitter is here");
+    /// assert_eq!(dropped.get(DropReason::Replaced), 2);
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    pub fn emitted(&self) -> Option<u64> {
+        self.signal_connections()
+            .map(|connections| connections.emitted())
+    }
+
+    /// What the emitter's process dropped of the connected signal's
+    /// emissions on the way to any of its connections, by reason (a full
+    /// inbox or ring, a receiver gone, a keep-latest value replaced before
+    /// it was taken). `None` as for [`emitted`](Self::emitted).
+    pub fn dropped(&self) -> Option<DropCounts> {
+        self.signal_connections()
+            .map(|connections| connections.drops())
+    }
+
+    /// The connected signal's connections, if they live in this process.
+    fn signal_connections(&self) -> Option<&crate::connection::SignalConnections> {
+        let emitter = &self.emitter.shared;
+        // On a loop of another process, or of a child not started yet
+        // (whose connections go with it).
+        if emitter.remote_home().is_some()
+            || emitter
+                .current_peer()
+                .is_some_and(|peer| peer.runs_elsewhere())
+        {
+            return None;
+        }
+        emitter.signals.get(usize::from(self.signal))
     }
 }
 
