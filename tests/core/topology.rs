@@ -222,3 +222,43 @@ fn a_connection_counts_what_it_replaced() {
         "{counts}"
     );
 }
+
+/// Rates are of a signal: a connection made between two captures shows
+/// what its signal did since the first, like the others of its signal.
+#[test]
+fn a_new_connection_shows_its_signals_rate_since_the_earlier_capture() {
+    let log = Log::default();
+    let main = EventLoop::new("topo_rates").unwrap();
+    let meter = main.add_with_id("meter", Meter).unwrap();
+    let recorder = main.add_with_id("recorder", Recorder::new(&log)).unwrap();
+    meter.reading().connect(recorder.on_value()).unwrap();
+    for value in 0..30 {
+        meter.reading().emit(value);
+    }
+    let before = Topology::capture().unwrap();
+    meter.reading().connect_latest(recorder.on_value()).unwrap();
+    for value in 0..5 {
+        meter.reading().emit(value);
+    }
+    let topology = Topology::capture().unwrap().with_rates(&before);
+    let connections = &find(&topology, "topo_rates")
+        .objects
+        .iter()
+        .find(|object| object.id == "meter")
+        .unwrap()
+        .connections;
+    assert_eq!(connections.len(), 2, "{connections:?}");
+    let seconds = topology
+        .captured
+        .duration_since(before.captured)
+        .unwrap()
+        .as_secs_f64();
+    for connection in connections {
+        let rates = connection.rates.expect("two captures");
+        // 5 emissions since `before`, not the 35 of the signal's life.
+        assert!(
+            (rates.emitted * seconds - 5.0).abs() < 1e-6,
+            "{connection:?} over {seconds} s"
+        );
+    }
+}

@@ -6,9 +6,10 @@ use super::{ConnectionInfo, ConnectionRates, Topology};
 
 impl Topology {
     /// This topology with each connection's [`rates`](ConnectionInfo::rates)
-    /// since `earlier`, an earlier capture: emissions and drops per second
-    /// over the time between the two. A connection that `earlier` did not
-    /// have counts from zero; one that ran backwards (its object was
+    /// since `earlier`, an earlier capture: its signal's emissions and drops
+    /// per second over the time between the two (counted per signal, as
+    /// [`ConnectionInfo::emitted`] is). A signal that `earlier` did not have
+    /// counts from zero; one whose counts ran backwards (its object was
     /// replaced by another of the same id) gets none. The diagrams show the
     /// rates in place of the counts.
     ///
@@ -58,8 +59,8 @@ impl Topology {
         if seconds <= 0.0 {
             return self;
         }
-        let before: HashMap<String, &ConnectionInfo> = earlier.connections().collect();
-        let keys: Vec<String> = self.connections().map(|(key, _)| key).collect();
+        let before: HashMap<String, &ConnectionInfo> = earlier.signals().collect();
+        let keys: Vec<String> = self.signals().map(|(key, _)| key).collect();
         let now = self
             .processes
             .iter_mut()
@@ -82,9 +83,9 @@ impl Topology {
         self
     }
 
-    /// Every connection, with a key that names it across captures: its
-    /// loop, object, signal, receiving loop and receiver.
-    fn connections(&self) -> impl Iterator<Item = (String, &ConnectionInfo)> + '_ {
+    /// Every connection, with a key that names its signal across captures:
+    /// the loop, the object and the signal's name.
+    fn signals(&self) -> impl Iterator<Item = (String, &ConnectionInfo)> + '_ {
         self.processes
             .iter()
             .flat_map(|process| &process.loops)
@@ -92,12 +93,8 @@ impl Topology {
                 event_loop.objects.iter().flat_map(move |object| {
                     object.connections.iter().map(move |connection| {
                         let key = format!(
-                            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}",
-                            event_loop.name,
-                            object.id,
-                            connection.signal,
-                            connection.to_loop,
-                            connection.to
+                            "{}\u{0}{}\u{0}{}",
+                            event_loop.name, object.id, connection.signal
                         );
                         (key, connection)
                     })
