@@ -42,14 +42,12 @@
 //! # Ok::<(), signal_slot::Error>(())
 //! ```
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::error::Error;
 use crate::stats::{DropReason, LoopStats};
 use crate::topology::Topology;
+use crate::util::Periodic;
 
 /// Captures the tree's numbers now and records them with the installed
 /// `metrics` recorder.
@@ -167,46 +165,21 @@ fn record_loop(stats: &LoopStats, process: &str) {
 ///
 /// [`Error::Io`] if the thread cannot be started.
 pub fn export_every(interval: Duration) -> Result<Exporter, Error> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let (wake, sleep) = crossbeam_channel::bounded::<()>(0);
-    let flag = stop.clone();
-    let thread = std::thread::Builder::new()
-        .name("signal-slot-metrics".to_owned())
-        .spawn(move || {
-            while !flag.load(Ordering::Acquire) {
-                if let Err(error) = record() {
-                    tracing::warn!("metrics: cannot capture the system's numbers: {error}");
-                }
-                // Woken early (disconnected) when the exporter is dropped.
-                let _ = sleep.recv_timeout(interval);
-            }
-        })
-        .map_err(|error| Error::io("cannot start the metrics exporter", error))?;
-    Ok(Exporter {
-        stop,
-        wake: Some(wake),
-        thread: Some(thread),
+    let thread = Periodic::start("signal-slot-metrics".to_owned(), move || {
+        if let Err(error) = record() {
+            tracing::warn!("metrics: cannot capture the system's numbers: {error}");
+        }
+        Some(interval)
     })
+    .map_err(|error| Error::io("cannot start the metrics exporter", error))?;
+    Ok(Exporter { _thread: thread })
 }
 
 /// Records the tree's numbers at an interval; see [`export_every`]. Dropping
 /// it stops the thread (after a capture under way).
 #[must_use = "dropping the exporter stops it"]
 pub struct Exporter {
-    stop: Arc<AtomicBool>,
-    wake: Option<crossbeam_channel::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        // Closing the channel wakes the thread from its sleep.
-        self.wake.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    _thread: Periodic,
 }
 
 impl std::fmt::Debug for Exporter {

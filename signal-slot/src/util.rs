@@ -1,5 +1,6 @@
 //! Small helpers every layer uses: a panic's message, a rate limit for
-//! reports, and drops that contain a panicking `Drop`.
+//! reports, drops that contain a panicking `Drop`, and a thread that does
+//! one thing at an interval.
 
 use std::any::{Any, type_name};
 use std::sync::LazyLock;
@@ -98,6 +99,54 @@ fn report_drop_panic(what: &str, panic: &(dyn Any + Send)) {
             panic_message(panic)
         ),
         None => LIMIT.suppress(),
+    }
+}
+
+/// A thread of the library's that does one thing at an interval (records
+/// metrics, asks a child how it does) until its handle is dropped: dropping
+/// it wakes the thread from its sleep and joins it (after a step under
+/// way).
+pub(crate) struct Periodic {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Closed on drop: wakes the thread early.
+    wake: Option<crossbeam_channel::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Periodic {
+    /// Starts thread `name`, which runs `step` and sleeps what it returns,
+    /// again and again, until it returns `None` or the handle is dropped.
+    pub(crate) fn start(
+        name: String,
+        mut step: impl FnMut() -> Option<Duration> + Send + 'static,
+    ) -> std::io::Result<Periodic> {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (wake, sleep) = crossbeam_channel::bounded::<()>(0);
+        let stopped = stop.clone();
+        let thread = std::thread::Builder::new().name(name).spawn(move || {
+            while !stopped.load(Ordering::Acquire) {
+                let Some(pause) = step() else {
+                    return;
+                };
+                // Woken early (disconnected) when the handle is dropped.
+                let _ = sleep.recv_timeout(pause);
+            }
+        })?;
+        Ok(Periodic {
+            stop,
+            wake: Some(wake),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Periodic {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

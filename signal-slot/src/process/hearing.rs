@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +16,7 @@ use crate::object::Handle;
 use crate::signal::Signal;
 use crate::stats::Pulse;
 use crate::transport::{Control, LoopPeer};
+use crate::util::Periodic;
 
 use super::EventLoopProcess;
 use super::exit::ExitRecord;
@@ -73,10 +73,8 @@ impl std::fmt::Display for Deaf {
 /// The thread that listens to one child, until the child ends or the
 /// parent's handle goes.
 pub(super) struct Hearing {
-    stop: Arc<AtomicBool>,
     deaf: Arc<AtomicBool>,
-    wake: Option<crossbeam_channel::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _thread: Periodic,
 }
 
 /// What the listener needs of the child.
@@ -95,34 +93,19 @@ pub(super) struct Child {
 
 impl Hearing {
     pub(super) fn listen(child: Child, after: Duration) -> std::io::Result<Hearing> {
-        let stop = Arc::new(AtomicBool::new(false));
         let deaf = Arc::new(AtomicBool::new(false));
-        let (wake, sleep) = crossbeam_channel::bounded::<()>(0);
-        let (stopped, flag) = (stop.clone(), deaf.clone());
-        let thread = std::thread::Builder::new()
-            .name(format!("signal-slot-hearing-{}", child.name))
-            .spawn(move || Listener::new(child, after, flag).run(&stopped, &sleep))?;
+        let name = format!("signal-slot-hearing-{}", child.name);
+        let mut listener = Listener::new(child, after, deaf.clone());
+        let look = (after / 4).max(Duration::from_millis(5));
+        let thread = Periodic::start(name, move || listener.step(look).then_some(look))?;
         Ok(Hearing {
-            stop,
             deaf,
-            wake: Some(wake),
-            thread: Some(thread),
+            _thread: thread,
         })
     }
 
     pub(super) fn is_deaf(&self) -> bool {
         self.deaf.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Hearing {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        // Closing the channel wakes the listener from its sleep.
-        self.wake.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -150,19 +133,19 @@ impl Listener {
         }
     }
 
-    fn run(mut self, stop: &AtomicBool, sleep: &crossbeam_channel::Receiver<()>) {
-        let look = (self.after / 4).max(Duration::from_millis(5));
-        while !stop.load(Ordering::Acquire) && self.child.record.outcome().is_none() {
-            if self.child.suspended.load(Ordering::Relaxed) {
-                // Stopped on purpose: neither deaf nor heard.
-                self.silent_since = None;
-                self.idle_since = None;
-            } else if !self.listen(look) {
-                return;
-            }
-            // Woken early (disconnected) when the parent's handle goes.
-            let _ = sleep.recv_timeout(look);
+    /// One look at the child; false once it ended (or its loop is gone):
+    /// the listener is done.
+    fn step(&mut self, look: Duration) -> bool {
+        if self.child.record.outcome().is_some() {
+            return false;
         }
+        if self.child.suspended.load(Ordering::Relaxed) {
+            // Stopped on purpose: neither deaf nor heard.
+            self.silent_since = None;
+            self.idle_since = None;
+            return true;
+        }
+        self.listen(look)
     }
 
     /// One question to the child; false once its loop is gone.
