@@ -49,14 +49,13 @@ fn apply_locked(emitter: &ObjectShared, signal: u16, peer: &Arc<LoopPeer>, chang
     let name = emitter.signal_name(signal);
     let header = |key: &'static str| {
         move |receivers: Vec<ReceiverRef>, broadcast: bool| {
-            Arc::new(Header {
-                emitter: Some(EmitterName::of(emitter)),
-                signal: key,
-                receivers: receivers.into(),
+            Arc::new(Header::connection(
+                EmitterName::of(emitter),
+                key,
+                receivers.into(),
                 broadcast,
-                latest: false,
-                request: None,
-            })
+                false,
+            ))
         }
     };
     let mut list = ConnectionList::clone(&connections.list.load());
@@ -104,14 +103,13 @@ fn apply_locked(emitter: &ObjectShared, signal: u16, peer: &Arc<LoopPeer>, chang
                 list.latest.push(LatestDestination {
                     destination: Destination {
                         peer: peer.clone(),
-                        header: Arc::new(Header {
-                            emitter: Some(EmitterName::of(emitter)),
-                            signal: name,
-                            receivers: Box::new([receiver]),
-                            broadcast: false,
-                            latest: true,
-                            request: None,
-                        }),
+                        header: Arc::new(Header::connection(
+                            EmitterName::of(emitter),
+                            name,
+                            Box::new([receiver]),
+                            false,
+                            true,
+                        )),
                     },
                     mailbox: Arc::default(),
                 });
@@ -188,13 +186,11 @@ fn clear(list: &mut ConnectionList) -> bool {
     list.fan_out.retain_mut(|destination| {
         let header = &destination.header;
         if header.broadcast && !header.receivers.is_empty() {
-            destination.header = Arc::new(Header {
-                emitter: header.emitter.clone(),
-                signal: header.signal,
-                receivers: Box::new([]),
-                broadcast: true,
-                latest: false,
-                request: None,
+            destination.header = Arc::new(match header.emitter.clone() {
+                Some(emitter) => {
+                    Header::connection(emitter, header.signal, Box::new([]), true, false)
+                }
+                None => Header::new(None, header.signal, Box::new([]), true, false, None),
             });
         }
         destination.header.broadcast
@@ -347,14 +343,13 @@ pub(crate) fn forget_object(
             list.once.retain(|once| !names_it(&once.destination));
             let name = emitter.signal_name(u16::try_from(index).unwrap_or(u16::MAX));
             let header = |receivers: Vec<ReceiverRef>, broadcast: bool| {
-                Arc::new(Header {
-                    emitter: Some(EmitterName::of(&emitter)),
-                    signal: name,
-                    receivers: receivers.into(),
+                Arc::new(Header::connection(
+                    EmitterName::of(&emitter),
+                    name,
+                    receivers.into(),
                     broadcast,
-                    latest: false,
-                    request: None,
-                })
+                    false,
+                ))
             };
             edit_destination(&mut list.fan_out, peer, name, header, |receivers, _| {
                 receivers.retain(|receiver| !gone(receiver));
@@ -407,14 +402,13 @@ pub(crate) fn repoint(
                 let header = |key: &'static str| {
                     let emitter_name = emitter_name.clone();
                     move |receivers: Vec<ReceiverRef>, broadcast: bool| {
-                        Arc::new(Header {
-                            emitter: Some(emitter_name),
-                            signal: key,
-                            receivers: receivers.into(),
+                        Arc::new(Header::connection(
+                            emitter_name,
+                            key,
+                            receivers.into(),
                             broadcast,
-                            latest: false,
-                            request: None,
-                        })
+                            false,
+                        ))
                     }
                 };
                 // One-receiver destinations: to the new loop.
@@ -460,14 +454,13 @@ pub(crate) fn repoint(
                 if renamed {
                     // Its own emissions name the loop it lives on now.
                     let rename = |header: &Arc<Header>| {
-                        Arc::new(Header {
-                            emitter: Some(emitter_name.clone()),
-                            signal: header.signal,
-                            receivers: header.receivers.clone(),
-                            broadcast: header.broadcast,
-                            latest: header.latest,
-                            request: None,
-                        })
+                        Arc::new(Header::connection(
+                            emitter_name.clone(),
+                            header.signal,
+                            header.receivers.clone(),
+                            header.broadcast,
+                            header.latest,
+                        ))
                     };
                     for destination in list
                         .fan_out

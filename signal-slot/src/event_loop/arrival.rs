@@ -190,23 +190,23 @@ impl EventLoop {
             lease: None,
         };
         let envelope = SignalEnvelope {
-            header: Arc::new(Header {
-                emitter: sender.map(|sender| EmitterName {
+            header: Arc::new(Header::new(
+                sender.map(|sender| EmitterName {
                     id: sender.id.into(),
                     loop_name: sender.loop_name.map(Into::into),
                     instance: sender.instance,
                 }),
                 // Under the writers' lock, which a fork holds: the names'
                 // table is never inherited locked.
-                signal: {
+                {
                     let _writers = crate::connection::writers();
                     crate::connection::intern(signal)
                 },
-                receivers: Box::new([receiver]),
-                broadcast: false,
-                latest: false,
-                request: reply.map(RequestGuard::new),
-            }),
+                Box::new([receiver]),
+                false,
+                false,
+                reply.map(RequestGuard::new),
+            )),
             args: payloads.batch(),
         };
         if let Some(request) = request {

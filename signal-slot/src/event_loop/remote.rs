@@ -198,7 +198,12 @@ impl EventLoop {
                     Some((segment, len)) => &segment.bytes()[..*len as usize],
                     None => ring.consumer.body(&record),
                 };
-                let rest = self.dispatch_frames(body, &tally, Source::Process(ring.from));
+                let rest = self.dispatch_frames(
+                    body,
+                    &tally,
+                    Source::Process(ring.from),
+                    Some(&mut ring.heads),
+                );
                 let left = u64::from(record.signals).saturating_sub(tally.counted.get());
                 self.drop_rest(&tally, left, rest);
                 end_leases(body);
@@ -325,7 +330,7 @@ impl EventLoop {
     /// queued before the loop moved here), holding `signals` signals.
     pub(super) fn dispatch_packet(&mut self, bytes: &[u8], signals: u32) {
         let tally = Tally::new(None);
-        let rest = self.dispatch_frames(bytes, &tally, Source::Parent);
+        let rest = self.dispatch_frames(bytes, &tally, Source::Parent, None);
         let left = u64::from(signals).saturating_sub(tally.counted.get());
         self.drop_rest(&tally, left, rest);
         // Packed by the parent, with no lease mark.
@@ -339,7 +344,7 @@ impl EventLoop {
     pub(super) fn dispatch_network(&mut self, bytes: &[u8], signals: u32, from: &str) {
         let tally = Tally::new(None);
         crate::pool::untrusted(|| {
-            let rest = self.dispatch_frames(bytes, &tally, Source::Program(from));
+            let rest = self.dispatch_frames(bytes, &tally, Source::Program(from), None);
             let left = u64::from(signals).saturating_sub(tally.counted.get());
             self.drop_rest(&tally, left, rest);
             // Keep-latest values from it are decoded here: untrusted too.
@@ -386,57 +391,84 @@ impl EventLoop {
         });
     }
 
-    /// Handles the frames of a record (or packet), in order.
-    fn dispatch_frames(&mut self, bytes: &[u8], tally: &Tally<'_>, source: Source<'_>) -> Rest {
-        let frames = wire::Reader::new(bytes);
-        for frame in frames {
-            match frame {
-                Ok(frame) => match source {
-                    Source::Program(from) => match admitted(frame) {
-                        Some(frame) => self.apply_frame(frame, tally),
-                        None => tracing::warn!(
-                            event_loop = self.handle.name(),
-                            from,
-                            "a command from program {from} over the network is not one a \
-                             program may send: ignored"
-                        ),
-                    },
-                    _ => self.apply_frame(frame, tally),
-                },
-                Err(error) => {
-                    // Anyone who reaches the network can send garbage:
-                    // reported once a second at most, with how many more.
-                    static FROM_NETWORK: std::sync::LazyLock<crate::util::RateLimit> =
-                        std::sync::LazyLock::new(|| {
-                            crate::util::RateLimit::new(std::time::Duration::from_secs(1))
-                        });
-                    let mut suppressed = 0;
-                    if let Source::Program(_) = source {
-                        match FROM_NETWORK.allow() {
-                            Some(count) => suppressed = count,
-                            None => {
-                                FROM_NETWORK.suppress();
-                                return Rest::Corrupt;
-                            }
-                        }
-                    }
-                    tracing::error!(
-                        event_loop = self.handle.name(),
-                        %error,
-                        %source,
-                        suppressed,
-                        "event loop `{}`: a record from {source} cannot be decoded ({error}); \
-                         the rest of it is dropped",
-                        self.handle.name(),
-                    );
-                    return Rest::Corrupt;
-                }
+    /// Handles the frames of a record (or packet), in order; those of a
+    /// ring through the heads it carried lately.
+    fn dispatch_frames(
+        &mut self,
+        bytes: &[u8],
+        tally: &Tally<'_>,
+        source: Source<'_>,
+        mut heads: Option<&mut wire::Heads>,
+    ) -> Rest {
+        let mut reader = wire::Reader::new(bytes);
+        loop {
+            let Some(frame) = reader.next_cached(heads.as_deref()) else {
+                break;
+            };
+            if let Err(rest) = self.handle_frame(frame, tally, source) {
+                return rest;
+            }
+            if let (Some(heads), Some(head)) = (heads.as_deref_mut(), reader.take_head()) {
+                heads.learn(head);
             }
             if self.state.stop.is_some() {
                 return Rest::AfterStop;
             }
         }
         Rest::None
+    }
+
+    /// Applies a frame; or reports one that could not be decoded, and
+    /// gives up on the rest of its record.
+    fn handle_frame(
+        &mut self,
+        frame: Result<Frame<'_>, crate::error::DecodeError>,
+        tally: &Tally<'_>,
+        source: Source<'_>,
+    ) -> Result<(), Rest> {
+        match frame {
+            Ok(frame) => match source {
+                Source::Program(from) => match admitted(frame) {
+                    Some(frame) => self.apply_frame(frame, tally),
+                    None => tracing::warn!(
+                        event_loop = self.handle.name(),
+                        from,
+                        "a command from program {from} over the network is not one a \
+                         program may send: ignored"
+                    ),
+                },
+                _ => self.apply_frame(frame, tally),
+            },
+            Err(error) => {
+                // Anyone who reaches the network can send garbage:
+                // reported once a second at most, with how many more.
+                static FROM_NETWORK: std::sync::LazyLock<crate::util::RateLimit> =
+                    std::sync::LazyLock::new(|| {
+                        crate::util::RateLimit::new(std::time::Duration::from_secs(1))
+                    });
+                let mut suppressed = 0;
+                if let Source::Program(_) = source {
+                    match FROM_NETWORK.allow() {
+                        Some(count) => suppressed = count,
+                        None => {
+                            FROM_NETWORK.suppress();
+                            return Err(Rest::Corrupt);
+                        }
+                    }
+                }
+                tracing::error!(
+                    event_loop = self.handle.name(),
+                    %error,
+                    %source,
+                    suppressed,
+                    "event loop `{}`: a record from {source} cannot be decoded ({error}); \
+                     the rest of it is dropped",
+                    self.handle.name(),
+                );
+                return Err(Rest::Corrupt);
+            }
+        }
+        Ok(())
     }
 
     /// Applies one frame.

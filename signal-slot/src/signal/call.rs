@@ -283,17 +283,17 @@ impl<A: Clone + Send + 'static, R: SlotReply> Slot<'_, A, R> {
         }
         let route = call::register(self.callee(), peer.name_arc().clone(), timeout, complete);
         let envelope = SignalEnvelope {
-            header: Arc::new(Header {
-                emitter: None,
-                signal: CALL,
-                receivers: Box::new([crate::connection::receiver_to(
+            header: Arc::new(Header::new(
+                None,
+                CALL,
+                Box::new([crate::connection::receiver_to(
                     &self.target.shared,
                     self.index,
                 )]),
-                broadcast: false,
-                latest: false,
-                request: Some(RequestGuard::new(route)),
-            }),
+                false,
+                false,
+                Some(RequestGuard::new(route)),
+            )),
             args: Args::one(args, self.encode),
         };
         if let Err(error) = peer.post(Envelope::Signal(envelope)) {

@@ -209,17 +209,17 @@ impl<A: Clone + Send + 'static, R> Slot<'_, A, R> {
         let args = args.into_args();
         let peer = receiving_peer(self.target)?;
         let envelope = SignalEnvelope {
-            header: Arc::new(Header {
-                emitter: None,
-                signal: INVOKE,
-                receivers: Box::new([crate::connection::receiver_to(
+            header: Arc::new(Header::new(
+                None,
+                INVOKE,
+                Box::new([crate::connection::receiver_to(
                     &self.target.shared,
                     self.index,
                 )]),
-                broadcast: false,
-                latest: false,
-                request: None,
-            }),
+                false,
+                false,
+                None,
+            )),
             args: Args::one(args, self.encode),
         };
         peer.post(Envelope::Signal(envelope))

@@ -212,6 +212,8 @@ pub(crate) struct InboundRing {
     /// come: the loop does not look at the ring again until it comes (or
     /// the loop gives up on it).
     waiting_since: Option<Instant>,
+    /// The heads of the signal frames it carried lately, decoded.
+    pub(crate) heads: crate::wire::Heads,
 }
 
 impl InboundRing {
@@ -223,6 +225,7 @@ impl InboundRing {
             segments: BTreeMap::new(),
             done_below: 0,
             waiting_since: None,
+            heads: crate::wire::Heads::default(),
         }
     }
 

@@ -247,13 +247,12 @@ pub(crate) fn encode_signal(
     out: &mut Encoder<'_>,
 ) -> Result<(), EncodeError> {
     let header = &envelope.header;
-    let (emitter_loop, emitter) = match &header.emitter {
-        Some(emitter) => (
-            emitter.loop_name.as_deref(),
-            Some((&*emitter.id, emitter.instance)),
-        ),
-        None => (None, None),
-    };
+    let args = &envelope.args;
+    let encode = |index, buf: &mut Encoder<'_>| args.encode_item(index, buf);
+    if let Some(prefix) = &header.prefix {
+        return Writer::new(out).prefixed_signal(prefix, args.count(), encode);
+    }
+    let (emitter_loop, emitter) = header.emitter_fields();
     Writer::new(out).signal(
         emitter_loop,
         emitter,
@@ -264,8 +263,8 @@ pub(crate) fn encode_signal(
             let route = request.forwarded();
             (route.process, route.call)
         }),
-        envelope.args.count(),
-        |index, buf| envelope.args.encode_item(index, buf),
+        args.count(),
+        encode,
     )
 }
 

@@ -31,16 +31,24 @@
 //! Tags 2 to 6 are the [`Command`]s; this module is the only place that
 //! converts them to and from bytes.
 //!
+//! A signal frame's *head* (its fields before the payloads) is the same
+//! for every emission of one connection to one loop: the sender encodes it
+//! once, when the connection is made ([`signal_prefix`]), and the loop
+//! decodes it once per ring and finds it again by its bytes ([`Heads`]).
+//!
 //! Each payload is the argument tuple as a MessagePack array, wrapped in
 //! `bin` so that a frame can be skipped or reported without knowing the
 //! slot's types. Decoding borrows from the packet and never panics: every
 //! length is checked against what is left.
 
+mod heads;
 mod reader;
 mod writer;
 
+pub(crate) use heads::Heads;
+
 pub(crate) use reader::Reader;
-pub(crate) use writer::Writer;
+pub(crate) use writer::{Writer, signal_prefix};
 
 use crate::codec::Encoder;
 use crate::command::Command;
@@ -447,6 +455,58 @@ mod tests {
                 },
             })
         );
+    }
+
+    #[test]
+    fn a_prefixed_signal_is_the_same_frame_as_a_whole_one() {
+        let receivers = [receiver("b", 0), receiver("c", 3)];
+        for (emitter_loop, emitter, flags) in [
+            (Some("main"), Some(("a", 17)), (true, false)),
+            (None, Some(("a", u64::MAX)), (false, true)),
+            (None, None, (false, false)),
+        ] {
+            let mut whole = Vec::new();
+            Writer::new(&mut Encoder::growing(&mut whole))
+                .signal(
+                    emitter_loop,
+                    emitter,
+                    "ping",
+                    receivers.iter(),
+                    flags,
+                    None,
+                    3,
+                    encode_u64(7),
+                )
+                .unwrap();
+            let prefix =
+                signal_prefix(emitter_loop, emitter, "ping", receivers.iter(), flags).unwrap();
+            let mut prefixed = Vec::new();
+            Writer::new(&mut Encoder::growing(&mut prefixed))
+                .prefixed_signal(&prefix, 3, encode_u64(7))
+                .unwrap();
+            assert_eq!(prefixed, whole);
+            let frames: Vec<_> = Reader::new(&prefixed).collect::<Result<_, _>>().unwrap();
+            let [
+                Frame::Signal {
+                    signal,
+                    receivers: read,
+                    payloads,
+                    ..
+                },
+            ] = &frames[..]
+            else {
+                panic!("one signal frame: {frames:?}");
+            };
+            assert_eq!((*signal, read.len(), payloads.len()), ("ping", 2, 3));
+        }
+        // A payload that fails leaves nothing of the frame, prefix included.
+        let prefix = signal_prefix(None, None, "ping", [].iter(), (false, false)).unwrap();
+        let mut buf = vec![1, 2, 3];
+        let failed =
+            Writer::new(&mut Encoder::growing(&mut buf))
+                .prefixed_signal(&prefix, 1, |_, _| Err(io_error("no")));
+        assert!(failed.is_err());
+        assert_eq!(buf, [1, 2, 3]);
     }
 
     #[test]

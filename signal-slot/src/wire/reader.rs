@@ -11,11 +11,26 @@ use crate::protocol::{Change, Delivery, ReceiverRef};
 
 /// Reads the frames of a packet, in order.
 pub(crate) struct Reader<'a> {
-    rest: &'a [u8],
-    failed: bool,
+    pub(super) rest: &'a [u8],
+    pub(super) failed: bool,
+    /// The head (the bytes before the payloads) of the last frame, if it
+    /// was a signal's (not a call's): see `heads`.
+    head: Option<&'a [u8]>,
 }
 
-fn decode_error(what: impl std::fmt::Display) -> DecodeError {
+/// The fields of a signal frame before its payloads.
+pub(super) struct SignalHead<'a> {
+    pub(super) emitter_loop: Option<&'a str>,
+    pub(super) emitter: Option<&'a str>,
+    pub(super) emitter_instance: u64,
+    pub(super) signal: &'a str,
+    pub(super) receivers: Receivers<'a>,
+    pub(super) broadcast: bool,
+    pub(super) latest: bool,
+    pub(super) reply: Option<(u64, u64)>,
+}
+
+pub(super) fn decode_error(what: impl std::fmt::Display) -> DecodeError {
     DecodeError(what.to_string())
 }
 
@@ -29,10 +44,17 @@ impl<'a> Reader<'a> {
         Reader {
             rest,
             failed: false,
+            head: None,
         }
     }
 
-    fn array_len(&mut self) -> Result<usize, DecodeError> {
+    /// The head of the last frame read, if it was a signal's (see
+    /// `heads`).
+    pub(crate) fn take_head(&mut self) -> Option<&'a [u8]> {
+        self.head.take()
+    }
+
+    pub(super) fn array_len(&mut self) -> Result<usize, DecodeError> {
         let len = rmp::decode::read_array_len(&mut self.rest)
             .map_err(|error| decode_error(format!("expected an array: {error}")))?;
         // Every element takes at least one byte: a longer array is a lie.
@@ -80,7 +102,7 @@ impl<'a> Reader<'a> {
         self.str().map(Some)
     }
 
-    fn bin(&mut self) -> Result<&'a [u8], DecodeError> {
+    pub(super) fn bin(&mut self) -> Result<&'a [u8], DecodeError> {
         let len = rmp::decode::read_bin_len(&mut self.rest)
             .map_err(|error| decode_error(format!("expected a payload: {error}")))?
             as usize;
@@ -120,12 +142,56 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn frame(&mut self) -> Result<Frame<'a>, DecodeError> {
+    /// The fields of a signal (or call) frame after its tag, up to its
+    /// payloads.
+    pub(super) fn signal_fields(&mut self, tag: u8) -> Result<SignalHead<'a>, DecodeError> {
+        let emitter_loop = self.optional_str()?;
+        let emitter = self.optional_str()?;
+        let emitter_instance = self.uint()?;
+        let signal = self.str()?;
+        let count = self.array_len()?;
+        let mut receivers = Receivers::with_capacity(count);
+        for _ in 0..count {
+            if self.array_len()? != 3 {
+                return Err(decode_error("a receiver is `[object, slot, instance]`"));
+            }
+            receivers.push((self.str()?, self.u16()?, self.uint()?));
+        }
+        let flags = self.u16()?;
+        if flags > 0b11 {
+            return Err(decode_error(format!("unknown signal flags {flags:#b}")));
+        }
+        let reply = if tag == REQUEST {
+            Some((self.uint()?, self.uint()?))
+        } else {
+            None
+        };
+        Ok(SignalHead {
+            emitter_loop,
+            emitter,
+            emitter_instance,
+            signal,
+            receivers,
+            broadcast: flags & 1 != 0,
+            latest: flags & 0b10 != 0,
+            reply,
+        })
+    }
+
+    /// The frame tag and field count of the next frame.
+    pub(super) fn frame_tag(&mut self) -> Result<(usize, u8), DecodeError> {
         let fields = self.array_len()?;
         if fields == 0 {
             return Err(decode_error("an empty frame"));
         }
         let tag = u8::try_from(self.uint()?).map_err(|_| decode_error("unknown frame kind"))?;
+        Ok((fields, tag))
+    }
+
+    fn frame(&mut self) -> Result<Frame<'a>, DecodeError> {
+        let start = self.rest;
+        self.head = None;
+        let (fields, tag) = self.frame_tag()?;
         let expected = match tag {
             REQUEST => 9,
             SIGNAL | CONNECT => 7,
@@ -141,36 +207,20 @@ impl<'a> Reader<'a> {
         Self::expect_fields(fields, expected, tag)?;
         Ok(match tag {
             SIGNAL | REQUEST => {
-                let emitter_loop = self.optional_str()?;
-                let emitter = self.optional_str()?;
-                let emitter_instance = self.uint()?;
-                let signal = self.str()?;
-                let count = self.array_len()?;
-                let mut receivers = Receivers::with_capacity(count);
-                for _ in 0..count {
-                    if self.array_len()? != 3 {
-                        return Err(decode_error("a receiver is `[object, slot, instance]`"));
-                    }
-                    receivers.push((self.str()?, self.u16()?, self.uint()?));
+                let head = self.signal_fields(tag)?;
+                if tag == SIGNAL {
+                    let len = start.len() - self.rest.len();
+                    self.head = start.get(..len);
                 }
-                let flags = self.u16()?;
-                if flags > 0b11 {
-                    return Err(decode_error(format!("unknown signal flags {flags:#b}")));
-                }
-                let reply = if tag == REQUEST {
-                    Some((self.uint()?, self.uint()?))
-                } else {
-                    None
-                };
                 Frame::Signal {
-                    emitter_loop,
-                    emitter,
-                    emitter_instance,
-                    signal,
-                    receivers,
-                    broadcast: flags & 1 != 0,
-                    latest: flags & 0b10 != 0,
-                    reply,
+                    emitter_loop: head.emitter_loop,
+                    emitter: head.emitter,
+                    emitter_instance: head.emitter_instance,
+                    signal: head.signal,
+                    receivers: head.receivers,
+                    broadcast: head.broadcast,
+                    latest: head.latest,
+                    reply: head.reply,
                     payloads: self.payloads()?,
                 }
             }

@@ -98,44 +98,80 @@ impl<'b, 'e> Writer<'b, 'e> {
         emitter: Option<(&str, u64)>,
         signal: &str,
         receivers: impl ExactSizeIterator<Item = &'r ReceiverRef>,
-        (broadcast, latest): (bool, bool),
+        flags: (bool, bool),
         reply: Option<(u64, u64)>,
         count: usize,
         encode: impl FnMut(usize, &mut Encoder<'_>) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
         self.frame(|w| {
-            match reply {
-                Some(_) => w.header(9, REQUEST)?,
-                None => w.header(7, SIGNAL)?,
-            }
-            match emitter_loop {
-                Some(name) => w.str(name)?,
-                None => w.nil()?,
-            }
-            match emitter {
-                Some((id, instance)) => {
-                    w.str(id)?;
-                    w.u64(instance)?;
-                }
-                None => {
-                    w.nil()?;
-                    w.u64(0)?;
-                }
-            }
-            w.str(signal)?;
-            let len = u32::try_from(receivers.len()).map_err(|_| io_error("too many receivers"))?;
-            rmp::encode::write_array_len(w.buf, len).map_err(io_error)?;
-            for receiver in receivers {
-                rmp::encode::write_array_len(w.buf, 3).map_err(io_error)?;
-                w.receiver(receiver)?;
-            }
-            w.u16(u16::from(broadcast) | (u16::from(latest) << 1))?;
+            w.signal_head(
+                emitter_loop,
+                emitter,
+                signal,
+                receivers,
+                flags,
+                reply.is_some(),
+            )?;
             if let Some((process, call)) = reply {
                 w.u64(process)?;
                 w.u64(call)?;
             }
             w.payloads(count, encode)
         })
+    }
+
+    /// Writes a signal frame (not a call's) whose fields before the
+    /// payloads were encoded once by [`signal_prefix`]: the same bytes as
+    /// [`signal`](Self::signal) with those fields.
+    pub(crate) fn prefixed_signal(
+        &mut self,
+        prefix: &[u8],
+        count: usize,
+        encode: impl FnMut(usize, &mut Encoder<'_>) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
+        self.frame(|w| {
+            w.buf.write_all(prefix).map_err(io_error)?;
+            w.payloads(count, encode)
+        })
+    }
+
+    /// A signal frame's fields up to its payloads (and a call's reply
+    /// route, which follows them).
+    fn signal_head<'r>(
+        &mut self,
+        emitter_loop: Option<&str>,
+        emitter: Option<(&str, u64)>,
+        signal: &str,
+        receivers: impl ExactSizeIterator<Item = &'r ReceiverRef>,
+        (broadcast, latest): (bool, bool),
+        request: bool,
+    ) -> Result<(), EncodeError> {
+        match request {
+            true => self.header(9, REQUEST)?,
+            false => self.header(7, SIGNAL)?,
+        }
+        match emitter_loop {
+            Some(name) => self.str(name)?,
+            None => self.nil()?,
+        }
+        match emitter {
+            Some((id, instance)) => {
+                self.str(id)?;
+                self.u64(instance)?;
+            }
+            None => {
+                self.nil()?;
+                self.u64(0)?;
+            }
+        }
+        self.str(signal)?;
+        let len = u32::try_from(receivers.len()).map_err(|_| io_error("too many receivers"))?;
+        rmp::encode::write_array_len(self.buf, len).map_err(io_error)?;
+        for receiver in receivers {
+            rmp::encode::write_array_len(self.buf, 3).map_err(io_error)?;
+            self.receiver(receiver)?;
+        }
+        self.u16(u16::from(broadcast) | (u16::from(latest) << 1))
     }
 
     fn nil(&mut self) -> Result<(), EncodeError> {
@@ -272,4 +308,26 @@ impl<'b, 'e> Writer<'b, 'e> {
             }
         }
     }
+}
+
+/// The fields of a signal frame (not a call's) before its payloads, for
+/// [`Writer::prefixed_signal`]: they are the same for every emission of one
+/// signal to one group of receivers, so its emitter encodes them once.
+pub(crate) fn signal_prefix<'r>(
+    emitter_loop: Option<&str>,
+    emitter: Option<(&str, u64)>,
+    signal: &str,
+    receivers: impl ExactSizeIterator<Item = &'r ReceiverRef>,
+    flags: (bool, bool),
+) -> Result<Box<[u8]>, EncodeError> {
+    let mut buf = Vec::with_capacity(64);
+    Writer::new(&mut Encoder::growing(&mut buf)).signal_head(
+        emitter_loop,
+        emitter,
+        signal,
+        receivers,
+        flags,
+        false,
+    )?;
+    Ok(buf.into_boxed_slice())
 }
