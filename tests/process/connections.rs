@@ -489,3 +489,73 @@ pub fn a_signal_blocker_on_an_object_of_a_child() {
     home.join().unwrap();
     assert_eq!(log.entries(), ["value 7"]);
 }
+
+/// More connections from one process to a loop than its reader keeps frame
+/// heads for, their signals interleaved one at a time, and one rewired in
+/// the middle of the stream (its frames get a new head): every signal
+/// reaches the receivers its connection named when it was emitted, once
+/// and in order.
+pub fn many_interleaved_connections_reach_their_receivers_in_order() {
+    const EMITTERS: usize = 20;
+    const ROUNDS: u64 = 300;
+    let (log, mut main, probe, _source) = parent("heads_main", EMITTERS);
+    let mut child =
+        EventLoopProcess::with_options(EventLoop::builder("heads_child").capacity(100_000))
+            .unwrap();
+    let sources: Vec<_> = (0..EMITTERS)
+        .map(|index| main.add_with_id(format!("s{index}"), Source).unwrap())
+        .collect();
+    let workers: Vec<_> = (0..EMITTERS)
+        .map(|index| {
+            child
+                .add_with_id(format!("w{index}"), Worker::new())
+                .unwrap()
+        })
+        .collect();
+    for (source, worker) in sources.iter().zip(&workers) {
+        source.value().connect(worker.on_value()).unwrap();
+        worker.reply().connect(probe.report()).unwrap();
+    }
+    child.start().unwrap();
+    // Round-robin: 20 heads in turn, more than a ring's reader keeps.
+    for value in 0..ROUNDS {
+        for source in &sources {
+            source.value().emit(value);
+        }
+    }
+    // One emitter alone: the same head again and again.
+    for value in ROUNDS..2 * ROUNDS {
+        sources[0].value().emit(value);
+    }
+    // Rewired: s0's signal now goes to w0 and w1 (one frame, a new head).
+    sources[0].value().connect(workers[1].on_value()).unwrap();
+    for value in 2 * ROUNDS..3 * ROUNDS {
+        sources[0].value().emit(value);
+        sources[1].value().emit(value - ROUNDS);
+    }
+    // After every signal in the ring (invocations go the same way).
+    for worker in &workers {
+        worker.report().invoke(()).unwrap();
+    }
+    run(&mut main, Duration::from_secs(60));
+    let mut entries = log.entries();
+    entries.sort();
+    let mut expected: Vec<String> = (0..EMITTERS)
+        .map(|index| {
+            let (received, out_of_order) = match index {
+                // s0's three runs in order.
+                0 => (3 * ROUNDS, 0),
+                // s1's values in order, and s0's from 2 × ROUNDS: its
+                // first from s0 is counted out of order (a new sender
+                // starts at 0), none after it.
+                1 => (2 * ROUNDS + ROUNDS, 1),
+                _ => (ROUNDS, 0),
+            };
+            format!("w{index}: received={received} out_of_order={out_of_order}")
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(entries, expected);
+    child.stop();
+    assert!(join(&mut child).success());
+}

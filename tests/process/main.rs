@@ -60,6 +60,7 @@ fn main() {
             connections::keep_latest_into_a_stopped_child,
             connections::single_shot_connections_of_an_emitter_in_a_child,
             connections::a_signal_blocker_on_an_object_of_a_child,
+            connections::many_interleaved_connections_reach_their_receivers_in_order,
             toolbox::prefix_slots_and_relays_through_a_child,
             toolbox::connections_of_an_emitter_in_a_child_as_values,
             toolbox::lifetime_across_processes_and_closures_that_cannot_go,
