@@ -403,6 +403,44 @@ mod tests {
     }
 
     #[test]
+    fn heads_are_bounded_in_number_and_size() {
+        let mut heads = Heads::default();
+        // A signal to 200 receivers: a head of several KiB, not kept.
+        let receivers: Vec<ReceiverRef> = (0..200)
+            .map(|index| receiver(&format!("receiver number {index}"), 1))
+            .collect();
+        let mut buf = Vec::new();
+        for _ in 0..3 {
+            Writer::new(&mut Encoder::growing(&mut buf))
+                .signal(
+                    None,
+                    None,
+                    "wide",
+                    receivers.iter(),
+                    (false, false),
+                    None,
+                    0,
+                    |_, _| Ok(()),
+                )
+                .unwrap();
+        }
+        let (frames, learned) = read_learning(&buf, &mut heads);
+        assert_eq!(frames, read_plain(&buf));
+        assert_eq!((learned, heads.entries.len()), (0, 0));
+        // Many short heads: never more than ENTRIES kept.
+        let names: Vec<String> = (0..100).map(|index| format!("s{index}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        read_learning(&record(&names), &mut heads);
+        assert_eq!(heads.entries.len(), ENTRIES);
+        assert!(
+            heads
+                .entries
+                .iter()
+                .all(|head| head.bytes.len() <= MAX_HEAD)
+        );
+    }
+
+    #[test]
     fn a_few_interleaved_heads_are_learned_once() {
         let mut heads = Heads::default();
         let names: Vec<String> = (0..400).map(|i| format!("s{}", i % 3)).collect();
