@@ -398,28 +398,34 @@ impl EventLoop {
         bytes: &[u8],
         tally: &Tally<'_>,
         source: Source<'_>,
-        mut heads: Option<&mut wire::Heads>,
+        heads: Option<&mut wire::Heads>,
     ) -> Rest {
         let mut reader = wire::Reader::new(bytes);
+        let Some(heads) = heads else {
+            // The parent's packets and other programs' records: read plainly.
+            for frame in reader {
+                if let Err(rest) = self.handle_frame(frame, tally, source) {
+                    return rest;
+                }
+            }
+            return Rest::None;
+        };
         loop {
-            let Some(frame) = reader.next_cached(heads.as_deref()) else {
+            let Some(frame) = reader.next_cached(heads) else {
                 break;
             };
             if let Err(rest) = self.handle_frame(frame, tally, source) {
                 return rest;
             }
-            if let (Some(heads), Some(head)) = (heads.as_deref_mut(), reader.take_head()) {
+            if let Some(head) = reader.take_head() {
                 heads.learn(head);
-            }
-            if self.state.stop.is_some() {
-                return Rest::AfterStop;
             }
         }
         Rest::None
     }
 
-    /// Applies a frame; or reports one that could not be decoded, and
-    /// gives up on the rest of its record.
+    /// Applies a frame, or reports one that could not be decoded. `Err`
+    /// ends the record: it cannot be framed further, or the loop stops.
     fn handle_frame(
         &mut self,
         frame: Result<Frame<'_>, crate::error::DecodeError>,
@@ -467,6 +473,9 @@ impl EventLoop {
                 );
                 return Err(Rest::Corrupt);
             }
+        }
+        if self.state.stop.is_some() {
+            return Err(Rest::AfterStop);
         }
         Ok(())
     }

@@ -146,7 +146,7 @@ impl<'a> Reader<'a> {
     /// bytes to learn.
     pub(crate) fn next_cached<'h>(
         &mut self,
-        heads: Option<&'h Heads>,
+        heads: &'h Heads,
     ) -> Option<Result<Frame<'h>, DecodeError>>
     where
         'a: 'h,
@@ -154,9 +154,7 @@ impl<'a> Reader<'a> {
         if self.failed || self.rest.is_empty() {
             return None;
         }
-        let Some((heads, (index, len))) =
-            heads.and_then(|heads| Some((heads, heads.find(self.rest)?)))
-        else {
+        let Some((index, len)) = heads.find(self.rest) else {
             return self.next().map(|frame| frame.map(Frame::shorten));
         };
         self.rest = &self.rest[len..];
@@ -319,10 +317,11 @@ mod tests {
         let mut frames = Vec::new();
         let mut learned = 0;
         loop {
-            let Some(frame) = reader.next_cached(Some(heads)) else {
+            let Some(frame) = reader.next_cached(heads) else {
                 break;
             };
-            frames.push(format!("{:?}", frame.unwrap()));
+            frames.push(format!("{frame:?}"));
+            drop(frame);
             if let Some(head) = reader.take_head() {
                 learned += usize::from(heads.learn(head));
             }
@@ -336,7 +335,7 @@ mod tests {
 
     fn read_plain(record: &[u8]) -> Vec<String> {
         Reader::new(record)
-            .map(|frame| format!("{:?}", frame.unwrap()))
+            .map(|frame| format!("{frame:?}"))
             .collect()
     }
 
@@ -379,8 +378,8 @@ mod tests {
         let mut bad = record[..len].to_vec();
         bad.extend_from_slice(&[0x93, 0xc4, 0x05, 1]);
         let mut reader = Reader::new(&bad);
-        assert!(reader.next_cached(Some(&heads)).unwrap().is_err());
-        assert!(reader.next_cached(Some(&heads)).is_none());
+        assert!(reader.next_cached(&heads).unwrap().is_err());
+        assert!(reader.next_cached(&heads).is_none());
     }
 
     #[test]
@@ -460,20 +459,10 @@ mod tests {
         use super::*;
 
         fn read_all(record: &[u8], heads: Option<&mut Heads>) -> Vec<String> {
-            let mut reader = Reader::new(record);
-            let mut frames = Vec::new();
-            let mut heads = heads;
-            loop {
-                let Some(frame) = reader.next_cached(heads.as_deref()) else {
-                    break;
-                };
-                frames.push(format!("{frame:?}"));
-                drop(frame);
-                if let (Some(heads), Some(head)) = (heads.as_deref_mut(), reader.take_head()) {
-                    heads.learn(head);
-                }
+            match heads {
+                Some(heads) => read_learning(record, heads).0,
+                None => read_plain(record),
             }
-            frames
         }
 
         proptest! {
