@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use zenoh::Wait;
 
@@ -22,11 +23,68 @@ pub(super) struct LinkState {
     program: u64,
     /// The loop's program runs, as liveliness says.
     up: AtomicBool,
+    /// Held while a record is sent, so that records go in the order of
+    /// their counts.
+    sending: Mutex<Sending>,
+}
+
+/// What the sender of a link keeps between records.
+struct Sending {
     /// The signals sent so far to the program that runs the loop now:
     /// each record says how many came before it, so that its receiver
-    /// counts exactly what Zenoh dropped. Held while a record is sent, so
-    /// that records go in the order of their counts.
-    sent: Mutex<u64>,
+    /// counts exactly what Zenoh dropped.
+    sent: u64,
+    /// When the last large record went into Zenoh's queue, while the
+    /// records behind it still wait for room (see [`Sending::publisher`]).
+    behind_large: Option<Instant>,
+}
+
+/// Records larger than this wait for room in Zenoh's queue rather than be
+/// dropped: half of what `peer_config` lets Zenoh queue per link.
+pub(super) const WAITS_OVER: usize = 512 << 10;
+
+/// A put into Zenoh's queue that returns sooner than this found room: the
+/// large record ahead of it has left the queue's head.
+const ROOM_FOUND: Duration = Duration::from_millis(1);
+
+/// The longest records wait for room behind a large record of their own
+/// link before congestion drops them again.
+const BEHIND_LARGE_AT_MOST: Duration = Duration::from_secs(1);
+
+impl Sending {
+    /// Whether a record of `len` bytes waits for room in Zenoh's queue
+    /// rather than be dropped under congestion.
+    ///
+    /// Urgent records always wait, and so does a large one (it would
+    /// always be dropped, being more than Zenoh ever queues per link). The
+    /// records right behind a large one wait too: its fragments fill the
+    /// queue, and dropping what this link sends next for the congestion
+    /// that the link itself made would lose small signals after every
+    /// large one on a busy machine. They wait until one of them finds room
+    /// at once, or for [`BEHIND_LARGE_AT_MOST`].
+    fn waits(&mut self, len: usize, urgent: bool, now: Instant) -> bool {
+        if urgent || len > WAITS_OVER {
+            return true;
+        }
+        match self.behind_large {
+            Some(since) if now.duration_since(since) < BEHIND_LARGE_AT_MOST => true,
+            Some(_) => {
+                self.behind_large = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Learns from a put of `len` bytes, which `waited` for room or not,
+    /// and took `took`.
+    fn learn(&mut self, len: usize, waited: bool, took: Duration, now: Instant) {
+        if len > WAITS_OVER {
+            self.behind_large = Some(now);
+        } else if waited && took < ROOM_FOUND {
+            self.behind_large = None;
+        }
+    }
 }
 
 impl LinkState {
@@ -40,7 +98,10 @@ impl LinkState {
             urgent,
             program,
             up: AtomicBool::new(false),
-            sent: Mutex::new(0),
+            sending: Mutex::new(Sending {
+                sent: 0,
+                behind_large: None,
+            }),
         }
     }
 
@@ -50,15 +111,12 @@ impl LinkState {
 
     /// The loop is back, run by a program that has received nothing yet.
     pub(super) fn restart(&self) {
-        let mut sent = self.sent.lock().unwrap_or_else(PoisonError::into_inner);
-        *sent = 0;
+        let mut sending = self.sending.lock().unwrap_or_else(PoisonError::into_inner);
+        sending.sent = 0;
+        sending.behind_large = None;
         self.set_up(true);
     }
 }
-
-/// Records larger than this wait for room in Zenoh's queue rather than be
-/// dropped: half of what `peer_config` lets Zenoh queue per link.
-pub(super) const WAITS_OVER: usize = 512 << 10;
 
 /// The [`Link`] over the network.
 pub(super) struct NetLink(pub(super) std::sync::Arc<LinkState>);
@@ -69,22 +127,23 @@ impl Link for NetLink {
         if !state.up.load(Ordering::Acquire) {
             return Err(LinkError::Gone { lost: 0 });
         }
-        let mut sent = state.sent.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut sending = state.sending.lock().unwrap_or_else(PoisonError::into_inner);
         let mut bytes = Vec::with_capacity(256);
         let header = record::Header {
             urgent,
             program: state.program,
-            before: *sent,
+            before: sending.sent,
             signals,
         };
         record::write_header(&mut bytes, header);
         encode(&mut Encoder::growing(&mut bytes)).map_err(LinkError::Encode)?;
         // Congestion control drops rather than block: a record Zenoh
         // drops is counted by the receiver, from the gap in the counts.
-        // But a large record would always be dropped (more than Zenoh ever
-        // queues per link: see `peer_config`): it waits for room instead,
-        // as long as the network takes to carry it.
-        let publisher = if urgent || bytes.len() > WAITS_OVER {
+        // Some wait for room instead: see `Sending::waits`.
+        let len = bytes.len();
+        let start = Instant::now();
+        let waits = sending.waits(len, urgent, start);
+        let publisher = if waits {
             &state.urgent
         } else {
             &state.publisher
@@ -93,12 +152,59 @@ impl Link for NetLink {
             .put(bytes)
             .wait()
             .map_err(|_| LinkError::Gone { lost: 0 })?;
-        *sent += u64::from(signals);
+        let now = Instant::now();
+        sending.learn(len, waits, now - start, now);
+        sending.sent += u64::from(signals);
         Ok(())
     }
 
     fn end(&self) -> u64 {
         self.0.set_up(false);
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh() -> Sending {
+        Sending {
+            sent: 0,
+            behind_large: None,
+        }
+    }
+
+    #[test]
+    fn small_records_are_dropped_under_congestion_unless_urgent() {
+        let mut sending = fresh();
+        let now = Instant::now();
+        assert!(!sending.waits(100, false, now));
+        assert!(sending.waits(100, true, now));
+        assert!(sending.waits(WAITS_OVER + 1, false, now));
+    }
+
+    #[test]
+    fn records_behind_a_large_one_wait_until_one_finds_room_at_once() {
+        let mut sending = fresh();
+        let now = Instant::now();
+        sending.learn(WAITS_OVER + 1, true, Duration::from_millis(40), now);
+        // Behind it, a put that waited long found the queue still full.
+        assert!(sending.waits(100, false, now));
+        sending.learn(100, true, Duration::from_millis(3), now);
+        assert!(sending.waits(100, false, now));
+        // One that found room at once: the large record has gone ahead.
+        sending.learn(100, true, Duration::from_micros(20), now);
+        assert!(!sending.waits(100, false, now));
+    }
+
+    #[test]
+    fn records_behind_a_large_one_wait_for_a_bounded_time() {
+        let mut sending = fresh();
+        let then = Instant::now();
+        sending.learn(WAITS_OVER + 1, true, Duration::from_millis(40), then);
+        assert!(sending.waits(100, false, then + BEHIND_LARGE_AT_MOST / 2));
+        assert!(!sending.waits(100, false, then + BEHIND_LARGE_AT_MOST));
+        assert_eq!(sending.behind_large, None);
     }
 }

@@ -55,7 +55,9 @@
 //! as between processes. Emitting never blocks: Zenoh's congestion control
 //! is set to drop, and a record that Zenoh dropped is counted by the
 //! receiving loop (each record says how many signals its sender sent
-//! before it, so a gap is exact). Across the network an object is named by
+//! before it, so a gap is exact). Large records, and those right behind
+//! one, wait for room instead (see the guide's chapter on the network).
+//! Across the network an object is named by
 //! its loop and id (not by instance), so that a program restarted with the
 //! same objects gets what was connected to them.
 //!
