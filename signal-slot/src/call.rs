@@ -15,7 +15,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -240,17 +240,23 @@ fn is_here(route: ReplyRoute) -> bool {
     route.process == own_process()
 }
 
+/// How a reply reaches a caller in another process: its process's agent,
+/// which the process tree sets when this process's agent starts (before
+/// any call of another process can arrive). A seam: the tree is a service
+/// above this module.
+pub(crate) type SendReply = fn(ReplyRoute, Result<Vec<u8>, Failure>) -> bool;
+
+static SEND_REPLY: OnceLock<SendReply> = OnceLock::new();
+
+/// Sets how replies reach other processes (once; later calls change
+/// nothing).
+pub(crate) fn set_send_reply(send: SendReply) {
+    let _ = SEND_REPLY.set(send);
+}
+
 /// A reply for a call of another process, through its agent.
 fn send_remote(route: ReplyRoute, reply: Result<Vec<u8>, Failure>) {
-    let agent = crate::transport::agent_of(route.process);
-    let sent = agent.is_some_and(|agent| {
-        agent
-            .send(crate::transport::AgentMessage::Reply {
-                call: route.call,
-                reply: reply.map(serde_bytes::ByteBuf::from),
-            })
-            .is_ok()
-    });
+    let sent = SEND_REPLY.get().is_some_and(|send| send(route, reply));
     if !sent {
         tracing::debug!(
             process = route.process,

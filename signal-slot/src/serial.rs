@@ -12,14 +12,31 @@ use std::cell::RefCell;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::event_loop::{EventLoop, Step};
 use crate::status::ExitStatus;
 
 /// Where a guest's exit status lands when it ends.
 pub(crate) type GuestResult = Arc<Mutex<Option<ExitStatus>>>;
 
+/// The outcome of one iteration of a loop.
+pub(crate) enum Step {
+    Ended(ExitStatus),
+    Worked,
+    Idle,
+}
+
+/// A loop that a thread's own loop can run as its guest: the event loop,
+/// seen from here without importing it.
+pub(crate) trait GuestLoop {
+    /// Runs one iteration, without waiting for work.
+    fn step_now(&mut self) -> Step;
+    /// Whether messages wait for it.
+    fn has_work(&self) -> bool;
+    /// When its next timer is due.
+    fn next_deadline(&self) -> Option<Instant>;
+}
+
 struct Guest {
-    event_loop: EventLoop,
+    event_loop: Box<dyn GuestLoop>,
     result: GuestResult,
 }
 
@@ -34,11 +51,11 @@ pub(crate) fn forget_inherited_guests() {
 }
 
 /// Makes `event_loop` a guest of the calling thread.
-pub(crate) fn add_guest(event_loop: EventLoop) -> GuestResult {
+pub(crate) fn add_guest(event_loop: impl GuestLoop + 'static) -> GuestResult {
     let result = GuestResult::default();
     GUESTS.with(|guests| {
         guests.borrow_mut().push(Guest {
-            event_loop,
+            event_loop: Box::new(event_loop),
             result: result.clone(),
         });
     });
@@ -54,7 +71,7 @@ pub(crate) fn drive_guests() -> bool {
         return false;
     }
     let mut worked = false;
-    guests.retain_mut(|guest| match guest.event_loop.step(false) {
+    guests.retain_mut(|guest| match guest.event_loop.step_now() {
         Step::Ended(status) => {
             *guest.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
             worked = true;

@@ -281,6 +281,3 @@ static WRITERS: Mutex<()> = Mutex::new(());
 pub(crate) fn writers() -> MutexGuard<'static, ()> {
     WRITERS.lock().unwrap_or_else(PoisonError::into_inner)
 }
-
-/// The outcome of a delivery attempt that failed.
-pub(crate) type DeliveryError = (SignalEnvelope, DropReason);

@@ -3,7 +3,7 @@
 //! (`timer.rs`): the loop only calls it.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -142,29 +142,28 @@ fn next_deadline(deadline: Instant, interval: Duration, now: Instant) -> Instant
     deadline + Duration::from_nanos(u64::try_from(skip).unwrap_or(u64::MAX))
 }
 
-impl super::EventLoop {
-    pub(super) fn fire_timers(&mut self) -> bool {
+impl Timers {
+    /// Fires the timers that are due; true if one was.
+    pub(crate) fn fire_due(&mut self) -> bool {
         // No clock read without a timer: it costs as much as a message.
-        if self.state.timers.next_deadline().is_none() {
+        if self.next_deadline().is_none() {
             return false;
         }
-        let due = self.state.timers.take_due(Instant::now());
+        let due = self.take_due(Instant::now());
         let fired = !due.is_empty();
         for fire in due {
             fire();
         }
         fired
     }
+}
 
-    pub(super) fn run_tight_loops(&mut self) -> bool {
-        if self.state.tight_loops.is_empty() {
-            return false;
-        }
-        for iterate in self.state.tight_loops.values() {
-            iterate();
-        }
-        true
+/// Runs one iteration of each tight loop; true if there is one.
+pub(crate) fn run_tight_loops(tight_loops: &BTreeMap<Arc<str>, Fire>) -> bool {
+    for iterate in tight_loops.values() {
+        iterate();
     }
+    !tight_loops.is_empty()
 }
 
 #[cfg(test)]

@@ -38,12 +38,13 @@ use rustc_hash::FxHashMap;
 
 use crate::connection::{EmitterName, ReceiverRef};
 use crate::error::Error;
+use crate::interrupt;
 use crate::object::{ErasedObject, ObjectShared};
 use crate::registry::registry;
+use crate::serial::{self, Step};
 use crate::status::{ExitStatus, PanicPolicy, SlotFailure};
 use crate::transport::{DropReason, Envelope, Inbox, InboxSender, routes};
 use crate::util::panic_message;
-use crate::{interrupt, serial};
 use clock::{Fire, Timers};
 use hand_back::HandBack;
 use idle::{Spun, Waiter};
@@ -102,13 +103,6 @@ impl LoopState {
     fn aborted(&self) -> bool {
         self.stop == Some(StopCause::SlotFailed)
     }
-}
-
-/// The outcome of one iteration.
-pub(crate) enum Step {
-    Ended(ExitStatus),
-    Worked,
-    Idle,
 }
 
 #[derive(Debug)]
@@ -353,10 +347,10 @@ impl EventLoop {
             }
             Phase::Running => {}
         }
-        let mut worked = self.fire_timers();
+        let mut worked = self.state.timers.fire_due();
         worked |= self.drain(BUDGET);
         if self.state.stop.is_none() {
-            worked |= self.run_tight_loops();
+            worked |= clock::run_tight_loops(&self.state.tight_loops);
             worked |= serial::drive_guests();
         }
         if self.state.stop.is_some() {
@@ -560,19 +554,26 @@ impl EventLoop {
         }
     }
 
-    /// The deadline of the loop's next timer, for a host that drives it.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.state.timers.next_deadline()
-    }
-
     /// A sender into the loop's inbox.
     pub(crate) fn inbox_sender(&self) -> InboxSender {
         self.sender.clone()
     }
+}
+
+/// A serial loop is a guest of its host's loop.
+impl serial::GuestLoop for EventLoop {
+    fn step_now(&mut self) -> Step {
+        self.step(false)
+    }
 
     /// True if the loop has messages waiting or tight loops running.
-    pub(crate) fn has_work(&self) -> bool {
+    fn has_work(&self) -> bool {
         self.inbox.has_work() || !self.state.tight_loops.is_empty()
+    }
+
+    /// The deadline of the loop's next timer, for a host that drives it.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.state.timers.next_deadline()
     }
 }
 

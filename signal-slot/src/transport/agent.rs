@@ -96,6 +96,7 @@ pub(crate) enum AgentMessage {
 
 /// Starts the agent on `channel`.
 pub(crate) fn start(channel: IpcReceiver<AgentMessage>) -> std::io::Result<()> {
+    crate::call::set_send_reply(send_reply);
     std::thread::Builder::new()
         .name("signal-slot-agent".to_owned())
         .spawn(move || run(&channel))
@@ -392,6 +393,22 @@ pub(crate) fn agent_of(process: ProcessId) -> Option<IpcSender<AgentMessage>> {
         .filter_map(|peer| peer.address())
         .find(|address| address.process == process)
         .map(|address| address.agent.clone())
+}
+
+/// Sends a reply to a call of process `route.process` through its agent;
+/// false if this process knows no way to it.
+fn send_reply(
+    route: crate::call::ReplyRoute,
+    reply: Result<Vec<u8>, crate::call::Failure>,
+) -> bool {
+    agent_of(route.process).is_some_and(|agent| {
+        agent
+            .send(AgentMessage::Reply {
+                call: route.call,
+                reply: reply.map(serde_bytes::ByteBuf::from),
+            })
+            .is_ok()
+    })
 }
 
 /// What lives in the process of `agent`, for the topology.

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::DeliveryError;
 use super::bell::Bell;
 use super::routes::ProcessId;
 use super::{DropReason, Envelope, SignalEnvelope};
-use crate::connection::DeliveryError;
 use crate::sys::ring::Consumer;
 use crate::sys::shm::Segment;
 

@@ -26,7 +26,7 @@ mod remote;
 pub(crate) mod routes;
 
 pub(crate) use accounting::{DropCounter, DropReason};
-pub(crate) use agent::{AgentMessage, agent_of, describe_process};
+pub(crate) use agent::{AgentMessage, describe_process};
 pub(crate) use control::Control;
 pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY, DEFAULT_LARGE_INBOX_BYTES};
 pub(crate) use inbox::{InboundRing, Inbox, InboxSender, inbox};
@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use arc_swap::ArcSwap;
 
 use crate::command::Command;
-use crate::connection::{DeliveryError, Header};
+use crate::connection::Header;
 use crate::error::Error;
 use crate::event_loop::hand_back::KeepRequest;
 use crate::object::{ErasedObject, ObjectShared};
@@ -56,6 +56,9 @@ pub(crate) struct SignalEnvelope {
     pub(crate) header: Arc<Header>,
     pub(crate) args: Args,
 }
+
+/// The outcome of a delivery attempt that failed: the signal, and why.
+pub(crate) type DeliveryError = (SignalEnvelope, DropReason);
 
 /// A message in a loop's queue.
 pub(crate) enum Envelope {

@@ -10,10 +10,10 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+use super::DeliveryError;
 use super::link::{Link, LinkError};
 use super::{DropReason, LoopPeer, SignalEnvelope};
 use crate::codec::Encoder;
-use crate::connection::DeliveryError;
 use crate::error::{EncodeError, Error};
 use crate::object::ObjectShared;
 use crate::payload::Args;
