@@ -24,7 +24,6 @@ pub(crate) struct Registry {
     /// Objects by loop name and id.
     objects: HashMap<(Arc<str>, Arc<str>), ObjectEntry>,
     pub(crate) processes: ProcessTable,
-    pub(crate) pools: crate::pool::PoolTable,
     /// The subscriptions of each loop of this process, as its loop last
     /// reported them (for the topology; the loop keeps its own).
     subscriptions: HashMap<Arc<str>, Vec<SubscriptionInfo>>,

@@ -19,8 +19,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use serde::de::Error as _;
 use serde::ser::Error as _;
@@ -28,7 +28,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::Error;
 use crate::protocol::ProcessId;
-use crate::registry::registry;
 use crate::sys::pool::{self, PoolMemory, SlotMut, SlotRef};
 
 mod buffer;
@@ -109,6 +108,47 @@ impl PoolTable {
     }
 }
 
+/// The pools this process has mapped. A lock of its own, taken after the
+/// registry's where both are held (a fork holds both).
+static TABLE: LazyLock<Mutex<PoolTable>> = LazyLock::new(Mutex::default);
+
+fn table() -> MutexGuard<'static, PoolTable> {
+    TABLE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The pool table, held across a fork (after the registry) so that the
+/// child inherits it unlocked and whole.
+pub(crate) fn lock_for_fork() -> MutexGuard<'static, PoolTable> {
+    table()
+}
+
+/// In the root: the process `process` ended; every reference it held goes
+/// back.
+pub(crate) fn process_ended(process: ProcessId) {
+    table().process_ended(process);
+}
+
+/// How this process reaches the root of its tree about pools: the process
+/// tree's agent sets it as it starts (a seam: the tree is a service above
+/// the pool). Each returns `None` in the root, which asks no one.
+#[derive(Clone, Copy)]
+pub(crate) struct ToRoot {
+    /// Makes a pool created here known to the root.
+    pub(crate) tell: fn(u64, ipc_channel::ipc::IpcSharedMemory) -> Option<Result<(), String>>,
+    /// Asks the root for a pool created elsewhere.
+    #[allow(clippy::type_complexity)]
+    pub(crate) find: fn(u64) -> Option<Result<Option<ipc_channel::ipc::IpcSharedMemory>, String>>,
+}
+
+static TO_ROOT: OnceLock<ToRoot> = OnceLock::new();
+
+/// Sets how this process reaches its root about pools (once; later calls
+/// change nothing). Until it is set, this process has no tree, and is its
+/// own root.
+pub(crate) fn set_to_root(to_root: ToRoot) {
+    let _ = TO_ROOT.set(to_root);
+}
+
 /// Takes back what [`PoolTable::hand_to_child`] gave a child that did not
 /// start.
 pub(crate) fn forget_handed(process: ProcessId, handed: Handed) {
@@ -169,18 +209,15 @@ impl BufferPool {
         let memory = PoolMemory::create(slots, slot_bytes)
             .map_err(|error| Error::io("cannot create a buffer pool", error))?;
         let id = new_id();
-        let (memory, root) = {
-            let mut registry = registry();
-            let memory = register(&mut registry.pools, id, memory);
-            (memory, registry.processes.root_agent())
-        };
-        if let Some(root) = root {
-            crate::transport::agent::tell_pool(&root, id, memory.share()).map_err(|message| {
-                Error::io(
-                    "a buffer pool cannot be made known to the other processes",
-                    std::io::Error::other(message),
-                )
-            })?;
+        let memory = register(&mut table(), id, memory);
+        if let Some(Err(message)) = TO_ROOT
+            .get()
+            .and_then(|to_root| (to_root.tell)(id, memory.share()))
+        {
+            return Err(Error::io(
+                "a buffer pool cannot be made known to the other processes",
+                std::io::Error::other(message),
+            ));
         }
         Ok(BufferPool {
             id,
@@ -281,26 +318,22 @@ fn trusted() -> Result<(), &'static str> {
 /// The pool `id`, mapped here: known already, or asked of the root.
 fn find(id: u64) -> Result<Arc<PoolMemory>, String> {
     trusted()?;
-    let root = {
-        let registry = registry();
-        if let Some(memory) = registry.pools.pools.get(&id) {
-            return Ok(memory.clone());
-        }
-        registry.processes.root_agent()
-    };
+    if let Some(memory) = table().pools.get(&id) {
+        return Ok(memory.clone());
+    }
     let unknown = || format!("buffer pool {id:#x} is unknown in this process tree");
-    let root = root.ok_or_else(unknown)?;
-    let shared = crate::transport::agent::find_pool(&root, id)?.ok_or_else(unknown)?;
+    let asked = TO_ROOT.get().and_then(|to_root| (to_root.find)(id));
+    let shared = asked.ok_or_else(unknown)??.ok_or_else(unknown)?;
     let memory = PoolMemory::open(shared)
         .map_err(|error| format!("buffer pool {id:#x} cannot be mapped: {error}"))?;
-    Ok(register(&mut registry().pools, id, memory))
+    Ok(register(&mut table(), id, memory))
 }
 
 /// In the root: a pool created in a child.
 pub(crate) fn pool_created(id: u64, shared: ipc_channel::ipc::IpcSharedMemory) {
     match PoolMemory::open(shared) {
         Ok(memory) => {
-            register(&mut registry().pools, id, memory);
+            register(&mut table(), id, memory);
         }
         Err(error) => tracing::error!(%error, "a buffer pool of a child cannot be mapped"),
     }
@@ -308,7 +341,7 @@ pub(crate) fn pool_created(id: u64, shared: ipc_channel::ipc::IpcSharedMemory) {
 
 /// In the root: the pool `id`, to send to the child that asks.
 pub(crate) fn pool_memory(id: u64) -> Option<ipc_channel::ipc::IpcSharedMemory> {
-    registry().pools.pools.get(&id).map(|memory| memory.share())
+    table().pools.get(&id).map(|memory| memory.share())
 }
 
 #[cfg(test)]

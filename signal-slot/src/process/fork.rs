@@ -61,6 +61,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
     let writers = crate::connection::writers();
     let calls = crate::call::lock_for_fork();
     let mut registry = registry();
+    let pools = crate::pool::lock_for_fork();
     let hooks = crate::interrupt::hold();
     if registry.processes.is_child() {
         return Err(Error::Refused(
@@ -84,7 +85,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
     }
     // The child inherits every shared buffer this process holds: it holds
     // them too, from the start.
-    let handed = registry.pools.hand_to_child(channels.process);
+    let handed = pools.hand_to_child(channels.process);
     // The standard streams, held across the fork too: a thread writing a
     // log line at that instant would leave them locked in the child, whose
     // first line of its own would wait forever. Taken last: a writer holds
@@ -95,7 +96,9 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
             crate::pool::forget_handed(channels.process, handed);
             drop(peer.set_route(Route::Local(inbox)));
             registry.processes.restore_pending(name.clone(), pending);
-            drop((streams, hooks, registry, writers, gate, calls, network));
+            drop((
+                streams, hooks, pools, registry, writers, gate, calls, network,
+            ));
             drop(local);
             Err(Error::io(format!("process `{name}`: cannot fork"), source))
         }
@@ -115,7 +118,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
                 agent: pending,
                 process: channels.process,
                 registry,
-                locks: Box::new((streams, hooks, writers, gate, network)),
+                locks: Box::new((streams, hooks, pools, writers, gate, network)),
                 init: init.take().map(Init::into_closure),
                 report: report.clone(),
             })
@@ -126,7 +129,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
             drop(pending);
             drop(streams);
             routes::child_started(&mut registry, channels);
-            drop((hooks, registry, writers, gate, calls, network));
+            drop((hooks, pools, registry, writers, gate, calls, network));
             drop(local);
             // The loop, its objects and the init function live in the child
             // now; this process's copies go (their `Drop` runs here).

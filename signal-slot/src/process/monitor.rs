@@ -75,7 +75,7 @@ pub(super) fn spawn(watch: Watch) -> Option<std::thread::JoinHandle<()>> {
             }
         };
         // What it held of shared buffers goes back before joins return.
-        crate::registry::registry().pools.process_ended(process);
+        crate::pool::process_ended(process);
         record.record(result.clone(), || {
             if let Err(error) = platform::reap(pid) {
                 tracing::error!(process = %name, %error, "cannot reap process `{name}`");

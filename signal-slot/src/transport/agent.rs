@@ -94,9 +94,27 @@ pub(crate) enum AgentMessage {
     Stop,
 }
 
+/// Sets what the layers below reach the process tree through: replies to
+/// calls of other processes, and the root's pools. Before anything of this
+/// process can need them: as the tree is made (the root), as a spawned
+/// child joins it (a forked one inherits them), and as an agent starts.
+pub(crate) fn install_seams() {
+    crate::call::set_send_reply(send_reply);
+    crate::pool::set_to_root(crate::pool::ToRoot {
+        tell: |id, memory| {
+            let root = registry().processes.root_agent()?;
+            Some(tell_pool(&root, id, memory))
+        },
+        find: |id| {
+            let root = registry().processes.root_agent()?;
+            Some(find_pool(&root, id))
+        },
+    });
+}
+
 /// Starts the agent on `channel`.
 pub(crate) fn start(channel: IpcReceiver<AgentMessage>) -> std::io::Result<()> {
-    crate::call::set_send_reply(send_reply);
+    install_seams();
     std::thread::Builder::new()
         .name("signal-slot-agent".to_owned())
         .spawn(move || run(&channel))
@@ -464,7 +482,7 @@ pub(crate) fn announce(
 /// Tells the root of a buffer pool created in this child, and waits until
 /// the root has mapped it (so that its buffers, sent anywhere after, are
 /// found).
-pub(crate) fn tell_pool(
+fn tell_pool(
     root: &IpcSender<AgentMessage>,
     id: u64,
     memory: IpcSharedMemory,
@@ -477,10 +495,7 @@ pub(crate) fn tell_pool(
 }
 
 /// Asks the root for the buffer pool `id`.
-pub(crate) fn find_pool(
-    root: &IpcSender<AgentMessage>,
-    id: u64,
-) -> Result<Option<IpcSharedMemory>, String> {
+fn find_pool(root: &IpcSender<AgentMessage>, id: u64) -> Result<Option<IpcSharedMemory>, String> {
     ask(root, ANSWER_TIMEOUT, |reply| AgentMessage::FindPool {
         id,
         reply,

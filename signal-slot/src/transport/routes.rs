@@ -430,6 +430,7 @@ pub(crate) fn become_spawned_child(
     agent: IpcSender<AgentMessage>,
 ) {
     crate::protocol::set_own_process(process);
+    agent::install_seams();
     let mut registry = registry();
     let table = &mut registry.processes;
     table.is_child = true;
