@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
 use signal_slot::network::{Network, peer_config};
-use signal_slot::{Context, Error, EventLoop, EventLoopThread, Handle, event_loop_object};
+use signal_slot::{Context, Error, EventLoop, EventLoopThread, Handle, Timer, event_loop_object};
 
 mod forged;
 mod tls;
@@ -66,6 +66,13 @@ impl Echo {
     #[slot]
     fn on_blob(&mut self, ctx: &mut Context<Self>, bytes: Vec<u8>) {
         ctx.blob_back().emit(bytes);
+    }
+
+    /// Counts a chunk, and keeps nothing of it.
+    #[slot]
+    fn on_chunk(&mut self, bytes: Vec<u8>) {
+        let _ = bytes;
+        self.seen += 1;
     }
 }
 
@@ -188,6 +195,9 @@ impl Probe {
             .all(|(at, &byte)| byte == (at % 253) as u8);
         let _ = self.events.send(Event::Blob(bytes.len(), whole));
     }
+
+    #[signal]
+    fn chunk(bytes: Vec<u8>);
 }
 
 /// The test process in the system: its network, and a probe on a loop.
@@ -581,6 +591,45 @@ fn a_flood_into_a_slow_remote_loop() {
     );
 }
 
+/// Signals that Zenoh drops under congestion at the end of a burst, with
+/// no record after them, are counted all the same: the sender tells the
+/// receiver its count after records that may have been dropped.
+fn losses_at_the_end_of_a_burst_are_counted() {
+    const CHUNKS: u64 = 400;
+    let mut tester = Tester::new("tail");
+    tester.start("echo", "echo-tail", &[("NET_TICK", "1")]);
+    let event_loop = tester
+        .network
+        .find_loop("echo-tail", PATIENCE)
+        .expect("its loop");
+    let echo = event_loop.object::<Echo>("echo").expect("its object");
+    echo.report()
+        .connect(tester.probe.on_report())
+        .expect("reports");
+    tester
+        .probe
+        .chunk()
+        .connect(echo.on_chunk())
+        .expect("to it");
+    // Under the size that waits for room: each may be dropped, and a
+    // burst of them is more than Zenoh queues.
+    let chunk = vec![7u8; 300 << 10];
+    for _ in 0..CHUNKS {
+        tester.probe.chunk().emit(chunk.clone());
+    }
+    // Nothing more is sent to it: its own reports say what it counted.
+    let deadline = Instant::now() + PATIENCE;
+    let (mut seen, mut dropped) = (0, 0);
+    while seen + dropped < CHUNKS && Instant::now() < deadline {
+        (seen, dropped, _) = tester.report();
+    }
+    assert_eq!(
+        seen + dropped,
+        CHUNKS,
+        "every chunk delivered or counted ({seen} seen, {dropped} dropped)"
+    );
+}
+
 /// A program of another system shares the endpoint but sees nothing of
 /// this one, nor this one of it.
 fn another_system_is_ignored() {
@@ -712,8 +761,17 @@ fn role_echo() {
         builder = builder.capacity(64);
     }
     let main = builder.build().expect("loop");
-    main.add_with_id("echo", Echo { seen: 0, slow })
+    let echo = main
+        .add_with_id("echo", Echo { seen: 0, slow })
         .expect("object");
+    // Reports on its own, if asked to: a report asked for would be a
+    // record after the ones it counts.
+    let _ticks = std::env::var_os("NET_TICK").map(|_| {
+        let timer = Timer::new(&main.handle(), Duration::from_millis(50)).expect("timer");
+        timer.timeout().connect(echo.on_ask()).expect("ticks");
+        timer.start();
+        timer
+    });
     network.export(&main.handle()).expect("export");
     run_until_limit(main);
 }
@@ -836,6 +894,10 @@ fn main() {
             a_flood_into_a_slow_remote_loop,
         ),
         ("another_system_is_ignored", another_system_is_ignored),
+        (
+            "losses_at_the_end_of_a_burst_are_counted",
+            losses_at_the_end_of_a_burst_are_counted,
+        ),
         (
             "a_large_payload_both_ways_across_the_network",
             a_large_payload_both_ways_across_the_network,

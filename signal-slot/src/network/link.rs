@@ -35,8 +35,41 @@ struct Sending {
     /// counts exactly what Zenoh dropped.
     sent: u64,
     /// When the last large record went into Zenoh's queue, while the
-    /// records behind it still wait for room (see [`Sending::publisher`]).
+    /// records behind it still wait for room (see [`Sending::waits`]).
     behind_large: Option<Instant>,
+    /// A record went out that congestion may have dropped, and no record
+    /// that is never dropped followed it: if it was the last, its receiver
+    /// has no later count to find the gap from (see [`LinkState::tally`]).
+    unconfirmed: bool,
+}
+
+impl LinkState {
+    /// Tells the receiver how many signals were sent so far, if a record
+    /// that congestion may have dropped went out since it last learnt: an
+    /// empty record that is never dropped. The receiver finds what was
+    /// lost from the gap before any record; without this one, the signals
+    /// of the last records before a pause would go uncounted if Zenoh
+    /// dropped them. Sent by the network's own thread, now and then.
+    pub(super) fn tally(&self) {
+        if !self.up.load(Ordering::Acquire) {
+            return;
+        }
+        let mut sending = self.sending.lock().unwrap_or_else(PoisonError::into_inner);
+        if !sending.unconfirmed {
+            return;
+        }
+        let mut bytes = Vec::with_capacity(record::HEADER);
+        let header = record::Header {
+            urgent: true,
+            program: self.program,
+            before: sending.sent,
+            signals: 0,
+        };
+        record::write_header(&mut bytes, header);
+        if self.urgent.put(bytes).wait().is_ok() {
+            sending.unconfirmed = false;
+        }
+    }
 }
 
 /// Records larger than this wait for room in Zenoh's queue rather than be
@@ -79,6 +112,9 @@ impl Sending {
     /// Learns from a put of `len` bytes, which `waited` for room or not,
     /// and took `took`.
     fn learn(&mut self, len: usize, waited: bool, took: Duration, now: Instant) {
+        // A record that waited is never dropped: its count confirms all
+        // that came before it.
+        self.unconfirmed = !waited;
         if len > WAITS_OVER {
             self.behind_large = Some(now);
         } else if waited && took < ROOM_FOUND {
@@ -101,6 +137,7 @@ impl LinkState {
             sending: Mutex::new(Sending {
                 sent: 0,
                 behind_large: None,
+                unconfirmed: false,
             }),
         }
     }
@@ -114,6 +151,7 @@ impl LinkState {
         let mut sending = self.sending.lock().unwrap_or_else(PoisonError::into_inner);
         sending.sent = 0;
         sending.behind_large = None;
+        sending.unconfirmed = false;
         self.set_up(true);
     }
 }
@@ -172,7 +210,23 @@ mod tests {
         Sending {
             sent: 0,
             behind_large: None,
+            unconfirmed: false,
         }
+    }
+
+    #[test]
+    fn a_record_that_may_be_dropped_awaits_a_tally_until_one_that_waited() {
+        let mut sending = fresh();
+        let now = Instant::now();
+        sending.learn(100, false, Duration::ZERO, now);
+        assert!(sending.unconfirmed);
+        sending.learn(100, false, Duration::ZERO, now);
+        assert!(sending.unconfirmed);
+        sending.learn(100, true, Duration::ZERO, now);
+        assert!(
+            !sending.unconfirmed,
+            "a record that waited carries the count"
+        );
     }
 
     #[test]

@@ -422,6 +422,20 @@ impl Network {
 }
 
 impl Shared {
+    /// Tells each loop of others this program sent records that congestion
+    /// may have dropped how many signals it sent.
+    fn tally(&self) {
+        let links: Vec<Arc<LinkState>> = self
+            .lock()
+            .known
+            .values()
+            .map(|known| known.link.clone())
+            .collect();
+        for link in links {
+            link.tally();
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -499,18 +513,37 @@ type BroadcastKey = (Arc<str>, u16, Arc<str>, Option<Arc<str>>);
 
 /// The network's agent: answers questions and applies liveliness, in
 /// order, until the network is left.
+/// How often the network's thread tells the loops of others how many
+/// signals were sent to them, after records that congestion may have
+/// dropped (see `LinkState::tally`): the longest a loss at the end of a
+/// burst goes uncounted.
+const TALLY_EVERY: Duration = Duration::from_millis(100);
+
 fn run(shared: &Weak<Shared>, jobs: &crossbeam_channel::Receiver<Work>) {
-    while let Ok(work) = jobs.recv() {
+    let mut tallied = Instant::now();
+    loop {
+        let work = match jobs.recv_timeout(TALLY_EVERY) {
+            Ok(work) => Some(work),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        };
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let done = catch_unwind(AssertUnwindSafe(|| match work {
-            Work::Query(query) => shared.answer(&query),
-            Work::Live {
-                program,
-                loop_name,
-                alive,
-            } => shared.live(program, loop_name, alive),
+        let done = catch_unwind(AssertUnwindSafe(|| {
+            match work {
+                Some(Work::Query(query)) => shared.answer(&query),
+                Some(Work::Live {
+                    program,
+                    loop_name,
+                    alive,
+                }) => shared.live(program, loop_name, alive),
+                None => {}
+            }
+            if tallied.elapsed() >= TALLY_EVERY {
+                tallied = Instant::now();
+                shared.tally();
+            }
         }));
         if let Err(panic) = done {
             tracing::error!(

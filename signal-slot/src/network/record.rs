@@ -7,7 +7,10 @@
 //! | 1 | flags: 1 for an urgent record (a slot invocation, a command), which a full inbox takes still |
 //! | 8 | the sending program's number (little-endian) |
 //! | 8 | signals it sent to the loop's program before this record |
-//! | 4 | signals in this record |
+//! | 4 | signals in this record (a command's carries none) |
+//!
+//! A record of a header alone is a tally: the count, sent after records
+//! that may have been dropped, when no other record followed them.
 //!
 //! The receiver tracks, per sending program, the count it expects next: a
 //! record whose count is higher says how many signals were lost on the way
@@ -22,7 +25,7 @@ use crate::transport::{DropReason, Envelope};
 
 const MAGIC: [u8; 3] = *b"ssn";
 const URGENT: u8 = 1;
-const HEADER: usize = 24;
+pub(super) const HEADER: usize = 24;
 
 /// The most sending programs a loop keeps counts for.
 const MAX_SENDERS: usize = 4096;
@@ -121,6 +124,10 @@ impl Receiver {
             });
         }
         let signals = header.signals;
+        if frames.is_empty() {
+            // A tally: the count alone (see `LinkState::tally`).
+            return;
+        }
         let describe = || format!("{signals} signals from program {from}");
         let Some(inbox) = peer.local_inbox() else {
             peer.drops()
