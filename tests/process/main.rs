@@ -97,6 +97,7 @@ fn main() {
             pool::buffers_held_by_ended_or_killed_processes_go_back,
             pool::buffers_of_signals_that_never_arrive_go_back,
             pool::one_buffer_to_two_processes_and_a_pool_made_in_a_child,
+            pool::a_pool_made_in_a_spawned_childs_init_reaches_the_root,
             pool::a_buffer_in_an_object_moves_with_it_to_a_child,
             control::process_control,
             control::serial_processes_run_on_this_thread,

@@ -387,6 +387,32 @@ pub fn one_buffer_to_two_processes_and_a_pool_made_in_a_child() {
     wait_for(&bench.log, 7);
 }
 
+/// In a spawned child, before its agent answers anyone: a pool of its own,
+/// and a buffer of it sent to the parent at once.
+#[signal_slot::init]
+fn send_from_a_pool_made_in_init(event_loop: &signal_slot::LoopHandle) {
+    let pool = BufferPool::new(4096, 2).expect("a pool");
+    let keeper = event_loop
+        .object::<Keeper>("keeper")
+        .expect("attached before the start");
+    keeper.filled().emit(filled(&pool, 21, 2000));
+}
+
+pub fn a_pool_made_in_a_spawned_childs_init_reaches_the_root() {
+    let pool = BufferPool::new(BUFFER_BYTES, 2).unwrap();
+    let bench = bench("pool_init");
+    let (child, _keeper) = keeper_in(EventLoop::builder("pool_init_child"), &pool, &bench);
+    let mut child = child
+        .start_method(StartMethod::Spawn)
+        .init_with(send_from_a_pool_made_in_init, ());
+    child.start().unwrap();
+    wait_for(&bench.log, 1);
+    assert_eq!(bench.log.entries(), ["took 2000 bytes, intact: true"]);
+    child.stop();
+    assert!(join(&mut child).success());
+    drop(bench.parent);
+}
+
 /// Holds a buffer in its state.
 #[event_loop_object]
 #[derive(Serialize, Deserialize)]
