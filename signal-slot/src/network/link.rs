@@ -95,12 +95,13 @@ impl Sending {
     /// that the link itself made would lose small signals after every
     /// large one on a busy machine. They wait until one of them finds room
     /// at once, or for [`BEHIND_LARGE_AT_MOST`].
-    fn waits(&mut self, len: usize, urgent: bool, now: Instant) -> bool {
+    /// `now` reads the clock, which only a record behind a large one needs.
+    fn waits(&mut self, len: usize, urgent: bool, now: impl FnOnce() -> Instant) -> bool {
         if urgent || len > WAITS_OVER {
             return true;
         }
         match self.behind_large {
-            Some(since) if now.duration_since(since) < BEHIND_LARGE_AT_MOST => true,
+            Some(since) if now().duration_since(since) < BEHIND_LARGE_AT_MOST => true,
             Some(_) => {
                 self.behind_large = None;
                 false
@@ -109,16 +110,19 @@ impl Sending {
         }
     }
 
-    /// Learns from a put of `len` bytes, which `waited` for room or not,
-    /// and took `took`.
-    fn learn(&mut self, len: usize, waited: bool, took: Duration, now: Instant) {
+    /// Learns from a put of `len` bytes: `waited` is how long a put that
+    /// waits for room took and when it returned, `None` for one that may
+    /// have been dropped.
+    fn learn(&mut self, len: usize, waited: Option<(Duration, Instant)>) {
         // A record that waited is never dropped: its count confirms all
         // that came before it.
-        self.unconfirmed = !waited;
-        if len > WAITS_OVER {
-            self.behind_large = Some(now);
-        } else if waited && took < ROOM_FOUND {
-            self.behind_large = None;
+        self.unconfirmed = waited.is_none();
+        if let Some((took, now)) = waited {
+            if len > WAITS_OVER {
+                self.behind_large = Some(now);
+            } else if took < ROOM_FOUND {
+                self.behind_large = None;
+            }
         }
     }
 }
@@ -178,20 +182,23 @@ impl Link for NetLink {
         // Congestion control drops rather than block: a record Zenoh
         // drops is counted by the receiver, from the gap in the counts.
         // Some wait for room instead: see `Sending::waits`.
+        // The clock is read only around a put that waits.
         let len = bytes.len();
-        let start = Instant::now();
-        let waits = sending.waits(len, urgent, start);
-        let publisher = if waits {
-            &state.urgent
+        let waits = sending.waits(len, urgent, Instant::now);
+        let (publisher, start) = if waits {
+            (&state.urgent, Some(Instant::now()))
         } else {
-            &state.publisher
+            (&state.publisher, None)
         };
         publisher
             .put(bytes)
             .wait()
             .map_err(|_| LinkError::Gone { lost: 0 })?;
-        let now = Instant::now();
-        sending.learn(len, waits, now - start, now);
+        let waited = start.map(|start| {
+            let now = Instant::now();
+            (now - start, now)
+        });
+        sending.learn(len, waited);
         sending.sent += u64::from(signals);
         Ok(())
     }
@@ -218,11 +225,11 @@ mod tests {
     fn a_record_that_may_be_dropped_awaits_a_tally_until_one_that_waited() {
         let mut sending = fresh();
         let now = Instant::now();
-        sending.learn(100, false, Duration::ZERO, now);
+        sending.learn(100, None);
         assert!(sending.unconfirmed);
-        sending.learn(100, false, Duration::ZERO, now);
+        sending.learn(100, None);
         assert!(sending.unconfirmed);
-        sending.learn(100, true, Duration::ZERO, now);
+        sending.learn(100, Some((Duration::ZERO, now)));
         assert!(
             !sending.unconfirmed,
             "a record that waited carries the count"
@@ -233,32 +240,32 @@ mod tests {
     fn small_records_are_dropped_under_congestion_unless_urgent() {
         let mut sending = fresh();
         let now = Instant::now();
-        assert!(!sending.waits(100, false, now));
-        assert!(sending.waits(100, true, now));
-        assert!(sending.waits(WAITS_OVER + 1, false, now));
+        assert!(!sending.waits(100, false, || now));
+        assert!(sending.waits(100, true, || now));
+        assert!(sending.waits(WAITS_OVER + 1, false, || now));
     }
 
     #[test]
     fn records_behind_a_large_one_wait_until_one_finds_room_at_once() {
         let mut sending = fresh();
         let now = Instant::now();
-        sending.learn(WAITS_OVER + 1, true, Duration::from_millis(40), now);
+        sending.learn(WAITS_OVER + 1, Some((Duration::from_millis(40), now)));
         // Behind it, a put that waited long found the queue still full.
-        assert!(sending.waits(100, false, now));
-        sending.learn(100, true, Duration::from_millis(3), now);
-        assert!(sending.waits(100, false, now));
+        assert!(sending.waits(100, false, || now));
+        sending.learn(100, Some((Duration::from_millis(3), now)));
+        assert!(sending.waits(100, false, || now));
         // One that found room at once: the large record has gone ahead.
-        sending.learn(100, true, Duration::from_micros(20), now);
-        assert!(!sending.waits(100, false, now));
+        sending.learn(100, Some((Duration::from_micros(20), now)));
+        assert!(!sending.waits(100, false, || now));
     }
 
     #[test]
     fn records_behind_a_large_one_wait_for_a_bounded_time() {
         let mut sending = fresh();
         let then = Instant::now();
-        sending.learn(WAITS_OVER + 1, true, Duration::from_millis(40), then);
-        assert!(sending.waits(100, false, then + BEHIND_LARGE_AT_MOST / 2));
-        assert!(!sending.waits(100, false, then + BEHIND_LARGE_AT_MOST));
+        sending.learn(WAITS_OVER + 1, Some((Duration::from_millis(40), then)));
+        assert!(sending.waits(100, false, || then + BEHIND_LARGE_AT_MOST / 2));
+        assert!(!sending.waits(100, false, || then + BEHIND_LARGE_AT_MOST));
         assert_eq!(sending.behind_large, None);
     }
 }
