@@ -498,6 +498,14 @@ impl EventLoop {
     fn hand_over_elsewhere(&mut self, id: Arc<str>, resident: Resident, to: Arc<LoopPeer>) {
         let instance = resident.instance;
         let shared = resident.shared.clone();
+        // A request to hand it back follows it, in the same record as the
+        // object: the loop it goes to holds the request before the object
+        // can do anything there (move on, say).
+        let keep = resident.keep.as_ref().map(|keep| Command::Keep {
+            object: id.clone(),
+            instance,
+            route: keep.route(),
+        });
         // Its state, then (under the writers' lock) its connections and the
         // object go, and its emissions here follow them.
         let packed = resident.object.transfer().and_then(|transfer| {
@@ -513,11 +521,12 @@ impl EventLoop {
                 let mut connections = Vec::new();
                 super::pack::describe_connections(object, &mut connections)
                     .map_err(|error| error.to_string())?;
-                to.send_command(Command::Arrive {
+                let arrive = Command::Arrive {
                     transfer,
                     connections,
-                })
-                .map_err(|error| error.to_string())
+                };
+                to.send_commands(std::iter::once(arrive).chain(keep).collect())
+                    .map_err(|error| error.to_string())
             })
         });
         if let Err(why) = packed {
@@ -564,19 +573,10 @@ impl EventLoop {
             });
         }
         shared.moving.store(false, Ordering::Release);
+        // The request went with the object: the loop it went to hands its
+        // state back from wherever it ends. This end of it goes unanswered.
         let Resident { object, keep, .. } = resident;
-        if let Some(keep) = keep {
-            // The request follows the object: the loop it went to hands
-            // its state back from wherever it ends (in order after it).
-            let follow = Command::Keep {
-                object: id.clone(),
-                instance,
-                route: keep.route(),
-            };
-            if to.send_command(follow).is_err() {
-                keep.refuse("it moved to a loop of another process, which ended");
-            }
-        }
+        drop(keep);
         // Its state went on; this copy goes, as a parent's after a spawn.
         self.drop_user_values(object);
     }

@@ -392,6 +392,25 @@ impl LoopPeer {
         self.post(Envelope::Command(command))
     }
 
+    /// Sends commands that the loop applies together: in one record to a
+    /// loop of another process, so that nothing another thread sends
+    /// comes between them.
+    pub(crate) fn send_commands(&self, commands: Vec<Command>) -> Result<(), Error> {
+        if let Route::Remote(remote) = &**self.route.load() {
+            let describe = || format!("{commands:?}");
+            return remote.post(self, 0, &describe, |out| {
+                for command in &commands {
+                    Writer::new(out).control(&Frame::Command(command.clone()))?;
+                }
+                Ok(())
+            });
+        }
+        // Into this process's queue, which one thread reads in order.
+        commands
+            .into_iter()
+            .try_for_each(|command| self.send_command(command))
+    }
+
     /// Detaches the object `object` (that instance, or any if 0) of this
     /// loop of another process at once: that process's agent marks it
     /// removed, ahead of what waits in the loop's inbox, and answers; the
