@@ -598,14 +598,7 @@ fn losses_at_the_end_of_a_burst_are_counted() {
     const CHUNKS: u64 = 400;
     let mut tester = Tester::new("tail");
     tester.start("echo", "echo-tail", &[("NET_TICK", "1")]);
-    let event_loop = tester
-        .network
-        .find_loop("echo-tail", PATIENCE)
-        .expect("its loop");
-    let echo = event_loop.object::<Echo>("echo").expect("its object");
-    echo.report()
-        .connect(tester.probe.on_report())
-        .expect("reports");
+    let (_, echo) = tester.connect_echo("echo-tail");
     tester
         .probe
         .chunk()

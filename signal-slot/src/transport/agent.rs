@@ -96,8 +96,8 @@ pub(crate) enum AgentMessage {
 
 /// Sets what the layers below reach the process tree through: replies to
 /// calls of other processes, and the root's pools. Before anything of this
-/// process can need them: as the tree is made (the root), as a spawned
-/// child joins it (a forked one inherits them), and as an agent starts.
+/// process can need them: as the tree is made (the root), and as a spawned
+/// child joins it (a forked one inherits them).
 pub(crate) fn install_seams() {
     crate::call::set_send_reply(send_reply);
     crate::pool::set_to_root(crate::pool::ToRoot {
@@ -114,7 +114,6 @@ pub(crate) fn install_seams() {
 
 /// Starts the agent on `channel`.
 pub(crate) fn start(channel: IpcReceiver<AgentMessage>) -> std::io::Result<()> {
-    install_seams();
     std::thread::Builder::new()
         .name("signal-slot-agent".to_owned())
         .spawn(move || run(&channel))

@@ -222,6 +222,7 @@ pub(crate) fn activate() -> std::io::Result<()> {
         return Ok(());
     }
     super::prepare_for_processes()?;
+    agent::install_seams();
     let (tx, rx) = ipc::channel()?;
     agent::start(rx)?;
     table.agent = Some(tx);
