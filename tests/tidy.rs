@@ -36,7 +36,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     // and the numbers loops keep about themselves.
     (
         "protocol",
-        &["protocol.rs", "command.rs", "wire/", "stats/"],
+        &[
+            "protocol.rs",
+            "command.rs",
+            "wire/",
+            "stats/",
+            "topology/info.rs",
+        ],
     ),
     // Moving bytes to a loop: doorbells, links (rings, the network's), the
     // process tree's addresses, and the count of what did not arrive.
@@ -69,7 +75,6 @@ const LAYERS: &[(&str, &[&str])] = &[
             "signal/",
             "signature.rs",
             "timer.rs",
-            "topology/",
             "transport/",
             "travel.rs",
         ],
@@ -78,7 +83,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     // the agent that answers for a process, the network.
     (
         "services",
-        &["thread.rs", "process/", "network/", "metrics.rs"],
+        &[
+            "thread.rs",
+            "process/",
+            "network/",
+            "metrics.rs",
+            "topology/",
+        ],
     ),
     // The front door: what the crate exports.
     ("front", &["lib.rs", "guide.rs"]),
@@ -87,7 +98,7 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// The layers whose files may import each other in cycles, and the most
 /// modules one cycle may hold (a folder counts once: splitting a file into
 /// a module of several does not grow a knot).
-const KNOTS: &[(&str, usize)] = &[("objects", 9)];
+const KNOTS: &[(&str, usize)] = &[("objects", 8)];
 
 /// The most lines of a runtime file, its unit tests apart.
 const MAX_LINES: usize = 600;

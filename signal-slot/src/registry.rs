@@ -14,7 +14,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::error::Error;
 use crate::object::{ObjectHandle, ObjectShared};
-use crate::topology::SubscriptionInfo;
+use crate::topology::info::SubscriptionInfo;
 use crate::transport::LoopPeer;
 use crate::transport::routes::ProcessTable;
 

@@ -176,7 +176,7 @@ impl EventLoop {
                     || format!("#{}", receiver.slot),
                     |resident| resident.object.handle().slot_name(receiver.slot).to_owned(),
                 );
-                list.push(crate::topology::SubscriptionInfo {
+                list.push(crate::topology::info::SubscriptionInfo {
                     name: name.to_string(),
                     object: receiver.object.to_string(),
                     slot,

@@ -86,7 +86,7 @@ impl Shared {
                 return;
             }
         };
-        let answer = crate::pool::untrusted(|| crate::transport::agent::answer_here(question));
+        let answer = crate::pool::untrusted(|| crate::process::answer_here(question));
         let bytes = rmp_serde::to_vec(&answer);
         match bytes {
             Ok(bytes) => {

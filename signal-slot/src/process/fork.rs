@@ -229,7 +229,7 @@ fn run_child(start: ChildStart<'_>) -> ExitStatus {
             return ExitStatus::InitFailed(message);
         }
     }
-    let status = match crate::transport::start_agent(agent) {
+    let status = match super::agent::start(agent.agent) {
         Err(error) => {
             tracing::error!(%error, "process `{}`: cannot start its agent", peer.name());
             ExitStatus::InitFailed(format!("cannot start its agent: {error}"))

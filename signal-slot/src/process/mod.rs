@@ -10,6 +10,7 @@
 //! the process tree's loops reach each other is the transport's business
 //! (`transport::routes`).
 
+mod agent;
 mod control;
 mod exit;
 mod fork;
@@ -20,6 +21,9 @@ mod spawn;
 pub use exit::ProcessExit;
 pub use hearing::{Deaf, DeafReason};
 pub use spawn::init_process;
+
+#[cfg(feature = "zenoh")]
+pub(crate) use agent::answer_here;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -278,7 +282,8 @@ impl EventLoopProcess {
 
     fn create(options: crate::EventLoopBuilder, serial: bool) -> Result<Self, Error> {
         if !serial && platform::PROCESSES {
-            routes::activate().map_err(|source| {
+            agent::install_seams();
+            routes::activate(agent::start).map_err(|source| {
                 Error::io(
                     format!(
                         "process `{}`: cannot start the process tree",

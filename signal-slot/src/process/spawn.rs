@@ -413,6 +413,7 @@ fn run_child(bootstrap: Bootstrap) -> ExitStatus {
     } = bootstrap;
     let name = event_loop.name().to_owned();
     watch_parent(lifeline);
+    super::agent::install_seams();
     routes::become_spawned_child(process, root, agent);
     routes::add_routes(routes);
     let prepared = crate::transport::bell::Bell::open(bell)
@@ -443,9 +444,7 @@ fn run_child(bootstrap: Bootstrap) -> ExitStatus {
             return ExitStatus::InitFailed(message);
         }
     }
-    if let Err(error) = crate::transport::start_agent(routes::PendingChild {
-        agent: agent_receiver,
-    }) {
+    if let Err(error) = super::agent::start(agent_receiver) {
         tracing::error!(%error, "process `{name}`: cannot start its agent");
         return ExitStatus::InitFailed(format!("cannot start its agent: {error}"));
     }

@@ -11,22 +11,21 @@
 //! - `bell`: the doorbell a loop waits on, rung from any process.
 //! - `remote`: sending to a loop of another process, whatever the link.
 //! - `link`: the seam to a transport, and the shared-memory ring link.
-//! - `agent`: the thread per process that takes control messages.
+//! - `tree`: what processes tell each other's agents, and asking them.
 //! - [`routes`]: which loops this process can reach, and how, as loops and
 //!   processes come and go.
 //! - [`accounting`]: drops by reason.
 
 pub(crate) mod accounting;
-pub(crate) mod agent;
 pub(crate) mod bell;
 pub(crate) mod control;
 mod inbox;
 mod link;
 mod remote;
 pub(crate) mod routes;
+pub(crate) mod tree;
 
 pub(crate) use accounting::{DropCounter, DropReason};
-pub(crate) use agent::{AgentMessage, describe_process};
 pub(crate) use control::Control;
 pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY, DEFAULT_LARGE_INBOX_BYTES};
 pub(crate) use inbox::{InboundRing, Inbox, InboxSender, inbox};
@@ -34,6 +33,7 @@ pub(crate) use inbox::{InboundRing, Inbox, InboxSender, inbox};
 pub(crate) use link::{Encode, Link, LinkError};
 pub(crate) use remote::{RemoteLoop, encode_signal};
 pub(crate) use routes::ProcessId;
+pub(crate) use tree::{AgentMessage, describe_process};
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -445,12 +445,6 @@ impl LoopPeer {
             }
         }
     }
-}
-
-/// Starts the agent of a child process, on the channel the root created
-/// for it.
-pub(crate) fn start_agent(pending: routes::PendingChild) -> std::io::Result<()> {
-    agent::start(pending.agent)
 }
 
 /// Prepares the transport for child processes, so that no thread is in

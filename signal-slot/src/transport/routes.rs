@@ -5,7 +5,7 @@
 //! creates and keeps everyone's routes current. Once it has created a
 //! process, every loop in the tree has an *address*: the process it lives
 //! in, its doorbell (shared memory), and the control channel of its
-//! process's agent (see `agent`). A sender in another process writes
+//! process's agent (`process::agent`). A sender in another process writes
 //! records into a ring of its own for that loop, offered once to the
 //! loop's agent, and rings the doorbell.
 //!
@@ -21,9 +21,9 @@ use std::sync::Arc;
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender, IpcSharedMemory};
 use serde::{Deserialize, Serialize};
 
-use super::agent::{self, AgentMessage};
 use super::bell::Bell;
 use super::link::RingLink;
+use super::tree::{self, AgentMessage};
 use super::{LoopPeer, RemoteLoop, Route};
 use crate::registry::{Registry, registry};
 
@@ -211,10 +211,13 @@ fn tell_children(table: &ProcessTable, message: impl Fn() -> AgentMessage) {
     }
 }
 
-/// Makes this process the root of a tree, once: starts its agent and
-/// gives every loop of it an address. Called before the loop of the first
-/// child process is created (which gets an address of its own).
-pub(crate) fn activate() -> std::io::Result<()> {
+/// Makes this process the root of a tree, once: starts its agent with
+/// `start_agent` (a service above the transport) and gives every loop of
+/// it an address. Called before the loop of the first child process is
+/// created (which gets an address of its own).
+pub(crate) fn activate(
+    start_agent: impl FnOnce(IpcReceiver<AgentMessage>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut registry = registry();
     let registry = &mut *registry;
     let table = &mut registry.processes;
@@ -222,9 +225,8 @@ pub(crate) fn activate() -> std::io::Result<()> {
         return Ok(());
     }
     super::prepare_for_processes()?;
-    agent::install_seams();
     let (tx, rx) = ipc::channel()?;
-    agent::start(rx)?;
+    start_agent(rx)?;
     table.agent = Some(tx);
     table.active = true;
     let peers: Vec<Arc<LoopPeer>> = registry.loops.values().cloned().collect();
@@ -263,7 +265,7 @@ pub(crate) fn announce(route: AddressMessage) {
         return;
     };
     let name = route.name.clone();
-    if let Err(error) = agent::announce(&root, route) {
+    if let Err(error) = tree::announce(&root, route) {
         tracing::warn!(
             event_loop = %name,
             "event loop `{name}` cannot be announced to the other processes: {error}"
@@ -314,7 +316,7 @@ pub(crate) fn find_loop(name: &str) -> Option<Arc<LoopPeer>> {
             }
         }
     };
-    match agent::resolve(&root, name) {
+    match tree::resolve(&root, name) {
         Ok(Some(route)) => add_routes(vec![route]),
         Ok(None) => return beyond().and_then(|beyond| beyond.find(name)),
         Err(error) => {
@@ -376,7 +378,7 @@ pub(crate) fn child_not_started(registry: &mut Registry, process: ProcessId) {
 pub(crate) fn remote_route(peer: &LoopPeer) -> Route {
     match peer.address() {
         Some(address) => Route::Remote(RemoteLoop::new(Box::new(RingLink::new(
-            agent::ring_target(&address),
+            tree::ring_target(&address),
         )))),
         None => Route::Gone,
     }
@@ -431,7 +433,6 @@ pub(crate) fn become_spawned_child(
     agent: IpcSender<AgentMessage>,
 ) {
     crate::protocol::set_own_process(process);
-    agent::install_seams();
     let mut registry = registry();
     let table = &mut registry.processes;
     table.is_child = true;

@@ -1,9 +1,10 @@
 //! A process's agent: one thread per process of a tree that takes the
-//! control messages other processes send it. It is never on the data path
-//! (signals go through rings, straight from the emitting thread to the
-//! receiving loop); it hands new rings to their loops, applies route
-//! changes, and changes the connections of emitters that live here on
-//! behalf of other processes.
+//! control messages other processes send it (`transport::tree` says what
+//! they are). It is never on the data path (signals go through rings,
+//! straight from the emitting thread to the receiving loop); it hands new
+//! rings to their loops, applies route changes, answers questions about
+//! this process's loops, and changes the connections of emitters that live
+//! here on behalf of other processes.
 //!
 //! The agent never waits for a loop, so a connection request is answered
 //! even while the emitter's loop runs a long slot, and two processes that
@@ -11,88 +12,17 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use ipc_channel::ipc::{IpcReceiver, IpcSender, IpcSharedMemory};
-use serde::{Deserialize, Serialize};
+use ipc_channel::ipc::{IpcReceiver, IpcSharedMemory};
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use super::control::{ANSWER_TIMEOUT, Answer, Control, Question};
-use super::link::{Courier, RingTarget};
-use super::routes::{self, AddressMessage, LoopAddress, ProcessId};
-use super::{Envelope, InboundRing};
 use crate::command::Command;
-use crate::protocol::own_process;
 use crate::registry::registry;
 use crate::sys::ring::Consumer;
 use crate::sys::shm::Segment;
+use crate::transport::control::{Answer, Question};
+use crate::transport::routes::{self, ProcessId};
+use crate::transport::tree::{self, AgentMessage};
+use crate::transport::{Envelope, InboundRing};
 use crate::wire::{self, Frame};
-
-/// What processes tell each other's agents.
-#[derive(Serialize, Deserialize)]
-pub(crate) enum AgentMessage {
-    /// A ring from process `from` to the loop `to` of this process.
-    Ring {
-        to: String,
-        from: ProcessId,
-        ring: IpcSharedMemory,
-    },
-    /// A record too large for the ring from process `from` to the loop
-    /// `to` of this process: the segment numbered `id` that a stub in that
-    /// ring names.
-    Segment {
-        to: String,
-        from: ProcessId,
-        id: u64,
-        segment: IpcSharedMemory,
-    },
-    /// Loops this process can now reach.
-    Routes(Vec<AddressMessage>),
-    /// The loop `name` of process `process` ended.
-    LoopEnded { name: String, process: ProcessId },
-    /// A process of the tree ended.
-    ProcessEnded(ProcessId),
-    /// A question about a loop of this process (see `Question`).
-    Ask {
-        question: Question,
-        reply: IpcSender<Answer>,
-    },
-    /// To the root: a loop created in a child, which the others can now
-    /// reach; answered once the root knows it and has told the others.
-    Announce {
-        route: AddressMessage,
-        reply: IpcSender<()>,
-    },
-    /// To the root: where the loop `name` is, if it knows.
-    Resolve {
-        name: String,
-        reply: IpcSender<Option<AddressMessage>>,
-    },
-    /// To the root: a buffer pool created in a child; answered once the
-    /// root has mapped it.
-    PoolCreated {
-        id: u64,
-        memory: IpcSharedMemory,
-        reply: IpcSender<()>,
-    },
-    /// To the root: the buffer pool `id`, if it knows it.
-    FindPool {
-        id: u64,
-        reply: IpcSender<Option<IpcSharedMemory>>,
-    },
-    /// The reply to call `call` of this process (its bytes in one piece:
-    /// a large reply is not written a byte at a time).
-    Reply {
-        call: u64,
-        reply: Result<serde_bytes::ByteBuf, crate::call::Failure>,
-    },
-    /// What lives in this process, for the topology.
-    Describe {
-        reply: IpcSender<crate::topology::ProcessInfo>,
-    },
-    /// The process is ending: the agent stops.
-    Stop,
-}
 
 /// Sets what the layers below reach the process tree through: replies to
 /// calls of other processes, and the root's pools. Before anything of this
@@ -103,11 +33,11 @@ pub(crate) fn install_seams() {
     crate::pool::set_to_root(crate::pool::ToRoot {
         tell: |id, memory| {
             let root = registry().processes.root_agent()?;
-            Some(tell_pool(&root, id, memory))
+            Some(tree::tell_pool(&root, id, memory))
         },
         find: |id| {
             let root = registry().processes.root_agent()?;
-            Some(find_pool(&root, id))
+            Some(tree::find_pool(&root, id))
         },
     });
 }
@@ -281,52 +211,6 @@ fn attached_object(loop_name: &str, id: &str) -> Option<crate::ObjectHandle> {
     })
 }
 
-/// The agent of a loop's process, as the courier of this process's ring
-/// to that loop.
-struct AgentCourier {
-    agent: IpcSender<AgentMessage>,
-    to: Arc<str>,
-}
-
-impl Courier for AgentCourier {
-    fn offer_ring(&self, ring: IpcSharedMemory) -> Result<(), String> {
-        self.agent
-            .send(AgentMessage::Ring {
-                to: self.to.to_string(),
-                from: own_process(),
-                ring,
-            })
-            .map_err(|error| error.to_string())
-    }
-
-    fn send_segment(&self, id: u64, segment: IpcSharedMemory) -> Result<(), String> {
-        self.agent
-            .send(AgentMessage::Segment {
-                to: self.to.to_string(),
-                from: own_process(),
-                id,
-                segment,
-            })
-            .map_err(|error| error.to_string())
-    }
-}
-
-/// Where this process's ring to the loop at `address` writes.
-pub(crate) fn ring_target(address: &LoopAddress) -> RingTarget {
-    RingTarget {
-        name: address.name.clone(),
-        process: address.process,
-        bell: address.bell.clone(),
-        ring_bytes: address.ring_bytes,
-        capacity: address.capacity,
-        large_bytes: address.large_bytes,
-        courier: Box::new(AgentCourier {
-            agent: address.agent.clone(),
-            to: address.name.clone(),
-        }),
-    }
-}
-
 /// Gives a new ring to its loop, which reads it from its next iteration.
 fn hand_over_ring(to: &str, from: ProcessId, ring: IpcSharedMemory) {
     tracing::debug!(
@@ -395,30 +279,13 @@ fn change_connection(emitter_loop: &str, frame: &[u8]) -> Result<bool, String> {
     }
 }
 
-/// The agent of process `process`, if this process knows one of its loops
-/// (or it is the root, which every child knows).
-pub(crate) fn agent_of(process: ProcessId) -> Option<IpcSender<AgentMessage>> {
-    let registry = registry();
-    if process == 0
-        && let Some(root) = registry.processes.root_agent()
-    {
-        return Some(root);
-    }
-    registry
-        .loops
-        .values()
-        .filter_map(|peer| peer.address())
-        .find(|address| address.process == process)
-        .map(|address| address.agent.clone())
-}
-
 /// Sends a reply to a call of process `route.process` through its agent;
 /// false if this process knows no way to it.
 fn send_reply(
     route: crate::call::ReplyRoute,
     reply: Result<Vec<u8>, crate::call::Failure>,
 ) -> bool {
-    agent_of(route.process).is_some_and(|agent| {
+    tree::agent_of(route.process).is_some_and(|agent| {
         agent
             .send(AgentMessage::Reply {
                 call: route.call,
@@ -426,95 +293,4 @@ fn send_reply(
             })
             .is_ok()
     })
-}
-
-/// What lives in the process of `agent`, for the topology.
-pub(crate) fn describe_process(
-    agent: &IpcSender<AgentMessage>,
-) -> Result<crate::topology::ProcessInfo, String> {
-    ask(agent, ANSWER_TIMEOUT, |reply| AgentMessage::Describe {
-        reply,
-    })
-}
-
-/// Sends the agent at `agent` the question `message` makes with a reply
-/// channel, and waits up to `timeout` for the answer.
-fn ask<T: for<'de> Deserialize<'de> + Serialize>(
-    agent: &IpcSender<AgentMessage>,
-    timeout: std::time::Duration,
-    message: impl FnOnce(IpcSender<T>) -> AgentMessage,
-) -> Result<T, String> {
-    let (reply, answer) = ipc_channel::ipc::channel().map_err(|error| error.to_string())?;
-    agent
-        .send(message(reply))
-        .map_err(|error| format!("its process cannot be reached: {error}"))?;
-    await_answer(&answer, timeout)
-}
-
-fn await_answer<T: for<'de> Deserialize<'de> + Serialize>(
-    answer: &IpcReceiver<T>,
-    timeout: std::time::Duration,
-) -> Result<T, String> {
-    match answer.try_recv_timeout(timeout) {
-        Ok(answer) => Ok(answer),
-        Err(ipc_channel::TryRecvError::Empty) => {
-            Err(format!("its process did not answer in {timeout:?}"))
-        }
-        Err(ipc_channel::TryRecvError::IpcError(error)) => {
-            Err(format!("its process did not answer: {error}"))
-        }
-    }
-}
-
-/// Tells the root of a loop created in this child, and waits until the
-/// root knows it.
-pub(crate) fn announce(
-    root: &IpcSender<AgentMessage>,
-    route: AddressMessage,
-) -> Result<(), String> {
-    ask(root, ANSWER_TIMEOUT, |reply| AgentMessage::Announce {
-        route,
-        reply,
-    })
-}
-
-/// Tells the root of a buffer pool created in this child, and waits until
-/// the root has mapped it (so that its buffers, sent anywhere after, are
-/// found).
-fn tell_pool(
-    root: &IpcSender<AgentMessage>,
-    id: u64,
-    memory: IpcSharedMemory,
-) -> Result<(), String> {
-    ask(root, ANSWER_TIMEOUT, |reply| AgentMessage::PoolCreated {
-        id,
-        memory,
-        reply,
-    })
-}
-
-/// Asks the root for the buffer pool `id`.
-fn find_pool(root: &IpcSender<AgentMessage>, id: u64) -> Result<Option<IpcSharedMemory>, String> {
-    ask(root, ANSWER_TIMEOUT, |reply| AgentMessage::FindPool {
-        id,
-        reply,
-    })
-}
-
-/// Asks the root where the loop `name` is.
-pub(crate) fn resolve(
-    root: &IpcSender<AgentMessage>,
-    name: &str,
-) -> Result<Option<AddressMessage>, String> {
-    ask(root, ANSWER_TIMEOUT, |reply| AgentMessage::Resolve {
-        name: name.to_owned(),
-        reply,
-    })
-}
-
-/// Another process's agent, asked over its channel.
-impl Control for IpcSender<AgentMessage> {
-    fn ask(&self, question: Question, timeout: Duration) -> Result<Answer, String> {
-        ask(self, timeout, |reply| AgentMessage::Ask { question, reply })
-    }
 }
