@@ -20,7 +20,6 @@ use crate::error::Error;
 use crate::event_loop::LoopHandle;
 use crate::event_loop::hand_back::{HandBack, KeepRequest, StateBack};
 use crate::object::{ErasedObject, EventLoopObject, ObjectCell, TypedHandle};
-use crate::transport::Envelope;
 
 /// The end of a [`Kept`] in the process that asked: the object as it is
 /// here; its state, through the call, from a child the loop moved to.
@@ -278,7 +277,8 @@ impl LoopHandle {
             object.shared.instance,
             self.peer().name_arc().clone(),
         );
-        self.peer().post(Envelope::Keep(request))?;
+        self.peer()
+            .post(crate::event_loop::Local::Keep(request).envelope())?;
         Ok(kept)
     }
 }

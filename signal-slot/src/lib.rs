@@ -149,7 +149,6 @@ mod payload;
 mod pool;
 mod process;
 mod protocol;
-mod registry;
 mod serial;
 mod signal;
 mod signature;

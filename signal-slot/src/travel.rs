@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event_loop::LoopHandle;
 use crate::object::{ErasedObject, EventLoopObject, Home, ObjectCell, ObjectHandle, TypedHandle};
-use crate::registry::registry;
+use crate::transport::registry::registry;
 use crate::transport::routes::find_loop;
 use crate::transport::{LoopPeer, Route};
 
@@ -266,7 +266,7 @@ fn handle_by_name(
     instance: u64,
     table: crate::object::TypeTable,
 ) -> ObjectHandle {
-    let known = |registry: &crate::registry::Registry| {
+    let known = |registry: &crate::transport::registry::Registry| {
         registry
             .find_object(loop_name, id)
             .filter(|found| found.shared.instance == instance || instance == 0)

@@ -293,7 +293,7 @@ pub(crate) fn apply_requested(
     receiver_loop: &str,
     change: Change,
 ) -> Result<bool, String> {
-    let object = crate::registry::registry().find_object(emitter_loop, emitter);
+    let object = crate::transport::registry::registry().find_object(emitter_loop, emitter);
     let peer = crate::transport::routes::find_loop(receiver_loop);
     let object = object
         .filter(|object| !object.shared.detached.load(Ordering::Acquire))

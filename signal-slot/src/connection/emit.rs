@@ -3,6 +3,7 @@
 //! delivered is counted where it is found.
 
 use super::*;
+use crate::transport::Forwarded;
 
 /// Emits a batch of signal `index` of `emitter` to all its connections.
 ///
@@ -17,14 +18,14 @@ pub(crate) fn emit(emitter: &Arc<ObjectShared>, index: u16, make_args: impl FnOn
     if emitter.has_moved.load(Ordering::Relaxed) {
         // It moved (rare): to another process, where its connections went?
         if let Some(peer) = emitter.remote_home() {
-            peer.forward_emit(emitter, index, make_args());
+            peer.forward_emit(&forwarded(emitter, index), make_args());
             return;
         }
     } else if let Home::Loop(peer) = &emitter.home
         && peer.is_remote()
     {
         // The connections live with the object, in its own process.
-        peer.forward_emit(emitter, index, make_args());
+        peer.forward_emit(&forwarded(emitter, index), make_args());
         return;
     }
     if emitter.blocked.load(Ordering::Relaxed) != 0 {
@@ -110,7 +111,7 @@ fn deliver_list(
     if list.forward {
         // It moved to another process, and its connections with it.
         if let Some(peer) = emitter.remote_home() {
-            peer.forward_emit(emitter, index, make_args());
+            peer.forward_emit(&forwarded(emitter, index), make_args());
         }
         return;
     }
@@ -258,5 +259,16 @@ fn deliver_balanced(connections: &SignalConnections, receivers: &[Destination], 
     }
     if let Some((destination, reason)) = last_failure {
         connections.lost_envelope(&destination.peer, &envelope, reason);
+    }
+}
+
+/// An emission of signal `index` of `emitter`, forwarded to the process
+/// where it lives.
+fn forwarded(emitter: &ObjectShared, index: u16) -> Forwarded<'_> {
+    Forwarded {
+        id: &emitter.id,
+        instance: emitter.instance,
+        signal: index,
+        signal_name: emitter.signal_name(index),
     }
 }

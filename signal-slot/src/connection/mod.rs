@@ -21,6 +21,7 @@ use crate::stats::{AtomicDropCounts, DropCounts};
 mod change;
 mod emit;
 
+pub(crate) use crate::transport::{DIRECT_INVOCATION, EmitterName, Header};
 use crate::transport::{DropReason, LoopPeer, SignalEnvelope};
 pub(crate) use change::{
     apply_here, apply_requested, disconnect_all, forget_object, hand_over, receivers_of, repoint,
@@ -38,15 +39,6 @@ pub(crate) fn receiver_to(shared: &ObjectShared, slot: u16) -> ReceiverRef {
     }
 }
 
-/// Who emitted a signal, by name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct EmitterName {
-    pub(crate) id: Arc<str>,
-    /// `None` for an emitter on no loop (a process monitor).
-    pub(crate) loop_name: Option<Arc<str>>,
-    pub(crate) instance: u64,
-}
-
 impl EmitterName {
     pub(crate) fn of(object: &ObjectShared) -> Self {
         EmitterName {
@@ -54,95 +46,6 @@ impl EmitterName {
             loop_name: object.current_peer().map(|peer| peer.name_arc().clone()),
             instance: object.instance,
         }
-    }
-}
-
-/// How messages name the emitter of a direct slot invocation.
-pub(crate) const DIRECT_INVOCATION: &str = "<direct invocation>";
-
-/// What every emission of one signal to one loop carries besides its
-/// arguments.
-#[derive(Debug)]
-pub(crate) struct Header {
-    /// `None` for a direct invocation of a slot.
-    pub(crate) emitter: Option<EmitterName>,
-    pub(crate) signal: &'static str,
-    pub(crate) receivers: Box<[ReceiverRef]>,
-    /// The signal is also broadcast to the loop's subscribers.
-    pub(crate) broadcast: bool,
-    /// A keep-latest connection's (one receiver).
-    pub(crate) latest: bool,
-    /// A call's: where its reply goes (one receiver, no emitter).
-    pub(crate) request: Option<crate::call::RequestGuard>,
-    /// The signal frame's fields before its arguments, encoded once for
-    /// every emission to a loop of another process (`None` for a call,
-    /// whose frame names the call).
-    pub(crate) prefix: Option<Box<[u8]>>,
-}
-
-impl Header {
-    /// The header of one emission (an invocation, a call, a redirected
-    /// signal): its frame is encoded whole when it is sent.
-    pub(crate) fn new(
-        emitter: Option<EmitterName>,
-        signal: &'static str,
-        receivers: Box<[ReceiverRef]>,
-        broadcast: bool,
-        latest: bool,
-        request: Option<crate::call::RequestGuard>,
-    ) -> Self {
-        Header {
-            emitter,
-            signal,
-            receivers,
-            broadcast,
-            latest,
-            request,
-            prefix: None,
-        }
-    }
-
-    /// The header of a connection's every emission: the fields of its
-    /// frame before the arguments are encoded now, once, for the
-    /// emissions to a loop of another process. (Now, not on first use:
-    /// nothing is initialized lazily on the emitting path, where a fork
-    /// may catch it half done.)
-    pub(crate) fn connection(
-        emitter: EmitterName,
-        signal: &'static str,
-        receivers: Box<[ReceiverRef]>,
-        broadcast: bool,
-        latest: bool,
-    ) -> Self {
-        let mut header = Header::new(Some(emitter), signal, receivers, broadcast, latest, None);
-        let (emitter_loop, emitter) = header.emitter_fields();
-        header.prefix = crate::wire::signal_prefix(
-            emitter_loop,
-            emitter,
-            header.signal,
-            header.receivers.iter(),
-            (header.broadcast, header.latest),
-        )
-        .ok();
-        header
-    }
-
-    /// The emitter's loop, id and instance, as a frame names them.
-    pub(crate) fn emitter_fields(&self) -> (Option<&str>, Option<(&str, u64)>) {
-        match &self.emitter {
-            Some(emitter) => (
-                emitter.loop_name.as_deref(),
-                Some((&*emitter.id, emitter.instance)),
-            ),
-            None => (None, None),
-        }
-    }
-
-    /// The emitter's id, for messages.
-    pub(crate) fn emitter_id(&self) -> &str {
-        self.emitter
-            .as_ref()
-            .map_or(DIRECT_INVOCATION, |emitter| &emitter.id)
     }
 }
 

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, check_name};
-use crate::object::{Handle, Home, ObjectCell, ObjectHandle, TypedHandle};
-use crate::registry::registry;
+use crate::object::{Handle, Home, ObjectCell, ObjectHandle, ObjectShared, TypedHandle};
 use crate::status::{IdleWait, PanicPolicy};
+use crate::transport::registry::registry;
 use serde::{Deserialize, Serialize};
 
 use crate::transport::bell::Bell;
@@ -241,7 +241,8 @@ impl EventLoopBuilder {
         if let Some(route) = announcement {
             routes::announce(route);
         }
-        let _ = peer.loop_object.set(Arc::downgrade(&raw.shared));
+        let own: std::sync::Weak<ObjectShared> = Arc::downgrade(&raw.shared);
+        let _ = peer.loop_object.set(own);
         let object: Handle<LoopObject> = TypedHandle::from_object_handle(raw);
         let handle = LoopHandle::new(peer, object.clone());
         let mut objects: FxHashMap<Arc<str>, Resident> = FxHashMap::default();

@@ -10,7 +10,7 @@ use crate::command::Command;
 use crate::connection::{self, ReceiverRef};
 use crate::event_loop::hand_back::KeepRequest;
 use crate::object::{ErasedObject, ObjectShared};
-use crate::registry::registry;
+use crate::transport::registry::registry;
 
 use super::{EventLoop, Resident};
 use crate::util::panic_message;

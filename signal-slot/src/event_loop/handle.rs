@@ -5,10 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::context::Context;
 use crate::error::{Error, check_name};
-use crate::object::{EventLoopObject, Handle, Home, ObjectCell, ObjectHandle, TypedHandle};
-use crate::registry::registry;
+use crate::object::{
+    EventLoopObject, Handle, Home, ObjectCell, ObjectHandle, ObjectShared, TypedHandle,
+};
 use crate::signal::{Signal, Slot};
-use crate::transport::{Envelope, LoopPeer};
+use crate::transport::LoopPeer;
+use crate::transport::registry::registry;
 
 use super::StopCause;
 
@@ -52,7 +54,7 @@ impl LoopHandle {
     }
 
     pub(crate) fn from_peer(peer: Arc<LoopPeer>) -> LoopHandle {
-        let shared = peer.loop_object.get().and_then(std::sync::Weak::upgrade);
+        let shared = Self::own_object(&peer);
         let object = match shared {
             Some(shared) => ObjectHandle { shared },
             // A loop of another process, or one that ended: a handle by
@@ -67,6 +69,12 @@ impl LoopHandle {
             peer,
             object: TypedHandle::from_object_handle(object),
         }
+    }
+
+    /// The loop's own object, while it lives.
+    pub(crate) fn own_object(peer: &LoopPeer) -> Option<Arc<ObjectShared>> {
+        let own = peer.loop_object.get()?.upgrade()?;
+        own.downcast::<ObjectShared>().ok()
     }
 
     pub(crate) fn peer(&self) -> &Arc<LoopPeer> {
@@ -161,7 +169,10 @@ impl LoopHandle {
             object,
             handle: handle.clone(),
         };
-        if let Err(error) = self.peer.post(Envelope::Attach(Box::new(cell))) {
+        if let Err(error) = self
+            .peer
+            .post(super::Local::Attach(Box::new(cell)).envelope())
+        {
             registry().detach(self.peer.name_arc(), &id);
             return Err(error);
         }

@@ -16,6 +16,7 @@ mod dispatch;
 pub(crate) mod hand_back;
 mod handle;
 mod idle;
+mod local;
 mod move_to;
 mod pack;
 mod remote;
@@ -40,14 +41,15 @@ use crate::connection::{EmitterName, ReceiverRef};
 use crate::error::Error;
 use crate::interrupt;
 use crate::object::{ErasedObject, ObjectShared};
-use crate::registry::registry;
 use crate::serial::{self, Step};
 use crate::status::{ExitStatus, PanicPolicy, SlotFailure};
+use crate::transport::registry::registry;
 use crate::transport::{DropReason, Envelope, Inbox, InboxSender, routes};
 use crate::util::panic_message;
 use clock::{Fire, Timers};
 use hand_back::HandBack;
 use idle::{Spun, Waiter};
+pub(crate) use local::Local;
 
 /// Why the loop is ending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,9 +431,13 @@ impl EventLoop {
         }
         match envelope {
             Envelope::Signal(signal) => self.dispatch_local(signal),
-            Envelope::Attach(object) => self.attach(object),
             Envelope::Command(command) => self.apply_command(command),
-            Envelope::Keep(request) => self.keep(request),
+            Envelope::Local(work) => match Local::of(work) {
+                Some(Local::Attach(object)) => self.attach(object),
+                Some(Local::Keep(request)) => self.keep(request),
+                Some(Local::Relocation(relocation)) => self.relocate(*relocation),
+                None => {}
+            },
             Envelope::Frames { bytes, signals } => self.dispatch_packet(&bytes, signals),
             Envelope::Network {
                 bytes,
@@ -447,7 +453,6 @@ impl EventLoop {
                     }
                 }
             }
-            Envelope::Relocation(relocation) => self.relocate(*relocation),
         }
     }
 
@@ -498,10 +503,13 @@ impl EventLoop {
                         format!("{signals} signals from program {from} over the network")
                     });
                 }
-                attach @ Envelope::Attach(_) => self.drop_user_values(attach),
-                // The objects are still here: handed back when they go.
-                Envelope::Keep(request) => self.keep(request),
-                Envelope::Relocation(relocation) => self.relocate_after_stop(*relocation),
+                Envelope::Local(work) => match Local::of(work) {
+                    Some(Local::Attach(object)) => self.drop_user_values(object),
+                    // The objects are still here: handed back when they go.
+                    Some(Local::Keep(request)) => self.keep(request),
+                    Some(Local::Relocation(relocation)) => self.relocate_after_stop(*relocation),
+                    None => {}
+                },
                 Envelope::Command(_) | Envelope::ProducerEnded(_) => {}
             }
         }

@@ -29,10 +29,10 @@ use crate::command::Command;
 use crate::connection::ReceiverRef;
 use crate::error::Error;
 use crate::object::ObjectHandle;
-use crate::registry::registry;
-use crate::transport::{DropReason, Envelope, LoopPeer, SignalEnvelope};
+use crate::transport::registry::registry;
+use crate::transport::{DropReason, LoopPeer, SignalEnvelope};
 
-use super::{EventLoop, Resident};
+use super::{EventLoop, Local, Resident};
 
 /// What travels between the loops of a move.
 pub(crate) enum Relocation {
@@ -182,12 +182,7 @@ impl ObjectHandle {
                  `Deserialize` (and a closure never travels)",
             ));
         }
-        if from
-            .loop_object
-            .get()
-            .and_then(std::sync::Weak::upgrade)
-            .is_some_and(|own| Arc::ptr_eq(&own, &self.shared))
-        {
+        if super::LoopHandle::own_object(&from).is_some_and(|own| Arc::ptr_eq(&own, &self.shared)) {
             return Err(refuse("a loop's own object stays with its loop"));
         }
         for peer in [&from, &to] {
@@ -218,7 +213,7 @@ impl ObjectHandle {
                 object: object.clone(),
                 instance,
             };
-            if let Err(error) = to.post(Envelope::Relocation(Box::new(expect))) {
+            if let Err(error) = to.post(Local::relocation(expect)) {
                 registry().detach(to.name_arc(), &object);
                 return Err(undo(error));
             }
@@ -234,7 +229,7 @@ impl ObjectHandle {
             instance,
             to: to.clone(),
         };
-        if let Err(error) = from.post(Envelope::Relocation(Box::new(out))) {
+        if let Err(error) = from.post(Local::relocation(out)) {
             // The old loop ended meanwhile, and the object with it.
             cancel(&to, object, instance);
             return Err(undo(error));
@@ -298,10 +293,7 @@ fn cancel(to: &Arc<LoopPeer>, object: Arc<str>, instance: u64) {
             on: false,
         })
     } else {
-        to.post(Envelope::Relocation(Box::new(Relocation::Cancel {
-            object,
-            instance,
-        })))
+        to.post(Local::relocation(Relocation::Cancel { object, instance }))
     };
 }
 
@@ -379,10 +371,7 @@ impl EventLoop {
                 if let Some(resident) = self.objects.get(&object) {
                     resident.shared.moving.store(false, Ordering::Release);
                 }
-                let _ = to.post(Envelope::Relocation(Box::new(Relocation::Cancel {
-                    object,
-                    instance,
-                })));
+                let _ = to.post(Local::relocation(Relocation::Cancel { object, instance }));
             }
             other @ (Relocation::Expect { .. } | Relocation::Cancel { .. }) => {
                 self.relocate(other);
@@ -421,9 +410,7 @@ impl EventLoop {
         // A new loop that ended drops the object in `post`: a `Drop` of
         // the user's that panics is contained.
         let posted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            to.post(Envelope::Relocation(Box::new(Relocation::In(Box::new(
-                arrival,
-            )))))
+            to.post(Local::relocation(Relocation::In(Box::new(arrival))))
         }))
         .unwrap_or_else(|panic| {
             Err(Error::Move {

@@ -21,13 +21,13 @@ use crate::error::Error;
 use crate::event_loop::hand_back::{KeepRequest, StateBack};
 use crate::object::{ErasedObject, ObjectShared};
 use crate::protocol::ReplyRoute;
-use crate::registry::registry;
 use crate::transport::bell::Bell;
+use crate::transport::registry::registry;
 use crate::transport::{Envelope, LoopPeer, ProcessId, Route, encode_signal};
 use crate::travel::{ObjectTransfer, revive_object};
 use crate::wire::{self, Frame, Writer};
 
-use super::{EventLoop, EventLoopBuilder, LoopOptions, Phase};
+use super::{EventLoop, EventLoopBuilder, Local, LoopOptions, Phase};
 
 /// A loop as it travels to a process started by spawn.
 #[derive(Serialize, Deserialize)]
@@ -122,13 +122,16 @@ impl EventLoop {
                     later_detaches.push((object.clone(), *instance));
                     false
                 }
-                Envelope::Attach(object) => {
-                    let shared = &object.handle().shared;
-                    shared.detached.load(std::sync::atomic::Ordering::Acquire)
-                        || later_detaches.iter().any(|(id, instance)| {
-                            *id == shared.id && (*instance == 0 || *instance == shared.instance)
-                        })
-                }
+                Envelope::Local(work) => match Local::of_ref(&**work) {
+                    Some(Local::Attach(object)) => {
+                        let shared = &object.handle().shared;
+                        shared.detached.load(std::sync::atomic::Ordering::Acquire)
+                            || later_detaches.iter().any(|(id, instance)| {
+                                *id == shared.id && (*instance == 0 || *instance == shared.instance)
+                            })
+                    }
+                    _ => false,
+                },
                 _ => false,
             };
             if gone {
@@ -217,33 +220,36 @@ impl EventLoop {
                             message: format!("a command cannot be packed: {error}"),
                         })?;
                 }
-                Envelope::Attach(object) => {
-                    let transfer = object
-                        .transfer()
-                        .map_err(|why| cannot_move(name, &**object, &why))?;
-                    movers.push(&object.handle().shared);
-                    flush(&mut cargo, &mut frames, &mut signals);
-                    cargo.push(Cargo::Object(transfer));
-                }
-                Envelope::Keep(request) => {
-                    flush(&mut cargo, &mut frames, &mut signals);
-                    let route = request.to.route();
-                    cargo.push(Cargo::Keep {
-                        object: request.object.to_string(),
-                        instance: request.instance,
-                        process: route.process,
-                        call: route.call,
-                    });
-                }
+                Envelope::Local(work) => match Local::of_ref(&**work) {
+                    Some(Local::Attach(object)) => {
+                        let transfer = object
+                            .transfer()
+                            .map_err(|why| cannot_move(name, &**object, &why))?;
+                        movers.push(&object.handle().shared);
+                        flush(&mut cargo, &mut frames, &mut signals);
+                        cargo.push(Cargo::Object(transfer));
+                    }
+                    Some(Local::Keep(request)) => {
+                        flush(&mut cargo, &mut frames, &mut signals);
+                        let route = request.to.route();
+                        cargo.push(Cargo::Keep {
+                            object: request.object.to_string(),
+                            instance: request.instance,
+                            process: route.process,
+                            call: route.call,
+                        });
+                    }
+                    Some(Local::Relocation(_)) => {
+                        return Err(Error::Process {
+                            process: name.to_owned(),
+                            message: "an object is moving to or from the loop".to_owned(),
+                        });
+                    }
+                    None => {}
+                },
                 Envelope::ProducerEnded(process) => {
                     flush(&mut cargo, &mut frames, &mut signals);
                     cargo.push(Cargo::ProducerEnded(*process));
-                }
-                Envelope::Relocation(_) => {
-                    return Err(Error::Process {
-                        process: name.to_owned(),
-                        message: "an object is moving to or from the loop".to_owned(),
-                    });
                 }
                 Envelope::Frames { .. }
                 | Envelope::Network { .. }
@@ -361,7 +367,7 @@ impl PackedLoop {
                     let object = revived.map_err(|why| {
                         format!("object `{}` cannot be revived: {why}", transfer.id)
                     })?;
-                    queue.push(Envelope::Attach(object));
+                    queue.push(Local::Attach(object).envelope());
                 }
                 Cargo::Frames { bytes, signals } => {
                     queue.push(Envelope::Frames { bytes, signals });
@@ -372,13 +378,16 @@ impl PackedLoop {
                     instance,
                     process,
                     call,
-                } => queue.push(Envelope::Keep(KeepRequest {
-                    object: object.into(),
-                    instance,
-                    to: Box::new(StateBack {
-                        route: ReplyRoute { process, call },
-                    }),
-                })),
+                } => queue.push(
+                    Local::Keep(KeepRequest {
+                        object: object.into(),
+                        instance,
+                        to: Box::new(StateBack {
+                            route: ReplyRoute { process, call },
+                        }),
+                    })
+                    .envelope(),
+                ),
             }
         }
         restore_connections(peer.name(), &self.connections)?;

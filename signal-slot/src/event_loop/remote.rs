@@ -769,7 +769,10 @@ mod tests {
         let garbage = prop::collection::vec(any::<u8>(), 0..200);
         let frame = (
             prop::sample::select(vec!["target", "missing", "frames_loop", ""]),
-            0u16..6,
+            // Never slot 0, the ping the test counts: a well-formed frame
+            // to it would be delivered (once seen in 300 cases of many
+            // runs).
+            1u16..6,
             any::<(bool, bool)>(),
             prop::option::of((0u64..3, any::<u64>())),
             prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..4),

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use crate::error::Error;
-use crate::registry::Registry;
 use crate::stats::{DropCounts, LoopStats};
 use crate::transport::LoopPeer;
+use crate::transport::registry::Registry;
 
 use super::LoopHandle;
 
@@ -82,7 +82,7 @@ impl LoopHandle {
             return Err(Error::LoopEnded(self.name().to_owned()));
         }
         if peer.local_inbox().is_some() {
-            return Ok(here(&crate::registry::registry(), peer));
+            return Ok(here(&crate::transport::registry::registry(), peer));
         }
         let Some(address) = peer.address() else {
             return Err(Error::Unsupported(

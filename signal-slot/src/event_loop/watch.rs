@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crate::context::Sender;
-use crate::registry::registry;
 use crate::stats::Running;
 use crate::transport::LoopPeer;
+use crate::transport::registry::registry;
 use crate::util::RateLimit;
 
 use super::LoopHandle;

@@ -113,8 +113,8 @@ use crate::error::Error;
 use crate::event_loop::LoopHandle;
 use crate::object::{Handle, Home, ObjectHandle, TypedHandle};
 use crate::protocol::Change;
-use crate::registry::registry;
 use crate::transport::control::{Answer, Question};
+use crate::transport::registry::registry;
 use crate::transport::{Control, LoopPeer, RemoteLoop, Route};
 use link::{LinkState, NetLink};
 

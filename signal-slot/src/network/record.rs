@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::registry::registry;
+use crate::transport::registry::registry;
 use crate::transport::{DropReason, Envelope};
 
 const MAGIC: [u8; 3] = *b"ssn";

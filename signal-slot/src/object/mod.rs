@@ -16,6 +16,7 @@ use crate::stats::{SlotClock, SlotStats};
 use crate::transport::LoopPeer;
 
 mod lifetime;
+mod registered;
 mod subscriptions;
 
 pub use subscriptions::SignalBlocker;

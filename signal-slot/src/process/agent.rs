@@ -15,10 +15,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use ipc_channel::ipc::{IpcReceiver, IpcSharedMemory};
 
 use crate::command::Command;
-use crate::registry::registry;
 use crate::sys::ring::Consumer;
 use crate::sys::shm::Segment;
 use crate::transport::control::{Answer, Question};
+use crate::transport::registry::registry;
 use crate::transport::routes::{self, ProcessId};
 use crate::transport::tree::{self, AgentMessage};
 use crate::transport::{Envelope, InboundRing};

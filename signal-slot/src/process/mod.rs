@@ -35,10 +35,10 @@ use crate::error::Error;
 use crate::event_loop::{EventLoop, LoopHandle};
 use crate::object::{Handle, Home, ObjectHandle, TypedHandle};
 use crate::platform;
-use crate::registry::registry;
 use crate::serial::{self, GuestResult};
 use crate::signal::Signal;
 use crate::status::ExitStatus;
+use crate::transport::registry::registry;
 use crate::transport::routes::{self, ChildChannels};
 use crate::util::panic_message;
 

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::event_loop::{EventLoop, PackedLoop};
-use crate::registry::registry;
 use crate::status::ExitStatus;
 use crate::transport::Route;
+use crate::transport::registry::registry;
 use crate::transport::routes::{self, AddressMessage, ProcessId};
 use crate::travel::{self, SPAWNED_CHILD};
 use crate::util::panic_message;

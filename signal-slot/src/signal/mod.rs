@@ -45,7 +45,7 @@ use crate::error::Error;
 use crate::event_loop::LoopHandle;
 use crate::object::{NO_LOOP, ObjectHandle, TypedHandle};
 use crate::payload::{Args, DecodeFn, EncodeFn};
-use crate::registry::registry;
+use crate::transport::registry::registry;
 use crate::transport::{Control, LoopPeer};
 
 /// What a signal or slot argument must be: owned, cloneable (for fan-out

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::connection::{self, Delivery};
-use crate::registry::registry;
 use crate::stats::DropCounts;
+use crate::transport::registry::registry;
 
 use super::{ConnectionInfo, LoopInfo, ObjectInfo, ProcessInfo, Receiver, UNRESOLVED};
 

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use crate::error::Error;
-use crate::registry::registry;
 use crate::stats::{DropCounts, LoopStats, RingFill};
+use crate::transport::registry::registry;
 
 /// A slot of `object` on `loop_name`, by index, until names are known.
 const UNRESOLVED: &str = "#";

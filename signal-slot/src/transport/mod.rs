@@ -19,14 +19,20 @@
 pub(crate) mod accounting;
 pub(crate) mod bell;
 pub(crate) mod control;
+mod envelope;
 mod inbox;
 mod link;
+pub(crate) mod registry;
 mod remote;
 pub(crate) mod routes;
 pub(crate) mod tree;
 
 pub(crate) use accounting::{DropCounter, DropReason};
 pub(crate) use control::Control;
+pub(crate) use envelope::{
+    DIRECT_INVOCATION, DeliveryError, EmitterName, Envelope, Forwarded, Header, LocalWork,
+    SignalEnvelope,
+};
 pub use inbox::{DEFAULT_INBOX_BYTES, DEFAULT_INBOX_CAPACITY, DEFAULT_LARGE_INBOX_BYTES};
 pub(crate) use inbox::{InboundRing, Inbox, InboxSender, inbox};
 #[cfg(feature = "zenoh")]
@@ -42,62 +48,11 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use arc_swap::ArcSwap;
 
 use crate::command::Command;
-use crate::connection::Header;
 use crate::error::Error;
-use crate::event_loop::hand_back::KeepRequest;
-use crate::object::{ErasedObject, ObjectShared};
 use crate::payload::Args;
 use crate::stats::LoopActivity;
 use crate::wire::{Frame, Writer};
 use routes::LoopAddress;
-
-/// One emission (or batch) of a signal, for the receivers on one loop.
-pub(crate) struct SignalEnvelope {
-    pub(crate) header: Arc<Header>,
-    pub(crate) args: Args,
-}
-
-/// The outcome of a delivery attempt that failed: the signal, and why.
-pub(crate) type DeliveryError = (SignalEnvelope, DropReason);
-
-/// A message in a loop's queue.
-pub(crate) enum Envelope {
-    Signal(SignalEnvelope),
-    /// An object joining the loop.
-    Attach(Box<dyn ErasedObject>),
-    Command(Command),
-    /// An object to hand back instead of dropping it.
-    Keep(KeepRequest),
-    /// Signals and commands as wire frames (what was queued for a loop
-    /// before it moved to a process started by spawn), holding `signals`
-    /// signals.
-    Frames {
-        bytes: Vec<u8>,
-        signals: u32,
-    },
-    /// Signals and commands as wire frames from another program, over the
-    /// network: untrusted (no shared buffer is decoded from them), holding
-    /// `signals` signals; `from` names the sender for reports.
-    #[cfg_attr(not(feature = "zenoh"), allow(dead_code))]
-    Network {
-        bytes: Vec<u8>,
-        signals: u32,
-        from: Arc<str>,
-    },
-    /// A ring from another process.
-    Ring(Box<InboundRing>),
-    /// The segment of a large record from another process, which a stub in
-    /// its ring names.
-    Segment {
-        from: ProcessId,
-        id: u64,
-        segment: crate::sys::shm::Segment,
-    },
-    /// A process of the tree ended: its rings get no more records.
-    ProducerEnded(ProcessId),
-    /// An object moving between loops of this process.
-    Relocation(Box<crate::event_loop::Relocation>),
-}
 
 /// How this process reaches a loop.
 pub(crate) enum Route {
@@ -126,8 +81,9 @@ pub(crate) struct LoopPeer {
     network: OnceLock<Arc<dyn Control>>,
     route: ArcSwap<Route>,
     /// The loop's own object (its `stop` slot, `start` and `terminate`
-    /// signals), held weakly to avoid a cycle through its home.
-    pub(crate) loop_object: OnceLock<Weak<ObjectShared>>,
+    /// signals), held weakly to avoid a cycle through its home; the
+    /// transport never looks inside (see `LoopHandle::own_object`).
+    pub(crate) loop_object: OnceLock<Weak<dyn std::any::Any + Send + Sync>>,
     drops: DropCounter,
     /// What the loop did, counted by its thread (in its own process).
     activity: LoopActivity,
@@ -357,22 +313,8 @@ impl LoopPeer {
                     let frame = Frame::Command(command.clone());
                     remote.post(self, 0, &describe, |out| Writer::new(out).control(&frame))
                 }
-                Envelope::Attach(object) => Err(Error::RemoteLoop {
-                    loop_name: self.name.to_string(),
-                    id: object.handle().id().to_owned(),
-                }),
-                Envelope::Relocation(_) => Err(Error::Move {
-                    id: String::new(),
-                    message: format!("event loop `{}` runs in another process", self.name),
-                }),
-                Envelope::Keep(request) => {
-                    // Its state comes back as the reply to the request's
-                    // call.
-                    let command = Command::Keep {
-                        object: request.object.clone(),
-                        instance: request.instance,
-                        route: request.to.route(),
-                    };
+                Envelope::Local(work) => {
+                    let command = work.for_other_process(&self.name)?;
                     let describe = || format!("{command:?}");
                     let frame = Frame::Command(command.clone());
                     remote.post(self, 0, &describe, |out| Writer::new(out).control(&frame))
@@ -430,16 +372,15 @@ impl LoopPeer {
 
     /// Forwards an emission to the process where its emitter lives, which
     /// holds its connections.
-    pub(crate) fn forward_emit(&self, emitter: &Arc<ObjectShared>, index: u16, args: Args) {
+    pub(crate) fn forward_emit(&self, emitter: &Forwarded<'_>, args: Args) {
         match &**self.route.load() {
-            Route::Remote(remote) => remote.forward_emit(self, emitter, index, args),
+            Route::Remote(remote) => remote.forward_emit(self, emitter, args),
             _ => {
                 let count = args.count() as u64;
                 self.drops.record(count, DropReason::Gone, || {
                     format!(
                         "signal `{}` from `{}` (emitted here on its behalf)",
-                        emitter.signal_name(index),
-                        emitter.id
+                        emitter.signal_name, emitter.id
                     )
                 });
             }

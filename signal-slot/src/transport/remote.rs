@@ -8,14 +8,12 @@
 //! the same whatever the link.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 
 use super::DeliveryError;
 use super::link::{Link, LinkError};
 use super::{DropReason, LoopPeer, SignalEnvelope};
 use crate::codec::Encoder;
 use crate::error::{EncodeError, Error};
-use crate::object::ObjectShared;
 use crate::payload::Args;
 use crate::protocol::ProcessId;
 use crate::wire::{self, Writer};
@@ -144,26 +142,19 @@ impl RemoteLoop {
 
     /// Forwards an emission to the loop where its emitter lives, which
     /// holds its connections.
-    pub(crate) fn forward_emit(
-        &self,
-        peer: &LoopPeer,
-        emitter: &Arc<ObjectShared>,
-        index: u16,
-        args: Args,
-    ) {
+    pub(crate) fn forward_emit(&self, peer: &LoopPeer, emitter: &super::Forwarded<'_>, args: Args) {
         let count = signal_count(&args);
         let describe = || {
             format!(
                 "signal `{}` from `{}` (emitted here on its behalf)",
-                emitter.signal_name(index),
-                emitter.id
+                emitter.signal_name, emitter.id
             )
         };
         let result = self.write(peer, count, false, &describe, |out| {
             Writer::new(out).emit_request(
-                &emitter.id,
+                emitter.id,
                 emitter.instance,
-                index,
+                emitter.signal,
                 args.count(),
                 |item, buf| args.encode_item(item, buf),
             )

@@ -25,7 +25,7 @@ use super::bell::Bell;
 use super::link::RingLink;
 use super::tree::{self, AgentMessage};
 use super::{LoopPeer, RemoteLoop, Route};
-use crate::registry::{Registry, registry};
+use crate::transport::registry::{Registry, registry};
 
 pub(crate) use crate::protocol::ProcessId;
 

@@ -15,7 +15,7 @@ use super::control::{ANSWER_TIMEOUT, Answer, Control, Question};
 use super::link::{Courier, RingTarget};
 use super::routes::{AddressMessage, LoopAddress, ProcessId};
 use crate::protocol::own_process;
-use crate::registry::registry;
+use crate::transport::registry::registry;
 
 /// What processes tell each other's agents.
 #[derive(Serialize, Deserialize)]

@@ -1,5 +1,10 @@
 //! The process-wide table of loops and objects.
 //!
+//! It sits below the object model, with the routes it holds (the loops
+//! this process can reach, the process tree): it names loops and objects
+//! by their names, and holds each object weakly without naming its type
+//! (`object::registered` reads them back as objects).
+//!
 //! Names must be unique per process, and messages from other processes name
 //! loops and objects; this table resolves them. It holds every object
 //! attached to a loop of this process (its id is reserved on its loop for
@@ -8,12 +13,11 @@
 //! on the emit path, and on the dispatch path only for connection changes
 //! and detachments.
 
+use std::any::Any;
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::error::Error;
-use crate::object::{ObjectHandle, ObjectShared};
 use crate::topology::info::SubscriptionInfo;
 use crate::transport::LoopPeer;
 use crate::transport::routes::ProcessTable;
@@ -22,28 +26,25 @@ use crate::transport::routes::ProcessTable;
 pub(crate) struct Registry {
     pub(crate) loops: HashMap<Arc<str>, Arc<LoopPeer>>,
     /// Objects by loop name and id.
-    objects: HashMap<(Arc<str>, Arc<str>), ObjectEntry>,
+    pub(crate) objects: HashMap<(Arc<str>, Arc<str>), ObjectEntry>,
     pub(crate) processes: ProcessTable,
     /// The subscriptions of each loop of this process, as its loop last
     /// reported them (for the topology; the loop keeps its own).
     subscriptions: HashMap<Arc<str>, Vec<SubscriptionInfo>>,
 }
 
-struct ObjectEntry {
-    handle: Weak<ObjectShared>,
+/// An object of a loop, by name: `object::registered` gives it its type
+/// back.
+pub(crate) struct ObjectEntry {
+    pub(crate) handle: Weak<dyn Any + Send + Sync>,
     /// Attached to a loop of this process: its id is taken.
-    attached: bool,
+    pub(crate) attached: bool,
 }
 
 static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Mutex::default);
 
 pub(crate) fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn key(handle: &ObjectHandle) -> Option<(Arc<str>, Arc<str>)> {
-    let peer = handle.peer()?;
-    Some((peer.name_arc().clone(), handle.shared.id.clone()))
 }
 
 impl Registry {
@@ -88,58 +89,6 @@ impl Registry {
         self.subscriptions.get(name).cloned().unwrap_or_default()
     }
 
-    /// Every object attached to a loop of this process, with its loop's
-    /// name.
-    pub(crate) fn attached_objects(&self) -> Vec<(Arc<str>, Arc<ObjectShared>)> {
-        self.objects
-            .iter()
-            .filter(|(_, entry)| entry.attached)
-            .filter_map(|((loop_name, _), entry)| {
-                Some((loop_name.clone(), entry.handle.upgrade()?))
-            })
-            .collect()
-    }
-
-    /// Registers an object attached to a loop of this process, reserving
-    /// its id on that loop.
-    pub(crate) fn attach(&mut self, handle: &ObjectHandle) -> Result<(), Error> {
-        match key(handle) {
-            Some((loop_name, _)) => self.attach_at(&loop_name, handle),
-            None => Ok(()),
-        }
-    }
-
-    /// Registers an object on the loop `loop_name` of this process (where
-    /// it moves), reserving its id there.
-    pub(crate) fn attach_at(
-        &mut self,
-        loop_name: &Arc<str>,
-        handle: &ObjectHandle,
-    ) -> Result<(), Error> {
-        let key = (loop_name.clone(), handle.shared.id.clone());
-        let entry = ObjectEntry {
-            handle: Arc::downgrade(&handle.shared),
-            attached: true,
-        };
-        match self.objects.entry(key) {
-            Entry::Occupied(occupied) if occupied.get().attached => {
-                let (loop_name, id) = occupied.key();
-                Err(Error::DuplicateObjectId {
-                    loop_name: loop_name.to_string(),
-                    id: id.to_string(),
-                })
-            }
-            Entry::Occupied(mut occupied) => {
-                occupied.insert(entry);
-                Ok(())
-            }
-            Entry::Vacant(vacant) => {
-                vacant.insert(entry);
-                Ok(())
-            }
-        }
-    }
-
     /// Frees the id of an object detached from its loop.
     pub(crate) fn detach(&mut self, loop_name: &Arc<str>, id: &Arc<str>) {
         self.objects.remove(&(loop_name.clone(), id.clone()));
@@ -149,35 +98,5 @@ impl Registry {
     pub(crate) fn is_attached(&self, loop_name: &str, id: &str) -> bool {
         let key: (Arc<str>, Arc<str>) = (loop_name.into(), id.into());
         self.objects.get(&key).is_some_and(|entry| entry.attached)
-    }
-
-    /// Remembers a handle made by name to an object of another process, so
-    /// that later lookups share its connections.
-    pub(crate) fn remember(&mut self, handle: &ObjectHandle) {
-        let Some(key) = key(handle) else { return };
-        let handle = Arc::downgrade(&handle.shared);
-        let entry = self.objects.entry(key).or_insert_with(|| ObjectEntry {
-            handle: handle.clone(),
-            attached: false,
-        });
-        if entry.handle.strong_count() == 0 {
-            entry.handle = handle;
-        }
-    }
-
-    /// Every object of this process that some handle still reaches.
-    pub(crate) fn live_objects(&self) -> Vec<Arc<ObjectShared>> {
-        self.objects
-            .values()
-            .filter_map(|entry| entry.handle.upgrade())
-            .collect()
-    }
-
-    pub(crate) fn find_object(&self, loop_name: &str, id: &str) -> Option<ObjectHandle> {
-        let key: (Arc<str>, Arc<str>) = (loop_name.into(), id.into());
-        self.objects
-            .get(&key)
-            .and_then(|entry| entry.handle.upgrade())
-            .map(|shared| ObjectHandle { shared })
     }
 }
