@@ -191,8 +191,11 @@ impl RolloutWorker {
             }
             if actions.is_some() {
                 self.trajectory.push(action);
-                self.rewards
-                    .push(if self.state % 7 == 0 { 1.0 } else { 0.0 });
+                self.rewards.push(if self.state.is_multiple_of(7) {
+                    1.0
+                } else {
+                    0.0
+                });
             }
         }
         if actions.is_some() {

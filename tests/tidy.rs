@@ -32,8 +32,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     // MessagePack arguments.
     ("codec", &["codec/"]),
     // The vocabulary processes speak: ids, receivers, deliveries, commands,
-    // and their frames on the wire.
-    // and the numbers loops keep about themselves.
+    // and their frames on the wire; the numbers loops keep about
+    // themselves, and what a process says about itself to the topology.
     (
         "protocol",
         &[

@@ -248,7 +248,9 @@ impl Receipts {
             self.next = seq.wrapping_add(1);
         }
         self.count += 1;
-        (self.count % self.ack_every == 0).then_some((self.count, self.errors))
+        self.count
+            .is_multiple_of(self.ack_every)
+            .then_some((self.count, self.errors))
     }
 }
 

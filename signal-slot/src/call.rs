@@ -241,8 +241,8 @@ fn is_here(route: ReplyRoute) -> bool {
 }
 
 /// How a reply reaches a caller in another process: its process's agent,
-/// which the process tree sets when this process's agent starts (before
-/// any call of another process can arrive). A seam: the tree is a service
+/// which the process tree sets as the tree is made or joined (before any
+/// call of another process can arrive). A seam: the tree is a service
 /// above this module.
 pub(crate) type SendReply = fn(ReplyRoute, Result<Vec<u8>, Failure>) -> bool;
 

@@ -111,7 +111,7 @@ impl Checker {
             self.out_of_order += 1;
         }
         *next = seq + 1;
-        if *next % ACK_EVERY == 0 {
+        if (*next).is_multiple_of(ACK_EVERY) {
             let count = *next;
             ctx.ack().emit(sender, count);
         }

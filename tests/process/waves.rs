@@ -24,7 +24,7 @@ impl Slowpoke {
     #[slot]
     fn on_value(&mut self, _value: u64) {
         self.received += 1;
-        if self.received % 64 == 0 {
+        if self.received.is_multiple_of(64) {
             std::thread::sleep(Duration::from_millis(2));
         }
     }

@@ -214,10 +214,10 @@ impl EventLoop {
         }
         if let Some(arriving) = self.arriving.get_mut(object_id) {
             arriving.stash.push(envelope);
-        } else if let Some((_, to)) = self.moved_out.get(object_id) {
-            if let Err((envelope, reason)) = to.deliver(envelope) {
-                to.drops().record_envelope(&envelope, reason);
-            }
+        } else if let Some((_, to)) = self.moved_out.get(object_id)
+            && let Err((envelope, reason)) = to.deliver(envelope)
+        {
+            to.drops().record_envelope(&envelope, reason);
         }
     }
 }

@@ -346,7 +346,7 @@ impl EventLoop {
             Instant::now()
         } else {
             state.untimed = state.untimed.wrapping_add(1);
-            if state.untimed % 64 == 0 {
+            if state.untimed.is_multiple_of(64) {
                 state.clock = None;
             }
             *state.clock.get_or_insert_with(Instant::now)

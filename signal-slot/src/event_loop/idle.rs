@@ -224,7 +224,7 @@ impl Waiter {
                 return Spun::Found;
             }
             round = round.wrapping_add(1);
-            if round % CLOCK_EVERY != 0 {
+            if !round.is_multiple_of(CLOCK_EVERY) {
                 std::hint::spin_loop();
                 continue;
             }
@@ -237,7 +237,7 @@ impl Waiter {
                 return Spun::Sleep;
             }
             last_look = look;
-            if may_yield && round % YIELD_EVERY == 0 {
+            if may_yield && round.is_multiple_of(YIELD_EVERY) {
                 // Lets another thread of this core run: a peer on a machine
                 // with more runnable threads than cores.
                 std::thread::yield_now();

@@ -33,17 +33,19 @@ impl Local {
         Local::Relocation(Box::new(relocation)).envelope()
     }
 
-    /// The work an envelope carries. Every [`LocalWork`] is a `Local`
-    /// (nothing else implements it); anything else would be let go.
+    /// The work an envelope carries. Every [`LocalWork`] is a `Local`:
+    /// nothing else implements it.
     pub(crate) fn of(work: Box<dyn LocalWork>) -> Option<Local> {
-        let work: Box<dyn Any + Send> = work;
-        work.downcast::<Local>().ok().map(|local| *local)
+        let local = work.into_any().downcast::<Local>().ok().map(|local| *local);
+        debug_assert!(local.is_some(), "local work that is not a `Local`");
+        local
     }
 
     /// The work an envelope carries, in place.
     pub(crate) fn of_ref(work: &dyn LocalWork) -> Option<&Local> {
-        let work: &dyn Any = work;
-        work.downcast_ref::<Local>()
+        let local = work.as_any().downcast_ref::<Local>();
+        debug_assert!(local.is_some(), "local work that is not a `Local`");
+        local
     }
 }
 
@@ -65,5 +67,13 @@ impl LocalWork for Local {
                 route: request.to.route(),
             }),
         }
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }

@@ -26,7 +26,7 @@ mod watch;
 pub use builder::EventLoopBuilder;
 pub(crate) use builder::LoopOptions;
 pub use handle::LoopHandle;
-pub(crate) use move_to::Relocation;
+use move_to::Relocation;
 pub(crate) use pack::PackedLoop;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -2,7 +2,7 @@
 //! `Control` seam), over Zenoh queries. A program asks the program that
 //! runs a loop (`NetControl`) and answers the others' questions on a thread
 //! of its own, never in a Zenoh callback, as a process's agent answers the
-//! tree's (`agent::answer_here`).
+//! tree's (`process::agent::answer_here`).
 
 use super::*;
 

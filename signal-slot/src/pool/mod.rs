@@ -129,8 +129,8 @@ pub(crate) fn process_ended(process: ProcessId) {
 }
 
 /// How this process reaches the root of its tree about pools: the process
-/// tree's agent sets it as it starts (a seam: the tree is a service above
-/// the pool). Each returns `None` in the root, which asks no one.
+/// tree sets it as the tree is made or joined (a seam: the tree is a
+/// service above the pool). Each returns `None` in the root, which asks no one.
 #[derive(Clone, Copy)]
 pub(crate) struct ToRoot {
     /// Makes a pool created here known to the root.

@@ -173,7 +173,8 @@ impl SlotClock {
     /// timed run was long, one in [`TIME_EVERY`] of a quick one's.
     #[inline]
     pub(crate) fn times_next(&self) -> bool {
-        self.runs.load(Ordering::Relaxed) % TIME_EVERY == 0 || self.long.load(Ordering::Relaxed)
+        self.runs.load(Ordering::Relaxed).is_multiple_of(TIME_EVERY)
+            || self.long.load(Ordering::Relaxed)
     }
 
     /// Counts a run that was not timed; returns the time it is taken to

@@ -76,7 +76,8 @@ impl SharedRegion {
 
     fn check(&self, offset: usize, size: usize) {
         assert!(
-            offset % size == 0 && offset.checked_add(size).is_some_and(|end| end <= self.len),
+            offset.is_multiple_of(size)
+                && offset.checked_add(size).is_some_and(|end| end <= self.len),
             "atomic at {offset} out of a region of {} bytes",
             self.len
         );

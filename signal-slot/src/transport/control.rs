@@ -5,7 +5,7 @@
 //! A [`Question`] is asked through [`Control::ask`]: inside a process tree
 //! of that process's agent, over its ipc-channel; across the network, of
 //! the program's agent, over Zenoh. Either side answers with the same
-//! function (`agent::answer_here`). The typed questions below are the
+//! function (`process::agent::answer_here`). The typed questions below are the
 //! trait's own methods, so that no way of asking writes them again.
 
 use std::time::Duration;

@@ -123,10 +123,14 @@ pub(crate) type DeliveryError = (SignalEnvelope, DropReason);
 /// object joining it, one to hand back, one moving between loops of this
 /// process): its inbox carries it in order with the rest and never looks
 /// inside, as a task queue carries tasks it does not run.
-pub(crate) trait LocalWork: std::any::Any + Send {
+pub(crate) trait LocalWork: Send {
     /// What goes instead to the loop once it runs in another process: a
     /// command it applies there, or why nothing can.
     fn for_other_process(&self, loop_name: &str) -> Result<Command, Error>;
+    /// The work, for the loop to take back its type.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+    /// The work in place, for the loop to look at.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// A message in a loop's queue.

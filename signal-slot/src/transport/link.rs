@@ -80,8 +80,9 @@ enum RingState {
 }
 
 /// How a ring link hands its loop's process what only a channel carries:
-/// the ring itself, once, and the segments of large records. The agent
-/// of the loop's process takes them (above this layer: see `tree`).
+/// the ring itself, once, and the segments of large records. Within a
+/// process tree, the loop's process's agent takes them (`tree`'s
+/// `AgentCourier` sends them to it).
 pub(crate) trait Courier: Send + Sync {
     /// Offers the loop this process's new ring to it.
     fn offer_ring(&self, ring: IpcSharedMemory) -> Result<(), String>;

@@ -7,11 +7,13 @@
 //! process, this process's ring to it otherwise, or nothing once it has
 //! ended. Dispatch code never sees the difference.
 //!
+//! - `envelope`: what a loop's inbox carries.
 //! - `inbox`: a loop's receiving side, and its sending side here.
 //! - `bell`: the doorbell a loop waits on, rung from any process.
 //! - `remote`: sending to a loop of another process, whatever the link.
 //! - `link`: the seam to a transport, and the shared-memory ring link.
 //! - `tree`: what processes tell each other's agents, and asking them.
+//! - [`registry`]: the process's table of loops and objects, by name.
 //! - [`routes`]: which loops this process can reach, and how, as loops and
 //!   processes come and go.
 //! - [`accounting`]: drops by reason.

@@ -95,7 +95,9 @@ impl Heads {
     /// to its payloads), unless heads are not paying (see [`WINDOW`]).
     /// Returns whether it was kept.
     pub(crate) fn learn(&mut self, bytes: &[u8]) -> bool {
-        if bytes.len() > MAX_HEAD || (self.sparse.get() && self.misses.get() % SPARSE != 0) {
+        if bytes.len() > MAX_HEAD
+            || (self.sparse.get() && !self.misses.get().is_multiple_of(SPARSE))
+        {
             return false;
         }
         let Ok(head) = Head::decode(bytes) else {

@@ -403,7 +403,7 @@ impl<M: RingMemory> ConsumerCore<M> {
                 }
             }
             let published = self.write.wrapping_sub(self.read);
-            if published > self.capacity || published % RECORD_HEADER != 0 {
+            if published > self.capacity || !published.is_multiple_of(RECORD_HEADER) {
                 return Some(Err(Corrupt(format!(
                     "{published} bytes published in a ring of {}",
                     self.capacity
