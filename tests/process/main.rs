@@ -86,6 +86,7 @@ fn main() {
             spawn::what_cannot_travel_fails_at_start_and_changes_nothing,
             spawn::a_refused_spawn_start_is_fixed_by_detaching_what_cannot_travel,
             spawn::a_closure_init_cannot_travel_and_says_so,
+            spawn::a_spawned_child_runs_the_program_and_arguments_it_is_given,
             spawn::a_loop_on_a_thread_of_a_child_is_reachable_from_everywhere,
             spawn::objects_come_back_from_a_child,
             calls::calls_into_a_child_and_back,

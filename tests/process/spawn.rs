@@ -173,6 +173,79 @@ pub fn a_refused_spawn_start_is_fixed_by_detaching_what_cannot_travel() {
     assert!(join(&mut child).success());
 }
 
+/// A tally labelled with the arguments its program was run with.
+#[signal_slot::init]
+fn add_arguments_tally(event_loop: &LoopHandle) {
+    let label: Vec<String> = std::env::args().skip(1).collect();
+    event_loop
+        .add_with_id(
+            "arguments",
+            Tally {
+                count: 0,
+                label: label.join(" "),
+            },
+        )
+        .expect("a fresh id");
+}
+
+pub fn a_spawned_child_runs_the_program_and_arguments_it_is_given() {
+    let (log, mut main, probe, _source) = parent("program_main", 1);
+    // This test program, as another program would be: its `main` calls
+    // `init_process` first, whatever its arguments.
+    let program = std::env::current_exe().unwrap();
+    let mut child = EventLoopProcess::new("program_child")
+        .unwrap()
+        .spawn_program(&program, ["--given-by", "the parent"])
+        .init_with(add_arguments_tally, ());
+    assert_eq!(child.method(), StartMethod::Spawn);
+    child.start().unwrap();
+    let tally = child.object::<Tally>("arguments").unwrap();
+    tally.counted().connect(probe.report()).unwrap();
+    tally.bump().invoke(()).unwrap();
+    run(&mut main, Duration::from_secs(20));
+    let pid = child.pid().unwrap();
+    assert_eq!(log.entries(), [format!("--given-by the parent 1 in {pid}")]);
+    child.stop();
+    assert!(join(&mut child).success());
+
+    // A program that cannot be run: an error that names it, nothing
+    // started.
+    let mut missing = EventLoopProcess::new("program_missing")
+        .unwrap()
+        .spawn_program("/nonexistent/signal-slot-worker", ["--x"]);
+    let error = missing.start().unwrap_err();
+    assert!(matches!(error, signal_slot::Error::Io { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("/nonexistent/signal-slot-worker"),
+        "{error}"
+    );
+    assert!(!missing.is_alive() && missing.pid().is_none());
+
+    // A program that ends without taking its role: an error that says so.
+    if cfg!(unix) {
+        let mut other = EventLoopProcess::new("program_other")
+            .unwrap()
+            .spawn_program("sh", ["-c", "exit 0"]);
+        let error = other.start().unwrap_err().to_string();
+        assert!(
+            error.contains("before taking its role") && error.contains("init_process"),
+            "{error}"
+        );
+        assert!(other.pid().is_none());
+    }
+
+    // A program to run, but the start method set back to fork: refused.
+    let mut forked = EventLoopProcess::new("program_forked")
+        .unwrap()
+        .spawn_program(&program, ["--x"])
+        .start_method(StartMethod::Fork);
+    let error = forked.start().unwrap_err().to_string();
+    assert!(error.contains("spawn_program"), "{error}");
+    assert!(forked.pid().is_none());
+}
+
 pub fn a_closure_init_cannot_travel_and_says_so() {
     let mut child = EventLoopProcess::new("closure_child")
         .unwrap()

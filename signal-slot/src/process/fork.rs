@@ -33,6 +33,8 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
         init,
         channels,
         report,
+        // A fork runs nothing: `start` refuses a program with this method.
+        program: _,
     } = launch;
     let Some((peer, inbox)) = event_loop
         .as_ref()

@@ -15,11 +15,14 @@ mod control;
 mod exit;
 mod fork;
 mod hearing;
+mod method;
 mod monitor;
 mod spawn;
 
 pub use exit::ProcessExit;
 pub use hearing::{Deaf, DeafReason};
+use method::SpawnProgram;
+pub use method::{StartMethod, set_start_method, start_method};
 pub use spawn::init_process;
 
 #[cfg(feature = "zenoh")]
@@ -79,6 +82,8 @@ struct Launch<'a> {
     init: &'a mut Option<Init>,
     channels: &'a ChildChannels,
     report: &'a IpcSender<ExitStatus>,
+    /// What a child started by spawn runs (`None`: this executable again).
+    program: Option<&'a SpawnProgram>,
 }
 
 /// Drops the parent's copy of a child's init function (its captures are
@@ -92,71 +97,6 @@ fn drop_init(name: &str, init: Option<Init>) {
             "dropping the init function of process `{name}` in the parent panicked: {}",
             panic_message(&*panic)
         );
-    }
-}
-
-/// How a child process starts.
-///
-/// - [`Fork`](Self::Fork): a copy of the parent (Unix only). Fast, and
-///   everything set up before `start` is there as it was, closures and
-///   all; but a copy of a process whose other threads held locks (of a GPU
-///   driver, a logger, an allocator) may find them locked forever. Start
-///   forked processes before other threads, or while they are quiet.
-/// - [`Spawn`](Self::Spawn): a fresh run of the current executable, which
-///   takes its role in [`init_process`] before its `main` does anything
-///   else. Safe whatever the parent's threads do, and available on every
-///   platform; objects travel as their serialized state (their type must
-///   implement `Serialize` and `Deserialize`) and init functions by
-///   registered name (`#[signal_slot::init]`).
-///
-/// The default is [`platform_default`](Self::platform_default), unless
-/// [`set_start_method`] or the `SIGNAL_SLOT_START_METHOD` environment
-/// variable (`fork` or `spawn`) says otherwise;
-/// [`EventLoopProcess::start_method`] chooses for one process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StartMethod {
-    /// A copy of the parent, by `fork`.
-    Fork,
-    /// A fresh run of the current executable.
-    Spawn,
-}
-
-impl StartMethod {
-    /// Fork on Linux (as Python there, and as fast as it gets), spawn on
-    /// macOS (whose system libraries are not safe to use after a fork,
-    /// as Python there) and wherever fork does not exist.
-    pub const fn platform_default() -> StartMethod {
-        if cfg!(target_os = "linux") || cfg!(target_os = "android") {
-            StartMethod::Fork
-        } else {
-            StartMethod::Spawn
-        }
-    }
-}
-
-/// The start method of processes that do not choose one: 0 unset, 1 fork,
-/// 2 spawn.
-static DEFAULT_START_METHOD: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-
-/// Sets how processes that do not choose start (see [`StartMethod`]).
-pub fn set_start_method(method: StartMethod) {
-    let code = match method {
-        StartMethod::Fork => 1,
-        StartMethod::Spawn => 2,
-    };
-    DEFAULT_START_METHOD.store(code, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// How processes that do not choose start.
-pub fn start_method() -> StartMethod {
-    match DEFAULT_START_METHOD.load(std::sync::atomic::Ordering::Relaxed) {
-        1 => StartMethod::Fork,
-        2 => StartMethod::Spawn,
-        _ => match std::env::var("SIGNAL_SLOT_START_METHOD").as_deref() {
-            Ok("fork") => StartMethod::Fork,
-            Ok("spawn") => StartMethod::Spawn,
-            _ => StartMethod::platform_default(),
-        },
     }
 }
 
@@ -210,6 +150,7 @@ pub struct EventLoopProcess {
     monitor: Handle<ProcessMonitor>,
     serial: bool,
     method: Option<StartMethod>,
+    program: Option<SpawnProgram>,
     init: Option<Init>,
     state: State,
     record: Arc<ExitRecord>,
@@ -309,6 +250,7 @@ impl EventLoopProcess {
             monitor: TypedHandle::from_object_handle(monitor),
             serial,
             method: None,
+            program: None,
             init: None,
             state: State::Ready(Box::new(event_loop)),
             record: Arc::default(),
@@ -391,6 +333,40 @@ impl EventLoopProcess {
         self
     }
 
+    /// Starts the process by spawn, running `program` with `args`, instead
+    /// of this executable again with this process's arguments: a worker
+    /// program of its own, or an interpreter with the script that hosts
+    /// the loop. The program must call [`init_process`] before anything
+    /// else, as `main` does for the default (it finds its role in its
+    /// environment, whatever its arguments); what is registered in it
+    /// (`#[signal_slot::init]` functions, the types of the objects that
+    /// travel) must include what this process sends it.
+    ///
+    /// ```no_run
+    /// use signal_slot::EventLoopProcess;
+    ///
+    /// // `worker` is a program whose `main` calls `signal_slot::init_process()`.
+    /// let mut worker = EventLoopProcess::new("worker")?
+    ///     .spawn_program("./worker", ["--quiet"]);
+    /// worker.start()?;
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    ///
+    /// `start` fails with [`Error::Io`] if the program cannot be run, and
+    /// with [`Error::Process`] if the start method was set back to fork.
+    pub fn spawn_program(
+        mut self,
+        program: impl Into<std::path::PathBuf>,
+        args: impl IntoIterator<Item = impl Into<std::ffi::OsString>>,
+    ) -> Self {
+        self.method = Some(StartMethod::Spawn);
+        self.program = Some(SpawnProgram {
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+        });
+        self
+    }
+
     /// How this process starts, or started.
     pub fn method(&self) -> StartMethod {
         self.method.unwrap_or_else(start_method)
@@ -467,12 +443,18 @@ impl EventLoopProcess {
             StartMethod::Fork if !platform::FORK => Err(Error::Unsupported(
                 "the fork start method on this platform (use StartMethod::Spawn)",
             )),
+            StartMethod::Fork if self.program.is_some() => Err(Error::Process {
+                process: self.name.to_string(),
+                message: "a program to run is set (spawn_program), but it starts by fork"
+                    .to_owned(),
+            }),
             StartMethod::Fork => fork::fork(Launch {
                 name: &self.name,
                 event_loop: &mut event_loop,
                 init: &mut self.init,
                 channels,
                 report,
+                program: None,
             })
             .map(|pid| (pid, None)),
             StartMethod::Spawn => spawn::spawn(Launch {
@@ -481,6 +463,7 @@ impl EventLoopProcess {
                 init: &mut self.init,
                 channels,
                 report,
+                program: self.program.as_ref(),
             })
             .map(|spawned| (spawned.pid, Some(spawned))),
         };

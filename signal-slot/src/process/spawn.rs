@@ -10,7 +10,6 @@
 //! (see `event_loop::moving`), its init function by registered name, and a
 //! lifeline whose end tells it that the parent is gone.
 
-use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -80,6 +79,7 @@ pub(super) fn spawn(launch: Launch<'_>) -> Result<Spawned, Error> {
         init,
         channels,
         report,
+        program,
     } = launch;
     let init_key = match init.as_ref() {
         None => None,
@@ -183,7 +183,7 @@ pub(super) fn spawn(launch: Launch<'_>) -> Result<Spawned, Error> {
         report: report.clone(),
         lifeline: lifeline_receiver,
     };
-    match launch_child(name, bootstrap) {
+    match launch_child(name, program, bootstrap) {
         Ok((pid, child)) => {
             leases.sent();
             if let Some(event_loop) = slot.take() {
@@ -207,10 +207,12 @@ pub(super) fn spawn(launch: Launch<'_>) -> Result<Spawned, Error> {
 /// (`None` if it went with a bootstrap that could not be sent).
 type NotLaunched = (Error, Option<IpcReceiver<AgentChannel>>);
 
-/// Runs the executable again as the child and hands it `bootstrap`. On
-/// failure, gives back the agent's channel (which the bootstrap held).
+/// Runs the executable again (or `program`) as the child and hands it
+/// `bootstrap`. On failure, gives back the agent's channel (which the
+/// bootstrap held).
 fn launch_child(
     name: &str,
+    program: Option<&super::SpawnProgram>,
     bootstrap: Bootstrap,
 ) -> Result<(u32, std::process::Child), NotLaunched> {
     let give_back = |bootstrap: Bootstrap, error: Error| (error, Some(bootstrap.agent_receiver));
@@ -226,19 +228,21 @@ fn launch_child(
             ));
         }
     };
-    let executable = match std::env::current_exe() {
-        Ok(executable) => executable,
-        Err(error) => {
-            return Err(give_back(
-                bootstrap,
-                Error::io(
-                    format!("process `{name}`: cannot find this executable"),
-                    error,
-                ),
-            ));
-        }
+    let (executable, arguments) = match program {
+        Some(program) => (program.program.clone(), program.args.clone()),
+        None => match std::env::current_exe() {
+            Ok(executable) => (executable, std::env::args_os().skip(1).collect()),
+            Err(error) => {
+                return Err(give_back(
+                    bootstrap,
+                    Error::io(
+                        format!("process `{name}`: cannot find this executable"),
+                        error,
+                    ),
+                ));
+            }
+        },
     };
-    let arguments: Vec<OsString> = std::env::args_os().skip(1).collect();
     let mut child = match std::process::Command::new(&executable)
         .args(arguments)
         .env(SPAWNED_CHILD, &server_name)
