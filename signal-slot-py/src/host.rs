@@ -1,0 +1,258 @@
+//! The one Rust object on each loop that Python code uses: it hands the
+//! loop's work (a batch of signals, a due timer) to the Python `EventLoop`
+//! it serves, and wakes that loop when its Python timers are due.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use signal_slot::{Context, LoopHandle, Timer, event_loop_object};
+
+/// The id of the host on every loop made from Python.
+pub(crate) const HOST_ID: &str = "__python__";
+
+/// The longest a loop sleeps before it asks its Python timers again.
+const LONGEST_WAIT: f64 = 86_400.0;
+
+/// Serves one Python `EventLoop` on the Rust loop of the same name.
+#[event_loop_object]
+#[derive(Serialize, Deserialize)]
+pub(crate) struct PyHost {
+    target: Target,
+    /// The loop of an `EventLoopProcess` (it runs in a child).
+    process: bool,
+    /// Set until the child ran the Python side of its start (the init
+    /// function, then the loop's `start` signal), before anything else.
+    starting: bool,
+    #[serde(skip)]
+    wake: Option<Timer>,
+    /// When the wake timer is due, while it runs.
+    #[serde(skip)]
+    armed: Option<Instant>,
+}
+
+#[event_loop_object]
+impl PyHost {
+    /// A batch of signals: the pickled tuple of `(emitter id, signal name,
+    /// args)` that one emission sends to this loop.
+    #[slot]
+    fn deliver(&mut self, ctx: &mut Context<Self>, batch: Vec<u8>) {
+        self.run(ctx, |py, target| {
+            target.call_method1(intern!(py, "_deliver"), (PyBytes::new(py, &batch),))
+        });
+    }
+
+    /// Fires the Python timers that are due (and, first of all, starts the
+    /// Python side of the loop).
+    #[slot]
+    fn wake(&mut self, ctx: &mut Context<Self>) {
+        self.armed = None;
+        self.run(ctx, |py, target| {
+            target.call_method0(intern!(py, "_on_wake"))
+        });
+    }
+}
+
+impl PyHost {
+    /// A host for `target`, the Python loop (held weakly: the Python side
+    /// owns its loop); `process` for the loop of an `EventLoopProcess`.
+    pub(crate) fn new(target: &Bound<'_, PyAny>, process: bool) -> PyResult<Self> {
+        Ok(PyHost {
+            target: Target::Weak(weak_reference(target)?),
+            process,
+            starting: process,
+            wake: None,
+            armed: None,
+        })
+    }
+
+    /// Runs `call` on the Python loop; what it returns says whether the
+    /// loop stops and when its next timer is due.
+    fn run(
+        &mut self,
+        ctx: &mut Context<Self>,
+        call: impl for<'py> FnOnce(Python<'py>, &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>>,
+    ) {
+        let outcome = Python::attach(|py| -> PyResult<Option<(bool, Option<f64>)>> {
+            let Some(target) = self.target.resolve(py)? else {
+                return Ok(None);
+            };
+            if self.starting {
+                self.starting = false;
+                target.call_method0(intern!(py, "_child_start"))?;
+            }
+            Ok(Some(call(py, &target)?.extract()?))
+        });
+        match outcome {
+            // The Python loop is gone: there is nobody to deliver to.
+            Ok(None) => {}
+            Ok(Some((true, _))) => ctx.stop_loop(),
+            Ok(Some((false, next))) => self.arm(ctx, next),
+            Err(error) => self.fail(ctx, error),
+        }
+    }
+
+    /// Makes sure the loop wakes within `next` seconds.
+    fn arm(&mut self, ctx: &mut Context<Self>, next: Option<f64>) {
+        let Some(delay) = next
+            .map(|secs| secs.clamp(0.0, LONGEST_WAIT))
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        else {
+            return;
+        };
+        let due = Instant::now() + delay;
+        if self.armed.is_some_and(|armed| armed <= due) {
+            // It wakes earlier anyway, and asks again then.
+            return;
+        }
+        if self.wake.is_none() {
+            let Ok(timer) = Timer::single_shot(ctx.event_loop(), delay) else {
+                return;
+            };
+            if timer.timeout().connect(ctx.handle().wake()).is_err() {
+                return;
+            }
+            self.wake = Some(timer);
+        }
+        if let Some(timer) = &self.wake {
+            // A running timer restarts with its new interval.
+            timer.set_interval(delay);
+            if self.armed.is_none() {
+                timer.start();
+            }
+            self.armed = Some(due);
+        }
+    }
+
+    /// A slot raised: the loop ends as with a failing slot, and the
+    /// exception waits for `exec` to raise it again (in a child, its
+    /// traceback is printed, as `multiprocessing` prints a target's).
+    fn fail(&self, ctx: &mut Context<Self>, error: PyErr) -> ! {
+        let message = Python::attach(|py| {
+            if self.process {
+                error.display(py);
+                flush_std_streams(py);
+            }
+            error.to_string()
+        });
+        failures().push((ctx.event_loop().name().to_owned(), error));
+        std::panic::resume_unwind(Box::new(format!("a Python slot raised {message}")))
+    }
+}
+
+impl Drop for PyHost {
+    /// A child ends without Python's own shutdown: what its slots printed
+    /// leaves now.
+    fn drop(&mut self) {
+        Python::attach(flush_std_streams);
+    }
+}
+
+fn flush_std_streams(py: Python<'_>) {
+    for stream in ["stdout", "stderr"] {
+        if let Ok(stream) = py.import("sys").and_then(|sys| sys.getattr(stream)) {
+            let _ = stream.call_method0("flush");
+        }
+    }
+}
+
+/// The exceptions raised by slots, with the loop they ended, until `exec`
+/// takes them.
+fn failures() -> std::sync::MutexGuard<'static, Vec<(String, PyErr)>> {
+    static FAILURES: Mutex<Vec<(String, PyErr)>> = Mutex::new(Vec::new());
+    FAILURES.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The exception a slot of loop `name` raised, if one did.
+pub(crate) fn take_failure(name: &str) -> Option<PyErr> {
+    let mut failures = failures();
+    let at = failures
+        .iter()
+        .position(|(loop_name, _)| loop_name == name)?;
+    Some(failures.remove(at).1)
+}
+
+/// Wakes the host of `event_loop`: its first work in a child.
+pub(crate) fn kick(event_loop: &LoopHandle) {
+    if let Ok(host) = event_loop.object::<PyHost>(HOST_ID) {
+        let _ = host.wake().invoke(());
+    }
+}
+
+/// The Python loop a host serves.
+enum Target {
+    /// `weakref.ref` to it.
+    Weak(Py<PyAny>),
+    /// Its pickle, as it arrives in a process started by spawn; unpickled
+    /// when first used, once the process knows every loop.
+    Pickled(Vec<u8>),
+}
+
+/// The Python loops of this process that only their host holds (those of a
+/// process started by spawn).
+static KEPT: Mutex<Vec<Py<PyAny>>> = Mutex::new(Vec::new());
+
+impl Target {
+    fn resolve<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self {
+            Target::Weak(weak) => {
+                let target = weak.bind(py).call0()?;
+                Ok((!target.is_none()).then_some(target))
+            }
+            Target::Pickled(bytes) => {
+                let target = py
+                    .import(intern!(py, "pickle"))?
+                    .call_method1(intern!(py, "loads"), (PyBytes::new(py, bytes),))?;
+                KEPT.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(target.clone().unbind());
+                *self = Target::Weak(weak_reference(&target)?);
+                Ok(Some(target))
+            }
+        }
+    }
+}
+
+fn weak_reference(target: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let py = target.py();
+    Ok(py
+        .import(intern!(py, "weakref"))?
+        .call_method1(intern!(py, "ref"), (target,))?
+        .unbind())
+}
+
+impl Serialize for Target {
+    /// The Python loop, pickled: its objects, their connections, its
+    /// timers (for a process started by spawn).
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let pickled = Python::attach(|py| -> PyResult<Vec<u8>> {
+            let target = match self {
+                Target::Weak(weak) => weak.bind(py).call0()?,
+                Target::Pickled(bytes) => return Ok(bytes.clone()),
+            };
+            if target.is_none() {
+                return Err(PyRuntimeError::new_err("the Python event loop is gone"));
+            }
+            let pickle = py.import(intern!(py, "pickle"))?;
+            let protocol = pickle.getattr(intern!(py, "HIGHEST_PROTOCOL"))?;
+            pickle
+                .call_method1(intern!(py, "dumps"), (target, protocol))?
+                .extract()
+        })
+        .map_err(|error| {
+            serde::ser::Error::custom(format!("cannot pickle the Python event loop: {error}"))
+        })?;
+        serde_bytes::serialize(&pickled, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let bytes: Vec<u8> = serde_bytes::deserialize(deserializer)?;
+        Ok(Target::Pickled(bytes))
+    }
+}
