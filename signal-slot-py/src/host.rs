@@ -37,12 +37,12 @@ pub(crate) struct PyHost {
 
 #[event_loop_object]
 impl PyHost {
-    /// A batch of signals: the pickled tuple of `(emitter id, signal name,
-    /// args)` that one emission sends to this loop.
+    /// A signal for the loop's Python objects: the pickled tuple of
+    /// `(emitter id, signal name, args)`.
     #[slot]
-    fn deliver(&mut self, ctx: &mut Context<Self>, batch: Vec<u8>) {
+    fn deliver(&mut self, ctx: &mut Context<Self>, signal: Vec<u8>) {
         self.run(ctx, |py, target| {
-            target.call_method1(intern!(py, "_deliver"), (PyBytes::new(py, &batch),))
+            target.call_method1(intern!(py, "_deliver"), (PyBytes::new(py, &signal),))
         });
     }
 

@@ -1,7 +1,8 @@
 //! The classes of `signal_slot._native`: a loop of this process, a loop in
 //! a child process, and a reference to a loop's host that emitters hold.
 
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -46,10 +47,12 @@ fn exit_code(name: &str, status: ExitStatus) -> PyResult<i32> {
     }
 }
 
-/// The Rust loop of a Python `EventLoop` that runs in this process.
-#[pyclass(unsendable, module = "signal_slot._native")]
+/// The Rust loop of a Python `EventLoop` that runs in this process (on any
+/// thread of it: the one that calls `exec`).
+#[pyclass(frozen, module = "signal_slot._native")]
 pub(crate) struct Loop {
-    event_loop: EventLoop,
+    event_loop: Mutex<EventLoop>,
+    handle: LoopHandle,
     host: Handle<PyHost>,
 }
 
@@ -58,16 +61,21 @@ impl Loop {
     #[new]
     fn new(target: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
         let event_loop = with_free_name(name, |name| EventLoop::new(name))?;
-        let host = event_loop
+        let handle = event_loop.handle();
+        let host = handle
             .add_with_id(HOST_ID, PyHost::new(target, false)?)
             .map_err(py_error)?;
-        Ok(Loop { event_loop, host })
+        Ok(Loop {
+            event_loop: Mutex::new(event_loop),
+            handle,
+            host,
+        })
     }
 
     /// The loop's name in the runtime.
     #[getter]
     fn name(&self) -> String {
-        self.event_loop.name().to_owned()
+        self.handle.name().to_owned()
     }
 
     /// What emitters hold to send to this loop.
@@ -78,33 +86,39 @@ impl Loop {
     }
 
     /// Runs the loop until it stops, without the GIL; each slot takes it.
-    fn exec(&mut self, py: Python<'_>) -> PyResult<i32> {
+    fn exec(&self, py: Python<'_>) -> PyResult<i32> {
         let _ = self.host.wake().invoke(());
-        let event_loop = &mut self.event_loop;
-        let status = py.detach(move || event_loop.exec());
-        exit_code(self.event_loop.name(), status)
+        let status = py.detach(|| Ok::<_, PyErr>(self.lock()?.exec()))?;
+        exit_code(self.handle.name(), status)
     }
 
     /// Runs what is due now, without waiting.
-    fn process_events(&mut self, py: Python<'_>) -> PyResult<()> {
+    fn process_events(&self, py: Python<'_>) -> PyResult<()> {
         let _ = self.host.wake().invoke(());
-        let event_loop = &mut self.event_loop;
-        match py.detach(move || event_loop.process_events()) {
-            Some(status) => exit_code(self.event_loop.name(), status).map(drop),
+        match py.detach(|| Ok::<_, PyErr>(self.lock()?.process_events()))? {
+            Some(status) => exit_code(self.handle.name(), status).map(drop),
             None => Ok(()),
         }
     }
 
     /// Signals to this loop that this process dropped.
     fn dropped_signals(&self) -> u64 {
-        self.event_loop.dropped_signals()
+        self.handle.dropped_signals()
+    }
+}
+
+impl Loop {
+    fn lock(&self) -> PyResult<MutexGuard<'_, EventLoop>> {
+        self.event_loop.try_lock().map_err(|_| {
+            PyRuntimeError::new_err(format!("loop `{}` is running already", self.handle.name()))
+        })
     }
 }
 
 /// The loop of a Python `EventLoopProcess`, and the child it runs in.
-#[pyclass(unsendable, module = "signal_slot._native")]
+#[pyclass(frozen, module = "signal_slot._native")]
 pub(crate) struct Process {
-    process: Option<EventLoopProcess>,
+    process: Mutex<Option<EventLoopProcess>>,
     handle: LoopHandle,
     host: Handle<PyHost>,
 }
@@ -119,7 +133,7 @@ impl Process {
             .add_with_id(HOST_ID, PyHost::new(target, true)?)
             .map_err(py_error)?;
         Ok(Process {
-            process: Some(process),
+            process: Mutex::new(Some(process)),
             handle,
             host,
         })
@@ -140,15 +154,15 @@ impl Process {
 
     /// Starts the child by fork: it runs on from this point, in Python,
     /// with the GIL this thread holds.
-    fn start_fork(&mut self, py: Python<'_>) -> PyResult<()> {
-        let process = self
-            .take()?
+    fn start_fork(&self, py: Python<'_>) -> PyResult<()> {
+        let mut slot = self.lock();
+        let process = take(&mut slot)?
             .start_method(StartMethod::Fork)
             .init(|event_loop| {
                 crate::fork::after_child();
                 kick(event_loop);
             });
-        let process = self.process.insert(process);
+        let process = slot.insert(process);
         crate::fork::before(py);
         let started = process.start();
         crate::fork::after_parent(py);
@@ -157,63 +171,80 @@ impl Process {
 
     /// Starts the child by spawn: `program` with `args`, a Python that
     /// prepares itself as `multiprocessing` does and calls `child_main`.
-    fn start_spawn(&mut self, py: Python<'_>, program: String, args: Vec<String>) -> PyResult<()> {
-        let process = self
-            .take()?
+    fn start_spawn(&self, py: Python<'_>, program: String, args: Vec<String>) -> PyResult<()> {
+        let mut slot = self.lock();
+        let process = take(&mut slot)?
             .spawn_program(program, args)
             .init_with(crate::python_child, ());
-        let process = self.process.insert(process);
-        py.detach(move || process.start()).map_err(py_error)
+        let process = slot.insert(process);
+        py.detach(|| process.start()).map_err(py_error)
     }
 
     /// Waits for the child to end, at most `timeout` seconds.
     #[pyo3(signature = (timeout=None))]
-    fn join(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
-        let Some(process) = self.process.as_mut() else {
-            return Ok(());
-        };
-        if process.pid().is_none() {
-            return Err(PyRuntimeError::new_err("can only join a started process"));
-        }
-        let joined = match timeout {
-            None => py.detach(move || process.join()).map(drop),
-            Some(secs) => {
-                let timeout = Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX);
-                py.detach(move || process.join_timeout(timeout)).map(drop)
+    fn join(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        let deadline = timeout.map(|secs| {
+            Instant::now() + Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX / 4)
+        });
+        py.detach(|| {
+            loop {
+                let slice = deadline.map_or(JOIN_SLICE, |deadline| {
+                    deadline
+                        .saturating_duration_since(Instant::now())
+                        .min(JOIN_SLICE)
+                });
+                // Waits in slices, so that others can ask meanwhile.
+                let mut slot = self.lock();
+                let process = self.started(&slot)?;
+                if process.exit().is_some() {
+                    return Ok(());
+                }
+                let Some(process) = slot.as_mut() else {
+                    return Ok(());
+                };
+                if process.join_timeout(slice).map_err(py_error)?.is_some()
+                    || deadline.is_some_and(|deadline| Instant::now() >= deadline)
+                {
+                    return Ok(());
+                }
             }
-        };
-        joined.map_err(py_error)
+        })
     }
 
     fn is_alive(&self) -> bool {
-        self.process
-            .as_ref()
-            .is_some_and(EventLoopProcess::is_alive)
+        self.lock().as_ref().is_some_and(EventLoopProcess::is_alive)
     }
 
     /// The exit code once ended, as `multiprocessing` gives it: negative
-    /// for the signal that ended it.
+    /// for the signal that ended it, 1 for an exception (a slot or the init
+    /// function raised).
     #[getter]
     fn exitcode(&self) -> Option<i32> {
-        match self.process.as_ref()?.exit()? {
+        match self.lock().as_ref()?.exit()? {
             ProcessExit::Signaled { signal, .. } => Some(-signal),
+            ProcessExit::Exited {
+                status: Some(ExitStatus::SlotFailed(_) | ExitStatus::InitFailed(_)),
+                ..
+            } => Some(1),
             exit => exit.code(),
         }
     }
 
     #[getter]
     fn pid(&self) -> Option<u32> {
-        self.process.as_ref()?.pid()
+        self.lock().as_ref()?.pid()
     }
 
     /// SIGTERM.
     fn terminate(&self) -> PyResult<()> {
-        self.started()?.terminate().map_err(py_error)
+        let slot = self.lock();
+        self.started(&slot)?.terminate().map_err(py_error)
     }
 
     /// SIGKILL.
     fn kill(&self) -> PyResult<()> {
-        self.started()?.kill().map_err(py_error)
+        let slot = self.lock();
+        self.started(&slot)?.kill().map_err(py_error)
     }
 
     /// Signals to this loop that this process dropped.
@@ -222,19 +253,26 @@ impl Process {
     }
 }
 
+/// How long `join` holds the process at a time.
+const JOIN_SLICE: Duration = Duration::from_millis(50);
+
 impl Process {
-    fn take(&mut self) -> PyResult<EventLoopProcess> {
-        self.process
-            .take()
-            .ok_or_else(|| PyRuntimeError::new_err("the process was closed"))
+    fn lock(&self) -> MutexGuard<'_, Option<EventLoopProcess>> {
+        self.process.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn started(&self) -> PyResult<&EventLoopProcess> {
-        self.process
-            .as_ref()
+    fn started<'a>(&self, slot: &'a Option<EventLoopProcess>) -> PyResult<&'a EventLoopProcess> {
+        slot.as_ref()
             .filter(|process| process.pid().is_some())
-            .ok_or_else(|| PyRuntimeError::new_err("the process was not started"))
+            .ok_or_else(|| {
+                PyRuntimeError::new_err(format!("process `{}` was not started", self.handle.name()))
+            })
     }
+}
+
+fn take(slot: &mut Option<EventLoopProcess>) -> PyResult<EventLoopProcess> {
+    slot.take()
+        .ok_or_else(|| PyRuntimeError::new_err("the process cannot be started again"))
 }
 
 /// A loop's host, as emitters hold it: `put` sends it a batch of signals.
@@ -247,10 +285,17 @@ pub(crate) struct HostRef {
 
 #[pymethods]
 impl HostRef {
-    /// Sends a pickled batch; false if the loop has ended (a full inbox
-    /// drops it too, counted by the receiving loop's `dropped_signals`).
-    fn put(&self, batch: &[u8]) -> bool {
-        self.handle.deliver().invoke(batch.to_vec()).is_ok()
+    /// Sends a pickled signal, as an emission: false if it was dropped (the
+    /// loop's queue is full, or it has ended), which is counted for the
+    /// loop (`dropped_signals`).
+    fn put(&self, signal: &[u8]) -> bool {
+        self.handle.deliver().post(signal.to_vec())
+    }
+
+    /// Sends pickled signals in one message, whole or not at all: false if
+    /// they were dropped, counted as that many.
+    fn put_many(&self, signals: Vec<Vec<u8>>) -> bool {
+        self.handle.deliver().post_many(signals)
     }
 
     /// The name of the loop it reaches.

@@ -36,6 +36,29 @@ fn a_full_inbox_drops_counts_and_names_the_receivers() {
     assert_eq!(log.len(), 10);
 }
 
+#[test]
+fn a_posted_call_meets_the_capacity_and_its_drops_are_counted() {
+    let log = Log::default();
+    let mut worker =
+        EventLoopThread::with_options(EventLoop::builder("post_worker").capacity(10)).unwrap();
+    let recorder = worker.add_with_id("recorder", Recorder::new(&log)).unwrap();
+    // Queued as emissions are: ten fit, the rest is dropped and counted.
+    let queued = (0..15).filter(|&n| recorder.on_value().post(n)).count();
+    assert_eq!((queued, worker.dropped_signals()), (10, 5));
+    // A batch goes whole or not at all, and counts for its size.
+    assert!(!recorder.on_value().post_many((0..4).map(|n| (n,))));
+    assert_eq!(worker.dropped_signals(), 9);
+    // `invoke` queues past the capacity.
+    recorder.on_value().invoke(99).unwrap();
+    worker.stop();
+    worker.start().unwrap();
+    worker.join().unwrap();
+    assert_eq!(log.len(), 11);
+    // Once the loop has ended, a post is dropped and counted too.
+    assert!(!recorder.on_value().post(100));
+    assert_eq!(worker.dropped_signals(), 10);
+}
+
 #[event_loop_object]
 struct Fragile {
     log: Log,

@@ -228,13 +228,16 @@ class EventLoopObject:
             return
         queues = {self.receiver_queues[receiver_id] for receiver_id in receiver_ids}
 
-        # pickled once, here, for every receiving loop: the loops redistribute the signals to their receivers
-        batch = _dumps(tuple((self.object_id, signal_, args) for args in list_of_args), _PROTOCOL)
+        # pickled once, here, for every receiving loop; each loop redistributes the signals to its receivers
+        object_id = self.object_id
+        signals = [_dumps((object_id, signal_, args), _PROTOCOL) for args in list_of_args]
         for q in queues:
-            if not q.put(batch):
+            # all of them or none: what does not fit is counted by the runtime (EventLoop.dropped_signals)
+            if not q.put_many(signals):
                 receivers = sorted([r_id for r_id in receiver_ids if self.receiver_queues[r_id] is q])
-                # counted by the runtime (`dropped_signals`); the original would queue it for nobody
-                log.debug(f"{self.object_id}:{signal_=} loop {q.loop_name} has ended. {receivers=}")
+                error_log_every_n(
+                    log, 100, f"{self.object_id}:{signal_=} queue of loop {q.loop_name} is full or ended. {receivers=}"
+                )
 
     def detach(self):
         """Detach the object from it's current event loop."""
@@ -383,13 +386,12 @@ class EventLoop(EventLoopObject):
 
     # --- called by the loop's host in the runtime -------------------------------------------------------------
 
-    def _deliver(self, batch: bytes):
-        """A batch of signals from one emission."""
+    def _deliver(self, signal_: bytes):
+        """A signal for this loop's objects, pickled."""
         if self.should_terminate:
             # the loop's last iteration is over: signals that arrive now are ignored, as in the original
             return True, None
-        for s in _loads(batch):
-            self._process_signal(s)
+        self._process_signal(_loads(signal_))
         return self._after_work()
 
     def _on_wake(self):

@@ -206,23 +206,94 @@ impl<A: Clone + Send + 'static, R> Slot<'_, A, R> {
     ///
     /// [`Error::LoopEnded`] if the slot's loop has ended.
     pub fn invoke(&self, args: impl IntoArgs<A>) -> Result<(), Error> {
-        let args = args.into_args();
         let peer = receiving_peer(self.target)?;
-        let envelope = SignalEnvelope {
-            header: Arc::new(Header::new(
-                None,
-                INVOKE,
-                Box::new([crate::connection::receiver_to(
-                    &self.target.shared,
-                    self.index,
-                )]),
-                false,
-                false,
-                None,
-            )),
-            args: Args::one(args, self.encode),
+        peer.post(Envelope::Signal(self.envelope(args)))
+    }
+
+    /// Calls the slot on its loop with `args` as an emission reaches it:
+    /// the loop's capacity applies (where [`invoke`](Self::invoke) queues
+    /// past it), and a call that does not fit, or finds the loop ended, is
+    /// dropped and counted for the loop ([`LoopHandle::dropped_signals`](crate::LoopHandle::dropped_signals)).
+    /// Never blocks; true if the call was queued. For code that sends to
+    /// one object without a connection and must not grow a slow loop's
+    /// queue without bound (a bridge from another language, say).
+    ///
+    /// ```
+    /// # use signal_slot::{Context, EventLoop, EventLoopBuilder, event_loop_object};
+    /// #[event_loop_object]
+    /// struct Sink { got: u32 }
+    ///
+    /// #[event_loop_object]
+    /// impl Sink {
+    ///     #[slot]
+    ///     fn take(&mut self, _n: u32) {
+    ///         self.got += 1;
+    ///     }
+    /// }
+    ///
+    /// let mut main = EventLoop::builder("post_example").capacity(2).build()?;
+    /// let sink = main.add(Sink { got: 0 })?;
+    /// let queued = (0..3).filter(|&n| sink.take().post(n)).count();
+    /// assert_eq!(queued, 2);
+    /// assert_eq!(main.dropped_signals(), 1);
+    /// main.process_events();
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    pub fn post(&self, args: impl IntoArgs<A>) -> bool {
+        self.post_args(|| Args::one(args.into_args(), self.encode))
+    }
+
+    /// [`post`](Self::post) for a batch of calls, in one message: as
+    /// [`Signal::emit_many`](crate::Signal::emit_many) is to `emit`. The
+    /// batch is queued whole or dropped whole, and counted as that many.
+    /// True if it was queued (an empty batch is not sent).
+    pub fn post_many<I: IntoIterator<Item = impl IntoArgs<A>>>(&self, batch: I) -> bool {
+        let calls: Vec<A> = batch.into_iter().map(IntoArgs::into_args).collect();
+        if calls.is_empty() {
+            return false;
+        }
+        self.post_args(|| Args::many(calls, self.encode))
+    }
+
+    fn post_args(&self, args: impl FnOnce() -> Args) -> bool {
+        let Ok(peer) = receiving_peer(self.target) else {
+            // On no loop: there is no loop to count it for.
+            return false;
         };
-        peer.post(Envelope::Signal(envelope))
+        let envelope = SignalEnvelope {
+            header: self.header(),
+            args: args(),
+        };
+        match peer.deliver(envelope) {
+            Ok(()) => true,
+            Err((envelope, reason)) => {
+                peer.drops().record_envelope(&envelope, reason);
+                false
+            }
+        }
+    }
+
+    /// The call, as a signal with no emitter.
+    fn envelope(&self, args: impl IntoArgs<A>) -> SignalEnvelope {
+        SignalEnvelope {
+            header: self.header(),
+            args: Args::one(args.into_args(), self.encode),
+        }
+    }
+
+    /// The header of a call: a signal with no emitter, to this slot.
+    fn header(&self) -> Arc<Header> {
+        Arc::new(Header::new(
+            None,
+            INVOKE,
+            Box::new([crate::connection::receiver_to(
+                &self.target.shared,
+                self.index,
+            )]),
+            false,
+            false,
+            None,
+        ))
     }
 }
 
