@@ -37,12 +37,13 @@ pub(crate) struct PyHost {
 
 #[event_loop_object]
 impl PyHost {
-    /// A signal for the loop's Python objects: the pickled tuple of
-    /// `(emitter id, signal name, args)`.
+    /// A signal for the loop's Python objects: its emitter's id, its name
+    /// and its arguments, as `codec` encodes them.
     #[slot]
     fn deliver(&mut self, ctx: &mut Context<Self>, signal: Vec<u8>) {
         self.run(ctx, |py, target| {
-            target.call_method1(intern!(py, "_deliver"), (PyBytes::new(py, &signal),))
+            let signal = crate::codec::decode_signal(py, &signal)?;
+            target.call_method1(intern!(py, "_deliver"), signal)
         });
     }
 

@@ -13,6 +13,7 @@
 use pyo3::prelude::*;
 use signal_slot::LoopHandle;
 
+mod codec;
 mod fork;
 mod host;
 mod native;
@@ -37,6 +38,8 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<native::Process>()?;
     module.add_class::<native::HostRef>()?;
     module.add_function(wrap_pyfunction!(native::_host_ref, module)?)?;
+    module.add_function(wrap_pyfunction!(native::send, module)?)?;
+    module.add_function(wrap_pyfunction!(native::send_many, module)?)?;
     module.add_function(wrap_pyfunction!(child_main, module)?)?;
     Ok(())
 }

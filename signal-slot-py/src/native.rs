@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList, PyTuple};
 use signal_slot::{
     Error, EventLoop, EventLoopProcess, ExitStatus, Handle, LoopHandle, ProcessExit, StartMethod,
 };
 
+use crate::codec;
 use crate::host::{HOST_ID, PyHost, kick, take_failure};
 
 /// A Python exception for an error of the runtime.
@@ -285,19 +286,6 @@ pub(crate) struct HostRef {
 
 #[pymethods]
 impl HostRef {
-    /// Sends a pickled signal, as an emission: false if it was dropped (the
-    /// loop's queue is full, or it has ended), which is counted for the
-    /// loop (`dropped_signals`).
-    fn put(&self, signal: &[u8]) -> bool {
-        self.handle.deliver().post(signal.to_vec())
-    }
-
-    /// Sends pickled signals in one message, whole or not at all: false if
-    /// they were dropped, counted as that many.
-    fn put_many(&self, signals: Vec<Vec<u8>>) -> bool {
-        self.handle.deliver().post_many(signals)
-    }
-
     /// The name of the loop it reaches.
     #[getter]
     fn loop_name(&self) -> Option<String> {
@@ -314,6 +302,67 @@ impl HostRef {
         let revive = py.import("signal_slot._native")?.getattr("_host_ref")?;
         Ok((revive, (PyBytes::new(py, &bytes),)))
     }
+}
+
+/// Emits one signal to the loops of `queues` (the hosts of the receiving
+/// loops): encoded once, posted to each as an emission is. The hosts that
+/// dropped it (full queue, loop ended; counted for their loop), if any.
+#[pyfunction]
+pub(crate) fn send<'py>(
+    queues: &Bound<'py, PyTuple>,
+    emitter: &Bound<'py, PyAny>,
+    signal: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyList>>> {
+    let signal = codec::encode_signal(emitter, signal, args)?;
+    post_each(queues, signal, |host, signal| host.deliver().post(signal))
+}
+
+/// Emits a batch of signals (one per item of `list_of_args`) to the loops
+/// of `queues`, in one message to each, whole or not at all.
+#[pyfunction]
+pub(crate) fn send_many<'py>(
+    queues: &Bound<'py, PyTuple>,
+    emitter: &Bound<'py, PyAny>,
+    signal: &Bound<'py, PyAny>,
+    list_of_args: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyList>>> {
+    let signals = list_of_args
+        .try_iter()?
+        .map(|args| codec::encode_signal(emitter, signal, &args?))
+        .collect::<PyResult<Vec<_>>>()?;
+    if signals.is_empty() {
+        return Ok(None);
+    }
+    post_each(queues, signals, |host, signals| {
+        host.deliver().post_many(signals)
+    })
+}
+
+/// Posts `message` to each host, moving it to the last one.
+fn post_each<'py, M: Clone>(
+    queues: &Bound<'py, PyTuple>,
+    message: M,
+    post: impl Fn(&Handle<PyHost>, M) -> bool,
+) -> PyResult<Option<Bound<'py, PyList>>> {
+    let mut message = Some(message);
+    let mut dropped: Option<Bound<'py, PyList>> = None;
+    let last = queues.len().saturating_sub(1);
+    for (position, queue) in queues.iter().enumerate() {
+        let host = queue.cast::<HostRef>()?;
+        let this = if position == last {
+            message.take()
+        } else {
+            message.clone()
+        };
+        let Some(this) = this else { break };
+        if !post(&host.get().handle, this) {
+            dropped
+                .get_or_insert_with(|| PyList::empty(queues.py()))
+                .append(host)?;
+        }
+    }
+    Ok(dropped)
 }
 
 /// A `HostRef` back from its pickle.

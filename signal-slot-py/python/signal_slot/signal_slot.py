@@ -32,9 +32,12 @@ from signal_slot.utils import error_log_every_n
 
 log = logging.getLogger(__name__)
 
-_dumps = pickle.dumps
-_loads = pickle.loads
-_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_send = _native.send
+_send_many = _native.send_many
+
+# what the loop's host is told after each piece of work: stop, or go on (and its next timer, if it changed)
+_STOP = (True, None)
+_GO = (False, None)
 
 
 def configure_logger(logger):
@@ -122,12 +125,18 @@ class EventLoopObject:
         # connections (emitter -> slot name)
         self.connections: Dict[Emitter, str] = dict()
 
+        # the loops each signal goes to, found again after each connect or disconnect of this emitter
+        self._send_queues: Dict[str, Tuple[MpQueue, ...]] = dict()
+
+        self.event_loop._connections_changed()
+
     def _default_obj_id(self):
         return str(uuid.uuid4())
 
     def _add_to_loop(self, loop):
         self.event_loop = loop
         self.event_loop.objects[self.object_id] = self
+        self.event_loop._connections_changed()
 
     @staticmethod
     def _add_to_dict_of_sets(d: Dict[Any, Set], key, value):
@@ -176,6 +185,8 @@ class EventLoopObject:
         self.receiver_refcount[receiver_id] = self.receiver_refcount.get(receiver_id, 0) + 1
 
         other.connections[emitter] = slot
+        self._send_queues.clear()
+        receiving_loop._connections_changed()
 
     def disconnect(self, signal_, other: EventLoopObject | BoundMethod, slot: str = None):
         other, slot = self._bound_method_to_obj_slot(other, slot)
@@ -204,6 +215,8 @@ class EventLoopObject:
         loop_receivers = other.event_loop.receivers.get(emitter)
         if loop_receivers is not None:
             loop_receivers.remove(other.object_id)
+        self._send_queues.clear()
+        other.event_loop._connections_changed()
 
     def register_broadcast(self, signal_: str, event_loop: EventLoop):
         self.connect(signal_, event_loop.broadcast)
@@ -219,30 +232,46 @@ class EventLoopObject:
         self.event_loop.disconnect(signal_, self, slot)
 
     def emit(self, signal_: str, *args):
-        self.emit_many(signal_, (args,))
+        queues = self._send_queues.get(signal_)
+        if queues is None:
+            queues = self._queues_of(signal_)
+        if queues:
+            # encoded once, here, for every receiving loop; each loop redistributes the signal to its receivers
+            dropped = _send(queues, self.object_id, signal_, args)
+            if dropped:
+                self._dropped(signal_, dropped)
 
     def emit_many(self, signal_: str, list_of_args: Iterable[Tuple]):
-        # find the set of loops we need to send this signal to
-        receiver_ids = self.send_signals_to.get(signal_, ())
-        if not receiver_ids:
-            return
-        queues = {self.receiver_queues[receiver_id] for receiver_id in receiver_ids}
+        queues = self._send_queues.get(signal_)
+        if queues is None:
+            queues = self._queues_of(signal_)
+        if queues:
+            # one message to each receiving loop, all of them or none
+            dropped = _send_many(queues, self.object_id, signal_, list_of_args)
+            if dropped:
+                self._dropped(signal_, dropped)
 
-        # pickled once, here, for every receiving loop; each loop redistributes the signals to its receivers
-        object_id = self.object_id
-        signals = [_dumps((object_id, signal_, args), _PROTOCOL) for args in list_of_args]
+    def _queues_of(self, signal_: str):
+        """The loops `signal_` goes to: one queue per receiving loop, however many receivers live there."""
+        receiver_ids = self.send_signals_to.get(signal_, ())
+        queues = tuple({self.receiver_queues[receiver_id]: None for receiver_id in receiver_ids})
+        self._send_queues[signal_] = queues
+        return queues
+
+    def _dropped(self, signal_: str, queues):
+        # counted by the runtime (EventLoop.dropped_signals)
+        receiver_ids = self.send_signals_to.get(signal_, ())
         for q in queues:
-            # all of them or none: what does not fit is counted by the runtime (EventLoop.dropped_signals)
-            if not q.put_many(signals):
-                receivers = sorted([r_id for r_id in receiver_ids if self.receiver_queues[r_id] is q])
-                error_log_every_n(
-                    log, 100, f"{self.object_id}:{signal_=} queue of loop {q.loop_name} is full or ended. {receivers=}"
-                )
+            receivers = sorted([r_id for r_id in receiver_ids if self.receiver_queues[r_id] is q])
+            error_log_every_n(
+                log, 100, f"{self.object_id}:{signal_=} queue of loop {q.loop_name} is full or ended. {receivers=}"
+            )
 
     def detach(self):
         """Detach the object from it's current event loop."""
         if self.event_loop:
             del self.event_loop.objects[self.object_id]
+            self.event_loop._connections_changed()
             self.event_loop = None
 
     def __del__(self):
@@ -257,6 +286,11 @@ class EventLoop(EventLoopObject):
     def __init__(self, unique_loop_name, serial_mode=False, *, _process: bool = False):
         # objects living on this loop
         self.objects: Dict[ObjectID, EventLoopObject] = dict()
+
+        # the receivers of each emitter's signal on this loop, and their slots, found again after each change
+        self._dispatch: Dict[Tuple[ObjectID, str], Tuple[Emitter, Tuple[Tuple[EventLoopObject, str], ...]]] = dict()
+        # set when a timer starts, stops or fires: the loop's host asks when it must wake next
+        self._timers_changed = True
 
         super().__init__(self, unique_loop_name)
 
@@ -317,9 +351,14 @@ class EventLoop(EventLoopObject):
 
     def add_timer(self, t: Timer):
         self.timers.append(t)
+        self._timers_changed = True
 
     def remove_timer(self, t: Timer):
         self.timers.remove(t)
+        self._timers_changed = True
+
+    def _connections_changed(self):
+        self._dispatch.clear()
 
     def stop(self):
         """
@@ -345,16 +384,33 @@ class EventLoop(EventLoopObject):
             log.debug(f"{self} received {signal_=}...")
 
         emitter_object_id, signal_name, args = signal_
-        emitter = Emitter(emitter_object_id, signal_name)
+        found = self._dispatch.get((emitter_object_id, signal_name))
+        if found is None:
+            found = self._receivers_of(Emitter(emitter_object_id, signal_name))
+        emitter, receivers = found
 
-        receiver_ids = tuple(self.receivers.get(emitter, ()))
+        for obj, slot in receivers:
+            self.curr_emitter = emitter
+            if self.verbose:
+                log.debug(f"{self} calling slot {obj.object_id}:{slot}")
 
-        for obj_id in receiver_ids:
+            # noinspection PyBroadException
+            try:
+                getattr(obj, slot)(*args)
+            except Exception as exc:
+                log.exception(f"{self} unhandled exception in {slot=} connected to {emitter=}, {args=}")
+                raise exc
+
+    def _receivers_of(self, emitter: Emitter):
+        """The objects of this loop connected to `emitter`, and their slots, as the original finds them for each
+        signal (with its warnings); kept until the connections or objects of this loop change."""
+        receivers = []
+        for obj_id in tuple(self.receivers.get(emitter, ())):
             obj = self.objects.get(obj_id)
             if obj is None:
                 if self.verbose:
                     log.warning(
-                        f"{self} attempting to call a slot on an object {obj_id} which is not found on this loop ({signal_=})"
+                        f"{self} attempting to call a slot on an object {obj_id} which is not found on this loop ({emitter=})"
                     )
                 self.receivers[emitter].remove(obj_id)
                 continue
@@ -368,34 +424,29 @@ class EventLoop(EventLoopObject):
                 log.warning(f"{self} {slot=} not found in object {obj_id}")
                 continue
 
-            slot_callable = getattr(obj, slot)
-            if not isinstance(slot_callable, Callable):
+            if not callable(getattr(obj, slot)):
                 log.warning(f"{self} {slot=} of {obj_id=} is not callable")
                 continue
 
-            self.curr_emitter = emitter
-            if self.verbose:
-                log.debug(f"{self} calling slot {obj_id}:{slot}")
+            receivers.append((obj, slot))
 
-            # noinspection PyBroadException
-            try:
-                slot_callable(*args)
-            except Exception as exc:
-                log.exception(f"{self} unhandled exception in {slot=} connected to {emitter=}, {args=}")
-                raise exc
+        found = (emitter, tuple(receivers))
+        self._dispatch[(emitter.object_id, emitter.signal_name)] = found
+        return found
 
     # --- called by the loop's host in the runtime -------------------------------------------------------------
 
-    def _deliver(self, signal_: bytes):
-        """A signal for this loop's objects, pickled."""
+    def _deliver(self, emitter_object_id, signal_name, args):
+        """A signal for this loop's objects."""
         if self.should_terminate:
             # the loop's last iteration is over: signals that arrive now are ignored, as in the original
-            return True, None
-        self._process_signal(_loads(signal_))
+            return _STOP
+        self._process_signal((emitter_object_id, signal_name, args))
         return self._after_work()
 
     def _on_wake(self):
         """The closest timer may be due."""
+        self._timers_changed = True
         # this is inefficient if we have a lot of short timers, but should do for now
         for t in tuple(self.timers):
             if t.remaining_time() <= 0:
@@ -403,13 +454,16 @@ class EventLoop(EventLoopObject):
         return self._after_work()
 
     def _after_work(self):
-        """Whether the loop stops, and else how long until its next timer is due."""
+        """Whether the loop stops, and else how long until its next timer is due (None: as it was)."""
         if self.should_terminate:
             log.debug(f"Loop {self.object_id} terminating...")
             self.terminate.emit()
-            return True, None
+            return _STOP
+        if not self._timers_changed:
+            return _GO
+        self._timers_changed = False
         if not self.timers:
-            return False, None
+            return _GO
         return False, max(0.0, min(t.next_timeout() for t in self.timers) - time.time())
 
     def _prepare_exec(self):
@@ -464,6 +518,11 @@ class Timer(EventLoopObject):
         self._interval_sec = interval_sec
         if self._is_active:
             self._next_timeout = min(self._next_timeout, time.time() + self._interval_sec)
+            self._changed()
+
+    def _changed(self):
+        if self.event_loop is not None:
+            self.event_loop._timers_changed = True
 
     def stop(self):
         if self._is_active:
@@ -478,6 +537,7 @@ class Timer(EventLoopObject):
             self.event_loop.add_timer(self)
 
         self._next_timeout = time.time() + self._interval_sec
+        self._changed()
 
     def _emit(self):
         self.timeout.emit()
@@ -488,6 +548,7 @@ class Timer(EventLoopObject):
             self.stop()
         else:
             self._next_timeout += self._interval_sec
+            self._changed()
 
     def next_timeout(self) -> float:
         return self._next_timeout

@@ -1,0 +1,277 @@
+//! How a Python signal travels: `[emitter id, signal name, [args..]]` as
+//! MessagePack, encoded and decoded here without the interpreter's help
+//! for the plain values (None, bool, int, float, str, bytes, list, dict,
+//! and tuple, as extension type 1), and pickled for everything else
+//! (extension type 2, one pickle per such value). Exact types only: a
+//! subclass of `int` or `dict` is pickled, so that it comes back as itself.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use rmp::Marker;
+use rmp::encode as mp;
+
+/// Extension type of a tuple (its items as an array).
+const TUPLE: i8 = 1;
+/// Extension type of a pickled value.
+const PICKLED: i8 = 2;
+/// Deeper than this, values are pickled whole (pickle has its own limits).
+const MAX_DEPTH: usize = 32;
+
+static DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// One signal: the emitter's id, the signal's name, its arguments.
+pub(crate) fn encode_signal(
+    emitter: &Bound<'_, PyAny>,
+    signal: &Bound<'_, PyAny>,
+    args: &Bound<'_, PyAny>,
+) -> PyResult<Vec<u8>> {
+    let mut out = Vec::with_capacity(64);
+    let _ = mp::write_array_len(&mut out, 3);
+    encode(emitter, &mut out, 0)?;
+    encode(signal, &mut out, 0)?;
+    let args = match args.cast::<PyTuple>() {
+        Ok(args) => args.clone(),
+        // Any iterable, as `slot(*args)` takes it.
+        Err(_) => PyTuple::new(args.py(), args.try_iter()?.collect::<PyResult<Vec<_>>>()?)?,
+    };
+    let _ = mp::write_array_len(&mut out, len(args.len())?);
+    for arg in args.iter() {
+        encode(&arg, &mut out, 1)?;
+    }
+    Ok(out)
+}
+
+/// The signal back: `(emitter id, signal name, args)`.
+pub(crate) fn decode_signal<'py>(
+    py: Python<'py>,
+    mut bytes: &[u8],
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+    let bytes = &mut bytes;
+    if array_len(bytes)? != 3 {
+        return Err(bad("a signal is an array of three"));
+    }
+    let emitter = decode(py, bytes)?;
+    let signal = decode(py, bytes)?;
+    let count = array_len(bytes)?;
+    let mut args = Vec::with_capacity(count);
+    for _ in 0..count {
+        args.push(decode(py, bytes)?);
+    }
+    Ok((emitter, signal, PyTuple::new(py, args)?))
+}
+
+fn len(n: usize) -> PyResult<u32> {
+    u32::try_from(n).map_err(|_| bad("a collection of over 2^32 items"))
+}
+
+fn encode(value: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<()> {
+    if depth <= MAX_DEPTH {
+        if value.is_none() {
+            mp::write_nil(out).ok();
+            return Ok(());
+        }
+        if let Ok(value) = value.cast_exact::<PyBool>() {
+            mp::write_bool(out, value.is_true()).ok();
+            return Ok(());
+        }
+        if let Ok(int) = value.cast_exact::<PyInt>() {
+            if let Ok(int) = int.extract::<i64>() {
+                mp::write_sint(out, int).ok();
+                return Ok(());
+            }
+            if let Ok(int) = int.extract::<u64>() {
+                mp::write_uint(out, int).ok();
+                return Ok(());
+            }
+        } else if let Ok(float) = value.cast_exact::<PyFloat>() {
+            mp::write_f64(out, float.value()).ok();
+            return Ok(());
+        } else if let Ok(text) = value.cast_exact::<PyString>() {
+            // A string with lone surrogates has no UTF-8: pickled.
+            if let Ok(text) = text.to_str() {
+                mp::write_str(out, text).ok();
+                return Ok(());
+            }
+        } else if let Ok(bytes) = value.cast_exact::<PyBytes>() {
+            mp::write_bin(out, bytes.as_bytes()).ok();
+            return Ok(());
+        } else if let Ok(tuple) = value.cast_exact::<PyTuple>() {
+            let mut items = Vec::with_capacity(16);
+            mp::write_array_len(&mut items, len(tuple.len())?).ok();
+            for item in tuple.iter() {
+                encode(&item, &mut items, depth + 1)?;
+            }
+            mp::write_ext_meta(out, len(items.len())?, TUPLE).ok();
+            out.extend_from_slice(&items);
+            return Ok(());
+        } else if let Ok(list) = value.cast_exact::<PyList>() {
+            mp::write_array_len(out, len(list.len())?).ok();
+            for item in list.iter() {
+                encode(&item, out, depth + 1)?;
+            }
+            return Ok(());
+        } else if let Ok(dict) = value.cast_exact::<PyDict>() {
+            mp::write_map_len(out, len(dict.len())?).ok();
+            for (key, item) in dict.iter() {
+                encode(&key, out, depth + 1)?;
+                encode(&item, out, depth + 1)?;
+            }
+            return Ok(());
+        }
+    }
+    let py = value.py();
+    let dumps = DUMPS.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        Ok(py.import("pickle")?.getattr("dumps")?.unbind())
+    })?;
+    let pickled = dumps.bind(py).call1((value, 5))?;
+    let pickled = pickled.cast::<PyBytes>()?.as_bytes();
+    mp::write_ext_meta(out, len(pickled.len())?, PICKLED).ok();
+    out.extend_from_slice(pickled);
+    Ok(())
+}
+
+fn bad(what: &str) -> PyErr {
+    PyValueError::new_err(format!("a signal that cannot be decoded: {what}"))
+}
+
+fn take<'a>(bytes: &mut &'a [u8], n: usize) -> PyResult<&'a [u8]> {
+    if bytes.len() < n {
+        return Err(bad("it ends early"));
+    }
+    let (head, rest) = bytes.split_at(n);
+    *bytes = rest;
+    Ok(head)
+}
+
+fn be<const N: usize>(bytes: &mut &[u8]) -> PyResult<[u8; N]> {
+    let mut out = [0; N];
+    out.copy_from_slice(take(bytes, N)?);
+    Ok(out)
+}
+
+fn marker(bytes: &mut &[u8]) -> PyResult<Marker> {
+    Ok(Marker::from_u8(take(bytes, 1)?[0]))
+}
+
+fn array_len(bytes: &mut &[u8]) -> PyResult<usize> {
+    match marker(bytes)? {
+        Marker::FixArray(n) => Ok(usize::from(n)),
+        Marker::Array16 => Ok(usize::from(u16::from_be_bytes(be(bytes)?))),
+        Marker::Array32 => Ok(u32::from_be_bytes(be(bytes)?) as usize),
+        _ => Err(bad("an array was expected")),
+    }
+}
+
+fn decode<'py>(py: Python<'py>, bytes: &mut &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let value = match marker(bytes)? {
+        Marker::Null => py.None().into_bound(py),
+        Marker::True => PyBool::new(py, true).to_owned().into_any(),
+        Marker::False => PyBool::new(py, false).to_owned().into_any(),
+        Marker::FixPos(n) => n.into_pyobject(py)?.into_any(),
+        Marker::FixNeg(n) => n.into_pyobject(py)?.into_any(),
+        Marker::U8 => be::<1>(bytes)?[0].into_pyobject(py)?.into_any(),
+        Marker::U16 => u16::from_be_bytes(be(bytes)?).into_pyobject(py)?.into_any(),
+        Marker::U32 => u32::from_be_bytes(be(bytes)?).into_pyobject(py)?.into_any(),
+        Marker::U64 => u64::from_be_bytes(be(bytes)?).into_pyobject(py)?.into_any(),
+        Marker::I8 => i8::from_be_bytes(be(bytes)?).into_pyobject(py)?.into_any(),
+        Marker::I16 => i16::from_be_bytes(be(bytes)?).into_pyobject(py)?.into_any(),
+        Marker::I32 => i32::from_be_bytes(be(bytes)?).into_pyobject(py)?.into_any(),
+        Marker::I64 => i64::from_be_bytes(be(bytes)?).into_pyobject(py)?.into_any(),
+        Marker::F32 => f64::from(f32::from_be_bytes(be(bytes)?))
+            .into_pyobject(py)?
+            .into_any(),
+        Marker::F64 => f64::from_be_bytes(be(bytes)?).into_pyobject(py)?.into_any(),
+        Marker::FixStr(n) => text(py, bytes, usize::from(n))?,
+        Marker::Str8 => {
+            let n = usize::from(be::<1>(bytes)?[0]);
+            text(py, bytes, n)?
+        }
+        Marker::Str16 => {
+            let n = usize::from(u16::from_be_bytes(be(bytes)?));
+            text(py, bytes, n)?
+        }
+        Marker::Str32 => {
+            let n = u32::from_be_bytes(be(bytes)?) as usize;
+            text(py, bytes, n)?
+        }
+        Marker::Bin8 => {
+            let n = usize::from(be::<1>(bytes)?[0]);
+            PyBytes::new(py, take(bytes, n)?).into_any()
+        }
+        Marker::Bin16 => {
+            let n = usize::from(u16::from_be_bytes(be(bytes)?));
+            PyBytes::new(py, take(bytes, n)?).into_any()
+        }
+        Marker::Bin32 => {
+            let n = u32::from_be_bytes(be(bytes)?) as usize;
+            PyBytes::new(py, take(bytes, n)?).into_any()
+        }
+        marker @ (Marker::FixArray(_) | Marker::Array16 | Marker::Array32) => {
+            let n = match marker {
+                Marker::FixArray(n) => usize::from(n),
+                Marker::Array16 => usize::from(u16::from_be_bytes(be(bytes)?)),
+                _ => u32::from_be_bytes(be(bytes)?) as usize,
+            };
+            let list = PyList::empty(py);
+            for _ in 0..n {
+                list.append(decode(py, bytes)?)?;
+            }
+            list.into_any()
+        }
+        marker @ (Marker::FixMap(_) | Marker::Map16 | Marker::Map32) => {
+            let n = match marker {
+                Marker::FixMap(n) => usize::from(n),
+                Marker::Map16 => usize::from(u16::from_be_bytes(be(bytes)?)),
+                _ => u32::from_be_bytes(be(bytes)?) as usize,
+            };
+            let dict = PyDict::new(py);
+            for _ in 0..n {
+                let key = decode(py, bytes)?;
+                dict.set_item(key, decode(py, bytes)?)?;
+            }
+            dict.into_any()
+        }
+        marker @ (Marker::Ext8 | Marker::Ext16 | Marker::Ext32) => {
+            let n = match marker {
+                Marker::Ext8 => usize::from(be::<1>(bytes)?[0]),
+                Marker::Ext16 => usize::from(u16::from_be_bytes(be(bytes)?)),
+                _ => u32::from_be_bytes(be(bytes)?) as usize,
+            };
+            let kind = i8::from_be_bytes(be(bytes)?);
+            let mut data = take(bytes, n)?;
+            match kind {
+                TUPLE => {
+                    let count = array_len(&mut data)?;
+                    let mut items = Vec::with_capacity(count);
+                    for _ in 0..count {
+                        items.push(decode(py, &mut data)?);
+                    }
+                    PyTuple::new(py, items)?.into_any()
+                }
+                PICKLED => {
+                    let loads = LOADS.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+                        Ok(py.import("pickle")?.getattr("loads")?.unbind())
+                    })?;
+                    loads.bind(py).call1((PyBytes::new(py, data),))?
+                }
+                _ => return Err(bad("an unknown extension type")),
+            }
+        }
+        Marker::FixExt1
+        | Marker::FixExt2
+        | Marker::FixExt4
+        | Marker::FixExt8
+        | Marker::FixExt16
+        | Marker::Reserved => return Err(bad("an unknown marker")),
+    };
+    Ok(value)
+}
+
+fn text<'py>(py: Python<'py>, bytes: &mut &[u8], n: usize) -> PyResult<Bound<'py, PyAny>> {
+    let text =
+        std::str::from_utf8(take(bytes, n)?).map_err(|_| bad("a string that is not UTF-8"))?;
+    Ok(PyString::new(py, text).into_any())
+}
