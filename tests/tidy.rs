@@ -723,6 +723,35 @@ fn every_layer_of_the_table_is_in_architecture_md() {
     }
 }
 
+#[test]
+fn the_python_bindings_keep_unsafe_in_one_module_and_their_files_short() {
+    // `signal-slot-py` calls the interpreter's own fork preparations, and
+    // nothing else unsafe: in `fork.rs` alone.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("signal-slot-py/src");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&root).expect("signal-slot-py/src") {
+        let path = entry.expect("an entry").path();
+        let text = std::fs::read_to_string(&path).expect("a source file");
+        let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("");
+        seen += 1;
+        assert!(
+            runtime_len(&text) <= MAX_LINES,
+            "signal-slot-py/src/{name}: over {MAX_LINES} lines"
+        );
+        if name == "fork.rs" {
+            continue;
+        }
+        for (line, code) in code_lines(&text) {
+            let mut words = code.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+            assert!(
+                !words.any(|word| word == "unsafe") || code.contains("unsafe_code"),
+                "signal-slot-py/src/{name}:{line}: `unsafe` outside fork.rs"
+            );
+        }
+    }
+    assert!(seen >= 5, "the bindings' files were not found");
+}
+
 // ---- The rules, on made-up files that break them ----
 
 fn files(entries: &[(&str, &str)]) -> BTreeMap<String, String> {

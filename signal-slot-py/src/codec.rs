@@ -234,8 +234,20 @@ fn decode<'py>(py: Python<'py>, bytes: &mut &[u8]) -> PyResult<Bound<'py, PyAny>
             }
             dict.into_any()
         }
-        marker @ (Marker::Ext8 | Marker::Ext16 | Marker::Ext32) => {
+        marker @ (Marker::FixExt1
+        | Marker::FixExt2
+        | Marker::FixExt4
+        | Marker::FixExt8
+        | Marker::FixExt16
+        | Marker::Ext8
+        | Marker::Ext16
+        | Marker::Ext32) => {
             let n = match marker {
+                Marker::FixExt1 => 1,
+                Marker::FixExt2 => 2,
+                Marker::FixExt4 => 4,
+                Marker::FixExt8 => 8,
+                Marker::FixExt16 => 16,
                 Marker::Ext8 => usize::from(be::<1>(bytes)?[0]),
                 Marker::Ext16 => usize::from(u16::from_be_bytes(be(bytes)?)),
                 _ => u32::from_be_bytes(be(bytes)?) as usize,
@@ -260,12 +272,7 @@ fn decode<'py>(py: Python<'py>, bytes: &mut &[u8]) -> PyResult<Bound<'py, PyAny>
                 _ => return Err(bad("an unknown extension type")),
             }
         }
-        Marker::FixExt1
-        | Marker::FixExt2
-        | Marker::FixExt4
-        | Marker::FixExt8
-        | Marker::FixExt16
-        | Marker::Reserved => return Err(bad("an unknown marker")),
+        Marker::Reserved => return Err(bad("an unknown marker")),
     };
     Ok(value)
 }

@@ -10,6 +10,8 @@
 //! of the runtime, started by fork or by spawn (a Python interpreter that
 //! prepares itself as `multiprocessing`'s children do).
 
+#![deny(unsafe_code)]
+
 use pyo3::prelude::*;
 use signal_slot::LoopHandle;
 
