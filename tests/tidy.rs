@@ -732,7 +732,10 @@ fn the_python_bindings_keep_unsafe_in_one_module_and_their_files_short() {
     for entry in std::fs::read_dir(&root).expect("signal-slot-py/src") {
         let path = entry.expect("an entry").path();
         let text = std::fs::read_to_string(&path).expect("a source file");
-        let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("");
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("");
         seen += 1;
         assert!(
             runtime_len(&text) <= MAX_LINES,

@@ -368,3 +368,76 @@ def test_loop_names_can_be_reused_while_an_old_loop_lives():
     source.data.emit(1)
     second.process_events()
     assert sink.reports == [(1,)]
+
+
+class Worker(EventLoopObject):
+    @signal
+    def result(self):
+        ...
+
+    def work(self, index, payload):
+        self.result.emit(os.getpid(), index, len(payload), payload[-1:])
+
+
+class Boss(EventLoopObject):
+    def __init__(self, loop, object_id, expected):
+        super().__init__(loop, object_id)
+        self.expected = expected
+        self.got = []
+
+    @signal
+    def task(self):
+        ...
+
+    def on_result(self, *result):
+        self.got.append(result)
+        if len(self.got) == self.expected:
+            self.event_loop.stop()
+
+
+def descriptors_and_memory():
+    import gc
+
+    gc.collect()
+    with open("/proc/self/status") as status:
+        rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+    return len(os.listdir("/proc/self/fd")), rss // 1024
+
+
+# From bytes to 32 MiB: past the ring's half (4 MiB), a signal goes beside it in shared memory.
+SIZES = [0, 1, 100, 10_000, 1 << 20, 5 << 20, 32 << 20]
+
+
+def test_waves_of_processes_deliver_every_size_and_leave_nothing_behind(context):
+    after = []
+    for wave in range(5):
+        loop = EventLoop(f"wave_main_{wave}")
+        stop_after(loop)
+        boss = Boss(loop, "boss", expected=3 * len(SIZES))
+        processes = []
+        for j in range(3):
+            p = EventLoopProcess(f"wave{wave}_{j}", context)
+            worker = Worker(p.event_loop, f"worker{j}")
+            boss.task.connect(worker.work)
+            worker.result.connect(boss.on_result)
+            loop.terminate.connect(p.stop)
+            processes.append(p)
+        for p in processes:
+            p.start()
+        for index, size in enumerate(SIZES):
+            boss.task.emit(index, bytes([index]) * size)
+        loop.exec()
+        for p in processes:
+            p.join(timeout=DEADLINE)
+
+        expected = {(p.pid, i, size, bytes([i]) * min(size, 1)) for p in processes for i, size in enumerate(SIZES)}
+        assert set(boss.got) == expected and len(boss.got) == len(expected)
+        assert [p.exitcode for p in processes] == [0, 0, 0]
+        assert loop.dropped_signals == 0
+        del loop, boss, processes, p, worker
+        after.append(descriptors_and_memory())
+
+    # Flat after the first waves: descriptors exactly, memory within a few MiB.
+    (fds_first, rss_first), (fds_last, rss_last) = after[1], after[-1]
+    assert fds_last <= fds_first, after
+    assert rss_last <= rss_first + 16, after
