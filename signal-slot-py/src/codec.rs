@@ -9,6 +9,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use std::collections::HashMap;
+
 use rmp::Marker;
 use rmp::encode as mp;
 
@@ -44,23 +46,72 @@ pub(crate) fn encode_signal(
     Ok(out)
 }
 
-/// The signal back: `(emitter id, signal name, args)`.
+/// The emitters and signals a loop has seen, as the key its dispatch table
+/// is looked up with (`(emitter id, signal name)`), by their encoding: a
+/// signal from a known emitter allocates no strings for them.
+#[derive(Default)]
+pub(crate) struct Keys(HashMap<Box<[u8]>, Py<PyTuple>>);
+
+/// Forgotten all at once past this many (ids made up per emission, say).
+const MAX_KEYS: usize = 4096;
+
+/// The signal back: its key `(emitter id, signal name)` and its args.
 pub(crate) fn decode_signal<'py>(
     py: Python<'py>,
+    keys: &mut Keys,
     mut bytes: &[u8],
-) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyTuple>)> {
     let bytes = &mut bytes;
     if array_len(bytes)? != 3 {
         return Err(bad("a signal is an array of three"));
     }
-    let emitter = decode(py, bytes)?;
-    let signal = decode(py, bytes)?;
+    let start = *bytes;
+    let mut probe = start;
+    let key = if skip_str(&mut probe)
+        .and_then(|()| skip_str(&mut probe))
+        .is_some()
+    {
+        // Both strings (the usual case): found by their bytes.
+        let raw = &start[..start.len() - probe.len()];
+        *bytes = probe;
+        if let Some(key) = keys.0.get(raw) {
+            key.bind(py).clone()
+        } else {
+            let mut fields = raw;
+            let key = PyTuple::new(py, [decode(py, &mut fields)?, decode(py, &mut fields)?])?;
+            if keys.0.len() >= MAX_KEYS {
+                keys.0.clear();
+            }
+            keys.0.insert(raw.into(), key.clone().unbind());
+            key
+        }
+    } else {
+        let emitter = decode(py, bytes)?;
+        let name = decode(py, bytes)?;
+        PyTuple::new(py, [emitter, name])?
+    };
     let count = array_len(bytes)?;
     let mut args = Vec::with_capacity(count);
     for _ in 0..count {
         args.push(decode(py, bytes)?);
     }
-    Ok((emitter, signal, PyTuple::new(py, args)?))
+    Ok((key, PyTuple::new(py, args)?))
+}
+
+/// Steps over a string, if the next value is one.
+fn skip_str(bytes: &mut &[u8]) -> Option<()> {
+    let (&first, rest) = bytes.split_first()?;
+    let (n, rest) = match Marker::from_u8(first) {
+        Marker::FixStr(n) => (usize::from(n), rest),
+        Marker::Str8 => (usize::from(*rest.first()?), rest.get(1..)?),
+        Marker::Str16 => (
+            usize::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)),
+            rest.get(2..)?,
+        ),
+        _ => return None,
+    };
+    *bytes = rest.get(n..)?;
+    Some(())
 }
 
 fn len(n: usize) -> PyResult<u32> {

@@ -33,6 +33,8 @@ pub(crate) struct PyHost {
     /// When the wake timer is due, while it runs.
     #[serde(skip)]
     armed: Option<Instant>,
+    #[serde(skip)]
+    keys: crate::codec::Keys,
 }
 
 #[event_loop_object]
@@ -41,10 +43,12 @@ impl PyHost {
     /// and its arguments, as `codec` encodes them.
     #[slot]
     fn deliver(&mut self, ctx: &mut Context<Self>, signal: Vec<u8>) {
+        let mut keys = std::mem::take(&mut self.keys);
         self.run(ctx, |py, target| {
-            let signal = crate::codec::decode_signal(py, &signal)?;
-            target.call_method1(intern!(py, "_deliver"), signal)
+            let (key, args) = crate::codec::decode_signal(py, &mut keys, &signal)?;
+            crate::dispatch::deliver(py, target, key, args)
         });
+        self.keys = keys;
     }
 
     /// Fires the Python timers that are due (and, first of all, starts the
@@ -53,7 +57,7 @@ impl PyHost {
     fn wake(&mut self, ctx: &mut Context<Self>) {
         self.armed = None;
         self.run(ctx, |py, target| {
-            target.call_method0(intern!(py, "_on_wake"))
+            target.call_method0(intern!(py, "_on_wake"))?.extract()
         });
     }
 }
@@ -68,6 +72,7 @@ impl PyHost {
             starting: process,
             wake: None,
             armed: None,
+            keys: crate::codec::Keys::default(),
         })
     }
 
@@ -76,7 +81,7 @@ impl PyHost {
     fn run(
         &mut self,
         ctx: &mut Context<Self>,
-        call: impl for<'py> FnOnce(Python<'py>, &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>>,
+        call: impl for<'py> FnOnce(Python<'py>, &Bound<'py, PyAny>) -> PyResult<(bool, Option<f64>)>,
     ) {
         let outcome = Python::attach(|py| -> PyResult<Option<(bool, Option<f64>)>> {
             let Some(target) = self.target.resolve(py)? else {
@@ -86,7 +91,7 @@ impl PyHost {
                 self.starting = false;
                 target.call_method0(intern!(py, "_child_start"))?;
             }
-            Ok(Some(call(py, &target)?.extract()?))
+            Ok(Some(call(py, &target)?))
         });
         match outcome {
             // The Python loop is gone: there is nobody to deliver to.

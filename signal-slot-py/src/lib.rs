@@ -2,7 +2,7 @@
 //! `signal_slot`, whose API is the one of `signal-slot-mp`.
 //!
 //! Every Python `EventLoop` is a loop of the runtime with one object on it,
-//! a host ([`host::PyHost`]), which runs the loop's Python objects: an
+//! a host (`host::PyHost`), which runs the loop's Python objects: an
 //! emission pickles its arguments once and sends them to the host of each
 //! receiving loop (through the runtime's queue in a process, its
 //! shared-memory rings between processes), and the host hands them to the
@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 use signal_slot::LoopHandle;
 
 mod codec;
+mod dispatch;
 mod fork;
 mod host;
 mod native;

@@ -95,7 +95,15 @@ class signal:
         self._obj.disconnect(self._name, other, slot)
 
     def emit(self, *args):
-        self._obj.emit(self._name, *args)
+        # EventLoopObject.emit, inlined: the hot path
+        obj, name = self._obj, self._name
+        queues = obj._send_queues.get(name)
+        if queues is None:
+            queues = obj._queues_of(name)
+        if queues:
+            dropped = _send(queues, obj.object_id, name, args)
+            if dropped:
+                obj._dropped(name, dropped)
 
     def emit_many(self, list_of_args: Iterable[Tuple]):
         self._obj.emit_many(self._name, list_of_args)
@@ -398,8 +406,11 @@ class EventLoop(EventLoopObject):
             try:
                 getattr(obj, slot)(*args)
             except Exception as exc:
-                log.exception(f"{self} unhandled exception in {slot=} connected to {emitter=}, {args=}")
-                raise exc
+                self._slot_raised(emitter, slot, args, exc)
+
+    def _slot_raised(self, emitter, slot, args, exc):
+        log.error(f"{self} unhandled exception in {slot=} connected to {emitter=}, {args=}", exc_info=exc)
+        raise exc
 
     def _receivers_of(self, emitter: Emitter):
         """The objects of this loop connected to `emitter`, and their slots, as the original finds them for each
