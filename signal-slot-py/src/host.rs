@@ -211,8 +211,8 @@ impl Target {
             }
             Target::Pickled(bytes) => {
                 let target = py
-                    .import(intern!(py, "pickle"))?
-                    .call_method1(intern!(py, "loads"), (PyBytes::new(py, bytes),))?;
+                    .import(intern!(py, "signal_slot.signal_slot"))?
+                    .call_method1(intern!(py, "_unpickle_loop"), (PyBytes::new(py, bytes),))?;
                 KEPT.lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .push(target.clone().unbind());
@@ -243,10 +243,8 @@ impl Serialize for Target {
             if target.is_none() {
                 return Err(PyRuntimeError::new_err("the Python event loop is gone"));
             }
-            let pickle = py.import(intern!(py, "pickle"))?;
-            let protocol = pickle.getattr(intern!(py, "HIGHEST_PROTOCOL"))?;
-            pickle
-                .call_method1(intern!(py, "dumps"), (target, protocol))?
+            py.import(intern!(py, "signal_slot.signal_slot"))?
+                .call_method1(intern!(py, "_pickle_loop"), (target,))?
                 .extract()
         })
         .map_err(|error| {

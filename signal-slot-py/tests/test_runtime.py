@@ -441,3 +441,21 @@ def test_waves_of_processes_deliver_every_size_and_leave_nothing_behind(context)
     (fds_first, rss_first), (fds_last, rss_last) = after[1], after[-1]
     assert fds_last <= fds_first, after
     assert rss_last <= rss_first + 16, after
+
+
+def put_pid(queue):
+    queue.put(("hello from", os.getpid()))
+
+
+def test_a_queue_of_queue_utils_reaches_a_child_as_an_init_argument(context):
+    # As Sample Factory passes its buffer and request queues to its processes.
+    from signal_slot.queue_utils import get_mp_queue
+
+    queue = get_mp_queue()
+    p = EventLoopProcess("queue_child", context, init_func=put_pid, args=(queue,))
+    p.start()
+    got = queue.get_many(timeout=DEADLINE)
+    p.stop()
+    p.join(timeout=DEADLINE)
+    assert got == [("hello from", p.pid)]
+    assert p.exitcode == 0

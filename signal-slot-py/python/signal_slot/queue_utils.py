@@ -1,8 +1,10 @@
-"""Queues for user code, with the interface of ``signal-slot-mp``'s (``put_many``, ``get_many``..).
+"""Queues for user code, as ``signal-slot-mp`` gives them (``put_many``, ``get_many``..): Sample Factory passes
+buffers and requests through them.
 
 The event loops do not use them: their queues are the runtime's (shared-memory rings between processes).
-``get_mp_queue`` gives a queue between processes whose ``put`` is written before it returns (a pipe, as
-``multiprocessing.SimpleQueue``), so that what one process put, another can get at once.
+``get_mp_queue`` gives ``faster_fifo.Queue``, as the original does (it travels to children started by fork or by
+spawn); where faster-fifo is not installed (Windows), a queue over a pipe whose ``put`` is written before it returns,
+shared with children started by fork.
 """
 
 import multiprocessing
@@ -19,7 +21,11 @@ def get_queue(serial=False, buffer_size_bytes=1_000_000):
 
 
 def get_mp_queue(buffer_size_bytes=1_000_000):
-    return MpQueue(max_size_bytes=buffer_size_bytes)
+    try:
+        from faster_fifo import Queue as FasterFifoQueue
+    except ImportError:
+        return MpQueue(max_size_bytes=buffer_size_bytes)
+    return FasterFifoQueue(max_size_bytes=buffer_size_bytes)
 
 
 class QueueWrapper(Queue):

@@ -583,6 +583,45 @@ class TightLoop(Timer):
         self.iteration.emit()
 
 
+def _pickle_loop(loop):
+    """The loop of a process started by spawn, with its objects, as the child receives it: pickled as
+    `multiprocessing` pickles for its children (shared memory and descriptors reach the child through this
+    process's resource sharer, which the child's authentication key opens)."""
+    from multiprocessing import context, current_process
+    from multiprocessing.reduction import ForkingPickler
+
+    context.set_spawning_popen(_ChildBeingSpawned())
+    try:
+        pickled = bytes(ForkingPickler.dumps(loop, pickle.HIGHEST_PROTOCOL))
+    finally:
+        context.set_spawning_popen(None)
+    return pickle.dumps((bytes(current_process().authkey), pickled))
+
+
+class _ChildBeingSpawned:
+    """What `multiprocessing`'s reducers ask of the child being spawned: its descriptors go through this process's
+    resource sharer, as they go to any process that is not this one's own `Popen`."""
+
+    @staticmethod
+    def duplicate_for_child(fd):
+        return fd
+
+    @staticmethod
+    def DupFd(fd):
+        from multiprocessing import resource_sharer
+
+        return resource_sharer.DupFd(fd)
+
+
+def _unpickle_loop(data):
+    from multiprocessing import current_process
+    from multiprocessing.process import AuthenticationString
+
+    authkey, pickled = pickle.loads(data)
+    current_process().authkey = AuthenticationString(authkey)
+    return pickle.loads(pickled)
+
+
 # What a Python started by spawn runs: it prepares itself as `multiprocessing`'s children do (the parent's
 # sys.path, working directory and main module, imported as `__mp_main__`), then takes its role.
 _SPAWN_BOOTSTRAP = """
