@@ -459,3 +459,43 @@ def test_a_queue_of_queue_utils_reaches_a_child_as_an_init_argument(context):
     p.join(timeout=DEADLINE)
     assert got == [("hello from", p.pid)]
     assert p.exitcode == 0
+
+
+class Interrupter(EventLoopObject):
+    def __init__(self, loop, object_id):
+        super().__init__(loop, object_id)
+        self.ticks = 0
+
+    def on_tick(self, pid):
+        self.ticks += 1
+        if self.ticks == 3:
+            import signal as signals
+
+            os.kill(os.getpid(), signals.SIGINT)  # Ctrl-C, to this process only
+
+
+class TickSource(EventLoopObject):
+    @signal
+    def tick(self):
+        ...
+
+    def on_timeout(self):
+        self.tick.emit(os.getpid())
+
+
+def test_ctrl_c_ends_exec_as_interrupted_and_the_child_still_stops_when_asked(context):
+    loop = EventLoop("ctrl_c_main")
+    stop_after(loop)
+    interrupter = Interrupter(loop, "interrupter")
+    p = EventLoopProcess("ctrl_c_child", context)
+    source = TickSource(p.event_loop, "source")
+    timer = Timer(p.event_loop, 0.02)
+    timer.timeout.connect(source.on_timeout)
+    source.tick.connect(interrupter.on_tick)
+    p.start()
+
+    assert loop.exec() == EventLoopStatus.INTERRUPTED
+    assert interrupter.ticks == 3
+    p.stop()
+    p.join(timeout=DEADLINE)
+    assert p.exitcode == 0
