@@ -8,7 +8,8 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use signal_slot::{
-    Error, EventLoop, EventLoopProcess, ExitStatus, Handle, LoopHandle, ProcessExit, StartMethod,
+    DropReason, Error, EventLoop, EventLoopProcess, ExitStatus, Handle, LoopHandle, ProcessExit,
+    StartMethod,
 };
 
 use crate::codec;
@@ -306,7 +307,8 @@ impl HostRef {
 
 /// Emits one signal to the loops of `queues` (the hosts of the receiving
 /// loops): encoded once, posted to each as an emission is. The hosts that
-/// dropped it (full queue, loop ended; counted for their loop), if any.
+/// dropped it (counted for their loop), each with why (`DropReason`'s
+/// name: `Full`, `Gone`, `AfterStop`..), if any.
 #[pyfunction]
 pub(crate) fn send<'py>(
     queues: &Bound<'py, PyTuple>,
@@ -343,7 +345,7 @@ pub(crate) fn send_many<'py>(
 fn post_each<'py, M: Clone>(
     queues: &Bound<'py, PyTuple>,
     message: M,
-    post: impl Fn(&Handle<PyHost>, M) -> bool,
+    post: impl Fn(&Handle<PyHost>, M) -> Result<(), DropReason>,
 ) -> PyResult<Option<Bound<'py, PyList>>> {
     let mut message = Some(message);
     let mut dropped: Option<Bound<'py, PyList>> = None;
@@ -356,10 +358,10 @@ fn post_each<'py, M: Clone>(
             message.clone()
         };
         let Some(this) = this else { break };
-        if !post(&host.get().handle, this) {
+        if let Err(reason) = post(&host.get().handle, this) {
             dropped
                 .get_or_insert_with(|| PyList::empty(queues.py()))
-                .append(host)?;
+                .append((host, format!("{reason:?}")))?;
         }
     }
     Ok(dropped)

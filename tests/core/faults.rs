@@ -2,7 +2,9 @@
 //! the panic policies.
 
 use crate::common::{Emitter, Log, Recorder, capture_logs};
-use signal_slot::{EventLoop, EventLoopThread, ExitStatus, PanicPolicy, event_loop_object};
+use signal_slot::{
+    DropReason, EventLoop, EventLoopThread, ExitStatus, PanicPolicy, event_loop_object,
+};
 
 #[test]
 fn a_full_inbox_drops_counts_and_names_the_receivers() {
@@ -43,10 +45,16 @@ fn a_posted_call_meets_the_capacity_and_its_drops_are_counted() {
         EventLoopThread::with_options(EventLoop::builder("post_worker").capacity(10)).unwrap();
     let recorder = worker.add_with_id("recorder", Recorder::new(&log)).unwrap();
     // Queued as emissions are: ten fit, the rest is dropped and counted.
-    let queued = (0..15).filter(|&n| recorder.on_value().post(n)).count();
+    let queued = (0..15)
+        .filter(|&n| recorder.on_value().post(n).is_ok())
+        .count();
     assert_eq!((queued, worker.dropped_signals()), (10, 5));
+    assert_eq!(recorder.on_value().post(15), Err(DropReason::Full));
     // A batch goes whole or not at all, and counts for its size.
-    assert!(!recorder.on_value().post_many((0..4).map(|n| (n,))));
+    assert_eq!(
+        recorder.on_value().post_many((0..3).map(|n| (n,))),
+        Err(DropReason::Full)
+    );
     assert_eq!(worker.dropped_signals(), 9);
     // `invoke` queues past the capacity.
     recorder.on_value().invoke(99).unwrap();
@@ -55,7 +63,7 @@ fn a_posted_call_meets_the_capacity_and_its_drops_are_counted() {
     worker.join().unwrap();
     assert_eq!(log.len(), 11);
     // Once the loop has ended, a post is dropped and counted too.
-    assert!(!recorder.on_value().post(100));
+    assert_eq!(recorder.on_value().post(100), Err(DropReason::Gone));
     assert_eq!(worker.dropped_signals(), 10);
 }
 

@@ -266,14 +266,18 @@ class EventLoopObject:
         self._send_queues[signal_] = queues
         return queues
 
-    def _dropped(self, signal_: str, queues):
+    def _dropped(self, signal_: str, dropped):
         # counted by the runtime (EventLoop.dropped_signals)
         receiver_ids = self.send_signals_to.get(signal_, ())
-        for q in queues:
+        for q, reason in dropped:
             receivers = sorted([r_id for r_id in receiver_ids if self.receiver_queues[r_id] is q])
-            error_log_every_n(
-                log, 100, f"{self.object_id}:{signal_=} queue of loop {q.loop_name} is full or ended. {receivers=}"
-            )
+            if reason in ("Gone", "AfterStop"):
+                # the loop has ended or is stopping: the original queued these for nobody, silently
+                log.debug(f"{self.object_id}:{signal_=} loop {q.loop_name} has ended. {receivers=}")
+            elif reason == "Full":
+                error_log_every_n(log, 100, f"{self.object_id}:{signal_=} queue is Full. {receivers=}")
+            else:
+                error_log_every_n(log, 100, f"{self.object_id}:{signal_=} dropped ({reason}). {receivers=}")
 
     def detach(self):
         """Detach the object from it's current event loop."""

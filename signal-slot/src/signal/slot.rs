@@ -7,6 +7,7 @@ use crate::connection::Header;
 use crate::error::Error;
 use crate::object::ObjectHandle;
 use crate::payload::{Args, EncodeFn};
+use crate::protocol::DropReason;
 use crate::transport::{Envelope, SignalEnvelope};
 
 use super::receiving_peer;
@@ -214,12 +215,12 @@ impl<A: Clone + Send + 'static, R> Slot<'_, A, R> {
     /// the loop's capacity applies (where [`invoke`](Self::invoke) queues
     /// past it), and a call that does not fit, or finds the loop ended, is
     /// dropped and counted for the loop ([`LoopHandle::dropped_signals`](crate::LoopHandle::dropped_signals)).
-    /// Never blocks; true if the call was queued. For code that sends to
+    /// Never blocks; `Err` says why the call was dropped. For code that sends to
     /// one object without a connection and must not grow a slow loop's
     /// queue without bound (a bridge from another language, say).
     ///
     /// ```
-    /// # use signal_slot::{Context, EventLoop, EventLoopBuilder, event_loop_object};
+    /// # use signal_slot::{DropReason, EventLoop, event_loop_object};
     /// #[event_loop_object]
     /// struct Sink { got: u32 }
     ///
@@ -233,44 +234,45 @@ impl<A: Clone + Send + 'static, R> Slot<'_, A, R> {
     ///
     /// let mut main = EventLoop::builder("post_example").capacity(2).build()?;
     /// let sink = main.add(Sink { got: 0 })?;
-    /// let queued = (0..3).filter(|&n| sink.take().post(n)).count();
+    /// let queued = (0..3).filter(|&n| sink.take().post(n).is_ok()).count();
     /// assert_eq!(queued, 2);
-    /// assert_eq!(main.dropped_signals(), 1);
+    /// assert_eq!(sink.take().post(3), Err(DropReason::Full));
+    /// assert_eq!(main.dropped_signals(), 2);
     /// main.process_events();
     /// # Ok::<(), signal_slot::Error>(())
     /// ```
-    pub fn post(&self, args: impl IntoArgs<A>) -> bool {
+    pub fn post(&self, args: impl IntoArgs<A>) -> Result<(), DropReason> {
         self.post_args(|| Args::one(args.into_args(), self.encode))
     }
 
     /// [`post`](Self::post) for a batch of calls, in one message: as
     /// [`Signal::emit_many`](crate::Signal::emit_many) is to `emit`. The
-    /// batch is queued whole or dropped whole, and counted as that many.
-    /// True if it was queued (an empty batch is not sent).
-    pub fn post_many<I: IntoIterator<Item = impl IntoArgs<A>>>(&self, batch: I) -> bool {
+    /// batch is queued whole or dropped whole, and counted as that many
+    /// (an empty batch is not sent).
+    pub fn post_many<I: IntoIterator<Item = impl IntoArgs<A>>>(
+        &self,
+        batch: I,
+    ) -> Result<(), DropReason> {
         let calls: Vec<A> = batch.into_iter().map(IntoArgs::into_args).collect();
         if calls.is_empty() {
-            return false;
+            return Ok(());
         }
         self.post_args(|| Args::many(calls, self.encode))
     }
 
-    fn post_args(&self, args: impl FnOnce() -> Args) -> bool {
+    fn post_args(&self, args: impl FnOnce() -> Args) -> Result<(), DropReason> {
         let Ok(peer) = receiving_peer(self.target) else {
             // On no loop: there is no loop to count it for.
-            return false;
+            return Err(DropReason::Gone);
         };
         let envelope = SignalEnvelope {
             header: self.header(),
             args: args(),
         };
-        match peer.deliver(envelope) {
-            Ok(()) => true,
-            Err((envelope, reason)) => {
-                peer.drops().record_envelope(&envelope, reason);
-                false
-            }
-        }
+        peer.deliver(envelope).map_err(|(envelope, reason)| {
+            peer.drops().record_envelope(&envelope, reason);
+            reason
+        })
     }
 
     /// The call, as a signal with no emitter.
