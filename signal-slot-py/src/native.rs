@@ -28,14 +28,15 @@ pub(crate) fn py_error(error: Error) -> PyErr {
 /// `make(name)`, or with `name#2`, `name#3`.. while the name is taken (a
 /// loop of an earlier test that the garbage collector has not freed yet).
 fn with_free_name<T>(name: &str, make: impl Fn(&str) -> Result<T, Error>) -> PyResult<T> {
-    let mut candidate = name.to_owned();
-    for n in 2.. {
-        match make(&candidate) {
-            Err(Error::DuplicateLoopName(_)) if n < 1000 => candidate = format!("{name}#{n}"),
-            other => return other.map_err(py_error),
-        }
+    let mut made = make(name);
+    let mut n = 1;
+    while let Err(Error::DuplicateLoopName(_)) = made
+        && n < 1000
+    {
+        n += 1;
+        made = make(&format!("{name}#{n}"));
     }
-    unreachable!("the loop above returns")
+    made.map_err(py_error)
 }
 
 /// How an `exec` ended, for Python: 0 normally, 1 interrupted (Ctrl-C);

@@ -127,3 +127,27 @@ def test_a_value_that_cannot_be_pickled_fails_the_emit():
     # nothing was sent
     loop.process_events()
     assert collect.got == {}
+
+
+def explode():
+    raise ValueError("this value cannot be revived here")
+
+
+class Fragile:
+    """Pickles, and fails to unpickle: as a class the receiving process cannot import."""
+
+    def __reduce__(self):
+        return explode, ()
+
+
+def test_a_value_that_cannot_be_unpickled_ends_the_receiving_child_with_its_traceback(context, capfd):
+    p = EventLoopProcess("unpickle_child", context)
+    echo = Echo(p.event_loop, "echo")
+    loop = EventLoop("unpickle_main")
+    collect = Collect(loop, "collect", expected=1)
+    collect.value.connect(echo.echo)
+    p.start()
+    collect.value.emit(0, Fragile())
+    p.join(timeout=60)
+    assert p.exitcode == 1
+    assert "this value cannot be revived here" in capfd.readouterr().err
