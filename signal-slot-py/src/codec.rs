@@ -209,11 +209,30 @@ fn marker(bytes: &mut &[u8]) -> PyResult<Marker> {
 
 fn array_len(bytes: &mut &[u8]) -> PyResult<usize> {
     match marker(bytes)? {
-        Marker::FixArray(n) => Ok(usize::from(n)),
-        Marker::Array16 => Ok(usize::from(u16::from_be_bytes(be(bytes)?))),
-        Marker::Array32 => Ok(u32::from_be_bytes(be(bytes)?) as usize),
+        marker @ (Marker::FixArray(_) | Marker::Array16 | Marker::Array32) => length(marker, bytes),
         _ => Err(bad("an array was expected")),
     }
+}
+
+/// The length a marker announces: in the marker itself, or in the 1, 2 or
+/// 4 bytes after it.
+fn length(marker: Marker, bytes: &mut &[u8]) -> PyResult<usize> {
+    Ok(match marker {
+        Marker::FixStr(n) | Marker::FixArray(n) | Marker::FixMap(n) => usize::from(n),
+        Marker::FixExt1 => 1,
+        Marker::FixExt2 => 2,
+        Marker::FixExt4 => 4,
+        Marker::FixExt8 => 8,
+        Marker::FixExt16 => 16,
+        Marker::Str8 | Marker::Bin8 | Marker::Ext8 => usize::from(be::<1>(bytes)?[0]),
+        Marker::Str16 | Marker::Bin16 | Marker::Array16 | Marker::Map16 | Marker::Ext16 => {
+            usize::from(u16::from_be_bytes(be(bytes)?))
+        }
+        Marker::Str32 | Marker::Bin32 | Marker::Array32 | Marker::Map32 | Marker::Ext32 => {
+            u32::from_be_bytes(be(bytes)?) as usize
+        }
+        _ => return Err(bad("a length was expected")),
+    })
 }
 
 fn decode<'py>(py: Python<'py>, bytes: &mut &[u8]) -> PyResult<Bound<'py, PyAny>> {
@@ -235,51 +254,24 @@ fn decode<'py>(py: Python<'py>, bytes: &mut &[u8]) -> PyResult<Bound<'py, PyAny>
             .into_pyobject(py)?
             .into_any(),
         Marker::F64 => f64::from_be_bytes(be(bytes)?).into_pyobject(py)?.into_any(),
-        Marker::FixStr(n) => text(py, bytes, usize::from(n))?,
-        Marker::Str8 => {
-            let n = usize::from(be::<1>(bytes)?[0]);
+        marker @ (Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32) => {
+            let n = length(marker, bytes)?;
             text(py, bytes, n)?
         }
-        Marker::Str16 => {
-            let n = usize::from(u16::from_be_bytes(be(bytes)?));
-            text(py, bytes, n)?
-        }
-        Marker::Str32 => {
-            let n = u32::from_be_bytes(be(bytes)?) as usize;
-            text(py, bytes, n)?
-        }
-        Marker::Bin8 => {
-            let n = usize::from(be::<1>(bytes)?[0]);
-            PyBytes::new(py, take(bytes, n)?).into_any()
-        }
-        Marker::Bin16 => {
-            let n = usize::from(u16::from_be_bytes(be(bytes)?));
-            PyBytes::new(py, take(bytes, n)?).into_any()
-        }
-        Marker::Bin32 => {
-            let n = u32::from_be_bytes(be(bytes)?) as usize;
+        marker @ (Marker::Bin8 | Marker::Bin16 | Marker::Bin32) => {
+            let n = length(marker, bytes)?;
             PyBytes::new(py, take(bytes, n)?).into_any()
         }
         marker @ (Marker::FixArray(_) | Marker::Array16 | Marker::Array32) => {
-            let n = match marker {
-                Marker::FixArray(n) => usize::from(n),
-                Marker::Array16 => usize::from(u16::from_be_bytes(be(bytes)?)),
-                _ => u32::from_be_bytes(be(bytes)?) as usize,
-            };
             let list = PyList::empty(py);
-            for _ in 0..n {
+            for _ in 0..length(marker, bytes)? {
                 list.append(decode(py, bytes)?)?;
             }
             list.into_any()
         }
         marker @ (Marker::FixMap(_) | Marker::Map16 | Marker::Map32) => {
-            let n = match marker {
-                Marker::FixMap(n) => usize::from(n),
-                Marker::Map16 => usize::from(u16::from_be_bytes(be(bytes)?)),
-                _ => u32::from_be_bytes(be(bytes)?) as usize,
-            };
             let dict = PyDict::new(py);
-            for _ in 0..n {
+            for _ in 0..length(marker, bytes)? {
                 let key = decode(py, bytes)?;
                 dict.set_item(key, decode(py, bytes)?)?;
             }
@@ -293,39 +285,34 @@ fn decode<'py>(py: Python<'py>, bytes: &mut &[u8]) -> PyResult<Bound<'py, PyAny>
         | Marker::Ext8
         | Marker::Ext16
         | Marker::Ext32) => {
-            let n = match marker {
-                Marker::FixExt1 => 1,
-                Marker::FixExt2 => 2,
-                Marker::FixExt4 => 4,
-                Marker::FixExt8 => 8,
-                Marker::FixExt16 => 16,
-                Marker::Ext8 => usize::from(be::<1>(bytes)?[0]),
-                Marker::Ext16 => usize::from(u16::from_be_bytes(be(bytes)?)),
-                _ => u32::from_be_bytes(be(bytes)?) as usize,
-            };
+            let n = length(marker, bytes)?;
             let kind = i8::from_be_bytes(be(bytes)?);
-            let mut data = take(bytes, n)?;
-            match kind {
-                TUPLE => {
-                    let count = array_len(&mut data)?;
-                    let mut items = Vec::with_capacity(count);
-                    for _ in 0..count {
-                        items.push(decode(py, &mut data)?);
-                    }
-                    PyTuple::new(py, items)?.into_any()
-                }
-                PICKLED => {
-                    let loads = LOADS.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-                        Ok(py.import("pickle")?.getattr("loads")?.unbind())
-                    })?;
-                    loads.bind(py).call1((PyBytes::new(py, data),))?
-                }
-                _ => return Err(bad("an unknown extension type")),
-            }
+            extension(py, kind, take(bytes, n)?)?
         }
         Marker::Reserved => return Err(bad("an unknown marker")),
     };
     Ok(value)
+}
+
+/// A tuple, or a pickled value.
+fn extension<'py>(py: Python<'py>, kind: i8, mut data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    match kind {
+        TUPLE => {
+            let count = array_len(&mut data)?;
+            let mut items = Vec::with_capacity(count);
+            for _ in 0..count {
+                items.push(decode(py, &mut data)?);
+            }
+            Ok(PyTuple::new(py, items)?.into_any())
+        }
+        PICKLED => {
+            let loads = LOADS.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+                Ok(py.import("pickle")?.getattr("loads")?.unbind())
+            })?;
+            loads.bind(py).call1((PyBytes::new(py, data),))
+        }
+        _ => Err(bad("an unknown extension type")),
+    }
 }
 
 fn text<'py>(py: Python<'py>, bytes: &mut &[u8], n: usize) -> PyResult<Bound<'py, PyAny>> {

@@ -83,9 +83,7 @@ impl Loop {
 
     /// What emitters hold to send to this loop.
     fn host(&self) -> HostRef {
-        HostRef {
-            handle: self.host.clone(),
-        }
+        HostRef::to(&self.host)
     }
 
     /// Runs the loop until it stops, without the GIL; each slot takes it.
@@ -150,9 +148,7 @@ impl Process {
 
     /// What emitters hold to send to this loop.
     fn host(&self) -> HostRef {
-        HostRef {
-            handle: self.host.clone(),
-        }
+        HostRef::to(&self.host)
     }
 
     /// Starts the child by fork: it runs on from this point, in Python,
@@ -284,6 +280,14 @@ fn take(slot: &mut Option<EventLoopProcess>) -> PyResult<EventLoopProcess> {
 #[pyclass(frozen, module = "signal_slot._native")]
 pub(crate) struct HostRef {
     handle: Handle<PyHost>,
+}
+
+impl HostRef {
+    fn to(host: &Handle<PyHost>) -> Self {
+        HostRef {
+            handle: host.clone(),
+        }
+    }
 }
 
 #[pymethods]
