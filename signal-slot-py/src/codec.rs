@@ -5,10 +5,12 @@
 //! (extension type 2, one pickle per such value). Exact types only: a
 //! subclass of `int` or `dict` is pickled, so that it comes back as itself.
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple,
+};
 use std::collections::HashMap;
 
 use rmp::Marker;
@@ -98,6 +100,22 @@ pub(crate) fn decode_signal<'py>(
     Ok((key, PyTuple::new(py, args)?))
 }
 
+/// The arguments of a signal of another program: a MessagePack array,
+/// its values as Python values (arrays as lists); extension types (a
+/// shared buffer's reference, say) are refused.
+pub(crate) fn decode_foreign<'py>(
+    py: Python<'py>,
+    mut bytes: &[u8],
+) -> PyResult<Bound<'py, PyTuple>> {
+    let bytes = &mut bytes;
+    let count = array_len(bytes)?;
+    let mut args = Vec::with_capacity(count.min(64));
+    for _ in 0..count {
+        args.push(decode_at(py, bytes, Mode::Plain)?);
+    }
+    PyTuple::new(py, args)
+}
+
 /// Steps over a string, if the next value is one.
 fn skip_str(bytes: &mut &[u8]) -> Option<()> {
     let (&first, rest) = bytes.split_first()?;
@@ -116,6 +134,111 @@ fn skip_str(bytes: &mut &[u8]) -> Option<()> {
 
 fn len(n: usize) -> PyResult<u32> {
     u32::try_from(n).map_err(|_| bad("a collection of over 2^32 items"))
+}
+
+/// The arguments of a signal to a slot of another program: a plain
+/// MessagePack array (tuples and lists as arrays), of the values that
+/// MessagePack has; anything else is refused.
+pub(crate) fn encode_foreign(args: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    let args = match args.cast::<PyTuple>() {
+        Ok(args) => args.clone(),
+        Err(_) => PyTuple::new(args.py(), args.try_iter()?.collect::<PyResult<Vec<_>>>()?)?,
+    };
+    let mut out = Vec::with_capacity(64);
+    mp::write_array_len(&mut out, len(args.len())?).ok();
+    for arg in args.iter() {
+        encode_plain(&arg, &mut out, 1)?;
+    }
+    Ok(out)
+}
+
+/// The arguments of an init function of another program, as
+/// `init_with` encodes them: the one argument itself, or an array of them
+/// (`None` for a function of none).
+pub(crate) fn encode_init_args(args: &Bound<'_, PyTuple>) -> PyResult<Vec<u8>> {
+    let mut out = Vec::with_capacity(64);
+    match args.len() {
+        0 => {
+            mp::write_nil(&mut out).ok();
+        }
+        1 => encode_plain(&args.get_item(0)?, &mut out, 1)?,
+        _ => encode_plain(args.as_any(), &mut out, 0)?,
+    }
+    Ok(out)
+}
+
+fn encode_plain(value: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<()> {
+    if depth > MAX_DEPTH {
+        return Err(PyTypeError::new_err(format!(
+            "a value nested over {MAX_DEPTH} deep cannot be sent to a slot of another program"
+        )));
+    }
+    if let Ok(tuple) = value.cast::<PyTuple>() {
+        mp::write_array_len(out, len(tuple.len())?).ok();
+        for item in tuple.iter() {
+            encode_plain(&item, out, depth + 1)?;
+        }
+        return Ok(());
+    }
+    if let Ok(list) = value.cast::<PyList>() {
+        mp::write_array_len(out, len(list.len())?).ok();
+        for item in list.iter() {
+            encode_plain(&item, out, depth + 1)?;
+        }
+        return Ok(());
+    }
+    if let Ok(dict) = value.cast::<PyDict>() {
+        mp::write_map_len(out, len(dict.len())?).ok();
+        for (key, item) in dict.iter() {
+            encode_plain(&key, out, depth + 1)?;
+            encode_plain(&item, out, depth + 1)?;
+        }
+        return Ok(());
+    }
+    if let Ok(bytes) = value.cast::<PyByteArray>() {
+        mp::write_bin(out, &bytes.to_vec()).ok();
+        return Ok(());
+    }
+    if value.is_none() {
+        mp::write_nil(out).ok();
+    } else if let Ok(flag) = value.cast::<PyBool>() {
+        mp::write_bool(out, flag.is_true()).ok();
+    } else if let Ok(int) = value.cast::<PyInt>() {
+        if let Ok(int) = int.extract::<i64>() {
+            mp::write_sint(out, int).ok();
+        } else {
+            let int = int.extract::<u64>().map_err(|_| {
+                PyTypeError::new_err(
+                    "an int outside of 64 bits cannot be sent to a slot of another program",
+                )
+            })?;
+            mp::write_uint(out, int).ok();
+        }
+    } else if let Ok(float) = value.cast::<PyFloat>() {
+        mp::write_f64(out, float.value()).ok();
+    } else if let Ok(text) = value.cast::<PyString>() {
+        let text = text.to_str().map_err(|_| {
+            PyTypeError::new_err(
+                "a string that is not valid Unicode cannot be sent to a slot of another program",
+            )
+        })?;
+        mp::write_str(out, text).ok();
+    } else if let Ok(bytes) = value.cast::<PyBytes>() {
+        mp::write_bin(out, bytes.as_bytes()).ok();
+    } else if let Ok(view) = PyMemoryView::from(value) {
+        // `array.array`, a NumPy array, a `memoryview`: its bytes, as a
+        // Rust `Vec` of numbers takes them.
+        let bytes = view.call_method0("tobytes")?;
+        mp::write_bin(out, bytes.cast::<PyBytes>()?.as_bytes()).ok();
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "a `{}` cannot be sent to a slot of another program: it takes None, bool, int, \
+             float, str, bytes, objects with a buffer (bytearray, array.array, NumPy arrays), \
+             and lists, tuples and dicts of them",
+            value.get_type().name()?
+        )));
+    }
+    Ok(())
 }
 
 fn encode(value: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<()> {
@@ -235,7 +358,19 @@ fn length(marker: Marker, bytes: &mut &[u8]) -> PyResult<usize> {
     })
 }
 
+/// What extension types mean: this package's (tuples, pickles), or
+/// nothing (the values of another program).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Python,
+    Plain,
+}
+
 fn decode<'py>(py: Python<'py>, bytes: &mut &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    decode_at(py, bytes, Mode::Python)
+}
+
+fn decode_at<'py>(py: Python<'py>, bytes: &mut &[u8], mode: Mode) -> PyResult<Bound<'py, PyAny>> {
     let value = match marker(bytes)? {
         Marker::Null => py.None().into_bound(py),
         Marker::True => PyBool::new(py, true).to_owned().into_any(),
@@ -265,15 +400,15 @@ fn decode<'py>(py: Python<'py>, bytes: &mut &[u8]) -> PyResult<Bound<'py, PyAny>
         marker @ (Marker::FixArray(_) | Marker::Array16 | Marker::Array32) => {
             let list = PyList::empty(py);
             for _ in 0..length(marker, bytes)? {
-                list.append(decode(py, bytes)?)?;
+                list.append(decode_at(py, bytes, mode)?)?;
             }
             list.into_any()
         }
         marker @ (Marker::FixMap(_) | Marker::Map16 | Marker::Map32) => {
             let dict = PyDict::new(py);
             for _ in 0..length(marker, bytes)? {
-                let key = decode(py, bytes)?;
-                dict.set_item(key, decode(py, bytes)?)?;
+                let key = decode_at(py, bytes, mode)?;
+                dict.set_item(key, decode_at(py, bytes, mode)?)?;
             }
             dict.into_any()
         }
@@ -287,6 +422,12 @@ fn decode<'py>(py: Python<'py>, bytes: &mut &[u8]) -> PyResult<Bound<'py, PyAny>
         | Marker::Ext32) => {
             let n = length(marker, bytes)?;
             let kind = i8::from_be_bytes(be(bytes)?);
+            if mode == Mode::Plain {
+                return Err(bad(&format!(
+                    "a value of MessagePack extension type {kind} (a shared buffer?), which \
+                     Python does not read"
+                )));
+            }
             extension(py, kind, take(bytes, n)?)?
         }
         Marker::Reserved => return Err(bad("an unknown marker")),

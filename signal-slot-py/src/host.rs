@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyTuple};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use signal_slot::{Context, LoopHandle, Timer, event_loop_object};
+use signal_slot::{Context, EncodedArgs, LoopHandle, Timer, event_loop_object};
 
 /// The id of the host on every loop made from Python.
 pub(crate) const HOST_ID: &str = "__python__";
@@ -49,6 +49,23 @@ impl PyHost {
             crate::dispatch::deliver(py, target, key, args)
         });
         self.keys = keys;
+    }
+
+    /// A signal of an object of another program (a Rust object): its
+    /// arguments as that program encodes them, dispatched as a signal of
+    /// the emitter `loop/id` (see `foreign.py`).
+    #[slot]
+    fn deliver_foreign(&mut self, ctx: &mut Context<Self>, args: EncodedArgs) {
+        let Some(sender) = ctx.sender() else {
+            return;
+        };
+        let emitter = format!("{}/{}", sender.loop_name().unwrap_or_default(), sender.id());
+        let signal = sender.signal().to_owned();
+        self.run(ctx, |py, target| {
+            let key = PyTuple::new(py, [emitter.into_pyobject(py)?, signal.into_pyobject(py)?])?;
+            let args = crate::codec::decode_foreign(py, args.as_bytes())?;
+            crate::dispatch::deliver(py, target, key, args)
+        });
     }
 
     /// Fires the Python timers that are due (and, first of all, starts the

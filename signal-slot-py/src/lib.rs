@@ -17,6 +17,7 @@ use signal_slot::LoopHandle;
 
 mod codec;
 mod dispatch;
+mod foreign;
 mod fork;
 mod host;
 mod native;
@@ -40,6 +41,10 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<native::Loop>()?;
     module.add_class::<native::Process>()?;
     module.add_class::<native::HostRef>()?;
+    module.add_class::<foreign::Foreign>()?;
+    module.add_class::<foreign::ForeignSlotRef>()?;
+    module.add_function(wrap_pyfunction!(foreign::_foreign, module)?)?;
+    module.add_function(wrap_pyfunction!(foreign::_foreign_slot, module)?)?;
     module.add_function(wrap_pyfunction!(native::_host_ref, module)?)?;
     module.add_function(wrap_pyfunction!(native::send, module)?)?;
     module.add_function(wrap_pyfunction!(native::send_many, module)?)?;

@@ -121,7 +121,8 @@ impl Loop {
 pub(crate) struct Process {
     process: Mutex<Option<EventLoopProcess>>,
     handle: LoopHandle,
-    host: Handle<PyHost>,
+    /// None for a process that runs a program of its own.
+    host: Option<Handle<PyHost>>,
 }
 
 #[pymethods]
@@ -136,7 +137,37 @@ impl Process {
         Ok(Process {
             process: Mutex::new(Some(process)),
             handle,
-            host,
+            host: Some(host),
+        })
+    }
+
+    /// A process that runs `program` with `args` (a program built on the
+    /// runtime, which calls `init_process` first), its loop `name`: the
+    /// init function registered there as `init` runs first, with
+    /// `init_args` (a tuple) as MessagePack.
+    #[staticmethod]
+    #[pyo3(signature = (name, program, args, init=None, init_args=None))]
+    fn program(
+        name: &str,
+        program: String,
+        args: Vec<String>,
+        init: Option<String>,
+        init_args: Option<&Bound<'_, PyTuple>>,
+    ) -> PyResult<Self> {
+        let mut process =
+            with_free_name(name, |name| EventLoopProcess::new(name))?.spawn_program(program, args);
+        if let Some(init) = init {
+            let args = match init_args {
+                None => vec![0xc0],
+                Some(args) => codec::encode_init_args(args)?,
+            };
+            process = process.init_named(init, args);
+        }
+        let handle = process.event_loop().clone();
+        Ok(Process {
+            process: Mutex::new(Some(process)),
+            handle,
+            host: None,
         })
     }
 
@@ -147,8 +178,31 @@ impl Process {
     }
 
     /// What emitters hold to send to this loop.
-    fn host(&self) -> HostRef {
-        HostRef::to(&self.host)
+    fn host(&self) -> PyResult<HostRef> {
+        self.host
+            .as_ref()
+            .map(HostRef::to)
+            .ok_or_else(|| PyRuntimeError::new_err("this process runs a program of its own"))
+    }
+
+    /// Starts a process made by `program`.
+    fn start_program(&self, py: Python<'_>) -> PyResult<()> {
+        let mut slot = self.lock();
+        let process = slot
+            .as_mut()
+            .filter(|process| process.pid().is_none())
+            .ok_or_else(|| PyRuntimeError::new_err("the process cannot be started again"))?;
+        py.detach(|| process.start()).map_err(py_error)
+    }
+
+    /// Stops its loop gracefully.
+    fn stop(&self) {
+        self.handle.stop();
+    }
+
+    /// The object `id` of its loop, by name (see `Foreign`).
+    fn object(&self, py: Python<'_>, id: &str) -> PyResult<crate::foreign::Foreign> {
+        crate::foreign::Foreign::find(py, self.handle.name(), id)
     }
 
     /// Starts the child by fork: it runs on from this point, in Python,
@@ -279,7 +333,7 @@ fn take(slot: &mut Option<EventLoopProcess>) -> PyResult<EventLoopProcess> {
 /// process started by spawn too.
 #[pyclass(frozen, module = "signal_slot._native")]
 pub(crate) struct HostRef {
-    handle: Handle<PyHost>,
+    pub(crate) handle: Handle<PyHost>,
 }
 
 impl HostRef {
@@ -321,6 +375,9 @@ pub(crate) fn send<'py>(
     signal: &Bound<'py, PyAny>,
     args: &Bound<'py, PyAny>,
 ) -> PyResult<Option<Bound<'py, PyList>>> {
+    if !queues.iter().all(|queue| queue.is_instance_of::<HostRef>()) {
+        return crate::foreign::send_mixed(queues, emitter, signal, std::slice::from_ref(args));
+    }
     let signal = codec::encode_signal(emitter, signal, args)?;
     post_each(queues, signal, |host, signal| host.deliver().post(signal))
 }
@@ -334,6 +391,10 @@ pub(crate) fn send_many<'py>(
     signal: &Bound<'py, PyAny>,
     list_of_args: &Bound<'py, PyAny>,
 ) -> PyResult<Option<Bound<'py, PyList>>> {
+    if !queues.iter().all(|queue| queue.is_instance_of::<HostRef>()) {
+        let batch = list_of_args.try_iter()?.collect::<PyResult<Vec<_>>>()?;
+        return crate::foreign::send_mixed(queues, emitter, signal, &batch);
+    }
     let signals = list_of_args
         .try_iter()?
         .map(|args| codec::encode_signal(emitter, signal, &args?))

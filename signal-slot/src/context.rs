@@ -48,6 +48,7 @@ pub struct Sender<'a> {
     pub(crate) id: &'a str,
     pub(crate) loop_name: Option<&'a str>,
     pub(crate) instance: u64,
+    pub(crate) signal: &'a str,
 }
 
 impl<'a> Sender<'a> {
@@ -56,6 +57,12 @@ impl<'a> Sender<'a> {
     /// [`is`](Self::is).
     pub fn id(&self) -> &'a str {
         self.id
+    }
+
+    /// The name of the signal it emitted (for a slot connected to several
+    /// signals, or one that takes [`EncodedArgs`](crate::EncodedArgs)).
+    pub fn signal(&self) -> &'a str {
+        self.signal
     }
 
     /// True if `object` is the emitter: the same object, not merely one

@@ -121,6 +121,19 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// An object reached by name has no signal or slot of that name (see
+    /// [`ForeignObject`](crate::ForeignObject)).
+    #[error("`{id}` (a `{type_name}`) has no {what} `{name}`")]
+    NoMember {
+        /// The object's id.
+        id: String,
+        /// Its type's name.
+        type_name: &'static str,
+        /// "signal" or "slot".
+        what: &'static str,
+        /// The name asked for.
+        name: String,
+    },
     /// A slot was passed to an object it does not belong to.
     #[error("the slot `{slot}` belongs to object `{owner}`, not to `{object}`")]
     ForeignSlot {

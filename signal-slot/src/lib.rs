@@ -172,6 +172,7 @@ pub use error::{DecodeError, EncodeError, Error, SlotError};
 pub use event_loop::{EventLoop, EventLoopBuilder, LoopHandle};
 pub use keep::Kept;
 pub use object::{EventLoopObject, Handle, ObjectHandle, SignalBlocker};
+pub use payload::EncodedArgs;
 pub use pool::{BufferMut, BufferPool, SharedBuffer};
 pub use process::{
     Deaf, DeafReason, EventLoopProcess, ProcessExit, StartMethod, init_process, set_start_method,
@@ -179,8 +180,8 @@ pub use process::{
 };
 pub use protocol::Delivery;
 pub use signal::{
-    CallFuture, ConnectTo, Connection, IntoArgs, PrefixOf, ScopedConnection, Signal, SignalArg,
-    SignalStream, Slot, SlotFn, SlotReturn, StreamItem, Topic,
+    CallFuture, ConnectTo, Connection, ForeignObject, ForeignSlot, IntoArgs, PrefixOf,
+    ScopedConnection, Signal, SignalArg, SignalStream, Slot, SlotFn, SlotReturn, StreamItem, Topic,
 };
 pub use stats::{
     DEFAULT_SLOW_SLOT, DEFAULT_STUCK_AFTER, DropCounts, DropReason, LoopStats, RingFill, SlotStats,

@@ -208,15 +208,32 @@ fn run_init<I: ProcessInit>(event_loop: &LoopHandle, args: &[u8]) -> Result<(), 
 }
 
 /// Runs the init function registered as `key` with `args` (MessagePack).
+/// A key without the line it was registered at (`module::name`, as a
+/// program that does not have the function names it) finds the one
+/// function of that name.
 pub(crate) fn run_registered_init(
     key: &str,
     event_loop: &LoopHandle,
     args: &[u8],
 ) -> Result<(), String> {
-    let init = inventory::iter::<InitFunction>
-        .into_iter()
-        .find(|init| init.key == key)
-        .ok_or_else(|| format!("no init function `{key}` in this executable"))?;
+    let registered = || inventory::iter::<InitFunction>.into_iter();
+    let exact = registered().find(|init| init.key == key);
+    let init = match exact {
+        Some(init) => init,
+        None => {
+            let mut named = registered()
+                .filter(|init| !key.contains('@') && init.key.split('@').next() == Some(key));
+            match (named.next(), named.next()) {
+                (Some(init), None) => init,
+                (Some(_), Some(_)) => {
+                    return Err(format!(
+                        "several init functions are named `{key}` in this executable"
+                    ));
+                }
+                (None, _) => return Err(format!("no init function `{key}` in this executable")),
+            }
+        }
+    };
     (init.run)(event_loop, args)
 }
 

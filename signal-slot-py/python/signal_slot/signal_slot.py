@@ -171,6 +171,8 @@ class EventLoopObject:
         return obj, slot
 
     def connect(self, signal_: str, other: EventLoopObject | BoundMethod, slot: str = None):
+        if hasattr(other, "_native_slot"):
+            return self._connect_foreign(signal_, other)
         other, slot = self._bound_method_to_obj_slot(other, slot)
 
         self._throw_if_different_processes(self, other)
@@ -197,6 +199,8 @@ class EventLoopObject:
         receiving_loop._connections_changed()
 
     def disconnect(self, signal_, other: EventLoopObject | BoundMethod, slot: str = None):
+        if hasattr(other, "_native_slot"):
+            return self._disconnect_foreign(signal_, other)
         other, slot = self._bound_method_to_obj_slot(other, slot)
 
         self._throw_if_different_processes(self, other)
@@ -225,6 +229,28 @@ class EventLoopObject:
             loop_receivers.remove(other.object_id)
         self._send_queues.clear()
         other.event_loop._connections_changed()
+
+    def _connect_foreign(self, signal_: str, slot):
+        """Connects to a slot of an object of another program (`signal_slot.foreign`): its reference is held as a
+        receiving loop's host is, and an emission is encoded for it as plain MessagePack."""
+        receiver_id = slot._receiver_id
+        self._add_to_dict_of_sets(self.send_signals_to, signal_, receiver_id)
+        if receiver_id not in self.receiver_queues:
+            self.receiver_queues[receiver_id] = slot._native_slot
+        self.receiver_refcount[receiver_id] = self.receiver_refcount.get(receiver_id, 0) + 1
+        self._send_queues.clear()
+
+    def _disconnect_foreign(self, signal_: str, slot):
+        receiver_id = slot._receiver_id
+        if receiver_id not in self.send_signals_to.get(signal_, ()):
+            log.warning(f"{self.object_id}:{signal_=} is not connected to {receiver_id}")
+            return
+        self.send_signals_to[signal_].remove(receiver_id)
+        self.receiver_refcount[receiver_id] -= 1
+        if self.receiver_refcount[receiver_id] <= 0:
+            del self.receiver_refcount[receiver_id]
+            del self.receiver_queues[receiver_id]
+        self._send_queues.clear()
 
     def register_broadcast(self, signal_: str, event_loop: EventLoop):
         self.connect(signal_, event_loop.broadcast)

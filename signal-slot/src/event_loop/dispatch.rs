@@ -116,6 +116,7 @@ impl EventLoop {
             id: &emitter.id,
             loop_name: emitter.loop_name.as_deref(),
             instance: emitter.instance,
+            signal: header.signal,
         });
         self.dispatch(Incoming {
             sender,

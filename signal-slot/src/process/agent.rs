@@ -133,6 +133,9 @@ pub(crate) fn answer_here(question: Question) -> Answer {
             index,
         } => Answer::Signature(signature_here(&loop_name, &id, signal, index)),
         Question::Pulse { loop_name } => Answer::Pulse(pulse_here(&loop_name)),
+        Question::Members { loop_name, id } => {
+            Answer::Members(attached_object(&loop_name, &id).map(|object| object.members()))
+        }
     }
 }
 

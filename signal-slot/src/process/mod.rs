@@ -60,7 +60,7 @@ enum Init {
     /// (or why they have none), for a child started by spawn; `run` runs
     /// it with them here or in a forked child.
     Registered {
-        key: &'static str,
+        key: String,
         args: Result<Vec<u8>, String>,
         run: InitFn,
     },
@@ -320,9 +320,45 @@ impl EventLoopProcess {
         let _ = init;
         let encoded = crate::codec::to_vec(&args);
         self.init = Some(Init::Registered {
-            key: I::KEY,
+            key: I::KEY.to_owned(),
             args: encoded,
             run: Box::new(move |handle: &LoopHandle| I::run(handle, args)),
+        });
+        self
+    }
+
+    /// [`init_with`](Self::init_with) by the init function's name (its
+    /// module path and name, as `#[signal_slot::init]` registers it) and
+    /// its arguments as MessagePack (an array, an element per argument,
+    /// or the one argument itself for a function of one): for a program
+    /// that does not have the function, such as a binding to another
+    /// language starting a Rust program with
+    /// [`spawn_program`](Self::spawn_program). The child looks the name up
+    /// among its own init functions; one it does not have ends it with
+    /// [`ExitStatus::InitFailed`] naming it.
+    ///
+    /// ```no_run
+    /// use signal_slot::EventLoopProcess;
+    ///
+    /// // `server` registers `#[signal_slot::init] fn serve(event_loop: &LoopHandle, port: u16)`.
+    /// let mut server = EventLoopProcess::new("server")?
+    ///     .spawn_program("./server", Vec::<String>::new())
+    ///     .init_named("server::serve", vec![0xcd, 0x1f, 0x90]); // 8080
+    /// server.start()?;
+    /// # Ok::<(), signal_slot::Error>(())
+    /// ```
+    pub fn init_named(mut self, name: impl Into<String>, args: Vec<u8>) -> Self {
+        let key = name.into();
+        let here = key.clone();
+        let bytes = args.clone();
+        self.init = Some(Init::Registered {
+            key,
+            args: Ok(args),
+            run: Box::new(move |handle: &LoopHandle| {
+                if let Err(error) = crate::travel::run_registered_init(&here, handle, &bytes) {
+                    panic!("init function `{here}`: {error}");
+                }
+            }),
         });
         self
     }

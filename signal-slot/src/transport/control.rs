@@ -56,6 +56,21 @@ pub(crate) enum Question {
     /// How the loop `loop_name` does: what it handled, whether a slot runs,
     /// what waits.
     Pulse { loop_name: String },
+    /// The type, instance, signals and slots of the object `id` of the loop
+    /// `loop_name`, by name (for a program that does not have its type).
+    Members { loop_name: String, id: String },
+}
+
+/// What an object is, as its own program names it: for a program that
+/// reaches it without its type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct Members {
+    pub(crate) type_name: String,
+    pub(crate) instance: u64,
+    /// Its signals' names, by index.
+    pub(crate) signals: Vec<String>,
+    /// Its slots' names, by index.
+    pub(crate) slots: Vec<String>,
 }
 
 /// The answer to a [`Question`], of the same name.
@@ -73,6 +88,8 @@ pub(crate) enum Answer {
     Signature(Result<Signature, String>),
     /// The pulse (`None`: no such loop runs there).
     Pulse(Option<Pulse>),
+    /// What the object is, if there is one.
+    Members(Option<Members>),
 }
 
 /// The way to the process (or program) that runs a loop, for control.
@@ -103,6 +120,18 @@ pub(crate) trait Control: Send + Sync {
         };
         match self.ask(question, ANSWER_TIMEOUT)? {
             Answer::Lookup(found) => Ok(found),
+            other => Err(mismatched(&other)),
+        }
+    }
+
+    /// What the object `id` of the loop `loop_name` is, by name.
+    fn members(&self, loop_name: &str, id: &str) -> Result<Option<Members>, String> {
+        let question = Question::Members {
+            loop_name: loop_name.to_owned(),
+            id: id.to_owned(),
+        };
+        match self.ask(question, ANSWER_TIMEOUT)? {
+            Answer::Members(found) => Ok(found),
             other => Err(mismatched(&other)),
         }
     }
