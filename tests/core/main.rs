@@ -9,6 +9,7 @@ mod broadcast;
 mod calls;
 mod connections;
 mod faults;
+mod foreign;
 mod kept;
 mod latest;
 mod lifecycle;

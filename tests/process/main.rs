@@ -17,6 +17,7 @@ mod connections;
 mod contained;
 mod control;
 mod faults;
+mod foreign;
 mod gateway;
 mod idle;
 mod interrupt;
@@ -75,6 +76,8 @@ fn main() {
             watching::a_busy_child_under_load_is_never_deaf,
             watching::each_slot_run_is_a_tracing_span_with_its_loop_object_slot_and_sender,
             top::sample_factory_top_shows_every_loop_in_a_terminal,
+            foreign::an_object_of_a_child_is_reached_by_name,
+            foreign::a_program_starts_with_an_init_function_given_by_name,
             faults::a_killed_receiver_is_reported_and_costs_nothing,
             faults::undecodable_payloads_are_reported_and_the_loop_goes_on,
             faults::a_panicking_slot_in_a_child_ends_it_with_the_failure,
