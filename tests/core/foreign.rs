@@ -36,10 +36,13 @@ impl Account {
     }
 }
 
+/// What a `Raw` saw: emitter, signal, arguments.
+type Seen = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+
 /// Takes any signal undecoded, with its emitter and name.
 #[event_loop_object]
 struct Raw {
-    seen: Arc<Mutex<Vec<(String, String, Vec<u8>)>>>,
+    seen: Seen,
     log: Log,
 }
 

@@ -42,7 +42,7 @@ fn open_account(event_loop: &LoopHandle, balance: i64) {
 /// In the parent: what reaches it undecoded, with its emitter's loop.
 #[event_loop_object]
 struct Raw {
-    seen: Arc<Mutex<Vec<(String, String, Vec<u8>)>>>,
+    seen: Seen,
     log: Log,
 }
 
