@@ -234,3 +234,49 @@ pub fn a_program_starts_with_an_init_function_given_by_name() {
         "{message}"
     );
 }
+
+/// A loop made again under the name of one that ended is the one that
+/// children reach, those started before it too, even while the old loop's
+/// value still exists.
+pub fn a_loop_made_again_under_an_old_name_is_reached() {
+    let mut previous: Option<signal_slot::EventLoop> = None;
+    for round in 0..3 {
+        let mut child = EventLoopProcess::new(format!("reused_name_child{round}"))
+            .unwrap()
+            .init_with(open_account, 0);
+        child.start().unwrap();
+        let seen = Seen::default();
+        let log = Log::default();
+        let mut main = signal_slot::EventLoop::new("reused_name_parent").unwrap();
+        let raw = main
+            .add_with_id(
+                "raw",
+                Raw {
+                    seen: seen.clone(),
+                    log: log.clone(),
+                },
+            )
+            .unwrap();
+        let take = ForeignSlot::of(&raw, "take").unwrap();
+        // The loop that ended under this name goes only now.
+        drop(previous.take());
+        let account = child.event_loop().foreign_object("account").unwrap();
+        account.connect("changed", &take, Delivery::FanOut).unwrap();
+        account
+            .slot("deposit")
+            .unwrap()
+            .post(EncodedArgs::new(msgpack(&(round, "again"))))
+            .unwrap();
+        let handle = main.handle();
+        let stopper = std::thread::spawn(move || {
+            let arrived = log.wait_for(1, Duration::from_secs(20));
+            handle.stop();
+            arrived
+        });
+        main.exec();
+        assert!(stopper.join().unwrap(), "round {round}: nothing arrived");
+        child.stop();
+        assert!(join(&mut child).success());
+        previous = Some(main);
+    }
+}

@@ -78,6 +78,7 @@ fn main() {
             top::sample_factory_top_shows_every_loop_in_a_terminal,
             foreign::an_object_of_a_child_is_reached_by_name,
             foreign::a_program_starts_with_an_init_function_given_by_name,
+            foreign::a_loop_made_again_under_an_old_name_is_reached,
             faults::a_killed_receiver_is_reported_and_costs_nothing,
             faults::undecodable_payloads_are_reported_and_the_loop_goes_on,
             faults::a_panicking_slot_in_a_child_ends_it_with_the_failure,

@@ -397,7 +397,9 @@ pub(crate) fn become_child(registry: &mut Registry, process: ProcessId, own: &Ar
     table.children.clear();
     table.agent = own.address().map(|address| address.agent.clone());
     for peer in registry.loops.values() {
-        if Arc::ptr_eq(peer, own) {
+        if Arc::ptr_eq(peer, own) || peer.is_gone() {
+            // A loop that ended stays ended here: a loop made again under
+            // its name is a new route, which the root tells.
             continue;
         }
         // Leaked, not dropped: the old route may be held by threads of the
@@ -419,6 +421,10 @@ pub(crate) fn for_spawned_child(
         .loops
         .values()
         .filter(|peer| !Arc::ptr_eq(peer, own))
+        // A loop that ended (its value not dropped yet) is not passed on:
+        // the child would keep its address for a loop made again under
+        // its name, and never hear of that one.
+        .filter(|peer| !peer.is_gone())
         .filter_map(|peer| peer.address())
         .map(|address| address.to_message())
         .collect();

@@ -1,0 +1,223 @@
+"""Rust and Python in one system: a Rust program (examples/inference_server.rs) started as a child of this process,
+its objects connected to Python objects by name, with values both sides read."""
+
+import array
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from signal_slot.foreign import ProgramProcess
+from signal_slot.signal_slot import EventLoop, EventLoopObject, EventLoopProcess, Timer, signal
+
+DEADLINE = 60.0
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+sys.path.insert(0, str(ROOT / "signal-slot-py" / "examples"))
+import rollout  # noqa: E402  (the example's workers, coordinator and the policy's formula)
+
+
+@pytest.fixture(scope="session")
+def server():
+    """The inference_server example, built (CI builds it and names it in SIGNAL_SLOT_INFERENCE_SERVER)."""
+    path = os.environ.get("SIGNAL_SLOT_INFERENCE_SERVER")
+    if path is None:
+        subprocess.run(
+            ["cargo", "build", "--release", "--example", "inference_server"], cwd=ROOT, check=True
+        )
+        path = ROOT / "target" / "release" / "examples" / "inference_server"
+    assert os.access(path, os.X_OK), f"{path} is not a program"
+    return str(path)
+
+
+def start_server(server, name, sizes=(rollout.OBSERVATION_SIZE, rollout.ACTION_SIZE)):
+    process = ProgramProcess(name, server, init="inference_server::serve", init_args=sizes)
+    process.start()
+    return process
+
+
+def stop_after(loop, seconds=DEADLINE):
+    t = Timer(loop, seconds, single_shot=True)
+    t.timeout.connect(loop.stop)
+    return t
+
+
+def stop_and_join(process):
+    process.stop()
+    process.join(DEADLINE)
+    return process.exitcode
+
+
+def test_a_rust_policy_serves_python_workers_in_child_processes(server, context):
+    """The example's system, smaller: every answer checked against the policy's formula by the worker, every step
+    served once, every process ending normally."""
+    policy_process = start_server(server, "inference")
+    policy = policy_process.object("policy")
+    assert policy.type_name == "Policy"
+    assert set(policy.slots) >= {"on_observations", "on_count", "on_values"}
+
+    main_loop = EventLoop("main")
+    guard = stop_after(main_loop)
+    coordinator = rollout.Coordinator(main_loop, workers=3)
+    coordinator.count.connect(policy.on_count)
+    policy.served.connect(coordinator.on_served)
+    processes = []
+    for i in range(3):
+        process = EventLoopProcess(f"rollout{i}", multiprocessing_context=context)
+        worker = rollout.RolloutWorker(process.event_loop, i, steps=300)
+        process.event_loop.start.connect(worker.on_start)
+        worker.observations.connect(policy.on_observations)
+        policy.actions.connect(worker.on_actions)
+        worker.done.connect(coordinator.on_done)
+        processes.append(process)
+    for process in processes:
+        process.start()
+    main_loop.exec()
+    guard.stop()
+
+    assert coordinator.remaining == 0
+    assert coordinator.steps == 900
+    assert coordinator.served == 900
+    assert [stop_and_join(p) for p in processes] == [0, 0, 0]
+    assert stop_and_join(policy_process) == 0
+
+
+class Mirror(EventLoopObject):
+    """Sends values to the Rust policy's `on_values` and keeps what its `values` signal brings back."""
+
+    def __init__(self, loop):
+        super().__init__(loop, "mirror")
+        self.received = []
+        self.expected = 0
+
+    @signal
+    def values(self):
+        ...
+
+    def on_values(self, *args):
+        self.received.append(args)
+        if len(self.received) == self.expected:
+            self.event_loop.stop()
+
+
+def test_values_both_ways_as_each_side_reads_them(server):
+    process = start_server(server, "values_server")
+    policy = process.object("policy")
+    loop = EventLoop("values_main")
+    guard = stop_after(loop)
+    mirror = Mirror(loop)
+    mirror.values.connect(policy.on_values)
+    policy.values.connect(mirror.on_values)
+
+    sent = [
+        ("héllo", b"\x00\x01\xff", [1, -2, 2**62], {"a": 1.5, "b": -0.25}, None, (True, "pair")),
+        ("", bytearray(b"raw"), array.array("q", [7, 8]), {}, 42, [False, ""]),
+    ]
+    mirror.expected = len(sent)
+    for args in sent:
+        mirror.values.emit(*args)
+    # Values the Rust slot cannot take: refused at emit, nothing sent.
+    with pytest.raises(TypeError, match="cannot be sent to a slot of another program"):
+        mirror.values.emit("text", b"", [1], {"a": 1.0}, None, {1, 2})
+    with pytest.raises(TypeError, match="outside of 64 bits"):
+        mirror.values.emit("text", b"", [2**64], {}, None, (True, ""))
+    loop.exec()
+    guard.stop()
+
+    text, blob, numbers, table, maybe, pair = mirror.received[0]
+    assert text == "héllo" and blob == b"\x00\x01\xff"
+    # a Rust Vec<i64> argument arrives as the bytes of its numbers
+    assert list(array.array("q", numbers)) == [1, -2, 2**62]
+    assert table == {"a": 1.5, "b": -0.25} and maybe is None
+    assert pair == [True, "pair"]  # a Rust tuple arrives as a list
+    text, blob, numbers, table, maybe, pair = mirror.received[1]
+    assert (text, blob, list(array.array("q", numbers)), table, maybe, pair) == ("", b"raw", [7, 8], {}, 42, [False, ""])
+    assert stop_and_join(process) == 0
+
+
+class Asker(EventLoopObject):
+    def __init__(self, loop):
+        super().__init__(loop, "asker")
+        self.answers = []
+
+    @signal
+    def observations(self):
+        ...
+
+    @signal
+    def count(self):
+        ...
+
+    def on_actions(self, worker, step, actions):
+        self.answers.append((worker, step, list(array.array("f", actions))))
+
+    def on_served(self, served):
+        self.answers.append(("served", served))
+        self.event_loop.stop()
+
+
+def test_arguments_a_rust_slot_cannot_decode_are_dropped_there_and_it_goes_on(server):
+    process = start_server(server, "decode_server", sizes=(2, 1))
+    policy = process.object("policy")
+    loop = EventLoop("decode_main")
+    guard = stop_after(loop)
+    asker = Asker(loop)
+    asker.observations.connect(policy.on_observations)
+    asker.count.connect(policy.on_count)
+    policy.actions.connect(asker.on_actions)
+    policy.served.connect(asker.on_served)
+    asker.observations.emit(0, 0, "not numbers")  # the Rust slot cannot decode it
+    asker.observations.emit(-1, 1, [1.0, 2.0])  # nor a negative u32
+    asker.observations.emit(3, 2, [2.0, 4.0])
+    asker.count.emit()
+    loop.exec()
+    guard.stop()
+    weights = [((at % 7) - 3.0) / 4.0 for at in range(2)]
+    assert asker.answers == [(3, 2, [weights[0] * 2.0 + weights[1] * 4.0]), ("served", 1)]
+    assert stop_and_join(process) == 0
+
+
+def test_names_that_are_not_there_are_errors(server):
+    process = start_server(server, "names_server")
+    policy = process.object("policy")
+    with pytest.raises(AttributeError, match="has no signal or slot `on_nothing`"):
+        policy.on_nothing
+    loop = EventLoop("names_main")
+    mirror = Mirror(loop)
+    with pytest.raises(ValueError, match="is a slot of `policy`, not a signal"):
+        policy.on_values.connect(mirror.on_values)
+    with pytest.raises(RuntimeError, match="no object `nobody`|nobody"):
+        process.object("nobody")
+    assert stop_and_join(process) == 0
+
+    unknown = ProgramProcess("unknown_init", server, init="inference_server::no_such_function", init_args=(1,))
+    try:
+        unknown.start()
+    except RuntimeError as error:
+        assert "no init function `inference_server::no_such_function`" in str(error)
+    else:
+        unknown.join(DEADLINE)
+        assert unknown.exitcode == 1
+
+
+def test_a_python_signal_disconnected_from_a_rust_slot_and_back(server):
+    process = start_server(server, "disconnect_server", sizes=(1, 1))
+    policy = process.object("policy")
+    loop = EventLoop("disconnect_main")
+    guard = stop_after(loop)
+    asker = Asker(loop)
+    asker.observations.connect(policy.on_observations)
+    asker.count.connect(policy.on_count)
+    policy.served.connect(asker.on_served)
+    asker.observations.emit(0, 0, [1.0])
+    asker.observations.disconnect(policy.on_observations)
+    asker.observations.emit(0, 1, [1.0])  # goes nowhere
+    asker.observations.connect(policy.on_observations)
+    asker.observations.emit(0, 2, [1.0])
+    asker.count.emit()
+    loop.exec()
+    guard.stop()
+    assert asker.answers == [("served", 2)]
+    assert stop_and_join(process) == 0
