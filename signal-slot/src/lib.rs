@@ -167,12 +167,12 @@ mod wire;
 use sys::platform;
 
 pub use call::{CallError, SlotReply};
+pub use codec::EncodedArgs;
 pub use context::{Context, Sender};
 pub use error::{DecodeError, EncodeError, Error, SlotError};
 pub use event_loop::{EventLoop, EventLoopBuilder, LoopHandle};
 pub use keep::Kept;
 pub use object::{EventLoopObject, Handle, ObjectHandle, SignalBlocker};
-pub use payload::EncodedArgs;
 pub use pool::{BufferMut, BufferPool, SharedBuffer};
 pub use process::{
     Deaf, DeafReason, EventLoopProcess, ProcessExit, StartMethod, init_process, set_start_method,

@@ -11,10 +11,13 @@
 //! with no intermediate copy).
 
 mod depth;
+mod encoded;
 pub(crate) mod encoder;
 pub(crate) mod walk;
 
 pub use depth::MAX_DEPTH;
+pub use encoded::EncodedArgs;
+pub(crate) use encoded::whole;
 pub use encoder::{DecodeFn, EncodeFn, Encoder};
 
 use std::io::Write;

@@ -6,12 +6,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::codec::EncodedArgs;
 use crate::codec::Encoder;
 use crate::connection::Header;
 use crate::error::{EncodeError, Error};
 use crate::event_loop::LoopHandle;
 use crate::object::{Home, ObjectHandle, TypeTable};
-use crate::payload::{Args, EncodedArgs};
+use crate::payload::Args;
 use crate::protocol::{Delivery, DropReason};
 use crate::transport::SignalEnvelope;
 use crate::transport::control::Members;
