@@ -117,6 +117,7 @@ impl Drop for Ticket {
 impl Args {
     /// One emission: inline if it fits, boxed otherwise.
     pub(crate) fn one<A: Clone + Send + 'static>(args: A, encode: EncodeFn<A>) -> Args {
+        let encode = encoder_of(encode);
         match InlineArgs::new(args, encode) {
             Ok(inline) => Args::Inline(Some(inline)),
             Err((args, encode)) => Args::Boxed(Box::new(ArgsBatch {
@@ -130,7 +131,7 @@ impl Args {
     pub(crate) fn many<A: Clone + Send + 'static>(args: Vec<A>, encode: EncodeFn<A>) -> Args {
         Args::Boxed(Box::new(ArgsBatch {
             items: Items::Many(args.into_iter().map(Some).collect()),
-            encode,
+            encode: encoder_of(encode),
         }))
     }
 
@@ -476,6 +477,18 @@ impl Payload<'_> {
                 Ok(value)
             }
         }
+    }
+}
+
+/// The encoder of arguments of type `A`: `encode`, but for an argument
+/// list already encoded (`(EncodedArgs,)`), whose bytes go as they are, so
+/// that a slot of [`EncodedArgs`] gets the same bytes from any process
+/// (known at compile time; folds away).
+fn encoder_of<A: 'static>(encode: EncodeFn<A>) -> EncodeFn<A> {
+    if TypeId::of::<A>() == TypeId::of::<(EncodedArgs,)>() {
+        crate::codec::write_whole::<A>
+    } else {
+        encode
     }
 }
 

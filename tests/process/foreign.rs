@@ -23,6 +23,15 @@ impl Account {
     #[signal]
     fn changed(balance: i64, note: String, history: Vec<i64>);
 
+    #[signal]
+    fn echoed(bytes: Vec<u8>);
+
+    /// Sends back the argument list it got, as bytes.
+    #[slot]
+    fn echo_raw(&mut self, ctx: &mut Context<Self>, args: EncodedArgs) {
+        ctx.echoed().emit(args.into_bytes());
+    }
+
     #[slot]
     fn deposit(&mut self, ctx: &mut Context<Self>, amount: i64, note: String) {
         self.balance += amount;
@@ -119,8 +128,8 @@ pub fn an_object_of_a_child_is_reached_by_name() {
     child.start().unwrap();
     let account = child.event_loop().foreign_object("account").unwrap();
     assert_eq!(account.type_name(), "Account");
-    assert_eq!(account.signals(), ["changed"]);
-    assert_eq!(account.slots(), ["deposit"]);
+    assert_eq!(account.signals(), ["changed", "echoed"]);
+    assert_eq!(account.slots(), ["echo_raw", "deposit"]);
     assert!(child.event_loop().foreign_object("nobody").is_err());
     account.connect("changed", take, Delivery::FanOut).unwrap();
     let deposit = account.slot("deposit").unwrap();
@@ -154,6 +163,20 @@ pub fn an_object_of_a_child_is_reached_by_name() {
     );
     assert!(account.disconnect("changed", take).unwrap());
     assert!(!account.disconnect("changed", take).unwrap());
+
+    // A slot of encoded arguments called through its typed handle from
+    // another process gets the bytes given, as it would here.
+    account.connect("echoed", take, Delivery::FanOut).unwrap();
+    let typed = child.object::<Account>("account").unwrap();
+    typed
+        .echo_raw()
+        .post(EncodedArgs::new(vec![0x91, 0x05]))
+        .unwrap();
+    parent.wait_for(3);
+    assert_eq!(
+        parent.seen.lock().unwrap()[2].2,
+        [0x91, 0xc4, 2, 0x91, 0x05]
+    );
     child.stop();
     assert!(join(&mut child).success());
     parent.home.event_loop().stop();

@@ -3,7 +3,8 @@
 
 use std::any::Any;
 
-use crate::error::DecodeError;
+use crate::codec::Encoder;
+use crate::error::{DecodeError, EncodeError};
 
 /// The whole argument list of a signal as MessagePack (an array, one
 /// element per argument), for a slot that reads arguments of types its
@@ -122,4 +123,14 @@ pub(crate) fn whole<A: 'static>(bytes: &mut &[u8]) -> Result<A, DecodeError> {
     all.downcast::<A>()
         .map(|args| *args)
         .map_err(|_| DecodeError("not a slot of encoded arguments".to_owned()))
+}
+
+/// The encoder of [`EncodedArgs`] as a whole argument list (`A` is
+/// `(EncodedArgs,)`): its bytes as they are.
+pub(crate) fn write_whole<A: 'static>(args: &A, buf: &mut Encoder<'_>) -> Result<(), EncodeError> {
+    let any: &dyn Any = args;
+    let (args,) = any
+        .downcast_ref::<(EncodedArgs,)>()
+        .ok_or_else(|| EncodeError("not an argument list of encoded arguments".to_owned()))?;
+    std::io::Write::write_all(buf, args.as_bytes()).map_err(|error| EncodeError(error.to_string()))
 }

@@ -17,7 +17,7 @@ pub(crate) mod walk;
 
 pub use depth::MAX_DEPTH;
 pub use encoded::EncodedArgs;
-pub(crate) use encoded::whole;
+pub(crate) use encoded::{whole, write_whole};
 pub use encoder::{DecodeFn, EncodeFn, Encoder};
 
 use std::io::Write;

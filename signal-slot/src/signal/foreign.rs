@@ -7,9 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::codec::EncodedArgs;
-use crate::codec::Encoder;
 use crate::connection::Header;
-use crate::error::{EncodeError, Error};
+use crate::error::Error;
 use crate::event_loop::LoopHandle;
 use crate::object::{Home, ObjectHandle, TypeTable};
 use crate::payload::Args;
@@ -110,7 +109,11 @@ impl LoopHandle {
         } else {
             members.instance
         };
-        let table = foreign_table(members);
+        let table = foreign_table(members).map_err(|message| Error::Connection {
+            emitter: id.to_owned(),
+            loop_name: self.name().to_owned(),
+            message,
+        })?;
         let handle = ObjectHandle::with_instance(id.into(), Home::Loop(peer), table, instance);
         Ok(ForeignObject { handle })
     }
@@ -200,14 +203,13 @@ impl ForeignObject {
     }
 
     fn signal(&self, name: &str) -> Result<Signal<'_, (EncodedArgs,)>, Error> {
-        let index = position(self.signals(), name)
+        let (index, name) = position(self.signals(), name)
             .ok_or_else(|| no_member(&self.handle, "signal", name))?;
-        let name = self.signals()[usize::from(index)];
         Ok(new_signal(
             &self.handle,
             index,
             name,
-            write_whole,
+            crate::codec::write_whole::<(EncodedArgs,)>,
             read_whole,
         ))
     }
@@ -220,7 +222,7 @@ impl ForeignSlot {
     ///
     /// [`Error::NoMember`] if the object has no slot of that name.
     pub fn of(object: &ObjectHandle, name: &str) -> Result<Self, Error> {
-        let index = position(object.shared.slot_names, name)
+        let (index, _) = position(object.shared.slot_names, name)
             .ok_or_else(|| no_member(object, "slot", name))?;
         Ok(ForeignSlot {
             target: object.clone(),
@@ -310,11 +312,10 @@ impl ObjectHandle {
     }
 }
 
-fn position(names: &[&str], name: &str) -> Option<u16> {
-    names
-        .iter()
-        .position(|candidate| *candidate == name)
-        .and_then(|at| u16::try_from(at).ok())
+/// The index of `name` among `names`, and the name as kept.
+fn position(names: &'static [&'static str], name: &str) -> Option<(u16, &'static str)> {
+    let at = names.iter().position(|candidate| *candidate == name)?;
+    Some((u16::try_from(at).ok()?, names.get(at)?))
 }
 
 fn no_member(object: &ObjectHandle, what: &'static str, name: &str) -> Error {
@@ -329,7 +330,7 @@ fn no_member(object: &ObjectHandle, what: &'static str, name: &str) -> Error {
 /// The type table of an object of a type this program does not have, made
 /// once per shape of type (its names are kept for the life of the process,
 /// as a compiled type's are: as many as the distinct types reached).
-fn foreign_table(members: Members) -> TypeTable {
+fn foreign_table(members: Members) -> Result<TypeTable, String> {
     static TABLES: Mutex<Option<HashMap<Members, TypeTable>>> = Mutex::new(None);
     let key = Members {
         instance: 0,
@@ -338,7 +339,20 @@ fn foreign_table(members: Members) -> TypeTable {
     let mut tables = TABLES.lock().unwrap_or_else(PoisonError::into_inner);
     let tables = tables.get_or_insert_with(HashMap::new);
     if let Some(table) = tables.get(&key) {
-        return *table;
+        return Ok(*table);
+    }
+    // Another program says what its objects are (a program across the
+    // network is not trusted): the names kept are bounded.
+    let names = key.signals.len() + key.slots.len();
+    let long = std::iter::once(&key.type_name)
+        .chain(&key.signals)
+        .chain(&key.slots)
+        .any(|name| name.len() > MAX_NAME);
+    if tables.len() >= MAX_FOREIGN_TYPES || names > usize::from(u16::MAX) || long {
+        return Err(format!(
+            "its program describes it with {names} names, or names over {MAX_NAME} bytes, or \
+             this process knows {MAX_FOREIGN_TYPES} types of other programs already"
+        ));
     }
     let leak = |names: &[String]| -> &'static [&'static str] {
         let names: Vec<&'static str> = names
@@ -358,15 +372,13 @@ fn foreign_table(members: Members) -> TypeTable {
         signature: |_, _| None,
     };
     tables.insert(key, table);
-    table
+    Ok(table)
 }
 
-/// The encoder of [`EncodedArgs`] as a signal's argument list: the bytes
-/// as they are.
-fn write_whole(args: &(EncodedArgs,), buf: &mut Encoder<'_>) -> Result<(), EncodeError> {
-    std::io::Write::write_all(buf, args.0.as_bytes())
-        .map_err(|error| EncodeError(error.to_string()))
-}
+/// The most types of other programs a process keeps the names of.
+const MAX_FOREIGN_TYPES: usize = 4096;
+/// The longest name of a type, signal or slot of another program.
+const MAX_NAME: usize = 1024;
 
 /// The decoder of [`EncodedArgs`] as a signal's argument list: every byte.
 fn read_whole(bytes: &mut &[u8]) -> Result<(EncodedArgs,), crate::error::DecodeError> {

@@ -295,7 +295,9 @@ pub(crate) fn announced(route: AddressMessage) {
 /// The address of the loop `name`, if this process knows one.
 pub(crate) fn address_of(name: &str) -> Option<AddressMessage> {
     let registry = registry();
-    let peer = registry.loops.get(name)?;
+    // A loop that ended (its value not dropped yet) has no address to give:
+    // the asker would keep it for a loop made again under its name.
+    let peer = registry.loops.get(name).filter(|peer| !peer.is_gone())?;
     peer.address().map(|address| address.to_message())
 }
 
