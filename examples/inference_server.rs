@@ -74,6 +74,21 @@ impl Policy {
         ctx.actions().emit(worker, step, actions);
     }
 
+    /// A grid's cells by their coordinates, doubled (for tests: a map
+    /// whose keys are tuples).
+    #[signal]
+    fn grid(cells: BTreeMap<(u32, u32), f64>);
+
+    #[slot]
+    fn on_grid(&mut self, ctx: &mut Context<Self>, cells: BTreeMap<(u32, u32), f64>) {
+        ctx.grid().emit(
+            cells
+                .into_iter()
+                .map(|(at, value)| (at, 2.0 * value))
+                .collect(),
+        );
+    }
+
     #[slot]
     fn on_count(&mut self, ctx: &mut Context<Self>) {
         ctx.served().emit(self.served);

@@ -226,10 +226,16 @@ fn encode_plain(value: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> Py
     } else if let Ok(bytes) = value.cast::<PyBytes>() {
         mp::write_bin(out, bytes.as_bytes()).ok();
     } else if let Ok(view) = PyMemoryView::from(value) {
-        // `array.array`, a NumPy array, a `memoryview`: its bytes, as a
-        // Rust `Vec` of numbers takes them.
-        let bytes = view.call_method0("tobytes")?;
-        mp::write_bin(out, bytes.cast::<PyBytes>()?.as_bytes()).ok();
+        // `array.array`, a NumPy array or scalar, a `memoryview`: bytes as
+        // `bin`; numbers as numbers (a Rust slot reads them whatever their
+        // width; raw bytes of another width would be misread).
+        let format: String = view.getattr("format")?.extract()?;
+        if matches!(format.as_str(), "B" | "b" | "c") {
+            let bytes = view.call_method0("tobytes")?;
+            mp::write_bin(out, bytes.cast::<PyBytes>()?.as_bytes()).ok();
+        } else {
+            encode_plain(&view.call_method0("tolist")?, out, depth)?;
+        }
     } else {
         return Err(PyTypeError::new_err(format!(
             "a `{}` cannot be sent to a slot of another program: it takes None, bool, int, \
@@ -407,7 +413,12 @@ fn decode_at<'py>(py: Python<'py>, bytes: &mut &[u8], mode: Mode) -> PyResult<Bo
         marker @ (Marker::FixMap(_) | Marker::Map16 | Marker::Map32) => {
             let dict = PyDict::new(py);
             for _ in 0..length(marker, bytes)? {
-                let key = decode_at(py, bytes, mode)?;
+                let mut key = decode_at(py, bytes, mode)?;
+                if mode == Mode::Plain {
+                    // A key of another program that is an array (a tuple or
+                    // a struct there): a tuple here, which a dict can hold.
+                    key = hashable(&key)?;
+                }
                 dict.set_item(key, decode_at(py, bytes, mode)?)?;
             }
             dict.into_any()
@@ -433,6 +444,20 @@ fn decode_at<'py>(py: Python<'py>, bytes: &mut &[u8], mode: Mode) -> PyResult<Bo
         Marker::Reserved => return Err(bad("an unknown marker")),
     };
     Ok(value)
+}
+
+/// `value` with its lists (nested too) as tuples.
+fn hashable<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    match value.cast::<PyList>() {
+        Ok(list) => {
+            let items = list
+                .iter()
+                .map(|item| hashable(&item))
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok(PyTuple::new(value.py(), items)?.into_any())
+        }
+        Err(_) => Ok(value.clone()),
+    }
 }
 
 /// A tuple, or a pickled value.

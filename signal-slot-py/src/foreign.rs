@@ -6,7 +6,7 @@
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
-use signal_slot::{Delivery, DropReason, EncodedArgs, ForeignObject, ForeignSlot, LoopHandle};
+use signal_slot::{Delivery, EncodedArgs, ForeignObject, ForeignSlot, LoopHandle};
 
 use crate::codec;
 use crate::host::PyHost;
@@ -176,50 +176,44 @@ pub(crate) fn send_mixed<'py>(
     if batch.is_empty() {
         return Ok(None);
     }
+    // Encoded for every kind of receiver first: a value one of them cannot
+    // take fails the emission before anything is sent.
     let mut python: Option<Vec<Vec<u8>>> = None;
     let mut plain: Option<Vec<EncodedArgs>> = None;
-    let mut dropped: Option<Bound<'py, PyList>> = None;
-    let mut note = |queue: &Bound<'py, PyAny>, reason: DropReason| -> PyResult<()> {
-        dropped
-            .get_or_insert_with(|| PyList::empty(queues.py()))
-            .append((queue, format!("{reason:?}")))
-    };
     for queue in queues.iter() {
-        if let Ok(host) = queue.cast::<HostRef>() {
-            let signals = match &python {
-                Some(signals) => signals.clone(),
-                None => python
-                    .insert(
-                        batch
-                            .iter()
-                            .map(|args| codec::encode_signal(emitter, signal, args))
-                            .collect::<PyResult<Vec<_>>>()?,
-                    )
-                    .clone(),
-            };
+        if queue.is_instance_of::<HostRef>() && python.is_none() {
+            python = Some(
+                batch
+                    .iter()
+                    .map(|args| codec::encode_signal(emitter, signal, args))
+                    .collect::<PyResult<_>>()?,
+            );
+        } else if queue.is_instance_of::<ForeignSlotRef>() && plain.is_none() {
+            plain = Some(
+                batch
+                    .iter()
+                    .map(|args| codec::encode_foreign(args).map(EncodedArgs::new))
+                    .collect::<PyResult<_>>()?,
+            );
+        }
+    }
+    let mut dropped: Option<Bound<'py, PyList>> = None;
+    for queue in queues.iter() {
+        let posted = if let Ok(host) = queue.cast::<HostRef>() {
+            let signals = python.clone().unwrap_or_default();
             let deliver: &signal_slot::Handle<PyHost> = &host.get().handle;
-            if let Err(reason) = deliver.deliver().post_many(signals) {
-                note(&queue, reason)?;
-            }
+            deliver.deliver().post_many(signals)
         } else if let Ok(slot) = queue.cast::<ForeignSlotRef>() {
-            let calls = match &plain {
-                Some(calls) => calls.clone(),
-                None => plain
-                    .insert(
-                        batch
-                            .iter()
-                            .map(|args| codec::encode_foreign(args).map(EncodedArgs::new))
-                            .collect::<PyResult<Vec<_>>>()?,
-                    )
-                    .clone(),
-            };
-            if let Err(reason) = slot.get().slot.post_many(calls) {
-                note(&queue, reason)?;
-            }
+            slot.get().slot.post_many(plain.clone().unwrap_or_default())
         } else {
             return Err(PyRuntimeError::new_err(format!(
                 "not a receiving loop or slot: {queue}"
             )));
+        };
+        if let Err(reason) = posted {
+            dropped
+                .get_or_insert_with(|| PyList::empty(queues.py()))
+                .append((&queue, format!("{reason:?}")))?;
         }
     }
     Ok(dropped)

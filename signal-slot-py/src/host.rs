@@ -54,17 +54,36 @@ impl PyHost {
     /// A signal of an object of another program (a Rust object): its
     /// arguments as that program encodes them, dispatched as a signal of
     /// the emitter `loop/id` (see `foreign.py`).
+    ///
+    /// Arguments Python cannot read (a shared buffer's reference) are not
+    /// delivered: logged, and the loop goes on, as a Rust slot does with
+    /// arguments it cannot decode.
     #[slot]
     fn deliver_foreign(&mut self, ctx: &mut Context<Self>, args: EncodedArgs) {
-        let Some(sender) = ctx.sender() else {
-            return;
+        let (emitter, signal) = match ctx.sender() {
+            Some(sender) => (
+                format!("{}/{}", sender.loop_name().unwrap_or_default(), sender.id()),
+                sender.signal().to_owned(),
+            ),
+            None => (String::new(), String::new()),
         };
-        let emitter = format!("{}/{}", sender.loop_name().unwrap_or_default(), sender.id());
-        let signal = sender.signal().to_owned();
         self.run(ctx, |py, target| {
+            let decoded = match crate::codec::decode_foreign(py, args.as_bytes()) {
+                Ok(decoded) if !signal.is_empty() => decoded,
+                outcome => {
+                    let why = match outcome {
+                        Err(error) => error.to_string(),
+                        Ok(_) => "a call with no emitter".to_owned(),
+                    };
+                    target.call_method1(
+                        intern!(py, "_foreign_undelivered"),
+                        (&emitter, &signal, why),
+                    )?;
+                    return target.call_method0(intern!(py, "_after_work"))?.extract();
+                }
+            };
             let key = PyTuple::new(py, [emitter.into_pyobject(py)?, signal.into_pyobject(py)?])?;
-            let args = crate::codec::decode_foreign(py, args.as_bytes())?;
-            crate::dispatch::deliver(py, target, key, args)
+            crate::dispatch::deliver(py, target, key, decoded)
         });
     }
 

@@ -93,12 +93,19 @@ impl Loop {
         exit_code(self.handle.name(), status)
     }
 
-    /// Runs what is due now, without waiting.
-    fn process_events(&self, py: Python<'_>) -> PyResult<()> {
-        let _ = self.host.wake().invoke(());
-        match py.detach(|| Ok::<_, PyErr>(self.lock()?.process_events()))? {
-            Some(status) => exit_code(self.handle.name(), status).map(drop),
-            None => Ok(()),
+    /// Runs what is due now, without waiting; false if the loop runs
+    /// already (this is a slot of it, or another thread runs it), which
+    /// leaves its signals to that run.
+    fn process_events(&self, py: Python<'_>) -> PyResult<bool> {
+        let ran = py.detach(|| {
+            let mut event_loop = self.event_loop.try_lock().ok()?;
+            let _ = self.host.wake().invoke(());
+            Some(event_loop.process_events())
+        });
+        match ran {
+            None => Ok(false),
+            Some(Some(status)) => exit_code(self.handle.name(), status).map(|_| true),
+            Some(None) => Ok(true),
         }
     }
 
@@ -304,6 +311,11 @@ impl Process {
     fn dropped_signals(&self) -> u64 {
         self.handle.dropped_signals()
     }
+
+    /// Runs nothing here: the loop of a process runs in its child.
+    fn process_events(&self) -> bool {
+        false
+    }
 }
 
 /// How long `join` holds the process at a time.
@@ -350,6 +362,23 @@ impl HostRef {
     #[getter]
     fn loop_name(&self) -> Option<String> {
         self.handle.loop_name().map(|name| name.to_string())
+    }
+
+    /// How many signals wait for the loop (in its queue, and in the rings
+    /// from other processes), as `qsize()` of the original's queue says;
+    /// 0 for a loop that ended or cannot be asked. For a loop of another
+    /// process, that process is asked.
+    fn qsize(&self, py: Python<'_>) -> u64 {
+        let Some(event_loop) = self.handle.event_loop() else {
+            return 0;
+        };
+        py.detach(|| event_loop.stats())
+            .map_or(0, |stats| stats.queued + stats.queued_from_processes)
+    }
+
+    /// True if nothing waits for the loop.
+    fn empty(&self, py: Python<'_>) -> bool {
+        self.qsize(py) == 0
     }
 
     fn __reduce__<'py>(

@@ -138,8 +138,8 @@ def test_values_both_ways_as_each_side_reads_them(server):
 
 
 class Asker(EventLoopObject):
-    def __init__(self, loop):
-        super().__init__(loop, "asker")
+    def __init__(self, loop, object_id="asker"):
+        super().__init__(loop, object_id)
         self.answers = []
 
     @signal
@@ -189,7 +189,7 @@ def test_names_that_are_not_there_are_errors(server):
     with pytest.raises(ValueError, match="is a slot of `policy`, not a signal"):
         policy.on_values.connect(mirror.on_values)
     with pytest.raises(RuntimeError, match="no object `nobody`|nobody"):
-        process.object("nobody")
+        process.object("nobody", timeout=0.5)
     assert stop_and_join(process) == 0
 
     unknown = ProgramProcess("unknown_init", server, init="inference_server::no_such_function", init_args=(1,))
@@ -220,4 +220,111 @@ def test_a_python_signal_disconnected_from_a_rust_slot_and_back(server):
     loop.exec()
     guard.stop()
     assert asker.answers == [("served", 2)]
+    assert stop_and_join(process) == 0
+
+
+class Grid(EventLoopObject):
+    def __init__(self, loop):
+        super().__init__(loop, "grid")
+        self.cells = []
+        self.local = []
+
+    @signal
+    def cells_out(self):
+        ...
+
+    def on_grid(self, cells):
+        self.cells.append(cells)
+        if len(self.cells) == 2:
+            self.event_loop.stop()
+
+    def on_local(self, cells):
+        self.local.append(cells)
+
+
+def test_one_signal_to_python_and_rust_slots_map_keys_and_buffers_of_numbers(server):
+    process = start_server(server, "grid_server", sizes=(2, 1))
+    policy = process.object("policy")
+    loop = EventLoop("grid_main")
+    guard = stop_after(loop)
+    grid = Grid(loop)
+    # one signal, two receivers: a Rust slot and a Python slot
+    grid.cells_out.connect(policy.on_grid)
+    grid.cells_out.connect(grid.on_local)
+    policy.grid.connect(grid.on_grid)
+    # a map whose keys are tuples in Rust arrives with tuple keys; a batch goes whole
+    grid.cells_out.emit_many([({(0, 1): 1.5, (2, 3): -1.0},), ({(4, 4): 0.25},)])
+    # a set is not sent to the Rust slot, nor to the Python one: nothing was sent
+    with pytest.raises(TypeError):
+        grid.cells_out.emit({(0, 0): {1, 2}})
+    loop.exec()
+    guard.stop()
+    assert grid.cells == [{(0, 1): 3.0, (2, 3): -2.0}, {(4, 4): 0.5}]
+    assert grid.local == [{(0, 1): 1.5, (2, 3): -1.0}, {(4, 4): 0.25}]
+    assert stop_and_join(process) == 0
+
+
+def test_buffers_of_numbers_reach_a_rust_vec_of_any_width(server):
+    process = start_server(server, "buffer_server", sizes=(2, 1))
+    policy = process.object("policy")
+    loop = EventLoop("buffer_main")
+    guard = stop_after(loop)
+    asker = Asker(loop)
+    asker.observations.connect(policy.on_observations)
+    asker.count.connect(policy.on_count)
+    policy.actions.connect(asker.on_actions)
+    policy.served.connect(asker.on_served)
+    weights = [((at % 7) - 3.0) / 4.0 for at in range(2)]
+    observations = [
+        array.array("d", [1.0, 2.0]),  # float64: as numbers, not as their bytes
+        array.array("f", [3.0, 4.0]),
+        array.array("q", [5, 6]),
+        memoryview(array.array("f", [7.0, 8.0]).tobytes()),  # bytes: the Vec<f32>'s own
+    ]
+    for step, values in enumerate(observations):
+        asker.observations.emit(0, step, values)
+    asker.count.emit()
+    loop.exec()
+    guard.stop()
+    expected = [(0, step, [weights[0] * a + weights[1] * b]) for step, (a, b) in enumerate([(1, 2), (3, 4), (5, 6), (7, 8)])]
+    assert asker.answers == expected + [("served", 4)]
+    assert stop_and_join(process) == 0
+
+
+class Unhooker(Asker):
+    """Disconnects the policy's actions from the others, then from itself, one answer at a time."""
+
+    def __init__(self, loop, policy, other):
+        super().__init__(loop, "unhooker")
+        self.policy, self.other = policy, other
+
+    def on_actions(self, worker, step, actions):
+        super().on_actions(worker, step, actions)
+        if step == 0:
+            self.policy.actions.disconnect(self.other.on_actions)  # one of two on this loop
+            self.observations.emit(0, 1, [1.0])
+        elif step == 1:
+            self.policy.actions.disconnect(self.on_actions)  # the last: this loop hears of it no more
+            self.observations.emit(0, 2, [1.0])
+            self.count.emit()
+
+
+def test_a_rust_signal_disconnected_from_python_slots(server):
+    process = start_server(server, "unhook_server", sizes=(1, 1))
+    policy = process.object("policy")
+    loop = EventLoop("unhook_main")
+    guard = stop_after(loop)
+    second = Asker(loop, "asker2")
+    first = Unhooker(loop, policy, second)
+    first.observations.connect(policy.on_observations)
+    first.count.connect(policy.on_count)
+    policy.actions.connect(first.on_actions)
+    policy.actions.connect(second.on_actions)
+    policy.served.connect(first.on_served)
+    first.observations.emit(0, 0, [1.0])  # both hear it
+    loop.exec()
+    guard.stop()
+    w = -0.75
+    assert first.answers == [(0, 0, [w]), (0, 1, [w]), ("served", 3)]
+    assert second.answers == [(0, 0, [w])]
     assert stop_and_join(process) == 0

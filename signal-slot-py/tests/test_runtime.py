@@ -499,3 +499,47 @@ def test_ctrl_c_ends_exec_as_interrupted_and_the_child_still_stops_when_asked(co
     p.stop()
     p.join(timeout=DEADLINE)
     assert p.exitcode == 0
+
+
+class Nested(EventLoopObject):
+    """Calls process_events from inside its slot, as Sample Factory's runner does while it starts processes."""
+
+    def __init__(self, loop):
+        super().__init__(loop, "nested")
+        self.seen = []
+
+    def on_value(self, value, _payload):
+        self.seen.append(value)
+        if value == 0:
+            for _ in range(3):
+                self.event_loop.process_events()  # returns at once: the next signals wait for this slot
+            self.seen.append("returned")
+        if len(self.seen) == 4:
+            self.event_loop.stop()
+
+
+def test_process_events_inside_a_slot_returns_and_leaves_what_is_due_for_later():
+    loop = EventLoop("nested_loop")
+    guard = stop_after(loop)
+    nested = Nested(loop)
+    src = Source(loop, "nested_source")
+    src.data.connect(nested.on_value)
+    for value in range(3):
+        src.data.emit(value, b"")
+    loop.exec()
+    guard.stop()
+    assert nested.seen == [0, "returned", 1, 2]
+
+
+def test_qsize_says_how_many_signals_wait_for_a_loop():
+    loop = EventLoop("qsize_loop")
+    counter = Counter(loop, "qsize_counter", expected=100)
+    src = Source(loop, "qsize_source")
+    src.data.connect(counter.on_data)
+    assert loop.signal_queue.qsize() == 0 and loop.signal_queue.empty()
+    for value in range(100):
+        src.data.emit(value, b"")
+    assert loop.signal_queue.qsize() == 100
+    loop.process_events()
+    assert loop.signal_queue.qsize() == 0
+    assert counter.next == 100 and counter.out_of_order == 0

@@ -16,17 +16,21 @@ without its type: its signals and slots are found by name::
     policy.action.connect(worker.on_action)            # Rust signal -> Python slot
 
 Arguments travel as plain MessagePack: ``None``, ``bool``, ``int`` (64 bits),
-``float``, ``str``, ``bytes``/``bytearray``, and lists, tuples and dicts of
-them; the Rust slot decodes them into its own argument types (a list into a
-``Vec``, a tuple into a tuple or a struct, bytes into a ``Vec<u8>``). What
-a Rust signal carries arrives in Python the same way: arrays as lists,
-``Vec<u8>`` as ``bytes``, structs as lists of their fields. A Python value
-of another type cannot be sent to a Rust slot (``TypeError`` at ``emit``);
-a Rust value Python cannot read (a shared buffer) fails the slot's delivery.
+``float``, ``str``, ``bytes``/``bytearray``, objects with a buffer (bytes as
+bytes, numbers as a list of them), and lists, tuples and dicts of them; the
+Rust slot decodes them into its own argument types (a list into a ``Vec``, a
+tuple into a tuple or a struct, bytes into a ``Vec<u8>``). What a Rust signal
+carries arrives in Python the same way: arrays as lists (a ``Vec`` of numbers
+that is an argument of its own: as the bytes of its numbers), ``Vec<u8>`` as
+``bytes``, structs as lists of their fields, map keys that are tuples or
+structs as tuples. A Python value of another type cannot be sent to a Rust
+slot (``TypeError`` at ``emit``, sent to nobody); a Rust signal Python cannot
+read (a shared buffer among its arguments) is not delivered, and logged.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Iterable, Optional, Tuple
 
 from signal_slot import _native
@@ -65,12 +69,23 @@ class ProgramProcess:
     def start(self):
         self._native.start_program()
 
-    def object(self, object_id: str) -> ForeignObject:
-        """The object ``object_id`` of the program's loop (the process must have started; the program is asked
-        what the object is, waiting for its init function to have added it)."""
+    def object(self, object_id: str, timeout: float = 60.0) -> ForeignObject:
+        """The object ``object_id`` of the program's loop (the process must have started). The program is asked
+        what the object is, again until its init function has added it (a model that takes long to load, say) or
+        ``timeout`` seconds have passed; ``RuntimeError`` if it ends first or does not have it then."""
         found = self._objects.get(object_id)
-        if found is None:
-            found = self._objects[object_id] = ForeignObject(self._native.object(object_id))
+        if found is not None:
+            return found
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                native = self._native.object(object_id)
+                break
+            except RuntimeError:
+                if not self._native.is_alive() or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)  # its init function still runs: the program answers once it is done
+        found = self._objects[object_id] = ForeignObject(native)
         return found
 
     def stop(self):
@@ -172,10 +187,11 @@ class ForeignMember:
         obj, slot = EventLoopObject._bound_method_to_obj_slot(other, slot)
         emitter = Emitter(self._owner.object_id, self._name)
         receiving_loop = obj.event_loop
+        # the runtime first: if the program cannot be reached, nothing here says connected
+        self._owner._native.connect(self._name, receiving_loop.signal_queue)
         EventLoopObject._add_to_dict_of_sets(receiving_loop.receivers, emitter, obj.object_id)
         obj.connections[emitter] = slot
         receiving_loop._connections_changed()
-        self._owner._native.connect(self._name, receiving_loop.signal_queue)
 
     def disconnect(self, other, slot: str = None):
         self._check_signal()

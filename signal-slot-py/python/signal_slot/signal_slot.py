@@ -485,13 +485,17 @@ class EventLoop(EventLoopObject):
         self._process_signal((emitter_object_id, signal_name, args))
         return self._after_work()
 
+    def _foreign_undelivered(self, emitter_object_id, signal_name, why):
+        """A signal of another program this loop cannot read (`signal_slot.foreign`): not delivered, and said."""
+        error_log_every_n(
+            log, 100, f"{self} cannot deliver {signal_name=} of {emitter_object_id}: {why}"
+        )
+
     def _on_wake(self):
         """The closest timer may be due."""
         self._timers_changed = True
         # this is inefficient if we have a lot of short timers, but should do for now
-        for t in tuple(self.timers):
-            if t.remaining_time() <= 0:
-                t.fire()
+        self._fire_due_timers()
         return self._after_work()
 
     def _after_work(self):
@@ -534,8 +538,15 @@ class EventLoop(EventLoopObject):
         return status
 
     def process_events(self):
-        """Runs what is due now (signals, timers), without waiting."""
+        """Runs what is due now (signals, timers), without waiting. Called by a slot of this loop while it runs (as
+        Sample Factory does while it starts processes), it returns at once: what is due runs once the slot returns
+        (the original ran it inside the slot)."""
         self._native.process_events()
+
+    def _fire_due_timers(self):
+        for t in tuple(self.timers):
+            if t.remaining_time() <= 0:
+                t.fire()
 
     def __str__(self):
         return f"EvtLoop [{self.object_id}, process={process_name(self.process)}]"
