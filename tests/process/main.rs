@@ -12,6 +12,7 @@ mod common;
 mod asynchronous;
 mod bounds;
 mod calls;
+mod carry;
 mod chaos;
 mod connections;
 mod contained;
@@ -79,6 +80,9 @@ fn main() {
             foreign::an_object_of_a_child_is_reached_by_name,
             foreign::a_program_starts_with_an_init_function_given_by_name,
             foreign::a_loop_made_again_under_an_old_name_is_reached,
+            carry::a_loop_carried_to_a_child_is_reached_there_from_everywhere,
+            carry::what_cannot_be_carried_is_refused,
+            carry::in_serial_mode_a_carried_loop_waits_here,
             faults::a_killed_receiver_is_reported_and_costs_nothing,
             faults::undecodable_payloads_are_reported_and_the_loop_goes_on,
             faults::a_panicking_slot_in_a_child_ends_it_with_the_failure,

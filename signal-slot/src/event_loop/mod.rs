@@ -7,9 +7,11 @@
 //! - `control`: objects attached and detached, subscriptions, connection
 //!   changes asked for by other processes.
 //! - `remote`: records from other processes' rings, frame by frame.
+//! - `pack`, `carried`: a loop on its way to the process that runs it.
 
 mod arrival;
 mod builder;
+pub(crate) mod carried;
 pub(crate) mod clock;
 mod control;
 mod dispatch;

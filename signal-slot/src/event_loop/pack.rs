@@ -350,11 +350,31 @@ impl PackedLoop {
     /// the others already ring: its objects revived and their connections
     /// restored (before anything runs), and what was queued for it queued
     /// again, before anything from another process.
-    pub(crate) fn unpack(self, bell: Bell) -> Result<EventLoop, String> {
-        let mut event_loop = EventLoopBuilder::with_options(self.options)
-            .moved_here(bell, self.loop_instance)
-            .build()
-            .map_err(|error| error.to_string())?;
+    ///
+    /// Loops that travel together (a process's own loop and those carried
+    /// with it) are unpacked together: each is created before any
+    /// connection is restored, so that connections between them find them.
+    pub(crate) fn unpack_all(packs: Vec<(PackedLoop, Bell)>) -> Result<Vec<EventLoop>, String> {
+        let mut created = Vec::with_capacity(packs.len());
+        for (pack, bell) in packs {
+            let event_loop = EventLoopBuilder::with_options(pack.options.clone())
+                .moved_here(bell, pack.loop_instance)
+                .build()
+                .map_err(|error| error.to_string())?;
+            created.push((event_loop, pack));
+        }
+        created
+            .into_iter()
+            .map(|(mut event_loop, pack)| {
+                pack.fill(&mut event_loop)?;
+                Ok(event_loop)
+            })
+            .collect()
+    }
+
+    /// Revives the objects into `event_loop`, restores their connections
+    /// and queues again what was queued.
+    fn fill(self, event_loop: &mut EventLoop) -> Result<(), String> {
         let peer = event_loop.peer().clone();
         let mut queue = Vec::new();
         for cargo in self.cargo {
@@ -397,7 +417,7 @@ impl PackedLoop {
             }
         }
         event_loop.keep_order_after_move();
-        Ok(event_loop)
+        Ok(())
     }
 }
 

@@ -70,13 +70,29 @@ fn run(channel: &IpcReceiver<AgentMessage>) {
 
 fn handle(message: AgentMessage) {
     match message {
-        AgentMessage::Ring { to, from, ring } => hand_over_ring(&to, from, ring),
+        AgentMessage::Ring { to, from, ring } => match routes::carried_elsewhere(&to) {
+            // Its sender learnt where the loop was before it was carried.
+            Some(agent) => {
+                let _ = agent.send(AgentMessage::Ring { to, from, ring });
+            }
+            None => hand_over_ring(&to, from, ring),
+        },
         AgentMessage::Segment {
             to,
             from,
             id,
             segment,
-        } => hand_over_segment(&to, from, id, segment),
+        } => match routes::carried_elsewhere(&to) {
+            Some(agent) => {
+                let _ = agent.send(AgentMessage::Segment {
+                    to,
+                    from,
+                    id,
+                    segment,
+                });
+            }
+            None => hand_over_segment(&to, from, id, segment),
+        },
         AgentMessage::Routes(routes) => routes::add_routes(routes),
         AgentMessage::LoopEnded { name, process } => routes::loop_ended_elsewhere(&name, process),
         AgentMessage::ProcessEnded(process) => routes::process_ended(process),

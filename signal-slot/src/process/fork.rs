@@ -30,6 +30,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
     let Launch {
         name,
         event_loop,
+        carried,
         init,
         channels,
         report,
@@ -65,6 +66,7 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
     let mut registry = registry();
     let pools = crate::pool::lock_for_fork();
     let hooks = crate::interrupt::hold();
+    let arrivals = crate::event_loop::carried::hold();
     if registry.processes.is_child() {
         return Err(Error::Refused(
             "a process cannot be started from inside a child process: start it from the \
@@ -77,13 +79,24 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
     // From here on this process reaches the loop through its ring; what
     // was queued before stays in the queue the child inherits.
     let local = peer.set_route(routes::remote_route(&peer));
+    // And the loops carried with it.
+    let carried_local: Vec<Arc<Route>> = carried
+        .iter()
+        .map(|carried| {
+            carried
+                .peer()
+                .set_route(routes::remote_route(carried.peer()))
+        })
+        .collect();
     // A thread that took the old route just before the switch may still be
     // queueing into the loop's queue: wait until it is done, so that the
     // child inherits whole messages and none lands here after the fork.
     // (Swapping the route turned every reader's hold on it into a reference
     // count.)
-    while Arc::strong_count(&local) > 1 {
-        std::thread::yield_now();
+    for local in std::iter::once(&local).chain(&carried_local) {
+        while Arc::strong_count(local) > 1 {
+            std::thread::yield_now();
+        }
     }
     // The child inherits every shared buffer this process holds: it holds
     // them too, from the start.
@@ -97,17 +110,25 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
         Err(source) => {
             crate::pool::forget_handed(channels.process, handed);
             drop(peer.set_route(Route::Local(inbox)));
+            for carried in carried.iter() {
+                drop(
+                    carried
+                        .peer()
+                        .set_route(Route::Local(carried.inbox_sender())),
+                );
+            }
             registry.processes.restore_pending(name.clone(), pending);
             drop((
-                streams, hooks, pools, registry, writers, gate, calls, network,
+                streams, arrivals, hooks, pools, registry, writers, gate, calls, network,
             ));
-            drop(local);
+            drop((local, carried_local));
             Err(Error::io(format!("process `{name}`: cannot fork"), source))
         }
         Ok(Forked::Child) => {
             // Whatever the old route held may belong to threads that do not
             // exist here.
             std::mem::forget(local);
+            std::mem::forget(carried_local);
             let mut hooks = hooks;
             hooks.forget_loops();
             crate::call::forget_in_child(calls);
@@ -116,6 +137,8 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
             };
             child_main(ChildStart {
                 event_loop: *event_loop,
+                carried: std::mem::take(carried),
+                arrivals,
                 peer,
                 agent: pending,
                 process: channels.process,
@@ -129,14 +152,17 @@ pub(super) fn fork(launch: Launch<'_>) -> Result<u32, Error> {
             // Close this process's copy of the child's agent channel, so
             // that the child alone holds it.
             drop(pending);
-            drop(streams);
+            drop((streams, arrivals));
             routes::child_started(&mut registry, channels);
             drop((hooks, pools, registry, writers, gate, calls, network));
-            drop(local);
-            // The loop, its objects and the init function live in the child
-            // now; this process's copies go (their `Drop` runs here).
+            drop((local, carried_local));
+            // The loops, their objects and the init function live in the
+            // child now; this process's copies go (their `Drop` runs here).
             if let Some(event_loop) = event_loop.take() {
                 event_loop.release_after_move(Vec::new());
+            }
+            for carried in carried.drain(..) {
+                Box::new(carried).release_after_move(Vec::new());
             }
             drop_init(name, init.take());
             Ok(pid)
@@ -164,6 +190,9 @@ impl<T> HeldLocks for T {}
 
 struct ChildStart<'a> {
     event_loop: EventLoop,
+    carried: Vec<EventLoop>,
+    /// Where the carried loops wait for their takers.
+    arrivals: std::sync::MutexGuard<'a, Vec<EventLoop>>,
     peer: Arc<LoopPeer>,
     /// The channel of the child's agent.
     agent: PendingChild,
@@ -199,6 +228,8 @@ fn child_main(start: ChildStart<'_>) -> ! {
 fn run_child(start: ChildStart<'_>) -> ExitStatus {
     let ChildStart {
         mut event_loop,
+        carried,
+        mut arrivals,
         peer,
         agent,
         process,
@@ -214,6 +245,17 @@ fn run_child(start: ChildStart<'_>) -> ExitStatus {
     std::mem::forget(peer.set_route(Route::Local(event_loop.inbox_sender())));
     // It runs here now.
     peer.bind_for_child(false);
+    for mut carried in carried {
+        std::mem::forget(
+            carried
+                .peer()
+                .set_route(Route::Local(carried.inbox_sender())),
+        );
+        carried.peer().bind_for_child(false);
+        carried.keep_order_after_move();
+        arrivals.push(carried);
+    }
+    drop(arrivals);
     drop(registry);
     drop(locks);
     event_loop.keep_order_after_move();

@@ -11,10 +11,12 @@
 //! (`transport::routes`).
 
 mod agent;
+mod carry;
 mod control;
 mod exit;
 mod fork;
 mod hearing;
+mod init;
 mod method;
 mod monitor;
 mod spawn;
@@ -46,58 +48,21 @@ use crate::transport::routes::{self, ChildChannels};
 use crate::util::panic_message;
 
 use exit::ExitRecord;
+use init::{Init, InitFn, drop_init};
 use monitor::ProcessMonitor;
-
-/// The function a child runs before its loop.
-type InitFn = Box<dyn FnOnce(&LoopHandle) + Send + 'static>;
-
-/// A process's init function.
-enum Init {
-    /// A closure: it runs in a forked child (or in serial mode).
-    Closure(InitFn),
-    /// A registered function (`#[signal_slot::init]`) and its arguments:
-    /// it runs in a child however it starts. `args` is their MessagePack
-    /// (or why they have none), for a child started by spawn; `run` runs
-    /// it with them here or in a forked child.
-    Registered {
-        key: String,
-        args: Result<Vec<u8>, String>,
-        run: InitFn,
-    },
-}
-
-impl Init {
-    fn into_closure(self) -> InitFn {
-        match self {
-            Init::Closure(run) | Init::Registered { run, .. } => run,
-        }
-    }
-}
 
 /// What the parent hands to a start method: the loop and its init
 /// function move to the child (and stay here if it does not start).
 struct Launch<'a> {
     name: &'a Arc<str>,
     event_loop: &'a mut Option<Box<EventLoop>>,
+    /// Other loops that go with it (see `EventLoopProcess::carry`).
+    carried: &'a mut Vec<EventLoop>,
     init: &'a mut Option<Init>,
     channels: &'a ChildChannels,
     report: &'a IpcSender<ExitStatus>,
     /// What a child started by spawn runs (`None`: this executable again).
     program: Option<&'a SpawnProgram>,
-}
-
-/// Drops the parent's copy of a child's init function (its captures are
-/// the user's: their `Drop` may panic).
-fn drop_init(name: &str, init: Option<Init>) {
-    if let Some(init) = init
-        && let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(init)))
-    {
-        tracing::error!(
-            process = %name,
-            "dropping the init function of process `{name}` in the parent panicked: {}",
-            panic_message(&*panic)
-        );
-    }
 }
 
 enum State {
@@ -153,6 +118,9 @@ pub struct EventLoopProcess {
     program: Option<SpawnProgram>,
     init: Option<Init>,
     state: State,
+    /// Loops to carry to the child when it starts, and then the handles of
+    /// those it carried.
+    carried: Box<carry::Carried>,
     record: Arc<ExitRecord>,
     /// The thread that waits for the child to end.
     watch: Option<std::thread::JoinHandle<()>>,
@@ -253,6 +221,7 @@ impl EventLoopProcess {
             program: None,
             init: None,
             state: State::Ready(Box::new(event_loop)),
+            carried: Box::default(),
             record: Arc::default(),
             watch: None,
             channels: None,
@@ -274,93 +243,6 @@ impl EventLoopProcess {
             process.channels = Some(routes::open_child(process.handle.peer()).map_err(io)?);
         }
         Ok(process)
-    }
-
-    /// A function to run in the child, on its loop's thread, before the
-    /// loop starts: create objects that must be born there, connect them.
-    /// Arguments are whatever the closure captures.
-    ///
-    /// A closure cannot travel to a process started by spawn (`start`
-    /// then fails and says so): use [`init_with`](Self::init_with) for
-    /// those.
-    pub fn init(mut self, init: impl FnOnce(&LoopHandle) + Send + 'static) -> Self {
-        self.init = Some(Init::Closure(Box::new(init)));
-        self
-    }
-
-    /// An init function registered with `#[signal_slot::init]`, run with
-    /// `args` in the child before its loop starts, however the child
-    /// starts: by spawn, it is found by name and its arguments travel as
-    /// MessagePack.
-    ///
-    /// ```
-    /// use signal_slot::{EventLoopProcess, LoopHandle, event_loop_object};
-    ///
-    /// #[event_loop_object]
-    /// #[derive(serde::Serialize, serde::Deserialize)]
-    /// struct Worker { id: u32 }
-    ///
-    /// #[event_loop_object]
-    /// impl Worker {}
-    ///
-    /// #[signal_slot::init]
-    /// fn add_workers(event_loop: &LoopHandle, count: u32) {
-    ///     for id in 0..count {
-    ///         event_loop.add(Worker { id }).expect("a worker");
-    ///     }
-    /// }
-    ///
-    /// let mut workers = EventLoopProcess::new("init_with_example")?.init_with(add_workers, 3);
-    /// workers.start()?;
-    /// workers.stop();
-    /// assert!(workers.join()?.success());
-    /// # Ok::<(), signal_slot::Error>(())
-    /// ```
-    pub fn init_with<I: crate::ProcessInit>(mut self, init: I, args: I::Args) -> Self {
-        let _ = init;
-        let encoded = crate::codec::to_vec(&args);
-        self.init = Some(Init::Registered {
-            key: I::KEY.to_owned(),
-            args: encoded,
-            run: Box::new(move |handle: &LoopHandle| I::run(handle, args)),
-        });
-        self
-    }
-
-    /// [`init_with`](Self::init_with) by the init function's name (its
-    /// module path and name, as `#[signal_slot::init]` registers it) and
-    /// its arguments as MessagePack (an array, an element per argument,
-    /// or the one argument itself for a function of one): for a program
-    /// that does not have the function, such as a binding to another
-    /// language starting a Rust program with
-    /// [`spawn_program`](Self::spawn_program). The child looks the name up
-    /// among its own init functions; one it does not have ends it with
-    /// [`ExitStatus::InitFailed`] naming it.
-    ///
-    /// ```no_run
-    /// use signal_slot::EventLoopProcess;
-    ///
-    /// // `server` registers `#[signal_slot::init] fn serve(event_loop: &LoopHandle, port: u16)`.
-    /// let mut server = EventLoopProcess::new("server")?
-    ///     .spawn_program("./server", Vec::<String>::new())
-    ///     .init_named("server::serve", vec![0xcd, 0x1f, 0x90]); // 8080
-    /// server.start()?;
-    /// # Ok::<(), signal_slot::Error>(())
-    /// ```
-    pub fn init_named(mut self, name: impl Into<String>, args: Vec<u8>) -> Self {
-        let key = name.into();
-        let here = key.clone();
-        let bytes = args.clone();
-        self.init = Some(Init::Registered {
-            key,
-            args: Ok(args),
-            run: Box::new(move |handle: &LoopHandle| {
-                if let Err(error) = crate::travel::run_registered_init(&here, handle, &bytes) {
-                    panic!("init function `{here}`: {error}");
-                }
-            }),
-        });
-        self
     }
 
     /// How this process starts (by default [`start_method()`]).
@@ -487,6 +369,7 @@ impl EventLoopProcess {
             StartMethod::Fork => fork::fork(Launch {
                 name: &self.name,
                 event_loop: &mut event_loop,
+                carried: &mut self.carried.loops,
                 init: &mut self.init,
                 channels,
                 report,
@@ -496,6 +379,7 @@ impl EventLoopProcess {
             StartMethod::Spawn => spawn::spawn(Launch {
                 name: &self.name,
                 event_loop: &mut event_loop,
+                carried: &mut self.carried.loops,
                 init: &mut self.init,
                 channels,
                 report,
@@ -506,6 +390,10 @@ impl EventLoopProcess {
         match started {
             Ok((pid, spawned)) => {
                 let _ = self.record.pid.set(pid);
+                debug_assert!(
+                    self.carried.loops.is_empty(),
+                    "the start took the carried loops"
+                );
                 self.state = State::Running;
                 if let Some((_, report)) = self.report.take() {
                     let process = self
@@ -536,6 +424,11 @@ impl EventLoopProcess {
     }
 
     fn start_serial(&mut self, event_loop: EventLoop) -> Result<(), Error> {
+        // In serial mode the child is this process: the carried loops wait
+        // here for their taker, as they would in a child.
+        for carried in self.carried.loops.drain(..) {
+            crate::event_loop::carried::arrived(carried);
+        }
         if let Some(init) = self.init.take() {
             let handle = event_loop.handle();
             let init = init.into_closure();
@@ -581,8 +474,13 @@ impl Drop for EventLoopProcess {
             _ => {}
         }
         if matches!(self.state, State::Running) {
-            // The loop lived in the child: its name is free again.
-            registry().remove_loop(self.handle.peer());
+            // The loop lived in the child: its name is free again, and so
+            // are those of the loops carried there.
+            let mut registry = registry();
+            registry.remove_loop(self.handle.peer());
+            for carried in &self.carried.handles {
+                registry.remove_loop(carried.peer());
+            }
         }
     }
 }

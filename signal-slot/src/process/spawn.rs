@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::event_loop::{EventLoop, PackedLoop};
 use crate::status::ExitStatus;
-use crate::transport::Route;
 use crate::transport::registry::registry;
 use crate::transport::routes::{self, AddressMessage, ProcessId};
+use crate::transport::{Envelope, Route};
 use crate::travel::{self, SPAWNED_CHILD};
 use crate::util::panic_message;
 
@@ -43,6 +43,8 @@ struct Bootstrap {
     bell: ipc::IpcSharedMemory,
     routes: Vec<AddressMessage>,
     event_loop: PackedLoop,
+    /// The loops carried with it, each with its doorbell.
+    carried: Vec<(ipc::IpcSharedMemory, PackedLoop)>,
     /// Its init function's registered name and arguments.
     init: Option<(String, serde_bytes::ByteBuf)>,
     report: IpcSender<ExitStatus>,
@@ -76,6 +78,7 @@ pub(super) fn spawn(launch: Launch<'_>) -> Result<Spawned, Error> {
     let Launch {
         name,
         event_loop: slot,
+        carried,
         init,
         channels,
         report,
@@ -122,25 +125,37 @@ pub(super) fn spawn(launch: Launch<'_>) -> Result<Spawned, Error> {
         // keeps them until it reads them), and this process reaches its
         // loop through its ring.
         routes::child_started(&mut registry, channels);
-        let local = peer.set_route(routes::remote_route(&peer));
+        let local: Vec<Arc<Route>> = std::iter::once(&**event_loop)
+            .chain(carried.iter())
+            .map(|event_loop| {
+                let peer = event_loop.peer();
+                peer.set_route(routes::remote_route(peer))
+            })
+            .collect();
         (pending, local, root_and_routes)
     };
     // A thread that took the old route just before the switch may still be
     // queueing: wait until it is done, so that the pack holds it.
-    while Arc::strong_count(&local) > 1 {
-        std::thread::yield_now();
-    }
-    drop(local);
-    let undo = |event_loop: &mut EventLoop,
-                pending: Option<routes::PendingChild>,
-                queued: Vec<_>,
-                error: Error| {
-        let ring = peer.set_route(Route::Local(event_loop.inbox_sender()));
-        if let Route::Remote(remote) = &*ring {
-            // What this process sent meanwhile went to a ring nobody reads.
-            remote.end(&peer);
+    for local in local {
+        while Arc::strong_count(&local) > 1 {
+            std::thread::yield_now();
         }
-        event_loop.requeue(queued);
+    }
+    let undo = |event_loop: &mut EventLoop,
+                carried: &mut Vec<EventLoop>,
+                pending: Option<routes::PendingChild>,
+                queued: Vec<Vec<_>>,
+                error: Error| {
+        let mut queued = queued.into_iter();
+        for event_loop in std::iter::once(event_loop).chain(carried.iter_mut()) {
+            let peer = event_loop.peer().clone();
+            let ring = peer.set_route(Route::Local(event_loop.inbox_sender()));
+            if let Route::Remote(remote) = &*ring {
+                // What this process sent meanwhile went to a ring nobody reads.
+                remote.end(&peer);
+            }
+            event_loop.requeue(queued.next().unwrap_or_default());
+        }
         let mut registry = registry();
         routes::child_not_started(&mut registry, channels.process);
         if let Some(pending) = pending {
@@ -150,17 +165,17 @@ pub(super) fn spawn(launch: Launch<'_>) -> Result<Spawned, Error> {
     };
     let Some((root, routes)) = root_and_routes else {
         let error = failed(name, "the process tree was not started");
-        return undo(event_loop, Some(pending), Vec::new(), error);
+        return undo(event_loop, carried, Some(pending), Vec::new(), error);
     };
     let mut leases = crate::pool::Leases::to(channels.process);
-    let (packed, queued) = match event_loop.pack(&mut leases) {
+    let loops = std::iter::once(&mut **event_loop)
+        .chain(carried.iter_mut())
+        .collect();
+    let (mut packs, queued) = match pack_all(name, loops, &mut leases) {
         Ok(packed) => packed,
-        Err(error) => return undo(event_loop, Some(pending), Vec::new(), error),
+        Err((error, queued)) => return undo(event_loop, carried, Some(pending), queued, error),
     };
-    let Some(bell) = peer.address().map(|address| address.bell.share()) else {
-        let error = failed(name, "its loop has no address");
-        return undo(event_loop, Some(pending), queued, error);
-    };
+    let (bell, packed) = packs.remove(0);
     let (lifeline, lifeline_receiver) = match ipc::channel() {
         Ok(channel) => channel,
         Err(error) => {
@@ -168,7 +183,7 @@ pub(super) fn spawn(launch: Launch<'_>) -> Result<Spawned, Error> {
                 format!("process `{name}`: cannot create its lifeline"),
                 error,
             );
-            return undo(event_loop, Some(pending), queued, error);
+            return undo(event_loop, carried, Some(pending), queued, error);
         }
     };
     let bootstrap = Bootstrap {
@@ -179,6 +194,7 @@ pub(super) fn spawn(launch: Launch<'_>) -> Result<Spawned, Error> {
         bell,
         routes,
         event_loop: packed,
+        carried: packs,
         init: init_key,
         report: report.clone(),
         lifeline: lifeline_receiver,
@@ -186,8 +202,12 @@ pub(super) fn spawn(launch: Launch<'_>) -> Result<Spawned, Error> {
     match launch_child(name, program, bootstrap) {
         Ok((pid, child)) => {
             leases.sent();
+            let mut queued = queued.into_iter();
             if let Some(event_loop) = slot.take() {
-                event_loop.release_after_move(queued);
+                event_loop.release_after_move(queued.next().unwrap_or_default());
+            }
+            for carried in carried.drain(..) {
+                Box::new(carried).release_after_move(queued.next().unwrap_or_default());
             }
             drop_init(name, init.take());
             Ok(Spawned {
@@ -198,9 +218,43 @@ pub(super) fn spawn(launch: Launch<'_>) -> Result<Spawned, Error> {
         }
         Err((error, agent)) => {
             let pending = agent.map(|agent| routes::PendingChild { agent });
-            undo(event_loop, pending, queued, error)
+            undo(event_loop, carried, pending, queued, error)
         }
     }
+}
+
+/// What [`pack_all`] packed: each loop with its doorbell, and the queues
+/// it took (to put back if the child does not start).
+type Packed = (Vec<(ipc::IpcSharedMemory, PackedLoop)>, Vec<Vec<Envelope>>);
+
+/// Packs a child's loop and the loops carried with it, in that order. On
+/// failure, the error and the queues taken so far (the failing loop's is
+/// back in place).
+fn pack_all(
+    name: &str,
+    loops: Vec<&mut EventLoop>,
+    leases: &mut crate::pool::Leases,
+) -> Result<Packed, (Error, Vec<Vec<Envelope>>)> {
+    let mut packs = Vec::with_capacity(loops.len());
+    let mut queued = Vec::with_capacity(loops.len());
+    for event_loop in loops {
+        let (packed, taken) = match event_loop.pack(leases) {
+            Ok(packed) => packed,
+            Err(error) => return Err((error, queued)),
+        };
+        let Some(bell) = event_loop
+            .peer()
+            .address()
+            .map(|address| address.bell.share())
+        else {
+            event_loop.requeue(taken);
+            let why = format!("event loop `{}` has no address", event_loop.name());
+            return Err((failed(name, why), queued));
+        };
+        packs.push((bell, packed));
+        queued.push(taken);
+    }
+    Ok((packs, queued))
 }
 
 /// Why a child did not start, and the agent's channel the bootstrap held
@@ -411,6 +465,7 @@ fn run_child(bootstrap: Bootstrap) -> ExitStatus {
         bell,
         routes,
         event_loop,
+        carried,
         init,
         report: _,
         lifeline,
@@ -420,17 +475,31 @@ fn run_child(bootstrap: Bootstrap) -> ExitStatus {
     super::agent::install_seams();
     routes::become_spawned_child(process, root, agent);
     routes::add_routes(routes);
-    let prepared = crate::transport::bell::Bell::open(bell)
-        .map_err(|error| format!("cannot open its doorbell: {error}"))
-        .and_then(|bell| event_loop.unpack(bell));
-    let mut event_loop = match prepared {
-        Ok(event_loop) => event_loop,
+    let prepared = std::iter::once((bell, event_loop))
+        .chain(carried)
+        .map(|(bell, packed)| {
+            crate::transport::bell::Bell::open(bell)
+                .map(|bell| (packed, bell))
+                .map_err(|error| format!("cannot open its doorbell: {error}"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(PackedLoop::unpack_all);
+    let mut loops = match prepared {
+        Ok(loops) => loops.into_iter(),
         Err(error) => {
             tracing::error!(process = %name, "process `{name}` cannot rebuild its loop: {error}");
             return ExitStatus::InitFailed(format!("cannot rebuild its loop: {error}"));
         }
     };
+    let Some(mut event_loop) = loops.next() else {
+        return ExitStatus::InitFailed("its loop did not arrive".to_owned());
+    };
     routes::adopt_own_loop(event_loop.peer());
+    // The loops carried with it wait for their takers.
+    for carried in loops {
+        routes::adopt_own_loop(carried.peer());
+        crate::event_loop::carried::arrived(carried);
+    }
     // The init function runs before the agent answers anyone: a lookup
     // or a connection to what it creates finds it.
     if let Some((key, args)) = init {

@@ -19,6 +19,7 @@
 //! - [`accounting`]: drops by reason.
 
 pub(crate) mod accounting;
+mod address;
 pub(crate) mod bell;
 pub(crate) mod control;
 mod envelope;
@@ -195,6 +196,13 @@ impl LoopPeer {
         }
         *current = Some(Arc::new(address));
         true
+    }
+
+    /// Records where other processes reach the loop from now on: it is
+    /// carried to the child process that will run it (see
+    /// `routes::carry_to_child`).
+    pub(crate) fn readdress(&self, address: LoopAddress) {
+        *self.address.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(address));
     }
 
     /// The loop's inbox, while it runs in this process.

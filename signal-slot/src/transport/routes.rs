@@ -18,15 +18,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ipc_channel::ipc::{self, IpcReceiver, IpcSender, IpcSharedMemory};
-use serde::{Deserialize, Serialize};
+use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 
-use super::bell::Bell;
 use super::link::RingLink;
 use super::tree::{self, AgentMessage};
 use super::{LoopPeer, RemoteLoop, Route};
 use crate::transport::registry::{Registry, registry};
 
+pub(crate) use super::address::{AddressMessage, LoopAddress};
 pub(crate) use crate::protocol::ProcessId;
 
 /// Loops beyond the process tree (another program's, when this process
@@ -50,94 +49,6 @@ pub(crate) fn reach_beyond(beyond: &'static dyn Beyond) {
 
 fn beyond() -> Option<&'static dyn Beyond> {
     BEYOND.get().copied()
-}
-
-/// Where a loop of the tree is reached.
-pub(crate) struct LoopAddress {
-    pub(crate) name: Arc<str>,
-    pub(crate) process: ProcessId,
-    pub(crate) bell: Bell,
-    /// The control channel of the loop's process.
-    pub(crate) agent: IpcSender<AgentMessage>,
-    /// The size of each sender's ring to the loop, in bytes.
-    pub(crate) ring_bytes: u64,
-    /// The most signals waiting in each sender's ring.
-    pub(crate) capacity: u64,
-    /// The most bytes of large records (those that go in segments of
-    /// their own) waiting for the loop from each sender.
-    pub(crate) large_bytes: u64,
-}
-
-/// A [`LoopAddress`] as it travels between processes.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct AddressMessage {
-    name: String,
-    process: ProcessId,
-    bell: IpcSharedMemory,
-    agent: IpcSender<AgentMessage>,
-    ring_bytes: u64,
-    capacity: u64,
-    large_bytes: u64,
-}
-
-impl AddressMessage {
-    /// A copy, for another recipient.
-    fn clone_message(&self) -> AddressMessage {
-        AddressMessage {
-            name: self.name.clone(),
-            process: self.process,
-            bell: self.bell.clone(),
-            agent: self.agent.clone(),
-            ring_bytes: self.ring_bytes,
-            capacity: self.capacity,
-            large_bytes: self.large_bytes,
-        }
-    }
-}
-
-impl LoopAddress {
-    /// The address of `peer`, a loop of this process, as process `process`
-    /// reached through `agent`; `None` if the loop is not here.
-    fn of_local(
-        peer: &LoopPeer,
-        process: ProcessId,
-        agent: IpcSender<AgentMessage>,
-    ) -> Option<LoopAddress> {
-        let inbox = peer.local_inbox()?;
-        Some(LoopAddress {
-            name: peer.name_arc().clone(),
-            process,
-            bell: inbox.bell().clone(),
-            agent,
-            ring_bytes: inbox.ring_bytes(),
-            capacity: inbox.capacity() as u64,
-            large_bytes: inbox.large_bytes(),
-        })
-    }
-
-    pub(crate) fn to_message(&self) -> AddressMessage {
-        AddressMessage {
-            name: self.name.to_string(),
-            process: self.process,
-            bell: self.bell.share(),
-            agent: self.agent.clone(),
-            ring_bytes: self.ring_bytes,
-            capacity: self.capacity,
-            large_bytes: self.large_bytes,
-        }
-    }
-
-    fn from_message(message: AddressMessage) -> std::io::Result<LoopAddress> {
-        Ok(LoopAddress {
-            name: message.name.into(),
-            process: message.process,
-            bell: Bell::open(message.bell)?,
-            agent: message.agent,
-            ring_bytes: message.ring_bytes,
-            capacity: message.capacity,
-            large_bytes: message.large_bytes,
-        })
-    }
 }
 
 /// A child that was created and not started: the receiving end of its
@@ -376,6 +287,46 @@ pub(crate) fn child_not_started(registry: &mut Registry, process: ProcessId) {
         .retain(|child| child.process != process);
 }
 
+/// In the root: the loop `peer`, of this process and not run yet, is
+/// carried to the child `child` when it starts. Its address becomes the
+/// child's now, as the address of a child's own loop is from its creation:
+/// what other processes send it waits for the child; the running children
+/// hear of it as the same loop in a new place, so that their handles and
+/// connections stay.
+pub(crate) fn carry_to_child(peer: &Arc<LoopPeer>, child: &ChildChannels) -> std::io::Result<()> {
+    let registry = registry();
+    let table = &registry.processes;
+    if !table.active || table.is_child {
+        return Err(std::io::Error::other(
+            "only the root process carries loops to its children",
+        ));
+    }
+    let address = LoopAddress::of_local(peer, child.process, child.agent.clone())
+        .ok_or_else(|| std::io::Error::other("the loop is not here"))?;
+    peer.readdress(address);
+    if let Some(address) = peer.address() {
+        tell_children(table, || {
+            let mut message = address.to_message();
+            message.carried = true;
+            AgentMessage::Routes(vec![message])
+        });
+    }
+    Ok(())
+}
+
+/// Where a ring or a large record for the loop `name` goes if the loop
+/// was carried to another process (a sender learnt its old address): that
+/// process's agent, which holds it until the loop is there.
+pub(crate) fn carried_elsewhere(name: &str) -> Option<IpcSender<AgentMessage>> {
+    let registry = registry();
+    let peer = registry.loops.get(name)?;
+    if peer.is_gone() {
+        return None;
+    }
+    let address = peer.address()?;
+    (address.process != crate::protocol::own_process()).then(|| address.agent.clone())
+}
+
 /// The route to `peer` once its loop runs in another process.
 pub(crate) fn remote_route(peer: &LoopPeer) -> Route {
     match peer.address() {
@@ -399,7 +350,11 @@ pub(crate) fn become_child(registry: &mut Registry, process: ProcessId, own: &Ar
     table.children.clear();
     table.agent = own.address().map(|address| address.agent.clone());
     for peer in registry.loops.values() {
-        if Arc::ptr_eq(peer, own) || peer.is_gone() {
+        let here = peer
+            .address()
+            .is_some_and(|address| address.process == process);
+        // Its own loop, and those carried to it, run here.
+        if Arc::ptr_eq(peer, own) || here || peer.is_gone() {
             // A loop that ended stays ended here: a loop made again under
             // its name is a new route, which the root tells.
             continue;
@@ -423,6 +378,11 @@ pub(crate) fn for_spawned_child(
         .loops
         .values()
         .filter(|peer| !Arc::ptr_eq(peer, own))
+        // Nor the loops carried to the child: they arrive packed.
+        .filter(|peer| {
+            peer.address()
+                .is_none_or(|address| Some(address.process) != own_process_of(own))
+        })
         // A loop that ended (its value not dropped yet) is not passed on:
         // the child would keep its address for a loop made again under
         // its name, and never hear of that one.
@@ -431,6 +391,11 @@ pub(crate) fn for_spawned_child(
         .map(|address| address.to_message())
         .collect();
     Some((root, routes))
+}
+
+/// The process the loop `own` is addressed to.
+fn own_process_of(own: &LoopPeer) -> Option<ProcessId> {
+    own.address().map(|address| address.process)
 }
 
 /// Sets up the tree in a child started by spawn, numbered `process`: it
@@ -467,6 +432,7 @@ pub(crate) fn adopt_own_loop(peer: &Arc<LoopPeer>) {
 pub(crate) fn add_routes(messages: Vec<AddressMessage>) {
     let mut registry = registry();
     for message in messages {
+        let carried = message.carried;
         let address = match LoopAddress::from_message(message) {
             Ok(address) => address,
             Err(error) => {
@@ -476,6 +442,18 @@ pub(crate) fn add_routes(messages: Vec<AddressMessage>) {
         };
         let name = address.name.clone();
         tracing::debug!(route = %name, process = address.process, "route added");
+        if carried {
+            // The same loop in a new place: the peer stays, with its
+            // handles and connections, and the ring it may have (its
+            // records go to the old place's agent, which passes them on).
+            if let Some(peer) = registry.loops.get(&name)
+                && peer.local_inbox().is_none()
+                && !peer.is_gone()
+            {
+                peer.readdress(address);
+                continue;
+            }
+        }
         // A loop of this process, or one it knows already by this address
         // (a route told twice), keeps its peer and its connections.
         let known = registry.loops.get(&name).is_some_and(|peer| {
