@@ -101,9 +101,9 @@ impl PyHost {
 impl PyHost {
     /// A host for `target`, the Python loop (held weakly: the Python side
     /// owns its loop); `process` for the loop of an `EventLoopProcess`.
-    pub(crate) fn new(target: &Bound<'_, PyAny>, process: bool) -> PyResult<Self> {
+    pub(crate) fn new(target: &Bound<'_, PyAny>, name: &str, process: bool) -> PyResult<Self> {
         Ok(PyHost {
-            target: Target::Weak(weak_reference(target)?),
+            target: Target::Weak(weak_reference(target)?, name.to_owned()),
             process,
             starting: process,
             wake: None,
@@ -120,7 +120,7 @@ impl PyHost {
         call: impl for<'py> FnOnce(Python<'py>, &Bound<'py, PyAny>) -> PyResult<(bool, Option<f64>)>,
     ) {
         let outcome = Python::attach(|py| -> PyResult<Option<(bool, Option<f64>)>> {
-            let Some(target) = self.target.resolve(py)? else {
+            let Some(target) = self.target.resolve(py, ctx.event_loop().name())? else {
                 return Ok(None);
             };
             if self.starting {
@@ -227,11 +227,50 @@ pub(crate) fn kick(event_loop: &LoopHandle) {
 
 /// The Python loop a host serves.
 enum Target {
-    /// `weakref.ref` to it.
-    Weak(Py<PyAny>),
+    /// `weakref.ref` to it, and the name of its loop.
+    Weak(Py<PyAny>, String),
     /// Its pickle, as it arrives in a process started by spawn; unpickled
     /// when first used, once the process knows every loop.
     Pickled(Vec<u8>),
+    /// A loop carried to a process started by spawn: its Python loop
+    /// arrives with the process's own (in its objects' state) and attaches
+    /// itself to the host (`attach`).
+    Attached,
+}
+
+/// How a host's Python loop travels with a process started now by spawn.
+pub(crate) enum Travel {
+    /// Pickled already (with the loops it carries found on the way).
+    Pickled(Vec<u8>),
+    /// Carried: it arrives in the pickle of the process's own loop.
+    Carried,
+}
+
+/// The travels of the loops of a start under way, by loop name.
+static TRAVELS: Mutex<Vec<(String, Travel)>> = Mutex::new(Vec::new());
+
+/// The Python loops of carried loops, by loop name, that their hosts take
+/// when they first run.
+static ATTACHED: Mutex<Vec<(String, Py<PyAny>)>> = Mutex::new(Vec::new());
+
+/// Says how the Python loop of the loop `name` travels (`None`: pickled
+/// when its loop is packed, as by default).
+pub(crate) fn set_travel(name: &str, travel: Option<Travel>) {
+    let mut travels = TRAVELS.lock().unwrap_or_else(PoisonError::into_inner);
+    travels.retain(|(loop_name, _)| loop_name != name);
+    if let Some(travel) = travel {
+        travels.push((name.to_owned(), travel));
+    }
+}
+
+/// The Python loop `target` is the one of the carried loop `name`: its host
+/// serves it (held weakly, as any host holds its loop).
+pub(crate) fn attach(target: &Bound<'_, PyAny>, name: &str) -> PyResult<()> {
+    let weak = weak_reference(target)?;
+    let mut attached = ATTACHED.lock().unwrap_or_else(PoisonError::into_inner);
+    attached.retain(|(loop_name, _)| loop_name != name);
+    attached.push((name.to_owned(), weak));
+    Ok(())
 }
 
 /// The Python loops of this process that only their host holds (those of a
@@ -239,9 +278,10 @@ enum Target {
 static KEPT: Mutex<Vec<Py<PyAny>>> = Mutex::new(Vec::new());
 
 impl Target {
-    fn resolve<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    /// The Python loop of the loop `name`, if it still exists.
+    fn resolve<'py>(&mut self, py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
         match self {
-            Target::Weak(weak) => {
+            Target::Weak(weak, _) => {
                 let target = weak.bind(py).call0()?;
                 Ok((!target.is_none()).then_some(target))
             }
@@ -252,8 +292,18 @@ impl Target {
                 KEPT.lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .push(target.clone().unbind());
-                *self = Target::Weak(weak_reference(&target)?);
+                *self = Target::Weak(weak_reference(&target)?, name.to_owned());
                 Ok(Some(target))
+            }
+            Target::Attached => {
+                let mut attached = ATTACHED.lock().unwrap_or_else(PoisonError::into_inner);
+                let Some(at) = attached.iter().position(|(loop_name, _)| loop_name == name) else {
+                    return Ok(None);
+                };
+                let (_, weak) = attached.swap_remove(at);
+                drop(attached);
+                *self = Target::Weak(weak, name.to_owned());
+                self.resolve(py, name)
             }
         }
     }
@@ -273,8 +323,20 @@ impl Serialize for Target {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let pickled = Python::attach(|py| -> PyResult<Vec<u8>> {
             let target = match self {
-                Target::Weak(weak) => weak.bind(py).call0()?,
+                Target::Weak(weak, name) => {
+                    let travels = TRAVELS.lock().unwrap_or_else(PoisonError::into_inner);
+                    match travels.iter().find(|(loop_name, _)| loop_name == name) {
+                        Some((_, Travel::Pickled(bytes))) => return Ok(bytes.clone()),
+                        // No bytes: the loop's Python side arrives in
+                        // another loop's pickle.
+                        Some((_, Travel::Carried)) => return Ok(Vec::new()),
+                        None => {}
+                    }
+                    drop(travels);
+                    weak.bind(py).call0()?
+                }
                 Target::Pickled(bytes) => return Ok(bytes.clone()),
+                Target::Attached => return Ok(Vec::new()),
             };
             if target.is_none() {
                 return Err(PyRuntimeError::new_err("the Python event loop is gone"));
@@ -293,6 +355,11 @@ impl Serialize for Target {
 impl<'de> Deserialize<'de> for Target {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let bytes: Vec<u8> = serde_bytes::deserialize(deserializer)?;
-        Ok(Target::Pickled(bytes))
+        // A pickle is never empty.
+        Ok(if bytes.is_empty() {
+            Target::Attached
+        } else {
+            Target::Pickled(bytes)
+        })
     }
 }

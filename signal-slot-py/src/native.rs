@@ -1,6 +1,7 @@
 //! The classes of `signal_slot._native`: a loop of this process, a loop in
 //! a child process, and a reference to a loop's host that emitters hold.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use signal_slot::{
 };
 
 use crate::codec;
-use crate::host::{HOST_ID, PyHost, kick, take_failure};
+use crate::host::{HOST_ID, PyHost, Travel, kick, take_failure};
 
 /// A Python exception for an error of the runtime.
 pub(crate) fn py_error(error: Error) -> PyErr {
@@ -54,9 +55,15 @@ fn exit_code(name: &str, status: ExitStatus) -> PyResult<i32> {
 /// thread of it: the one that calls `exec`).
 #[pyclass(frozen, module = "signal_slot._native")]
 pub(crate) struct Loop {
-    event_loop: Mutex<EventLoop>,
+    /// `None` once carried to a child process (and, in a child forked with
+    /// it, until it runs there).
+    event_loop: Mutex<Option<EventLoop>>,
     handle: LoopHandle,
     host: Handle<PyHost>,
+    /// Set once it ran (or was carried): it cannot be carried then.
+    ran: AtomicBool,
+    /// The process that created it.
+    pid: u32,
 }
 
 #[pymethods]
@@ -66,13 +73,50 @@ impl Loop {
         let event_loop = with_free_name(name, |name| EventLoop::new(name))?;
         let handle = event_loop.handle();
         let host = handle
-            .add_with_id(HOST_ID, PyHost::new(target, false)?)
+            .add_with_id(HOST_ID, PyHost::new(target, handle.name(), false)?)
             .map_err(py_error)?;
-        Ok(Loop {
-            event_loop: Mutex::new(event_loop),
-            handle,
-            host,
-        })
+        Ok(Loop::of(event_loop, host))
+    }
+
+    /// In a process started by spawn, the loop `name` carried to it, for
+    /// `target`, its Python loop (unpickled with the process's objects).
+    #[staticmethod]
+    fn carried(target: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
+        let event_loop = EventLoop::take_carried(name).ok_or_else(|| {
+            PyRuntimeError::new_err(format!(
+                "event loop `{name}` was carried to this process, but did not arrive"
+            ))
+        })?;
+        let host = event_loop
+            .object::<PyHost>(HOST_ID)
+            .map_err(py_error)?;
+        crate::host::attach(target, name)?;
+        Ok(Loop::of(event_loop, host))
+    }
+
+    /// True if the loop can go to a child process that starts now: it is
+    /// this process's, and has not run.
+    fn can_carry(&self) -> bool {
+        self.pid == std::process::id()
+            && !self.ran.load(Ordering::Relaxed)
+            && self
+                .event_loop
+                .try_lock()
+                .is_ok_and(|event_loop| event_loop.is_some())
+    }
+
+    /// Carries the loop to the child of `process` when it starts (see
+    /// `EventLoopProcess::carry`): it runs there, and only there.
+    fn carry_to(&self, process: &Process) -> PyResult<()> {
+        let event_loop = self.lock()?.take().ok_or_else(|| self.elsewhere())?;
+        self.ran.store(true, Ordering::Relaxed);
+        let mut slot = process.lock();
+        let process = slot
+            .as_mut()
+            .ok_or_else(|| PyRuntimeError::new_err("the process cannot be started again"))?;
+        process.carry(event_loop).map_err(py_error)?;
+        crate::host::set_travel(self.handle.name(), Some(Travel::Carried));
+        Ok(())
     }
 
     /// The loop's name in the runtime.
@@ -88,8 +132,13 @@ impl Loop {
 
     /// Runs the loop until it stops, without the GIL; each slot takes it.
     fn exec(&self, py: Python<'_>) -> PyResult<i32> {
-        let _ = self.host.wake().invoke(());
-        let status = py.detach(|| Ok::<_, PyErr>(self.lock()?.exec()))?;
+        let status = py.detach(|| {
+            let mut event_loop = self.lock()?;
+            let event_loop = self.here(&mut event_loop)?;
+            self.ran.store(true, Ordering::Relaxed);
+            let _ = self.host.wake().invoke(());
+            Ok::<_, PyErr>(event_loop.exec())
+        })?;
         exit_code(self.handle.name(), status)
     }
 
@@ -98,10 +147,14 @@ impl Loop {
     /// leaves its signals to that run.
     fn process_events(&self, py: Python<'_>) -> PyResult<bool> {
         let ran = py.detach(|| {
-            let mut event_loop = self.event_loop.try_lock().ok()?;
+            let Ok(mut event_loop) = self.event_loop.try_lock() else {
+                return Ok(None);
+            };
+            let event_loop = self.here(&mut event_loop)?;
+            self.ran.store(true, Ordering::Relaxed);
             let _ = self.host.wake().invoke(());
-            Some(event_loop.process_events())
-        });
+            Ok::<_, PyErr>(Some(event_loop.process_events()))
+        })?;
         match ran {
             None => Ok(false),
             Some(Some(status)) => exit_code(self.handle.name(), status).map(|_| true),
@@ -116,10 +169,41 @@ impl Loop {
 }
 
 impl Loop {
-    fn lock(&self) -> PyResult<MutexGuard<'_, EventLoop>> {
+    fn of(event_loop: EventLoop, host: Handle<PyHost>) -> Self {
+        Loop {
+            handle: event_loop.handle(),
+            event_loop: Mutex::new(Some(event_loop)),
+            host,
+            ran: AtomicBool::new(false),
+            pid: std::process::id(),
+        }
+    }
+
+    fn lock(&self) -> PyResult<MutexGuard<'_, Option<EventLoop>>> {
         self.event_loop.try_lock().map_err(|_| {
             PyRuntimeError::new_err(format!("loop `{}` is running already", self.handle.name()))
         })
+    }
+
+    /// The loop, to run in this process: the one it made, or one carried
+    /// here by fork with the process that carried it.
+    fn here<'a>(&self, slot: &'a mut Option<EventLoop>) -> PyResult<&'a mut EventLoop> {
+        if slot.is_none() {
+            *slot = EventLoop::take_carried(self.handle.name());
+        } else if self.pid != std::process::id() {
+            return Err(self.elsewhere());
+        }
+        slot.as_mut().ok_or_else(|| self.elsewhere())
+    }
+
+    /// Why the loop does not run in this process.
+    fn elsewhere(&self) -> PyErr {
+        PyRuntimeError::new_err(format!(
+            "event loop `{}` runs in another process: the process that created it, or the \
+             child of the EventLoopProcess whose objects referred to it when it started (a loop \
+             that has not run goes with the first such child started by spawn)",
+            self.handle.name()
+        ))
     }
 }
 
@@ -139,7 +223,7 @@ impl Process {
         let process = with_free_name(name, |name| EventLoopProcess::new(name))?;
         let handle = process.event_loop().clone();
         let host = handle
-            .add_with_id(HOST_ID, PyHost::new(target, true)?)
+            .add_with_id(HOST_ID, PyHost::new(target, handle.name(), true)?)
             .map_err(py_error)?;
         Ok(Process {
             process: Mutex::new(Some(process)),
@@ -230,14 +314,26 @@ impl Process {
     }
 
     /// Starts the child by spawn: `program` with `args`, a Python that
-    /// prepares itself as `multiprocessing` does and calls `child_main`.
-    fn start_spawn(&self, py: Python<'_>, program: String, args: Vec<String>) -> PyResult<()> {
+    /// prepares itself as `multiprocessing` does and calls `child_main`;
+    /// `pickled` is its Python loop, pickled already (the loops it
+    /// carries were found on the way).
+    fn start_spawn(
+        &self,
+        py: Python<'_>,
+        program: String,
+        args: Vec<String>,
+        pickled: Vec<u8>,
+    ) -> PyResult<()> {
         let mut slot = self.lock();
         let process = take(&mut slot)?
             .spawn_program(program, args)
             .init_with(crate::python_child, ());
         let process = slot.insert(process);
-        py.detach(|| process.start()).map_err(py_error)
+        let name = self.handle.name().to_owned();
+        crate::host::set_travel(&name, Some(Travel::Pickled(pickled)));
+        let started = py.detach(|| process.start());
+        crate::host::set_travel(&name, None);
+        started.map_err(py_error)
     }
 
     /// Waits for the child to end, at most `timeout` seconds.

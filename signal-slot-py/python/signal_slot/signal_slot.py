@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import pickle
 import sys
+import threading
 import time
 import types
 import uuid
@@ -361,10 +362,21 @@ class EventLoop(EventLoopObject):
         self._internal_terminate.connect(self._terminate)
 
     def __getstate__(self):
-        # the runtime's loop stays with the process that made it; the host reaches it from anywhere
+        # the runtime's loop stays with the process that made it; the host reaches it from anywhere. A loop that has
+        # not run, pickled with the objects of a process started by spawn, goes with that process (see `_carrying`).
         state = self.__dict__.copy()
-        state.pop("_native", None)
+        native = state.pop("_native", None)
+        carrying = _carrying()
+        if carrying is not None and isinstance(native, _native.Loop) and native.can_carry():
+            carrying.append(self)
+            state["_carried"] = native.name
         return state
+
+    def __setstate__(self, state):
+        carried = state.pop("_carried", None)
+        self.__dict__.update(state)
+        if carried is not None:
+            self._native = _native.Loop.carried(self, carried)
 
     @signal
     def start(self):
@@ -523,6 +535,11 @@ class EventLoop(EventLoopObject):
 
     def exec(self) -> StatusCode:
         status: StatusCode = EventLoopStatus.NORMAL_TERMINATION
+        if "_native" not in self.__dict__:
+            raise RuntimeError(
+                f"event loop {self.object_id} runs in the process that created it: a loop that has not run goes with "
+                "the first child started by spawn whose objects refer to it, and runs there"
+            )
 
         try:
             self._prepare_exec()
@@ -624,6 +641,45 @@ class TightLoop(Timer):
         self.iteration.emit()
 
 
+# While this thread pickles a process started by spawn: the loops its objects refer to that go with it.
+_carrying_here = threading.local()
+
+
+def _carrying() -> Optional[List["EventLoop"]]:
+    return getattr(_carrying_here, "loops", None)
+
+
+def _loops_referred_to(root) -> List["EventLoop"]:
+    """The event loops that the objects of `root` refer to, as pickling them would find them: through containers
+    and the attributes of instances (not through functions, classes or modules, which pickle by name)."""
+    found, seen, stack = [], {id(root)}, list(root.__dict__.values())
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, _NOT_WALKED):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, EventLoop):
+            found.append(obj)
+        if isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            stack.extend(obj)
+        elif isinstance(obj, types.MethodType):
+            stack.append(obj.__self__)
+        else:
+            attributes = getattr(obj, "__dict__", None)
+            if isinstance(attributes, dict):
+                stack.extend(attributes.values())
+            for slot in getattr(type(obj), "__slots__", ()):
+                if isinstance(slot, str) and hasattr(obj, slot):
+                    stack.append(getattr(obj, slot))
+    return found
+
+
+_NOT_WALKED = (str, bytes, bytearray, int, float, complex, bool, type(None), type, types.ModuleType,
+               types.FunctionType, types.BuiltinFunctionType, types.CodeType, memoryview)
+
+
 def _pickle_loop(loop):
     """The loop of a process started by spawn, with its objects, as the child receives it: pickled as
     `multiprocessing` pickles for its children (shared memory and descriptors reach the child through this
@@ -716,6 +772,10 @@ class EventLoopProcess(EventLoopObject):
         assert not self._started, "a process can only be started once"
         self.event_loop.process = self
         if self._start_method == "fork":
+            # The child inherits every object; the loops they refer to that have not run go with it.
+            for loop in _loops_referred_to(self.event_loop):
+                if isinstance(loop._native, _native.Loop) and loop._native.can_carry():
+                    loop._native.carry_to(self._native)
             self._native.start_fork()
         else:
             from multiprocessing import spawn
@@ -723,7 +783,19 @@ class EventLoopProcess(EventLoopObject):
             preparation = spawn.get_preparation_data(self._name)
             preparation.pop("authkey", None)
             prepared = base64.b64encode(pickle.dumps(preparation)).decode("ascii")
-            self._native.start_spawn(sys.executable, ["-c", _SPAWN_BOOTSTRAP, prepared])
+            # The child's loop and objects, pickled now: a loop they refer to that has not run goes with them (as
+            # Sample Factory's batcher loop, made in the parent and run on a thread of the learner's process).
+            carried: List[EventLoop] = []
+            _carrying_here.loops = carried
+            try:
+                pickled = _pickle_loop(self.event_loop)
+            except Exception as exc:
+                raise RuntimeError(f"process {self._name}: cannot pickle the Python event loop: {exc}") from exc
+            finally:
+                _carrying_here.loops = None
+            for loop in carried:
+                loop._native.carry_to(self._native)
+            self._native.start_spawn(sys.executable, ["-c", _SPAWN_BOOTSTRAP, prepared], pickled)
         self._started = True
 
     def stop(self):
