@@ -13,13 +13,15 @@
 //! Python signal) reaches `Policy::on_observations` as typed Rust values;
 //! the policy's `actions(worker, step, values)` (a Rust signal) reaches the
 //! workers' Python slots as Python values. `Policy::on_values` and `values`
-//! carry one argument of each kind MessagePack has, for the package's tests.
+//! carry one argument of each kind MessagePack has, for the package's tests;
+//! `Policy::on_frame` answers with a `SharedBuffer` (the bytes of a frame in
+//! the shared memory of the process tree), which Python reads in place.
 //!
 //! Run on its own, it says what it is for and exits.
 
 use std::collections::BTreeMap;
 
-use signal_slot::{Context, LoopHandle, event_loop_object};
+use signal_slot::{BufferPool, Context, LoopHandle, SharedBuffer, event_loop_object};
 
 /// A linear policy: `actions = weights × observations`.
 #[event_loop_object]
@@ -29,6 +31,8 @@ struct Policy {
     /// Row-major, `action_size` rows of `observation_size`.
     weights: Vec<f32>,
     served: u64,
+    /// Frames, 1 MiB each at most, 8 of them.
+    frames: BufferPool,
 }
 
 #[event_loop_object]
@@ -89,6 +93,25 @@ impl Policy {
         );
     }
 
+    /// A frame of `len` bytes, `(step + i) % 251` at `i`, in shared memory.
+    #[signal]
+    fn frame(step: u64, pixels: SharedBuffer);
+
+    /// Fills a frame and sends it; with none free (the receivers hold all
+    /// eight), it sends nothing and says so in the log.
+    #[slot]
+    fn on_frame(&mut self, ctx: &mut Context<Self>, step: u64, len: u32) {
+        let Some(mut frame) = self.frames.try_take() else {
+            tracing::warn!("no free frame for step {step}");
+            return;
+        };
+        let len = (len as usize).min(frame.capacity());
+        for (at, byte) in frame[..len].iter_mut().enumerate() {
+            *byte = ((step as usize + at) % 251) as u8;
+        }
+        ctx.frame().emit(step, frame.freeze(len));
+    }
+
     #[slot]
     fn on_count(&mut self, ctx: &mut Context<Self>) {
         ctx.served().emit(self.served);
@@ -126,6 +149,7 @@ fn serve(event_loop: &LoopHandle, observation_size: u32, action_size: u32) {
                 action_size,
                 weights,
                 served: 0,
+                frames: BufferPool::new(1 << 20, 8).expect("a pool of frames"),
             },
         )
         .expect("the policy's id is free on a new loop");

@@ -2,9 +2,11 @@
 //! MessagePack, encoded and decoded here without the interpreter's help
 //! for the plain values (None, bool, int, float, str, bytes, list, dict,
 //! and tuple, as extension type 1), and pickled for everything else
-//! (extension type 2, one pickle per such value). Exact types only: a
+//! (extension type 2, one pickle per such value, by `multiprocessing`'s
+//! pickler as the original's queue pickles). Exact types only: a
 //! subclass of `int` or `dict` is pickled, so that it comes back as itself.
 
+use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -101,8 +103,9 @@ pub(crate) fn decode_signal<'py>(
 }
 
 /// The arguments of a signal of another program: a MessagePack array,
-/// its values as Python values (arrays as lists); extension types (a
-/// shared buffer's reference, say) are refused.
+/// its values as Python values (arrays as lists, a shared buffer's
+/// reference as a `SharedBuffer` read in place); other extension types
+/// are refused.
 pub(crate) fn decode_foreign<'py>(
     py: Python<'py>,
     mut bytes: &[u8],
@@ -302,14 +305,27 @@ fn encode(value: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult
             return Ok(());
         }
     }
+    // Pickled as the original pickles a signal's arguments, by
+    // `multiprocessing`'s pickler: what `multiprocessing` shares rather than
+    // copies (a torch tensor in shared memory, a descriptor) is shared, the
+    // receiving process reaching it through this one's resource sharer.
     let py = value.py();
     let dumps = DUMPS.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-        Ok(py.import("pickle")?.getattr("dumps")?.unbind())
+        Ok(py
+            .import("multiprocessing.reduction")?
+            .getattr("ForkingPickler")?
+            .getattr("dumps")?
+            .unbind())
     })?;
-    let pickled = dumps.bind(py).call1((value, 5))?;
-    let pickled = pickled.cast::<PyBytes>()?.as_bytes();
-    mp::write_ext_meta(out, len(pickled.len())?, PICKLED).ok();
-    out.extend_from_slice(pickled);
+    let pickled = PyBuffer::<u8>::get(&dumps.bind(py).call1((value, 5))?)?;
+    let at = out.len();
+    mp::write_ext_meta(out, len(pickled.len_bytes())?, PICKLED).ok();
+    let start = out.len();
+    out.resize(start + pickled.len_bytes(), 0);
+    if let Err(error) = pickled.copy_to_slice(py, &mut out[start..]) {
+        out.truncate(at);
+        return Err(error);
+    }
     Ok(())
 }
 
@@ -434,9 +450,11 @@ fn decode_at<'py>(py: Python<'py>, bytes: &mut &[u8], mode: Mode) -> PyResult<Bo
             let n = length(marker, bytes)?;
             let kind = i8::from_be_bytes(be(bytes)?);
             if mode == Mode::Plain {
+                if kind == crate::sys::buffer::SHARED_BUFFER {
+                    return crate::sys::buffer::shared_buffer(py, take(bytes, n)?);
+                }
                 return Err(bad(&format!(
-                    "a value of MessagePack extension type {kind} (a shared buffer?), which \
-                     Python does not read"
+                    "a value of MessagePack extension type {kind}, which Python does not read"
                 )));
             }
             extension(py, kind, take(bytes, n)?)?

@@ -55,7 +55,7 @@ impl PyHost {
     /// arguments as that program encodes them, dispatched as a signal of
     /// the emitter `loop/id` (see `foreign.py`).
     ///
-    /// Arguments Python cannot read (a shared buffer's reference) are not
+    /// Arguments Python cannot read (an extension type it does not know) are not
     /// delivered: logged, and the loop goes on, as a Rust slot does with
     /// arguments it cannot decode.
     #[slot]

@@ -18,9 +18,9 @@ use signal_slot::LoopHandle;
 mod codec;
 mod dispatch;
 mod foreign;
-mod fork;
 mod host;
 mod native;
+mod sys;
 
 /// The init function of a process started by spawn: its host starts the
 /// Python side first thing.
@@ -41,6 +41,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<native::Loop>()?;
     module.add_class::<native::Process>()?;
     module.add_class::<native::HostRef>()?;
+    module.add_class::<sys::buffer::PySharedBuffer>()?;
     module.add_class::<foreign::Foreign>()?;
     module.add_class::<foreign::ForeignSlotRef>()?;
     module.add_function(wrap_pyfunction!(foreign::_foreign, module)?)?;

@@ -64,6 +64,8 @@ pub(crate) struct Loop {
     ran: AtomicBool,
     /// The process that created it.
     pid: u32,
+    /// The process it was carried to, by name.
+    carried_to: Mutex<Option<String>>,
 }
 
 #[pymethods]
@@ -87,9 +89,7 @@ impl Loop {
                 "event loop `{name}` was carried to this process, but did not arrive"
             ))
         })?;
-        let host = event_loop
-            .object::<PyHost>(HOST_ID)
-            .map_err(py_error)?;
+        let host = event_loop.object::<PyHost>(HOST_ID).map_err(py_error)?;
         crate::host::attach(target, name)?;
         Ok(Loop::of(event_loop, host))
     }
@@ -114,8 +114,13 @@ impl Loop {
         let process = slot
             .as_mut()
             .ok_or_else(|| PyRuntimeError::new_err("the process cannot be started again"))?;
+        let to = process.name().to_owned();
         process.carry(event_loop).map_err(py_error)?;
         crate::host::set_travel(self.handle.name(), Some(Travel::Carried));
+        *self
+            .carried_to
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(to);
         Ok(())
     }
 
@@ -176,6 +181,7 @@ impl Loop {
             host,
             ran: AtomicBool::new(false),
             pid: std::process::id(),
+            carried_to: Mutex::new(None),
         }
     }
 
@@ -198,12 +204,23 @@ impl Loop {
 
     /// Why the loop does not run in this process.
     fn elsewhere(&self) -> PyErr {
-        PyRuntimeError::new_err(format!(
-            "event loop `{}` runs in another process: the process that created it, or the \
-             child of the EventLoopProcess whose objects referred to it when it started (a loop \
-             that has not run goes with the first such child started by spawn)",
-            self.handle.name()
-        ))
+        let name = self.handle.name();
+        let carried_to = self
+            .carried_to
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        PyRuntimeError::new_err(match carried_to {
+            Some(process) => format!(
+                "event loop `{name}` runs in another process: it went with process `{process}`, \
+                 whose objects referred to it when it started (a loop that has not run goes with \
+                 the child whose objects refer to it)"
+            ),
+            None => format!(
+                "event loop `{name}` runs in another process: the one that created it, or the \
+                 child it went with"
+            ),
+        })
     }
 }
 
@@ -303,13 +320,13 @@ impl Process {
         let process = take(&mut slot)?
             .start_method(StartMethod::Fork)
             .init(|event_loop| {
-                crate::fork::after_child();
+                crate::sys::fork::after_child();
                 kick(event_loop);
             });
         let process = slot.insert(process);
-        crate::fork::before(py);
+        crate::sys::fork::before(py);
         let started = process.start();
-        crate::fork::after_parent(py);
+        crate::sys::fork::after_parent(py);
         started.map_err(py_error)
     }
 

@@ -125,7 +125,7 @@ def test_a_loop_made_in_the_parent_runs_in_the_child_that_refers_to_it(context):
     pids = {(batcher_pid, learner_pid) for *_, batcher_pid, learner_pid in main.seen}
     assert pids == {(learner_proc.pid, learner_proc.pid)}, "the batcher ran in the learner's process"
     # The parent gave the loop away: running it here says where it went.
-    with pytest.raises(RuntimeError, match="runs in another process"):
+    with pytest.raises(RuntimeError, match="went with process `carry_learner_evt_loop`"):
         batcher_loop.exec()
 
 

@@ -328,3 +328,53 @@ def test_a_rust_signal_disconnected_from_python_slots(server):
     assert first.answers == [(0, 0, [w]), (0, 1, [w]), ("served", 3)]
     assert second.answers == [(0, 0, [w])]
     assert stop_and_join(process) == 0
+
+
+class Viewer(EventLoopObject):
+    """Asks the Rust policy for frames, one at a time, and reads each in place."""
+
+    def __init__(self, loop, frames):
+        super().__init__(loop, "viewer")
+        self.frames = frames
+        self.seen = []
+        self.views = []
+
+    @signal
+    def ask(self):
+        ...
+
+    def on_frame(self, step, pixels):
+        view = memoryview(pixels)
+        expected = bytes((step + at) % 251 for at in range(len(pixels)))
+        self.seen.append((step, type(pixels).__name__, len(pixels), view.readonly, view.tobytes() == expected))
+        if step == 0:
+            self.views.append(view)  # held past the slot: its frame stays out of the pool
+        if len(self.seen) == self.frames:
+            self.event_loop.stop()
+        else:
+            self.ask.emit(step + 1, 1000 + (step + 1) * 4099)
+
+
+def test_a_rust_shared_buffer_is_read_in_place_and_goes_back_to_its_pool(server):
+    """A Rust signal's `SharedBuffer` arrives as a buffer object over the shared memory (read-only); a frame goes
+    back to its pool once Python lets it go: 30 frames from a pool of 8, one of them held to the end."""
+    process = start_server(server, "frames_server")
+    policy = process.object("policy")
+    loop = EventLoop("frames_main")
+    guard = stop_after(loop)
+    viewer = Viewer(loop, frames=30)
+    viewer.ask.connect(policy.on_frame)
+    policy.frame.connect(viewer.on_frame)
+    viewer.ask.emit(0, 1000)
+    loop.exec()
+    guard.stop()
+
+    assert len(viewer.seen) == 30, viewer.seen
+    assert all(name == "SharedBuffer" and readonly and same for _, name, _, readonly, same in viewer.seen)
+    assert [length for _, _, length, _, _ in viewer.seen] == [1000 + step * 4099 for step in range(30)]
+    held = viewer.views[0]
+    assert held.tobytes() == bytes(at % 251 for at in range(1000))  # still there, while held
+    with pytest.raises(TypeError):
+        held[0] = 1  # read-only
+    held.release()
+    assert stop_and_join(process) == 0

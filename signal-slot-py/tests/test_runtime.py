@@ -543,3 +543,30 @@ def test_qsize_says_how_many_signals_wait_for_a_loop():
     loop.process_events()
     assert loop.signal_queue.qsize() == 0
     assert counter.next == 100 and counter.out_of_order == 0
+
+
+class PipeWriter(EventLoopObject):
+    def on_pipe(self, connection, text):
+        connection.send((text, os.getpid()))
+        connection.close()
+
+
+def test_arguments_are_pickled_as_multiprocessing_pickles_them(context):
+    """What `multiprocessing` shares rather than copies (here one end of a pipe; in Sample Factory, a model whose
+    weights live in shared memory) reaches the slot of another process shared, as with the original's queue: the
+    child writes into the parent's pipe."""
+    import multiprocessing
+
+    loop = EventLoop("forking_pickler_main")
+    source = Source(loop, "source")
+    p = EventLoopProcess("forking_pickler_child", context)
+    writer = PipeWriter(p.event_loop, "writer")
+    source.data.connect(writer.on_pipe)
+    p.start()
+    ours, theirs = multiprocessing.Pipe()
+    source.data.emit(theirs, "through the pipe")
+    assert ours.poll(DEADLINE), "nothing came through the pipe"
+    assert ours.recv() == ("through the pipe", p.pid)
+    p.stop()
+    p.join(timeout=DEADLINE)
+    assert p.exitcode == 0

@@ -23,9 +23,11 @@ tuple into a tuple or a struct, bytes into a ``Vec<u8>``). What a Rust signal
 carries arrives in Python the same way: arrays as lists (a ``Vec`` of numbers
 that is an argument of its own: as the bytes of its numbers), ``Vec<u8>`` as
 ``bytes``, structs as lists of their fields, map keys that are tuples or
-structs as tuples. A Python value of another type cannot be sent to a Rust
-slot (``TypeError`` at ``emit``, sent to nobody); a Rust signal Python cannot
-read (a shared buffer among its arguments) is not delivered, and logged.
+structs as tuples, a ``SharedBuffer`` as a read-only buffer over the shared
+memory (``memoryview``, ``numpy.frombuffer``). A Python value of another type
+cannot be sent to a Rust slot (``TypeError`` at ``emit``, sent to nobody); a
+Rust signal Python cannot read (an extension type it does not know) is not
+delivered, and logged.
 """
 
 from __future__ import annotations

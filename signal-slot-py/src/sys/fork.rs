@@ -1,7 +1,6 @@
 //! The interpreter's own preparations around a fork, as `os.fork()` makes
 //! them: its locks taken before, released in the parent after, its state
-//! rebuilt in the child. The only `unsafe` of the crate.
-#![allow(unsafe_code)]
+//! rebuilt in the child.
 
 use pyo3::Python;
 
