@@ -193,3 +193,67 @@ pub fn in_serial_mode_a_carried_loop_waits_here() {
     learner.stop();
     assert!(learner.join().unwrap().success());
 }
+
+/// A child killed with a loop carried to it: what is sent to that loop
+/// afterwards is dropped and counted, never blocks; once the process is
+/// gone, the loop's name is free again here.
+pub fn a_loop_carried_to_a_killed_child_counts_what_is_sent_to_it() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Log::default();
+    let mut home = EventLoopThread::new("carry_killed_home").unwrap();
+    let collector = home
+        .add_with_id(
+            "collector",
+            Collector {
+                seen: seen.clone(),
+                log: log.clone(),
+            },
+        )
+        .unwrap();
+    let emitter = home.add_with_id("emitter", Emitter).unwrap();
+    home.start().unwrap();
+    let batcher = EventLoop::new("carry_killed_batcher").unwrap();
+    let batcher_handle = batcher.handle();
+    let tally = batcher.add_with_id("tally", Tally { total: 0 }).unwrap();
+    tally.counted().connect(collector.on_counted()).unwrap();
+    emitter.value().connect(tally.count()).unwrap();
+    let mut learner = EventLoopProcess::new("carry_killed_learner")
+        .unwrap()
+        .init_with(run_carried, "carry_killed_batcher".to_owned());
+    learner.carry(batcher).unwrap();
+    learner.start().unwrap();
+    emitter.emit_values().invoke(1).unwrap();
+    assert!(
+        log.wait_for(1, Duration::from_secs(20)),
+        "the carried loop runs"
+    );
+
+    learner.kill().unwrap();
+    assert!(!join(&mut learner).success());
+    // Once this process knows the child ended, its loops' routes end.
+    assert!(crate::common::harness::wait_until(
+        Duration::from_secs(10),
+        || {
+            let before = batcher_handle.dropped_signals();
+            emitter.emit_values().invoke(1).unwrap();
+            crate::common::harness::wait_until(Duration::from_secs(1), || {
+                batcher_handle.dropped_signals() > before
+            })
+        }
+    ));
+    let before = batcher_handle.dropped_signals();
+    emitter.emit_values().invoke(5).unwrap();
+    assert!(
+        crate::common::harness::wait_until(Duration::from_secs(10), || {
+            batcher_handle.dropped_signals() == before + 5
+        }),
+        "dropped {} after {before}",
+        batcher_handle.dropped_signals()
+    );
+    assert_eq!(log.len(), 1, "nothing ran after the kill");
+    drop(learner);
+    let again = EventLoop::new("carry_killed_batcher");
+    assert!(again.is_ok(), "the name is free again: {again:?}");
+    home.event_loop().stop();
+    assert_eq!(home.join().unwrap(), ExitStatus::Normal);
+}

@@ -83,6 +83,7 @@ fn main() {
             carry::a_loop_carried_to_a_child_is_reached_there_from_everywhere,
             carry::what_cannot_be_carried_is_refused,
             carry::in_serial_mode_a_carried_loop_waits_here,
+            carry::a_loop_carried_to_a_killed_child_counts_what_is_sent_to_it,
             faults::a_killed_receiver_is_reported_and_costs_nothing,
             faults::undecodable_payloads_are_reported_and_the_loop_goes_on,
             faults::a_panicking_slot_in_a_child_ends_it_with_the_failure,
