@@ -216,25 +216,25 @@ pub(crate) fn run_registered_init(
     event_loop: &LoopHandle,
     args: &[u8],
 ) -> Result<(), String> {
+    (registered_init(key)?.run)(event_loop, args)
+}
+
+/// The init function registered as `key` (or, for a key without its
+/// line, the one function of that name), or why there is none.
+pub(crate) fn registered_init(key: &str) -> Result<&'static InitFunction, String> {
     let registered = || inventory::iter::<InitFunction>.into_iter();
-    let exact = registered().find(|init| init.key == key);
-    let init = match exact {
-        Some(init) => init,
-        None => {
-            let mut named = registered()
-                .filter(|init| !key.contains('@') && init.key.split('@').next() == Some(key));
-            match (named.next(), named.next()) {
-                (Some(init), None) => init,
-                (Some(_), Some(_)) => {
-                    return Err(format!(
-                        "several init functions are named `{key}` in this executable"
-                    ));
-                }
-                (None, _) => return Err(format!("no init function `{key}` in this executable")),
-            }
-        }
-    };
-    (init.run)(event_loop, args)
+    if let Some(init) = registered().find(|init| init.key == key) {
+        return Ok(init);
+    }
+    let mut named =
+        registered().filter(|init| !key.contains('@') && init.key.split('@').next() == Some(key));
+    match (named.next(), named.next()) {
+        (Some(init), None) => Ok(init),
+        (Some(_), Some(_)) => Err(format!(
+            "several init functions are named `{key}` in this executable"
+        )),
+        (None, _) => Err(format!("no init function `{key}` in this executable")),
+    }
 }
 
 /// A handle as it travels: which loop, which object.

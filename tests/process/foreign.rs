@@ -256,6 +256,28 @@ pub fn a_program_starts_with_an_init_function_given_by_name() {
         message.contains("no init function `process::foreign::no_such_init`"),
         "{message}"
     );
+
+    // By fork, or in serial mode, the function runs in this executable:
+    // one it does not have is refused at `start`, and nothing starts.
+    for serial in [false, true] {
+        let made = if serial {
+            EventLoopProcess::new_serial("named_init_here")
+        } else {
+            EventLoopProcess::new("named_init_here")
+        };
+        let mut here = made
+            .unwrap()
+            .start_method(signal_slot::StartMethod::Fork)
+            .init_named("process::foreign::no_such_init", msgpack(&7));
+        match here.start() {
+            Err(signal_slot::Error::Process { message, .. }) => assert!(
+                message.contains("no init function `process::foreign::no_such_init`"),
+                "{message}"
+            ),
+            other => panic!("started without its init function: {other:?}"),
+        }
+        assert!(here.pid().is_none());
+    }
 }
 
 /// A loop made again under the name of one that ended is the one that

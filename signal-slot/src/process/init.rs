@@ -107,7 +107,9 @@ impl EventLoopProcess {
     /// language starting a Rust program with
     /// [`spawn_program`](Self::spawn_program). The child looks the name up
     /// among its own init functions; one it does not have ends it with
-    /// [`ExitStatus::InitFailed`] naming it.
+    /// [`ExitStatus::InitFailed`](crate::ExitStatus::InitFailed) naming it.
+    /// By fork or in serial mode the function runs in this executable: one
+    /// it does not have fails `start` with [`Error::Process`](crate::Error::Process).
     ///
     /// ```no_run
     /// use signal_slot::EventLoopProcess;

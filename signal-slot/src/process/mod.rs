@@ -347,6 +347,18 @@ impl EventLoopProcess {
         let State::Ready(event_loop) = std::mem::replace(&mut self.state, State::Failed) else {
             unreachable!("checked above")
         };
+        // An init function given by name runs here or in a fork of this
+        // executable: one this executable does not have is refused now.
+        if (self.serial || self.method() == StartMethod::Fork)
+            && let Some(Init::Registered { key, .. }) = &self.init
+            && let Err(why) = crate::travel::registered_init(key)
+        {
+            self.state = State::Ready(event_loop);
+            return Err(Error::Process {
+                process: self.name.to_string(),
+                message: format!("its init function cannot run: {why}"),
+            });
+        }
         if self.serial {
             return self.start_serial(*event_loop);
         }
