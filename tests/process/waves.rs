@@ -1,13 +1,22 @@
 //! A long run compressed into waves: in each, processes and loops are
-//! created, signals flow to them (one receiver slow, one killed mid-stream),
-//! and all of them end. Every signal is delivered or counted, exactly, and
+//! created (one loop made here and carried to a child), signals flow to
+//! them (one receiver slow, one killed mid-stream), and all of them end. Every signal is delivered or counted, exactly, and
 //! descriptors, threads and memory stay flat across waves.
 
 use std::time::Duration;
 
 use crate::common::harness::wait_until;
 use crate::common::process::{Usage, Victim, fixture};
-use signal_slot::{Context, EventLoop, EventLoopProcess, EventLoopThread, event_loop_object};
+use signal_slot::{
+    Context, EventLoop, EventLoopProcess, EventLoopThread, LoopHandle, event_loop_object,
+};
+
+/// Runs the loop carried to this child on a thread of its own.
+#[signal_slot::init]
+fn run_carried(_event_loop: &LoopHandle, name: String) {
+    let mut carried = EventLoop::take_carried(&name).expect("carried here");
+    std::thread::spawn(move || carried.exec());
+}
 
 /// Counts what it receives, slowly.
 #[event_loop_object]
@@ -55,7 +64,10 @@ fn waves(count: usize) {
     let mut slow_drops = 0;
     for wave in 0..count {
         log.clear();
-        let mut steady = EventLoopProcess::new(format!("wave_{wave}_steady")).unwrap();
+        let carried = EventLoop::new(format!("wave_{wave}_carried")).unwrap();
+        let mut steady = EventLoopProcess::new(format!("wave_{wave}_steady"))
+            .unwrap()
+            .init_with(run_carried, format!("wave_{wave}_carried"));
         let mut slow = EventLoopProcess::with_options(
             EventLoop::builder(format!("wave_{wave}_slow")).capacity(1_000),
         )
@@ -74,11 +86,21 @@ fn waves(count: usize) {
             )
             .unwrap();
         let thread_receiver = thread.add_with_id("thread", Victim::counting()).unwrap();
+        let carried_receiver = carried.add_with_id("carried", Victim::counting()).unwrap();
+        let carried_loop = carried.handle();
+        steady.carry(carried).unwrap();
         feeder.value().connect(steady_receiver.on_value()).unwrap();
         feeder.value().connect(slow_receiver.on_value()).unwrap();
         feeder.value().connect(doomed_receiver.on_value()).unwrap();
         feeder.value().connect(thread_receiver.on_value()).unwrap();
-        for receiver in [&steady_receiver, &doomed_receiver, &thread_receiver] {
+        feeder.value().connect(carried_receiver.on_value()).unwrap();
+        let receivers = [
+            &steady_receiver,
+            &doomed_receiver,
+            &thread_receiver,
+            &carried_receiver,
+        ];
+        for receiver in receivers {
             receiver.counted().connect(probe.report()).unwrap();
         }
         slow_receiver.counted().connect(probe.report()).unwrap();
@@ -97,15 +119,20 @@ fn waves(count: usize) {
         steady_receiver.report().invoke(()).unwrap();
         slow_receiver.report().invoke(()).unwrap();
         thread_receiver.report().invoke(()).unwrap();
+        carried_receiver.report().invoke(()).unwrap();
         assert!(
-            log.wait_for(3, Duration::from_secs(60)),
+            log.wait_for(4, Duration::from_secs(60)),
             "wave {wave}: {:?}",
             log.entries()
         );
         let entries = log.entries();
         assert_eq!(received(&entries, "steady"), SENT, "wave {wave}");
         assert_eq!(received(&entries, "thread"), SENT, "wave {wave}");
-        assert_eq!(steady.dropped_signals() + thread.dropped_signals(), 0);
+        assert_eq!(received(&entries, "carried"), SENT, "wave {wave}");
+        assert_eq!(
+            steady.dropped_signals() + thread.dropped_signals() + carried_loop.dropped_signals(),
+            0
+        );
         // The slow one drops what does not fit: each signal taken or
         // counted.
         let slow_received = received(&entries, "slow");
@@ -121,7 +148,7 @@ fn waves(count: usize) {
             SENT - KILL_AT,
             "wave {wave}: doomed"
         );
-        for receiver in [&steady_receiver, &doomed_receiver, &thread_receiver] {
+        for receiver in receivers {
             feeder.value().disconnect(receiver.on_value()).unwrap();
         }
         feeder.value().disconnect(slow_receiver.on_value()).unwrap();
