@@ -363,7 +363,8 @@ class EventLoop(EventLoopObject):
 
     def __getstate__(self):
         # the runtime's loop stays with the process that made it; the host reaches it from anywhere. A loop that has
-        # not run, pickled with the objects of a process started by spawn, goes with that process (see `_carrying`).
+        # not run, pickled with the objects of a process started by spawn, goes with that process (see `_carrying`;
+        # by fork, `_loops_referred_to` finds the same loops).
         state = self.__dict__.copy()
         native = state.pop("_native", None)
         carrying = _carrying()
@@ -537,8 +538,8 @@ class EventLoop(EventLoopObject):
         status: StatusCode = EventLoopStatus.NORMAL_TERMINATION
         if "_native" not in self.__dict__:
             raise RuntimeError(
-                f"event loop {self.object_id} runs in the process that created it: a loop that has not run goes with "
-                "the first child started by spawn whose objects refer to it, and runs there"
+                f"event loop {self.object_id} runs in another process: the one that created it, or the child whose "
+                "objects referred to it when it started (a loop that has not run goes with it)"
             )
 
         try:
@@ -774,8 +775,9 @@ class EventLoopProcess(EventLoopObject):
         if self._start_method == "fork":
             # The child inherits every object; the loops they refer to that have not run go with it.
             for loop in _loops_referred_to(self.event_loop):
-                if isinstance(loop._native, _native.Loop) and loop._native.can_carry():
-                    loop._native.carry_to(self._native)
+                native = loop.__dict__.get("_native")
+                if isinstance(native, _native.Loop) and native.can_carry():
+                    native.carry_to(self._native)
             self._native.start_fork()
         else:
             from multiprocessing import spawn
