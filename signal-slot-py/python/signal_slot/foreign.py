@@ -36,10 +36,10 @@ import time
 from typing import Iterable, Optional, Tuple
 
 from signal_slot import _native
-from signal_slot.signal_slot import Emitter, EventLoopObject
+from signal_slot.signal_slot import Emitter, EventLoopObject, _ChildControls
 
 
-class ProgramProcess:
+class ProgramProcess(_ChildControls):
     """A child process running ``program`` (with ``args``), a program built on the runtime whose ``main`` calls
     ``signal_slot::init_process()`` first. Its loop is named ``unique_process_name``; ``init`` is the name of an
     init function registered in it (module path and name, e.g. ``"inference_server::serve"``), run first with
@@ -93,26 +93,6 @@ class ProgramProcess:
     def stop(self):
         """Stops the program's loop gracefully: what was sent before is still delivered."""
         self._native.stop()
-
-    def terminate(self):
-        self._native.terminate()
-
-    def kill(self):
-        self._native.kill()
-
-    def join(self, timeout=None):
-        self._native.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self._native.is_alive()
-
-    @property
-    def exitcode(self):
-        return self._native.exitcode
-
-    @property
-    def pid(self):
-        return self._native.pid
 
 
 class ForeignObject:

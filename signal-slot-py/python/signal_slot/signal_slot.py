@@ -732,7 +732,32 @@ raise SystemExit('signal_slot: this process was not started to run an event loop
 """
 
 
-class EventLoopProcess(EventLoopObject):
+class _ChildControls:
+    """What the parent does with a child process of the runtime (`self._native`), as with a
+    `multiprocessing.Process`."""
+
+    def terminate(self):
+        self._native.terminate()
+
+    def kill(self):
+        self._native.kill()
+
+    def join(self, timeout=None):
+        self._native.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self._native.is_alive()
+
+    @property
+    def exitcode(self):
+        return self._native.exitcode
+
+    @property
+    def pid(self):
+        return self._native.pid
+
+
+class EventLoopProcess(_ChildControls, EventLoopObject):
     def __init__(
         self, unique_process_name, multiprocessing_context=None, init_func=None, args=(), kwargs=None, daemon=None
     ):
@@ -803,18 +828,6 @@ class EventLoopProcess(EventLoopObject):
     def stop(self):
         self.event_loop.stop()
 
-    def terminate(self):
-        self._native.terminate()
-
-    def kill(self):
-        self._native.kill()
-
-    def join(self, timeout=None):
-        self._native.join(timeout)
-
-    def is_alive(self):
-        return self._native.is_alive()
-
     def close(self):
         pass
 
@@ -827,14 +840,8 @@ class EventLoopProcess(EventLoopObject):
         return self._daemon
 
     @property
-    def exitcode(self):
-        return self._native.exitcode
-
-    @property
     def ident(self):
         return self._native.pid
-
-    pid = ident
 
     @property
     def dropped_signals(self) -> int:
