@@ -378,3 +378,60 @@ def test_a_rust_shared_buffer_is_read_in_place_and_goes_back_to_its_pool(server)
         held[0] = 1  # read-only
     held.release()
     assert stop_and_join(process) == 0
+
+
+class FrameReporter(EventLoopObject):
+    """In a child process: reads each frame where it is and says what it found."""
+
+    @signal
+    def ask(self):
+        ...
+
+    @signal
+    def report(self):
+        ...
+
+    def on_start(self):
+        self.ask.emit(0, 70_000)
+
+    def on_frame(self, step, pixels):
+        expected = bytes((step + at) % 251 for at in range(len(pixels)))
+        self.report.emit(step, len(pixels), bytes(memoryview(pixels)) == expected, os.getpid())
+        if step < 9:
+            self.ask.emit(step + 1, 70_000 + step)
+
+
+class FrameSink(EventLoopObject):
+    def __init__(self, loop):
+        super().__init__(loop, "frame_sink")
+        self.reports = []
+
+    def on_report(self, *report):
+        self.reports.append(report)
+        if len(self.reports) == 10:
+            self.event_loop.stop()
+
+
+def test_a_rust_shared_buffer_reaches_a_python_child_process(server, context):
+    """The frames of the Rust program read in a Python child (fork or spawn): its pool is found through the root,
+    mapped there, and its buffers go back as the child lets them go (10 frames, a pool of 8)."""
+    process = start_server(server, "child_frames_server")
+    policy = process.object("policy")
+    loop = EventLoop("child_frames_main")
+    guard = stop_after(loop)
+    sink = FrameSink(loop)
+    child = EventLoopProcess("child_frames_reader", context)
+    reporter = FrameReporter(child.event_loop, "reporter")
+    child.event_loop.start.connect(reporter.on_start)
+    reporter.ask.connect(policy.on_frame)
+    policy.frame.connect(reporter.on_frame)
+    reporter.report.connect(sink.on_report)
+    child.start()
+    loop.exec()
+    guard.stop()
+    assert stop_and_join(child) == 0
+    assert stop_and_join(process) == 0
+    assert [(step, length, same) for step, length, same, _ in sink.reports] == [
+        (step, 70_000 + max(step - 1, 0), True) for step in range(10)
+    ]
+    assert {pid for *_, pid in sink.reports} == {child.pid}
