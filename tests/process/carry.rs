@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::common::process::{Worker, join};
 use crate::common::{Emitter, Log};
 use signal_slot::{
-    Context, Error, EventLoop, EventLoopProcess, EventLoopThread, ExitStatus, LoopHandle,
+    Context, Error, EventLoop, EventLoopProcess, EventLoopThread, ExitStatus, Handle, LoopHandle,
     event_loop_object,
 };
 
@@ -52,6 +52,41 @@ impl Collector {
     }
 }
 
+/// The parent's side: a loop on a thread with a collector and an emitter.
+struct Home {
+    home: EventLoopThread,
+    collector: Handle<Collector>,
+    emitter: Handle<Emitter>,
+    seen: Arc<Mutex<Vec<(u64, u32)>>>,
+    log: Log,
+}
+
+impl Home {
+    fn start(name: &str) -> Home {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Log::default();
+        let mut home = EventLoopThread::new(name).unwrap();
+        let collector = home
+            .add_with_id(
+                "collector",
+                Collector {
+                    seen: seen.clone(),
+                    log: log.clone(),
+                },
+            )
+            .unwrap();
+        let emitter = home.add_with_id("emitter", Emitter).unwrap();
+        home.start().unwrap();
+        Home {
+            home,
+            collector,
+            emitter,
+            seen,
+            log,
+        }
+    }
+}
+
 /// The child's init function: takes the carried loop and runs it on a
 /// thread of its own.
 #[signal_slot::init]
@@ -67,20 +102,13 @@ fn run_carried(_event_loop: &LoopHandle, name: String) {
 /// started before it was carried, from one started after) reaches it
 /// there, in order per emitter, and its signals reach the parent.
 pub fn a_loop_carried_to_a_child_is_reached_there_from_everywhere() {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Log::default();
-    let mut home = EventLoopThread::new("carry_home").unwrap();
-    let collector = home
-        .add_with_id(
-            "collector",
-            Collector {
-                seen: seen.clone(),
-                log: log.clone(),
-            },
-        )
-        .unwrap();
-    let emitter = home.add_with_id("emitter", Emitter).unwrap();
-    home.start().unwrap();
+    let Home {
+        mut home,
+        collector,
+        emitter,
+        seen,
+        log,
+    } = Home::start("carry_home");
 
     // A child that runs before the loop exists, and learns it where it
     // was made.
@@ -198,20 +226,13 @@ pub fn in_serial_mode_a_carried_loop_waits_here() {
 /// afterwards is dropped and counted, never blocks; once the process is
 /// gone, the loop's name is free again here.
 pub fn a_loop_carried_to_a_killed_child_counts_what_is_sent_to_it() {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Log::default();
-    let mut home = EventLoopThread::new("carry_killed_home").unwrap();
-    let collector = home
-        .add_with_id(
-            "collector",
-            Collector {
-                seen: seen.clone(),
-                log: log.clone(),
-            },
-        )
-        .unwrap();
-    let emitter = home.add_with_id("emitter", Emitter).unwrap();
-    home.start().unwrap();
+    let Home {
+        mut home,
+        collector,
+        emitter,
+        seen: _,
+        log,
+    } = Home::start("carry_killed_home");
     let batcher = EventLoop::new("carry_killed_batcher").unwrap();
     let batcher_handle = batcher.handle();
     let tally = batcher.add_with_id("tally", Tally { total: 0 }).unwrap();
